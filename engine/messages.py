@@ -1,0 +1,66 @@
+"""Immutable market-data messages shared by the feed, the core and the actors.
+
+Pure core: no threads, sockets, clocks or pykka. Every message is a frozen,
+slotted dataclass so it can cross actor boundaries without copying or locking.
+Prices and quantities are :class:`decimal.Decimal`; times are integer epoch
+milliseconds taken from the feed (``event_time``) or the injected clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+__all__ = ["Trade", "Ticker24h", "MarketSnapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One (aggregate) trade: the event that drives prices and order triggers.
+
+    ``trade_id`` is the feed's aggregate-trade id when it has one (Binance
+    ``a``), else a per-symbol counter; ``event_time`` is the feed's own event
+    time in ms; ``trade_time`` the trade time in ms (Binance ``T``).
+    ``buyer_is_maker`` mirrors Binance ``m`` (True: the seller was the taker).
+    """
+
+    symbol: str
+    price: Decimal
+    quantity: Decimal
+    event_time: int
+    trade_time: int
+    trade_id: int | None = None
+    buyer_is_maker: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ticker24h:
+    """Rolling 24 h statistics for one symbol (Binance ``@ticker``)."""
+
+    symbol: str
+    event_time: int
+    price_change: Decimal
+    price_change_percent: Decimal
+    high: Decimal
+    low: Decimal
+    volume: Decimal
+    last_price: Decimal | None = None
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot:
+    """The state of one symbol as sent in ``MARKET_UPDATE`` (one ``seq``)."""
+
+    symbol: str
+    price: Decimal
+    price_change: Decimal | None
+    price_change_percent: Decimal | None
+    high: Decimal | None
+    low: Decimal | None
+    volume: Decimal | None
+    bid: Decimal | None
+    ask: Decimal | None
+    event_time: int
+    seq: int
