@@ -1,0 +1,131 @@
+"""What every tickdesk actor shares: dispatch by message type and failures that surface.
+
+pykka has no supervision (LIBRARY-FACTS §1.2): an exception in a ``tell``
+handler stops the actor and calls ``on_failure`` in its thread, while an
+exception in ``on_start`` stops it with neither hook. :class:`TickdeskActor`
+reports both to a failure callback (the Supervisor's), so no actor dies
+silently. Exceptions in ``ask`` handlers go back to the asker and the actor
+keeps running, as in pykka.
+
+:class:`ActorSlot` is the stable address of a supervised actor: other actors
+hold the slot, the Supervisor swaps the reference inside when it restarts
+the child, and a message sent while the child is down is counted as dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import pykka
+
+__all__ = ["TickdeskActor", "ActorSlot", "FailureHook"]
+
+log = logging.getLogger("tickdesk.actors")
+
+#: ``hook(name, generation, reason)`` — called from the dying actor's thread.
+FailureHook = Callable[[str, int, str], None]
+
+
+class TickdeskActor(pykka.ThreadingActor):
+    """Base actor: ``handlers`` maps a message class to a bound method."""
+
+    #: Actor threads are daemons so a bug can never keep the process alive;
+    #: shutdown still stops every actor explicitly (``Engine.stop``).
+    use_daemon_thread = True
+
+    def __init__(self, name: str, on_failure: FailureHook | None = None,
+                 generation: int = 0) -> None:
+        super().__init__()
+        self.name = name
+        self.generation = generation
+        self._failure_hook = on_failure
+        self.handlers: dict[type, Callable[[Any], Any]] = {}
+
+    def on_receive(self, message: Any) -> Any:
+        handler = self.handlers.get(type(message))
+        if handler is None:
+            log.warning("%s: ignoring unexpected message %s", self.name, type(message).__name__)
+            return None
+        return handler(message)
+
+    def on_start(self) -> None:
+        try:
+            self.started()
+        except Exception as exc:
+            self._report(f"start failed: {type(exc).__name__}")
+            raise
+
+    def started(self) -> None:
+        """Override instead of ``on_start`` (failures are reported)."""
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+        name = exception_type.__name__ if exception_type else "failure"
+        self._report(f"crashed: {name}")
+
+    def on_stop(self) -> None:
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        """Release resources (threads, sockets); runs on stop and on failure."""
+
+    def _report(self, reason: str) -> None:
+        hook = self._failure_hook
+        if hook is not None:
+            try:
+                hook(self.name, self.generation, reason)
+            except Exception:
+                log.exception("%s: failure hook failed", self.name)
+
+
+class ActorSlot:
+    """A stable, thread-safe address for an actor that may be restarted."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._ref: pykka.ActorRef[Any] | None = None
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    def set(self, ref: pykka.ActorRef[Any] | None) -> None:
+        with self._lock:
+            self._ref = ref
+
+    @property
+    def ref(self) -> pykka.ActorRef[Any] | None:
+        return self._ref
+
+    def tell(self, message: Any) -> bool:
+        """Send without waiting; False (and counted) when the actor is down."""
+        ref = self._ref
+        if ref is None:
+            self.dropped += 1
+            return False
+        try:
+            ref.tell(message)
+            return True
+        except pykka.ActorDeadError:
+            self.dropped += 1
+            return False
+
+    def ask(self, message: Any, timeout: float = 5.0) -> Any:
+        """Send and wait for the reply; raises ``pykka.ActorDeadError`` when down."""
+        ref = self._ref
+        if ref is None:
+            raise pykka.ActorDeadError(f"{self.name} is not running")
+        return ref.ask(message, timeout=timeout)
+
+    def backlog(self) -> int:
+        ref = self._ref
+        if ref is None:
+            return 0
+        return int(ref.actor_inbox.qsize())  # type: ignore[attr-defined]

@@ -1,0 +1,133 @@
+"""ConnectionActor: one per client; owns that client's session.
+
+Runs in its own pykka thread. It receives complete frames from the
+transport's reader thread, decodes them (:mod:`engine.protocol.commands`,
+pure), answers session commands itself (subscribe, auth, ping) and forwards
+account commands to the PortfolioActor or OrderMonitorActor, which answer
+the client directly through its channel. Every bad frame is answered with a
+typed ``ERROR`` and changes nothing; the connection stays open.
+
+Market data never passes through this actor: the FeedActor writes it to the
+client's channel directly (see DESIGN.md, "The hot path").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from actors.base import ActorSlot, TickdeskActor
+from actors.messages import AccountRequest, ClientFrame, ClientGone, SendSnapshot
+from engine.errors import InternalError, ProtocolError, Unauthorized, UnknownSymbol
+from engine.protocol import server_messages as sm
+from engine.protocol.commands import ACCOUNT_ACTIONS, Command, decode_command
+from engine.server.channel import Channel
+from engine.server.hub import Hub
+from engine.version import __version__
+
+__all__ = ["ConnectionActor", "SessionServices"]
+
+log = logging.getLogger("tickdesk.connection")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionServices:
+    """What every session needs, shared by all ConnectionActors."""
+
+    hub: Hub
+    feed: ActorSlot
+    portfolio: ActorSlot
+    order_monitor: ActorSlot
+    now_ms: Callable[[], int]
+    known_symbol: Callable[[str], bool]
+    feed_status: Callable[[], Mapping[str, Any]]
+    #: token -> account name; empty in open mode.
+    tokens: Mapping[str, str]
+    #: The account of a connection that has not authenticated (``default`` in
+    #: open mode, ``None`` when tokens are configured).
+    default_account: str | None
+
+
+class ConnectionActor(TickdeskActor):
+    def __init__(self, channel: Channel, services: SessionServices,
+                 account: str | None) -> None:
+        super().__init__(f"connection-{channel.conn_id}")
+        self._ch = channel
+        self._svc = services
+        self._account = account if account is not None else services.default_account
+        self.handlers = {ClientFrame: self._on_frame, ClientGone: self._on_gone}
+
+    def started(self) -> None:
+        hub = self._svc.hub
+        hub.add(self._ch)
+        if self._account is not None:
+            hub.set_account(self._ch, self._account)
+        self._ch.deliver(
+            sm.connected(__version__, self._account, self._svc.feed_status(), self._svc.now_ms())
+        )
+
+    def cleanup(self) -> None:
+        self._svc.hub.remove(self._ch)
+
+    def _on_gone(self, _msg: ClientGone) -> None:
+        self.stop()
+
+    def _on_frame(self, msg: ClientFrame) -> None:
+        rid: Any = None
+        try:
+            cmd = decode_command(msg.data, binary=msg.binary)
+            rid = cmd.request_id
+            self._dispatch(cmd)
+        except ProtocolError as exc:
+            self._ch.deliver(sm.error(exc.code, exc.message, self._svc.now_ms(),
+                                      exc.request_id if exc.request_id is not None else rid))
+        except Exception:
+            log.exception("connection %s: command failed", self._ch.conn_id)
+            err = InternalError(rid)
+            self._ch.deliver(sm.error(err.code, err.message, self._svc.now_ms(), rid))
+
+    def _dispatch(self, cmd: Command) -> None:
+        action = cmd.action
+        now = self._svc.now_ms
+        rid = cmd.request_id
+        if action == "ping":
+            self._ch.deliver(sm.simple("PONG", now(), rid))
+        elif action == "subscribe_ticker":
+            symbol = self._known(cmd)
+            self._svc.hub.subscribe(self._ch, symbol)
+            self._ch.deliver(sm.simple("SUBSCRIBED", now(), rid, symbol=symbol))
+            self._svc.feed.tell(SendSnapshot(self._ch, symbol))
+        elif action == "unsubscribe_ticker":
+            symbol = cmd.symbol()
+            self._svc.hub.unsubscribe(self._ch, symbol)
+            self._ch.deliver(sm.simple("UNSUBSCRIBED", now(), rid, symbol=symbol))
+        elif action == "auth":
+            self._auth(cmd)
+        elif action in ACCOUNT_ACTIONS:
+            if self._account is None:
+                raise Unauthorized("authenticate first (auth or ?token=)", rid)
+            target = (self._svc.portfolio if action in ("get_positions", "get_portfolio")
+                      else self._svc.order_monitor)
+            req = AccountRequest(self._account, self._ch, rid, action, cmd.body)
+            if not target.tell(req):
+                raise InternalError(rid)
+        else:  # pragma: no cover - decode_command only returns known actions
+            raise InternalError(rid)
+
+    def _known(self, cmd: Command) -> str:
+        symbol = cmd.symbol()
+        if not self._svc.known_symbol(symbol):
+            raise UnknownSymbol(f"symbol {symbol} is not served by this feed", cmd.request_id)
+        return symbol
+
+    def _auth(self, cmd: Command) -> None:
+        token = cmd.body["token"]
+        account = self._svc.tokens.get(token)
+        if account is None:
+            raise Unauthorized("invalid token", cmd.request_id)
+        self._account = account
+        self._svc.hub.set_account(self._ch, account)
+        self._ch.deliver(sm.simple("AUTHENTICATED", self._svc.now_ms(), cmd.request_id,
+                                   account=account))

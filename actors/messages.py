@@ -1,0 +1,90 @@
+"""Messages between actors: frozen, slotted dataclasses.
+
+A ``channel`` field is a handle to one client's outbound path (thread-safe);
+it lets an actor answer the client that asked without a round trip through
+the ConnectionActor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.messages import Ticker24h, Trade
+from engine.server.channel import Channel
+
+RequestId = str | int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFrame:
+    """A complete WebSocket message from the client (reader thread → ConnectionActor)."""
+
+    data: str | bytes
+    binary: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClientGone:
+    """The client's transport closed (reader thread → ConnectionActor)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pulse:
+    """A timer tick for whoever owns a periodic job."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TradeTick:
+    """A trade as received by the feed, with the local receive time (ms)."""
+
+    trade: Trade
+    received_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TickerTick:
+    ticker: Ticker24h
+
+
+@dataclass(frozen=True, slots=True)
+class SendSnapshot:
+    """Send the current MARKET_UPDATE of ``symbol`` to one new subscriber (feed thread,
+    so it can never overtake or follow out of order the live updates)."""
+
+    channel: Channel
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRequest:
+    """An account command forwarded by a ConnectionActor."""
+
+    account: str
+    channel: Channel
+    request_id: RequestId
+    action: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChildFailed:
+    """A supervised child died (sent from the child's own thread)."""
+
+    name: str
+    generation: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RestartChild:
+    name: str
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrdersChanged:
+    account: str
+    count: int

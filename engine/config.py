@@ -1,0 +1,350 @@
+"""Configuration: the schema, its defaults and its validation.
+
+Pure core: takes the text of a TOML document (or an already parsed mapping)
+and returns a frozen :class:`Config`, or raises :class:`~engine.errors.ConfigError`
+naming the offending key (``server.port``, ``accounts[1].token``...). Unknown
+keys, wrong types and out-of-range values are all rejected; nothing is
+silently ignored. Reading the file is the caller's (the CLI or the Engine).
+
+Every key, its default and its meaning is documented in ``config.toml`` at
+the repository root and in ``docs/configuration.md``; a test keeps the three
+in step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+from engine.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "ServerConfig",
+    "FeedConfig",
+    "SimulatedConfig",
+    "BinanceConfig",
+    "ReplayConfig",
+    "IntervalsConfig",
+    "SupervisorConfig",
+    "TradingConfig",
+    "StoreConfig",
+    "LogConfig",
+    "AccountConfig",
+    "parse_config",
+    "load_config_text",
+    "SYMBOL_RE",
+    "is_loopback_host",
+]
+
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+Check = Callable[[Any], str | None]
+
+
+def _opt(default: Any, check: Check | None = None) -> Any:
+    """A config field with its default and an optional range check."""
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use tuples for sequence defaults")
+    return field(default=default, metadata={"check": check})
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "must be > 0"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v >= 0 else "must be >= 0"
+
+
+def _between(lo: float, hi: float) -> Check:
+    def check(v: Any) -> str | None:
+        return None if lo <= v <= hi else f"must be between {lo} and {hi}"
+
+    return check
+
+
+def _one_of(*choices: str) -> Check:
+    def check(v: Any) -> str | None:
+        return None if v in choices else f"must be one of {', '.join(map(repr, choices))}"
+
+    return check
+
+
+def _symbols(v: Any) -> str | None:
+    if not v:
+        return "must list at least one symbol"
+    for s in v:
+        if not SYMBOL_RE.match(s):
+            return f"{s!r} is not a symbol ([A-Z0-9]{{2,20}})"
+    if len(set(v)) != len(v):
+        return "lists a symbol twice"
+    return None
+
+
+def _ws_url(v: Any) -> str | None:
+    return None if re.match(r"^wss?://[^\s/]+", v) else "must be a ws:// or wss:// URL"
+
+
+def _origins(v: Any) -> str | None:
+    for o in v:
+        if not re.match(r"^https?://[^\s/]+$", o):
+            return f"{o!r} is not an origin like 'https://example.com:8443'"
+    return None
+
+
+def _path(v: Any) -> str | None:
+    return None if v == "" or re.match(r"^/[A-Za-z0-9/_.-]*$", v) else "must be '' or a /path"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = _opt("127.0.0.1")
+    port: int = _opt(8000, _between(0, 65535))
+    max_message_bytes: int = _opt(65536, _between(256, 16 * 1024 * 1024))
+    ping_interval_s: float = _opt(20.0, _between(0.05, 3600))
+    allowed_origins: tuple[str, ...] = _opt((), _origins)
+    write_timeout_s: float = _opt(10.0, _between(0.05, 600))
+    max_queued_bytes: int = _opt(1024 * 1024, _between(4096, 256 * 1024 * 1024))
+    echo_path: str = _opt("", _path)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedConfig:
+    seed: int = _opt(42)
+    ticks_per_second: float = _opt(5.0, _between(0.01, 10000))
+
+
+@dataclass(frozen=True, slots=True)
+class BinanceConfig:
+    url: str = _opt("wss://stream.binance.com:9443", _ws_url)
+    stall_timeout_s: float = _opt(10.0, _between(0.1, 3600))
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayConfig:
+    path: str = _opt("")
+    speed: float = _opt(1.0, _between(0, 1000))
+    loop: bool = _opt(False)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    source: str = _opt("simulated", _one_of("simulated", "binance", "replay"))
+    symbols: tuple[str, ...] = _opt(("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"), _symbols)
+    simulated: SimulatedConfig = field(default_factory=SimulatedConfig)
+    binance: BinanceConfig = field(default_factory=BinanceConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalsConfig:
+    positions_s: float = _opt(1.0, _between(0.01, 3600))
+    portfolio_s: float = _opt(2.0, _between(0.01, 3600))
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorConfig:
+    backoff_min_s: float = _opt(0.5, _between(0.001, 3600))
+    backoff_max_s: float = _opt(30.0, _between(0.001, 86400))
+    backoff_factor: float = _opt(2.0, _between(1, 100))
+    backoff_jitter: float = _opt(0.2, _between(0, 0.99))
+    reset_after_s: float = _opt(60.0, _between(0, 86400))
+    max_restarts: int = _opt(10, _between(1, 1_000_000))
+    restart_window_s: float = _opt(300.0, _between(1, 86400 * 7))
+
+
+@dataclass(frozen=True, slots=True)
+class TradingConfig:
+    starting_balance: Decimal = _opt(Decimal(10000), _positive)
+    fee_bps: Decimal = _opt(Decimal(10), _between(0, 1000))
+    slippage_bps: Decimal = _opt(Decimal(0), _between(0, 1000))
+    max_leverage: Decimal = _opt(Decimal(1), _between(0.01, 100))
+    allow_short: bool = _opt(True)
+    max_tick_age_s: float = _opt(5.0, _between(0.001, 86400))
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    path: str = _opt("tickdesk.db")
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = _opt("INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    name: str = _opt("", lambda v: None if _NAME_RE.match(v) else "must match [A-Za-z0-9_.-]{1,64}")
+    token: str = _opt("", lambda v: None if len(v) >= 8 else "must be at least 8 characters")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    feed: FeedConfig = field(default_factory=FeedConfig)
+    intervals: IntervalsConfig = field(default_factory=IntervalsConfig)
+    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
+    trading: TradingConfig = field(default_factory=TradingConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    accounts: tuple[AccountConfig, ...] = ()
+
+    @property
+    def open_mode(self) -> bool:
+        """No accounts configured: every connection acts on account ``default``."""
+        return not self.accounts
+
+    def with_overrides(self, **sections: Any) -> Config:
+        """A copy with whole sections replaced (for tests and embedding)."""
+        return replace(self, **sections)
+
+
+T = TypeVar("T")
+
+
+def _coerce(key: str, annotation: str, value: Any) -> Any:
+    """Convert a TOML value to the field's type, or raise ConfigError."""
+    if annotation == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(key, f"must be true or false, not {type(value).__name__}")
+    if annotation == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(key, f"must be an integer, not {type(value).__name__}")
+    if annotation == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            f = float(value)
+            if f != f or f in (float("inf"), float("-inf")):
+                raise ConfigError(key, "must be a finite number")
+            return f
+        raise ConfigError(key, f"must be a number, not {type(value).__name__}")
+    if annotation == "Decimal":
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(key, f"must be a number, not {type(value).__name__}")
+        try:
+            d = Decimal(str(value))
+        except InvalidOperation:
+            raise ConfigError(key, f"{value!r} is not a number") from None
+        if not d.is_finite():
+            raise ConfigError(key, "must be a finite number")
+        return d
+    if annotation == "str":
+        if isinstance(value, str):
+            return value
+        raise ConfigError(key, f"must be a string, not {type(value).__name__}")
+    if annotation == "tuple[str, ...]":
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(key, "must be a list of strings")
+    raise AssertionError(f"unsupported config type {annotation}")  # pragma: no cover
+
+
+def _build(cls: type[T], data: Any, prefix: str) -> T:
+    if not isinstance(data, Mapping):
+        raise ConfigError(prefix, "must be a table")
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    for k in data:
+        if k not in known:
+            raise ConfigError(f"{prefix}.{k}" if prefix else str(k), "unknown key")
+    kwargs: dict[str, Any] = {}
+    for name, f in known.items():
+        if name not in data:
+            continue
+        key = f"{prefix}.{name}" if prefix else name
+        annotation = str(f.type)
+        sub = _SECTIONS.get(annotation)
+        if sub is not None:
+            kwargs[name] = _build(sub, data[name], key)
+            continue
+        if annotation == "tuple[AccountConfig, ...]":
+            kwargs[name] = _accounts(data[name], key)
+            continue
+        value = _coerce(key, annotation, data[name])
+        if key == "feed.symbols":
+            value = tuple(s.upper() for s in value)
+        check = f.metadata.get("check")
+        if check is not None:
+            problem = check(value)
+            if problem:
+                raise ConfigError(key, problem)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _accounts(value: Any, key: str) -> tuple[AccountConfig, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(key, "must be an array of tables ([[accounts]])")
+    out: list[AccountConfig] = []
+    for i, item in enumerate(value):
+        k = f"{key}[{i}]"
+        acct = _build(AccountConfig, item, k)
+        for req in ("name", "token"):
+            if req not in item:
+                raise ConfigError(f"{k}.{req}", "is required")
+        out.append(acct)
+    names = [a.name for a in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(key, "two accounts have the same name")
+    tokens = [a.token for a in out]
+    if len(set(tokens)) != len(tokens):
+        raise ConfigError(key, "two accounts have the same token")
+    return tuple(out)
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "ServerConfig": ServerConfig,
+    "FeedConfig": FeedConfig,
+    "SimulatedConfig": SimulatedConfig,
+    "BinanceConfig": BinanceConfig,
+    "ReplayConfig": ReplayConfig,
+    "IntervalsConfig": IntervalsConfig,
+    "SupervisorConfig": SupervisorConfig,
+    "TradingConfig": TradingConfig,
+    "StoreConfig": StoreConfig,
+    "LogConfig": LogConfig,
+}
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_config(data: Mapping[str, Any]) -> Config:
+    """Validate a parsed TOML mapping into a :class:`Config`."""
+    cfg = _build(Config, data, "")
+    sup = cfg.supervisor
+    if sup.backoff_max_s < sup.backoff_min_s:
+        raise ConfigError("supervisor.backoff_max_s", "must be >= supervisor.backoff_min_s")
+    if cfg.feed.source == "replay" and not cfg.feed.replay.path:
+        raise ConfigError("feed.replay.path", "is required when feed.source = 'replay'")
+    if cfg.open_mode and not is_loopback_host(cfg.server.host):
+        raise ConfigError(
+            "server.host",
+            f"{cfg.server.host!r} is not a loopback address; configure [[accounts]] with tokens "
+            "before listening on a network interface (open mode is loopback-only)",
+        )
+    return cfg
+
+
+def load_config_text(text: str) -> Config:
+    """Parse TOML text into a :class:`Config` (syntax errors name the line)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config.toml", f"not valid TOML: {exc}") from None
+    return parse_config(data)

@@ -1,0 +1,86 @@
+"""The tickdesk exception tree.
+
+Pure core. Every error a user can cause is typed, carries a wire ``code`` when
+it is answered on the protocol, and never leaks internals::
+
+    TickdeskError
+    ├── ConfigError            bad configuration (the CLI exits with status 2)
+    └── ProtocolError          a client command that is answered with ERROR
+        ├── BadRequest         BAD_REQUEST: malformed frame, missing/ill-typed field
+        ├── UnknownAction      UNKNOWN_ACTION
+        ├── UnknownSymbol      UNKNOWN_SYMBOL
+        ├── Unauthorized       UNAUTHORIZED
+        ├── UnknownOrder       UNKNOWN_ORDER
+        ├── RateLimited        RATE_LIMITED
+        └── InternalError      INTERNAL (message is generic, never an exception text)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TickdeskError",
+    "ConfigError",
+    "ProtocolError",
+    "BadRequest",
+    "UnknownAction",
+    "UnknownSymbol",
+    "Unauthorized",
+    "UnknownOrder",
+    "RateLimited",
+    "InternalError",
+]
+
+
+class TickdeskError(Exception):
+    """Base of every error tickdesk raises on purpose."""
+
+
+class ConfigError(TickdeskError):
+    """The configuration is invalid; ``key`` names the offending key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+class ProtocolError(TickdeskError):
+    """A command that is answered with an ``ERROR`` frame; the connection stays open."""
+
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: str, request_id: str | int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+
+class BadRequest(ProtocolError):
+    code = "BAD_REQUEST"
+
+
+class UnknownAction(ProtocolError):
+    code = "UNKNOWN_ACTION"
+
+
+class UnknownSymbol(ProtocolError):
+    code = "UNKNOWN_SYMBOL"
+
+
+class Unauthorized(ProtocolError):
+    code = "UNAUTHORIZED"
+
+
+class UnknownOrder(ProtocolError):
+    code = "UNKNOWN_ORDER"
+
+
+class RateLimited(ProtocolError):
+    code = "RATE_LIMITED"
+
+
+class InternalError(ProtocolError):
+    code = "INTERNAL"
+
+    def __init__(self, request_id: str | int | None = None) -> None:
+        super().__init__("internal error; the command was not applied", request_id)

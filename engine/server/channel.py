@@ -1,0 +1,286 @@
+"""Per-client outbound channels: one ordered, bounded, non-blocking path to each client.
+
+Edge module. A :class:`SocketChannel` owns every byte written to one client
+socket: data frames from any thread (the feed's fan-out, actors' replies),
+and the control frames simple-websocket's reader thread writes (pongs, pings,
+close replies). All of them go through one lock, so frames never interleave
+and keep their order.
+
+Writes never block: the fast path sends a ready frame with
+``send(MSG_DONTWAIT)``. Whatever the kernel does not take is kept in the
+channel's :class:`~engine.outbox.Outbox` (MARKET_UPDATE conflated per
+symbol, everything else in order, bounded by ``max_queued_bytes``) and the
+channel is handed to the :class:`~engine.server.writer.WriterLoop`, whose
+thread flushes it when the socket becomes writable, batching queued frames
+into one ``send``.
+
+A client is closed as a slow consumer (close code 4001) when its ordered
+backlog passes ``max_queued_bytes`` or its socket makes no progress for
+``write_timeout_s``; see ``docs/protocol.md`` for the close codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from engine.outbox import Outbox
+from engine.protocol.frames import close_frame
+from engine.protocol.server_messages import Outgoing
+
+if TYPE_CHECKING:
+    from engine.server.writer import WriterLoop
+
+__all__ = [
+    "Channel",
+    "SocketChannel",
+    "CLOSE_SLOW_CONSUMER",
+    "CLOSE_WRITE_TIMEOUT",
+    "ChannelStats",
+]
+
+log = logging.getLogger("tickdesk.channel")
+
+#: Close code for a client whose ordered backlog passed ``max_queued_bytes``.
+CLOSE_SLOW_CONSUMER = 4001
+#: Close code for a client whose socket stayed unwritable for ``write_timeout_s``.
+CLOSE_WRITE_TIMEOUT = 4002
+
+_BATCH_BYTES = 256 * 1024
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+
+class Channel(Protocol):
+    """Where server messages for one client go (a socket, or an embedded session)."""
+
+    conn_id: int
+
+    def deliver(self, out: Outgoing) -> None:
+        """Queue one message; never blocks, never raises."""
+        ...
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the client with ``code``; idempotent."""
+        ...
+
+    @property
+    def closed(self) -> bool: ...
+
+
+class ChannelStats:
+    """Counters of one channel (read without the lock: approximate by design)."""
+
+    __slots__ = ("frames_sent", "bytes_sent", "conflated", "send_calls")
+
+    def __init__(self) -> None:
+        self.frames_sent = 0
+        self.bytes_sent = 0
+        self.conflated = 0
+        self.send_calls = 0
+
+
+class SocketChannel:
+    """The outbound side of one WebSocket client (see the module docstring)."""
+
+    def __init__(
+        self,
+        conn_id: int,
+        sock: socket.socket,
+        writer: WriterLoop,
+        *,
+        max_queued_bytes: int,
+        write_timeout_s: float,
+        monotonic: Callable[[], float],
+        peer: str = "",
+    ) -> None:
+        self.conn_id = conn_id
+        self.sock = sock
+        self.peer = peer
+        self.write_timeout_s = write_timeout_s
+        self.stats = ChannelStats()
+        self.close_code: int | None = None
+        self._writer = writer
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._outbox = Outbox(max_queued_bytes)
+        self._inflight: memoryview | None = None
+        self._last_progress = 0.0
+        self._registered = False  # handed to the writer loop, awaiting writability
+        self._closing = False  # our close frame is queued: accept nothing more
+        self._transport_closed = False
+        self._on_transport_closed: list[Callable[[], None]] = []
+
+    # -- any thread ---------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closing or self._transport_closed
+
+    def on_transport_closed(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once when the socket is finally closed."""
+        self._on_transport_closed.append(callback)
+
+    def deliver(self, out: Outgoing) -> None:
+        self.send_frame(out.frame, out.conflate_key)
+
+    def send_frame(self, frame: bytes, key: str | None = None) -> None:
+        """Send or queue one complete frame; never blocks."""
+        evict = False
+        with self._lock:
+            if self._closing or self._transport_closed:
+                return
+            if self._inflight is None and not self._outbox:
+                sent = self._try_send(frame)
+                if sent < 0:
+                    return
+                if sent == len(frame):
+                    self.stats.frames_sent += 1
+                    return
+                self._inflight = memoryview(frame)[sent:]
+                self.stats.frames_sent += 1
+                self._wait_for_writable()
+            elif not self._outbox.push(frame, key):
+                evict = True
+        if evict:
+            self.close(CLOSE_SLOW_CONSUMER, "slow consumer: send queue limit reached",
+                       drop_pending=True)
+
+    def write_control(self, data: bytes) -> None:
+        """Bytes from simple-websocket's reader thread (handshake, pong, ping, close reply)."""
+        evict = False
+        with self._lock:
+            if self._transport_closed:
+                return
+            if self._inflight is None and not self._outbox:
+                sent = self._try_send(data)
+                if sent < 0 or sent == len(data):
+                    return
+                self._inflight = memoryview(data)[sent:]
+                self._wait_for_writable()
+            elif not self._outbox.push(data, None):
+                evict = True
+        if evict:
+            self.close(CLOSE_SLOW_CONSUMER, "slow consumer: send queue limit reached",
+                       drop_pending=True)
+
+    def close(self, code: int, reason: str = "", *, drop_pending: bool = False) -> None:
+        """Send a close frame (after pending data unless ``drop_pending``), then
+        shut the socket down once the peer answered or a grace period passed."""
+        with self._lock:
+            if self._closing or self._transport_closed:
+                return
+            self._closing = True
+            self.close_code = code
+            frame = close_frame(code, reason)
+            if drop_pending:
+                self._outbox.clear()
+                self._inflight = None
+            if self._inflight is None and not self._outbox:
+                sent = self._try_send(frame)
+                if 0 <= sent < len(frame):
+                    self._inflight = memoryview(frame)[sent:]
+                    self._wait_for_writable()
+            else:
+                self._outbox.max_strict_bytes += len(frame)
+                self._outbox.push(frame, None)
+        if code in (CLOSE_SLOW_CONSUMER, CLOSE_WRITE_TIMEOUT):
+            log.warning("closing client %s (%s): %s", self.conn_id, self.peer, reason)
+        self._writer.shutdown_later(self, grace_s=0.0 if drop_pending else 2.0)
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._outbox.queued_bytes + (len(self._inflight) if self._inflight else 0)
+
+    # -- writer thread ------------------------------------------------------
+
+    def flush(self) -> bool:
+        """Write what the socket takes now. True when nothing is left queued."""
+        with self._lock:
+            while True:
+                if self._inflight is None:
+                    if not self._outbox:
+                        self._registered = False
+                        return True
+                    self._inflight = memoryview(self._outbox.pop_batch(_BATCH_BYTES))
+                sent = self._try_send(self._inflight)
+                if sent < 0:
+                    self._registered = False
+                    return True
+                if sent == 0:
+                    return False
+                self._last_progress = self._monotonic()
+                if sent < len(self._inflight):
+                    self._inflight = self._inflight[sent:]
+                    return False
+                self._inflight = None
+
+    def stalled_for(self, now: float) -> float:
+        """Seconds since the socket last accepted bytes while data was queued."""
+        if not self._registered:
+            return 0.0
+        return now - self._last_progress
+
+    def shutdown_socket(self) -> None:
+        """Wake the reader thread: it then exits and closes the socket."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def transport_closed(self) -> None:
+        """The reader thread ended: release the socket and tell the owners."""
+        with self._lock:
+            if self._transport_closed:
+                return
+            self._transport_closed = True
+            self._outbox.clear()
+            self._inflight = None
+            self._registered = False
+        self._writer.release(self)
+        self.stats.conflated = self._outbox.conflated
+        for cb in self._on_transport_closed:
+            try:
+                cb()
+            except Exception:
+                log.exception("transport-closed callback failed for client %s", self.conn_id)
+
+    def close_socket(self) -> None:
+        """Close the OS socket (the writer thread calls this once it forgot the channel)."""
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    # -- internals (lock held) ----------------------------------------------
+
+    def _try_send(self, data: bytes | memoryview) -> int:
+        """Non-blocking send: bytes taken, 0 when the socket is full, -1 when it is dead."""
+        try:
+            n = self.sock.send(data, _DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError:
+            self._transport_dead()
+            return -1
+        self.stats.send_calls += 1
+        self.stats.bytes_sent += n
+        return n
+
+    def _wait_for_writable(self) -> None:
+        if not self._registered:
+            self._registered = True
+            self._last_progress = self._monotonic()
+            self._writer.want_write(self)
+
+    def _transport_dead(self) -> None:
+        # The peer is gone; the reader thread will notice and call transport_closed().
+        self._closing = True
+        self._outbox.clear()
+        self._inflight = None
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass

@@ -1,0 +1,146 @@
+"""The hub: who is connected, which symbols each client watches, which account each acts on.
+
+Edge module, shared by every thread. Writers (connect, subscribe, auth,
+disconnect) take one lock and replace immutable tuples; readers on the hot
+path (the feed's fan-out, account broadcasts) read a tuple without locking,
+so publishing a tick costs one dict lookup plus one ``deliver`` per
+subscriber, with the message encoded and framed once by the caller.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from engine.protocol.server_messages import Outgoing
+from engine.server.channel import Channel
+
+__all__ = ["Hub"]
+
+
+class Hub:
+    """Routing tables for channels (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._channels: dict[int, Channel] = {}
+        self._all: tuple[Channel, ...] = ()
+        self._by_symbol: dict[str, tuple[Channel, ...]] = {}
+        self._by_account: dict[str, tuple[Channel, ...]] = {}
+        self._symbols_of: dict[int, set[str]] = {}
+        self._account_of: dict[int, str] = {}
+        #: Called with (symbol, watched) when a symbol gains its first or loses
+        #: its last subscriber (the Binance feed subscribes upstream on demand).
+        self.on_interest: Callable[[str, bool], None] | None = None
+
+    # -- membership ---------------------------------------------------------
+
+    def add(self, ch: Channel) -> None:
+        with self._lock:
+            self._channels[ch.conn_id] = ch
+            self._all = tuple(self._channels.values())
+            self._symbols_of[ch.conn_id] = set()
+
+    def remove(self, ch: Channel) -> None:
+        lost: list[str] = []
+        with self._lock:
+            if self._channels.pop(ch.conn_id, None) is None:
+                return
+            self._all = tuple(self._channels.values())
+            for sym in self._symbols_of.pop(ch.conn_id, set()):
+                if self._drop(self._by_symbol, sym, ch):
+                    lost.append(sym)
+            account = self._account_of.pop(ch.conn_id, None)
+            if account is not None:
+                self._drop(self._by_account, account, ch)
+        for sym in lost:
+            self._interest(sym, False)
+
+    def set_account(self, ch: Channel, account: str) -> None:
+        with self._lock:
+            if ch.conn_id not in self._channels:
+                return
+            old = self._account_of.get(ch.conn_id)
+            if old == account:
+                return
+            if old is not None:
+                self._drop(self._by_account, old, ch)
+            self._account_of[ch.conn_id] = account
+            self._by_account[account] = (*self._by_account.get(account, ()), ch)
+
+    def subscribe(self, ch: Channel, symbol: str) -> bool:
+        """Add ``symbol`` to the client's watch list; False if already there."""
+        with self._lock:
+            syms = self._symbols_of.get(ch.conn_id)
+            if syms is None or symbol in syms:
+                return False
+            syms.add(symbol)
+            current = self._by_symbol.get(symbol, ())
+            self._by_symbol[symbol] = (*current, ch)
+            first = not current
+        if first:
+            self._interest(symbol, True)
+        return True
+
+    def unsubscribe(self, ch: Channel, symbol: str) -> bool:
+        """Remove ``symbol`` from the client's watch list; False if it was not there."""
+        with self._lock:
+            syms = self._symbols_of.get(ch.conn_id)
+            if syms is None or symbol not in syms:
+                return False
+            syms.discard(symbol)
+            last = self._drop(self._by_symbol, symbol, ch)
+        if last:
+            self._interest(symbol, False)
+        return True
+
+    # -- publishing (lock-free reads) ----------------------------------------
+
+    def publish(self, symbol: str, out: Outgoing) -> int:
+        """Deliver a market message to the symbol's subscribers; returns how many."""
+        subs = self._by_symbol.get(symbol, ())
+        for ch in subs:
+            ch.deliver(out)
+        return len(subs)
+
+    def to_account(self, account: str, out: Outgoing, skip: Channel | None = None) -> None:
+        for ch in self._by_account.get(account, ()):
+            if ch is not skip:
+                ch.deliver(out)
+
+    def broadcast(self, out: Outgoing) -> None:
+        for ch in self._all:
+            ch.deliver(out)
+
+    def accounts(self) -> list[str]:
+        """Accounts that have at least one connection now."""
+        return [a for a, chans in self._by_account.items() if chans]
+
+    def channels(self) -> tuple[Channel, ...]:
+        return self._all
+
+    def subscriber_count(self, symbol: str) -> int:
+        return len(self._by_symbol.get(symbol, ()))
+
+    def watched_symbols(self) -> list[str]:
+        return [s for s, chans in self._by_symbol.items() if chans]
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    # -- internals ----------------------------------------------------------
+
+    @staticmethod
+    def _drop(table: dict[str, tuple[Channel, ...]], key: str, ch: Channel) -> bool:
+        """Remove ``ch`` from ``table[key]``; True if that emptied it."""
+        remaining = tuple(c for c in table.get(key, ()) if c is not ch)
+        if remaining:
+            table[key] = remaining
+            return False
+        table.pop(key, None)
+        return True
+
+    def _interest(self, symbol: str, watched: bool) -> None:
+        cb = self.on_interest
+        if cb is not None:
+            cb(symbol, watched)
