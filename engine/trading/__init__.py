@@ -1,0 +1,71 @@
+"""Trading core: the exact ledger and the pure order engine.
+
+Pure core: no threads, sockets, clocks or pykka; one owner drives each object.
+Modules: ``ledger`` (accounts), ``order`` / ``order_list`` (records and enums),
+``requests`` / ``validation`` (command parsing), ``triggers`` (price
+conditions), ``trailing`` (the trailing-stop machine), ``events`` (what the
+book reports) and ``book`` (the :class:`OrderBook` state machine).
+"""
+
+from engine.trading.book import FeeFn, OrderBook, RejectReason, RiskCheck, bps_fee
+from engine.trading.errors import RequestError, TradingError, UnknownOrder
+from engine.trading.events import Event, FillIntent, ListEvent, OrderEvent, Outcome
+from engine.trading.ledger import Ledger, Side
+from engine.trading.order import (
+    ExecutionType,
+    LegRole,
+    ListStatus,
+    ListType,
+    Order,
+    OrderStatus,
+    OrderType,
+    StopKind,
+)
+from engine.trading.order_list import OrderList
+from engine.trading.requests import (
+    BracketRequest,
+    CancelRequest,
+    OcoLeg,
+    OcoRequest,
+    OrderRequest,
+    parse_bracket,
+    parse_cancel,
+    parse_oco,
+    parse_order,
+)
+
+__all__ = [
+    "BracketRequest",
+    "CancelRequest",
+    "Event",
+    "ExecutionType",
+    "FeeFn",
+    "FillIntent",
+    "Ledger",
+    "LegRole",
+    "ListEvent",
+    "ListStatus",
+    "ListType",
+    "OcoLeg",
+    "OcoRequest",
+    "Order",
+    "OrderBook",
+    "OrderEvent",
+    "OrderList",
+    "OrderRequest",
+    "OrderStatus",
+    "OrderType",
+    "Outcome",
+    "RejectReason",
+    "RequestError",
+    "RiskCheck",
+    "Side",
+    "StopKind",
+    "TradingError",
+    "UnknownOrder",
+    "bps_fee",
+    "parse_bracket",
+    "parse_cancel",
+    "parse_oco",
+    "parse_order",
+]

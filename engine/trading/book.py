@@ -1,0 +1,823 @@
+"""The order book: every open order and order list of every account.
+
+Pure core: no threads, sockets, clocks or pykka. :class:`OrderBook` is a state
+machine owned by one caller (the OrderMonitorActor). Commands and trades go in
+with the time (``now_ms``) and the market facts the caller knows; an
+:class:`~engine.trading.events.Outcome` comes out.
+
+Contract with the caller
+------------------------
+* **Events.** Every state change of an order is one
+  :class:`~engine.trading.events.OrderEvent`, in order: ``NEW`` on accept (a
+  bracket's exit legs are announced ``NEW`` with status ``PENDING_NEW``, and
+  ``NEW`` again with status ``NEW`` when the entry has filled), ``TRIGGERED``
+  when a stop fires, ``AMENDED`` when a trailing stop's ``currentStopPrice`` /
+  ``trailingExtreme`` move (including the moment tracking begins), ``TRADE``
+  per fill, ``CANCELED``, ``EXPIRED``, ``REJECTED``. A list status change is a
+  :class:`~engine.trading.events.ListEvent` (``EXECUTING`` at placement,
+  ``ALL_DONE`` when no order of the list is open any more, ``REJECTED``).
+* **Fills.** The book decides fills; it computes each fill's fee with the
+  ``fee_for(account, quantity, price)`` function given at construction
+  (:func:`bps_fee` mirrors ``Ledger.fee_for``) and sets ``filledQuantity``,
+  ``avgPrice`` and ``fee`` on the order. Each fill is also returned as a
+  :class:`~engine.trading.events.FillIntent` that the caller applies to the
+  ledger. Fills are always **full** fills: the whole quantity fills on the
+  first qualifying trade (trade sizes are not consulted; ``PARTIALLY_FILLED``
+  is never produced).
+* **Buying power.** At placement the book calls the optional
+  ``risk(account, symbol, side, quantity, price)`` callback (the caller owns
+  the ledgers and knows ``max_leverage`` and ``allow_short``); a returned
+  string, e.g. ``INSUFFICIENT_BALANCE`` or ``SHORT_NOT_ALLOWED``, rejects the
+  order. ``price`` is the last trade price, or the order's price / stop price
+  when no trade is known yet. Fills are not re-checked.
+* **Stale ticks.** A trade with ``now_ms - trade.event_time > max_tick_age_ms``
+  changes nothing at all: no fill, no trigger, no trailing move.
+
+Execution rules (TRADING.md, and Binance where it is silent)
+------------------------------------------------------------
+* MARKET fills at once at ``last_price`` moved ``slippage_bps`` against the
+  taker; with no last price it is REJECTED ``NO_MARKET_PRICE``.
+* A LIMIT that is marketable at placement (last trade at or through its price)
+  fills at once as a taker: at the slipped last price, never worse than its
+  limit. A resting LIMIT fills at its limit price when a trade reaches it.
+  LIMIT_MAKER is REJECTED ``ORDER_WOULD_MATCH_IMMEDIATELY`` instead.
+* A stop whose condition holds at placement is REJECTED
+  ``STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY`` (also for a trailing stop with a
+  ``stopPrice``: that price is its activation condition). A trailing stop
+  without ``stopPrice`` needs a last price (else ``NO_MARKET_PRICE``).
+* A triggered STOP_LOSS / TAKE_PROFIT / TRAILING_STOP fills at once at the
+  triggering trade's slipped price. A triggered ``*_LIMIT`` becomes a LIMIT at
+  ``price``: if the triggering trade already reaches it, it fills at once as a
+  taker (slipped, capped by the limit), else it rests.
+* OCO: when a leg triggers or fills, the other open leg is EXPIRED in the same
+  call, so both can never fill. Bad price relation: ``OCO_BAD_PRICES``; with no
+  last price: ``NO_MARKET_PRICE``.
+* Bracket: exits wait in PENDING_NEW; when the entry fills they become NEW and
+  work as an OCO from the **next** trade on (never on the entry's own trade).
+  ``BRACKET_BAD_PRICES`` when take-profit/stop are not on the correct sides of
+  the entry price (its limit price, or the last price for MARKET).
+* Other rejections: ``DUPLICATE_CLIENT_ORDER_ID`` (a clientOrderId already
+  used by an accepted order of the account, open or closed; rejected orders are
+  not kept and do not reserve their id) and ``TOO_MANY_OPEN_ORDERS`` (more than
+  ``max_open_orders`` open orders, list legs included, for the account).
+  Rejected orders and lists consume an id but are not stored.
+* Ids are increasing integers; an absent clientOrderId becomes ``td-<orderId>``.
+
+Evaluation cost: each open order of a symbol has a pair ``(lo, hi)`` such that
+a trade can change it only if ``price <= lo or price >= hi``; a trade scans that
+index and evaluates only the candidates, in orderId order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from decimal import Decimal, localcontext
+
+from engine.messages import Trade
+from engine.trading import trailing
+from engine.trading.errors import UnknownOrder
+from engine.trading.events import (
+    EMPTY,
+    Event,
+    FillIntent,
+    ListEvent,
+    OrderEvent,
+    Outcome,
+)
+from engine.trading.ledger import MONEY, ZERO, Side
+from engine.trading.order import (
+    ExecutionType,
+    LegRole,
+    ListStatus,
+    ListType,
+    Order,
+    OrderStatus,
+    OrderType,
+    StopKind,
+)
+from engine.trading.order_list import OrderList
+from engine.trading.requests import BracketRequest, OcoLeg, OcoRequest, OrderRequest
+from engine.trading.triggers import (
+    BPS,
+    bracket_prices_ok,
+    limit_fills,
+    limit_maker_would_match,
+    oco_prices_ok,
+    stop_condition,
+    taker_price,
+)
+
+__all__ = ["FeeFn", "OrderBook", "RejectReason", "RiskCheck", "bps_fee"]
+
+#: ``fee_for(account, quantity, price) -> fee``.
+FeeFn = Callable[[str, Decimal, Decimal], Decimal]
+#: ``risk(account, symbol, side, quantity, price) -> reject reason or None``.
+RiskCheck = Callable[[str, str, Side, Decimal, Decimal], str | None]
+
+_NEG = Decimal("-Infinity")
+_POS = Decimal("Infinity")
+
+
+class RejectReason:
+    """The ``rejectReason`` strings the book produces."""
+
+    NO_MARKET_PRICE = "NO_MARKET_PRICE"
+    DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
+    TOO_MANY_OPEN_ORDERS = "TOO_MANY_OPEN_ORDERS"
+    STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY = "STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY"
+    ORDER_WOULD_MATCH_IMMEDIATELY = "ORDER_WOULD_MATCH_IMMEDIATELY"
+    OCO_BAD_PRICES = "OCO_BAD_PRICES"
+    BRACKET_BAD_PRICES = "BRACKET_BAD_PRICES"
+
+
+def bps_fee(fee_bps: Decimal) -> FeeFn:
+    """A fee function charging ``fee_bps`` of the notional, computed exactly as
+    ``Ledger.fee_for`` (so a ledger with the same ``fee_bps`` agrees)."""
+
+    def fee_for(account: str, quantity: Decimal, price: Decimal) -> Decimal:
+        with localcontext(MONEY):
+            return quantity * price * fee_bps / BPS
+
+    return fee_for
+
+
+class _Out:
+    """Collects one operation's events and fills."""
+
+    __slots__ = ("events", "fills")
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.fills: list[FillIntent] = []
+
+    def order(self, kind: ExecutionType, order: Order) -> None:
+        self.events.append(OrderEvent(kind, order))
+
+    def build(self) -> Outcome:
+        return Outcome(tuple(self.events), tuple(self.fills))
+
+
+class OrderBook:
+    """All orders and order lists of all accounts. Not thread-safe: one owner."""
+
+    def __init__(
+        self,
+        *,
+        fee_for: FeeFn | None = None,
+        max_open_orders: int = 200,
+        next_order_id: int = 1,
+        next_list_id: int = 1,
+        full_scan: bool = False,
+    ) -> None:
+        """``full_scan`` evaluates every open order on every trade instead of
+        using the price index (for tests that check the index)."""
+        self._fee_for: FeeFn = fee_for if fee_for is not None else bps_fee(Decimal(10))
+        self._max_open = max_open_orders
+        self._next_order_id = next_order_id
+        self._next_list_id = next_list_id
+        self._full_scan = full_scan
+        self._orders: dict[int, Order] = {}
+        self._lists: dict[int, OrderList] = {}
+        self._account_orders: dict[str, dict[int, None]] = {}
+        self._account_open: dict[str, dict[int, None]] = {}
+        self._client_ids: dict[str, dict[str, int]] = {}
+        self._watch: dict[str, dict[int, tuple[Decimal, Decimal]]] = {}
+
+    # ------------------------------------------------------------------ state
+
+    @classmethod
+    def restore(
+        cls,
+        orders: Iterable[Order],
+        next_order_id: int,
+        next_list_id: int,
+        *,
+        fee_for: FeeFn | None = None,
+        max_open_orders: int = 200,
+        full_scan: bool = False,
+    ) -> OrderBook:
+        """A book holding persisted ``orders`` (open ones keep working, with
+        their trailing state). Lists are rebuilt from the orders' ``list_id``;
+        the id counters never go below the largest id seen plus one."""
+        ordered = sorted(orders, key=lambda o: o.order_id)
+        max_order = max((o.order_id for o in ordered), default=0)
+        max_list = max((o.list_id or 0 for o in ordered), default=0)
+        book = cls(
+            fee_for=fee_for,
+            max_open_orders=max_open_orders,
+            next_order_id=max(next_order_id, max_order + 1),
+            next_list_id=max(next_list_id, max_list + 1),
+            full_scan=full_scan,
+        )
+        members: dict[int, list[Order]] = {}
+        for order in ordered:
+            book._put(order)
+            if order.list_id is not None:
+                members.setdefault(order.list_id, []).append(order)
+        for list_id, legs in members.items():
+            first = legs[0]
+            assert first.list_type is not None, "a list order needs its list_type"
+            book._lists[list_id] = OrderList(
+                list_id=list_id,
+                list_type=first.list_type,
+                account=first.account,
+                symbol=first.symbol,
+                status=(
+                    ListStatus.EXECUTING
+                    if any(o.is_open for o in legs)
+                    else ListStatus.ALL_DONE
+                ),
+                order_ids=tuple(o.order_id for o in legs),
+                create_time=min(o.create_time for o in legs),
+                update_time=max(o.update_time for o in legs),
+            )
+        return book
+
+    @property
+    def next_order_id(self) -> int:
+        return self._next_order_id
+
+    @property
+    def next_list_id(self) -> int:
+        return self._next_list_id
+
+    def get(self, order_id: int) -> Order | None:
+        return self._orders.get(order_id)
+
+    def get_list(self, list_id: int) -> OrderList | None:
+        return self._lists.get(list_id)
+
+    def open_orders(self, account: str) -> list[Order]:
+        """The account's open orders (PENDING_NEW bracket exits included), by id."""
+        ids = self._account_open.get(account, {})
+        return [self._orders[i] for i in sorted(ids)]
+
+    def all_orders(self, account: str | None = None) -> list[Order]:
+        """Every accepted order of ``account`` (of all accounts if None), by id."""
+        if account is None:
+            return [self._orders[i] for i in sorted(self._orders)]
+        ids = self._account_orders.get(account, {})
+        return [self._orders[i] for i in sorted(ids)]
+
+    def order_count(self, account: str) -> int:
+        """Number of open orders of ``account`` (``openOrdersCount``)."""
+        return len(self._account_open.get(account, ()))
+
+    def _put(self, order: Order) -> None:
+        """Store ``order`` (new or replaced) and keep every index right."""
+        oid = order.order_id
+        account = order.account
+        self._orders[oid] = order
+        self._account_orders.setdefault(account, {})[oid] = None
+        self._client_ids.setdefault(account, {})[order.client_order_id] = oid
+        open_ids = self._account_open.setdefault(account, {})
+        watch = self._watch.setdefault(order.symbol, {})
+        if order.is_open:
+            open_ids[oid] = None
+        else:
+            open_ids.pop(oid, None)
+        bounds = _bounds(order)
+        if bounds is None:
+            watch.pop(oid, None)
+        else:
+            watch[oid] = bounds
+
+    def _take_order_id(self) -> int:
+        oid = self._next_order_id
+        self._next_order_id += 1
+        return oid
+
+    def _take_list_id(self) -> int:
+        lid = self._next_list_id
+        self._next_list_id += 1
+        return lid
+
+    def _client_id(self, account: str, given: str | None, order_id: int) -> str:
+        if given is not None:
+            return given
+        taken = self._client_ids.get(account, {})
+        cid = f"td-{order_id}"
+        n = 1
+        while cid in taken:
+            cid = f"td-{order_id}-{n}"
+            n += 1
+        return cid
+
+    def _common_reject(self, account: str, orders: list[Order]) -> str | None:
+        taken = self._client_ids.get(account, {})
+        if any(o.client_order_id in taken for o in orders):
+            return RejectReason.DUPLICATE_CLIENT_ORDER_ID
+        if self.order_count(account) + len(orders) > self._max_open:
+            return RejectReason.TOO_MANY_OPEN_ORDERS
+        return None
+
+    # -------------------------------------------------------------- placement
+
+    def place(
+        self,
+        account: str,
+        request: OrderRequest,
+        *,
+        now_ms: int,
+        last_price: Decimal | None,
+        slippage_bps: Decimal = ZERO,
+        risk: RiskCheck | None = None,
+    ) -> Outcome:
+        """Place one order: ``NEW`` (then perhaps ``TRADE``) or ``REJECTED``."""
+        oid = self._take_order_id()
+        order = Order(
+            order_id=oid,
+            client_order_id=self._client_id(account, request.client_order_id, oid),
+            account=account,
+            symbol=request.symbol,
+            side=request.side,
+            type=request.type,
+            status=OrderStatus.NEW,
+            quantity=request.quantity,
+            create_time=now_ms,
+            update_time=now_ms,
+            price=request.price,
+            stop_price=request.stop_price,
+            trailing_delta=request.trailing_delta,
+        )
+        reason = self._common_reject(account, [order]) or _placement_reject(order, last_price)
+        if reason is None and risk is not None:
+            ref = last_price or order.price or order.stop_price
+            assert ref is not None
+            reason = risk(account, order.symbol, order.side, order.quantity, ref)
+        out = _Out()
+        if reason is not None:
+            out.order(ExecutionType.REJECTED, _rejected(order, reason))
+            return out.build()
+        order = _seed_trailing(order, last_price)
+        self._put(order)
+        out.order(ExecutionType.NEW, order)
+        self._execute_at_once(order, last_price, slippage_bps, now_ms, out)
+        return out.build()
+
+    def place_oco(
+        self,
+        account: str,
+        request: OcoRequest,
+        *,
+        now_ms: int,
+        last_price: Decimal | None,
+        slippage_bps: Decimal = ZERO,
+        risk: RiskCheck | None = None,
+    ) -> Outcome:
+        """Place an OCO: ``EXECUTING`` + two ``NEW``, or ``REJECTED`` for all."""
+        del slippage_bps  # an accepted OCO never executes at placement
+        list_id = self._take_list_id()
+        legs = [
+            self._oco_order(account, request, leg, role, list_id, now_ms)
+            for leg, role in ((request.above, LegRole.ABOVE), (request.below, LegRole.BELOW))
+        ]
+        reason = self._common_reject(account, legs)
+        if reason is None and last_price is None:
+            reason = RejectReason.NO_MARKET_PRICE
+        if reason is None:
+            assert last_price is not None
+            limit_leg, stop_leg = legs if request.side is Side.SELL else legs[::-1]
+            limit_ref = (
+                limit_leg.price if limit_leg.type is OrderType.LIMIT_MAKER else limit_leg.stop_price
+            )
+            if not oco_prices_ok(request.side, limit_ref, last_price, stop_leg.stop_price):
+                reason = RejectReason.OCO_BAD_PRICES
+        if reason is None and risk is not None:
+            assert last_price is not None
+            reason = risk(account, request.symbol, request.side, request.quantity, last_price)
+        return self._open_list(ListType.OCO, list_id, legs, reason, last_price, now_ms)
+
+    def place_bracket(
+        self,
+        account: str,
+        request: BracketRequest,
+        *,
+        now_ms: int,
+        last_price: Decimal | None,
+        slippage_bps: Decimal = ZERO,
+        risk: RiskCheck | None = None,
+    ) -> Outcome:
+        """Place a bracket: ``EXECUTING`` + entry ``NEW`` + two exits ``NEW`` in
+        ``PENDING_NEW`` (then perhaps the entry's ``TRADE`` and the exits going
+        ``NEW``), or ``REJECTED`` for all."""
+        list_id = self._take_list_id()
+        exit_side = request.side.opposite
+        common = {
+            "account": account,
+            "symbol": request.symbol,
+            "quantity": request.quantity,
+            "create_time": now_ms,
+            "update_time": now_ms,
+            "list_id": list_id,
+            "list_type": ListType.BRACKET,
+        }
+        entry_id = self._take_order_id()
+        entry = Order(
+            order_id=entry_id,
+            client_order_id=self._client_id(account, request.entry_client_order_id, entry_id),
+            side=request.side,
+            type=request.entry_type,
+            status=OrderStatus.NEW,
+            price=request.entry_price,
+            leg=LegRole.ENTRY,
+            **common,  # type: ignore[arg-type]
+        )
+        tp_id = self._take_order_id()
+        take_profit = Order(
+            order_id=tp_id,
+            client_order_id=self._client_id(account, request.take_profit_client_order_id, tp_id),
+            side=exit_side,
+            type=OrderType.LIMIT_MAKER,
+            status=OrderStatus.PENDING_NEW,
+            price=request.take_profit_price,
+            leg=LegRole.TAKE_PROFIT,
+            **common,  # type: ignore[arg-type]
+        )
+        sl_id = self._take_order_id()
+        stop_loss = Order(
+            order_id=sl_id,
+            client_order_id=self._client_id(account, request.stop_loss_client_order_id, sl_id),
+            side=exit_side,
+            type=(
+                OrderType.STOP_LOSS
+                if request.stop_limit_price is None
+                else OrderType.STOP_LOSS_LIMIT
+            ),
+            status=OrderStatus.PENDING_NEW,
+            price=request.stop_limit_price,
+            stop_price=request.stop_price,
+            trailing_delta=request.stop_trailing_delta,
+            leg=LegRole.STOP_LOSS,
+            **common,  # type: ignore[arg-type]
+        )
+        legs = [entry, take_profit, stop_loss]
+        reason = self._common_reject(account, legs)
+        if reason is None and entry.type is OrderType.MARKET and last_price is None:
+            reason = RejectReason.NO_MARKET_PRICE
+        if reason is None:
+            ref = entry.price if entry.type is OrderType.LIMIT else last_price
+            assert ref is not None
+            if not bracket_prices_ok(
+                request.side, ref, request.take_profit_price, request.stop_price
+            ):
+                reason = RejectReason.BRACKET_BAD_PRICES
+            elif risk is not None:
+                reason = risk(
+                    account, request.symbol, request.side, request.quantity, last_price or ref
+                )
+        out = _Out()
+        self._open_list_into(ListType.BRACKET, list_id, legs, reason, last_price, now_ms, out)
+        if reason is None:
+            self._execute_at_once(self._orders[entry_id], last_price, slippage_bps, now_ms, out)
+        return out.build()
+
+    def _oco_order(
+        self,
+        account: str,
+        request: OcoRequest,
+        leg: OcoLeg,
+        role: LegRole,
+        list_id: int,
+        now_ms: int,
+    ) -> Order:
+        oid = self._take_order_id()
+        return Order(
+            order_id=oid,
+            client_order_id=self._client_id(account, leg.client_order_id, oid),
+            account=account,
+            symbol=request.symbol,
+            side=request.side,
+            type=leg.type,
+            status=OrderStatus.NEW,
+            quantity=request.quantity,
+            create_time=now_ms,
+            update_time=now_ms,
+            price=leg.price,
+            stop_price=leg.stop_price,
+            trailing_delta=leg.trailing_delta,
+            list_id=list_id,
+            list_type=ListType.OCO,
+            leg=role,
+        )
+
+    def _open_list(
+        self,
+        list_type: ListType,
+        list_id: int,
+        legs: list[Order],
+        reason: str | None,
+        last_price: Decimal | None,
+        now_ms: int,
+    ) -> Outcome:
+        out = _Out()
+        self._open_list_into(list_type, list_id, legs, reason, last_price, now_ms, out)
+        return out.build()
+
+    def _open_list_into(
+        self,
+        list_type: ListType,
+        list_id: int,
+        legs: list[Order],
+        reason: str | None,
+        last_price: Decimal | None,
+        now_ms: int,
+        out: _Out,
+    ) -> None:
+        first = legs[0]
+        order_list = OrderList(
+            list_id=list_id,
+            list_type=list_type,
+            account=first.account,
+            symbol=first.symbol,
+            status=ListStatus.EXECUTING if reason is None else ListStatus.REJECTED,
+            order_ids=tuple(o.order_id for o in legs),
+            create_time=now_ms,
+            update_time=now_ms,
+            reject_reason=reason,
+        )
+        out.events.append(ListEvent(order_list))
+        if reason is not None:
+            for leg in legs:
+                out.order(ExecutionType.REJECTED, _rejected(leg, reason))
+            return
+        self._lists[list_id] = order_list
+        for leg in legs:
+            if leg.status is not OrderStatus.PENDING_NEW:
+                leg = _seed_trailing(leg, last_price)
+            self._put(leg)
+            out.order(ExecutionType.NEW, leg)
+
+    def _execute_at_once(
+        self,
+        order: Order,
+        last_price: Decimal | None,
+        slippage_bps: Decimal,
+        now_ms: int,
+        out: _Out,
+    ) -> None:
+        """Fill a just-accepted MARKET, or a LIMIT marketable at ``last_price``."""
+        if last_price is None:
+            return
+        if order.type is OrderType.MARKET:
+            price = taker_price(order.side, last_price, slippage_bps)
+        elif order.type is OrderType.LIMIT and order.price is not None and limit_fills(
+            order.side, order.price, last_price
+        ):
+            price = taker_price(order.side, last_price, slippage_bps, order.price)
+        else:
+            return
+        filled = self._fill(order, price, now_ms, out)
+        self._list_effects(filled, now_ms, out)
+
+    # ------------------------------------------------------------------ cancel
+
+    def cancel(
+        self,
+        account: str,
+        *,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+        list_id: int | None = None,
+        now_ms: int,
+    ) -> Outcome:
+        """Cancel one open order of ``account`` (by id or clientOrderId) or a
+        list (by ``list_id``). Cancelling an order of a list cancels every open
+        order of the list and ends it (``ALL_DONE``). Raises
+        :class:`~engine.trading.errors.UnknownOrder` (and changes nothing) when
+        the order/list is unknown, another account's, or no longer open."""
+        target: Order | None = None
+        if order_id is not None:
+            target = self._orders.get(order_id)
+        elif client_order_id is not None:
+            found = self._client_ids.get(account, {}).get(client_order_id)
+            target = None if found is None else self._orders[found]
+        elif list_id is not None:
+            order_list = self._lists.get(list_id)
+            if order_list is not None and order_list.account == account:
+                target = next(
+                    (o for o in map(self._orders.__getitem__, order_list.order_ids) if o.is_open),
+                    None,
+                )
+        if target is None or target.account != account or not target.is_open:
+            raise UnknownOrder("unknown order or not open")
+        out = _Out()
+        if target.list_id is None:
+            self._close(target, OrderStatus.CANCELED, now_ms, out)
+            return out.build()
+        order_list = self._lists[target.list_id]
+        for oid in order_list.order_ids:
+            order = self._orders[oid]
+            if order.is_open:
+                self._close(order, OrderStatus.CANCELED, now_ms, out)
+        self._finish_list_if_done(order_list.list_id, now_ms, out)
+        return out.build()
+
+    # ------------------------------------------------------------------ trades
+
+    def on_trade(
+        self,
+        trade: Trade,
+        *,
+        now_ms: int,
+        max_tick_age_ms: int = 5000,
+        slippage_bps: Decimal = ZERO,
+    ) -> Outcome:
+        """Evaluate every open order of ``trade.symbol`` against one trade."""
+        if now_ms - trade.event_time > max_tick_age_ms:
+            return EMPTY
+        watch = self._watch.get(trade.symbol)
+        if not watch:
+            return EMPTY
+        price = trade.price
+        if self._full_scan:
+            candidates = list(watch)
+        else:
+            candidates = [oid for oid, (lo, hi) in watch.items() if price <= lo or price >= hi]
+            if not candidates:
+                return EMPTY
+        candidates.sort()
+        out = _Out()
+        for oid in candidates:
+            if oid in watch:  # a sibling may have expired it during this trade
+                self._evaluate(self._orders[oid], price, slippage_bps, now_ms, out)
+        return out.build() if out.events else EMPTY
+
+    def _evaluate(
+        self, order: Order, price: Decimal, slippage_bps: Decimal, now_ms: int, out: _Out
+    ) -> None:
+        side = order.side
+        if order.working_as_limit:
+            assert order.price is not None
+            if limit_fills(side, order.price, price):
+                filled = self._fill(order, order.price, now_ms, out)
+                self._list_effects(filled, now_ms, out)
+            return
+        kind = order.type.stop_kind
+        assert kind is not None, "only stops and limits are watched"
+        if order.trailing_delta is not None:
+            state = trailing.TrailState(
+                order.tracking_active, order.trailing_extreme, order.current_stop_price
+            )
+            result = trailing.step(
+                kind, side, order.stop_price, order.trailing_delta, state, price
+            )
+            if result.moved:
+                order = replace(
+                    order,
+                    tracking_active=True,
+                    trailing_extreme=result.state.extreme,
+                    current_stop_price=result.state.stop,
+                    update_time=now_ms,
+                )
+                self._put(order)
+                out.order(ExecutionType.AMENDED, order)
+            fired = result.triggered
+        else:
+            assert order.stop_price is not None
+            fired = stop_condition(kind, side, order.stop_price, price)
+        if not fired:
+            return
+        order = replace(order, triggered=True, update_time=now_ms)
+        self._put(order)
+        out.order(ExecutionType.TRIGGERED, order)
+        if not order.type.limit_after_trigger:
+            order = self._fill(order, taker_price(side, price, slippage_bps), now_ms, out)
+        else:
+            assert order.price is not None
+            if limit_fills(side, order.price, price):
+                fill_price = taker_price(side, price, slippage_bps, order.price)
+                order = self._fill(order, fill_price, now_ms, out)
+        self._list_effects(order, now_ms, out)
+
+    # ---------------------------------------------------------------- changes
+
+    def _fill(self, order: Order, price: Decimal, now_ms: int, out: _Out) -> Order:
+        fee = self._fee_for(order.account, order.quantity, price)
+        filled = replace(
+            order,
+            status=OrderStatus.FILLED,
+            filled_quantity=order.quantity,
+            avg_price=price,
+            fee=fee,
+            update_time=now_ms,
+        )
+        self._put(filled)
+        out.order(ExecutionType.TRADE, filled)
+        out.fills.append(
+            FillIntent(
+                account=order.account,
+                order_id=order.order_id,
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                side=order.side,
+                quantity=order.quantity,
+                price=price,
+                fee=fee,
+                time=now_ms,
+            )
+        )
+        return filled
+
+    def _close(self, order: Order, status: OrderStatus, now_ms: int, out: _Out) -> None:
+        closed = replace(order, status=status, update_time=now_ms)
+        self._put(closed)
+        kind = ExecutionType.CANCELED if status is OrderStatus.CANCELED else ExecutionType.EXPIRED
+        out.order(kind, closed)
+
+    def _list_effects(self, order: Order, now_ms: int, out: _Out) -> None:
+        """After ``order`` triggered or filled: a filled bracket entry releases
+        the exits; any other leg expires its open siblings. Then end the list
+        if nothing of it is open."""
+        if order.list_id is None:
+            return
+        order_list = self._lists[order.list_id]
+        siblings = [self._orders[i] for i in order_list.order_ids if i != order.order_id]
+        if order.leg is LegRole.ENTRY:
+            if order.status is OrderStatus.FILLED:
+                for leg in siblings:
+                    if leg.status is OrderStatus.PENDING_NEW:
+                        released = replace(leg, status=OrderStatus.NEW, update_time=now_ms)
+                        self._put(released)
+                        out.order(ExecutionType.NEW, released)
+        else:
+            for leg in siblings:
+                if leg.is_open:
+                    self._close(leg, OrderStatus.EXPIRED, now_ms, out)
+        self._finish_list_if_done(order_list.list_id, now_ms, out)
+
+    def _finish_list_if_done(self, list_id: int, now_ms: int, out: _Out) -> None:
+        order_list = self._lists[list_id]
+        if order_list.status is not ListStatus.EXECUTING:
+            return
+        if any(self._orders[i].is_open for i in order_list.order_ids):
+            return
+        done = replace(order_list, status=ListStatus.ALL_DONE, update_time=now_ms)
+        self._lists[list_id] = done
+        out.events.append(ListEvent(done))
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _rejected(order: Order, reason: str) -> Order:
+    return replace(order, status=OrderStatus.REJECTED, reject_reason=reason)
+
+
+def _placement_reject(order: Order, last_price: Decimal | None) -> str | None:
+    """Market-dependent checks of a single order at placement."""
+    kind = order.type
+    if kind is OrderType.MARKET and last_price is None:
+        return RejectReason.NO_MARKET_PRICE
+    if kind is OrderType.LIMIT_MAKER:
+        assert order.price is not None
+        if limit_maker_would_match(order.side, order.price, last_price):
+            return RejectReason.ORDER_WOULD_MATCH_IMMEDIATELY
+    stop_kind = kind.stop_kind
+    if stop_kind is not None:
+        if order.stop_price is None:
+            if last_price is None:  # trailing-only: needs a first extreme
+                return RejectReason.NO_MARKET_PRICE
+        elif last_price is not None and stop_condition(
+            stop_kind, order.side, order.stop_price, last_price
+        ):
+            return RejectReason.STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY
+    return None
+
+
+def _seed_trailing(order: Order, last_price: Decimal | None) -> Order:
+    """A trailing order without stopPrice starts tracking at the last price."""
+    if order.trailing_delta is None or order.stop_price is not None or order.tracking_active:
+        return order
+    assert last_price is not None
+    state = trailing.start(order.side, last_price, order.trailing_delta)
+    return replace(
+        order,
+        tracking_active=True,
+        trailing_extreme=state.extreme,
+        current_stop_price=state.stop,
+    )
+
+
+def _bounds(order: Order) -> tuple[Decimal, Decimal] | None:
+    """``(lo, hi)``: a trade at ``p`` can change ``order`` only if ``p <= lo or
+    p >= hi``. None for an order no trade can change."""
+    if not order.is_open or order.status is OrderStatus.PENDING_NEW:
+        return None
+    buy = order.side is Side.BUY
+    if order.working_as_limit:
+        assert order.price is not None
+        return (order.price, _POS) if buy else (_NEG, order.price)
+    kind = order.type.stop_kind
+    if kind is None:
+        return None  # MARKET never rests
+    if order.trailing_delta is not None and order.tracking_active:
+        extreme = order.trailing_extreme
+        stop = order.current_stop_price
+        assert extreme is not None and stop is not None
+        return (extreme, stop) if buy else (stop, extreme)
+    stop_price = order.stop_price
+    assert stop_price is not None
+    rises = (kind is StopKind.STOP_LOSS) == buy
+    return (_NEG, stop_price) if rises else (stop_price, _POS)
