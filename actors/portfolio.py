@@ -19,9 +19,10 @@ from actors.messages import AccountRequest, OpenOrdersChanged, Pulse, TradeTick
 from engine.config import TradingConfig
 from engine.protocol import server_messages as sm
 from engine.server.hub import Hub
+from engine.trading.events import Outcome
 from engine.trading.ledger import FillResult, Ledger, Side
 
-__all__ = ["PortfolioActor", "ApplyFill", "RiskQuery", "positions_wire", "portfolio_wire"]
+__all__ = ["PortfolioActor", "ApplyFill", "RiskQuery", "Settle", "positions_wire", "portfolio_wire"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,15 @@ class ApplyFill:
     side: Side
     quantity: Decimal
     price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """Apply an order-book outcome's fills (and persist it) before it is announced (ask)."""
+
+    outcome: Outcome
+    next_order_id: int
+    next_list_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +120,7 @@ class PortfolioActor(TickdeskActor):
             OpenOrdersChanged: self._on_open_orders,
             ApplyFill: self._on_fill,
             RiskQuery: self._on_risk,
+            Settle: self._on_settle,
         }
 
     def _ledger(self, account: str) -> Ledger:
@@ -153,6 +164,11 @@ class PortfolioActor(TickdeskActor):
 
     def _on_fill(self, msg: ApplyFill) -> FillResult:
         return self._ledger(msg.account).apply_fill(msg.symbol, msg.side, msg.quantity, msg.price)
+
+    def _on_settle(self, msg: Settle) -> None:
+        for fill in msg.outcome.fills:
+            self._ledger(fill.account).apply_fill(fill.symbol, fill.side, fill.quantity,
+                                                  fill.price)
 
     def _on_risk(self, msg: RiskQuery) -> str | None:
         ledger = self._ledger(msg.account)

@@ -1,0 +1,33 @@
+"""tickdesk: a real-time paper-trading engine built as thread-based actors.
+
+The public surface for embedding is :class:`Engine` (start/stop the whole
+engine in-process) and :class:`LocalSession` (an in-process client), plus
+:func:`load_config` for reading a ``config.toml``.
+"""
+
+from engine.app import Engine, LocalSession, SessionClosed
+from engine.config import Config, load_config_text
+from engine.errors import ConfigError, TickdeskError
+from engine.version import __version__
+
+__all__ = [
+    "Engine",
+    "LocalSession",
+    "SessionClosed",
+    "Config",
+    "ConfigError",
+    "TickdeskError",
+    "load_config",
+    "load_config_text",
+    "__version__",
+]
+
+
+def load_config(path: str) -> Config:
+    """Read and validate a TOML configuration file (raises ConfigError)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
+    return load_config_text(text)

@@ -1,0 +1,415 @@
+"""The Engine facade: builds the actor tree, the listener and the writer, and tears them down.
+
+Edge module. ``Engine`` is what ``tickdesk run`` runs and what an
+application embeds::
+
+    from engine import Engine
+
+    with Engine(listen=False) as engine:          # no network listener
+        session = engine.connect()                # an in-process client
+        session.send({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+        print(session.get(timeout=2))             # {'type': 'CONNECTED', ...}
+
+A session receives exactly the messages a WebSocket client would, as dicts,
+by callback (called from engine threads: keep it quick) or from a bounded
+queue (:meth:`LocalSession.get`), with the same overflow policy as a socket:
+MARKET_UPDATE conflated per symbol, other messages in order, and a session
+whose backlog passes ``server.max_queued_bytes`` closed as a slow consumer.
+"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+import pykka
+
+from actors.base import ActorSlot, FailureHook
+from actors.connection import ConnectionActor, SessionServices
+from actors.feed import FeedActor
+from actors.messages import ClientFrame, ClientGone, Pulse
+from actors.order_monitor import OrderMonitorActor
+from actors.portfolio import PortfolioActor
+from actors.supervisor import ChildSpec, FeedStatusReport, Supervisor
+from actors.timer import TimerActor
+from engine.backoff import BackoffPolicy
+from engine.clock import Clock, SystemClock
+from engine.config import Config
+from engine.outbox import Outbox
+from engine.protocol import server_messages as sm
+from engine.protocol.server_messages import Outgoing
+from engine.server.channel import CLOSE_SLOW_CONSUMER, SocketChannel
+from engine.server.http import HttpServer, Refusal, UpgradeRequest
+from engine.server.hub import Hub
+from engine.server.websocket import ServerWebSocket
+from engine.server.writer import WriterLoop
+
+__all__ = ["Engine", "LocalSession", "WS_PATH", "SessionClosed"]
+
+log = logging.getLogger("tickdesk.engine")
+
+WS_PATH = "/api/ws/realtime"
+CLOSE_GOING_AWAY = 1001
+
+
+class SessionClosed(Exception):
+    """The in-process session is closed (``code`` says why)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"session closed ({code})")
+        self.code = code
+
+
+class _FeedStatus:
+    """The current FEED_STATUS, shared by all threads."""
+
+    def __init__(self, feed: str) -> None:
+        self._lock = threading.Lock()
+        self._value: dict[str, Any] = {"feed": feed, "status": "DOWN", "attempt": 0,
+                                       "retryInMs": None, "reason": "starting"}
+
+    def get(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._value)
+
+    def set(self, report: FeedStatusReport) -> dict[str, Any] | None:
+        """Store a report; returns the new value if it changed anything."""
+        with self._lock:
+            new = dict(self._value, status=report.status, attempt=report.attempt,
+                       retryInMs=report.retry_in_ms, reason=report.reason)
+            if new == self._value:
+                return None
+            self._value = new
+            return dict(new)
+
+
+class LocalSession:
+    """An in-process client of the engine (see the module docstring). Thread-safe."""
+
+    def __init__(self, conn_id: int, max_queued_bytes: int,
+                 callback: Callable[[dict[str, Any]], None] | None) -> None:
+        self.conn_id = conn_id
+        self._callback = callback
+        self._cond = threading.Condition()
+        self._outbox = Outbox(max_queued_bytes)
+        self._closed_code: int | None = None
+        self._actor: pykka.ActorRef[Any] | None = None
+        self._on_close: Callable[[LocalSession], None] | None = None
+
+    # Channel protocol ------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed_code is not None
+
+    def deliver(self, out: Outgoing) -> None:
+        if self._closed_code is not None:
+            return
+        if self._callback is not None:
+            try:
+                self._callback(orjson.loads(out.payload))
+            except Exception:
+                log.exception("session %s: callback failed", self.conn_id)
+            return
+        with self._cond:
+            ok = self._outbox.push(out.payload, out.conflate_key)
+            self._cond.notify_all()
+        if not ok:
+            self.close(CLOSE_SLOW_CONSUMER, "slow consumer: session queue limit reached")
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        with self._cond:
+            if self._closed_code is not None:
+                return
+            self._closed_code = code
+            self._cond.notify_all()
+        actor = self._actor
+        if actor is not None:
+            try:
+                actor.tell(ClientGone())
+            except pykka.ActorDeadError:
+                pass
+
+    # user API ----------------------------------------------------------------
+
+    def send(self, command: Mapping[str, Any]) -> None:
+        """Send one command, exactly as a client would (answers arrive as messages)."""
+        if self._closed_code is not None or self._actor is None:
+            raise SessionClosed(self._closed_code or 1000)
+        try:
+            self._actor.tell(ClientFrame(orjson.dumps(command).decode(), False))
+        except pykka.ActorDeadError:
+            raise SessionClosed(self._closed_code or 1001) from None
+
+    def get(self, timeout: float | None = None) -> dict[str, Any]:
+        """The next message; raises ``TimeoutError``, or :class:`SessionClosed` once
+        closed and drained."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: bool(self._outbox) or self.closed, timeout):
+                raise TimeoutError("no message within the timeout")
+            if self._outbox:
+                data = self._outbox.pop_batch(1)
+                return dict(orjson.loads(data))
+            raise SessionClosed(self._closed_code or 1000)
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool],
+                 timeout: float = 5.0) -> dict[str, Any]:
+        """Skip messages until one matches ``predicate`` (bounded by ``timeout``)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no matching message within the timeout")
+            msg = self.get(timeout=left)
+            if predicate(msg):
+                return msg
+
+    def __enter__(self) -> LocalSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Engine:
+    """The whole engine in one object; start/stop it, or use it as a context manager."""
+
+    def __init__(self, config: Config | None = None, *, listen: bool = True,
+                 clock: Clock | None = None) -> None:
+        self.config = config or Config()
+        self.clock: Clock = clock or SystemClock()
+        self._listen = listen
+        cfg = self.config
+        self.hub = Hub()
+        self.writer = WriterLoop(self.clock.monotonic)
+        self.portfolio = ActorSlot("portfolio")
+        self.order_monitor = ActorSlot("order_monitor")
+        self.feed = ActorSlot("feed")
+        self._feed_status = _FeedStatus(cfg.feed.source)
+        self._ids = itertools.count(1)
+        self._symbols = frozenset(cfg.feed.symbols)
+        self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
+        self._tokens = {a.token: a.name for a in cfg.accounts}
+        self._supervisor: pykka.ActorRef[Any] | None = None
+        self._http: HttpServer | None = None
+        self._sessions: dict[int, LocalSession] = {}
+        self._connections: dict[int, pykka.ActorRef[Any]] = {}
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+        self.services = SessionServices(
+            hub=self.hub,
+            feed=self.feed,
+            portfolio=self.portfolio,
+            order_monitor=self.order_monitor,
+            now_ms=self.clock.now_ms,
+            known_symbol=self._symbols.__contains__,
+            feed_status=self._feed_status.get,
+            tokens=self._tokens,
+            default_account="default" if cfg.open_mode else None,
+        )
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> Engine:
+        if self._started:
+            raise RuntimeError("engine already started")
+        self._started = True
+        self.writer.start()
+        sup = self.config.supervisor
+        policy = BackoffPolicy(
+            min_s=sup.backoff_min_s, max_s=sup.backoff_max_s, factor=sup.backoff_factor,
+            jitter=sup.backoff_jitter, reset_after_s=sup.reset_after_s,
+            max_restarts=sup.max_restarts, restart_window_s=sup.restart_window_s,
+        )
+        self._supervisor = Supervisor.start(self._children(), policy, self.clock,
+                                            on_feed_status=self._feed_status_changed)
+        if self._listen:
+            srv = self.config.server
+            paths = (WS_PATH,) + ((srv.echo_path,) if srv.echo_path else ())
+            self._http = HttpServer(srv.host, srv.port, paths, self._on_upgrade)
+            self._http.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close every client with 1001, stop every actor and thread. Idempotent."""
+        if self._stopped or not self._started:
+            self._stopped = True
+            return
+        self._stopped = True
+        if self._http is not None:
+            self._http.stop()
+        for ch in self.hub.channels():
+            ch.close(CLOSE_GOING_AWAY, "server shutting down")
+        with self._lock:
+            conns = list(self._connections.values())
+            self._connections.clear()
+        for ref in conns:
+            try:
+                ref.stop(block=False)
+            except pykka.ActorDeadError:
+                pass
+        if self._supervisor is not None:
+            try:
+                self._supervisor.stop(block=True, timeout=timeout)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                pass
+        for ref in conns:
+            try:
+                ref.stop(block=True, timeout=1.0)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                pass
+        self.writer.stop()
+
+    def __enter__(self) -> Engine:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._http is None:
+            raise RuntimeError("the engine is not listening")
+        return self._http.port
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL clients connect to."""
+        host = self.config.server.host
+        shown = f"[{host}]" if ":" in host else host
+        return f"ws://{shown}:{self.port}{WS_PATH}"
+
+    def feed_status(self) -> dict[str, Any]:
+        return self._feed_status.get()
+
+    # -- in-process clients -------------------------------------------------------
+
+    def connect(self, callback: Callable[[dict[str, Any]], None] | None = None,
+                token: str | None = None) -> LocalSession:
+        """Open an in-process session (see the module docstring)."""
+        if not self._started or self._stopped:
+            raise RuntimeError("the engine is not running")
+        account = self._account_for(token)
+        session = LocalSession(next(self._ids), self.config.server.max_queued_bytes, callback)
+        ref = ConnectionActor.start(session, self.services, account)
+        session._actor = ref
+        with self._lock:
+            self._connections[session.conn_id] = ref
+        return session
+
+    # -- internals ----------------------------------------------------------
+
+    def _account_for(self, token: str | None) -> str | None:
+        if token is None or self.config.open_mode:
+            return None
+        for known, name in self._tokens.items():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                return name
+        raise Refusal(401, "invalid token")
+
+    def _children(self) -> list[ChildSpec]:
+        cfg = self.config
+        clock = self.clock
+
+        def portfolio(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
+            return PortfolioActor.start(self.hub, cfg.trading, self._accounts, clock.now_ms,
+                                        on_failure=hook, generation=gen)
+
+        def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
+            return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
+                                           self._symbols.__contains__, on_failure=hook,
+                                           generation=gen)
+
+        def feed(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
+            return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,
+                                   clock, on_failure=hook, generation=gen)
+
+        def timer(name: str, period: float) -> Callable[[FailureHook, int], Any]:
+            def start(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
+                return TimerActor.start(f"timer-{name}", self.portfolio, Pulse(name), period,
+                                        clock, on_failure=hook, generation=gen)
+            return start
+
+        return [
+            ChildSpec("portfolio", self.portfolio, portfolio),
+            ChildSpec("order_monitor", self.order_monitor, order_monitor),
+            ChildSpec("feed", self.feed, feed),
+            ChildSpec("timer-positions", ActorSlot("timer-positions"),
+                      timer("positions", cfg.intervals.positions_s)),
+            ChildSpec("timer-portfolio", ActorSlot("timer-portfolio"),
+                      timer("portfolio", cfg.intervals.portfolio_s)),
+        ]
+
+    def _feed_status_changed(self, report: FeedStatusReport) -> None:
+        changed = self._feed_status.set(report)
+        if changed is not None:
+            self.hub.broadcast(sm.feed_status(changed, self.clock.now_ms()))
+
+    def _check_origin(self, req: UpgradeRequest) -> None:
+        origin = req.headers.get("origin")
+        if origin is None:
+            return  # not a browser
+        host = req.headers.get("host", "")
+        own = {f"http://{host}", f"https://{host}"}
+        if origin in own or origin in self.config.server.allowed_origins:
+            return
+        raise Refusal(403, "origin not allowed")
+
+    def _on_upgrade(self, sock: Any, req: UpgradeRequest) -> None:
+        """HTTP handler thread: check, accept, and start the client's actor."""
+        if self._stopped:
+            raise Refusal(503, "server shutting down")
+        self._check_origin(req)
+        tokens = req.query.get("token")
+        account = self._account_for(tokens[-1] if tokens else None)
+        srv = self.config.server
+        conn_id = next(self._ids)
+        channel = SocketChannel(conn_id, sock, self.writer,
+                                max_queued_bytes=srv.max_queued_bytes,
+                                write_timeout_s=srv.write_timeout_s,
+                                monotonic=self.clock.monotonic, peer=req.peer)
+        target = ActorSlot(f"connection-{conn_id}")
+        ws = ServerWebSocket(req.environ, channel,
+                             lambda data, binary: target.tell(ClientFrame(data, binary)),
+                             max_message_size=srv.max_message_bytes,
+                             ping_interval=srv.ping_interval_s)
+        if req.path != WS_PATH:
+            self._start_echo(ws, channel)
+            return
+        try:
+            ref = ConnectionActor.start(channel, self.services, account)
+        except Exception:
+            channel.close(1011, "internal error", drop_pending=True)
+            ws.start_reading()
+            raise
+        target.set(ref)
+        with self._lock:
+            self._connections[conn_id] = ref
+
+        def gone() -> None:
+            target.tell(ClientGone())
+            with self._lock:
+                self._connections.pop(conn_id, None)
+
+        channel.on_transport_closed(gone)
+        ws.start_reading()
+
+    def _start_echo(self, ws: ServerWebSocket, channel: SocketChannel) -> None:
+        """The conformance echo endpoint (``server.echo_path``): same transport,
+        every message sent back as it came."""
+        from engine.protocol.frames import frame_header
+
+        def echo(data: bytes | str, binary: bool) -> None:
+            raw = data if isinstance(data, bytes) else data.encode()
+            channel.send_frame(frame_header(0x2 if binary else 0x1, len(raw)) + raw)
+
+        ws._on_message = echo
+        ws.start_reading()

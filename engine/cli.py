@@ -1,0 +1,113 @@
+"""The ``tickdesk`` command line.
+
+Edge module. ``tickdesk run`` starts the daemon and logs one line with the
+WebSocket URL; SIGINT or SIGTERM closes every client with 1001, stops every
+actor explicitly (pykka's threads would make an atexit-based stop hang) and
+exits 0. A bad configuration exits with status 2 and a message naming the key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from engine.config import Config
+from engine.errors import ConfigError
+from engine.version import __version__
+
+__all__ = ["main"]
+
+log = logging.getLogger("tickdesk")
+
+EXIT_CONFIG = 2
+
+
+def _load(path: str | None) -> Config:
+    from engine import load_config
+
+    if path is None:
+        if os.path.exists("config.toml"):
+            return load_config("config.toml")
+        return Config()
+    return load_config(path)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        cfg = _load(args.config)
+    except ConfigError as exc:
+        print(f"tickdesk: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    _setup_logging(cfg.log.level)
+    from engine.app import Engine
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    t0 = time.monotonic()
+    engine = Engine(cfg)
+    try:
+        engine.start()
+    except OSError as exc:
+        print(f"tickdesk: cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror}",
+              file=sys.stderr)
+        engine.stop()
+        return 1
+    log.info("tickdesk %s listening on %s (feed %s, started in %.0f ms)", __version__,
+             engine.url, cfg.feed.source, (time.monotonic() - t0) * 1000)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        log.info("shutting down")
+        engine.stop()
+        log.info("stopped")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tickdesk",
+        description="Real-time paper-trading engine: market feed, paper accounts, "
+        "advanced orders, WebSocket push.",
+    )
+    parser.add_argument("--version", action="version", version=f"tickdesk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--config", metavar="PATH",
+                     help="configuration file (default: ./config.toml if present, "
+                          "else built-in defaults)")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
