@@ -40,7 +40,7 @@ class TimerActor(TickdeskActor):
         self._period = period_s
         self._clock = clock
         self._max_backlog = max_backlog
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._thread: threading.Thread | None = None
         self.fired = 0
         self.skipped = 0
@@ -51,7 +51,7 @@ class TimerActor(TickdeskActor):
         self._thread.start()
 
     def cleanup(self) -> None:
-        self._stop.set()
+        self._halt.set()
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout=2.0)
@@ -59,9 +59,9 @@ class TimerActor(TickdeskActor):
     def _drive(self) -> None:
         anchor = self._clock.monotonic()
         deadline = anchor + self._period
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             delay = deadline - self._clock.monotonic()
-            if delay > 0 and self._stop.wait(delay):
+            if delay > 0 and self._halt.wait(delay):
                 return
             if self._target.backlog() > self._max_backlog:
                 self.skipped += 1

@@ -202,6 +202,8 @@ class Engine:
         self._sessions: dict[int, LocalSession] = {}
         self._connections: dict[int, pykka.ActorRef[Any]] = {}
         self._lock = threading.Lock()
+        self._transports: dict[int, SocketChannel] = {}
+        self._transports_cv = threading.Condition()
         self._started = False
         self._stopped = False
         self.services = SessionServices(
@@ -248,6 +250,7 @@ class Engine:
             self._http.stop()
         for ch in self.hub.channels():
             ch.close(CLOSE_GOING_AWAY, "server shutting down")
+        self._await_transports(min(1.0, timeout / 4))
         with self._lock:
             conns = list(self._connections.values())
             self._connections.clear()
@@ -267,6 +270,16 @@ class Engine:
             except (pykka.ActorDeadError, pykka.Timeout):
                 pass
         self.writer.stop()
+
+    def _await_transports(self, grace_s: float) -> None:
+        """Give clients ``grace_s`` to answer our close frame, then cut the rest."""
+        with self._transports_cv:
+            self._transports_cv.wait_for(lambda: not self._transports, grace_s)
+            remaining = list(self._transports.values())
+        for ch in remaining:
+            ch.shutdown_socket()
+        with self._transports_cv:
+            self._transports_cv.wait_for(lambda: not self._transports, 1.0)
 
     def __enter__(self) -> Engine:
         return self.start()
@@ -377,6 +390,15 @@ class Engine:
                                 write_timeout_s=srv.write_timeout_s,
                                 monotonic=self.clock.monotonic, peer=req.peer)
         target = ActorSlot(f"connection-{conn_id}")
+        with self._transports_cv:
+            self._transports[conn_id] = channel
+
+        def released() -> None:
+            with self._transports_cv:
+                self._transports.pop(conn_id, None)
+                self._transports_cv.notify_all()
+
+        channel.on_transport_closed(released)
         ws = ServerWebSocket(req.environ, channel,
                              lambda data, binary: target.tell(ClientFrame(data, binary)),
                              max_message_size=srv.max_message_bytes,
