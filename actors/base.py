@@ -22,7 +22,7 @@ from typing import Any
 
 import pykka
 
-__all__ = ["TickdeskActor", "ActorSlot", "FailureHook"]
+__all__ = ["ActorSlot", "FailureHook", "TickdeskActor"]
 
 log = logging.getLogger("tickdesk.actors")
 

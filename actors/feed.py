@@ -15,6 +15,7 @@ times a second; each pulse makes one trade per symbol, and once a second a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -88,10 +89,8 @@ class FeedActor(TickdeskActor):
         timer = self._timer
         self._timer = None
         if timer is not None:
-            try:
+            with contextlib.suppress(pykka.ActorDeadError):
                 timer.stop(block=True, timeout=2.0)
-            except pykka.ActorDeadError:
-                pass
 
     # -- handlers -----------------------------------------------------------
 

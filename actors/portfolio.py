@@ -22,7 +22,7 @@ from engine.server.hub import Hub
 from engine.trading.events import Outcome
 from engine.trading.ledger import FillResult, Ledger, Side
 
-__all__ = ["PortfolioActor", "ApplyFill", "RiskQuery", "Settle", "positions_wire", "portfolio_wire"]
+__all__ = ["ApplyFill", "PortfolioActor", "RiskQuery", "Settle", "portfolio_wire", "positions_wire"]
 
 
 @dataclass(frozen=True, slots=True)

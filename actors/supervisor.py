@@ -17,6 +17,7 @@ child are reported through ``on_feed_status`` (FEED_STATUS).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -31,7 +32,7 @@ from actors.messages import ChildFailed, RestartChild
 from engine.backoff import Backoff, BackoffPolicy
 from engine.clock import Clock
 
-__all__ = ["Supervisor", "ChildSpec", "FeedStatusReport"]
+__all__ = ["ChildSpec", "FeedStatusReport", "Supervisor"]
 
 log = logging.getLogger("tickdesk.supervisor")
 
@@ -92,10 +93,8 @@ class Supervisor(TickdeskActor):
             ref = spec.slot.ref
             spec.slot.set(None)
             if ref is not None:
-                try:
+                with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                     ref.stop(block=True, timeout=5.0)
-                except (pykka.ActorDeadError, pykka.Timeout):
-                    pass
 
     # -- internals ----------------------------------------------------------
 
@@ -132,10 +131,8 @@ class Supervisor(TickdeskActor):
         restart = RestartChild(msg.name, msg.generation + 1)
 
         def fire() -> None:
-            try:
+            with contextlib.suppress(pykka.ActorDeadError):
                 me.tell(restart)
-            except pykka.ActorDeadError:
-                pass
 
         old = self._timers.pop(msg.name, None)
         if old is not None:

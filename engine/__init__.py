@@ -11,15 +11,15 @@ from engine.errors import ConfigError, TickdeskError
 from engine.version import __version__
 
 __all__ = [
+    "Config",
+    "ConfigError",
     "Engine",
     "LocalSession",
     "SessionClosed",
-    "Config",
-    "ConfigError",
     "TickdeskError",
+    "__version__",
     "load_config",
     "load_config_text",
-    "__version__",
 ]
 
 

@@ -19,6 +19,7 @@ whose backlog passes ``server.max_queued_bytes`` closed as a slow consumer.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import itertools
 import logging
@@ -49,7 +50,7 @@ from engine.server.hub import Hub
 from engine.server.websocket import ServerWebSocket
 from engine.server.writer import WriterLoop
 
-__all__ = ["Engine", "LocalSession", "WS_PATH", "SessionClosed"]
+__all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
 
 log = logging.getLogger("tickdesk.engine")
 
@@ -130,10 +131,8 @@ class LocalSession:
             self._cond.notify_all()
         actor = self._actor
         if actor is not None:
-            try:
+            with contextlib.suppress(pykka.ActorDeadError):
                 actor.tell(ClientGone())
-            except pykka.ActorDeadError:
-                pass
 
     # user API ----------------------------------------------------------------
 
@@ -255,20 +254,14 @@ class Engine:
             conns = list(self._connections.values())
             self._connections.clear()
         for ref in conns:
-            try:
+            with contextlib.suppress(pykka.ActorDeadError):
                 ref.stop(block=False)
-            except pykka.ActorDeadError:
-                pass
         if self._supervisor is not None:
-            try:
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 self._supervisor.stop(block=True, timeout=timeout)
-            except (pykka.ActorDeadError, pykka.Timeout):
-                pass
         for ref in conns:
-            try:
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 ref.stop(block=True, timeout=1.0)
-            except (pykka.ActorDeadError, pykka.Timeout):
-                pass
         self.writer.stop()
 
     def _await_transports(self, grace_s: float) -> None:
@@ -399,8 +392,10 @@ class Engine:
                 self._transports_cv.notify_all()
 
         channel.on_transport_closed(released)
-        ws = ServerWebSocket(req.environ, channel,
-                             lambda data, binary: target.tell(ClientFrame(data, binary)),
+        def on_message(data: bytes | str, binary: bool) -> None:
+            target.tell(ClientFrame(data, binary))
+
+        ws = ServerWebSocket(req.environ, channel, on_message,
                              max_message_size=srv.max_message_bytes,
                              ping_interval=srv.ping_interval_s)
         if req.path != WS_PATH:

@@ -24,22 +24,22 @@ from typing import Any, TypeVar
 from engine.errors import ConfigError
 
 __all__ = [
-    "Config",
-    "ServerConfig",
-    "FeedConfig",
-    "SimulatedConfig",
+    "SYMBOL_RE",
+    "AccountConfig",
     "BinanceConfig",
-    "ReplayConfig",
+    "Config",
+    "FeedConfig",
     "IntervalsConfig",
+    "LogConfig",
+    "ReplayConfig",
+    "ServerConfig",
+    "SimulatedConfig",
+    "StoreConfig",
     "SupervisorConfig",
     "TradingConfig",
-    "StoreConfig",
-    "LogConfig",
-    "AccountConfig",
-    "parse_config",
-    "load_config_text",
-    "SYMBOL_RE",
     "is_loopback_host",
+    "load_config_text",
+    "parse_config",
 ]
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")

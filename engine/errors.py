@@ -18,16 +18,16 @@ it is answered on the protocol, and never leaks internals::
 from __future__ import annotations
 
 __all__ = [
-    "TickdeskError",
-    "ConfigError",
-    "ProtocolError",
     "BadRequest",
-    "UnknownAction",
-    "UnknownSymbol",
-    "Unauthorized",
-    "UnknownOrder",
-    "RateLimited",
+    "ConfigError",
     "InternalError",
+    "ProtocolError",
+    "RateLimited",
+    "TickdeskError",
+    "Unauthorized",
+    "UnknownAction",
+    "UnknownOrder",
+    "UnknownSymbol",
 ]
 
 

@@ -23,8 +23,14 @@ __all__ = ["Outbox"]
 class Outbox:
     """Queued frames for one client (see the module docstring for the policy)."""
 
-    __slots__ = ("_items", "_by_key", "max_strict_bytes", "queued_bytes", "strict_bytes",
-                 "conflated")
+    __slots__ = (
+        "_by_key",
+        "_items",
+        "conflated",
+        "max_strict_bytes",
+        "queued_bytes",
+        "strict_bytes",
+    )
 
     def __init__(self, max_strict_bytes: int) -> None:
         self._items: deque[list[object]] = deque()

@@ -23,7 +23,7 @@ from decimal import Decimal, localcontext
 from engine.messages import Ticker24h, Trade
 from engine.trading.ledger import MONEY
 
-__all__ = ["SimulatedMarket", "START_PRICES", "SimulatedSymbol"]
+__all__ = ["START_PRICES", "SimulatedMarket", "SimulatedSymbol"]
 
 #: Realistic start prices (USDT) and tick sizes of well-known symbols.
 START_PRICES: dict[str, tuple[str, str]] = {

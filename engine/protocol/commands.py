@@ -19,12 +19,12 @@ from engine.config import SYMBOL_RE
 from engine.errors import BadRequest, UnknownAction
 
 __all__ = [
-    "ACTIONS",
     "ACCOUNT_ACTIONS",
+    "ACTIONS",
     "Command",
+    "RequestId",
     "decode_command",
     "normalize_symbol",
-    "RequestId",
 ]
 
 RequestId = str | int | None

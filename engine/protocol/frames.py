@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["text_frame", "close_frame", "frame_header"]
+__all__ = ["close_frame", "frame_header", "text_frame"]
 
 _OP_TEXT = 0x1
 _OP_CLOSE = 0x8

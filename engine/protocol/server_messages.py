@@ -24,18 +24,18 @@ from engine.protocol.frames import text_frame
 __all__ = [
     "PROTOCOL_VERSION",
     "Outgoing",
-    "encode",
-    "wire_number",
     "connected",
+    "encode",
     "error",
-    "market_update",
-    "position_update",
-    "portfolio_update",
-    "order_update",
-    "order_list_update",
-    "orders",
     "feed_status",
+    "market_update",
+    "order_list_update",
+    "order_update",
+    "orders",
+    "portfolio_update",
+    "position_update",
     "simple",
+    "wire_number",
 ]
 
 PROTOCOL_VERSION = 1

@@ -21,6 +21,7 @@ backlog passes ``max_queued_bytes`` or its socket makes no progress for
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -35,11 +36,11 @@ if TYPE_CHECKING:
     from engine.server.writer import WriterLoop
 
 __all__ = [
-    "Channel",
-    "SocketChannel",
     "CLOSE_SLOW_CONSUMER",
     "CLOSE_WRITE_TIMEOUT",
+    "Channel",
     "ChannelStats",
+    "SocketChannel",
 ]
 
 log = logging.getLogger("tickdesk.channel")
@@ -73,7 +74,7 @@ class Channel(Protocol):
 class ChannelStats:
     """Counters of one channel (read without the lock: approximate by design)."""
 
-    __slots__ = ("frames_sent", "bytes_sent", "conflated", "send_calls")
+    __slots__ = ("bytes_sent", "conflated", "frames_sent", "send_calls")
 
     def __init__(self) -> None:
         self.frames_sent = 0
@@ -225,10 +226,8 @@ class SocketChannel:
 
     def shutdown_socket(self) -> None:
         """Wake the reader thread: it then exits and closes the socket."""
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def transport_closed(self) -> None:
         """The reader thread ended: release the socket and tell the owners."""
@@ -249,10 +248,8 @@ class SocketChannel:
 
     def close_socket(self) -> None:
         """Close the OS socket (the writer thread calls this once it forgot the channel)."""
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
     # -- internals (lock held) ----------------------------------------------
 
@@ -280,7 +277,5 @@ class SocketChannel:
         self._closing = True
         self._outbox.clear()
         self._inflight = None
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass

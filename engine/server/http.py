@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["HttpServer", "HttpResponse", "Route", "UpgradeRequest", "Refusal"]
+__all__ = ["HttpResponse", "HttpServer", "Refusal", "Route", "UpgradeRequest"]
 
 log = logging.getLogger("tickdesk.http")
 

@@ -41,7 +41,7 @@ from wsproto.utilities import LocalProtocolError
 
 from engine.server.channel import SocketChannel
 
-__all__ = ["ChannelSocket", "ServerWebSocket", "MessageHandler"]
+__all__ = ["ChannelSocket", "MessageHandler", "ServerWebSocket"]
 
 #: ``handler(data, is_binary)`` runs in the reader thread for each complete message.
 MessageHandler = Callable[[bytes | str, bool], None]
@@ -92,6 +92,8 @@ class ServerWebSocket(simple_websocket.Server):  # type: ignore[misc]
     ) -> None:
         self._on_message = on_message
         self._ready = threading.Event()
+        self._pending: bytearray | None = None  # a fragmented message being assembled
+        self._pending_len = 0
         env = dict(environ)
         env.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
         env["werkzeug.socket"] = ChannelSocket(channel.sock, channel)
@@ -143,8 +145,9 @@ class ServerWebSocket(simple_websocket.Server):  # type: ignore[misc]
         return True
 
     def _collect(self, event: TextMessage | BytesMessage) -> bool:
-        self.incoming_message_len += len(event.data)
-        if self.max_message_size and self.incoming_message_len > self.max_message_size:
+        size = self._pending_len + len(event.data)
+        self._pending_len = size
+        if self.max_message_size and size > self.max_message_size:
             self.sock.send(
                 self.ws.send(CloseConnection(CloseReason.MESSAGE_TOO_BIG, "Message is too big"))
             )
@@ -153,19 +156,22 @@ class ServerWebSocket(simple_websocket.Server):  # type: ignore[misc]
             self.event.set()
             return False
         binary = isinstance(event, BytesMessage)
-        if self.incoming_message is None:
-            if event.message_finished:
-                self._deliver(event.data, binary)
-                self.incoming_message_len = 0
-                return True
-            self.incoming_message = bytearray()
-        chunk = event.data if binary else event.data.encode()
-        self.incoming_message += chunk
+        raw = event.data
+        data: bytes | str = raw if isinstance(raw, str) else bytes(raw)
+        pending = self._pending
+        if pending is None and event.message_finished:
+            self._pending_len = 0
+            self._deliver(data, binary)
+            return True
+        if pending is None:
+            pending = bytearray()
+            self._pending = pending
+        pending += data if isinstance(data, bytes) else data.encode()
         if event.message_finished:
-            data = bytes(self.incoming_message)
-            self.incoming_message = None
-            self.incoming_message_len = 0
-            self._deliver(data if binary else data.decode(), binary)
+            whole = bytes(pending)
+            self._pending = None
+            self._pending_len = 0
+            self._deliver(whole if binary else whole.decode(), binary)
         return True
 
     def _deliver(self, data: bytes | str, binary: bool) -> None:

@@ -15,6 +15,7 @@ per live channel; timers are one per closing channel.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
@@ -153,10 +154,8 @@ class WriterLoop:
         for fd, other in list(self._registered.items()):
             if other is ch:
                 del self._registered[fd]
-                try:
+                with contextlib.suppress(KeyError, ValueError, OSError):
                     self._sel.unregister(fd)
-                except (KeyError, ValueError, OSError):
-                    pass
 
     def _fire_timers(self) -> float:
         now = self._monotonic()

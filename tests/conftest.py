@@ -1,0 +1,88 @@
+"""Shared fixtures: no leaked threads or actors, engines on ephemeral loopback ports.
+
+Waits are event-based with a scaled timeout unit (``TICKDESK_TEST_TIMEOUT``,
+default 1.0) instead of sleeps, in the spirit of websockets' ``tests/utils.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pykka
+import pytest
+
+from engine import Config, Engine
+from engine.config import FeedConfig, IntervalsConfig, ServerConfig, SimulatedConfig, StoreConfig
+
+#: Multiply every test timeout by this (slow CI machines).
+TIMEOUT_UNIT = float(os.environ.get("TICKDESK_TEST_TIMEOUT", "1.0"))
+
+
+def timeout(seconds: float) -> float:
+    return seconds * TIMEOUT_UNIT
+
+
+def wait_until(predicate: Callable[[], bool], seconds: float = 5.0,
+               what: str = "condition") -> None:
+    """Poll ``predicate`` on a short interval until true (bounded); fail otherwise."""
+    deadline = time.monotonic() + timeout(seconds)
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Fail a test that leaves threads or actors running after it ends."""
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    leaked: list[threading.Thread] = []
+    deadline = time.monotonic() + timeout(5.0)
+    while time.monotonic() < deadline:
+        leaked = [t for t in threading.enumerate()
+                  if t.ident not in before and t.is_alive()]
+        if not leaked and not pykka.ActorRegistry.get_all():
+            return
+        time.sleep(0.01)
+    actors = pykka.ActorRegistry.get_all()
+    pykka.ActorRegistry.stop_all(block=True, timeout=5)
+    names = sorted(t.name for t in leaked)
+    raise AssertionError(f"test leaked threads {names} / actors {len(actors)}")
+
+
+def make_config(**overrides: Any) -> Config:
+    """A fast, quiet configuration on an ephemeral loopback port, no disk store."""
+    server = overrides.pop("server", ServerConfig(port=0))
+    feed = overrides.pop("feed", FeedConfig(simulated=SimulatedConfig(seed=7,
+                                                                      ticks_per_second=20)))
+    intervals = overrides.pop("intervals", IntervalsConfig(positions_s=0.2, portfolio_s=0.3))
+    store = overrides.pop("store", StoreConfig(path=""))
+    return Config(server=server, feed=feed, intervals=intervals, store=store, **overrides)
+
+
+@pytest.fixture
+def config() -> Config:
+    return make_config()
+
+
+@pytest.fixture
+def engine(config: Config) -> Iterator[Engine]:
+    eng = Engine(config).start()
+    try:
+        yield eng
+    finally:
+        eng.stop()
+
+
+@pytest.fixture
+def local_engine(config: Config) -> Iterator[Engine]:
+    eng = Engine(config, listen=False).start()
+    try:
+        yield eng
+    finally:
+        eng.stop()
