@@ -25,7 +25,7 @@ from engine.trading.ledger import MONEY, Side
 from engine.trading.order import StopKind
 from engine.trading.triggers import BPS, stop_condition
 
-__all__ = ["TrailState", "TrailStep", "start", "step", "trail_stop_price"]
+__all__ = ["INACTIVE", "TrailState", "TrailStep", "start", "step", "trail_stop_price"]
 
 
 class TrailState(NamedTuple):
