@@ -664,8 +664,7 @@ class OrderBook:
                 kind, side, order.stop_price, order.trailing_delta, state, price
             )
             if result.moved:
-                order = replace(
-                    order,
+                order = order.evolve(
                     tracking_active=True,
                     trailing_extreme=result.state.extreme,
                     current_stop_price=result.state.stop,
@@ -679,7 +678,7 @@ class OrderBook:
             fired = stop_condition(kind, side, order.stop_price, price)
         if not fired:
             return
-        order = replace(order, triggered=True, update_time=now_ms)
+        order = order.evolve(triggered=True, update_time=now_ms)
         self._put(order)
         out.order(ExecutionType.TRIGGERED, order)
         if not order.type.limit_after_trigger:
@@ -695,8 +694,7 @@ class OrderBook:
 
     def _fill(self, order: Order, price: Decimal, now_ms: int, out: _Out) -> Order:
         fee = self._fee_for(order.account, order.quantity, price)
-        filled = replace(
-            order,
+        filled = order.evolve(
             status=OrderStatus.FILLED,
             filled_quantity=order.quantity,
             avg_price=price,
@@ -721,7 +719,7 @@ class OrderBook:
         return filled
 
     def _close(self, order: Order, status: OrderStatus, now_ms: int, out: _Out) -> None:
-        closed = replace(order, status=status, update_time=now_ms)
+        closed = order.evolve(status=status, update_time=now_ms)
         self._put(closed)
         kind = ExecutionType.CANCELED if status is OrderStatus.CANCELED else ExecutionType.EXPIRED
         out.order(kind, closed)
@@ -738,7 +736,7 @@ class OrderBook:
             if order.status is OrderStatus.FILLED:
                 for leg in siblings:
                     if leg.status is OrderStatus.PENDING_NEW:
-                        released = replace(leg, status=OrderStatus.NEW, update_time=now_ms)
+                        released = leg.evolve(status=OrderStatus.NEW, update_time=now_ms)
                         self._put(released)
                         out.order(ExecutionType.NEW, released)
         else:
@@ -762,7 +760,7 @@ class OrderBook:
 
 
 def _rejected(order: Order, reason: str) -> Order:
-    return replace(order, status=OrderStatus.REJECTED, reject_reason=reason)
+    return order.evolve(status=OrderStatus.REJECTED, reject_reason=reason)
 
 
 def _placement_reject(order: Order, last_price: Decimal | None) -> str | None:
@@ -792,8 +790,7 @@ def _seed_trailing(order: Order, last_price: Decimal | None) -> Order:
         return order
     assert last_price is not None
     state = trailing.start(order.side, last_price, order.trailing_delta)
-    return replace(
-        order,
+    return order.evolve(
         tracking_active=True,
         trailing_extreme=state.extreme,
         current_stop_price=state.stop,
