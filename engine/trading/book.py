@@ -97,7 +97,7 @@ from engine.trading.order import (
     StopKind,
 )
 from engine.trading.order_list import OrderList
-from engine.trading.requests import BracketRequest, OcoLeg, OcoRequest, OrderRequest
+from engine.trading.requests import BracketRequest, OcoRequest, OrderRequest
 from engine.trading.triggers import (
     BPS,
     bracket_prices_ok,
@@ -343,8 +343,8 @@ class OrderBook:
         )
         reason = self._common_reject(account, [order]) or _placement_reject(order, last_price)
         if reason is None and risk is not None:
-            ref = last_price or order.price or order.stop_price
-            assert ref is not None
+            ref = last_price if last_price is not None else order.price or order.stop_price
+            assert ref is not None  # else _placement_reject refused it
             reason = risk(account, order.symbol, order.side, order.quantity, ref)
         out = _Out()
         if reason is not None:
@@ -370,7 +370,11 @@ class OrderBook:
         del slippage_bps  # an accepted OCO never executes at placement
         list_id = self._take_list_id()
         legs = [
-            self._oco_order(account, request, leg, role, list_id, now_ms)
+            self._list_leg(
+                account, request.symbol, request.quantity, ListType.OCO, list_id, role,
+                request.side, leg.type, leg.client_order_id, leg.price, leg.stop_price,
+                leg.trailing_delta, now_ms,
+            )
             for leg, role in ((request.above, LegRole.ABOVE), (request.below, LegRole.BELOW))
         ]
         reason = self._common_reject(account, legs)
@@ -404,54 +408,38 @@ class OrderBook:
         ``NEW``), or ``REJECTED`` for all."""
         list_id = self._take_list_id()
         exit_side = request.side.opposite
-        common = {
-            "account": account,
-            "symbol": request.symbol,
-            "quantity": request.quantity,
-            "create_time": now_ms,
-            "update_time": now_ms,
-            "list_id": list_id,
-            "list_type": ListType.BRACKET,
-        }
-        entry_id = self._take_order_id()
-        entry = Order(
-            order_id=entry_id,
-            client_order_id=self._client_id(account, request.entry_client_order_id, entry_id),
-            side=request.side,
-            type=request.entry_type,
-            status=OrderStatus.NEW,
-            price=request.entry_price,
-            leg=LegRole.ENTRY,
-            **common,  # type: ignore[arg-type]
+        def leg(
+            role: LegRole,
+            side: Side,
+            kind: OrderType,
+            client_id: str | None,
+            price: Decimal | None,
+            stop_price: Decimal | None = None,
+            delta: int | None = None,
+        ) -> Order:
+            return self._list_leg(
+                account, request.symbol, request.quantity, ListType.BRACKET, list_id, role,
+                side, kind, client_id, price, stop_price, delta, now_ms,
+            )
+
+        entry = leg(
+            LegRole.ENTRY, request.side, request.entry_type, request.entry_client_order_id,
+            request.entry_price,
         )
-        tp_id = self._take_order_id()
-        take_profit = Order(
-            order_id=tp_id,
-            client_order_id=self._client_id(account, request.take_profit_client_order_id, tp_id),
-            side=exit_side,
-            type=OrderType.LIMIT_MAKER,
-            status=OrderStatus.PENDING_NEW,
-            price=request.take_profit_price,
-            leg=LegRole.TAKE_PROFIT,
-            **common,  # type: ignore[arg-type]
+        take_profit = leg(
+            LegRole.TAKE_PROFIT, exit_side, OrderType.LIMIT_MAKER,
+            request.take_profit_client_order_id, request.take_profit_price,
         )
-        sl_id = self._take_order_id()
-        stop_loss = Order(
-            order_id=sl_id,
-            client_order_id=self._client_id(account, request.stop_loss_client_order_id, sl_id),
-            side=exit_side,
-            type=(
-                OrderType.STOP_LOSS
-                if request.stop_limit_price is None
-                else OrderType.STOP_LOSS_LIMIT
-            ),
-            status=OrderStatus.PENDING_NEW,
-            price=request.stop_limit_price,
-            stop_price=request.stop_price,
-            trailing_delta=request.stop_trailing_delta,
-            leg=LegRole.STOP_LOSS,
-            **common,  # type: ignore[arg-type]
+        stop_loss = leg(
+            LegRole.STOP_LOSS,
+            exit_side,
+            OrderType.STOP_LOSS if request.stop_limit_price is None else OrderType.STOP_LOSS_LIMIT,
+            request.stop_loss_client_order_id,
+            request.stop_limit_price,
+            request.stop_price,
+            request.stop_trailing_delta,
         )
+        entry_id = entry.order_id
         legs = [entry, take_profit, stop_loss]
         reason = self._common_reject(account, legs)
         if reason is None and entry.type is OrderType.MARKET and last_price is None:
@@ -465,7 +453,11 @@ class OrderBook:
                 reason = RejectReason.BRACKET_BAD_PRICES
             elif risk is not None:
                 reason = risk(
-                    account, request.symbol, request.side, request.quantity, last_price or ref
+                    account,
+                    request.symbol,
+                    request.side,
+                    request.quantity,
+                    last_price if last_price is not None else ref,
                 )
         out = _Out()
         self._open_list_into(ListType.BRACKET, list_id, legs, reason, last_price, now_ms, out)
@@ -473,32 +465,41 @@ class OrderBook:
             self._execute_at_once(self._orders[entry_id], last_price, slippage_bps, now_ms, out)
         return out.build()
 
-    def _oco_order(
+    def _list_leg(
         self,
         account: str,
-        request: OcoRequest,
-        leg: OcoLeg,
-        role: LegRole,
+        symbol: str,
+        quantity: Decimal,
+        list_type: ListType,
         list_id: int,
+        role: LegRole,
+        side: Side,
+        kind: OrderType,
+        client_id: str | None,
+        price: Decimal | None,
+        stop_price: Decimal | None,
+        trailing_delta: int | None,
         now_ms: int,
     ) -> Order:
+        """A new leg of a list (a bracket's exits start PENDING_NEW)."""
         oid = self._take_order_id()
+        pending = role in (LegRole.TAKE_PROFIT, LegRole.STOP_LOSS)
         return Order(
             order_id=oid,
-            client_order_id=self._client_id(account, leg.client_order_id, oid),
+            client_order_id=self._client_id(account, client_id, oid),
             account=account,
-            symbol=request.symbol,
-            side=request.side,
-            type=leg.type,
-            status=OrderStatus.NEW,
-            quantity=request.quantity,
+            symbol=symbol,
+            side=side,
+            type=kind,
+            status=OrderStatus.PENDING_NEW if pending else OrderStatus.NEW,
+            quantity=quantity,
             create_time=now_ms,
             update_time=now_ms,
-            price=leg.price,
-            stop_price=leg.stop_price,
-            trailing_delta=leg.trailing_delta,
+            price=price,
+            stop_price=stop_price,
+            trailing_delta=trailing_delta,
             list_id=list_id,
-            list_type=ListType.OCO,
+            list_type=list_type,
             leg=role,
         )
 
