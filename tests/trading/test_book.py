@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -323,7 +324,7 @@ def test_cancel_semantics() -> None:
 
 # ------------------------------------------------------------------------ OCO
 
-OCO_SELL = {
+OCO_SELL: dict[str, Any] = {
     "side": "SELL",
     "above": {"type": "LIMIT_MAKER", "price": 41000},
     "below": {"type": "STOP_LOSS", "stopPrice": 39000},
@@ -355,7 +356,7 @@ def test_oco_bad_prices(last: int) -> None:
 
 
 def test_oco_buy_mirror() -> None:
-    legs = {"side": "BUY", "above": {"type": "STOP_LOSS", "stopPrice": 41000},
+    legs: dict[str, Any] = {"side": "BUY", "above": {"type": "STOP_LOSS", "stopPrice": 41000},
             "below": {"type": "TAKE_PROFIT", "stopPrice": 39000}}
     assert kinds(place_oco(OrderBook(), 40000, **legs)) == [(1, NEW), (2, NEW)]
     rejected = place_oco(OrderBook(), 41500, **legs)
@@ -416,7 +417,7 @@ def test_cancel_by_list_id() -> None:
 
 # -------------------------------------------------------------------- bracket
 
-BRACKET_BUY = {
+BRACKET_BUY: dict[str, Any] = {
     "side": "BUY",
     "entry": {"type": "LIMIT", "price": 39500},
     "takeProfit": {"price": 41000},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,7 @@ def test_worked_example(
     trigger: str,
 ) -> None:
     book = OrderBook()
-    fields: dict[str, object] = {"type": kind, "side": side, "trailingDelta": delta}
+    fields: dict[str, Any] = {"type": kind, "side": side, "trailingDelta": delta}
     if stop is not None:
         fields["stopPrice"] = stop
     if limit is not None:
