@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["Trade", "Ticker24h", "MarketSnapshot"]
+__all__ = ["MarketSnapshot", "Ticker24h", "Trade"]
 
 
 @dataclass(frozen=True, slots=True)

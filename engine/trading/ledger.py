@@ -13,19 +13,19 @@ fills (TRADING.md, "Account").
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
 from enum import Enum
-from typing import Mapping
 
 __all__ = [
-    "Side",
-    "Position",
+    "ENTRY_PRICE_PLACES",
+    "MONEY",
+    "ZERO",
     "FillResult",
     "Ledger",
-    "MONEY",
-    "ENTRY_PRICE_PLACES",
-    "ZERO",
+    "Position",
+    "Side",
 ]
 
 #: Arithmetic context for all ledger math.
@@ -37,7 +37,7 @@ _BPS = Decimal(10000)
 _ENTRY_QUANTUM = Decimal(1).scaleb(-ENTRY_PRICE_PLACES)
 
 
-class Side(str, Enum):
+class Side(str, Enum):  # noqa: UP042 - str() of a member is part of the existing API
     """Order side, as on the wire."""
 
     BUY = "BUY"
@@ -48,7 +48,7 @@ class Side(str, Enum):
         return 1 if self is Side.BUY else -1
 
     @property
-    def opposite(self) -> "Side":
+    def opposite(self) -> Side:
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
@@ -192,7 +192,7 @@ class Ledger:
         max_leverage: Decimal,
     ) -> bool:
         """TRADING.md buying power: would the fill at ``price`` push the sum of
-        absolute notionals above ``equity × max_leverage``? Reduce-only orders
+        absolute notionals above ``equity * max_leverage``? Reduce-only orders
         never exceed it."""
         if self.is_reducing(symbol, side, quantity):
             return False
