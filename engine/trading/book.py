@@ -306,7 +306,8 @@ class OrderBook:
 
     def _common_reject(self, account: str, orders: list[Order]) -> str | None:
         taken = self._client_ids.get(account, {})
-        if any(o.client_order_id in taken for o in orders):
+        wanted = {o.client_order_id for o in orders}
+        if len(wanted) != len(orders) or any(cid in taken for cid in wanted):
             return RejectReason.DUPLICATE_CLIENT_ORDER_ID
         if self.order_count(account) + len(orders) > self._max_open:
             return RejectReason.TOO_MANY_OPEN_ORDERS
@@ -408,6 +409,7 @@ class OrderBook:
         ``NEW``), or ``REJECTED`` for all."""
         list_id = self._take_list_id()
         exit_side = request.side.opposite
+
         def leg(
             role: LegRole,
             side: Side,

@@ -474,6 +474,12 @@ def test_bracket_cancel_entry_cancels_all() -> None:
     assert out.list_events()[0].order_list.status is ListStatus.ALL_DONE
 
 
+def test_bracket_client_ids_must_differ_from_generated_ones() -> None:
+    out = place_bracket(OrderBook(), 40000, **dict(
+        BRACKET_BUY, entry={"type": "LIMIT", "price": 39500, "clientOrderId": "td-3"}))
+    assert out.list_events()[0].order_list.reject_reason == "DUPLICATE_CLIENT_ORDER_ID"
+
+
 def test_bracket_with_trailing_stop_limit_exit() -> None:
     book = OrderBook()
     place_bracket(book, 40000, **dict(
