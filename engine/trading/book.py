@@ -97,7 +97,7 @@ from engine.trading.order import (
     StopKind,
 )
 from engine.trading.order_list import OrderList
-from engine.trading.requests import BracketRequest, OcoLeg, OcoRequest, OrderRequest
+from engine.trading.requests import BracketRequest, OcoRequest, OrderRequest
 from engine.trading.triggers import (
     BPS,
     bracket_prices_ok,
@@ -306,7 +306,8 @@ class OrderBook:
 
     def _common_reject(self, account: str, orders: list[Order]) -> str | None:
         taken = self._client_ids.get(account, {})
-        if any(o.client_order_id in taken for o in orders):
+        wanted = {o.client_order_id for o in orders}
+        if len(wanted) != len(orders) or any(cid in taken for cid in wanted):
             return RejectReason.DUPLICATE_CLIENT_ORDER_ID
         if self.order_count(account) + len(orders) > self._max_open:
             return RejectReason.TOO_MANY_OPEN_ORDERS
@@ -343,8 +344,8 @@ class OrderBook:
         )
         reason = self._common_reject(account, [order]) or _placement_reject(order, last_price)
         if reason is None and risk is not None:
-            ref = last_price or order.price or order.stop_price
-            assert ref is not None
+            ref = last_price if last_price is not None else order.price or order.stop_price
+            assert ref is not None  # else _placement_reject refused it
             reason = risk(account, order.symbol, order.side, order.quantity, ref)
         out = _Out()
         if reason is not None:
@@ -370,7 +371,11 @@ class OrderBook:
         del slippage_bps  # an accepted OCO never executes at placement
         list_id = self._take_list_id()
         legs = [
-            self._oco_order(account, request, leg, role, list_id, now_ms)
+            self._list_leg(
+                account, request.symbol, request.quantity, ListType.OCO, list_id, role,
+                request.side, leg.type, leg.client_order_id, leg.price, leg.stop_price,
+                leg.trailing_delta, now_ms,
+            )
             for leg, role in ((request.above, LegRole.ABOVE), (request.below, LegRole.BELOW))
         ]
         reason = self._common_reject(account, legs)
@@ -404,54 +409,39 @@ class OrderBook:
         ``NEW``), or ``REJECTED`` for all."""
         list_id = self._take_list_id()
         exit_side = request.side.opposite
-        common = {
-            "account": account,
-            "symbol": request.symbol,
-            "quantity": request.quantity,
-            "create_time": now_ms,
-            "update_time": now_ms,
-            "list_id": list_id,
-            "list_type": ListType.BRACKET,
-        }
-        entry_id = self._take_order_id()
-        entry = Order(
-            order_id=entry_id,
-            client_order_id=self._client_id(account, request.entry_client_order_id, entry_id),
-            side=request.side,
-            type=request.entry_type,
-            status=OrderStatus.NEW,
-            price=request.entry_price,
-            leg=LegRole.ENTRY,
-            **common,  # type: ignore[arg-type]
+
+        def leg(
+            role: LegRole,
+            side: Side,
+            kind: OrderType,
+            client_id: str | None,
+            price: Decimal | None,
+            stop_price: Decimal | None = None,
+            delta: int | None = None,
+        ) -> Order:
+            return self._list_leg(
+                account, request.symbol, request.quantity, ListType.BRACKET, list_id, role,
+                side, kind, client_id, price, stop_price, delta, now_ms,
+            )
+
+        entry = leg(
+            LegRole.ENTRY, request.side, request.entry_type, request.entry_client_order_id,
+            request.entry_price,
         )
-        tp_id = self._take_order_id()
-        take_profit = Order(
-            order_id=tp_id,
-            client_order_id=self._client_id(account, request.take_profit_client_order_id, tp_id),
-            side=exit_side,
-            type=OrderType.LIMIT_MAKER,
-            status=OrderStatus.PENDING_NEW,
-            price=request.take_profit_price,
-            leg=LegRole.TAKE_PROFIT,
-            **common,  # type: ignore[arg-type]
+        take_profit = leg(
+            LegRole.TAKE_PROFIT, exit_side, OrderType.LIMIT_MAKER,
+            request.take_profit_client_order_id, request.take_profit_price,
         )
-        sl_id = self._take_order_id()
-        stop_loss = Order(
-            order_id=sl_id,
-            client_order_id=self._client_id(account, request.stop_loss_client_order_id, sl_id),
-            side=exit_side,
-            type=(
-                OrderType.STOP_LOSS
-                if request.stop_limit_price is None
-                else OrderType.STOP_LOSS_LIMIT
-            ),
-            status=OrderStatus.PENDING_NEW,
-            price=request.stop_limit_price,
-            stop_price=request.stop_price,
-            trailing_delta=request.stop_trailing_delta,
-            leg=LegRole.STOP_LOSS,
-            **common,  # type: ignore[arg-type]
+        stop_loss = leg(
+            LegRole.STOP_LOSS,
+            exit_side,
+            OrderType.STOP_LOSS if request.stop_limit_price is None else OrderType.STOP_LOSS_LIMIT,
+            request.stop_loss_client_order_id,
+            request.stop_limit_price,
+            request.stop_price,
+            request.stop_trailing_delta,
         )
+        entry_id = entry.order_id
         legs = [entry, take_profit, stop_loss]
         reason = self._common_reject(account, legs)
         if reason is None and entry.type is OrderType.MARKET and last_price is None:
@@ -465,7 +455,11 @@ class OrderBook:
                 reason = RejectReason.BRACKET_BAD_PRICES
             elif risk is not None:
                 reason = risk(
-                    account, request.symbol, request.side, request.quantity, last_price or ref
+                    account,
+                    request.symbol,
+                    request.side,
+                    request.quantity,
+                    last_price if last_price is not None else ref,
                 )
         out = _Out()
         self._open_list_into(ListType.BRACKET, list_id, legs, reason, last_price, now_ms, out)
@@ -473,32 +467,41 @@ class OrderBook:
             self._execute_at_once(self._orders[entry_id], last_price, slippage_bps, now_ms, out)
         return out.build()
 
-    def _oco_order(
+    def _list_leg(
         self,
         account: str,
-        request: OcoRequest,
-        leg: OcoLeg,
-        role: LegRole,
+        symbol: str,
+        quantity: Decimal,
+        list_type: ListType,
         list_id: int,
+        role: LegRole,
+        side: Side,
+        kind: OrderType,
+        client_id: str | None,
+        price: Decimal | None,
+        stop_price: Decimal | None,
+        trailing_delta: int | None,
         now_ms: int,
     ) -> Order:
+        """A new leg of a list (a bracket's exits start PENDING_NEW)."""
         oid = self._take_order_id()
+        pending = role in (LegRole.TAKE_PROFIT, LegRole.STOP_LOSS)
         return Order(
             order_id=oid,
-            client_order_id=self._client_id(account, leg.client_order_id, oid),
+            client_order_id=self._client_id(account, client_id, oid),
             account=account,
-            symbol=request.symbol,
-            side=request.side,
-            type=leg.type,
-            status=OrderStatus.NEW,
-            quantity=request.quantity,
+            symbol=symbol,
+            side=side,
+            type=kind,
+            status=OrderStatus.PENDING_NEW if pending else OrderStatus.NEW,
+            quantity=quantity,
             create_time=now_ms,
             update_time=now_ms,
-            price=leg.price,
-            stop_price=leg.stop_price,
-            trailing_delta=leg.trailing_delta,
+            price=price,
+            stop_price=stop_price,
+            trailing_delta=trailing_delta,
             list_id=list_id,
-            list_type=ListType.OCO,
+            list_type=list_type,
             leg=role,
         )
 
@@ -664,8 +667,7 @@ class OrderBook:
                 kind, side, order.stop_price, order.trailing_delta, state, price
             )
             if result.moved:
-                order = replace(
-                    order,
+                order = order.evolve(
                     tracking_active=True,
                     trailing_extreme=result.state.extreme,
                     current_stop_price=result.state.stop,
@@ -679,7 +681,7 @@ class OrderBook:
             fired = stop_condition(kind, side, order.stop_price, price)
         if not fired:
             return
-        order = replace(order, triggered=True, update_time=now_ms)
+        order = order.evolve(triggered=True, update_time=now_ms)
         self._put(order)
         out.order(ExecutionType.TRIGGERED, order)
         if not order.type.limit_after_trigger:
@@ -695,8 +697,7 @@ class OrderBook:
 
     def _fill(self, order: Order, price: Decimal, now_ms: int, out: _Out) -> Order:
         fee = self._fee_for(order.account, order.quantity, price)
-        filled = replace(
-            order,
+        filled = order.evolve(
             status=OrderStatus.FILLED,
             filled_quantity=order.quantity,
             avg_price=price,
@@ -721,7 +722,7 @@ class OrderBook:
         return filled
 
     def _close(self, order: Order, status: OrderStatus, now_ms: int, out: _Out) -> None:
-        closed = replace(order, status=status, update_time=now_ms)
+        closed = order.evolve(status=status, update_time=now_ms)
         self._put(closed)
         kind = ExecutionType.CANCELED if status is OrderStatus.CANCELED else ExecutionType.EXPIRED
         out.order(kind, closed)
@@ -738,7 +739,7 @@ class OrderBook:
             if order.status is OrderStatus.FILLED:
                 for leg in siblings:
                     if leg.status is OrderStatus.PENDING_NEW:
-                        released = replace(leg, status=OrderStatus.NEW, update_time=now_ms)
+                        released = leg.evolve(status=OrderStatus.NEW, update_time=now_ms)
                         self._put(released)
                         out.order(ExecutionType.NEW, released)
         else:
@@ -762,7 +763,7 @@ class OrderBook:
 
 
 def _rejected(order: Order, reason: str) -> Order:
-    return replace(order, status=OrderStatus.REJECTED, reject_reason=reason)
+    return order.evolve(status=OrderStatus.REJECTED, reject_reason=reason)
 
 
 def _placement_reject(order: Order, last_price: Decimal | None) -> str | None:
@@ -792,8 +793,7 @@ def _seed_trailing(order: Order, last_price: Decimal | None) -> Order:
         return order
     assert last_price is not None
     state = trailing.start(order.side, last_price, order.trailing_delta)
-    return replace(
-        order,
+    return order.evolve(
         tracking_active=True,
         trailing_extreme=state.extreme,
         current_stop_price=state.stop,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
-from enum import StrEnum
+from enum import Enum
 
 __all__ = [
     "ENTRY_PRICE_PLACES",
@@ -37,7 +37,7 @@ _BPS = Decimal(10000)
 _ENTRY_QUANTUM = Decimal(1).scaleb(-ENTRY_PRICE_PLACES)
 
 
-class Side(StrEnum):
+class Side(str, Enum):  # noqa: UP042 - str() of a member is part of the existing API
     """Order side, as on the wire."""
 
     BUY = "BUY"
@@ -192,7 +192,7 @@ class Ledger:
         max_leverage: Decimal,
     ) -> bool:
         """TRADING.md buying power: would the fill at ``price`` push the sum of
-        absolute notionals above ``equity × max_leverage``? Reduce-only orders
+        absolute notionals above ``equity * max_leverage``? Reduce-only orders
         never exceed it."""
         if self.is_reducing(symbol, side, quantity):
             return False

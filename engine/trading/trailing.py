@@ -18,14 +18,14 @@ triggers (a positive delta puts the stop strictly beyond it).
 
 from __future__ import annotations
 
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import NamedTuple
 
 from engine.trading.ledger import MONEY, Side
 from engine.trading.order import StopKind
 from engine.trading.triggers import BPS, stop_condition
 
-__all__ = ["TrailState", "TrailStep", "start", "step", "trail_stop_price"]
+__all__ = ["INACTIVE", "TrailState", "TrailStep", "start", "step", "trail_stop_price"]
 
 
 class TrailState(NamedTuple):
@@ -47,10 +47,8 @@ INACTIVE = TrailState(False, None, None)
 
 def trail_stop_price(side: Side, extreme: Decimal, delta: int) -> Decimal:
     """``extreme * (1 - delta/10000)`` for SELL, ``* (1 + delta/10000)`` for BUY (exact)."""
-    with localcontext(MONEY):
-        if side is Side.SELL:
-            return extreme * (BPS - delta) / BPS
-        return extreme * (BPS + delta) / BPS
+    factor = BPS - delta if side is Side.SELL else BPS + delta
+    return MONEY.divide(MONEY.multiply(extreme, factor), BPS)
 
 
 def start(side: Side, price: Decimal, delta: int) -> TrailState:
