@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.messages import Trade
 from engine.store import SCHEMA_VERSION, Store, StoreError, migrate
@@ -251,3 +253,49 @@ def test_a_crash_inside_settle_keeps_all_or_nothing(tmp_path: Path) -> None:
     assert alice.position("BTCUSDT").quantity == Decimal("0.25")
     assert alice.fees == Decimal("10.000")
     assert state.next_order_id == 2
+
+
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("trade"), st.integers(90, 110)),
+        st.tuples(st.just("market"), st.sampled_from(["BUY", "SELL"]), st.integers(1, 5)),
+        st.tuples(st.just("limit"), st.sampled_from(["BUY", "SELL"]), st.integers(90, 110)),
+        st.tuples(st.just("trail"), st.sampled_from(["BUY", "SELL"]), st.integers(50, 500)),
+        st.tuples(st.just("cancel"), st.integers(1, 30)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_OPS)
+def test_load_always_matches_the_live_book_and_ledgers(ops: list[tuple[Any, ...]]) -> None:
+    with Store(":memory:") as store:
+        rig = Rig(store)
+        rig.trade("ETHUSDT", "100")
+        for op in ops:
+            kind = op[0]
+            if kind == "trade":
+                rig.trade("ETHUSDT", str(op[1]))
+            elif kind == "market":
+                rig.place("alice", symbol="ETHUSDT", side=op[1], type="MARKET",
+                          quantity=str(op[2]))
+            elif kind == "limit":
+                rig.place("alice", symbol="ETHUSDT", side=op[1], type="LIMIT", quantity="1",
+                          price=str(op[2]))
+            elif kind == "trail":
+                rig.place("bob", symbol="ETHUSDT", side=op[1], type="STOP_LOSS", quantity="1",
+                          trailingDelta=op[2])
+            else:
+                order = rig.book.get(op[1])
+                if order is not None and order.is_open:
+                    rig.now += 1
+                    rig.settle(rig.book.cancel(order.account, order_id=op[1], now_ms=rig.now))
+        state = store.load()
+        assert list(state.orders) == rig.book.all_orders()
+        assert {n: _ledger_state(ledg) for n, ledg in state.ledgers.items()} == {
+            n: _ledger_state(ledg) for n, ledg in rig.ledgers.items()}
+        assert (state.next_order_id, state.next_list_id) == (rig.book.next_order_id,
+                                                            rig.book.next_list_id)
+        assert len(store.fills()) == sum(o.status is OrderStatus.FILLED
+                                         for o in rig.book.all_orders())
