@@ -32,7 +32,7 @@ from actors.messages import ChildFailed, RestartChild
 from engine.backoff import Backoff, BackoffPolicy
 from engine.clock import Clock
 
-__all__ = ["ChildSpec", "FeedStatusReport", "Supervisor"]
+__all__ = ["AwaitStarted", "ChildSpec", "FeedStatusReport", "Supervisor"]
 
 log = logging.getLogger("tickdesk.supervisor")
 
@@ -45,6 +45,13 @@ class ChildSpec:
     name: str
     slot: ActorSlot
     factory: ChildFactory
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitStarted:
+    """Ask: answered once ``started()`` has started every child (their slots
+    are set; each child's own start-up still runs in its thread, before its
+    first message)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +84,8 @@ class Supervisor(TickdeskActor):
         self._timers: dict[str, threading.Timer] = {}
         self._stopping = False
         self.restarts: dict[str, int] = dict.fromkeys(self._order, 0)
-        self.handlers = {ChildFailed: self._on_failed, RestartChild: self._on_restart}
+        self.handlers = {ChildFailed: self._on_failed, RestartChild: self._on_restart,
+                         AwaitStarted: lambda _msg: None}
 
     def started(self) -> None:
         for name in self._order:

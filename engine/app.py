@@ -23,6 +23,7 @@ import contextlib
 import hmac
 import itertools
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -36,7 +37,7 @@ from actors.feed import FeedActor
 from actors.messages import ClientFrame, ClientGone, Pulse
 from actors.order_monitor import OrderMonitorActor
 from actors.portfolio import PortfolioActor
-from actors.supervisor import ChildSpec, FeedStatusReport, Supervisor
+from actors.supervisor import AwaitStarted, ChildSpec, FeedStatusReport, Supervisor
 from actors.timer import TimerActor
 from engine.backoff import BackoffPolicy
 from engine.clock import Clock, SystemClock
@@ -49,12 +50,14 @@ from engine.server.http import HttpServer, Refusal, UpgradeRequest
 from engine.server.hub import Hub
 from engine.server.websocket import ServerWebSocket
 from engine.server.writer import WriterLoop
+from engine.store import Store
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
 
 log = logging.getLogger("tickdesk.engine")
 
 WS_PATH = "/api/ws/realtime"
+_MEMORY_DBS = itertools.count(1)
 CLOSE_GOING_AWAY = 1001
 
 
@@ -205,6 +208,7 @@ class Engine:
         self._transports_cv = threading.Condition()
         self._started = False
         self._stopped = False
+        self._store_path, self._store_anchor = self._store_location(cfg.store.path)
         self.services = SessionServices(
             hub=self.hub,
             feed=self.feed,
@@ -222,6 +226,14 @@ class Engine:
     def start(self) -> Engine:
         if self._started:
             raise RuntimeError("engine already started")
+        # Open (and migrate) the store once here, in the caller's thread, so a
+        # bad path or a too-new database fails start() instead of crash-looping
+        # the PortfolioActor. This connection is closed before any actor runs.
+        try:
+            Store(self._store_path).close()
+        except BaseException:
+            self._close_anchor()
+            raise
         self._started = True
         self.writer.start()
         sup = self.config.supervisor
@@ -232,6 +244,14 @@ class Engine:
         )
         self._supervisor = Supervisor.start(self._children(), policy, self.clock,
                                             on_feed_status=self._feed_status_changed)
+        # Return with every child's slot set, so a session opened right away
+        # can reach them (their start-up, e.g. loading the store, runs before
+        # their first message).
+        try:
+            self._supervisor.ask(AwaitStarted(), timeout=30.0)
+        except Exception:
+            self.stop()
+            raise
         if self._listen:
             srv = self.config.server
             paths = (WS_PATH,) + ((srv.echo_path,) if srv.echo_path else ())
@@ -263,6 +283,33 @@ class Engine:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 ref.stop(block=True, timeout=1.0)
         self.writer.stop()
+        self._close_anchor()
+
+    def _close_anchor(self) -> None:
+        anchor = self._store_anchor
+        self._store_anchor = None
+        if anchor is not None:
+            anchor.close()
+
+    @property
+    def store_path(self) -> str:
+        """Where the PortfolioActor keeps the ledger (a path, or a ``file:`` URI)."""
+        return self._store_path
+
+    @staticmethod
+    def _store_location(path: str) -> tuple[str, sqlite3.Connection | None]:
+        """``store.path`` → (what the PortfolioActor opens, an anchor connection).
+
+        ``""`` (or ``":memory:"``) means no persistence: a private shared-cache
+        in-memory database that lives as long as this Engine. The Engine holds
+        one idle connection to it (the anchor, never used for statements, so
+        ``check_same_thread=False`` is safe) so that the data survives a
+        Supervisor restart of the PortfolioActor or the OrderMonitorActor, and
+        nothing is written to disk."""
+        if path not in ("", ":memory:"):
+            return path, None
+        uri = f"file:tickdesk-mem-{next(_MEMORY_DBS)}?mode=memory&cache=shared"
+        return uri, sqlite3.connect(uri, uri=True, check_same_thread=False)
 
     def _await_transports(self, grace_s: float) -> None:
         """Give clients ``grace_s`` to answer our close frame, then cut the rest."""
@@ -327,7 +374,8 @@ class Engine:
 
         def portfolio(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return PortfolioActor.start(self.hub, cfg.trading, self._accounts, clock.now_ms,
-                                        on_failure=hook, generation=gen)
+                                        store_path=self._store_path, on_failure=hook,
+                                        generation=gen)
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
