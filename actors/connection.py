@@ -14,6 +14,7 @@ client's channel directly (see DESIGN.md, "The hot path").
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ from engine.server.channel import Channel
 from engine.server.hub import Hub
 from engine.version import __version__
 
-__all__ = ["ConnectionActor", "SessionServices"]
+__all__ = ["ConnectionActor", "InboundGate", "SessionServices"]
 
 log = logging.getLogger("tickdesk.connection")
 
@@ -50,10 +51,38 @@ class SessionServices:
     default_account: str | None
 
 
+class InboundGate:
+    """Bounds the frames of one client waiting in its ConnectionActor's mailbox.
+
+    pykka mailboxes are unbounded, so the sender must hold back: the reader
+    thread calls :meth:`enter` before telling a frame and waits while
+    ``limit`` frames are unprocessed. It then stops reading the socket, and
+    TCP flow control pushes back on the client (overflow policy: the client
+    waits; nothing is dropped). :meth:`leave` runs after each frame.
+    """
+
+    def __init__(self, limit: int = 64) -> None:
+        self._sem = threading.BoundedSemaphore(limit)
+
+    def enter(self, still_open: Callable[[], bool], poll_s: float = 0.25) -> bool:
+        """Wait for room; False when the connection closed while waiting."""
+        while not self._sem.acquire(timeout=poll_s):
+            if not still_open():
+                return False
+        return True
+
+    def leave(self) -> None:
+        try:
+            self._sem.release()
+        except ValueError:  # pragma: no cover - more leaves than enters is a bug
+            log.error("inbound gate released too often")
+
+
 class ConnectionActor(TickdeskActor):
     def __init__(self, channel: Channel, services: SessionServices,
-                 account: str | None) -> None:
+                 account: str | None, gate: InboundGate | None = None) -> None:
         super().__init__(f"connection-{channel.conn_id}")
+        self._gate = gate
         self._ch = channel
         self._svc = services
         self._account = account if account is not None else services.default_account
@@ -75,6 +104,13 @@ class ConnectionActor(TickdeskActor):
         self.stop()
 
     def _on_frame(self, msg: ClientFrame) -> None:
+        try:
+            self._handle_frame(msg)
+        finally:
+            if self._gate is not None:
+                self._gate.leave()
+
+    def _handle_frame(self, msg: ClientFrame) -> None:
         rid: Any = None
         try:
             cmd = decode_command(msg.data, binary=msg.binary)

@@ -32,7 +32,7 @@ import orjson
 import pykka
 
 from actors.base import ActorSlot, FailureHook
-from actors.connection import ConnectionActor, SessionServices
+from actors.connection import ConnectionActor, InboundGate, SessionServices
 from actors.feed import FeedActor
 from actors.messages import ClientFrame, ClientGone, Pulse
 from actors.order_monitor import OrderMonitorActor
@@ -440,8 +440,13 @@ class Engine:
                 self._transports_cv.notify_all()
 
         channel.on_transport_closed(released)
+        gate = InboundGate()
+
         def on_message(data: bytes | str, binary: bool) -> None:
-            target.tell(ClientFrame(data, binary))
+            # Reader thread: wait for room in the actor's mailbox (bounded).
+            if gate.enter(lambda: not channel.closed) and not target.tell(
+                    ClientFrame(data, binary)):
+                gate.leave()
 
         ws = ServerWebSocket(req.environ, channel, on_message,
                              max_message_size=srv.max_message_bytes,
@@ -450,7 +455,7 @@ class Engine:
             self._start_echo(ws, channel)
             return
         try:
-            ref = ConnectionActor.start(channel, self.services, account)
+            ref = ConnectionActor.start(channel, self.services, account, gate)
         except Exception:
             channel.close(1011, "internal error", drop_pending=True)
             ws.start_reading()
