@@ -307,3 +307,26 @@ def test_close_with_connected_clients_joins_threads() -> None:
         with pytest.raises((websocket.WebSocketConnectionClosedException, OSError)):
             ws.recv()
         abort(ws)
+
+
+def test_replayed_recording_through_the_fake(upstream: FakeBinanceUpstream) -> None:
+    """Every frame of a real recording pushed through the fake decodes the same."""
+    from engine.market.binance_codec import CodecStats
+    from engine.market.replay_format import records_from_bytes
+    from tests.market.conftest import data_file
+
+    records = records_from_bytes(data_file("cryptofeed/BINANCE.ws.1.0").read_bytes())
+    ws = connect(upstream.combined_url())
+    try:
+        assert upstream.wait_until(lambda: upstream.open_connections() == 1)
+        stats = CodecStats()
+        for record in records:
+            assert upstream.push_raw(record.frame) == 1
+            stats.record(decode_frame(recv_text(ws)))
+        assert stats.snapshot() == {
+            "decoded": {"ignored": 263, "trade": 2},
+            "ignored": {"depthUpdate": 177, "bookTicker": 84, "kline": 2},
+            "dropped": {},
+        }
+    finally:
+        ws.close()

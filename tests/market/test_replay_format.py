@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -161,3 +162,18 @@ def test_iter_records_never_raises(lines: list[str]) -> None:
 @given(st.binary(max_size=300))
 def test_detect_format_never_raises(head: bytes) -> None:
     assert isinstance(detect_format(head), ReplayFormat)
+
+
+@given(st.binary(max_size=400))
+def test_records_from_bytes_raises_only_value_error(data: bytes) -> None:
+    try:
+        records = records_from_bytes(data)
+    except ValueError:
+        return
+    assert all(isinstance(r.frame, str) for r in records)
+
+
+@given(st.binary(max_size=400))
+def test_records_from_gzip_bytes_raises_only_value_error(data: bytes) -> None:
+    with contextlib.suppress(ValueError):  # only ValueError may escape
+        records_from_bytes(gzip.compress(data))
