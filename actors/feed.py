@@ -7,31 +7,107 @@ MARKET_UPDATE **once**, writes the same bytes to every subscriber's channel
 OrderMonitorActor (triggers) and the PortfolioActor (mark price), whether or
 not any client watches the symbol.
 
-Sources: ``simulated`` (a TimerActor pulses this actor ``ticks_per_second``
-times a second; each pulse makes one trade per symbol, and once a second a
-24 h ticker). The live and replay sources feed :class:`TradeTick` /
-:class:`TickerTick` messages in from their own threads.
+Sources (``feed.source``):
+
+``simulated``  a TimerActor pulses this actor ``ticks_per_second`` times a
+               second; each pulse makes one trade per symbol, and once a
+               second a 24 h ticker.
+``replay``     :class:`~engine.feeds.replay.ReplaySource`, a thread playing a
+               recorded file (see its module for pacing, bounds, re-stamped
+               event times and what happens at the end of the file).
+``binance``    :class:`~engine.feeds.binance.BinanceSource`, one combined-stream
+               WebSocket connection in its own thread.
+
+A source thread sends :class:`FeedBatch` (and single :class:`TradeTick` /
+:class:`TickerTick`, still accepted) to this actor, and :class:`SourceUp` /
+:class:`SourceFailed`. The source is started in ``started()`` and stopped
+and joined in ``cleanup()``, which pykka runs on stop and on failure.
+
+Failure model: a lost upstream (disconnect, data stall, error, Binance's
+``serverShutdown``) is a failure of this actor. The :class:`SourceFailed`
+handler raises :class:`FeedSourceError`, pykka stops the actor, the
+Supervisor learns of it and restarts a fresh generation with backoff
+(FEED_STATUS RECONNECTING, then UP once the new connection is open: this
+actor calls ``on_up`` when its source reports :class:`SourceUp`). State
+that must outlive a generation (counters, aggregate-trade id positions, the
+connection-attempt window) lives in :class:`~engine.feeds.base.FeedShared`.
+
+Binance trades are routed only if their aggregate-trade id is newer than the
+last one routed for the symbol (and tickers only if newer), so the overlap
+of two connections during a rotation never routes a trade twice.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import pykka
 
 from actors.base import ActorSlot, FailureHook, TickdeskActor
-from actors.messages import Pulse, SendSnapshot, TickerTick, TradeTick
+from actors.messages import (
+    FeedBatch,
+    Pulse,
+    SendSnapshot,
+    SourceFailed,
+    SourceUp,
+    TickerTick,
+    TradeTick,
+)
 from actors.timer import TimerActor
 from engine.clock import Clock
 from engine.config import FeedConfig
+from engine.feeds.base import FeedShared, FeedSource, MarketItem
+from engine.feeds.replay import ReplaySource
 from engine.market.board import MarketBoard
 from engine.market.simulated import SimulatedMarket
 from engine.messages import Ticker24h, Trade
 from engine.protocol import server_messages as sm
 from engine.server.hub import Hub
 
-__all__ = ["FeedActor"]
+__all__ = ["FeedActor", "FeedSourceError"]
+
+log = logging.getLogger("tickdesk.feed")
+
+_source_ids = itertools.count(1)
+
+
+class FeedSourceError(Exception):
+    """The feed's upstream was lost; raised in the actor so that it fails."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.failure_reason = reason
+
+
+class _ActorSink:
+    """A :class:`~engine.feeds.base.FeedSink` that turns calls into messages to the actor."""
+
+    def __init__(self, ref: pykka.ActorRef[Any], source: int) -> None:
+        self._ref = ref
+        self._source = source
+
+    def deliver(self, items: tuple[MarketItem, ...], received_ms: int,
+                done: Callable[[], None] | None = None) -> None:
+        try:
+            self._ref.tell(FeedBatch(self._source, items, received_ms, done))
+        except pykka.ActorDeadError:
+            if done is not None:
+                done()
+
+    def up(self) -> None:
+        self._tell(SourceUp(self._source))
+
+    def failed(self, reason: str) -> None:
+        self._tell(SourceFailed(self._source, reason))
+
+    def _tell(self, msg: Any) -> None:
+        # The actor may be gone already; its successor has its own source.
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._ref.tell(msg)
 
 
 class FeedActor(TickdeskActor):
@@ -46,6 +122,8 @@ class FeedActor(TickdeskActor):
         on_failure: FailureHook | None = None,
         generation: int = 0,
         on_trade_published: Callable[[Trade, int], None] | None = None,
+        shared: FeedShared | None = None,
+        on_up: Callable[[], None] | None = None,
     ) -> None:
         super().__init__("feed", on_failure, generation)
         self._cfg = cfg
@@ -60,11 +138,22 @@ class FeedActor(TickdeskActor):
         self._pulses_per_ticker = 1
         self._timer: pykka.ActorRef[Any] | None = None
         self._on_trade_published = on_trade_published
+        self._shared = shared if shared is not None else FeedShared()
+        self._on_up = on_up
+        self._symbols = frozenset(cfg.symbols)
+        self._sources: dict[int, FeedSource] = {}
+        self._primary: int | None = None
+        self._dedupe = cfg.source == "binance"
+        self._last_trade_id: dict[str, int] = {}
+        self._last_ticker_ms: dict[str, int] = {}
         self.trades = 0
         self.handlers = {
             Pulse: self._on_pulse,
             TradeTick: self._on_trade_tick,
             TickerTick: self._on_ticker_tick,
+            FeedBatch: self._on_batch,
+            SourceUp: self._on_source_up,
+            SourceFailed: self._on_source_failed,
             SendSnapshot: self._on_send_snapshot,
         }
 
@@ -83,6 +172,26 @@ class FeedActor(TickdeskActor):
             for sym in self._sim.symbols:  # a price for every symbol from the start
                 self._route_trade(self._sim.step(sym, now), now)
                 self._route_ticker(self._sim.ticker(sym, now))
+        elif self._cfg.source == "replay":
+            self._add_source(lambda sink: ReplaySource(
+                self._cfg.replay, self._symbols, sink, self._clock, self._shared))
+        elif self._cfg.source == "binance":
+            self._add_source(self._binance_source)
+
+    def _binance_source(self, sink: _ActorSink) -> FeedSource:
+        from engine.feeds.binance import BinanceSource
+
+        return BinanceSource(self._cfg.binance, sorted(self._symbols), sink, self._clock,
+                             self._shared)
+
+    def _add_source(self, make: Callable[[_ActorSink], FeedSource]) -> int:
+        sid = next(_source_ids)
+        source = make(_ActorSink(self.actor_ref, sid))
+        self._sources[sid] = source
+        if self._primary is None:
+            self._primary = sid
+        source.start()
+        return sid
 
     def cleanup(self) -> None:
         timer = self._timer
@@ -92,6 +201,18 @@ class FeedActor(TickdeskActor):
                 timer.stop(block=True, timeout=2.0)
             except pykka.ActorDeadError:
                 pass
+        sources = list(self._sources.values())
+        self._sources.clear()
+        self._primary = None
+        for source in sources:
+            try:
+                source.stop(timeout=2.0)
+            except Exception:
+                log.exception("feed: stopping a source failed")
+
+    @property
+    def shared(self) -> FeedShared:
+        return self._shared
 
     # -- handlers -----------------------------------------------------------
 
@@ -112,6 +233,53 @@ class FeedActor(TickdeskActor):
 
     def _on_ticker_tick(self, msg: TickerTick) -> None:
         self._route_ticker(msg.ticker)
+
+    def _on_batch(self, msg: FeedBatch) -> None:
+        try:
+            if msg.source not in self._sources:
+                return  # a source already replaced or stopped
+            for item in msg.items:
+                if isinstance(item, Trade):
+                    if self._dedupe and not self._newer_trade(item):
+                        continue
+                    self._route_trade(item, msg.received_ms)
+                else:
+                    if self._dedupe and not self._newer_ticker(item):
+                        continue
+                    self._route_ticker(item)
+        finally:
+            if msg.done is not None:
+                msg.done()
+
+    def _newer_trade(self, trade: Trade) -> bool:
+        tid = trade.trade_id
+        if tid is None:
+            return True
+        last = self._last_trade_id.get(trade.symbol)
+        if last is not None and tid <= last:
+            return False
+        self._last_trade_id[trade.symbol] = tid
+        return True
+
+    def _newer_ticker(self, ticker: Ticker24h) -> bool:
+        last = self._last_ticker_ms.get(ticker.symbol)
+        if last is not None and ticker.event_time <= last:
+            return False
+        self._last_ticker_ms[ticker.symbol] = ticker.event_time
+        return True
+
+    def _on_source_up(self, msg: SourceUp) -> None:
+        if msg.source != self._primary:
+            return
+        log.info("feed: upstream open (%s)", self._cfg.source)
+        if self._on_up is not None:
+            self._on_up()
+
+    def _on_source_failed(self, msg: SourceFailed) -> None:
+        if msg.source not in self._sources:
+            return
+        log.warning("feed: source failed: %s", msg.reason)
+        raise FeedSourceError(msg.reason)
 
     def _on_send_snapshot(self, msg: SendSnapshot) -> None:
         out = self._latest.get(msg.symbol)

@@ -35,11 +35,12 @@ from actors.feed import FeedActor
 from actors.messages import ClientFrame, ClientGone, Pulse
 from actors.order_monitor import OrderMonitorActor
 from actors.portfolio import PortfolioActor
-from actors.supervisor import ChildSpec, FeedStatusReport, Supervisor
+from actors.supervisor import ChildSpec, FeedStatusReport, Supervisor, SupervisorLink
 from actors.timer import TimerActor
 from engine.backoff import BackoffPolicy
 from engine.clock import Clock, SystemClock
 from engine.config import Config
+from engine.feeds.base import FeedShared
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
 from engine.protocol.server_messages import Outgoing
@@ -193,6 +194,8 @@ class Engine:
         self.order_monitor = ActorSlot("order_monitor")
         self.feed = ActorSlot("feed")
         self._feed_status = _FeedStatus(cfg.feed.source)
+        #: Feed counters and state shared by every generation of the FeedActor.
+        self.feed_shared = FeedShared()
         self._ids = itertools.count(1)
         self._symbols = frozenset(cfg.feed.symbols)
         self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
@@ -341,9 +344,11 @@ class Engine:
                                            self._symbols.__contains__, on_failure=hook,
                                            generation=gen)
 
-        def feed(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
+        def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,
-                                   clock, on_failure=hook, generation=gen)
+                                   clock, on_failure=link, generation=gen,
+                                   shared=self.feed_shared,
+                                   on_up=lambda: link.up("feed", gen))
 
         def timer(name: str, period: float) -> Callable[[FailureHook, int], Any]:
             def start(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
@@ -354,7 +359,8 @@ class Engine:
         return [
             ChildSpec("portfolio", self.portfolio, portfolio),
             ChildSpec("order_monitor", self.order_monitor, order_monitor),
-            ChildSpec("feed", self.feed, feed),
+            # The Binance feed is UP only once its upstream connection is open.
+            ChildSpec("feed", self.feed, feed, up_on_start=cfg.feed.source != "binance"),
             ChildSpec("timer-positions", ActorSlot("timer-positions"),
                       timer("positions", cfg.intervals.positions_s)),
             ChildSpec("timer-portfolio", ActorSlot("timer-portfolio"),
