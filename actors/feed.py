@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,7 @@ from actors.base import ActorSlot, FailureHook, TickdeskActor
 from actors.messages import (
     FeedBatch,
     Pulse,
+    RotateSource,
     SendSnapshot,
     SourceFailed,
     SourceUp,
@@ -61,6 +63,7 @@ from actors.timer import TimerActor
 from engine.clock import Clock
 from engine.config import FeedConfig
 from engine.feeds.base import FeedShared, FeedSource, MarketItem
+from engine.feeds.binance import BinanceSource
 from engine.feeds.replay import ReplaySource
 from engine.market.board import MarketBoard
 from engine.market.simulated import SimulatedMarket
@@ -104,6 +107,9 @@ class _ActorSink:
     def failed(self, reason: str) -> None:
         self._tell(SourceFailed(self._source, reason))
 
+    def rotate_due(self) -> None:
+        self._tell(RotateSource(self._source))
+
     def _tell(self, msg: Any) -> None:
         # The actor may be gone already; its successor has its own source.
         with contextlib.suppress(pykka.ActorDeadError):
@@ -143,6 +149,8 @@ class FeedActor(TickdeskActor):
         self._symbols = frozenset(cfg.symbols)
         self._sources: dict[int, FeedSource] = {}
         self._primary: int | None = None
+        self._pending: int | None = None  # a rotation's new source, until it is up
+        self.rotations = 0
         self._dedupe = cfg.source == "binance"
         self._last_trade_id: dict[str, int] = {}
         self._last_ticker_ms: dict[str, int] = {}
@@ -154,6 +162,7 @@ class FeedActor(TickdeskActor):
             FeedBatch: self._on_batch,
             SourceUp: self._on_source_up,
             SourceFailed: self._on_source_failed,
+            RotateSource: self._on_rotate,
             SendSnapshot: self._on_send_snapshot,
         }
 
@@ -179,10 +188,9 @@ class FeedActor(TickdeskActor):
             self._add_source(self._binance_source)
 
     def _binance_source(self, sink: _ActorSink) -> FeedSource:
-        from engine.feeds.binance import BinanceSource
-
         return BinanceSource(self._cfg.binance, sorted(self._symbols), sink, self._clock,
-                             self._shared)
+                             self._shared, rotate_after_s=self._cfg.binance.rotate_after_s,
+                             on_rotate=sink.rotate_due)
 
     def _add_source(self, make: Callable[[_ActorSink], FeedSource]) -> int:
         sid = next(_source_ids)
@@ -269,11 +277,33 @@ class FeedActor(TickdeskActor):
         return True
 
     def _on_source_up(self, msg: SourceUp) -> None:
+        if msg.source == self._pending:
+            self._promote(msg.source)
+            return
         if msg.source != self._primary:
             return
         log.info("feed: upstream open (%s)", self._cfg.source)
         if self._on_up is not None:
             self._on_up()
+
+    def _on_rotate(self, msg: RotateSource) -> None:
+        """Connect-new-first: open a second connection; the old one is retired once the
+        new one is up (both are routed meanwhile, de-duplicated by trade id)."""
+        if msg.source != self._primary or self._pending is not None:
+            return
+        log.info("feed: rotating the upstream connection (connect new first)")
+        self._pending = self._add_source(self._binance_source)
+
+    def _promote(self, new: int) -> None:
+        old = self._primary
+        self._primary = new
+        self._pending = None
+        self.rotations += 1
+        source = self._sources.pop(old, None) if old is not None else None
+        if source is not None:
+            # Closing waits for the close handshake: not on this (routing) thread.
+            threading.Thread(target=source.stop, name="feed-retire", daemon=True).start()
+        log.info("feed: rotation done; the new connection is serving")
 
     def _on_source_failed(self, msg: SourceFailed) -> None:
         if msg.source not in self._sources:

@@ -130,3 +130,10 @@ class ChildUp:
 
     name: str
     generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class RotateSource:
+    """A feed source's connection is due for replacement (before Binance's 24 h limit)."""
+
+    source: int

@@ -71,8 +71,10 @@ class _FeedStatus:
 
     def __init__(self, feed: str) -> None:
         self._lock = threading.Lock()
-        self._value: dict[str, Any] = {"feed": feed, "status": "DOWN", "attempt": 0,
-                                       "retryInMs": None, "reason": "starting"}
+        # Not serving yet, and not given up on either: RECONNECTING (attempt 0)
+        # until the Supervisor reports (DOWN is kept for an escalated feed).
+        self._value: dict[str, Any] = {"feed": feed, "status": "RECONNECTING", "attempt": 0,
+                                       "retryInMs": 0, "reason": "starting"}
 
     def get(self) -> dict[str, Any]:
         with self._lock:
