@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.base import ActorSlot, TickdeskActor
-from actors.messages import AccountRequest, ClientFrame, ClientGone, SendSnapshot
+from actors.messages import AccountRequest, AddSymbol, ClientFrame, ClientGone, SendSnapshot
 from engine.errors import InternalError, ProtocolError, Unauthorized, UnknownSymbol
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import ACCOUNT_ACTIONS, Command, decode_command
@@ -48,6 +48,9 @@ class SessionServices:
     #: The account of a connection that has not authenticated (``default`` in
     #: open mode, ``None`` when tokens are configured).
     default_account: str | None
+    #: ``subscribe_ticker`` of an unknown symbol asks the feed to add it live
+    #: (the FeedActor then answers SUBSCRIBED or ERROR itself).
+    dynamic_symbols: bool = False
 
 
 class ConnectionActor(TickdeskActor):
@@ -95,6 +98,12 @@ class ConnectionActor(TickdeskActor):
         if action == "ping":
             self._ch.deliver(sm.simple("PONG", now(), rid))
         elif action == "subscribe_ticker":
+            symbol = cmd.symbol()
+            if not self._svc.known_symbol(symbol) and self._svc.dynamic_symbols:
+                if not self._svc.feed.tell(AddSymbol(self._ch, symbol, rid)):
+                    raise UnknownSymbol(f"symbol {symbol} cannot be checked while the feed "
+                                        "is reconnecting; try again", rid)
+                return
             symbol = self._known(cmd)
             self._svc.hub.subscribe(self._ch, symbol)
             self._ch.deliver(sm.simple("SUBSCRIBED", now(), rid, symbol=symbol))

@@ -44,18 +44,23 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pykka
 
 from actors.base import ActorSlot, FailureHook, TickdeskActor
 from actors.messages import (
+    AddSymbol,
+    ControlAnswer,
     FeedBatch,
     Pulse,
+    RequestId,
     RotateSource,
     SendSnapshot,
     SourceFailed,
     SourceUp,
+    SymbolTimeout,
     TickerTick,
     TradeTick,
 )
@@ -63,12 +68,14 @@ from actors.timer import TimerActor
 from engine.clock import Clock
 from engine.config import FeedConfig
 from engine.feeds.base import FeedShared, FeedSource, MarketItem
-from engine.feeds.binance import BinanceSource
+from engine.feeds.binance import BinanceSource, ControlSent
 from engine.feeds.replay import ReplaySource
+from engine.market.binance_codec import MAX_STREAMS_PER_CONNECTION, ControlError
 from engine.market.board import MarketBoard
 from engine.market.simulated import SimulatedMarket
 from engine.messages import Ticker24h, Trade
 from engine.protocol import server_messages as sm
+from engine.server.channel import Channel
 from engine.server.hub import Hub
 
 __all__ = ["FeedActor", "FeedSourceError"]
@@ -110,10 +117,27 @@ class _ActorSink:
     def rotate_due(self) -> None:
         self._tell(RotateSource(self._source))
 
+    def control(self, reply: Any) -> None:
+        self._tell(ControlAnswer(self._source, reply))
+
     def _tell(self, msg: Any) -> None:
         # The actor may be gone already; its successor has its own source.
         with contextlib.suppress(pykka.ActorDeadError):
             self._ref.tell(msg)
+
+
+@dataclass(slots=True)
+class _PendingSymbol:
+    """A live subscription waiting for its first event (or an error, or the timeout)."""
+
+    request: int
+    waiters: list[tuple[Channel, RequestId]]
+    #: Started once the SUBSCRIBE is actually sent (it may wait for the rate limit).
+    timer: threading.Timer | None = None
+
+
+#: At most this many live subscriptions may wait for their first event at once.
+MAX_PENDING_SYMBOLS = 16
 
 
 class FeedActor(TickdeskActor):
@@ -154,6 +178,7 @@ class FeedActor(TickdeskActor):
         self._dedupe = cfg.source == "binance"
         self._last_trade_id: dict[str, int] = {}
         self._last_ticker_ms: dict[str, int] = {}
+        self._pending_symbols: dict[str, _PendingSymbol] = {}
         self.trades = 0
         self.handlers = {
             Pulse: self._on_pulse,
@@ -163,6 +188,9 @@ class FeedActor(TickdeskActor):
             SourceUp: self._on_source_up,
             SourceFailed: self._on_source_failed,
             RotateSource: self._on_rotate,
+            AddSymbol: self._on_add_symbol,
+            SymbolTimeout: self._on_symbol_timeout,
+            ControlAnswer: self._on_control_answer,
             SendSnapshot: self._on_send_snapshot,
         }
 
@@ -188,9 +216,10 @@ class FeedActor(TickdeskActor):
             self._add_source(self._binance_source)
 
     def _binance_source(self, sink: _ActorSink) -> FeedSource:
-        return BinanceSource(self._cfg.binance, sorted(self._symbols), sink, self._clock,
+        # every symbol served so far, the ones added live included
+        return BinanceSource(self._cfg.binance, self._shared.served(), sink, self._clock,
                              self._shared, rotate_after_s=self._cfg.binance.rotate_after_s,
-                             on_rotate=sink.rotate_due)
+                             on_rotate=sink.rotate_due, on_control=sink.control)
 
     def _add_source(self, make: Callable[[_ActorSink], FeedSource]) -> int:
         sid = next(_source_ids)
@@ -212,6 +241,10 @@ class FeedActor(TickdeskActor):
         sources = list(self._sources.values())
         self._sources.clear()
         self._primary = None
+        self._pending = None
+        for symbol in list(self._pending_symbols):
+            self._reject_symbol(symbol, f"symbol {symbol} could not be checked: the feed is "
+                                        "reconnecting; try again")
         for source in sources:
             try:
                 source.stop(timeout=2.0)
@@ -247,6 +280,10 @@ class FeedActor(TickdeskActor):
             if msg.source not in self._sources:
                 return  # a source already replaced or stopped
             for item in msg.items:
+                if self._dedupe and not self._shared.serves(item.symbol):
+                    if item.symbol not in self._pending_symbols:
+                        continue  # e.g. the tail of a timed-out subscription
+                    self._confirm_symbol(item.symbol)
                 if isinstance(item, Trade):
                     if self._dedupe and not self._newer_trade(item):
                         continue
@@ -304,6 +341,92 @@ class FeedActor(TickdeskActor):
             # Closing waits for the close handshake: not on this (routing) thread.
             threading.Thread(target=source.stop, name="feed-retire", daemon=True).start()
         log.info("feed: rotation done; the new connection is serving")
+
+    # -- symbols added live (Binance, feed.dynamic_symbols) ------------------------
+
+    def _on_add_symbol(self, msg: AddSymbol) -> None:
+        symbol, ch, rid = msg.symbol, msg.channel, msg.request_id
+        if self._shared.serves(symbol):  # added meanwhile by another client
+            self._answer_subscribed(symbol, ch, rid)
+            self._on_send_snapshot(SendSnapshot(ch, symbol))
+            return
+        pending = self._pending_symbols.get(symbol)
+        if pending is not None:
+            pending.waiters.append((ch, rid))
+            return
+        source = self._sources.get(self._primary) if self._primary is not None else None
+        now = self._clock.now_ms()
+        if not isinstance(source, BinanceSource):
+            ch.deliver(sm.error("UNKNOWN_SYMBOL", f"symbol {symbol} is not served by this feed",
+                                now, rid))
+            return
+        if len(self._pending_symbols) >= MAX_PENDING_SYMBOLS:
+            ch.deliver(sm.error("RATE_LIMITED", "too many symbols being added; try again",
+                                now, rid))
+            return
+        if 2 * (len(self._shared.served()) + 1) > MAX_STREAMS_PER_CONNECTION:
+            ch.deliver(sm.error("UNKNOWN_SYMBOL", f"symbol {symbol} cannot be added: the "
+                                "feed's stream limit is reached", now, rid))
+            return
+        request = source.subscribe([symbol])
+        self._pending_symbols[symbol] = _PendingSymbol(request, [(ch, rid)])
+        log.info("feed: subscribing %s live (request %d)", symbol, request)
+
+    def _start_symbol_timer(self, symbol: str, pending: _PendingSymbol) -> None:
+        me = self.actor_ref
+        request = pending.request
+
+        def expire() -> None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                me.tell(SymbolTimeout(symbol, request))
+
+        timer = threading.Timer(self._cfg.binance.subscribe_timeout_s, expire)
+        timer.daemon = True
+        pending.timer = timer
+        timer.start()
+
+    def _answer_subscribed(self, symbol: str, ch: Channel, rid: RequestId) -> None:
+        self._hub.subscribe(ch, symbol)
+        ch.deliver(sm.simple("SUBSCRIBED", self._clock.now_ms(), rid, symbol=symbol))
+
+    def _confirm_symbol(self, symbol: str) -> None:
+        pending = self._pending_symbols.pop(symbol)
+        if pending.timer is not None:
+            pending.timer.cancel()
+        self._shared.add_symbol(symbol)
+        log.info("feed: %s added live", symbol)
+        for ch, rid in pending.waiters:
+            self._answer_subscribed(symbol, ch, rid)
+
+    def _reject_symbol(self, symbol: str, message: str) -> None:
+        pending = self._pending_symbols.pop(symbol, None)
+        if pending is None:
+            return
+        if pending.timer is not None:
+            pending.timer.cancel()
+        now = self._clock.now_ms()
+        for ch, rid in pending.waiters:
+            ch.deliver(sm.error("UNKNOWN_SYMBOL", message, now, rid))
+
+    def _on_symbol_timeout(self, msg: SymbolTimeout) -> None:
+        pending = self._pending_symbols.get(msg.symbol)
+        if pending is None or pending.request != msg.request:
+            return
+        self._reject_symbol(msg.symbol, f"symbol {msg.symbol}: no market data from the "
+                                        "exchange (unknown or not trading)")
+        source = self._sources.get(self._primary) if self._primary is not None else None
+        if isinstance(source, BinanceSource):
+            source.unsubscribe([msg.symbol])
+
+    def _on_control_answer(self, msg: ControlAnswer) -> None:
+        reply = msg.reply
+        for symbol, pending in list(self._pending_symbols.items()):
+            if pending.request != reply.id:
+                continue
+            if isinstance(reply, ControlSent) and pending.timer is None:
+                self._start_symbol_timer(symbol, pending)
+            elif isinstance(reply, ControlError):
+                self._reject_symbol(symbol, f"symbol {symbol} was refused by the exchange")
 
     def _on_source_failed(self, msg: SourceFailed) -> None:
         if msg.source not in self._sources:

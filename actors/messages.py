@@ -137,3 +137,29 @@ class RotateSource:
     """A feed source's connection is due for replacement (before Binance's 24 h limit)."""
 
     source: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddSymbol:
+    """A client subscribes to a symbol the feed does not serve yet (ConnectionActor →
+    FeedActor, ``feed.dynamic_symbols``); the FeedActor answers the client."""
+
+    channel: Channel
+    symbol: str
+    request_id: RequestId
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolTimeout:
+    """No data came for a live subscription within the time allowed."""
+
+    symbol: str
+    request: int
+
+
+@dataclass(frozen=True, slots=True)
+class ControlAnswer:
+    """Binance's reply to a live control request (source thread → FeedActor)."""
+
+    source: int
+    reply: Any

@@ -197,9 +197,8 @@ class Engine:
         self.feed = ActorSlot("feed")
         self._feed_status = _FeedStatus(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
-        self.feed_shared = FeedShared()
+        self.feed_shared = FeedShared(cfg.feed.symbols)
         self._ids = itertools.count(1)
-        self._symbols = frozenset(cfg.feed.symbols)
         self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
         self._tokens = {a.token: a.name for a in cfg.accounts}
         self._supervisor: pykka.ActorRef[Any] | None = None
@@ -217,7 +216,8 @@ class Engine:
             portfolio=self.portfolio,
             order_monitor=self.order_monitor,
             now_ms=self.clock.now_ms,
-            known_symbol=self._symbols.__contains__,
+            known_symbol=self.feed_shared.serves,
+            dynamic_symbols=cfg.feed.source == "binance" and cfg.feed.dynamic_symbols,
             feed_status=self._feed_status.get,
             tokens=self._tokens,
             default_account="default" if cfg.open_mode else None,
@@ -343,7 +343,7 @@ class Engine:
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
-                                           self._symbols.__contains__, on_failure=hook,
+                                           self.feed_shared.serves, on_failure=hook,
                                            generation=gen)
 
         def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:

@@ -127,6 +127,8 @@ class BinanceConfig:
     stall_timeout_s: float = _opt(10.0, _between(0.1, 3600))
     #: Replace the connection this long after it opened (Binance cuts it at 24 h).
     rotate_after_s: float = _opt(85800.0, _between(1, 86000))
+    #: A symbol subscribed live that sends no data within this time is unknown.
+    subscribe_timeout_s: float = _opt(5.0, _between(0.1, 60))
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from engine.market.agg_gaps import AggGapTracker, SymbolGapStats
@@ -55,8 +55,11 @@ class FeedSource(Protocol):
 class FeedShared:
     """State and counters shared by all generations of the feed (thread-safe)."""
 
-    def __init__(self, attempts: SlidingWindowLimiter | None = None) -> None:
+    def __init__(self, symbols: Iterable[str] = (),
+                 attempts: SlidingWindowLimiter | None = None) -> None:
         self._lock = threading.Lock()
+        self._served: dict[str, None] = dict.fromkeys(symbols)  # ordered set
+        self.configured = frozenset(self._served)
         self._stats = CodecStats()
         self._gaps = AggGapTracker()
         self._attempts = attempts or connection_attempt_limiter()
@@ -70,6 +73,23 @@ class FeedShared:
         """Aggregate-trade ids missed in total."""
         self.skipped_symbols = 0
         """Events of symbols the feed does not serve (replay files with more symbols)."""
+
+    # -- served symbols (configured + added live) ---------------------------------
+
+    def serves(self, symbol: str) -> bool:
+        """True if the feed serves ``symbol`` (thread-safe; clients' ``known_symbol``)."""
+        return symbol in self._served
+
+    def add_symbol(self, symbol: str) -> None:
+        """Serve ``symbol`` from now on, and after every reconnect."""
+        with self._lock:
+            self._served[symbol] = None
+
+    def served(self) -> list[str]:
+        with self._lock:
+            return list(self._served)
+
+    # -- counters -----------------------------------------------------------------
 
     def record(self, decoded: Decoded) -> Decoded:
         with self._lock:
@@ -118,4 +138,5 @@ class FeedShared:
                 "gapEvents": self.gap_events,
                 "missingTrades": self.missing_trades,
                 "skippedSymbols": self.skipped_symbols,
+                "dynamicSymbols": sorted(set(self._served) - self.configured),
             }

@@ -54,6 +54,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import websocket
@@ -74,12 +75,21 @@ from engine.market.binance_codec import (
 from engine.market.upstream_limits import control_message_limiter, next_rotation
 from engine.messages import Ticker24h, Trade
 
-__all__ = ["BinanceSource", "ControlHandler", "streams_for"]
+__all__ = ["BinanceSource", "ControlHandler", "ControlSent", "streams_for"]
 
 log = logging.getLogger("tickdesk.feed.binance")
 
-#: ``handler(reply)`` for answers to live control requests (reader thread).
-ControlHandler = Callable[[ControlReply | ControlError], None]
+
+@dataclass(frozen=True, slots=True)
+class ControlSent:
+    """A queued control request has been sent (it may wait for the rate limit)."""
+
+    id: int
+
+
+#: ``handler(event)`` for live control requests: sent (watchdog thread), answered
+#: (reader thread).
+ControlHandler = Callable[[ControlSent | ControlReply | ControlError], None]
 
 
 def streams_for(symbols: Iterable[str]) -> list[str]:
@@ -127,7 +137,7 @@ class BinanceSource:
         self._last_frame = clock.monotonic()
         self._rotation_signalled = False
         self._halted_at = 0.0
-        self._controls: deque[str] = deque(maxlen=1024)
+        self._controls: deque[tuple[int, str]] = deque(maxlen=1024)
         self._control_limiter = control_message_limiter()
         self._next_id = 1
         self._reader: threading.Thread | None = None
@@ -179,7 +189,7 @@ class BinanceSource:
         with self._lock:
             rid = self._next_id
             self._next_id += 1
-            self._controls.append(build(rid, streams_for(symbols)))
+            self._controls.append((rid, build(rid, streams_for(symbols))))
         return rid
 
     # -- reader thread ------------------------------------------------------------
@@ -328,9 +338,11 @@ class BinanceSource:
             with self._lock:
                 if not self._controls or not self._control_limiter.try_acquire(now):
                     return
-                text = self._controls.popleft()
+                rid, text = self._controls.popleft()
             try:
                 app.send(text)
             except Exception as exc:
                 log.warning("binance feed: sending a control message failed: %r", exc)
                 return
+            if self._on_control is not None:
+                self._on_control(ControlSent(rid))

@@ -23,7 +23,8 @@ Fault controls (thread-safe, take effect at once):
 ``server_shutdown()`` send ``{"e":"serverShutdown"}`` to every connection
 
 Observations: ``attempts`` (handshakes seen), ``accepted``, ``targets``
-(request paths), ``controls`` (control requests received) and
+(request paths), ``controls`` (control requests received, with their
+monotonic ``control_times``) and
 :meth:`wait_accepted`.
 """
 
@@ -96,6 +97,7 @@ class FakeBinanceUpstream:
         self.accepted = 0
         self.targets: list[str] = []
         self.controls: list[dict[str, Any]] = []
+        self.control_times: list[float] = []
         self._agg_ids: dict[str, itertools.count[int]] = {}
         self._last_id: dict[str, int] = {}
         self._lock = threading.Condition()
@@ -238,6 +240,7 @@ class FakeBinanceUpstream:
             return
         with self._lock:
             self.controls.append(req)
+            self.control_times.append(time.monotonic())
         method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
         if method == "SUBSCRIBE":
             conn.streams |= set(params)
