@@ -168,3 +168,21 @@ def test_pacing_follows_recorded_times() -> None:
     finally:
         src.stop()
     assert 0.18 <= elapsed < 2.0
+
+
+def test_orders_fill_during_a_replay() -> None:
+    # Event times are re-stamped, so replayed (2019) trades are not "stale" to the
+    # OrderMonitor: a resting limit order fills when the replay reaches its price.
+    path = data_file("freqtrade/XRP_OLD-trades.json.gz")
+    with _replay_engine(str(path), ("XRPETH",), speed=0.0, loop=True) as engine:
+        session = engine.connect()
+        session.send({"action": "subscribe_ticker", "symbol": "XRPETH"})
+        session.wait_for(is_update("XRPETH"), timeout=10)
+        session.send({"action": "place_order", "id": "o1", "symbol": "XRPETH", "side": "BUY",
+                      "type": "LIMIT", "quantity": "10", "price": "0.00141400"})
+        placed = session.wait_for(lambda m: m.get("id") == "o1", timeout=5)
+        assert placed["type"] == "ORDER_UPDATE", placed
+        fill = session.wait_for(lambda m: m.get("type") == "ORDER_UPDATE"
+                                and m.get("executionType") == "TRADE", timeout=15)
+        assert fill["order"]["status"] == "FILLED"
+        assert fill["order"]["avgPrice"] == 0.001414
