@@ -63,13 +63,18 @@ class ConnectionActor(TickdeskActor):
         self.handlers = {ClientFrame: self._on_frame, ClientGone: self._on_gone}
 
     def started(self) -> None:
+        # CONNECTED must be the first message, so it goes out before the channel
+        # joins the hub (and can receive broadcasts); a FEED_STATUS change that
+        # happened in between is sent right after it.
+        status = dict(self._svc.feed_status())
+        self._ch.deliver(sm.connected(__version__, self._account, status, self._svc.now_ms()))
         hub = self._svc.hub
         hub.add(self._ch)
         if self._account is not None:
             hub.set_account(self._ch, self._account)
-        self._ch.deliver(
-            sm.connected(__version__, self._account, self._svc.feed_status(), self._svc.now_ms())
-        )
+        latest = dict(self._svc.feed_status())
+        if latest != status:
+            self._ch.deliver(sm.feed_status(latest, self._svc.now_ms()))
 
     def cleanup(self) -> None:
         self._svc.hub.remove(self._ch)

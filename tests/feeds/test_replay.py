@@ -185,4 +185,4 @@ def test_orders_fill_during_a_replay() -> None:
         fill = session.wait_for(lambda m: m.get("type") == "ORDER_UPDATE"
                                 and m.get("executionType") == "TRADE", timeout=15)
         assert fill["order"]["status"] == "FILLED"
-        assert fill["order"]["avgPrice"] == 0.001414
+        assert fill["order"]["avgPrice"] <= 0.001414
