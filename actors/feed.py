@@ -168,7 +168,7 @@ class FeedActor(TickdeskActor):
         self._pulses_per_ticker = 1
         self._timer: pykka.ActorRef[Any] | None = None
         self._on_trade_published = on_trade_published
-        self._shared = shared if shared is not None else FeedShared()
+        self._shared = shared if shared is not None else FeedShared(cfg.symbols)
         self._on_up = on_up
         self._symbols = frozenset(cfg.symbols)
         self._sources: dict[int, FeedSource] = {}

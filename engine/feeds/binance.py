@@ -307,6 +307,8 @@ class BinanceSource:
                 if self._clock.monotonic() - self._halted_at > self._close_timeout:
                     self._abort(app)
                 continue
+            if app is None:
+                continue  # still waiting for a connection-attempt slot
             now = self._clock.monotonic()
             idle = now - self._last_frame
             if idle > self._stall_s:
@@ -316,7 +318,7 @@ class BinanceSource:
                     self._set_reason(f"data stall: no data for {idle:.1f}s")
                 self._abort(app)
                 continue
-            if app is not None and self._opened_at is not None:
+            if self._opened_at is not None:
                 self._send_controls(app, now)
                 if (not self._rotation_signalled and self._on_rotate is not None
                         and now - self._opened_at >= self._rotate_after):
