@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.base import ActorSlot, TickdeskActor
-from actors.messages import AccountRequest, ClientFrame, ClientGone, SendSnapshot
+from actors.messages import AccountRequest, AddSymbol, ClientFrame, ClientGone, SendSnapshot
 from engine.errors import InternalError, ProtocolError, Unauthorized, UnknownSymbol
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import ACCOUNT_ACTIONS, Command, decode_command
@@ -49,6 +49,9 @@ class SessionServices:
     #: The account of a connection that has not authenticated (``default`` in
     #: open mode, ``None`` when tokens are configured).
     default_account: str | None
+    #: ``subscribe_ticker`` of an unknown symbol asks the feed to add it live
+    #: (the FeedActor then answers SUBSCRIBED or ERROR itself).
+    dynamic_symbols: bool = False
 
 
 class InboundGate:
@@ -89,13 +92,18 @@ class ConnectionActor(TickdeskActor):
         self.handlers = {ClientFrame: self._on_frame, ClientGone: self._on_gone}
 
     def started(self) -> None:
+        # CONNECTED must be the first message, so it goes out before the channel
+        # joins the hub (and can receive broadcasts); a FEED_STATUS change that
+        # happened in between is sent right after it.
+        status = dict(self._svc.feed_status())
+        self._ch.deliver(sm.connected(__version__, self._account, status, self._svc.now_ms()))
         hub = self._svc.hub
         hub.add(self._ch)
         if self._account is not None:
             hub.set_account(self._ch, self._account)
-        self._ch.deliver(
-            sm.connected(__version__, self._account, self._svc.feed_status(), self._svc.now_ms())
-        )
+        latest = dict(self._svc.feed_status())
+        if latest != status:
+            self._ch.deliver(sm.feed_status(latest, self._svc.now_ms()))
 
     def cleanup(self) -> None:
         self._svc.hub.remove(self._ch)
@@ -131,6 +139,12 @@ class ConnectionActor(TickdeskActor):
         if action == "ping":
             self._ch.deliver(sm.simple("PONG", now(), rid))
         elif action == "subscribe_ticker":
+            symbol = cmd.symbol()
+            if not self._svc.known_symbol(symbol) and self._svc.dynamic_symbols:
+                if not self._svc.feed.tell(AddSymbol(self._ch, symbol, rid)):
+                    raise UnknownSymbol(f"symbol {symbol} cannot be checked while the feed "
+                                        "is reconnecting; try again", rid)
+                return
             symbol = self._known(cmd)
             self._svc.hub.subscribe(self._ch, symbol)
             self._ch.deliver(sm.simple("SUBSCRIBED", now(), rid, symbol=symbol))

@@ -37,11 +37,18 @@ from actors.feed import FeedActor
 from actors.messages import ClientFrame, ClientGone, Pulse
 from actors.order_monitor import OrderMonitorActor
 from actors.portfolio import PortfolioActor
-from actors.supervisor import AwaitStarted, ChildSpec, FeedStatusReport, Supervisor
+from actors.supervisor import (
+    AwaitStarted,
+    ChildSpec,
+    FeedStatusReport,
+    Supervisor,
+    SupervisorLink,
+)
 from actors.timer import TimerActor
 from engine.backoff import BackoffPolicy
 from engine.clock import Clock, SystemClock
 from engine.config import Config
+from engine.feeds.base import FeedShared
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
 from engine.protocol.server_messages import Outgoing
@@ -74,8 +81,10 @@ class _FeedStatus:
 
     def __init__(self, feed: str) -> None:
         self._lock = threading.Lock()
-        self._value: dict[str, Any] = {"feed": feed, "status": "DOWN", "attempt": 0,
-                                       "retryInMs": None, "reason": "starting"}
+        # Not serving yet, and not given up on either: RECONNECTING (attempt 0)
+        # until the Supervisor reports (DOWN is kept for an escalated feed).
+        self._value: dict[str, Any] = {"feed": feed, "status": "RECONNECTING", "attempt": 0,
+                                       "retryInMs": 0, "reason": "starting"}
 
     def get(self) -> dict[str, Any]:
         with self._lock:
@@ -195,8 +204,9 @@ class Engine:
         self.order_monitor = ActorSlot("order_monitor")
         self.feed = ActorSlot("feed")
         self._feed_status = _FeedStatus(cfg.feed.source)
+        #: Feed counters and state shared by every generation of the FeedActor.
+        self.feed_shared = FeedShared(cfg.feed.symbols)
         self._ids = itertools.count(1)
-        self._symbols = frozenset(cfg.feed.symbols)
         self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
         self._tokens = {a.token: a.name for a in cfg.accounts}
         self._supervisor: pykka.ActorRef[Any] | None = None
@@ -215,7 +225,8 @@ class Engine:
             portfolio=self.portfolio,
             order_monitor=self.order_monitor,
             now_ms=self.clock.now_ms,
-            known_symbol=self._symbols.__contains__,
+            known_symbol=self.feed_shared.serves,
+            dynamic_symbols=cfg.feed.source == "binance" and cfg.feed.dynamic_symbols,
             feed_status=self._feed_status.get,
             tokens=self._tokens,
             default_account="default" if cfg.open_mode else None,
@@ -379,12 +390,14 @@ class Engine:
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
-                                           self._symbols.__contains__, on_failure=hook,
+                                           self.feed_shared.serves, on_failure=hook,
                                            generation=gen)
 
-        def feed(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
+        def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,
-                                   clock, on_failure=hook, generation=gen)
+                                   clock, on_failure=link, generation=gen,
+                                   shared=self.feed_shared,
+                                   on_up=lambda: link.up("feed", gen))
 
         def timer(name: str, period: float) -> Callable[[FailureHook, int], Any]:
             def start(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
@@ -395,7 +408,8 @@ class Engine:
         return [
             ChildSpec("portfolio", self.portfolio, portfolio),
             ChildSpec("order_monitor", self.order_monitor, order_monitor),
-            ChildSpec("feed", self.feed, feed),
+            # The Binance feed is UP only once its upstream connection is open.
+            ChildSpec("feed", self.feed, feed, up_on_start=cfg.feed.source != "binance"),
             ChildSpec("timer-positions", ActorSlot("timer-positions"),
                       timer("positions", cfg.intervals.positions_s)),
             ChildSpec("timer-portfolio", ActorSlot("timer-portfolio"),
