@@ -18,6 +18,7 @@ from engine.client import (
     ClientClosed,
     CommandError,
     ConnectError,
+    ConnectionLost,
     RequestTimeout,
     State,
     TickdeskClient,
@@ -364,6 +365,20 @@ def test_stale_connection_is_dropped_and_reconnected_and_close_is_bounded() -> N
         assert c.state is State.CLOSED
     finally:
         c.close()
+        server.stop()
+
+
+def test_a_request_in_flight_fails_with_connection_lost_when_the_connection_drops() -> None:
+    server = SilentServer()
+    c = TickdeskClient(server.url, stale_after_s=0.5, backoff=FAST)
+    try:
+        c.connect()
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionLost, match="stale"):
+            c.get_orders(timeout=timeout(10))  # never answered; the watchdog drops it
+        assert time.monotonic() - t0 < timeout(5)
+    finally:
+        c.close(timeout=0.5)
         server.stop()
 
 
