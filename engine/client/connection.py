@@ -15,8 +15,9 @@ the threading is ours and simple:
   completes it when the direct reply arrives. An ``ERROR`` reply raises
   :class:`~engine.client.errors.CommandError` in the caller.
 * **Delivery**: every server message goes, in arrival order, to the
-  ``on_message`` callback (called on the reader thread: keep it quick, and do
-  not call blocking client methods from it) and to a bounded buffer read by
+  ``on_message`` callback (called on the reader thread, or during the first
+  ``connect()`` on its caller's thread: keep it quick, and do not call
+  blocking client methods from it) and to a bounded buffer read by
   :meth:`TickdeskClient.messages` / :meth:`TickdeskClient.get` (overflow
   policy in :mod:`engine.client.inbox`). Direct replies are delivered too, and
   carry their ``id``. Only the replies to the client's own keep-alive pings are
@@ -280,7 +281,7 @@ class TickdeskClient:
             raise
         except _Handshake as exc:
             self._set_state(State.IDLE)
-            if self._stop.is_set():
+            if self._closed():
                 raise ClientClosed("the client was closed while connecting") from None
             raise ConnectError(f"cannot connect to {self.url}: {exc}") from None
         self._reader = threading.Thread(target=self._run, args=(ws,), name=self._name,
@@ -294,17 +295,14 @@ class TickdeskClient:
         :class:`ClientClosed`, and :meth:`messages` ends once drained."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            self._stop.set()
             self._state = State.CLOSED
             self._fail_pending(ClientClosed("the client is closed"))
             ws = self._ws
             connecting = self._connecting
             self._lock.notify_all()
-        with self._inbox_cv:
-            self._inbox_cv.notify_all()
-        if connecting is not None:
-            connecting.abort()  # type: ignore[no-untyped-call]
         reader = self._reader
+        # The close frame goes out before the reader is told to stop, so that
+        # the server sees a clean close (1000) rather than a bare EOF.
         if ws is not None and self._send_lock.acquire(timeout=max(0.0, timeout / 2)):
             try:
                 ws.send_close(1000, b"client closing")
@@ -312,10 +310,16 @@ class TickdeskClient:
                 log.debug("%s: close frame not sent", self._name, exc_info=True)
             finally:
                 self._send_lock.release()
+        self._stop.set()
+        with self._inbox_cv:
+            self._inbox_cv.notify_all()
+        if connecting is not None:
+            connecting.abort()  # type: ignore[no-untyped-call]
         if reader is None or reader is threading.current_thread():
             return
-        # The reader exits when the server answers the close frame; if it does
-        # not, cut the socket (shutdown wakes the blocked reader) and join again.
+        # The reader sees the stop flag within poll_s (or the server's close
+        # reply first); if it is stuck in a blocking call, cut the socket
+        # (shutdown wakes it) and join again.
         reader.join(max(0.0, deadline - time.monotonic() - 0.25))
         if reader.is_alive():
             with self._lock:
@@ -471,7 +475,7 @@ class TickdeskClient:
                 msg = self._inbox.pop()
                 if msg is not None:
                     return msg
-                if self._stop.is_set() or self.state is State.CLOSED:
+                if self._closed():
                     raise ClientClosed("the client is closed")
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
@@ -562,6 +566,10 @@ class TickdeskClient:
             pending.done.set()
         self._pending.clear()
 
+    def _closed(self) -> bool:
+        """close() was called (read without the lock: a flag check)."""
+        return self._stop.is_set() or self._state is State.CLOSED
+
     def _set_state(self, state: State) -> None:
         with self._lock:
             if self._state is not State.CLOSED:
@@ -613,7 +621,7 @@ class TickdeskClient:
         deadline = time.monotonic() + self.connect_timeout_s
         ws = websocket.WebSocket(skip_utf8_validation=True, enable_multithread=True)
         with self._lock:
-            if self._stop.is_set():
+            if self._closed():
                 raise _Handshake("closed")
             self._connecting = ws
         try:
@@ -639,7 +647,7 @@ class TickdeskClient:
                     self._account = reply.get("account")
             self._restore_subscriptions(ws, deadline)
             with self._lock:
-                if self._stop.is_set():
+                if self._closed():
                     raise _Handshake("closed")
                 self._connecting = None
                 self._ws = ws
@@ -669,7 +677,7 @@ class TickdeskClient:
                         wanted: Callable[[Message], bool]) -> Message:
         """Read (and deliver) messages until one is ``wanted``; bounded by ``deadline``."""
         while True:
-            if self._stop.is_set():
+            if self._closed():
                 raise _Handshake("closed")
             left = deadline - time.monotonic()
             if left <= 0:
@@ -739,9 +747,9 @@ class TickdeskClient:
             reason = self._read_until_dropped(current)
             self._drop(current, reason)
             current = None
-            if self._stop.is_set() or not self.reconnect:
+            if self._closed() or not self.reconnect:
                 break
-            while not self._stop.is_set():
+            while not self._closed():
                 decision = backoff.on_failure(time.monotonic(), self._rng.random())
                 with self._lock:
                     self._retry_in_s = decision.delay_s
@@ -798,11 +806,11 @@ class TickdeskClient:
                 if self._state is not State.CLOSED:
                     self._state = State.RECONNECTING if self.reconnect else State.CLOSED
                 self._fail_pending(
-                    ClientClosed("the client is closed") if self._stop.is_set()
+                    ClientClosed("the client is closed") if self._closed()
                     else ConnectionLost(f"connection lost: {reason}"))
                 self._lock.notify_all()
             ws.shutdown()  # type: ignore[no-untyped-call]
-        if not self._stop.is_set():
+        if not self._closed():
             log.info("%s: connection dropped: %s", self._name, reason)
 
 
