@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+from engine.client.cli import register as register_client_commands
 from engine.config import Config
 from engine.errors import ConfigError
 from engine.version import __version__
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="configuration file (default: ./config.toml if present, "
                           "else built-in defaults)")
     run.set_defaults(func=cmd_run)
+    register_client_commands(sub)
     return parser
 
 

@@ -18,6 +18,10 @@ PURE = [
     "engine/protocol",
     "engine/market",
     "engine/trading",
+    "engine/client/errors.py",
+    "engine/client/types.py",
+    "engine/client/inbox.py",
+    "engine/client/render.py",
 ]
 FORBIDDEN = {"threading", "socket", "time", "pykka", "simple_websocket", "selectors",
              "asyncio", "_thread", "websocket"}
