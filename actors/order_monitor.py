@@ -131,7 +131,8 @@ class OrderMonitorActor(TickdeskActor):
         if req.action == "cancel_order":
             c = parse_cancel(body)
             return self._book.cancel(account, order_id=c.order_id,
-                                     client_order_id=c.client_order_id, now_ms=now)
+                                     client_order_id=c.client_order_id, list_id=c.list_id,
+                                     now_ms=now)
         if req.action == "place_order":
             r = parse_order(body)
             self._check_symbol(r.symbol, req)

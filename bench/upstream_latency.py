@@ -23,9 +23,9 @@ import websocket
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import Config, Engine  # noqa: E402
-from engine.config import BinanceConfig, FeedConfig, ServerConfig, StoreConfig  # noqa: E402
-from tests.fakes.binance_upstream import FakeBinanceUpstream  # noqa: E402
+from engine import Config, Engine
+from engine.config import BinanceConfig, FeedConfig, ServerConfig, StoreConfig
+from tests.fakes.binance_upstream import FakeBinanceUpstream
 
 
 def main() -> None:

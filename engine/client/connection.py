@@ -428,16 +428,19 @@ class TickdeskClient:
         return self._list_result(self._request(cmd, _whole_list, timeout))
 
     def cancel_order(self, order_id: int | None = None, client_order_id: str | None = None,
-                     *, timeout: float | None = None) -> OrderResult:
-        """Cancel an order by ``order_id`` or ``client_order_id``; returns the
-        first ``CANCELED`` ORDER_UPDATE. Cancelling any order of a list cancels
-        the whole list (the other legs' updates follow as messages, with the same
-        ``id``). ``UNKNOWN_ORDER`` raises :class:`CommandError`."""
-        if (order_id is None) == (client_order_id is None):
-            raise ValueError("give exactly one of order_id, client_order_id")
+                     *, list_id: int | None = None,
+                     timeout: float | None = None) -> OrderResult:
+        """Cancel an order by ``order_id`` or ``client_order_id``, or a whole
+        order list by ``list_id``; returns the first ``CANCELED`` ORDER_UPDATE.
+        Cancelling any order of a list cancels the whole list (the other legs'
+        updates follow as messages, with the same ``id``). ``UNKNOWN_ORDER``
+        raises :class:`CommandError`."""
+        if sum(x is not None for x in (order_id, client_order_id, list_id)) != 1:
+            raise ValueError("give exactly one of order_id, client_order_id, list_id")
         cmd: dict[str, Any] = {"action": "cancel_order"}
         _put(cmd, "orderId", order_id)
         _put(cmd, "clientOrderId", client_order_id)
+        _put(cmd, "listId", list_id)
         replies = self._request(cmd, _first_order_update, timeout)
         update = next(m for m in replies if m.get("type") == "ORDER_UPDATE")
         return OrderResult(update, str(update["id"]))

@@ -138,14 +138,16 @@ def decode_command(frame: str | bytes, *, binary: bool = False) -> Command:
         if not isinstance(token, str) or not token:
             raise BadRequest("field 'token' must be a non-empty string", rid)
     elif action == "cancel_order":
-        order_id = obj.get("orderId")
+        ids = [obj.get(k) for k in ("orderId", "clientOrderId", "listId")]
+        if all(v is None for v in ids):
+            raise BadRequest("field 'orderId', 'clientOrderId' or 'listId' is required", rid)
+        for name in ("orderId", "listId"):
+            value = obj.get(name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value <= 0
+            ):
+                raise BadRequest(f"field '{name}' must be a positive integer", rid)
         client_id = obj.get("clientOrderId")
-        if order_id is None and client_id is None:
-            raise BadRequest("field 'orderId' or 'clientOrderId' is required", rid)
-        if order_id is not None and (
-            isinstance(order_id, bool) or not isinstance(order_id, int) or order_id <= 0
-        ):
-            raise BadRequest("field 'orderId' must be a positive integer", rid)
         if client_id is not None and (not isinstance(client_id, str) or not client_id):
             raise BadRequest("field 'clientOrderId' must be a non-empty string", rid)
     return cmd

@@ -169,3 +169,20 @@ def test_unknown_path_is_404(engine: Engine) -> None:
     with pytest.raises(websocket.WebSocketBadStatusException) as info:
         websocket.create_connection(engine.url.replace("realtime", "nope"), timeout=5)
     assert info.value.status_code == 404
+
+
+def test_cancel_by_list_id_cancels_the_whole_oco(client: WsClient) -> None:
+    client.send({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+    last = client.wait_for(lambda m: m["type"] == "MARKET_UPDATE")["price"]
+    client.send({"action": "place_oco", "symbol": "BTCUSDT", "side": "SELL", "quantity": "0.01",
+                 "above": {"type": "LIMIT_MAKER", "price": str(round(last * 1.5, 2))},
+                 "below": {"type": "STOP_LOSS", "stopPrice": str(round(last * 0.5, 2))},
+                 "id": "oco"})
+    lst = client.wait_for(lambda m: m["type"] == "ORDER_LIST_UPDATE")["list"]
+    assert lst["status"] == "EXECUTING"
+    client.send({"action": "cancel_order", "listId": lst["listId"], "id": "c"})
+    canceled = [client.wait_for(lambda m: m.get("executionType") == "CANCELED")["order"]
+                for _ in range(2)]
+    assert sorted(o["orderId"] for o in canceled) == sorted(lst["orderIds"])
+    done = client.wait_for(lambda m: m["type"] == "ORDER_LIST_UPDATE")["list"]
+    assert done["status"] == "ALL_DONE"
