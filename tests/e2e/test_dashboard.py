@@ -285,7 +285,13 @@ def test_screenshot(engine: Engine, dash: Dash, tmp_path: Path) -> None:
     expect(dash.result()).to_contain_text("accepted")
     dash.place(type="LIMIT_MAKER", side="BUY", quantity="0.001", t_price="10000000")
     expect(dash.result()).to_contain_text("rejected")
+    # Leave the ticket showing a stop-limit sell being typed.
+    page.click("#ticket label.side.sell")
     page.select_option("#t-type", "STOP_LOSS_LIMIT")
+    page.fill("#t-quantity", "0.05")
+    page.fill("#t-price", "84000")
+    page.fill("#t-stop", "84500")
+    page.fill("#t-delta", "")
     expect(page.locator("#watch-rows polyline.up, #watch-rows polyline.down")).to_have_count(4)
     out = tmp_path / "dashboard.png"
     data = page.screenshot(full_page=True)   # bytes (a path= write would start a thread)
