@@ -16,6 +16,7 @@
   const SPARK_POINTS = 90;
   const MAX_ACTIVITY = 200;
   const MAX_ORDERS_SHOWN = 200;
+  const MAX_ORDERS_KEPT = 1000;
   const MAX_PENDING = 300;
   const DEFAULT_WATCH = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"];
   const TOKEN_KEY = "tickdesk.token";
@@ -582,6 +583,14 @@
     const old = state.orders.get(order.orderId);
     state.orders.set(order.orderId, {
       ...order, listType: listType || (old && old.listType) || null });
+    if (state.orders.size > MAX_ORDERS_KEPT) {  // forget the oldest finished orders
+      const finished = [...state.orders.values()]
+        .filter((o) => !OPEN_STATUSES.has(o.status))
+        .sort((a, b) => a.orderId - b.orderId);
+      for (const o of finished.slice(0, state.orders.size - MAX_ORDERS_KEPT)) {
+        state.orders.delete(o.orderId);
+      }
+    }
   }
 
   function orderLabel(o) {
@@ -939,6 +948,9 @@
     setInterval(tick, TICK_MS);
     connect();
   }
+
+  // A read-only handle for people debugging in the console, and for the tests.
+  window.tickdesk = Object.freeze({ state, backoffDelay, connectionState });
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();

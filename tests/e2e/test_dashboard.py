@@ -227,6 +227,9 @@ def test_reconnects_after_a_restart_on_the_same_port(dash: Dash) -> None:
     try:
         dash.open(first)
         expect(dash.status()).to_have_text("REAL-TIME")
+        dash.place(type="MARKET", quantity="0.002")
+        expect(dash.page.locator("#order-rows tr")).to_have_count(1)
+        expect(dash.page.locator("#position-rows tr")).to_have_count(1)
         dash.page.evaluate("window.sameDocument = 'yes'")
     finally:
         first.stop()
@@ -241,11 +244,25 @@ def test_reconnects_after_a_restart_on_the_same_port(dash: Dash) -> None:
         before = price.inner_text()
         expect(price).not_to_have_text(before)                    # resubscribed
         expect(dash.page.locator("#activity")).to_contain_text("RECONNECTED")
-        dash.place(type="MARKET", quantity="0.001")                # account state re-fetched
+        # The new engine (no store) has a fresh account: the page re-fetched it.
+        expect(dash.page.locator("#order-rows tr")).to_have_count(0)
+        expect(dash.page.locator("#position-rows tr")).to_have_count(0)
+        dash.place(type="MARKET", quantity="0.001")
         expect(dash.page.locator("#position-rows tr")).to_have_count(1)
     finally:
         second.stop()
     dash.assert_no_problems()
+
+
+def test_reconnect_delays_double_from_half_a_second_to_30_s_with_jitter(
+        engine: Engine, dash: Dash) -> None:
+    dash.open(engine)
+    samples = dash.page.evaluate(
+        "[...Array(12).keys()].map(a => [...Array(200)].map(() => tickdesk.backoffDelay(a)))")
+    for attempt, delays in enumerate(samples):
+        base = min(30_000, 500 * 2 ** attempt)
+        assert all(base * 0.8 - 1 <= d <= min(30_000, base * 1.2 + 1) for d in delays), attempt
+        assert len(set(delays)) > 10, f"attempt {attempt}: no jitter"
 
 
 def test_asks_for_a_token_when_the_server_needs_one(dash: Dash) -> None:
