@@ -236,9 +236,15 @@
   }
 
   function requestAccountState() {
-    send({ action: "get_positions" });
-    send({ action: "get_portfolio" });
-    send({ action: "get_orders", status: "all" });
+    fetchState({ action: "get_positions" });
+    fetchState({ action: "get_portfolio" });
+    fetchState({ action: "get_orders", status: "all" });
+  }
+
+  /** A get_* request that is retried (1, 2, 3 s later) if the server answers INTERNAL
+   * or RATE_LIMITED, e.g. while an engine that has just started is still starting. */
+  function fetchState(cmd, tries = 0) {
+    send(cmd, { kind: "fetch", cmd, tries });
   }
 
   /** After a fill: fetch positions and portfolio now rather than at the next broadcast. */
@@ -369,6 +375,12 @@
         removeSymbol(pending.symbol, false);
         notice(`${pending.symbol} removed from the watch list: ${msg.message}`);
       }
+    } else if (pending.kind === "fetch" && pending.tries < 3 &&
+               (msg.code === "INTERNAL" || msg.code === "RATE_LIMITED")) {
+      const sock = state.ws;
+      setTimeout(() => {
+        if (state.ws === sock && state.live) fetchState(pending.cmd, pending.tries + 1);
+      }, 1000 * (pending.tries + 1));
     } else if (pending.kind === "cancel") {
       notice(`Cancel #${pending.orderId} failed: ${text}`);
     } else if (pending.kind !== "auth") {

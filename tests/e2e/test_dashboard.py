@@ -254,6 +254,22 @@ def test_reconnects_after_a_restart_on_the_same_port(dash: Dash) -> None:
     dash.assert_no_problems()
 
 
+def test_account_state_is_fetched_again_after_an_internal_error(engine: Engine,
+                                                              dash: Dash) -> None:
+    with engine.connect() as session:
+        session.send({"action": "place_order", "symbol": "ETHUSDT", "side": "BUY",
+                      "type": "LIMIT", "quantity": 0.1, "price": 100, "id": 1})
+        session.wait_for(lambda m: m.get("id") == 1, timeout=timeout(5))
+    monitor = engine.order_monitor.ref
+    engine.order_monitor.set(None)        # as while an engine is still starting its actors
+    try:
+        dash.open(engine)
+        expect(dash.page.locator("#activity")).to_contain_text("INTERNAL")
+    finally:
+        engine.order_monitor.set(monitor)
+    expect(dash.page.locator("#order-rows tr").filter(has_text="LIMIT")).to_have_count(1)
+
+
 def test_reconnect_delays_double_from_half_a_second_to_30_s_with_jitter(
         engine: Engine, dash: Dash) -> None:
     dash.open(engine)
