@@ -914,9 +914,10 @@
     setText("last-update", state.lastDataAt
       ? `${((now - state.lastDataAt) / 1000).toFixed(1)} s ago` : "never");
     setText("rtt", state.rttMs === null ? "—" : `${state.rttMs.toFixed(state.rttMs < 10 ? 1 : 0)} ms`);
-    const feed = state.feed;
+    const feed = state.live ? state.feed : null;  // unknown while disconnected
     setText("feed", feed ? `${feed.feed || ""} ${feed.status}`.trim() : "—");
     $("feed").dataset.status = feed ? feed.status : "";
+    if (document.body.dataset.state !== st) document.body.dataset.state = st;
     setText("account", state.account || (state.live && state.authNeeded ? "token needed" : "—"));
     $("reconnect-now").hidden = st !== "disconnected" || state.ws !== null;
   }
