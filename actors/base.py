@@ -31,7 +31,13 @@ FailureHook = Callable[[str, int, str], None]
 
 
 class TickdeskActor(pykka.ThreadingActor):
-    """Base actor: ``handlers`` maps a message class to a bound method."""
+    """Base actor: ``handlers`` maps a message class to a bound method.
+
+    The reason reported for a crash is ``"crashed: <ExceptionType>"`` (no
+    exception text, which may hold anything), unless the exception carries a
+    ``failure_reason`` string written for people (e.g. the feed's
+    ``"upstream closed (1006)"``), which is then reported as is.
+    """
 
     #: Actor threads are daemons so a bug can never keep the process alive;
     #: shutdown still stops every actor explicitly (``Engine.stop``).
@@ -69,8 +75,11 @@ class TickdeskActor(pykka.ThreadingActor):
         traceback: TracebackType | None,
     ) -> None:
         self.cleanup()
-        name = exception_type.__name__ if exception_type else "failure"
-        self._report(f"crashed: {name}")
+        reason = getattr(exception_value, "failure_reason", None)
+        if not isinstance(reason, str):
+            name = exception_type.__name__ if exception_type else "failure"
+            reason = f"crashed: {name}"
+        self._report(reason)
 
     def on_stop(self) -> None:
         self.cleanup()

@@ -14,12 +14,13 @@ client's channel directly (see DESIGN.md, "The hot path").
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from actors.base import ActorSlot, TickdeskActor
-from actors.messages import AccountRequest, ClientFrame, ClientGone, SendSnapshot
+from actors.messages import AccountRequest, AddSymbol, ClientFrame, ClientGone, SendSnapshot
 from engine.errors import InternalError, ProtocolError, Unauthorized, UnknownSymbol
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import ACCOUNT_ACTIONS, Command, decode_command
@@ -27,7 +28,7 @@ from engine.server.channel import Channel
 from engine.server.hub import Hub
 from engine.version import __version__
 
-__all__ = ["ConnectionActor", "SessionServices"]
+__all__ = ["ConnectionActor", "InboundGate", "SessionServices"]
 
 log = logging.getLogger("tickdesk.connection")
 
@@ -48,25 +49,61 @@ class SessionServices:
     #: The account of a connection that has not authenticated (``default`` in
     #: open mode, ``None`` when tokens are configured).
     default_account: str | None
+    #: ``subscribe_ticker`` of an unknown symbol asks the feed to add it live
+    #: (the FeedActor then answers SUBSCRIBED or ERROR itself).
+    dynamic_symbols: bool = False
+
+
+class InboundGate:
+    """Bounds the frames of one client waiting in its ConnectionActor's mailbox.
+
+    pykka mailboxes are unbounded, so the sender must hold back: the reader
+    thread calls :meth:`enter` before telling a frame and waits while
+    ``limit`` frames are unprocessed. It then stops reading the socket, and
+    TCP flow control pushes back on the client (overflow policy: the client
+    waits; nothing is dropped). :meth:`leave` runs after each frame.
+    """
+
+    def __init__(self, limit: int = 64) -> None:
+        self._sem = threading.BoundedSemaphore(limit)
+
+    def enter(self, still_open: Callable[[], bool], poll_s: float = 0.25) -> bool:
+        """Wait for room; False when the connection closed while waiting."""
+        while not self._sem.acquire(timeout=poll_s):
+            if not still_open():
+                return False
+        return True
+
+    def leave(self) -> None:
+        try:
+            self._sem.release()
+        except ValueError:  # pragma: no cover - more leaves than enters is a bug
+            log.error("inbound gate released too often")
 
 
 class ConnectionActor(TickdeskActor):
     def __init__(self, channel: Channel, services: SessionServices,
-                 account: str | None) -> None:
+                 account: str | None, gate: InboundGate | None = None) -> None:
         super().__init__(f"connection-{channel.conn_id}")
+        self._gate = gate
         self._ch = channel
         self._svc = services
         self._account = account if account is not None else services.default_account
         self.handlers = {ClientFrame: self._on_frame, ClientGone: self._on_gone}
 
     def started(self) -> None:
+        # CONNECTED must be the first message, so it goes out before the channel
+        # joins the hub (and can receive broadcasts); a FEED_STATUS change that
+        # happened in between is sent right after it.
+        status = dict(self._svc.feed_status())
+        self._ch.deliver(sm.connected(__version__, self._account, status, self._svc.now_ms()))
         hub = self._svc.hub
         hub.add(self._ch)
         if self._account is not None:
             hub.set_account(self._ch, self._account)
-        self._ch.deliver(
-            sm.connected(__version__, self._account, self._svc.feed_status(), self._svc.now_ms())
-        )
+        latest = dict(self._svc.feed_status())
+        if latest != status:
+            self._ch.deliver(sm.feed_status(latest, self._svc.now_ms()))
 
     def cleanup(self) -> None:
         self._svc.hub.remove(self._ch)
@@ -75,6 +112,13 @@ class ConnectionActor(TickdeskActor):
         self.stop()
 
     def _on_frame(self, msg: ClientFrame) -> None:
+        try:
+            self._handle_frame(msg)
+        finally:
+            if self._gate is not None:
+                self._gate.leave()
+
+    def _handle_frame(self, msg: ClientFrame) -> None:
         rid: Any = None
         try:
             cmd = decode_command(msg.data, binary=msg.binary)
@@ -95,6 +139,12 @@ class ConnectionActor(TickdeskActor):
         if action == "ping":
             self._ch.deliver(sm.simple("PONG", now(), rid))
         elif action == "subscribe_ticker":
+            symbol = cmd.symbol()
+            if not self._svc.known_symbol(symbol) and self._svc.dynamic_symbols:
+                if not self._svc.feed.tell(AddSymbol(self._ch, symbol, rid)):
+                    raise UnknownSymbol(f"symbol {symbol} cannot be checked while the feed "
+                                        "is reconnecting; try again", rid)
+                return
             symbol = self._known(cmd)
             self._svc.hub.subscribe(self._ch, symbol)
             self._ch.deliver(sm.simple("SUBSCRIBED", now(), rid, symbol=symbol))

@@ -7,6 +7,7 @@ the ConnectionActor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,3 +89,77 @@ class RestartChild:
 class OpenOrdersChanged:
     account: str
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedBatch:
+    """Decoded market events from a feed source thread, in feed order.
+
+    ``items`` holds :class:`~engine.messages.Trade` and
+    :class:`~engine.messages.Ticker24h` values; ``received_ms`` is the local
+    time the source read them. ``source`` is the id of the source object that
+    sent it (the FeedActor ignores batches of a source it no longer owns).
+    ``done`` (if set) is called by the FeedActor once the batch is routed: the
+    source uses it to bound the number of batches in flight.
+    """
+
+    source: int
+    items: tuple[Trade | Ticker24h, ...]
+    received_ms: int
+    done: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceUp:
+    """A feed source's upstream connection is open (source thread → FeedActor)."""
+
+    source: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFailed:
+    """A feed source lost its upstream (source thread → FeedActor, which then fails)."""
+
+    source: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChildUp:
+    """A supervised child reports that it is really serving (feed: upstream open)."""
+
+    name: str
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class RotateSource:
+    """A feed source's connection is due for replacement (before Binance's 24 h limit)."""
+
+    source: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddSymbol:
+    """A client subscribes to a symbol the feed does not serve yet (ConnectionActor →
+    FeedActor, ``feed.dynamic_symbols``); the FeedActor answers the client."""
+
+    channel: Channel
+    symbol: str
+    request_id: RequestId
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolTimeout:
+    """No data came for a live subscription within the time allowed."""
+
+    symbol: str
+    request: int
+
+
+@dataclass(frozen=True, slots=True)
+class ControlAnswer:
+    """Binance's reply to a live control request (source thread → FeedActor)."""
+
+    source: int
+    reply: Any

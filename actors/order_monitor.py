@@ -13,6 +13,12 @@ request ``id``.
 If settling fails the actor raises: the Supervisor restarts it and the new
 generation reloads the book from what was persisted, so what clients were
 told and what is stored never diverge.
+
+Restore: ``started()`` (in this actor's thread) asks the PortfolioActor for
+the persisted orders and id counters (``LoadBook``; the PortfolioActor is
+the only thread that touches SQLite) and rebuilds the book with
+``OrderBook.restore``: open orders keep working with their trailing state.
+With no store configured the book starts empty.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 
 from actors.base import ActorSlot, FailureHook, TickdeskActor
 from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
-from actors.portfolio import RiskQuery, Settle
+from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
 from engine.errors import BadRequest, UnknownOrder, UnknownSymbol
 from engine.protocol import server_messages as sm
@@ -60,10 +66,24 @@ class OrderMonitorActor(TickdeskActor):
         self._now_ms = now_ms
         self._known_symbol = known_symbol
         self._max_age_ms = int(trading.max_tick_age_s * 1000)
+        self._given_book = book
         self._book = book if book is not None else OrderBook(fee_for=bps_fee(trading.fee_bps))
         self._last: dict[str, Decimal] = {}
         self._open_counts: dict[str, int] = {}
         self.handlers = {TradeTick: self._on_tick, AccountRequest: self._on_request}
+
+    def started(self) -> None:
+        if self._given_book is not None:
+            return
+        state: BookState | None = self._portfolio.ask(LoadBook(), timeout=_SETTLE_TIMEOUT_S)
+        if state is None:
+            return
+        self._book = OrderBook.restore(state.orders, state.next_order_id, state.next_list_id,
+                                       fee_for=bps_fee(self._trading.fee_bps))
+        for account in {o.account for o in state.orders}:
+            count = self._book.order_count(account)
+            self._open_counts[account] = count
+            self._portfolio.tell(OpenOrdersChanged(account, count))
 
     # -- trades -------------------------------------------------------------
 

@@ -5,10 +5,23 @@ broadcasts POSITION_UPDATE and PORTFOLIO_UPDATE when its TimerActors fire,
 applies fills for the OrderMonitorActor (``ask``: the fill is applied, and
 persisted when a store is configured, before the caller announces it), and
 answers buying-power checks. The ledger math is pure (:mod:`engine.trading.ledger`).
+
+Persistence: this actor is the one owner of the :class:`~engine.store.Store`.
+It opens it in ``started()`` (its own thread; SQLite's ``check_same_thread``
+holds) and closes it in ``cleanup()`` (same thread), loads the ledgers from
+it, and on ``Settle`` applies the fills to *copies* of the affected ledgers,
+commits the whole outcome in one transaction, and only then swaps the copies
+in and replies. If the commit fails nothing in memory changed and the error
+goes back to the OrderMonitorActor, which crashes and is restarted from the
+store. ``LoadBook`` gives the OrderMonitorActor the persisted orders, so only
+this thread ever touches SQLite. After a restart of this actor the ledgers
+reload from the store.
 """
 
 from __future__ import annotations
 
+import copy
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,15 +32,31 @@ from actors.messages import AccountRequest, OpenOrdersChanged, Pulse, TradeTick
 from engine.config import TradingConfig
 from engine.protocol import server_messages as sm
 from engine.server.hub import Hub
+from engine.store import Store
 from engine.trading.events import Outcome
 from engine.trading.ledger import FillResult, Ledger, Side
+from engine.trading.order import Order
 
-__all__ = ["ApplyFill", "PortfolioActor", "RiskQuery", "Settle", "portfolio_wire", "positions_wire"]
+__all__ = [
+    "ApplyFill",
+    "BookState",
+    "LoadBook",
+    "PortfolioActor",
+    "RiskQuery",
+    "Settle",
+    "portfolio_wire",
+    "positions_wire",
+]
+
+log = logging.getLogger("tickdesk.portfolio")
 
 
 @dataclass(frozen=True, slots=True)
 class ApplyFill:
-    """Apply one fill to an account (ask; replies with a FillResult)."""
+    """Apply one fill to an account (ask; replies with a FillResult).
+
+    Not persisted (it carries no order): a tool for tests. Order fills go
+    through :class:`Settle`."""
 
     account: str
     symbol: str
@@ -41,6 +70,19 @@ class Settle:
     """Apply an order-book outcome's fills (and persist it) before it is announced (ask)."""
 
     outcome: Outcome
+    next_order_id: int
+    next_list_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoadBook:
+    """The persisted orders and id counters for ``OrderBook.restore`` (ask;
+    replies a :class:`BookState`, or None when no store is configured)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookState:
+    orders: tuple[Order, ...]
     next_order_id: int
     next_list_id: int
 
@@ -101,10 +143,15 @@ class PortfolioActor(TickdeskActor):
         accounts: tuple[str, ...],
         now_ms: Callable[[], int],
         *,
+        store_path: str = "",
         on_failure: FailureHook | None = None,
         generation: int = 0,
     ) -> None:
+        """``store_path``: the SQLite database (a path, or a ``file:`` URI);
+        empty means no persistence."""
         super().__init__("portfolio", on_failure, generation)
+        self._store_path = store_path
+        self._store: Store | None = None
         self._hub = hub
         self._trading = trading
         self._now_ms = now_ms
@@ -121,7 +168,33 @@ class PortfolioActor(TickdeskActor):
             ApplyFill: self._on_fill,
             RiskQuery: self._on_risk,
             Settle: self._on_settle,
+            LoadBook: self._on_load_book,
         }
+
+    def started(self) -> None:
+        if not self._store_path:
+            return
+        store = Store(self._store_path)
+        try:
+            state = store.load(self._trading.fee_bps)
+            ledgers = dict(state.ledgers)
+            for name, ledger in self._ledgers.items():
+                ledgers.setdefault(name, ledger)
+            store.add_accounts(ledgers.values())
+        except BaseException:
+            store.close()
+            raise
+        self._store = store
+        self._ledgers = ledgers
+        log.info("store %s opened (schema v%d, from v%d): %d accounts, %d orders",
+                 self._store_path, store.schema_version, store.migrated_from,
+                 len(ledgers), len(state.orders))
+
+    def cleanup(self) -> None:
+        store = self._store
+        self._store = None
+        if store is not None:
+            store.close()
 
     def _ledger(self, account: str) -> Ledger:
         ledger = self._ledgers.get(account)
@@ -166,9 +239,22 @@ class PortfolioActor(TickdeskActor):
         return self._ledger(msg.account).apply_fill(msg.symbol, msg.side, msg.quantity, msg.price)
 
     def _on_settle(self, msg: Settle) -> None:
+        # Work on copies: if a fill or the commit fails, memory is unchanged.
+        changed: dict[str, Ledger] = {}
         for fill in msg.outcome.fills:
-            self._ledger(fill.account).apply_fill(fill.symbol, fill.side, fill.quantity,
-                                                  fill.price)
+            ledger = changed.get(fill.account)
+            if ledger is None:
+                ledger = changed[fill.account] = copy.deepcopy(self._ledger(fill.account))
+            ledger.apply_fill(fill.symbol, fill.side, fill.quantity, fill.price)
+        if self._store is not None:
+            self._store.settle(msg.outcome, changed, msg.next_order_id, msg.next_list_id)
+        self._ledgers.update(changed)
+
+    def _on_load_book(self, _msg: LoadBook) -> BookState | None:
+        if self._store is None:
+            return None
+        state = self._store.load(self._trading.fee_bps)
+        return BookState(state.orders, state.next_order_id, state.next_list_id)
 
     def _on_risk(self, msg: RiskQuery) -> str | None:
         ledger = self._ledger(msg.account)

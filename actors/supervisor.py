@@ -12,7 +12,20 @@ escalated child keeps being retried at the maximum delay.
 
 Delays are waited by one ``threading.Timer`` per child at most (a bound:
 a child has at most one pending restart). Status changes of the ``feed``
-child are reported through ``on_feed_status`` (FEED_STATUS).
+child are reported through ``on_feed_status`` (FEED_STATUS):
+
+* ``UP`` when the child is serving. A child whose spec says
+  ``up_on_start`` (the simulated and replay feeds) is up as soon as it has
+  started. Otherwise (the Binance feed) the child reports it itself, through
+  ``link.up(name, generation)``, once its upstream connection is open; until
+  then the status stays what it was (``RECONNECTING``; on the very first
+  start ``RECONNECTING`` attempt 0, reason ``connecting``).
+* ``RECONNECTING`` with ``attempt`` and ``retryInMs`` when it failed and a
+  restart is scheduled.
+* ``DOWN`` when the restart budget is exhausted (escalation); restarts
+  continue at the maximum delay and the next ``UP`` clears it.
+
+Reports of an older generation (a child already replaced) are ignored.
 """
 
 from __future__ import annotations
@@ -23,21 +36,35 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pykka
 
-from actors.base import ActorSlot, FailureHook, TickdeskActor
-from actors.messages import ChildFailed, RestartChild
+from actors.base import ActorSlot, TickdeskActor
+from actors.messages import ChildFailed, ChildUp, RestartChild
 from engine.backoff import Backoff, BackoffPolicy
 from engine.clock import Clock
 
-__all__ = ["ChildSpec", "FeedStatusReport", "Supervisor"]
+__all__ = ["AwaitStarted", "ChildSpec", "FeedStatusReport", "Supervisor", "SupervisorLink"]
 
 log = logging.getLogger("tickdesk.supervisor")
 
-#: ``factory(failure_hook, generation)`` starts one child and returns its ref.
-ChildFactory = Callable[[FailureHook, int], pykka.ActorRef[Any]]
+class SupervisorLink(Protocol):
+    """What a child gets from its Supervisor (thread-safe, never blocks).
+
+    Calling it is the :data:`~actors.base.FailureHook` (``link(name,
+    generation, reason)``); ``link.up(name, generation)`` says the child is
+    really serving (used by children whose spec is not ``up_on_start``).
+    """
+
+    def __call__(self, name: str, generation: int, reason: str) -> None: ...
+
+    def up(self, name: str, generation: int) -> None: ...
+
+
+#: ``factory(link, generation)`` starts one child and returns its ref; pass
+#: ``link`` as the child's failure hook.
+ChildFactory = Callable[[SupervisorLink, int], pykka.ActorRef[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +72,30 @@ class ChildSpec:
     name: str
     slot: ActorSlot
     factory: ChildFactory
+    #: True: the child counts as up once started. False: it calls ``link.up``.
+    up_on_start: bool = True
+
+
+class _Link:
+    """The :class:`SupervisorLink` of one Supervisor: turns calls into messages."""
+
+    def __init__(self, ref: pykka.ActorRef[Any]) -> None:
+        self._ref = ref
+
+    def __call__(self, name: str, generation: int, reason: str) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):  # shutting down
+            self._ref.tell(ChildFailed(name, generation, reason))
+
+    def up(self, name: str, generation: int) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._ref.tell(ChildUp(name, generation))
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitStarted:
+    """Ask: answered once ``started()`` has started every child (their slots
+    are set; each child's own start-up still runs in its thread, before its
+    first message)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +128,12 @@ class Supervisor(TickdeskActor):
         self._timers: dict[str, threading.Timer] = {}
         self._stopping = False
         self.restarts: dict[str, int] = dict.fromkeys(self._order, 0)
-        self.handlers = {ChildFailed: self._on_failed, RestartChild: self._on_restart}
+        self._link: _Link | None = None
+        self.handlers = {ChildFailed: self._on_failed, RestartChild: self._on_restart,
+                         ChildUp: self._on_up, AwaitStarted: lambda _msg: None}
 
     def started(self) -> None:
+        self._link = _Link(self.actor_ref)
         for name in self._order:
             self._start_child(name)
 
@@ -98,34 +152,46 @@ class Supervisor(TickdeskActor):
 
     # -- internals ----------------------------------------------------------
 
-    def _hook(self, name: str, generation: int, reason: str) -> None:
-        ref = self.actor_ref
-        try:
-            ref.tell(ChildFailed(name, generation, reason))
-        except pykka.ActorDeadError:
-            pass  # shutting down
-
     def _start_child(self, name: str) -> None:
         spec = self._children[name]
         gen = self._generation[name]
-        ref = spec.factory(self._hook, gen)
+        assert self._link is not None
+        if not spec.up_on_start and gen == 0:
+            self._feed_status(name, FeedStatusReport("RECONNECTING", 0, 0, "connecting"))
+        ref = spec.factory(self._link, gen)
         spec.slot.set(ref)
         self._backoff[name].on_started(self._clock.monotonic())
+        if spec.up_on_start:
+            self._feed_status(name, FeedStatusReport("UP", 0, None, None))
+
+    def _feed_status(self, name: str, report: FeedStatusReport) -> None:
         if name == "feed" and self._on_feed_status is not None:
-            self._on_feed_status(FeedStatusReport("UP", 0, None, None))
+            self._on_feed_status(report)
+
+    def _on_up(self, msg: ChildUp) -> None:
+        if self._stopping or msg.generation != self._generation.get(msg.name):
+            return
+        if msg.name in self._timers:  # failed already, a restart is pending
+            return
+        self._feed_status(msg.name, FeedStatusReport("UP", 0, None, None))
 
     def _on_failed(self, msg: ChildFailed) -> None:
         if self._stopping or msg.generation != self._generation.get(msg.name):
             return
         spec = self._children[msg.name]
+        old = spec.slot.ref
         spec.slot.set(None)
+        if old is not None and old.is_alive():
+            # A child may report a failure and still be running (a source that
+            # lost its upstream): never leave two generations alive.
+            with contextlib.suppress(pykka.ActorDeadError):
+                old.stop(block=False)
         decision = self._backoff[msg.name].on_failure(self._clock.monotonic(), self._rand())
         log.warning("%s %s; restart %d in %.2fs%s", msg.name, msg.reason, decision.attempt,
                     decision.delay_s, " (escalated)" if decision.escalate else "")
-        if msg.name == "feed" and self._on_feed_status is not None:
-            self._on_feed_status(FeedStatusReport(
-                "DOWN" if decision.escalate else "RECONNECTING",
-                decision.attempt, int(decision.delay_s * 1000), msg.reason))
+        self._feed_status(msg.name, FeedStatusReport(
+            "DOWN" if decision.escalate else "RECONNECTING",
+            decision.attempt, int(decision.delay_s * 1000), msg.reason))
         self._generation[msg.name] = msg.generation + 1
         me = self.actor_ref
         restart = RestartChild(msg.name, msg.generation + 1)
@@ -134,9 +200,9 @@ class Supervisor(TickdeskActor):
             with contextlib.suppress(pykka.ActorDeadError):
                 me.tell(restart)
 
-        old = self._timers.pop(msg.name, None)
-        if old is not None:
-            old.cancel()
+        pending = self._timers.pop(msg.name, None)
+        if pending is not None:
+            pending.cancel()
         timer = threading.Timer(decision.delay_s, fire)
         timer.daemon = True
         self._timers[msg.name] = timer

@@ -23,6 +23,7 @@ import contextlib
 import hmac
 import itertools
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -31,17 +32,24 @@ import orjson
 import pykka
 
 from actors.base import ActorSlot, FailureHook
-from actors.connection import ConnectionActor, SessionServices
+from actors.connection import ConnectionActor, InboundGate, SessionServices
 from actors.feed import FeedActor
 from actors.messages import ClientFrame, ClientGone, Pulse
 from actors.order_monitor import OrderMonitorActor
 from actors.portfolio import PortfolioActor
-from actors.supervisor import ChildSpec, FeedStatusReport, Supervisor
+from actors.supervisor import (
+    AwaitStarted,
+    ChildSpec,
+    FeedStatusReport,
+    Supervisor,
+    SupervisorLink,
+)
 from actors.timer import TimerActor
 from engine.backoff import BackoffPolicy
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.dashboard import dashboard_routes
+from engine.feeds.base import FeedShared
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
 from engine.protocol.server_messages import Outgoing
@@ -50,12 +58,14 @@ from engine.server.http import HttpServer, Refusal, UpgradeRequest
 from engine.server.hub import Hub
 from engine.server.websocket import ServerWebSocket
 from engine.server.writer import WriterLoop
+from engine.store import Store
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
 
 log = logging.getLogger("tickdesk.engine")
 
 WS_PATH = "/api/ws/realtime"
+_MEMORY_DBS = itertools.count(1)
 CLOSE_GOING_AWAY = 1001
 
 
@@ -72,8 +82,10 @@ class _FeedStatus:
 
     def __init__(self, feed: str) -> None:
         self._lock = threading.Lock()
-        self._value: dict[str, Any] = {"feed": feed, "status": "DOWN", "attempt": 0,
-                                       "retryInMs": None, "reason": "starting"}
+        # Not serving yet, and not given up on either: RECONNECTING (attempt 0)
+        # until the Supervisor reports (DOWN is kept for an escalated feed).
+        self._value: dict[str, Any] = {"feed": feed, "status": "RECONNECTING", "attempt": 0,
+                                       "retryInMs": 0, "reason": "starting"}
 
     def get(self) -> dict[str, Any]:
         with self._lock:
@@ -193,8 +205,9 @@ class Engine:
         self.order_monitor = ActorSlot("order_monitor")
         self.feed = ActorSlot("feed")
         self._feed_status = _FeedStatus(cfg.feed.source)
+        #: Feed counters and state shared by every generation of the FeedActor.
+        self.feed_shared = FeedShared(cfg.feed.symbols)
         self._ids = itertools.count(1)
-        self._symbols = frozenset(cfg.feed.symbols)
         self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
         self._tokens = {a.token: a.name for a in cfg.accounts}
         self._supervisor: pykka.ActorRef[Any] | None = None
@@ -206,13 +219,15 @@ class Engine:
         self._transports_cv = threading.Condition()
         self._started = False
         self._stopped = False
+        self._store_path, self._store_anchor = self._store_location(cfg.store.path)
         self.services = SessionServices(
             hub=self.hub,
             feed=self.feed,
             portfolio=self.portfolio,
             order_monitor=self.order_monitor,
             now_ms=self.clock.now_ms,
-            known_symbol=self._symbols.__contains__,
+            known_symbol=self.feed_shared.serves,
+            dynamic_symbols=cfg.feed.source == "binance" and cfg.feed.dynamic_symbols,
             feed_status=self._feed_status.get,
             tokens=self._tokens,
             default_account="default" if cfg.open_mode else None,
@@ -223,6 +238,14 @@ class Engine:
     def start(self) -> Engine:
         if self._started:
             raise RuntimeError("engine already started")
+        # Open (and migrate) the store once here, in the caller's thread, so a
+        # bad path or a too-new database fails start() instead of crash-looping
+        # the PortfolioActor. This connection is closed before any actor runs.
+        try:
+            Store(self._store_path).close()
+        except BaseException:
+            self._close_anchor()
+            raise
         self._started = True
         self.writer.start()
         sup = self.config.supervisor
@@ -233,6 +256,14 @@ class Engine:
         )
         self._supervisor = Supervisor.start(self._children(), policy, self.clock,
                                             on_feed_status=self._feed_status_changed)
+        # Return with every child's slot set, so a session opened right away
+        # can reach them (their start-up, e.g. loading the store, runs before
+        # their first message).
+        try:
+            self._supervisor.ask(AwaitStarted(), timeout=30.0)
+        except Exception:
+            self.stop()
+            raise
         if self._listen:
             srv = self.config.server
             paths = (WS_PATH,) + ((srv.echo_path,) if srv.echo_path else ())
@@ -265,6 +296,33 @@ class Engine:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 ref.stop(block=True, timeout=1.0)
         self.writer.stop()
+        self._close_anchor()
+
+    def _close_anchor(self) -> None:
+        anchor = self._store_anchor
+        self._store_anchor = None
+        if anchor is not None:
+            anchor.close()
+
+    @property
+    def store_path(self) -> str:
+        """Where the PortfolioActor keeps the ledger (a path, or a ``file:`` URI)."""
+        return self._store_path
+
+    @staticmethod
+    def _store_location(path: str) -> tuple[str, sqlite3.Connection | None]:
+        """``store.path`` → (what the PortfolioActor opens, an anchor connection).
+
+        ``""`` (or ``":memory:"``) means no persistence: a private shared-cache
+        in-memory database that lives as long as this Engine. The Engine holds
+        one idle connection to it (the anchor, never used for statements, so
+        ``check_same_thread=False`` is safe) so that the data survives a
+        Supervisor restart of the PortfolioActor or the OrderMonitorActor, and
+        nothing is written to disk."""
+        if path not in ("", ":memory:"):
+            return path, None
+        uri = f"file:tickdesk-mem-{next(_MEMORY_DBS)}?mode=memory&cache=shared"
+        return uri, sqlite3.connect(uri, uri=True, check_same_thread=False)
 
     def _await_transports(self, grace_s: float) -> None:
         """Give clients ``grace_s`` to answer our close frame, then cut the rest."""
@@ -329,16 +387,19 @@ class Engine:
 
         def portfolio(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return PortfolioActor.start(self.hub, cfg.trading, self._accounts, clock.now_ms,
-                                        on_failure=hook, generation=gen)
+                                        store_path=self._store_path, on_failure=hook,
+                                        generation=gen)
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
-                                           self._symbols.__contains__, on_failure=hook,
+                                           self.feed_shared.serves, on_failure=hook,
                                            generation=gen)
 
-        def feed(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
+        def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,
-                                   clock, on_failure=hook, generation=gen)
+                                   clock, on_failure=link, generation=gen,
+                                   shared=self.feed_shared,
+                                   on_up=lambda: link.up("feed", gen))
 
         def timer(name: str, period: float) -> Callable[[FailureHook, int], Any]:
             def start(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
@@ -349,7 +410,8 @@ class Engine:
         return [
             ChildSpec("portfolio", self.portfolio, portfolio),
             ChildSpec("order_monitor", self.order_monitor, order_monitor),
-            ChildSpec("feed", self.feed, feed),
+            # The Binance feed is UP only once its upstream connection is open.
+            ChildSpec("feed", self.feed, feed, up_on_start=cfg.feed.source != "binance"),
             ChildSpec("timer-positions", ActorSlot("timer-positions"),
                       timer("positions", cfg.intervals.positions_s)),
             ChildSpec("timer-portfolio", ActorSlot("timer-portfolio"),
@@ -394,8 +456,13 @@ class Engine:
                 self._transports_cv.notify_all()
 
         channel.on_transport_closed(released)
+        gate = InboundGate()
+
         def on_message(data: bytes | str, binary: bool) -> None:
-            target.tell(ClientFrame(data, binary))
+            # Reader thread: wait for room in the actor's mailbox (bounded).
+            if gate.enter(lambda: not channel.closed) and not target.tell(
+                    ClientFrame(data, binary)):
+                gate.leave()
 
         ws = ServerWebSocket(req.environ, channel, on_message,
                              max_message_size=srv.max_message_bytes,
@@ -404,7 +471,7 @@ class Engine:
             self._start_echo(ws, channel)
             return
         try:
-            ref = ConnectionActor.start(channel, self.services, account)
+            ref = ConnectionActor.start(channel, self.services, account, gate)
         except Exception:
             channel.close(1011, "internal error", drop_pending=True)
             ws.start_reading()

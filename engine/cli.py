@@ -63,10 +63,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    import sqlite3
+
+    from engine.store import StoreError
+
     t0 = time.monotonic()
     engine = Engine(cfg)
     try:
         engine.start()
+    except (StoreError, sqlite3.Error) as exc:
+        print(f"tickdesk: cannot open the store {cfg.store.path!r}: {exc}", file=sys.stderr)
+        engine.stop()
+        return 1
     except OSError as exc:
         print(f"tickdesk: cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror}",
               file=sys.stderr)

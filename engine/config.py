@@ -125,6 +125,10 @@ class SimulatedConfig:
 class BinanceConfig:
     url: str = _opt("wss://stream.binance.com:9443", _ws_url)
     stall_timeout_s: float = _opt(10.0, _between(0.1, 3600))
+    #: Replace the connection this long after it opened (Binance cuts it at 24 h).
+    rotate_after_s: float = _opt(85800.0, _between(1, 86000))
+    #: A symbol subscribed live that sends no data within this time is unknown.
+    subscribe_timeout_s: float = _opt(5.0, _between(0.1, 60))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,9 @@ class FeedConfig:
     simulated: SimulatedConfig = field(default_factory=SimulatedConfig)
     binance: BinanceConfig = field(default_factory=BinanceConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
+    #: Binance only: ``subscribe_ticker`` of a symbol not in ``symbols`` subscribes
+    #: it upstream live (ERROR UNKNOWN_SYMBOL if Binance sends nothing for it).
+    dynamic_symbols: bool = _opt(True)
 
 
 @dataclass(frozen=True, slots=True)

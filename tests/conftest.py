@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pykka
@@ -17,6 +18,34 @@ import pytest
 
 from engine import Config, Engine
 from engine.config import FeedConfig, IntervalsConfig, ServerConfig, SimulatedConfig, StoreConfig
+
+_STRAY = ("tickdesk.db", "tickdesk.db-wal", "tickdesk.db-shm")
+_preexisting: set[str] = set()
+
+
+def memory_store_config(config: Config | None = None) -> Config:
+    """``config`` (default ``Config()``) with ``store.path = ""`` (no persistence)."""
+    return (config or Config()).with_overrides(store=StoreConfig(path=""))
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> str:
+    """A database file under the test's own ``tmp_path``."""
+    return str(tmp_path / "tickdesk.db")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _preexisting.update(name for name in _STRAY if Path(name).exists())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    stray = [name for name in _STRAY if Path(name).exists() and name not in _preexisting]
+    if stray:
+        print(f"\nERROR: a test wrote {', '.join(stray)} into {Path.cwd()}: pass "
+              "store.path under tmp_path or '' (see tests/conftest.py)")
+        for name in stray:
+            Path(name).unlink()
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 #: Multiply every test timeout by this (slow CI machines).
 TIMEOUT_UNIT = float(os.environ.get("TICKDESK_TEST_TIMEOUT", "1.0"))

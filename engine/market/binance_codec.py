@@ -442,9 +442,7 @@ def _check_streams(streams: Iterable[str]) -> list[str]:
     if not names:
         raise ValueError("streams must not be empty")
     if len(names) > MAX_STREAMS_PER_CONNECTION:
-        raise ValueError(
-            f"streams: {len(names)} > {MAX_STREAMS_PER_CONNECTION} per connection"
-        )
+        raise ValueError(f"streams: {len(names)} > {MAX_STREAMS_PER_CONNECTION} per connection")
     return names
 
 

@@ -86,7 +86,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _TCPServer
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+        # The request line may carry ?token=...: never log a query string.
+        text = (format % args).replace(self.path, urlsplit(self.path).path)
+        log.debug("%s %s", self.address_string(), text)
 
     def do_GET(self) -> None:
         owner = self.server.owner

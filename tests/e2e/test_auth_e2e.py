@@ -62,3 +62,17 @@ def test_account_commands_need_auth_and_updates_stay_in_the_account(secured: Eng
     assert pf["type"] == "PORTFOLIO_UPDATE" and pf["portfolio"]["positionsCount"] == 0
     alice.close()
     anon.close()
+
+
+def test_tokens_never_reach_the_logs(secured: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    c = WsClient(secured.url + f"?token={ALICE.token}")
+    c.recv()
+    c.close()
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        websocket.create_connection(secured.url + "?token=wrong-secret-xyz", timeout=5)
+    text = caplog.text
+    assert "GET /api/ws/realtime" in text
+    assert ALICE.token not in text and "wrong-secret-xyz" not in text

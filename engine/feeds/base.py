@@ -1,0 +1,142 @@
+"""What every feed source shares: the sink it reports to and the state that
+outlives one FeedActor generation.
+
+Edge module. A source runs its own thread(s); it reports through a
+:class:`FeedSink` (thread-safe, implemented by the FeedActor, which turns
+each call into a message to itself). :class:`FeedShared` is created once per
+Engine and handed to every generation of the FeedActor, so counters, the
+aggregate-trade id positions (to see the gap a reconnect leaves) and the
+connection-attempt window survive restarts. It is guarded by one lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from engine.market.agg_gaps import AggGapTracker, SymbolGapStats
+from engine.market.binance_codec import CodecStats, Decoded
+from engine.market.upstream_limits import SlidingWindowLimiter, connection_attempt_limiter
+from engine.messages import Ticker24h, Trade
+
+__all__ = ["FeedShared", "FeedSink", "FeedSource", "MarketItem"]
+
+log = logging.getLogger("tickdesk.feed")
+
+MarketItem = Trade | Ticker24h
+
+
+class FeedSink(Protocol):
+    """Where a source sends its output. Every method is thread-safe and never blocks."""
+
+    def deliver(self, items: tuple[MarketItem, ...], received_ms: int,
+                done: Callable[[], None] | None = None) -> None:
+        """Decoded trades/tickers, in feed order; ``done`` is called once they are routed
+        (or dropped because the owner is gone)."""
+
+    def up(self) -> None:
+        """The upstream is open and serving."""
+
+    def failed(self, reason: str) -> None:
+        """The upstream is lost; the owner should fail (and be restarted)."""
+
+
+class FeedSource(Protocol):
+    """A running feed source, owned by one FeedActor."""
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop reading and join the thread(s) (bounded by ``timeout``). Idempotent."""
+
+
+class FeedShared:
+    """State and counters shared by all generations of the feed (thread-safe)."""
+
+    def __init__(self, symbols: Iterable[str] = (),
+                 attempts: SlidingWindowLimiter | None = None) -> None:
+        self._lock = threading.Lock()
+        self._served: dict[str, None] = dict.fromkeys(symbols)  # ordered set
+        self.configured = frozenset(self._served)
+        self._stats = CodecStats()
+        self._gaps = AggGapTracker()
+        self._attempts = attempts or connection_attempt_limiter()
+        self.connects = 0
+        """Connection attempts made (Binance)."""
+        self.opened = 0
+        """Connections that opened (Binance)."""
+        self.gap_events = 0
+        """Aggregate-trade id jumps seen (each a run of missed trades)."""
+        self.missing_trades = 0
+        """Aggregate-trade ids missed in total."""
+        self.skipped_symbols = 0
+        """Events of symbols the feed does not serve (replay files with more symbols)."""
+
+    # -- served symbols (configured + added live) ---------------------------------
+
+    def serves(self, symbol: str) -> bool:
+        """True if the feed serves ``symbol`` (thread-safe; clients' ``known_symbol``)."""
+        return symbol in self._served
+
+    def add_symbol(self, symbol: str) -> None:
+        """Serve ``symbol`` from now on, and after every reconnect."""
+        with self._lock:
+            self._served[symbol] = None
+
+    def served(self) -> list[str]:
+        with self._lock:
+            return list(self._served)
+
+    # -- counters -----------------------------------------------------------------
+
+    def record(self, decoded: Decoded) -> Decoded:
+        with self._lock:
+            return self._stats.record(decoded)
+
+    def observe_trade(self, symbol: str, agg_id: int) -> int:
+        """Track aggregate-trade continuity; returns the ids missed before ``agg_id``."""
+        with self._lock:
+            gap = self._gaps.observe(symbol, agg_id)
+            if gap:
+                self.gap_events += 1
+                self.missing_trades += gap
+            return gap
+
+    def gap_stats(self, symbol: str) -> SymbolGapStats | None:
+        with self._lock:
+            return self._gaps.stats(symbol)
+
+    def count_skipped(self) -> None:
+        with self._lock:
+            self.skipped_symbols += 1
+
+    def codec_snapshot(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return self._stats.snapshot()
+
+    def attempt_delay(self, now_s: float) -> float:
+        """Seconds until a connection attempt is allowed (0: take it now, and it is counted)."""
+        with self._lock:
+            if self._attempts.try_acquire(now_s):
+                self.connects += 1
+                return 0.0
+            return max(0.0, self._attempts.next_free(now_s) - now_s)
+
+    def note_open(self) -> None:
+        with self._lock:
+            self.opened += 1
+
+    def snapshot(self) -> dict[str, object]:
+        """Counters for logs, status and tests."""
+        with self._lock:
+            return {
+                "codec": self._stats.snapshot(),
+                "connects": self.connects,
+                "opened": self.opened,
+                "gapEvents": self.gap_events,
+                "missingTrades": self.missing_trades,
+                "skippedSymbols": self.skipped_symbols,
+                "dynamicSymbols": sorted(set(self._served) - self.configured),
+            }

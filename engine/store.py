@@ -1,0 +1,429 @@
+"""The durable store: accounts, positions, fills, orders and id counters in SQLite.
+
+Edge module (``sqlite3`` from the standard library). One :class:`Store` wraps
+one connection.
+
+Threading
+---------
+A ``Store`` has exactly **one owner thread**, the PortfolioActor's: it is
+opened in that actor's ``started()`` (which pykka runs in the actor's own
+thread) and closed in its ``cleanup()`` (same thread). The connection keeps
+``sqlite3``'s default ``check_same_thread=True``, so a call from any other
+thread fails loudly instead of racing. Other actors reach the data by asking
+the PortfolioActor (``Settle``, ``LoadBook``), never SQLite.
+
+Durability
+----------
+* ``journal_mode=WAL``: a commit appends to the write-ahead log; readers are
+  never blocked and a crash at any moment leaves either the whole
+  transaction or none of it.
+* ``synchronous=FULL``: the WAL is fsynced at **every** commit, so a commit
+  that returned survives ``kill -9`` *and* power loss. (``NORMAL`` would
+  survive ``kill -9`` too but may lose the last commits on power loss, and
+  TRADING.md promises that what was announced is on disk.) The price is one
+  fsync per settle; ``docs/storage.md`` has the measured cost.
+* :meth:`Store.settle` writes one order-book outcome (order snapshots, list
+  snapshots, fills, the affected accounts and positions, the id counters)
+  in **one** transaction (``BEGIN IMMEDIATE`` … ``COMMIT``, ``ROLLBACK`` on
+  any exception), so a crash keeps all of a settle or none of it.
+
+Schema and migrations
+---------------------
+``schema_version`` holds one integer. :data:`MIGRATIONS` is an ordered list;
+migration *n* (1-based) moves the schema from version *n-1* to *n*. Opening a
+store applies, each in its own transaction, every migration above the stored
+version. A database newer than this code refuses to open
+(:class:`StoreError`). Migrations are append-only: a released one is never
+edited. Decimals are stored as TEXT (``str(Decimal)``), which is exact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from engine.trading.events import FillIntent, OrderEvent, Outcome
+from engine.trading.ledger import Ledger, Position, Side
+from engine.trading.order import ListStatus, ListType, Order, OrderStatus
+from engine.trading.order_list import OrderList
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Store",
+    "StoreError",
+    "StoredFill",
+    "StoredState",
+    "migrate",
+]
+
+
+class StoreError(Exception):
+    """The database cannot be used (e.g. written by a newer tickdesk)."""
+
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _v1_core(db: sqlite3.Connection) -> None:
+    """Accounts, positions, fills, orders and id counters."""
+    db.execute(
+        """CREATE TABLE accounts (
+            name TEXT PRIMARY KEY,
+            starting_balance TEXT NOT NULL,
+            realized_pnl TEXT NOT NULL,
+            fees TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE positions (
+            account TEXT NOT NULL REFERENCES accounts(name),
+            symbol TEXT NOT NULL,
+            quantity TEXT NOT NULL,
+            entry_price TEXT NOT NULL,
+            realized_pnl TEXT NOT NULL,
+            PRIMARY KEY (account, symbol)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE fills (
+            fill_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            account TEXT NOT NULL,
+            order_id INTEGER NOT NULL,
+            client_order_id TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            side TEXT NOT NULL,
+            quantity TEXT NOT NULL,
+            price TEXT NOT NULL,
+            fee TEXT NOT NULL,
+            time INTEGER NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE orders (
+            order_id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            list_id INTEGER,
+            status TEXT NOT NULL,
+            record TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+
+
+def _v2_lists(db: sqlite3.Connection) -> None:
+    """Order-list snapshots, and indexes for per-account reads."""
+    db.execute(
+        """CREATE TABLE order_lists (
+            list_id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            symbol TEXT NOT NULL,
+            list_type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            order_ids TEXT NOT NULL,
+            create_time INTEGER NOT NULL,
+            update_time INTEGER NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX fills_by_account ON fills(account, fill_id)")
+    db.execute("CREATE INDEX orders_by_account ON orders(account, order_id)")
+
+
+#: Ordered, append-only: ``MIGRATIONS[n - 1]`` takes the schema to version ``n``.
+MIGRATIONS: tuple[Migration, ...] = (_v1_core, _v2_lists)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _version(db: sqlite3.Connection) -> int:
+    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = db.execute("SELECT version FROM schema_version").fetchone()
+    if row is None:
+        db.execute("INSERT INTO schema_version (version) VALUES (0)")
+        return 0
+    return int(row[0])
+
+
+def migrate(db: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Bring ``db`` (autocommit mode) up to schema ``target``; return the version
+    found before. Each migration runs in its own transaction with its version
+    bump, so an interrupted upgrade resumes where it stopped."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        found = _version(db)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"database schema version {found} is newer than this tickdesk "
+            f"(knows up to {SCHEMA_VERSION}); refusing to open it"
+        )
+    for version in range(found + 1, target + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[version - 1](db)
+            db.execute("UPDATE schema_version SET version = ?", (version,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFill:
+    """One persisted fill (read back for history and tests)."""
+
+    fill_id: int
+    account: str
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal
+    time: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """Everything :meth:`Store.load` reads: the ledgers by account, every
+    accepted order (open and closed) and list, and the id counters — what
+    ``OrderBook.restore(orders, next_order_id, next_list_id)`` needs."""
+
+    ledgers: dict[str, Ledger]
+    orders: tuple[Order, ...]
+    lists: tuple[OrderList, ...]
+    next_order_id: int
+    next_list_id: int
+
+
+def _dumps(record: Any) -> str:
+    return orjson.dumps(record).decode()
+
+
+class Store:
+    """One SQLite database; see the module docstring. Not thread-safe: one owner."""
+
+    def __init__(self, path: str) -> None:
+        """Open (creating if needed) and migrate the database at ``path``.
+
+        ``":memory:"`` gives a private in-memory database; a ``file:`` URI is
+        opened as a URI (e.g. a shared-cache in-memory database)."""
+        self.path = path
+        self._db = sqlite3.connect(
+            path, isolation_level=None, uri=path.startswith("file:"), timeout=10.0
+        )
+        try:
+            self.journal_mode = str(
+                self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            ).lower()
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self.migrated_from = migrate(self._db)
+        except BaseException:
+            self._db.close()
+            raise
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection (the last closer checkpoints the WAL). Idempotent."""
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("SELECT version FROM schema_version").fetchone()[0])
+
+    # -- writes ---------------------------------------------------------------
+
+    def add_accounts(self, ledgers: Iterable[Ledger]) -> None:
+        """Persist accounts not stored yet (existing rows are left alone), so an
+        account keeps the starting balance it was created with."""
+        with self._transaction():
+            for ledger in ledgers:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO accounts VALUES (?, ?, ?, ?)",
+                    (ledger.name, str(ledger.starting_balance), str(ledger.realized_pnl),
+                     str(ledger.fees)),
+                )
+
+    def settle(
+        self,
+        outcome: Outcome,
+        ledgers_after: Mapping[str, Ledger],
+        next_order_id: int,
+        next_list_id: int,
+    ) -> None:
+        """Persist one order-book outcome in ONE transaction.
+
+        Writes the latest snapshot of every order the outcome's events touch
+        (trailing state included; REJECTED orders are not kept, as in the
+        book), every list snapshot (REJECTED lists are not kept), every fill,
+        the balances and the traded positions of the accounts that had fills
+        (``ledgers_after`` holds them *after* the fills were applied), and the
+        id counters. Any exception rolls everything back and propagates.
+        """
+        orders: dict[int, Order] = {}
+        lists: dict[int, OrderList] = {}
+        for event in outcome.events:
+            if isinstance(event, OrderEvent):
+                if event.order.status is not OrderStatus.REJECTED:
+                    orders[event.order.order_id] = event.order
+            elif event.order_list.status is not ListStatus.REJECTED:
+                lists[event.order_list.list_id] = event.order_list
+        with self._transaction():
+            self._write_orders(orders.values())
+            self._write_lists(lists.values())
+            self._write_fills(outcome.fills)
+            traded: dict[str, set[str]] = {}
+            for fill in outcome.fills:
+                traded.setdefault(fill.account, set()).add(fill.symbol)
+            for account, symbols in traded.items():
+                self._write_account(ledgers_after[account], symbols)
+            self._db.executemany(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (("next_order_id", next_order_id), ("next_list_id", next_list_id)),
+            )
+
+    def _write_orders(self, orders: Iterable[Order]) -> None:
+        self._db.executemany(
+            "INSERT INTO orders (order_id, account, list_id, status, record) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(order_id) DO UPDATE SET "
+            "status = excluded.status, list_id = excluded.list_id, record = excluded.record",
+            (
+                (o.order_id, o.account, o.list_id, o.status.value, _dumps(o.to_record()))
+                for o in orders
+            ),
+        )
+
+    def _write_lists(self, lists: Iterable[OrderList]) -> None:
+        self._db.executemany(
+            "INSERT INTO order_lists VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(list_id) DO UPDATE SET status = excluded.status, "
+            "order_ids = excluded.order_ids, update_time = excluded.update_time",
+            (
+                (lst.list_id, lst.account, lst.symbol, lst.list_type.value, lst.status.value,
+                 _dumps(list(lst.order_ids)), lst.create_time, lst.update_time)
+                for lst in lists
+            ),
+        )
+
+    def _write_fills(self, fills: Iterable[FillIntent]) -> None:
+        self._db.executemany(
+            "INSERT INTO fills (account, order_id, client_order_id, symbol, side, quantity, "
+            "price, fee, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (f.account, f.order_id, f.client_order_id, f.symbol, f.side.value,
+                 str(f.quantity), str(f.price), str(f.fee), f.time)
+                for f in fills
+            ),
+        )
+
+    def _write_account(self, ledger: Ledger, symbols: Iterable[str]) -> None:
+        self._db.execute(
+            "INSERT INTO accounts VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+            "starting_balance = excluded.starting_balance, "
+            "realized_pnl = excluded.realized_pnl, fees = excluded.fees",
+            (ledger.name, str(ledger.starting_balance), str(ledger.realized_pnl),
+             str(ledger.fees)),
+        )
+        rows = []
+        for symbol in symbols:
+            pos = ledger.position(symbol)
+            rows.append((ledger.name, symbol, str(pos.quantity), str(pos.entry_price),
+                         str(pos.realized_pnl)))
+        self._db.executemany(
+            "INSERT INTO positions VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(account, symbol) DO UPDATE SET quantity = excluded.quantity, "
+            "entry_price = excluded.entry_price, realized_pnl = excluded.realized_pnl",
+            rows,
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; ``ROLLBACK`` on any exception,
+        including a failed ``COMMIT`` (e.g. disk full)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    # -- reads ----------------------------------------------------------------
+
+    def load(self, fee_bps: Decimal = Decimal(10)) -> StoredState:
+        """Read everything back (see :class:`StoredState`). ``fee_bps`` is not
+        persisted state: it comes from the configuration."""
+        db = self._db
+        ledgers: dict[str, Ledger] = {}
+        for name, start, realized, fees in db.execute(
+            "SELECT name, starting_balance, realized_pnl, fees FROM accounts ORDER BY name"
+        ):
+            ledgers[name] = Ledger(name, Decimal(start), fee_bps, Decimal(realized),
+                                   Decimal(fees))
+        for account, symbol, qty, entry, realized in db.execute(
+            "SELECT account, symbol, quantity, entry_price, realized_pnl FROM positions "
+            "ORDER BY account, symbol"
+        ):
+            ledgers[account].positions[symbol] = Position(
+                symbol, Decimal(qty), Decimal(entry), Decimal(realized)
+            )
+        orders = tuple(
+            Order.from_record(orjson.loads(record))
+            for (record,) in db.execute("SELECT record FROM orders ORDER BY order_id")
+        )
+        lists = tuple(
+            OrderList(
+                list_id=lid, list_type=ListType(ltype), account=account, symbol=symbol,
+                status=ListStatus(status), order_ids=tuple(orjson.loads(ids)),
+                create_time=created, update_time=updated,
+            )
+            for lid, account, symbol, ltype, status, ids, created, updated in db.execute(
+                "SELECT list_id, account, symbol, list_type, status, order_ids, create_time, "
+                "update_time FROM order_lists ORDER BY list_id"
+            )
+        )
+        counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+        return StoredState(
+            ledgers=ledgers,
+            orders=orders,
+            lists=lists,
+            next_order_id=int(counters.get("next_order_id", 1)),
+            next_list_id=int(counters.get("next_list_id", 1)),
+        )
+
+    def fills(self, account: str | None = None) -> list[StoredFill]:
+        """The fill history, oldest first (of one account, or all)."""
+        sql = ("SELECT fill_id, account, order_id, client_order_id, symbol, side, quantity, "
+               "price, fee, time FROM fills")
+        args: tuple[Any, ...] = ()
+        if account is not None:
+            sql += " WHERE account = ?"
+            args = (account,)
+        return [
+            StoredFill(fid, acct, oid, cid, sym, Side(side), Decimal(q), Decimal(p),
+                       Decimal(fee), t)
+            for fid, acct, oid, cid, sym, side, q, p, fee, t in self._db.execute(
+                sql + " ORDER BY fill_id", args
+            )
+        ]

@@ -1,0 +1,216 @@
+"""``kill -9`` the real daemon and restart it on the same database.
+
+The daemon (``python -m engine.cli run``) runs as a subprocess on a loopback
+port it picks itself (``server.port = 0``; the URL is read from its log line).
+The simulated feed is slowed to one pulse per 100 s, so after its first trade
+the market is still and everything that changes is what this test asks for:
+the state after the restart must be exactly what was announced before the
+kill, and no order may fill twice. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import websocket
+
+from engine.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+WAIT = 5.0
+URL_LINE = re.compile(r"listening on (ws://\S+)")
+
+CONFIG = """
+[server]
+host = "127.0.0.1"
+port = 0
+
+[feed]
+source = "simulated"
+symbols = ["BTCUSDT"]
+
+[feed.simulated]
+seed = 7
+ticks_per_second = 0.01
+
+[intervals]
+positions_s = 3600
+portfolio_s = 3600
+
+[store]
+path = {db!r}
+"""
+
+
+class Daemon:
+    """One ``tickdesk run`` process and its log."""
+
+    def __init__(self, config: Path, cwd: Path) -> None:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "run", "--config", str(config)],
+            cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.log: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+        self.url = self._wait_url()
+
+    def _pump(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def _wait_url(self) -> str:
+        while True:
+            try:
+                line = self.lines.get(timeout=WAIT * 2)
+            except queue.Empty:
+                raise AssertionError(f"no URL logged: {self.log}") from None
+            if line is None:
+                raise AssertionError(f"daemon exited early: {''.join(self.log)}")
+            self.log.append(line)
+            found = URL_LINE.search(line)
+            if found:
+                return found.group(1)
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        assert self.proc.wait(timeout=WAIT) == -signal.SIGKILL
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=WAIT * 2)
+
+    def ensure_dead(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=WAIT)
+
+
+class WsClient:
+    def __init__(self, url: str) -> None:
+        self.ws = websocket.create_connection(url, timeout=WAIT, skip_utf8_validation=True)
+        self.ids = iter(range(1, 10_000))
+        self.announced: dict[int, dict[str, Any]] = {}
+        self.trades = 0
+        assert self.recv()["type"] == "CONNECTED"
+
+    def recv(self) -> dict[str, Any]:
+        msg: dict[str, Any] = orjson.loads(self.ws.recv())
+        if msg["type"] == "ORDER_UPDATE":
+            self.announced[msg["order"]["orderId"]] = msg["order"]
+            self.trades += msg["executionType"] == "TRADE"
+        assert msg["type"] != "ERROR", msg
+        return msg
+
+    def send(self, action: str, **body: Any) -> int:
+        rid = next(self.ids)
+        self.ws.send(orjson.dumps({"action": action, "id": rid, **body}).decode())
+        return rid
+
+    def until(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        while True:  # each recv is bounded by the socket timeout
+            msg = self.recv()
+            if predicate(msg):
+                return msg
+
+    def ask(self, action: str, answer: str, **body: Any) -> dict[str, Any]:
+        rid = self.send(action, **body)
+        return self.until(lambda m: m.get("id") == rid and m["type"] == answer)
+
+    def place(self, expect: str, action: str = "place_order", **body: Any) -> dict[str, Any]:
+        """Send and wait for this command's ORDER_UPDATE with ``expect`` (the
+        acknowledgement: it is only sent once committed)."""
+        rid = self.send(action, **body)
+        msg = self.until(lambda m: m.get("id") == rid and m["type"] == "ORDER_UPDATE"
+                         and m["executionType"] in (expect, "REJECTED"))
+        assert msg["executionType"] == expect, msg
+        return msg
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "orders": self.ask("get_orders", "ORDERS", status="all")["orders"],
+            "portfolio": self.ask("get_portfolio", "PORTFOLIO_UPDATE")["portfolio"],
+            "positions": self.ask("get_positions", "POSITION_UPDATE")["positions"],
+        }
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    running: list[Daemon] = []
+    yield running
+    for d in running:
+        d.ensure_dead()
+
+
+def test_kill9_then_restart_keeps_what_was_announced(tmp_path: Path,
+                                                    daemons: list[Daemon]) -> None:
+    db = tmp_path / "kill9.db"
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.format(db=str(db)))
+
+    first = Daemon(config, tmp_path)
+    daemons.append(first)
+    c = WsClient(first.url)
+    c.ask("subscribe_ticker", "SUBSCRIBED", symbol="BTCUSDT")
+    p = Decimal(str(c.until(lambda m: m["type"] == "MARKET_UPDATE")["price"]))
+    cent = Decimal("0.01")
+    c.place("TRADE", symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.1")
+    c.place("TRADE", symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.05")
+    c.place("NEW", symbol="BTCUSDT", side="SELL", type="LIMIT", quantity="0.05",
+            price=str(p * 2), clientOrderId="far-sell")
+    c.place("NEW", symbol="BTCUSDT", side="SELL", type="STOP_LOSS", quantity="0.1",
+            trailingDelta=500)
+    c.place("NEW", "place_oco", symbol="BTCUSDT", side="SELL", quantity="0.01",
+            above={"type": "LIMIT_MAKER", "price": str(p * 3)},
+            below={"type": "STOP_LOSS", "stopPrice": str((p / 3).quantize(cent))})
+    c.place("NEW", "place_bracket", symbol="BTCUSDT", side="BUY", quantity="0.01",
+            entry={"type": "LIMIT", "price": str((p / 2).quantize(cent))},
+            takeProfit={"price": str(p)},
+            stopLoss={"stopPrice": str((p / 4).quantize(cent))})
+    before = c.state()
+    assert {o["orderId"]: o for o in before["orders"]} == c.announced
+    announced_trades = c.trades
+    assert announced_trades == 2
+    first.kill9()
+    c.close()
+
+    with Store(str(db)) as store:  # what survived, read directly
+        assert len(store.fills()) == announced_trades
+
+    second = Daemon(config, tmp_path)
+    daemons.append(second)
+    c2 = WsClient(second.url)
+    c2.ask("subscribe_ticker", "SUBSCRIBED", symbol="BTCUSDT")
+    assert Decimal(str(c2.until(lambda m: m["type"] == "MARKET_UPDATE")["price"])) == p
+    after = c2.state()
+    # The same seeded first trade: the marks are the same, so even the
+    # mark-dependent fields must match exactly.
+    assert after == before
+    assert c2.announced == {}  # nothing was re-executed on restart
+    new = c2.place("TRADE", symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.01")
+    assert new["order"]["orderId"] > max(c.announced)
+    c2.close()
+    assert second.terminate() == 0
+    with Store(str(db)) as store:
+        fills = store.fills()
+    assert len(fills) == announced_trades + 1
+    assert len({f.order_id for f in fills}) == len(fills)  # nothing filled twice
