@@ -261,7 +261,7 @@ def test_account_state_is_fetched_again_after_an_internal_error(engine: Engine,
                       "type": "LIMIT", "quantity": 0.1, "price": 100, "id": 1})
         session.wait_for(lambda m: m.get("id") == 1, timeout=timeout(5))
     monitor = engine.order_monitor.ref
-    engine.order_monitor.set(None)        # as while an engine is still starting its actors
+    engine.order_monitor.set(None)        # as while the supervisor restarts it
     try:
         dash.open(engine)
         expect(dash.page.locator("#activity")).to_contain_text("INTERNAL")
