@@ -48,6 +48,7 @@ from actors.timer import TimerActor
 from engine.backoff import BackoffPolicy
 from engine.clock import Clock, SystemClock
 from engine.config import Config
+from engine.dashboard import dashboard_routes
 from engine.feeds.base import FeedShared
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
@@ -266,7 +267,8 @@ class Engine:
         if self._listen:
             srv = self.config.server
             paths = (WS_PATH,) + ((srv.echo_path,) if srv.echo_path else ())
-            self._http = HttpServer(srv.host, srv.port, paths, self._on_upgrade)
+            self._http = HttpServer(srv.host, srv.port, paths, self._on_upgrade,
+                                     routes=dashboard_routes())
             self._http.start()
         return self
 
