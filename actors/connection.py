@@ -7,6 +7,12 @@ account commands to the PortfolioActor or OrderMonitorActor, which answer
 the client directly through its channel. Every bad frame is answered with a
 typed ``ERROR`` and changes nothing; the connection stays open.
 
+Every frame (valid or not) first passes the client's rate limiter
+(:mod:`engine.rate_limit`, ``server.rate_limit_per_s`` / ``rate_limit_burst``):
+a frame over the limit is answered ``ERROR RATE_LIMITED`` and not executed,
+and a client refused more than ``rate_limit_burst`` times within 10 s is
+closed with 1008. In-process sessions (``Engine.connect``) are not limited.
+
 Market data never passes through this actor: the FeedActor writes it to the
 client's channel directly (see DESIGN.md, "The hot path").
 """
@@ -20,16 +26,26 @@ from typing import Any
 
 from actors.base import ActorSlot, TickdeskActor
 from actors.messages import AccountRequest, ClientFrame, ClientGone, SendSnapshot
-from engine.errors import InternalError, ProtocolError, Unauthorized, UnknownSymbol
+from engine.errors import (
+    InternalError,
+    ProtocolError,
+    RateLimited,
+    Unauthorized,
+    UnknownSymbol,
+)
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import ACCOUNT_ACTIONS, Command, decode_command
+from engine.rate_limit import RateLimiter, Verdict
 from engine.server.channel import Channel
 from engine.server.hub import Hub
 from engine.version import __version__
 
-__all__ = ["ConnectionActor", "SessionServices"]
+__all__ = ["CLOSE_POLICY", "ConnectionActor", "SessionServices"]
 
 log = logging.getLogger("tickdesk.connection")
+
+#: Close code for an abusive client (rate limit exceeded again and again).
+CLOSE_POLICY = 1008
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +64,23 @@ class SessionServices:
     #: The account of a connection that has not authenticated (``default`` in
     #: open mode, ``None`` when tokens are configured).
     default_account: str | None
+    #: Monotonic seconds, for the rate limiter.
+    monotonic: Callable[[], float]
+    #: Commands per second and bucket size of each client's rate limiter.
+    rate_limit_per_s: float
+    rate_limit_burst: int
 
 
 class ConnectionActor(TickdeskActor):
     def __init__(self, channel: Channel, services: SessionServices,
-                 account: str | None) -> None:
+                 account: str | None, *, rate_limited: bool = True) -> None:
         super().__init__(f"connection-{channel.conn_id}")
         self._ch = channel
         self._svc = services
         self._account = account if account is not None else services.default_account
+        self._limiter = (RateLimiter(services.rate_limit_per_s, services.rate_limit_burst)
+                         if rate_limited else None)
+        self._abusive = False
         self.handlers = {ClientFrame: self._on_frame, ClientGone: self._on_gone}
 
     def started(self) -> None:
@@ -75,6 +99,13 @@ class ConnectionActor(TickdeskActor):
         self.stop()
 
     def _on_frame(self, msg: ClientFrame) -> None:
+        if self._abusive:
+            return
+        if self._limiter is not None:
+            verdict = self._limiter.check(self._svc.monotonic())
+            if verdict is not Verdict.ALLOW:
+                self._rate_limited(msg, verdict)
+                return
         rid: Any = None
         try:
             cmd = decode_command(msg.data, binary=msg.binary)
@@ -87,6 +118,20 @@ class ConnectionActor(TickdeskActor):
             log.exception("connection %s: command failed", self._ch.conn_id)
             err = InternalError(rid)
             self._ch.deliver(sm.error(err.code, err.message, self._svc.now_ms(), rid))
+
+    def _rate_limited(self, msg: ClientFrame, verdict: Verdict) -> None:
+        if verdict is Verdict.CLOSE:
+            self._abusive = True
+            log.warning("connection %s: closed for exceeding the rate limit", self._ch.conn_id)
+            self._ch.close(CLOSE_POLICY, "rate limit exceeded")
+            return
+        rid: Any = None
+        try:
+            rid = decode_command(msg.data, binary=msg.binary).request_id
+        except ProtocolError as exc:
+            rid = exc.request_id
+        err = RateLimited("too many commands; slow down", rid)
+        self._ch.deliver(sm.error(err.code, err.message, self._svc.now_ms(), rid))
 
     def _dispatch(self, cmd: Command) -> None:
         action = cmd.action

@@ -215,6 +215,9 @@ class Engine:
             feed_status=self._feed_status.get,
             tokens=self._tokens,
             default_account="default" if cfg.open_mode else None,
+            monotonic=self.clock.monotonic,
+            rate_limit_per_s=cfg.server.rate_limit_per_s,
+            rate_limit_burst=cfg.server.rate_limit_burst,
         )
 
     # -- lifecycle ------------------------------------------------------------
@@ -305,7 +308,7 @@ class Engine:
             raise RuntimeError("the engine is not running")
         account = self._account_for(token)
         session = LocalSession(next(self._ids), self.config.server.max_queued_bytes, callback)
-        ref = ConnectionActor.start(session, self.services, account)
+        ref = ConnectionActor.start(session, self.services, account, rate_limited=False)
         session._actor = ref
         with self._lock:
             self._connections[session.conn_id] = ref
