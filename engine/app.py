@@ -47,6 +47,7 @@ from engine.protocol.server_messages import Outgoing
 from engine.server.channel import CLOSE_SLOW_CONSUMER, SocketChannel
 from engine.server.http import HttpServer, Refusal, UpgradeRequest
 from engine.server.hub import Hub
+from engine.server.limits import ConnectionLimits, peer_ip
 from engine.server.websocket import ServerWebSocket
 from engine.server.writer import WriterLoop
 
@@ -203,6 +204,8 @@ class Engine:
         self._lock = threading.Lock()
         self._transports: dict[int, SocketChannel] = {}
         self._transports_cv = threading.Condition()
+        self.limits = ConnectionLimits(cfg.server.max_connections,
+                                       cfg.server.max_connections_per_ip)
         self._started = False
         self._stopped = False
         self.services = SessionServices(
@@ -379,6 +382,8 @@ class Engine:
         self._check_origin(req)
         tokens = req.query.get("token")
         account = self._account_for(tokens[-1] if tokens else None)
+        ip = peer_ip(req.peer)
+        self.limits.admit(ip)  # Refusal(503) when full; released with the transport
         srv = self.config.server
         conn_id = next(self._ids)
         channel = SocketChannel(conn_id, sock, self.writer,
@@ -390,6 +395,7 @@ class Engine:
             self._transports[conn_id] = channel
 
         def released() -> None:
+            self.limits.release(ip)
             with self._transports_cv:
                 self._transports.pop(conn_id, None)
                 self._transports_cv.notify_all()
@@ -398,9 +404,13 @@ class Engine:
         def on_message(data: bytes | str, binary: bool) -> None:
             target.tell(ClientFrame(data, binary))
 
-        ws = ServerWebSocket(req.environ, channel, on_message,
-                             max_message_size=srv.max_message_bytes,
-                             ping_interval=srv.ping_interval_s)
+        try:
+            ws = ServerWebSocket(req.environ, channel, on_message,
+                                 max_message_size=srv.max_message_bytes,
+                                 ping_interval=srv.ping_interval_s)
+        except Exception:
+            channel.transport_closed()  # release the slot; the handler closes the socket
+            raise
         if req.path != WS_PATH:
             self._start_echo(ws, channel)
             return
