@@ -48,6 +48,7 @@ from engine.server.channel import CLOSE_SLOW_CONSUMER, SocketChannel
 from engine.server.http import HttpServer, Refusal, UpgradeRequest
 from engine.server.hub import Hub
 from engine.server.limits import ConnectionLimits, peer_ip
+from engine.server.ops import OpsSnapshot, TransportStats, healthz_route, metrics_route
 from engine.server.websocket import ServerWebSocket
 from engine.server.writer import WriterLoop
 
@@ -206,6 +207,8 @@ class Engine:
         self._transports_cv = threading.Condition()
         self.limits = ConnectionLimits(cfg.server.max_connections,
                                        cfg.server.max_connections_per_ip)
+        self.transport_stats = TransportStats()
+        self._started_at = 0.0
         self._started = False
         self._stopped = False
         self.services = SessionServices(
@@ -229,6 +232,7 @@ class Engine:
         if self._started:
             raise RuntimeError("engine already started")
         self._started = True
+        self._started_at = self.clock.monotonic()
         self.writer.start()
         sup = self.config.supervisor
         policy = BackoffPolicy(
@@ -241,7 +245,9 @@ class Engine:
         if self._listen:
             srv = self.config.server
             paths = (WS_PATH,) + ((srv.echo_path,) if srv.echo_path else ())
-            self._http = HttpServer(srv.host, srv.port, paths, self._on_upgrade)
+            routes = {"/healthz": healthz_route(self.ops_snapshot),
+                      "/metrics": metrics_route(self.ops_snapshot)}
+            self._http = HttpServer(srv.host, srv.port, paths, self._on_upgrade, routes=routes)
             self._http.start()
         return self
 
@@ -301,6 +307,14 @@ class Engine:
 
     def feed_status(self) -> dict[str, Any]:
         return self._feed_status.get()
+
+    def ops_snapshot(self) -> OpsSnapshot:
+        """What ``/healthz`` and ``/metrics`` show (see :mod:`engine.server.ops`)."""
+        live, sent, conflated, evictions, _ = self.transport_stats.totals()
+        return OpsSnapshot(feed=self._feed_status.get(), connections=live,
+                           sessions=len(self.hub), messages_sent=sent, conflated=conflated,
+                           evictions=evictions, refused=self.limits.refused,
+                           uptime_s=max(0.0, self.clock.monotonic() - self._started_at))
 
     # -- in-process clients -------------------------------------------------------
 
@@ -393,9 +407,11 @@ class Engine:
         target = ActorSlot(f"connection-{conn_id}")
         with self._transports_cv:
             self._transports[conn_id] = channel
+        self.transport_stats.opened(channel)
 
         def released() -> None:
             self.limits.release(ip)
+            self.transport_stats.closed(channel)
             with self._transports_cv:
                 self._transports.pop(conn_id, None)
                 self._transports_cv.notify_all()
