@@ -418,7 +418,8 @@ class Engine:
 
         channel.on_transport_closed(released)
         def on_message(data: bytes | str, binary: bool) -> None:
-            target.tell(ClientFrame(data, binary))
+            if not channel.closed:  # e.g. closed 1008 for flooding: drop, don't queue
+                target.tell(ClientFrame(data, binary))
 
         try:
             ws = ServerWebSocket(req.environ, channel, on_message,
