@@ -7,12 +7,19 @@ account commands to the PortfolioActor or OrderMonitorActor, which answer
 the client directly through its channel. Every bad frame is answered with a
 typed ``ERROR`` and changes nothing; the connection stays open.
 
+Every frame (valid or not) first passes the client's rate limiter
+(:mod:`engine.rate_limit`, ``server.rate_limit_per_s`` / ``rate_limit_burst``):
+a frame over the limit is answered ``ERROR RATE_LIMITED`` and not executed,
+and a client refused more than ``rate_limit_burst`` times within 10 s is
+closed with 1008. In-process sessions (``Engine.connect``) are not limited.
+
 Market data never passes through this actor: the FeedActor writes it to the
 client's channel directly (see DESIGN.md, "The hot path").
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -21,16 +28,26 @@ from typing import Any
 
 from actors.base import ActorSlot, TickdeskActor
 from actors.messages import AccountRequest, AddSymbol, ClientFrame, ClientGone, SendSnapshot
-from engine.errors import InternalError, ProtocolError, Unauthorized, UnknownSymbol
+from engine.errors import (
+    InternalError,
+    ProtocolError,
+    RateLimited,
+    Unauthorized,
+    UnknownSymbol,
+)
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import ACCOUNT_ACTIONS, Command, decode_command
+from engine.rate_limit import RateLimiter, Verdict
 from engine.server.channel import Channel
 from engine.server.hub import Hub
 from engine.version import __version__
 
-__all__ = ["ConnectionActor", "InboundGate", "SessionServices"]
+__all__ = ["CLOSE_POLICY", "ConnectionActor", "InboundGate", "SessionServices"]
 
 log = logging.getLogger("tickdesk.connection")
+
+#: Close code for an abusive client (rate limit exceeded again and again).
+CLOSE_POLICY = 1008
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +66,12 @@ class SessionServices:
     #: The account of a connection that has not authenticated (``default`` in
     #: open mode, ``None`` when tokens are configured).
     default_account: str | None
+
+    #: Monotonic seconds, for the rate limiter.
+    monotonic: Callable[[], float]
+    #: Commands per second and bucket size of each client's rate limiter.
+    rate_limit_per_s: float
+    rate_limit_burst: int
     #: ``subscribe_ticker`` of an unknown symbol asks the feed to add it live
     #: (the FeedActor then answers SUBSCRIBED or ERROR itself).
     dynamic_symbols: bool = False
@@ -83,12 +106,16 @@ class InboundGate:
 
 class ConnectionActor(TickdeskActor):
     def __init__(self, channel: Channel, services: SessionServices,
-                 account: str | None, gate: InboundGate | None = None) -> None:
+                 account: str | None, gate: InboundGate | None = None, *,
+                 rate_limited: bool = True) -> None:
         super().__init__(f"connection-{channel.conn_id}")
         self._gate = gate
         self._ch = channel
         self._svc = services
         self._account = account if account is not None else services.default_account
+        self._limiter = (RateLimiter(services.rate_limit_per_s, services.rate_limit_burst)
+                         if rate_limited else None)
+        self._abusive = False
         self.handlers = {ClientFrame: self._on_frame, ClientGone: self._on_gone}
 
     def started(self) -> None:
@@ -113,10 +140,20 @@ class ConnectionActor(TickdeskActor):
 
     def _on_frame(self, msg: ClientFrame) -> None:
         try:
-            self._handle_frame(msg)
+            self._admit(msg)
         finally:
             if self._gate is not None:
                 self._gate.leave()
+
+    def _admit(self, msg: ClientFrame) -> None:
+        if self._abusive:
+            return
+        if self._limiter is not None:
+            verdict = self._limiter.check(self._svc.monotonic())
+            if verdict is not Verdict.ALLOW:
+                self._rate_limited(msg, verdict)
+                return
+        self._handle_frame(msg)
 
     def _handle_frame(self, msg: ClientFrame) -> None:
         rid: Any = None
@@ -131,6 +168,20 @@ class ConnectionActor(TickdeskActor):
             log.exception("connection %s: command failed", self._ch.conn_id)
             err = InternalError(rid)
             self._ch.deliver(sm.error(err.code, err.message, self._svc.now_ms(), rid))
+
+    def _rate_limited(self, msg: ClientFrame, verdict: Verdict) -> None:
+        if verdict is Verdict.CLOSE:
+            self._abusive = True
+            log.warning("connection %s: closed for exceeding the rate limit", self._ch.conn_id)
+            self._ch.close(CLOSE_POLICY, "rate limit exceeded")
+            return
+        rid: Any = None
+        try:
+            rid = decode_command(msg.data, binary=msg.binary).request_id
+        except ProtocolError as exc:
+            rid = exc.request_id
+        err = RateLimited("too many commands; slow down", rid)
+        self._ch.deliver(sm.error(err.code, err.message, self._svc.now_ms(), rid))
 
     def _dispatch(self, cmd: Command) -> None:
         action = cmd.action
@@ -173,8 +224,11 @@ class ConnectionActor(TickdeskActor):
         return symbol
 
     def _auth(self, cmd: Command) -> None:
-        token = cmd.body["token"]
-        account = self._svc.tokens.get(token)
+        token = str(cmd.body["token"]).encode()
+        account = None
+        for known, name in self._svc.tokens.items():  # constant time, like the handshake
+            if hmac.compare_digest(known.encode(), token):
+                account = name
         if account is None:
             raise Unauthorized("invalid token", cmd.request_id)
         self._account = account

@@ -56,6 +56,8 @@ from engine.protocol.server_messages import Outgoing
 from engine.server.channel import CLOSE_SLOW_CONSUMER, SocketChannel
 from engine.server.http import HttpServer, Refusal, UpgradeRequest
 from engine.server.hub import Hub
+from engine.server.limits import ConnectionLimits, peer_ip
+from engine.server.ops import OpsSnapshot, TransportStats, healthz_route, metrics_route
 from engine.server.websocket import ServerWebSocket
 from engine.server.writer import WriterLoop
 from engine.store import Store
@@ -217,6 +219,10 @@ class Engine:
         self._lock = threading.Lock()
         self._transports: dict[int, SocketChannel] = {}
         self._transports_cv = threading.Condition()
+        self.limits = ConnectionLimits(cfg.server.max_connections,
+                                       cfg.server.max_connections_per_ip)
+        self.transport_stats = TransportStats()
+        self._started_at = 0.0
         self._started = False
         self._stopped = False
         self._store_path, self._store_anchor = self._store_location(cfg.store.path)
@@ -231,6 +237,9 @@ class Engine:
             feed_status=self._feed_status.get,
             tokens=self._tokens,
             default_account="default" if cfg.open_mode else None,
+            monotonic=self.clock.monotonic,
+            rate_limit_per_s=cfg.server.rate_limit_per_s,
+            rate_limit_burst=cfg.server.rate_limit_burst,
         )
 
     # -- lifecycle ------------------------------------------------------------
@@ -247,6 +256,7 @@ class Engine:
             self._close_anchor()
             raise
         self._started = True
+        self._started_at = self.clock.monotonic()
         self.writer.start()
         sup = self.config.supervisor
         policy = BackoffPolicy(
@@ -267,8 +277,9 @@ class Engine:
         if self._listen:
             srv = self.config.server
             paths = (WS_PATH,) + ((srv.echo_path,) if srv.echo_path else ())
-            self._http = HttpServer(srv.host, srv.port, paths, self._on_upgrade,
-                                     routes=dashboard_routes())
+            routes = {"/healthz": healthz_route(self.ops_snapshot),
+                      "/metrics": metrics_route(self.ops_snapshot), **dashboard_routes()}
+            self._http = HttpServer(srv.host, srv.port, paths, self._on_upgrade, routes=routes)
             self._http.start()
         return self
 
@@ -356,6 +367,14 @@ class Engine:
     def feed_status(self) -> dict[str, Any]:
         return self._feed_status.get()
 
+    def ops_snapshot(self) -> OpsSnapshot:
+        """What ``/healthz`` and ``/metrics`` show (see :mod:`engine.server.ops`)."""
+        live, sent, conflated, evictions, _ = self.transport_stats.totals()
+        return OpsSnapshot(feed=self._feed_status.get(), connections=live,
+                           sessions=len(self.hub), messages_sent=sent, conflated=conflated,
+                           evictions=evictions, refused=self.limits.refused,
+                           uptime_s=max(0.0, self.clock.monotonic() - self._started_at))
+
     # -- in-process clients -------------------------------------------------------
 
     def connect(self, callback: Callable[[dict[str, Any]], None] | None = None,
@@ -365,7 +384,7 @@ class Engine:
             raise RuntimeError("the engine is not running")
         account = self._account_for(token)
         session = LocalSession(next(self._ids), self.config.server.max_queued_bytes, callback)
-        ref = ConnectionActor.start(session, self.services, account)
+        ref = ConnectionActor.start(session, self.services, account, rate_limited=False)
         session._actor = ref
         with self._lock:
             self._connections[session.conn_id] = ref
@@ -440,6 +459,8 @@ class Engine:
         self._check_origin(req)
         tokens = req.query.get("token")
         account = self._account_for(tokens[-1] if tokens else None)
+        ip = peer_ip(req.peer)
+        self.limits.admit(ip)  # Refusal(503) when full; released with the transport
         srv = self.config.server
         conn_id = next(self._ids)
         channel = SocketChannel(conn_id, sock, self.writer,
@@ -449,8 +470,11 @@ class Engine:
         target = ActorSlot(f"connection-{conn_id}")
         with self._transports_cv:
             self._transports[conn_id] = channel
+        self.transport_stats.opened(channel)
 
         def released() -> None:
+            self.limits.release(ip)
+            self.transport_stats.closed(channel)
             with self._transports_cv:
                 self._transports.pop(conn_id, None)
                 self._transports_cv.notify_all()
@@ -459,14 +483,19 @@ class Engine:
         gate = InboundGate()
 
         def on_message(data: bytes | str, binary: bool) -> None:
-            # Reader thread: wait for room in the actor's mailbox (bounded).
-            if gate.enter(lambda: not channel.closed) and not target.tell(
-                    ClientFrame(data, binary)):
+            # Reader thread: a closing client's frames are dropped (e.g. closed
+            # 1008 for flooding); otherwise wait for room in the actor's mailbox.
+            if (not channel.closed and gate.enter(lambda: not channel.closed)
+                    and not target.tell(ClientFrame(data, binary))):
                 gate.leave()
 
-        ws = ServerWebSocket(req.environ, channel, on_message,
-                             max_message_size=srv.max_message_bytes,
-                             ping_interval=srv.ping_interval_s)
+        try:
+            ws = ServerWebSocket(req.environ, channel, on_message,
+                                 max_message_size=srv.max_message_bytes,
+                                 ping_interval=srv.ping_interval_s)
+        except Exception:
+            channel.transport_closed()  # release the slot; the handler closes the socket
+            raise
         if req.path != WS_PATH:
             self._start_echo(ws, channel)
             return

@@ -113,6 +113,10 @@ class ServerConfig:
     write_timeout_s: float = _opt(10.0, _between(0.05, 600))
     max_queued_bytes: int = _opt(1024 * 1024, _between(4096, 256 * 1024 * 1024))
     echo_path: str = _opt("", _path)
+    rate_limit_per_s: float = _opt(20.0, _between(0.001, 1_000_000))
+    rate_limit_burst: int = _opt(40, _between(1, 1_000_000))
+    max_connections: int = _opt(1000, _between(1, 1_000_000))
+    max_connections_per_ip: int = _opt(100, _between(1, 1_000_000))
 
 
 @dataclass(frozen=True, slots=True)

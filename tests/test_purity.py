@@ -15,6 +15,7 @@ PURE = [
     "engine/outbox.py",
     "engine/schedule.py",
     "engine/backoff.py",
+    "engine/rate_limit.py",
     "engine/protocol",
     "engine/market",
     "engine/trading",

@@ -192,6 +192,11 @@ class SocketChannel:
         self._writer.shutdown_later(self, grace_s=0.0 if drop_pending else 2.0)
 
     @property
+    def conflated(self) -> int:
+        """MARKET_UPDATEs replaced by a newer one while queued (approximate, no lock)."""
+        return max(self.stats.conflated, self._outbox.conflated)
+
+    @property
     def queued_bytes(self) -> int:
         return self._outbox.queued_bytes + (len(self._inflight) if self._inflight else 0)
 

@@ -26,6 +26,9 @@ def test_defaults_match_the_documented_ones() -> None:
         Decimal(10000), Decimal(10), Decimal(0), Decimal(1))
     assert t.allow_short is True and t.max_tick_age_s == 5
     assert cfg.store.path == "tickdesk.db"
+    srv = cfg.server
+    assert (srv.rate_limit_per_s, srv.rate_limit_burst) == (20, 40)
+    assert (srv.max_connections, srv.max_connections_per_ip) == (1000, 100)
 
 
 def test_shipped_config_toml_is_valid_and_equals_the_defaults() -> None:
@@ -78,6 +81,11 @@ def test_every_key_is_documented_in_config_toml_and_docs() -> None:
         ({"accounts": [{"name": "a", "token": "short"}]}, "accounts[0].token"),
         ({"accounts": [{"name": "a", "token": "x" * 10, "extra": 1}]}, "accounts[0].extra"),
         ({"server": {"host": "0.0.0.0"}}, "server.host"),
+        ({"server": {"rate_limit_per_s": 0}}, "server.rate_limit_per_s"),
+        ({"server": {"rate_limit_burst": 0}}, "server.rate_limit_burst"),
+        ({"server": {"rate_limit_burst": 2.5}}, "server.rate_limit_burst"),
+        ({"server": {"max_connections": 0}}, "server.max_connections"),
+        ({"server": {"max_connections_per_ip": -1}}, "server.max_connections_per_ip"),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(data: dict[str, object], key: str) -> None:

@@ -1,0 +1,140 @@
+"""Operations endpoints: ``GET /healthz`` and ``GET /metrics`` on the server's port.
+
+Edge module. :class:`TransportStats` is told when each WebSocket transport
+opens and closes, keeps the live channels and adds the counters of closed
+ones to running totals, so a scrape sees every channel exactly once.
+
+* ``/healthz``: JSON ``{"status": "ok"|"degraded", "feed": {...FEED_STATUS},
+  "connections": n, "uptimeS": s}``; ``ok`` only while the feed is ``UP``;
+  HTTP 503 while the feed is ``DOWN`` (200 otherwise).
+* ``/metrics``: Prometheus text exposition (``prometheus-client``), from a
+  registry of this engine only (several engines in one process never clash).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from engine.server.channel import CLOSE_SLOW_CONSUMER, CLOSE_WRITE_TIMEOUT, SocketChannel
+from engine.server.http import HttpResponse, Route
+
+__all__ = ["FEED_STATES", "OpsSnapshot", "TransportStats", "healthz_route", "metrics_route"]
+
+FEED_STATES = ("UP", "RECONNECTING", "DOWN")
+
+
+class TransportStats:
+    """Live socket channels plus totals of the closed ones (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[int, SocketChannel] = {}
+        self._sent = 0
+        self._conflated = 0
+        self._evictions = {CLOSE_SLOW_CONSUMER: 0, CLOSE_WRITE_TIMEOUT: 0}
+        self._closed = 0
+
+    def opened(self, ch: SocketChannel) -> None:
+        with self._lock:
+            self._live[ch.conn_id] = ch
+
+    def closed(self, ch: SocketChannel) -> None:
+        with self._lock:
+            if self._live.pop(ch.conn_id, None) is None:
+                return
+            self._closed += 1
+            self._sent += ch.stats.frames_sent
+            self._conflated += ch.conflated
+            if ch.close_code in self._evictions:
+                self._evictions[ch.close_code] += 1
+
+    def totals(self) -> tuple[int, int, int, dict[int, int], int]:
+        """(live, frames sent, conflated, evictions by close code, closed) so far."""
+        with self._lock:
+            live = list(self._live.values())
+            sent = self._sent + sum(ch.stats.frames_sent for ch in live)
+            conflated = self._conflated + sum(ch.conflated for ch in live)
+            return len(live), sent, conflated, dict(self._evictions), self._closed
+
+
+@dataclass(frozen=True, slots=True)
+class OpsSnapshot:
+    """Everything the two endpoints show, read at one moment."""
+
+    feed: Mapping[str, Any]
+    connections: int
+    sessions: int
+    messages_sent: int
+    conflated: int
+    evictions: Mapping[int, int]
+    refused: int
+    uptime_s: float
+
+
+def healthz_route(snapshot: Callable[[], OpsSnapshot]) -> Route:
+    def healthz(_headers: Mapping[str, str], _query: Mapping[str, list[str]]) -> HttpResponse:
+        snap = snapshot()
+        feed_status = snap.feed.get("status")
+        body = {
+            "status": "ok" if feed_status == "UP" else "degraded",
+            "feed": dict(snap.feed),
+            "connections": snap.connections,
+            "uptimeS": round(snap.uptime_s, 3),
+        }
+        return HttpResponse(503 if feed_status == "DOWN" else 200, "application/json",
+                            orjson.dumps(body))
+
+    return healthz
+
+
+class _Collector:
+    def __init__(self, snapshot: Callable[[], OpsSnapshot]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterable[Metric]:
+        snap = self._snapshot()
+        yield GaugeMetricFamily("tickdesk_connections", "Live WebSocket connections.",
+                                value=snap.connections)
+        yield GaugeMetricFamily("tickdesk_sessions",
+                                "Live sessions (WebSocket and in-process).", value=snap.sessions)
+        yield CounterMetricFamily("tickdesk_messages_sent",
+                                  "Frames written to WebSocket clients.",
+                                  value=snap.messages_sent)
+        yield CounterMetricFamily("tickdesk_market_updates_conflated",
+                                  "MARKET_UPDATEs replaced by a newer one for a slow client.",
+                                  value=snap.conflated)
+        ev = CounterMetricFamily("tickdesk_evictions",
+                                 "Slow clients closed (4001 queue limit, 4002 write timeout).",
+                                 labels=["code"])
+        for code, n in sorted(snap.evictions.items()):
+            ev.add_metric([str(code)], n)
+        yield ev
+        yield CounterMetricFamily("tickdesk_handshakes_refused",
+                                  "Handshakes refused by the connection limits (HTTP 503).",
+                                  value=snap.refused)
+        feed = GaugeMetricFamily("tickdesk_feed_status",
+                                 "1 for the feed's current status, 0 for the others.",
+                                 labels=["feed", "status"])
+        name = str(snap.feed.get("feed", ""))
+        for state in FEED_STATES:
+            feed.add_metric([name, state], 1 if snap.feed.get("status") == state else 0)
+        yield feed
+        yield GaugeMetricFamily("tickdesk_uptime_seconds", "Seconds since the engine started.",
+                                value=snap.uptime_s)
+
+
+def metrics_route(snapshot: Callable[[], OpsSnapshot]) -> Route:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(snapshot))
+
+    def metrics(_headers: Mapping[str, str], _query: Mapping[str, list[str]]) -> HttpResponse:
+        return HttpResponse(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+
+    return metrics
