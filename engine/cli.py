@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="configuration file (default: ./config.toml if present, "
                           "else built-in defaults)")
     run.set_defaults(func=cmd_run)
+    from engine.bench.command import add_arguments, cmd_bench
+
+    bench = sub.add_parser("bench", help="measure WebSocket fan-out against an asyncio "
+                                         "reference (see docs/performance.md)")
+    add_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

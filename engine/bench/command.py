@@ -1,0 +1,85 @@
+"""``tickdesk bench``: arguments and the run (see ``docs/performance.md``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["add_arguments", "cmd_bench"]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true",
+                   help="a small subset (N=10,50 at 20 ticks/s, 2 s each), under 30 s; "
+                        "fails only if a message is lost or a server fails")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--clients", type=_ints, metavar="N,N,...",
+                   help="connection counts (default 10,100,500)")
+    p.add_argument("--rates", type=_floats, metavar="R,R,...",
+                   help="fixed tick rates, ticks/s (default 20,100)")
+    p.add_argument("--seconds", type=float, help="duration of each fixed-rate run (default 5)")
+    p.add_argument("--flat-deliveries", type=int, metavar="D",
+                   help="deliveries per flat-out run, ticks = D/N (default 100000; 0: skip)")
+    p.add_argument("--servers", default="tickdesk,reference",
+                   help="which servers (default tickdesk,reference)")
+    p.add_argument("--conns-per-process", type=int, default=500,
+                   help="connections per lean client process (default 500)")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from engine.bench.report import as_json, render
+    from engine.bench.runner import Workload, run_matrix
+
+    kinds = [k for k in args.servers.split(",") if k]
+    if any(k not in ("tickdesk", "reference") for k in kinds):
+        print(f"tickdesk bench: unknown server in {args.servers!r}", file=sys.stderr)
+        return 2
+    if "reference" in kinds and importlib.util.find_spec("websockets") is None:
+        print("tickdesk bench: the reference server needs 'websockets': "
+              "pip install 'tickdesk[bench]' (or --servers tickdesk)", file=sys.stderr)
+        return 2
+    if args.quick:
+        clients = args.clients or [10, 50]
+        rates = args.rates or [20.0]
+        seconds = args.seconds or 2.0
+        flat = args.flat_deliveries or 0
+    else:
+        clients = args.clients or [10, 100, 500]
+        rates = args.rates or [20.0, 100.0]
+        seconds = args.seconds or 5.0
+        flat = 100_000 if args.flat_deliveries is None else args.flat_deliveries
+
+    def workloads(n: int) -> Sequence[Workload]:
+        ws = [Workload(f"{r:g}/s", max(1, round(r * seconds)), r) for r in rates]
+        if flat > 0:
+            ws.append(Workload("flat out", max(1, math.ceil(flat / n)), 0.0))
+        return ws
+
+    t0 = time.monotonic()
+    rows = run_matrix(kinds, clients, workloads, per_proc=max(1, args.conns_per_process),
+                      log=lambda s: print(s, file=sys.stderr, flush=True))
+    print(render(rows))
+    print(f"\n({time.monotonic() - t0:.0f} s; latency = client receive - tick creation, "
+          "CLOCK_MONOTONIC; CPU = the whole server process)")
+    if args.json:
+        settings = {"quick": bool(args.quick), "clients": clients, "rates": rates,
+                    "seconds": seconds, "flat_deliveries": flat, "servers": kinds}
+        Path(args.json).write_bytes(as_json(rows, settings))
+    failed = [r for r in rows if not r.ok or (args.quick and r.missing)]
+    if failed:
+        print(f"tickdesk bench: {len(failed)} run(s) failed or lost messages", file=sys.stderr)
+        return 1
+    return 0

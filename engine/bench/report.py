@@ -1,0 +1,89 @@
+"""The bench's output: a Markdown table of rows, the tickdesk/reference ratios, JSON."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+
+from engine.bench.runner import Row
+from engine.version import __version__
+
+__all__ = ["as_json", "ratios", "render"]
+
+
+def _f(v: float | None, digits: int = 1) -> str:
+    return "–" if v is None else f"{v:,.{digits}f}"
+
+
+def render(rows: Sequence[Row]) -> str:
+    out = [
+        "| N | workload | server | deliveries/s | received / expected | p50 ms | p99 ms "
+        "| max ms | server CPU µs/delivery | server CPU % | threads | ok |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r.clients} | {r.workload} | {r.server} | {r.deliveries_per_s:,.0f} "
+            f"| {r.received:,} / {r.expected:,} | {_f(r.p50_ms, 2)} | {_f(r.p99_ms, 2)} "
+            f"| {_f(r.max_ms, 2)} | {_f(r.cpu_us_per_delivery)} | {r.cpu_pct:.0f} "
+            f"| {r.threads} | {'yes' if r.ok else 'NO: ' + '; '.join(r.errors[:2])} |"
+        )
+    table = ratios(rows)
+    if table:
+        out += [
+            "",
+            "tickdesk / reference (same N and workload; >1 means tickdesk is higher)",
+            "",
+            "| N | workload | deliveries/s | p50 | p99 | CPU µs/delivery | threads |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for t in table:
+            out.append(
+                f"| {t['clients']} | {t['workload']} | {_f(t['deliveries_per_s'], 2)} "
+                f"| {_f(t['p50_ms'], 2)} | {_f(t['p99_ms'], 2)} "
+                f"| {_f(t['cpu_us_per_delivery'], 2)} | {_f(t['threads'], 0)} |"
+            )
+    return "\n".join(out)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def ratios(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    ref = {(r.clients, r.workload): r for r in rows if r.server == "reference" and r.ok}
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        b = ref.get((r.clients, r.workload))
+        if r.server != "tickdesk" or b is None or not r.ok:
+            continue
+        out.append({
+            "clients": r.clients,
+            "workload": r.workload,
+            "deliveries_per_s": _ratio(r.deliveries_per_s, b.deliveries_per_s),
+            "p50_ms": _ratio(r.p50_ms, b.p50_ms),
+            "p99_ms": _ratio(r.p99_ms, b.p99_ms),
+            "cpu_us_per_delivery": _ratio(r.cpu_us_per_delivery, b.cpu_us_per_delivery),
+            "threads": _ratio(r.threads, b.threads),
+        })
+    return out
+
+
+def as_json(rows: Sequence[Row], settings: dict[str, Any]) -> bytes:
+    doc = {
+        "tickdesk": __version__,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "settings": settings,
+        "ok": all(r.ok for r in rows),
+        "rows": [dict(asdict(r), missing=r.missing, ok=r.ok) for r in rows],
+        "ratios": ratios(rows),
+    }
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
