@@ -7,8 +7,10 @@ process records ``(k, t_recv)`` (see :mod:`engine.bench`). Only the first
 arrival of each ``k`` on a connection counts, and ``k`` must grow: the
 servers deliver in order.
 
-Commands arrive on a :class:`multiprocessing.connection.Connection` watched by
-the same selector: ``("finish", last_k, timeout_s)`` answers, once every open
+Commands arrive on a :class:`multiprocessing.connection.Connection`: first
+``("connect", host, port, path, n)`` (the process is started before the
+server is up, to overlap the two start-ups); then, watched by the same
+selector, ``("finish", last_k, timeout_s)`` answers, once every open
 connection has seen ``last_k`` (or the timeout passed), with the records since
 the previous answer; ``("stop",)`` closes everything and returns.
 """
@@ -221,11 +223,16 @@ class _Client:
         self.sel.close()
 
 
-def run_client(host: str, port: int, path: str, n: int, pipe: Connection,
-               connect_timeout: float = 10.0) -> None:
+def run_client(pipe: Connection, connect_timeout: float = 10.0) -> None:
     """Process entry point (see the module docstring)."""
     client = _Client()
     try:
+        if not pipe.poll(120.0):
+            return
+        cmd = pipe.recv()
+        if cmd[0] != "connect":
+            return
+        _, host, port, path, n = cmd
         try:
             client.open(host, port, path, n, connect_timeout)
         except OSError as exc:

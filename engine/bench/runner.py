@@ -131,13 +131,15 @@ def _session(kind: str, n: int, workloads: Sequence[Workload], per_proc: int,
     procs = _Procs()
     try:
         server = procs.spawn(serve, kind)
-        _, url = _recv(server, 30.0, f"{kind} server")
-        parts = urlsplit(url)
-        host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
         shares = [n // math.ceil(n / per_proc)] * math.ceil(n / per_proc)
         for i in range(n - sum(shares)):
             shares[i] += 1
-        clients = [procs.spawn(run_client, host, port, path, share) for share in shares]
+        clients = [procs.spawn(run_client) for _ in shares]  # start-ups overlap
+        _, url = _recv(server, 30.0, f"{kind} server")
+        parts = urlsplit(url)
+        host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
+        for c, share in zip(clients, shares, strict=True):
+            c.send(("connect", host, port, path, share))
         ready = 0
         for c in clients:
             _, count, errors = _recv(c, 30.0 + n * 0.1, "client")
