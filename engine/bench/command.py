@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -69,14 +70,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return ws
 
     t0 = time.monotonic()
+    load0 = os.getloadavg()
     rows = run_matrix(kinds, clients, workloads, per_proc=max(1, args.conns_per_process),
                       log=lambda s: print(s, file=sys.stderr, flush=True))
     print(render(rows))
-    print(f"\n({time.monotonic() - t0:.0f} s; latency = client receive - tick creation, "
-          "CLOCK_MONOTONIC; CPU = the whole server process)")
+    load1 = os.getloadavg()
+    print(f"\n({time.monotonic() - t0:.0f} s on {os.cpu_count()} CPUs, load average "
+          f"{load0[0]:.1f} -> {load1[0]:.1f}; latency = client receive - tick creation, "
+          "CLOCK_MONOTONIC; server CPU = the whole server process, client CPU = the busiest "
+          "client process)")
     if args.json:
         settings = {"quick": bool(args.quick), "clients": clients, "rates": rates,
-                    "seconds": seconds, "flat_deliveries": flat, "servers": kinds}
+                    "seconds": seconds, "flat_deliveries": flat, "servers": kinds,
+                    "load_average_1min": [load0[0], load1[0]]}
         Path(args.json).write_bytes(as_json(rows, settings))
     failed = [r for r in rows if not r.ok or (args.quick and r.missing)]
     if failed:

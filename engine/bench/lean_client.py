@@ -11,8 +11,8 @@ Commands arrive on a :class:`multiprocessing.connection.Connection`: first
 ``("connect", host, port, path, n)`` (the process is started before the
 server is up, to overlap the two start-ups); then, watched by the same
 selector, ``("finish", last_k, timeout_s)`` answers, once every open
-connection has seen ``last_k`` (or the timeout passed), with the records since
-the previous answer; ``("stop",)`` closes everything and returns.
+connection has seen ``last_k`` (or the timeout passed), with the records and
+this process's CPU seconds since the previous answer; ``("stop",)`` closes everything and returns.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import resource
 import selectors
 import socket
 import time
@@ -226,6 +227,11 @@ class _Client:
         self.sel.close()
 
 
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run_client(pipe: Connection, connect_timeout: float = 10.0) -> None:
     """Process entry point (see the module docstring)."""
     client = _Client()
@@ -251,6 +257,7 @@ def run_client(pipe: Connection, connect_timeout: float = 10.0) -> None:
         client.ks = array("q")
         client.ts = array("q")
         client.sel.register(pipe.fileno(), selectors.EVENT_READ, None)
+        cpu0 = _cpu()
         while True:
             if not pipe.poll(0):
                 client.pump(0.1)
@@ -266,8 +273,11 @@ def run_client(pipe: Connection, connect_timeout: float = 10.0) -> None:
                         break
                     client.pump(0.05)
                 complete = sum(not c.closed and c.last_k >= last_k for c in client.conns)
+                cpu1 = _cpu()
                 pipe.send(("done", client.ks.tobytes(), client.ts.tobytes(), complete,
-                           sum(c.closed for c in client.conns), client.errors[:]))
+                           sum(c.closed for c in client.conns), client.errors[:],
+                           cpu1 - cpu0))
+                cpu0 = cpu1
                 client.ks = array("q")
                 client.ts = array("q")
     finally:

@@ -23,14 +23,15 @@ def _f(v: float | None, digits: int = 1) -> str:
 def render(rows: Sequence[Row]) -> str:
     out = [
         "| N | workload | server | deliveries/s | received / expected | p50 ms | p99 ms "
-        "| max ms | server CPU µs/delivery | server CPU % | threads | ok |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| max ms | server CPU µs/delivery | server CPU % | client CPU % | threads | ok |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         out.append(
             f"| {r.clients} | {r.workload} | {r.server} | {r.deliveries_per_s:,.0f} "
             f"| {r.received:,} / {r.expected:,} | {_f(r.p50_ms, 2)} | {_f(r.p99_ms, 2)} "
             f"| {_f(r.max_ms, 2)} | {_f(r.cpu_us_per_delivery)} | {r.cpu_pct:.0f} "
+            f"| {r.client_cpu_pct:.0f} "
             f"| {r.threads} | {'yes' if r.ok else 'NO: ' + '; '.join(r.errors[:2])} |"
         )
     table = ratios(rows)

@@ -64,6 +64,7 @@ class Row:
     cpu_sys_s: float = 0.0
     cpu_us_per_delivery: float | None = None
     cpu_pct: float = 0.0  # of one core, over the workload's wall time
+    client_cpu_pct: float = 0.0  # the busiest client process, same window
     threads: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -173,9 +174,12 @@ def _workload(server: Connection, clients: list[Connection], w: Workload, row: R
     for c in clients:
         c.send(("finish", last, finish_timeout))
     lat: list[int] = []
+    client_cpus: list[float] = []
     t_last = t0s[0]
     for c in clients:
-        _, ks_b, ts_b, complete, closed, errors = _recv(c, finish_timeout + 30.0, "client")
+        _, ks_b, ts_b, complete, closed, errors, client_cpu = _recv(
+            c, finish_timeout + 30.0, "client")
+        client_cpus.append(client_cpu)
         ks, ts = array("q"), array("q")
         ks.frombytes(ks_b)
         ts.frombytes(ts_b)
@@ -202,6 +206,7 @@ def _workload(server: Connection, clients: list[Connection], w: Workload, row: R
     row.cpu_user_s, row.cpu_sys_s = user, sys_
     row.cpu_s = user + sys_
     row.cpu_pct = 100.0 * row.cpu_s / wall
+    row.client_cpu_pct = 100.0 * max(client_cpus, default=0.0) / wall
     if row.received:
         row.cpu_us_per_delivery = row.cpu_s * 1e6 / row.received
     row.threads = threads
