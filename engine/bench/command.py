@@ -36,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="deliveries per flat-out run, ticks = D/N (default 100000; 0: skip)")
     p.add_argument("--servers", default="tickdesk,reference",
                    help="which servers (default tickdesk,reference)")
+    p.add_argument("--repeat", type=int, default=1, metavar="K",
+                   help="run the whole matrix K times (interleaved) and print medians "
+                        "with min–max (default 1)")
     p.add_argument("--conns-per-process", type=int, default=500,
                    help="connections per lean client process (default 500)")
 
@@ -72,6 +75,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     load0 = os.getloadavg()
     rows = run_matrix(kinds, clients, workloads, per_proc=max(1, args.conns_per_process),
+                      repeat=max(1, args.repeat),
                       log=lambda s: print(s, file=sys.stderr, flush=True))
     print(render(rows))
     load1 = os.getloadavg()
@@ -82,6 +86,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         settings = {"quick": bool(args.quick), "clients": clients, "rates": rates,
                     "seconds": seconds, "flat_deliveries": flat, "servers": kinds,
+                    "repeat": max(1, args.repeat),
                     "load_average_1min": [load0[0], load1[0]]}
         Path(args.json).write_bytes(as_json(rows, settings))
     failed = [r for r in rows if not r.ok or (args.quick and r.missing)]

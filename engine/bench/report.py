@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -13,14 +14,65 @@ import orjson
 from engine.bench.runner import Row
 from engine.version import __version__
 
-__all__ = ["as_json", "ratios", "render"]
+__all__ = ["as_json", "ratios", "render", "summary"]
 
 
 def _f(v: float | None, digits: int = 1) -> str:
     return "–" if v is None else f"{v:,.{digits}f}"
 
 
+_METRICS = ("deliveries_per_s", "p50_ms", "p99_ms", "cpu_us_per_delivery", "threads")
+
+
+def _spread(values: Sequence[float | None], digits: int) -> str:
+    vs = sorted(v for v in values if v is not None)
+    if not vs:
+        return "–"
+    med = statistics.median(vs)
+    if len(vs) == 1 or vs[0] == vs[-1]:
+        return _f(med, digits)
+    return f"{_f(med, digits)} ({_f(vs[0], digits)}–{_f(vs[-1], digits)})"
+
+
+def summary(rows: Sequence[Row]) -> str:
+    """Medians (min–max) over repeated runs: the rows, then the ratios."""
+    runs = len({r.run for r in rows})
+    keys = list(dict.fromkeys((r.clients, r.workload, r.server) for r in rows))
+    out = [
+        f"Median (min–max) over {runs} runs; completed runs only.",
+        "",
+        "| N | workload | server | runs ok | deliveries/s | p50 ms | p99 ms "
+        "| server CPU µs/delivery | threads |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for n, w, srv in keys:
+        group = [r for r in rows if (r.clients, r.workload, r.server) == (n, w, srv)]
+        ok = [r for r in group if r.ok]
+        out.append(
+            f"| {n} | {w} | {srv} | {len(ok)}/{len(group)} "
+            f"| {_spread([r.deliveries_per_s for r in ok], 0)} "
+            f"| {_spread([r.p50_ms for r in ok], 2)} | {_spread([r.p99_ms for r in ok], 2)} "
+            f"| {_spread([r.cpu_us_per_delivery for r in ok], 1)} "
+            f"| {_spread([float(r.threads) for r in ok], 0)} |"
+        )
+    table = ratios(rows)
+    out += [
+        "",
+        "tickdesk / reference, median (min–max) over the runs where both completed",
+        "",
+        "| N | workload | runs | deliveries/s | p50 | p99 | CPU µs/delivery | threads |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for n, w in dict.fromkeys((t["clients"], t["workload"]) for t in table):
+        pairs = [t for t in table if (t["clients"], t["workload"]) == (n, w)]
+        cells = " | ".join(_spread([t[m] for t in pairs], 2) for m in _METRICS)
+        out.append(f"| {n} | {w} | {len(pairs)} | {cells} |")
+    return "\n".join(out)
+
+
 def render(rows: Sequence[Row]) -> str:
+    if len({r.run for r in rows}) > 1:
+        return summary(rows)
     out = [
         "| N | workload | server | deliveries/s | received / expected | p50 ms | p99 ms "
         "| max ms | server CPU µs/delivery | server CPU % | client CPU % | threads | ok |",
@@ -59,13 +111,15 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def ratios(rows: Sequence[Row]) -> list[dict[str, Any]]:
-    ref = {(r.clients, r.workload): r for r in rows if r.server == "reference" and r.ok}
+    """tickdesk / reference for each (run, N, workload) where both completed."""
+    ref = {(r.run, r.clients, r.workload): r for r in rows if r.server == "reference" and r.ok}
     out: list[dict[str, Any]] = []
     for r in rows:
-        b = ref.get((r.clients, r.workload))
+        b = ref.get((r.run, r.clients, r.workload))
         if r.server != "tickdesk" or b is None or not r.ok:
             continue
         out.append({
+            "run": r.run,
             "clients": r.clients,
             "workload": r.workload,
             "deliveries_per_s": _ratio(r.deliveries_per_s, b.deliveries_per_s),

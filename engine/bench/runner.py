@@ -51,6 +51,7 @@ class Row:
     workload: str
     rate: float
     ticks: int
+    run: int = 0  # which repetition (--repeat)
     expected: int = 0
     received: int = 0
     complete_conns: int = 0  # connections that received the last tick
@@ -127,8 +128,9 @@ class _Procs:
 
 
 def _session(kind: str, n: int, workloads: Sequence[Workload], per_proc: int,
-             log: Callable[[str], None]) -> list[Row]:
-    rows = [Row(kind, n, w.name, w.rate, w.ticks, expected=w.ticks * n) for w in workloads]
+             log: Callable[[str], None], run: int = 0) -> list[Row]:
+    rows = [Row(kind, n, w.name, w.rate, w.ticks, run, expected=w.ticks * n)
+            for w in workloads]
     procs = _Procs()
     try:
         server = procs.spawn(serve, kind)
@@ -149,12 +151,17 @@ def _session(kind: str, n: int, workloads: Sequence[Workload], per_proc: int,
                 raise BenchError(f"client: {errors[0]}")
         if ready != n:
             raise BenchError(f"only {ready} of {n} connections subscribed")
-        for w, row in zip(workloads, rows, strict=True):
+        for i, (w, row) in enumerate(zip(workloads, rows, strict=True)):
             log(f"  {kind:9} N={n:<4} {w.name} ...")
             _workload(server, clients, w, row)
+            if not row.ok:  # a backlog left behind would pollute the next workload
+                for later in rows[i + 1:]:
+                    later.errors.append(f"skipped: {w.name} did not complete")
+                break
+            time.sleep(0.3)  # let the server's other actors settle
     except BenchError as exc:
         for row in rows:
-            if not row.received:
+            if not row.received and not row.errors:
                 row.errors.append(str(exc))
         log(f"  {kind} N={n}: {exc}")
     finally:
@@ -192,6 +199,10 @@ def _workload(server: Connection, clients: list[Connection], w: Workload, row: R
         row.complete_conns += complete
         row.closed_conns += closed
         row.errors.extend(errors)
+    if row.complete_conns + row.closed_conns < row.clients:
+        row.errors.append(f"{row.clients - row.complete_conns - row.closed_conns} of "
+                          f"{row.clients} connections lacked the last tick after "
+                          f"{finish_timeout:.0f} s")
     server.send(("stats",))
     _, user, sys_, threads = _recv(server, 30.0, f"{row.server} server")
     wall = time.monotonic() - wall0
@@ -214,10 +225,13 @@ def _workload(server: Connection, clients: list[Connection], w: Workload, row: R
 
 def run_matrix(kinds: Sequence[str], clients: Sequence[int],
                workloads: Callable[[int], Sequence[Workload]], *, per_proc: int = 500,
-               log: Callable[[str], None] = print) -> list[Row]:
-    """Every server kind at every N (kinds interleaved per N), every workload."""
+               repeat: int = 1, log: Callable[[str], None] = print) -> list[Row]:
+    """Every server kind at every N (kinds interleaved per N), every workload,
+    the whole matrix ``repeat`` times (interleaved, so slow phases of a shared
+    machine hit both servers)."""
     rows: list[Row] = []
-    for n in clients:
-        for kind in kinds:
-            rows.extend(_session(kind, n, workloads(n), per_proc, log))
+    for run in range(repeat):
+        for n in clients:
+            for kind in kinds:
+                rows.extend(_session(kind, n, workloads(n), per_proc, log, run))
     return rows
