@@ -36,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="deliveries per flat-out run, ticks = D/N (default 100000; 0: skip)")
     p.add_argument("--servers", default="tickdesk,reference",
                    help="which servers (default tickdesk,reference)")
+    p.add_argument("--idle-seconds", type=float, metavar="S",
+                   help="first measure each server idle with its N connections for S s: "
+                        "CPU %%, RSS, RSS per connection (default 2; --quick: 0)")
     p.add_argument("--repeat", type=int, default=1, metavar="K",
                    help="run the whole matrix K times (interleaved) and print medians "
                         "with min–max (default 1)")
@@ -60,11 +63,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         rates = args.rates or [20.0]
         seconds = args.seconds or 2.0
         flat = args.flat_deliveries or 0
+        idle_s = args.idle_seconds or 0.0
     else:
         clients = args.clients or [10, 100, 500]
         rates = args.rates or [20.0, 100.0]
         seconds = args.seconds or 5.0
         flat = 100_000 if args.flat_deliveries is None else args.flat_deliveries
+        idle_s = 2.0 if args.idle_seconds is None else args.idle_seconds
 
     def workloads(n: int) -> Sequence[Workload]:
         ws = [Workload(f"{r:g}/s", max(1, round(r * seconds)), r) for r in rates]
@@ -75,7 +80,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     load0 = os.getloadavg()
     rows = run_matrix(kinds, clients, workloads, per_proc=max(1, args.conns_per_process),
-                      repeat=max(1, args.repeat),
+                      repeat=max(1, args.repeat), idle_s=idle_s,
                       log=lambda s: print(s, file=sys.stderr, flush=True))
     print(render(rows))
     load1 = os.getloadavg()
@@ -86,7 +91,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         settings = {"quick": bool(args.quick), "clients": clients, "rates": rates,
                     "seconds": seconds, "flat_deliveries": flat, "servers": kinds,
-                    "repeat": max(1, args.repeat),
+                    "idle_seconds": idle_s, "repeat": max(1, args.repeat),
                     "load_average_1min": [load0[0], load1[0]]}
         Path(args.json).write_bytes(as_json(rows, settings))
     failed = [r for r in rows if not r.ok or (args.quick and r.missing)]

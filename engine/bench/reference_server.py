@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from typing import Any
@@ -74,6 +75,9 @@ class ReferenceServer:
     # -- loop thread ------------------------------------------------------------
 
     def _run(self) -> None:
+        # asyncio warns "socket.send() raised exception" for each write to a peer
+        # that hung up; at the end of a bench that is hundreds of lines of noise.
+        logging.getLogger("asyncio").setLevel(logging.ERROR)
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self._main())
@@ -95,10 +99,12 @@ class ReferenceServer:
             server.close()
 
     async def _handler(self, ws: Any) -> None:
-        now = int(time.time() * 1000)
-        await ws.send(sm.connected(__version__, "default", {"status": "UP"}, now).payload,
-                      text=True)
+        from websockets.exceptions import ConnectionClosed
+
         try:
+            now = int(time.time() * 1000)
+            await ws.send(sm.connected(__version__, "default", {"status": "UP"}, now).payload,
+                          text=True)
             async for raw in ws:
                 try:
                     cmd = orjson.loads(raw)
@@ -112,6 +118,8 @@ class ReferenceServer:
                     latest = self._latest.get(sym)
                     if latest is not None:
                         await ws.send(latest.payload, text=True)
+        except ConnectionClosed:
+            pass  # bench clients just hang up at the end
         finally:
             self._subs.discard(ws)
 

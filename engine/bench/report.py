@@ -70,9 +70,31 @@ def summary(rows: Sequence[Row]) -> str:
     return "\n".join(out)
 
 
+def idle_table(rows: Sequence[Row]) -> list[str]:
+    """Each server idle with N subscribed connections (median over runs)."""
+    firsts: dict[tuple[int, int, str], Row] = {}
+    for r in rows:
+        if r.rss_mb is not None:
+            firsts.setdefault((r.run, r.clients, r.server), r)
+    keys = list(dict.fromkeys((n, srv) for _, n, srv in firsts))
+    if not keys:
+        return []
+    out = ["", "Idle, N connections subscribed, no ticks (median over runs)", "",
+           "| N | server | RSS MiB | RSS KiB per connection | idle CPU % | threads |",
+           "|---|---|---|---|---|---|"]
+    for n, srv in keys:
+        group = [r for (_, rn, rs), r in firsts.items() if (rn, rs) == (n, srv)]
+        out.append(
+            f"| {n} | {srv} | {_spread([r.rss_mb for r in group], 1)} "
+            f"| {_spread([r.rss_kib_per_conn for r in group], 1)} "
+            f"| {_spread([r.idle_cpu_pct for r in group], 1)} "
+            f"| {_spread([float(r.threads) for r in group], 0)} |")
+    return out
+
+
 def render(rows: Sequence[Row]) -> str:
     if len({r.run for r in rows}) > 1:
-        return summary(rows)
+        return "\n".join([summary(rows), *idle_table(rows)])
     out = [
         "| N | workload | server | deliveries/s | received / expected | p50 ms | p99 ms "
         "| max ms | server CPU µs/delivery | server CPU % | client CPU % | threads | ok |",
@@ -101,7 +123,7 @@ def render(rows: Sequence[Row]) -> str:
                 f"| {_f(t['p50_ms'], 2)} | {_f(t['p99_ms'], 2)} "
                 f"| {_f(t['cpu_us_per_delivery'], 2)} | {_f(t['threads'], 0)} |"
             )
-    return "\n".join(out)
+    return "\n".join(out + idle_table(rows))
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:

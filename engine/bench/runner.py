@@ -67,6 +67,10 @@ class Row:
     cpu_pct: float = 0.0  # of one core, over the workload's wall time
     client_cpu_pct: float = 0.0  # the busiest client process, same window
     threads: int = 0
+    # The session, before its workloads: N connections open and subscribed, no ticks.
+    idle_cpu_pct: float | None = None
+    rss_mb: float | None = None  # server RSS with N idle connections
+    rss_kib_per_conn: float | None = None  # (RSS with N - RSS before any) / N
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -128,7 +132,7 @@ class _Procs:
 
 
 def _session(kind: str, n: int, workloads: Sequence[Workload], per_proc: int,
-             log: Callable[[str], None], run: int = 0) -> list[Row]:
+             log: Callable[[str], None], run: int = 0, idle_s: float = 0.0) -> list[Row]:
     rows = [Row(kind, n, w.name, w.rate, w.ticks, run, expected=w.ticks * n)
             for w in workloads]
     procs = _Procs()
@@ -138,7 +142,7 @@ def _session(kind: str, n: int, workloads: Sequence[Workload], per_proc: int,
         for i in range(n - sum(shares)):
             shares[i] += 1
         clients = [procs.spawn(run_client) for _ in shares]  # start-ups overlap
-        _, url = _recv(server, 30.0, f"{kind} server")
+        _, url, rss0 = _recv(server, 30.0, f"{kind} server")
         parts = urlsplit(url)
         host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
         for c, share in zip(clients, shares, strict=True):
@@ -151,6 +155,13 @@ def _session(kind: str, n: int, workloads: Sequence[Workload], per_proc: int,
                 raise BenchError(f"client: {errors[0]}")
         if ready != n:
             raise BenchError(f"only {ready} of {n} connections subscribed")
+        if idle_s > 0:
+            server.send(("idle", idle_s))
+            _, idle_cpu, rss1, _ = _recv(server, idle_s + 30.0, f"{kind} server")
+            for row in rows:
+                row.idle_cpu_pct = 100.0 * idle_cpu / idle_s
+                row.rss_mb = rss1 / 2**20
+                row.rss_kib_per_conn = (rss1 - rss0) / 1024 / n
         for i, (w, row) in enumerate(zip(workloads, rows, strict=True)):
             log(f"  {kind:9} N={n:<4} {w.name} ...")
             _workload(server, clients, w, row)
@@ -225,13 +236,15 @@ def _workload(server: Connection, clients: list[Connection], w: Workload, row: R
 
 def run_matrix(kinds: Sequence[str], clients: Sequence[int],
                workloads: Callable[[int], Sequence[Workload]], *, per_proc: int = 500,
-               repeat: int = 1, log: Callable[[str], None] = print) -> list[Row]:
+               repeat: int = 1, idle_s: float = 0.0,
+               log: Callable[[str], None] = print) -> list[Row]:
     """Every server kind at every N (kinds interleaved per N), every workload,
     the whole matrix ``repeat`` times (interleaved, so slow phases of a shared
-    machine hit both servers)."""
+    machine hit both servers). ``idle_s`` > 0 first measures each server idle
+    with its N connections for that long."""
     rows: list[Row] = []
     for run in range(repeat):
         for n in clients:
             for kind in kinds:
-                rows.extend(_session(kind, n, workloads(n), per_proc, log, run))
+                rows.extend(_session(kind, n, workloads(n), per_proc, log, run, idle_s))
     return rows

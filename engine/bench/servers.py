@@ -10,6 +10,11 @@ reports its URL, then obeys commands from the parent's pipe:
   CPU accounting restarts here.
 * ``("stats",)`` — ``("stats", user_s, sys_s, threads)``: this process's CPU
   time since the last ``run`` and its OS thread count.
+* ``("idle", seconds)`` — publish nothing for ``seconds``; answers
+  ``("idle", cpu_s, rss_bytes, threads)``.
+
+The ``ready`` message carries the process's resident set size before any
+client connected, so the parent can compute RSS per idle connection.
 * ``("stop",)`` — stop the server and exit.
 
 tickdesk is the real :class:`~engine.app.Engine` (simulated source at its
@@ -55,6 +60,18 @@ def os_threads() -> int:
     return threading.active_count()
 
 
+def rss_bytes() -> int:
+    """This process's resident set size (VmRSS), 0 if unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _cpu() -> tuple[float, float]:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime, ru.ru_stime
@@ -98,7 +115,7 @@ def serve(kind: str, pipe: Connection) -> None:
     next_k = 0
     cpu0 = _cpu()
     try:
-        pipe.send(("ready", url))
+        pipe.send(("ready", url, rss_bytes()))
         while True:
             if not pipe.poll(600):
                 return  # the parent is gone
@@ -121,6 +138,10 @@ def serve(kind: str, pipe: Connection) -> None:
                     publish(make_trade(next_k))
                     next_k += 1
                 pipe.send(("ran", first, t0s.tobytes()))
+            elif cmd[0] == "idle":
+                before = sum(_cpu())
+                time.sleep(float(cmd[1]))
+                pipe.send(("idle", sum(_cpu()) - before, rss_bytes(), os_threads()))
             elif cmd[0] == "stats":
                 user, sys_ = _cpu()
                 pipe.send(("stats", user - cpu0[0], sys_ - cpu0[1], os_threads()))
