@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "else built-in defaults)")
     run.set_defaults(func=cmd_run)
     register_client_commands(sub)
+    from engine.bench.command import add_arguments, cmd_bench
+
+    bench = sub.add_parser("bench", help="measure WebSocket fan-out against an asyncio "
+                                         "reference (see docs/performance.md)")
+    add_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -1,0 +1,101 @@
+"""``tickdesk bench``: arguments and the run (see ``docs/performance.md``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["add_arguments", "cmd_bench"]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true",
+                   help="a small subset (N=10,50 at 20 ticks/s, 2 s each), under 30 s; "
+                        "fails only if a message is lost or a server fails")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--clients", type=_ints, metavar="N,N,...",
+                   help="connection counts (default 10,100,500)")
+    p.add_argument("--rates", type=_floats, metavar="R,R,...",
+                   help="fixed tick rates, ticks/s (default 20,100)")
+    p.add_argument("--seconds", type=float, help="duration of each fixed-rate run (default 5)")
+    p.add_argument("--flat-deliveries", type=int, metavar="D",
+                   help="deliveries per flat-out run, ticks = D/N (default 100000; 0: skip)")
+    p.add_argument("--servers", default="tickdesk,reference",
+                   help="which servers (default tickdesk,reference)")
+    p.add_argument("--idle-seconds", type=float, metavar="S",
+                   help="first measure each server idle with its N connections for S s: "
+                        "CPU %%, RSS, RSS per connection (default 2; --quick: 0)")
+    p.add_argument("--repeat", type=int, default=1, metavar="K",
+                   help="run the whole matrix K times (interleaved) and print medians "
+                        "with min–max (default 1)")
+    p.add_argument("--conns-per-process", type=int, default=500,
+                   help="connections per lean client process (default 500)")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from engine.bench.report import as_json, render
+    from engine.bench.runner import Workload, run_matrix
+
+    kinds = [k for k in args.servers.split(",") if k]
+    if any(k not in ("tickdesk", "reference") for k in kinds):
+        print(f"tickdesk bench: unknown server in {args.servers!r}", file=sys.stderr)
+        return 2
+    if "reference" in kinds and importlib.util.find_spec("websockets") is None:
+        print("tickdesk bench: the reference server needs 'websockets': "
+              "pip install 'tickdesk[bench]' (or --servers tickdesk)", file=sys.stderr)
+        return 2
+    if args.quick:
+        clients = args.clients or [10, 50]
+        rates = args.rates or [20.0]
+        seconds = args.seconds or 2.0
+        flat = args.flat_deliveries or 0
+        idle_s = args.idle_seconds or 0.0
+    else:
+        clients = args.clients or [10, 100, 500]
+        rates = args.rates or [20.0, 100.0]
+        seconds = args.seconds or 5.0
+        flat = 100_000 if args.flat_deliveries is None else args.flat_deliveries
+        idle_s = 2.0 if args.idle_seconds is None else args.idle_seconds
+
+    def workloads(n: int) -> Sequence[Workload]:
+        ws = [Workload(f"{r:g}/s", max(1, round(r * seconds)), r) for r in rates]
+        if flat > 0:
+            ws.append(Workload("flat out", max(1, math.ceil(flat / n)), 0.0))
+        return ws
+
+    t0 = time.monotonic()
+    load0 = os.getloadavg()
+    rows = run_matrix(kinds, clients, workloads, per_proc=max(1, args.conns_per_process),
+                      repeat=max(1, args.repeat), idle_s=idle_s,
+                      log=lambda s: print(s, file=sys.stderr, flush=True))
+    print(render(rows))
+    load1 = os.getloadavg()
+    print(f"\n({time.monotonic() - t0:.0f} s on {os.cpu_count()} CPUs, load average "
+          f"{load0[0]:.1f} -> {load1[0]:.1f}; latency = client receive - tick creation, "
+          "CLOCK_MONOTONIC; server CPU = the whole server process, client CPU = the busiest "
+          "client process)")
+    if args.json:
+        settings = {"quick": bool(args.quick), "clients": clients, "rates": rates,
+                    "seconds": seconds, "flat_deliveries": flat, "servers": kinds,
+                    "idle_seconds": idle_s, "repeat": max(1, args.repeat),
+                    "load_average_1min": [load0[0], load1[0]]}
+        Path(args.json).write_bytes(as_json(rows, settings))
+    failed = [r for r in rows if not r.ok or (args.quick and r.missing)]
+    if failed:
+        print(f"tickdesk bench: {len(failed)} run(s) failed or lost messages", file=sys.stderr)
+        return 1
+    return 0

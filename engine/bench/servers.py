@@ -1,0 +1,152 @@
+"""The server process: one server (tickdesk or the reference), a scripted publisher.
+
+:func:`serve` runs in a child process. It starts the server on loopback,
+reports its URL, then obeys commands from the parent's pipe:
+
+* ``("run", ticks, rate)`` — publish ``ticks`` scripted trades from this
+  (the main) thread, ``rate`` per second, or all at once if ``rate`` is 0.
+  Answers ``("ran", first_k, t0s)``: the first tick number and each tick's
+  creation time (``time.monotonic_ns()``, packed ``array('q')`` bytes).
+  CPU accounting restarts here.
+* ``("stats",)`` — ``("stats", user_s, sys_s, threads)``: this process's CPU
+  time since the last ``run`` and its OS thread count.
+* ``("idle", seconds)`` — publish nothing for ``seconds``; answers
+  ``("idle", cpu_s, rss_bytes, threads)``.
+
+The ``ready`` message carries the process's resident set size before any
+client connected, so the parent can compute RSS per idle connection.
+* ``("stop",)`` — stop the server and exit.
+
+tickdesk is the real :class:`~engine.app.Engine` (simulated source at its
+slowest pulse, one symbol); ticks are told to its FeedActor as
+:class:`~actors.messages.TradeTick`, as the live feed does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import threading
+import time
+from array import array
+from collections.abc import Callable
+from decimal import Decimal
+from multiprocessing.connection import Connection
+from typing import Any
+
+from engine.bench import PRICE_BASE, SYMBOL
+from engine.messages import Trade
+
+__all__ = ["SERVER_KINDS", "make_trade", "serve"]
+
+SERVER_KINDS = ("tickdesk", "reference")
+_QTY = Decimal("0.01")
+
+
+def make_trade(k: int) -> Trade:
+    now = int(time.time() * 1000)
+    return Trade(SYMBOL, Decimal(PRICE_BASE + k), _QTY, now, now, k)
+
+
+def os_threads() -> int:
+    """This process's thread count as the kernel sees it (Python and native threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return threading.active_count()
+
+
+def rss_bytes() -> int:
+    """This process's resident set size (VmRSS), 0 if unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _cpu() -> tuple[float, float]:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime, ru.ru_stime
+
+
+def _start(kind: str) -> tuple[str, Callable[[Trade], None], Callable[[], None]]:
+    if kind == "tickdesk":
+        from actors.messages import TradeTick
+        from engine.app import Engine
+        from engine.config import Config, FeedConfig, ServerConfig, SimulatedConfig, StoreConfig
+
+        cfg = Config().with_overrides(
+            server=ServerConfig(host="127.0.0.1", port=0),
+            store=StoreConfig(path=""),  # fan-out is measured, not the disk
+            # The slowest simulated pulse (every 100 s): one start-up trade, then quiet.
+            feed=FeedConfig(source="simulated", symbols=(SYMBOL,),
+                            simulated=SimulatedConfig(ticks_per_second=0.01)),
+        )
+        engine = Engine(cfg).start()
+
+        def publish(trade: Trade) -> None:
+            engine.feed.tell(TradeTick(trade, trade.event_time))
+
+        return engine.url, publish, engine.stop
+    if kind == "reference":
+        from engine.bench.reference_server import ReferenceServer
+
+        ref = ReferenceServer().start()
+        now = int(time.time() * 1000)
+        ref.publish(Trade(SYMBOL, Decimal("86000"), _QTY, now, now, 0))  # a first price
+        return ref.url, ref.publish, ref.stop
+    raise ValueError(f"unknown server kind {kind!r}")
+
+
+def serve(kind: str, pipe: Connection) -> None:
+    """Process entry point (see the module docstring)."""
+    try:
+        url, publish, stop = _start(kind)
+    except Exception as exc:
+        pipe.send(("error", f"{kind} failed to start: {exc!r}"))
+        return
+    next_k = 0
+    cpu0 = _cpu()
+    try:
+        pipe.send(("ready", url, rss_bytes()))
+        while True:
+            if not pipe.poll(600):
+                return  # the parent is gone
+            cmd: Any = pipe.recv()
+            if cmd[0] == "stop":
+                return
+            if cmd[0] == "run":
+                _, ticks, rate = cmd
+                cpu0 = _cpu()
+                t0s = array("q")
+                first = next_k
+                period = 1.0 / rate if rate > 0 else 0.0
+                start = time.monotonic()
+                for i in range(ticks):
+                    if period:
+                        wait = start + i * period - time.monotonic()
+                        if wait > 0:
+                            time.sleep(wait)
+                    t0s.append(time.monotonic_ns())
+                    publish(make_trade(next_k))
+                    next_k += 1
+                pipe.send(("ran", first, t0s.tobytes()))
+            elif cmd[0] == "idle":
+                before = sum(_cpu())
+                time.sleep(float(cmd[1]))
+                pipe.send(("idle", sum(_cpu()) - before, rss_bytes(), os_threads()))
+            elif cmd[0] == "stats":
+                user, sys_ = _cpu()
+                pipe.send(("stats", user - cpu0[0], sys_ - cpu0[1], os_threads()))
+    finally:
+        with contextlib.suppress(Exception):
+            stop()
+        pipe.close()

@@ -1,0 +1,44 @@
+"""``tickdesk bench --quick`` as a user runs it: a subprocess writing JSON.
+
+Checks completeness only (both servers, every delivery received), never timing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("websockets") is None,
+    reason="the bench's reference server needs 'websockets' (pip install -e '.[test]')",
+)
+
+
+@pytest.mark.timeout(90)
+def test_bench_quick_delivers_everything_on_both_servers(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "bench", "--quick", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=80,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["ok"] is True
+    rows = doc["rows"]
+    assert {r["server"] for r in rows} == {"tickdesk", "reference"}
+    for kind in ("tickdesk", "reference"):
+        assert sorted(r["clients"] for r in rows if r["server"] == kind) == [10, 50]
+    for r in rows:
+        assert r["expected"] > 0
+        assert r["received"] == r["expected"], r
+        assert r["complete_conns"] == r["clients"] and r["closed_conns"] == 0, r
+        assert r["p50_ms"] is not None and r["threads"] > 0
+    assert len(doc["ratios"]) == 2
+    assert "tickdesk / reference" in proc.stdout
