@@ -443,10 +443,13 @@ class FeedActor(TickdeskActor):
         snap = self._board.apply_trade(trade)
         out = sm.market_update(snap, self._clock.now_ms())
         self._latest[trade.symbol] = out
-        self._hub.publish(trade.symbol, out)
+        # The order monitor and the portfolio hear of the trade *before* any
+        # client does, so a command a client sends in reaction to this price
+        # always reaches the order monitor after the trade itself.
         tick = TradeTick(trade, received_ms)
         self._orders.tell(tick)
         self._portfolio.tell(tick)
+        self._hub.publish(trade.symbol, out)
         self.trades += 1
         if self._on_trade_published is not None:
             self._on_trade_published(trade, received_ms)

@@ -5,10 +5,14 @@ engine in-process) and :class:`LocalSession` (an in-process client), plus
 :func:`load_config` for reading a ``config.toml``.
 """
 
-from engine.app import Engine, LocalSession, SessionClosed
+from typing import TYPE_CHECKING, Any
+
 from engine.config import Config, load_config_text
 from engine.errors import ConfigError, TickdeskError
 from engine.version import __version__
+
+if TYPE_CHECKING:
+    from engine.app import Engine, LocalSession, SessionClosed
 
 __all__ = [
     "Config",
@@ -31,3 +35,14 @@ def load_config(path: str) -> Config:
     except OSError as exc:
         raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
     return load_config_text(text)
+
+
+def __getattr__(name: str) -> Any:
+    # The Engine pulls in the actors, which import pure modules of this
+    # package: load it on first use so ``import actors.x`` never meets a
+    # half-initialised ``engine``.
+    if name in ("Engine", "LocalSession", "SessionClosed"):
+        from engine import app
+
+        return getattr(app, name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
