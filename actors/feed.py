@@ -96,14 +96,17 @@ class FeedSourceError(Exception):
 class _ActorSink:
     """A :class:`~engine.feeds.base.FeedSink` that turns calls into messages to the actor."""
 
-    def __init__(self, ref: pykka.ActorRef[Any], source: int) -> None:
+    def __init__(self, ref: pykka.ActorRef[Any], source: int,
+                 monotonic: Callable[[], float]) -> None:
         self._ref = ref
         self._source = source
+        self._monotonic = monotonic
 
     def deliver(self, items: tuple[MarketItem, ...], received_ms: int,
                 done: Callable[[], None] | None = None) -> None:
         try:
-            self._ref.tell(FeedBatch(self._source, items, received_ms, done))
+            self._ref.tell(FeedBatch(self._source, items, received_ms, done,
+                                     self._monotonic()))
         except pykka.ActorDeadError:
             if done is not None:
                 done()
@@ -154,6 +157,7 @@ class FeedActor(TickdeskActor):
         on_trade_published: Callable[[Trade, int], None] | None = None,
         shared: FeedShared | None = None,
         on_up: Callable[[], None] | None = None,
+        on_tick_latency: Callable[[float], None] | None = None,
     ) -> None:
         super().__init__("feed", on_failure, generation)
         self._cfg = cfg
@@ -168,6 +172,7 @@ class FeedActor(TickdeskActor):
         self._pulses_per_ticker = 1
         self._timer: pykka.ActorRef[Any] | None = None
         self._on_trade_published = on_trade_published
+        self._on_tick_latency = on_tick_latency
         self._shared = shared if shared is not None else FeedShared(cfg.symbols)
         self._on_up = on_up
         self._symbols = frozenset(cfg.symbols)
@@ -206,8 +211,9 @@ class FeedActor(TickdeskActor):
                 max_backlog=10,
             )
             now = self._clock.now_ms()
+            t0 = self._clock.monotonic()
             for sym in self._sim.symbols:  # a price for every symbol from the start
-                self._route_trade(self._sim.step(sym, now), now)
+                self._route_trade(self._sim.step(sym, now), now, t0)
                 self._route_ticker(self._sim.ticker(sym, now))
         elif self._cfg.source == "replay":
             self._add_source(lambda sink: ReplaySource(
@@ -223,7 +229,7 @@ class FeedActor(TickdeskActor):
 
     def _add_source(self, make: Callable[[_ActorSink], FeedSource]) -> int:
         sid = next(_source_ids)
-        source = make(_ActorSink(self.actor_ref, sid))
+        source = make(_ActorSink(self.actor_ref, sid, self._clock.monotonic))
         self._sources[sid] = source
         if self._primary is None:
             self._primary = sid
@@ -260,20 +266,22 @@ class FeedActor(TickdeskActor):
         if sim is None:
             return
         now = self._clock.now_ms()
+        t0 = self._clock.monotonic()
         self._pulses += 1
         ticker_due = self._pulses % self._pulses_per_ticker == 0
         for sym in sim.symbols:
-            self._route_trade(sim.step(sym, now), now)
+            self._route_trade(sim.step(sym, now), now, t0)
             if ticker_due:
                 self._route_ticker(sim.ticker(sym, now))
 
     def _on_trade_tick(self, msg: TradeTick) -> None:
-        self._route_trade(msg.trade, msg.received_ms)
+        self._route_trade(msg.trade, msg.received_ms, self._clock.monotonic())
 
     def _on_ticker_tick(self, msg: TickerTick) -> None:
         self._route_ticker(msg.ticker)
 
     def _on_batch(self, msg: FeedBatch) -> None:
+        t0 = msg.received_mono if msg.received_mono is not None else self._clock.monotonic()
         try:
             if msg.source not in self._sources:
                 return  # a source already replaced or stopped
@@ -285,7 +293,7 @@ class FeedActor(TickdeskActor):
                 if isinstance(item, Trade):
                     if self._dedupe and not self._newer_trade(item):
                         continue
-                    self._route_trade(item, msg.received_ms)
+                    self._route_trade(item, msg.received_ms, t0)
                 else:
                     if self._dedupe and not self._newer_ticker(item):
                         continue
@@ -439,7 +447,9 @@ class FeedActor(TickdeskActor):
 
     # -- routing ------------------------------------------------------------
 
-    def _route_trade(self, trade: Trade, received_ms: int) -> None:
+    def _route_trade(self, trade: Trade, received_ms: int, received_mono: float) -> None:
+        """Publish one trade; ``received_mono`` (Clock.monotonic()) is when the engine
+        received it: the tick latency is measured from there to the end of the fan-out."""
         snap = self._board.apply_trade(trade)
         out = sm.market_update(snap, self._clock.now_ms())
         self._latest[trade.symbol] = out
@@ -451,6 +461,8 @@ class FeedActor(TickdeskActor):
         self._portfolio.tell(tick)
         self._hub.publish(trade.symbol, out)
         self.trades += 1
+        if self._on_tick_latency is not None:
+            self._on_tick_latency(self._clock.monotonic() - received_mono)
         if self._on_trade_published is not None:
             self._on_trade_published(trade, received_ms)
 

@@ -107,6 +107,8 @@ class FeedBatch:
     items: tuple[Trade | Ticker24h, ...]
     received_ms: int
     done: Callable[[], None] | None = None
+    #: Clock.monotonic() when the engine received the batch (the tick latency's start).
+    received_mono: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

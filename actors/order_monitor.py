@@ -58,6 +58,7 @@ class OrderMonitorActor(TickdeskActor):
         book: OrderBook | None = None,
         on_failure: FailureHook | None = None,
         generation: int = 0,
+        on_order_event: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__("order_monitor", on_failure, generation)
         self._hub = hub
@@ -65,6 +66,7 @@ class OrderMonitorActor(TickdeskActor):
         self._trading = trading
         self._now_ms = now_ms
         self._known_symbol = known_symbol
+        self._on_order_event = on_order_event
         self._max_age_ms = int(trading.max_tick_age_s * 1000)
         self._given_book = book
         self._book = book if book is not None else OrderBook(fee_for=bps_fee(trading.fee_bps))
@@ -176,6 +178,8 @@ class OrderMonitorActor(TickdeskActor):
             wire: dict[str, Any] = event.to_wire()
             wire["timestamp"] = now
             accounts.add(event.account)
+            if self._on_order_event is not None and wire.get("type") == "ORDER_UPDATE":
+                self._on_order_event(str(wire.get("executionType", "")))
             if origin is not None and origin.account == event.account:
                 self._hub.to_account(event.account, sm.encode(wire), skip=origin.channel)
                 wire["id"] = origin.request_id

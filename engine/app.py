@@ -57,7 +57,13 @@ from engine.server.channel import CLOSE_SLOW_CONSUMER, SocketChannel
 from engine.server.http import HttpServer, Refusal, UpgradeRequest
 from engine.server.hub import Hub
 from engine.server.limits import ConnectionLimits, peer_ip
-from engine.server.ops import OpsSnapshot, TransportStats, healthz_route, metrics_route
+from engine.server.ops import (
+    EngineMetrics,
+    OpsSnapshot,
+    TransportStats,
+    healthz_route,
+    metrics_route,
+)
 from engine.server.websocket import ServerWebSocket
 from engine.server.writer import WriterLoop
 from engine.store import Store
@@ -222,6 +228,8 @@ class Engine:
         self.limits = ConnectionLimits(cfg.server.max_connections,
                                        cfg.server.max_connections_per_ip)
         self.transport_stats = TransportStats()
+        #: Counted as it happens: ORDER_UPDATEs by execution type, tick fan-out latency.
+        self.metrics = EngineMetrics()
         self._started_at = 0.0
         self._started = False
         self._stopped = False
@@ -278,7 +286,8 @@ class Engine:
             srv = self.config.server
             paths = (WS_PATH,) + ((srv.echo_path,) if srv.echo_path else ())
             routes = {"/healthz": healthz_route(self.ops_snapshot),
-                      "/metrics": metrics_route(self.ops_snapshot), **dashboard_routes()}
+                      "/metrics": metrics_route(self.ops_snapshot, self.metrics),
+                      **dashboard_routes()}
             self._http = HttpServer(srv.host, srv.port, paths, self._on_upgrade, routes=routes)
             self._http.start()
         return self
@@ -373,7 +382,8 @@ class Engine:
         return OpsSnapshot(feed=self._feed_status.get(), connections=live,
                            sessions=len(self.hub), messages_sent=sent, conflated=conflated,
                            evictions=evictions, refused=self.limits.refused,
-                           uptime_s=max(0.0, self.clock.monotonic() - self._started_at))
+                           uptime_s=max(0.0, self.clock.monotonic() - self._started_at),
+                           feed_counters=self.feed_shared.counters())
 
     # -- in-process clients -------------------------------------------------------
 
@@ -412,13 +422,15 @@ class Engine:
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
                                            self.feed_shared.serves, on_failure=hook,
-                                           generation=gen)
+                                           generation=gen,
+                                           on_order_event=self.metrics.order_event)
 
         def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,
                                    clock, on_failure=link, generation=gen,
                                    shared=self.feed_shared,
-                                   on_up=lambda: link.up("feed", gen))
+                                   on_up=lambda: link.up("feed", gen),
+                                   on_tick_latency=self.metrics.tick_latency)
 
         def timer(name: str, period: float) -> Callable[[FailureHook, int], Any]:
             def start(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:

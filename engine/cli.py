@@ -40,12 +40,10 @@ def _load(path: str | None) -> Config:
     return load_config(path)
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+def _setup_logging(cfg: Config) -> None:
+    from engine.logs import setup_logging
+
+    setup_logging(cfg.log.level, cfg.log.format, secrets=[a.token for a in cfg.accounts])
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -54,7 +52,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"tickdesk: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    _setup_logging(cfg.log.level)
+    _setup_logging(cfg)
     from engine.app import Engine
 
     stop = threading.Event()

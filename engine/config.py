@@ -189,6 +189,8 @@ class StoreConfig:
 @dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = _opt("INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR"))
+    #: ``text`` (logfmt ``key=value``) or ``json`` (JSON lines); see engine/logs.py.
+    format: str = _opt("text", _one_of("text", "json"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,6 +128,12 @@ class FeedShared:
         with self._lock:
             self.opened += 1
 
+    def counters(self) -> dict[str, int]:
+        """The connection and gap counters only (cheap: for ``/metrics``)."""
+        with self._lock:
+            return {"connects": self.connects, "opened": self.opened,
+                    "gapEvents": self.gap_events, "missingTrades": self.missing_trades}
+
     def snapshot(self) -> dict[str, object]:
         """Counters for logs, status and tests."""
         with self._lock:
