@@ -144,6 +144,7 @@ class PortfolioActor(TickdeskActor):
         now_ms: Callable[[], int],
         *,
         store_path: str = "",
+        store_synchronous: str = "full",
         on_failure: FailureHook | None = None,
         generation: int = 0,
     ) -> None:
@@ -151,6 +152,7 @@ class PortfolioActor(TickdeskActor):
         empty means no persistence."""
         super().__init__("portfolio", on_failure, generation)
         self._store_path = store_path
+        self._store_synchronous = store_synchronous
         self._store: Store | None = None
         self._hub = hub
         self._trading = trading
@@ -174,7 +176,7 @@ class PortfolioActor(TickdeskActor):
     def started(self) -> None:
         if not self._store_path:
             return
-        store = Store(self._store_path)
+        store = Store(self._store_path, self._store_synchronous)
         try:
             state = store.load(self._trading.fee_bps)
             ledgers = dict(state.ledgers)

@@ -416,7 +416,8 @@ class Engine:
 
         def portfolio(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return PortfolioActor.start(self.hub, cfg.trading, self._accounts, clock.now_ms,
-                                        store_path=self._store_path, on_failure=hook,
+                                        store_path=self._store_path,
+                                        store_synchronous=cfg.store.synchronous, on_failure=hook,
                                         generation=gen)
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:

@@ -184,6 +184,7 @@ class TradingConfig:
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     path: str = _opt("tickdesk.db")
+    synchronous: str = _opt("full", _one_of("full", "normal"))
 
 
 @dataclass(frozen=True, slots=True)

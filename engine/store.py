@@ -21,7 +21,8 @@ Durability
   that returned survives ``kill -9`` *and* power loss. (``NORMAL`` would
   survive ``kill -9`` too but may lose the last commits on power loss, and
   TRADING.md promises that what was announced is on disk.) The price is one
-  fsync per settle; ``docs/storage.md`` has the measured cost.
+  fsync per settle; ``docs/storage.md`` has the measured cost. ``store.synchronous
+  = "normal"`` trades power-loss safety for latency (still safe under ``kill -9``).
 * :meth:`Store.settle` writes one order-book outcome (order snapshots, list
   snapshots, fills, the affected accounts and positions, the id counters)
   in **one** transaction (``BEGIN IMMEDIATE`` … ``COMMIT``, ``ROLLBACK`` on
@@ -213,11 +214,14 @@ def _dumps(record: Any) -> str:
 class Store:
     """One SQLite database; see the module docstring. Not thread-safe: one owner."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, synchronous: str = "full") -> None:
         """Open (creating if needed) and migrate the database at ``path``.
 
         ``":memory:"`` gives a private in-memory database; a ``file:`` URI is
-        opened as a URI (e.g. a shared-cache in-memory database)."""
+        opened as a URI (e.g. a shared-cache in-memory database).
+        ``synchronous`` is ``"full"`` (fsync every commit) or ``"normal"``."""
+        if synchronous not in ("full", "normal"):
+            raise ValueError("synchronous must be 'full' or 'normal'")
         self.path = path
         self._db = sqlite3.connect(
             path, isolation_level=None, uri=path.startswith("file:"), timeout=10.0
@@ -226,7 +230,7 @@ class Store:
             self.journal_mode = str(
                 self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             ).lower()
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self.migrated_from = migrate(self._db)
         except BaseException:

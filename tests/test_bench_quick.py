@@ -42,3 +42,6 @@ def test_bench_quick_delivers_everything_on_both_servers(tmp_path: Path) -> None
         assert r["p50_ms"] is not None and r["threads"] > 0
     assert len(doc["ratios"]) == 2
     assert "tickdesk / reference" in proc.stdout
+    (trig,) = doc["trigger"]
+    assert (trig["open_orders"], trig["trials"], trig["store"]) == (100, 20, "memory")
+    assert 0 < trig["p50_ms"] <= trig["p99_ms"] <= trig["max_ms"]

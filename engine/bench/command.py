@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import math
 import os
@@ -10,6 +11,9 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 __all__ = ["add_arguments", "cmd_bench"]
 
@@ -42,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat", type=int, default=1, metavar="K",
                    help="run the whole matrix K times (interleaved) and print medians "
                         "with min–max (default 1)")
+    p.add_argument("--trigger-orders", type=int, metavar="N",
+                   help="open orders for the trade -> ORDER_UPDATE TRADE run "
+                        "(default 1000; --quick: 100; 0: skip)")
     p.add_argument("--conns-per-process", type=int, default=500,
                    help="connections per lean client process (default 500)")
 
@@ -88,14 +95,39 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"{load0[0]:.1f} -> {load1[0]:.1f}; latency = client receive - tick creation, "
           "CLOCK_MONOTONIC; server CPU = the whole server process, client CPU = the busiest "
           "client process)")
+    trigger = _trigger(args)
     if args.json:
         settings = {"quick": bool(args.quick), "clients": clients, "rates": rates,
                     "seconds": seconds, "flat_deliveries": flat, "servers": kinds,
                     "idle_seconds": idle_s, "repeat": max(1, args.repeat),
                     "load_average_1min": [load0[0], load1[0]]}
-        Path(args.json).write_bytes(as_json(rows, settings))
+        doc = orjson.loads(as_json(rows, settings))
+        doc["trigger"] = [dataclasses.asdict(t) for t in trigger]
+        Path(args.json).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
     failed = [r for r in rows if not r.ok or (args.quick and r.missing)]
     if failed:
         print(f"tickdesk bench: {len(failed)} run(s) failed or lost messages", file=sys.stderr)
         return 1
     return 0
+
+
+def _trigger(args: argparse.Namespace) -> list[Any]:
+    """Trade in -> ORDER_UPDATE TRADE at the client, with many open orders."""
+    from engine.bench.trigger import TriggerResult, run_trigger_bench
+
+    n = args.trigger_orders if args.trigger_orders is not None else (
+        100 if args.quick else 1000)
+    if n <= 0:
+        return []
+    stores = ["memory"] if args.quick else ["memory", "normal", "full"]
+    symbols = 10 if args.quick else 100
+    trials = 20 if args.quick else 200
+    results = []
+    for store in stores:
+        print(f"trigger run: {n} open orders, store {store}", file=sys.stderr, flush=True)
+        results.append(run_trigger_bench(n, symbols, trials, store))
+    print("\nTrade in -> ORDER_UPDATE TRADE at the client (in-process client: an upper bound)")
+    print(TriggerResult.HEADER)
+    for r in results:
+        print(r.row())
+    return results

@@ -9,8 +9,9 @@ then injects one trade through the FeedActor that crosses it, and times
 from just before the injection to the moment a websocket-client connection
 of the owning account has read the ORDER_UPDATE ``TRADE`` (same process,
 CLOCK_MONOTONIC; the client's reader competes for the GIL, so this is an
-upper bound). The fill is settled (and, with ``store="file"``, committed to
-SQLite with ``synchronous=FULL``) before it is announced.
+upper bound). The fill is settled before it is announced: ``store`` is
+``"memory"`` (no disk), or ``"full"`` / ``"normal"`` (a SQLite file with that
+``store.synchronous``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class TriggerResult:
     p50_ms: float
     p99_ms: float
     max_ms: float
+
+    HEADER = ("| open orders | symbols | store | trials | p50 ms | p99 ms | max ms |\n"
+              "|---|---|---|---|---|---|---|")
 
     def row(self) -> str:
         return (f"| {self.open_orders} | {self.symbols} | {self.store} | {self.trials} | "
@@ -120,11 +124,12 @@ def run_trigger_bench(open_orders: int = 1000, symbols: int = 100, trials: int =
                      for i in range(n_accounts))
     syms = tuple(f"SYM{i:03d}USDT" for i in range(symbols))
     with tempfile.TemporaryDirectory() as tmp:
-        path = str(Path(tmp) / "bench.db") if store == "file" else ""
+        path = str(Path(tmp) / "bench.db") if store != "memory" else ""
         cfg = Config(
             server=ServerConfig(port=0, rate_limit_per_s=100000, rate_limit_burst=100000),
             feed=FeedConfig(symbols=syms, simulated=SimulatedConfig(ticks_per_second=0.01)),
-            store=StoreConfig(path=path),
+            store=StoreConfig(path=path,
+                              synchronous=store if store in ("full", "normal") else "full"),
             accounts=accounts,
         )
         with Engine(cfg) as engine:
