@@ -84,7 +84,9 @@ def _start(kind: str) -> tuple[str, Callable[[Trade], None], Callable[[], None]]
         from engine.config import Config, FeedConfig, ServerConfig, SimulatedConfig, StoreConfig
 
         cfg = Config().with_overrides(
-            server=ServerConfig(host="127.0.0.1", port=0),
+            # All bench clients come from 127.0.0.1: lift the per-address limit.
+            server=ServerConfig(host="127.0.0.1", port=0, max_connections=100_000,
+                                max_connections_per_ip=100_000),
             store=StoreConfig(path=""),  # fan-out is measured, not the disk
             # The slowest simulated pulse (every 100 s): one start-up trade, then quiet.
             feed=FeedConfig(source="simulated", symbols=(SYMBOL,),
