@@ -34,7 +34,9 @@ def load_config(path: str) -> Config:
             text = f.read()
     except OSError as exc:
         raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
-    return load_config_text(text)
+    import os
+
+    return load_config_text(text, os.environ)
 
 
 def __getattr__(name: str) -> Any:

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 from types import FrameType
+from urllib.parse import urlencode
 
 from engine.client.cli import register as register_client_commands
 from engine.config import Config
@@ -81,6 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     log.info("tickdesk %s listening on %s (feed %s, started in %.0f ms)", __version__,
              engine.url, cfg.feed.source, (time.monotonic() - t0) * 1000)
+    print(ready_message(cfg, engine.url), flush=True)
     try:
         while not stop.wait(0.5):
             pass
@@ -89,6 +91,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         engine.stop()
         log.info("stopped")
     return 0
+
+
+def ready_message(cfg: Config, ws_url: str) -> str:
+    """What to open, printed on stdout (never logged): with exactly one
+    account the URLs carry its token, as Jupyter's do."""
+    http_url = ws_url.replace("ws://", "http://", 1).split("/api/", 1)[0] + "/"
+    suffix = ""
+    note = ""
+    if len(cfg.accounts) == 1:
+        suffix = "?" + urlencode({"token": cfg.accounts[0].token})
+    elif cfg.accounts:
+        note = f"\n    (sign in with the token of one of the {len(cfg.accounts)} accounts)"
+    return (f"\n    tickdesk is running. Open the dashboard:\n        {http_url}{suffix}\n"
+            f"    or connect a WebSocket client to:\n        {ws_url}{suffix}{note}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

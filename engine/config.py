@@ -198,6 +198,9 @@ class LogConfig:
 class AccountConfig:
     name: str = _opt("", lambda v: None if _NAME_RE.match(v) else "must match [A-Za-z0-9_.-]{1,64}")
     token: str = _opt("", lambda v: None if len(v) >= 8 else "must be at least 8 characters")
+    #: Read the token from this environment variable instead (keeps it out of the file).
+    token_env: str = _opt("", lambda v: None if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", v)
+                          else "must be an environment variable name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,16 +304,33 @@ def _accounts(value: Any, key: str) -> tuple[AccountConfig, ...]:
     for i, item in enumerate(value):
         k = f"{key}[{i}]"
         acct = _build(AccountConfig, item, k)
-        for req in ("name", "token"):
-            if req not in item:
-                raise ConfigError(f"{k}.{req}", "is required")
+        if "name" not in item:
+            raise ConfigError(f"{k}.name", "is required")
+        if ("token" in item) == ("token_env" in item):
+            raise ConfigError(f"{k}.token", "give exactly one of token and token_env")
         out.append(acct)
     names = [a.name for a in out]
     if len(set(names)) != len(names):
         raise ConfigError(key, "two accounts have the same name")
+    return tuple(out)
+
+
+def _resolve_tokens(accounts: tuple[AccountConfig, ...],
+                    env: Mapping[str, str]) -> tuple[AccountConfig, ...]:
+    """Fill ``token`` from ``token_env``; tokens must be long enough and unique."""
+    out: list[AccountConfig] = []
+    for i, acct in enumerate(accounts):
+        if acct.token_env:
+            value = env.get(acct.token_env, "")
+            if len(value) < 8:
+                raise ConfigError(f"accounts[{i}].token_env",
+                                  f"environment variable {acct.token_env} is not set or "
+                                  "shorter than 8 characters")
+            acct = replace(acct, token=value)
+        out.append(acct)
     tokens = [a.token for a in out]
     if len(set(tokens)) != len(tokens):
-        raise ConfigError(key, "two accounts have the same token")
+        raise ConfigError("accounts", "two accounts have the same token")
     return tuple(out)
 
 
@@ -338,9 +358,14 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def parse_config(data: Mapping[str, Any]) -> Config:
-    """Validate a parsed TOML mapping into a :class:`Config`."""
+def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
+    """Validate a parsed TOML mapping into a :class:`Config`.
+
+    ``env`` (the process environment, passed in by the caller) supplies the
+    tokens of accounts configured with ``token_env``."""
     cfg = _build(Config, data, "")
+    if cfg.accounts:
+        cfg = replace(cfg, accounts=_resolve_tokens(cfg.accounts, env or {}))
     sup = cfg.supervisor
     if sup.backoff_max_s < sup.backoff_min_s:
         raise ConfigError("supervisor.backoff_max_s", "must be >= supervisor.backoff_min_s")
@@ -355,10 +380,10 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     return cfg
 
 
-def load_config_text(text: str) -> Config:
+def load_config_text(text: str, env: Mapping[str, str] | None = None) -> Config:
     """Parse TOML text into a :class:`Config` (syntax errors name the line)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config.toml", f"not valid TOML: {exc}") from None
-    return parse_config(data)
+    return parse_config(data, env)

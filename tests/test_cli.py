@@ -77,3 +77,37 @@ def test_run_serves_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_run_prints_a_ready_to_use_url_with_the_token_of_the_one_account(
+        tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[server]\nport = 0\n[store]\npath = ""\n'
+                   '[[accounts]]\nname = "solo"\ntoken_env = "SOLO_TOKEN"\n')
+    env = dict(os.environ, SOLO_TOKEN="solo-secret-token-42")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "--config", str(cfg)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        ws_url = None
+        deadline = time.monotonic() + timeout(20)
+        while ws_url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            m = re.search(r"(ws://\S+\?token=\S+)", line)
+            if m:
+                ws_url = m.group(1)
+        assert ws_url is not None and ws_url.endswith("?token=solo-secret-token-42")
+        client = WsClient(ws_url)
+        assert client.recv()["account"] == "solo"
+        client.close()
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=timeout(10))
+        assert proc.returncode == 0
+        assert "listening on" in err and "solo-secret-token-42" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

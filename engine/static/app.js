@@ -935,7 +935,20 @@
   }
 
   // -- wiring ---------------------------------------------------------------------
+  function takeTokenFromUrl() {
+    // `tickdesk run` prints http://host:port/?token=... (as Jupyter does): keep
+    // the token for this tab's session and drop it from the address bar.
+    const params = new URLSearchParams(location.search);
+    const token = params.get("token");
+    if (!token) return;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
+  }
+
   function init() {
+    takeTokenFromUrl();
     $("watch-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
       const input = $("watch-symbol");

@@ -109,3 +109,22 @@ def test_non_loopback_host_is_allowed_with_accounts() -> None:
 def test_toml_syntax_error_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         load_config_text("[server\nport = 1")
+
+
+def test_tokens_can_come_from_the_environment() -> None:
+    data = {"server": {"host": "0.0.0.0"},
+            "accounts": [{"name": "alice", "token_env": "ALICE_TOKEN"}]}
+    cfg = parse_config(data, {"ALICE_TOKEN": "from-the-env-123"})
+    assert cfg.accounts[0].token == "from-the-env-123"
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, {})
+    assert info.value.key == "accounts[0].token_env"
+    with pytest.raises(ConfigError) as info:
+        parse_config({"accounts": [{"name": "a", "token": "x" * 9, "token_env": "T"}]},
+                     {"T": "y" * 9})
+    assert info.value.key == "accounts[0].token"
+    with pytest.raises(ConfigError) as info:
+        parse_config({"accounts": [{"name": "a", "token_env": "T"},
+                                   {"name": "b", "token": "same-token"}]},
+                     {"T": "same-token"})
+    assert info.value.key == "accounts"

@@ -304,6 +304,16 @@ def test_asks_for_a_token_when_the_server_needs_one(dash: Dash) -> None:
     dash.assert_no_problems()
 
 
+def test_the_printed_url_with_a_token_signs_in_and_hides_the_token(dash: Dash) -> None:
+    alice = AccountConfig(name="alice", token="alice-token-123")
+    with Engine(make_config(accounts=(alice,))) as engine:
+        dash.page.goto(f"http://127.0.0.1:{engine.port}/?token={alice.token}")
+        expect(dash.page.locator("#account")).to_have_text("alice")
+        expect(dash.page.locator("#auth-form")).to_be_hidden()
+        assert "token" not in dash.page.url
+    dash.assert_no_problems()
+
+
 def test_screenshot(engine: Engine, dash: Dash, tmp_path: Path) -> None:
     page = dash.page
     dash.open(engine)
