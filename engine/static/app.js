@@ -936,7 +936,7 @@
 
   // -- wiring ---------------------------------------------------------------------
   function takeTokenFromUrl() {
-    // `tickdesk run` prints http://host:port/?token=... (as Jupyter does): keep
+    // `tickdesk run` prints the dashboard URL with ?token=... (as Jupyter does): keep
     // the token for this tab's session and drop it from the address bar.
     const params = new URLSearchParams(location.search);
     const token = params.get("token");
