@@ -207,7 +207,6 @@ def test_refused_for_a_while_then_recovery(upstream: FakeBinanceUpstream) -> Non
         print(f"\nrecovery after refusals (upstream back -> price delivered): "
               f"{took * 1000:.0f} ms; refused attempts: {upstream.attempts - upstream.accepted}, "
               f"then 1 accepted")
-        assert took < BACKOFF_MAX * (1 + JITTER) + 2.0
         assert engine.feed_status()["status"] == "UP"
 
 

@@ -58,10 +58,8 @@ def _read_frames(sock: socket.socket, want: int) -> list[bytes]:
 
 def test_a_full_socket_never_blocks_the_sender_and_order_is_kept(writer: WriterLoop) -> None:
     ch, peer = _pair(writer)
-    t0 = time.monotonic()
-    for i in range(300):  # far more than the socket buffers hold
-        ch.send_frame(text_frame(b"order-%04d" % i + b"." * 200))
-    assert time.monotonic() - t0 < timeout(2)  # returned at once: nothing blocked
+    for i in range(300):  # far more than the socket buffers hold: a blocking
+        ch.send_frame(text_frame(b"order-%04d" % i + b"." * 200))  # send would hang here
     assert ch.queued_bytes > 0
     frames = _read_frames(peer, 300)
     assert [f[:10] for f in frames] == [b"order-%04d" % i for i in range(300)]
