@@ -188,8 +188,10 @@ class PortfolioActor(TickdeskActor):
             raise
         self._store = store
         self._ledgers = ledgers
-        log.info("store %s opened (schema v%d, from v%d): %d accounts, %d orders",
-                 self._store_path, store.schema_version, store.migrated_from,
+        migrated = (f", migrated from v{store.migrated_from}"
+                    if store.migrated_from != store.schema_version else "")
+        log.info("store %s opened (schema v%d%s): accounts=%d orders=%d",
+                 self._store_path, store.schema_version, migrated,
                  len(ledgers), len(state.orders))
 
     def cleanup(self) -> None:
