@@ -22,9 +22,25 @@ from typing import Any
 
 import pykka
 
-__all__ = ["ActorSlot", "FailureHook", "TickdeskActor"]
+__all__ = ["ActorSlot", "ExpectedFailure", "FailureHook", "TickdeskActor"]
 
 log = logging.getLogger("tickdesk.actors")
+
+
+class ExpectedFailure(Exception):
+    """A failure an actor raises on purpose so that the Supervisor restarts it
+    (an upstream lost, a stall). The actor logs its own one-line reason;
+    pykka's ERROR traceback for it is filtered out, so a daemon that
+    reconnects for months does not fill its log with stack traces."""
+
+
+class _HideExpectedFailures(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ExpectedFailure)
+
+
+logging.getLogger("pykka").addFilter(_HideExpectedFailures())
 
 #: ``hook(name, generation, reason)`` — called from the dying actor's thread.
 FailureHook = Callable[[str, int, str], None]

@@ -49,7 +49,7 @@ from typing import Any
 
 import pykka
 
-from actors.base import ActorSlot, FailureHook, TickdeskActor
+from actors.base import ActorSlot, ExpectedFailure, FailureHook, TickdeskActor
 from actors.messages import (
     AddSymbol,
     ControlAnswer,
@@ -85,7 +85,7 @@ log = logging.getLogger("tickdesk.feed")
 _source_ids = itertools.count(1)
 
 
-class FeedSourceError(Exception):
+class FeedSourceError(ExpectedFailure):
     """The feed's upstream was lost; raised in the actor so that it fails."""
 
     def __init__(self, reason: str) -> None:
