@@ -49,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trigger-orders", type=int, metavar="N",
                    help="open orders for the trade -> ORDER_UPDATE TRADE run "
                         "(default 1000; --quick: 100; 0: skip)")
+    p.add_argument("--no-stalled-check", action="store_true",
+                   help="skip the cost-of-one-stalled-client run (N=100 at 100/s with one "
+                        "extra connection that never reads; not in --quick)")
     p.add_argument("--conns-per-process", type=int, default=500,
                    help="connections per lean client process (default 500)")
 
@@ -95,6 +98,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"{load0[0]:.1f} -> {load1[0]:.1f}; latency = client receive - tick creation, "
           "CLOCK_MONOTONIC; server CPU = the whole server process, client CPU = the busiest "
           "client process)")
+    stalled = [] if (args.quick or args.no_stalled_check) else _stalled_check(
+        kinds, rows, seconds, max(1, args.conns_per_process))
     trigger = _trigger(args)
     if args.json:
         settings = {"quick": bool(args.quick), "clients": clients, "rates": rates,
@@ -103,6 +108,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                     "load_average_1min": [load0[0], load1[0]]}
         doc = orjson.loads(as_json(rows, settings))
         doc["trigger"] = [dataclasses.asdict(t) for t in trigger]
+        doc["stalled"] = stalled
         Path(args.json).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
     failed = [r for r in rows if not r.ok or (args.quick and r.missing)]
     if failed:
@@ -131,3 +137,43 @@ def _trigger(args: argparse.Namespace) -> list[Any]:
     for r in results:
         print(r.row())
     return results
+
+
+def _stalled_check(kinds: Sequence[str], rows: Sequence[Any], seconds: float,
+                   per_proc: int) -> list[dict[str, Any]]:
+    """The cost of one client that never reads: N=100 at 100 ticks/s with one
+    extra stalled connection, against the same workload of the main matrix."""
+    from engine.bench.runner import Workload, run_matrix
+
+    n, rate = 100, 100.0
+    base = {r.server: r for r in rows if r.clients == n and r.workload == "100/s" and r.ok}
+    if not base:
+        return []
+    print("stalled-client run: N=100, 100/s, +1 connection that never reads",
+          file=sys.stderr, flush=True)
+    with_stall = run_matrix(kinds, [n], lambda _n: [Workload("100/s", round(rate * seconds),
+                                                            rate)],
+                            per_proc=per_proc, stalled=1,
+                            log=lambda s: print(s, file=sys.stderr, flush=True))
+    out: list[dict[str, Any]] = []
+    print("\nCost of one stalled client (N=100 readers at 100 ticks/s, plus one that never "
+          "reads)")
+    print("| server | CPU µs/delivery without / with | p50 ms without / with "
+          "| p99 ms without / with | readers complete |")
+    print("|---|---|---|---|---|")
+    for r in with_stall:
+        b = base.get(r.server)
+        if b is None:
+            continue
+        item = {"server": r.server, "cpu_us": [b.cpu_us_per_delivery, r.cpu_us_per_delivery],
+                "p50_ms": [b.p50_ms, r.p50_ms], "p99_ms": [b.p99_ms, r.p99_ms],
+                "readers_complete": r.complete_conns, "ok": r.ok}
+        out.append(item)
+
+        def f(x: float | None) -> str:
+            return "–" if x is None else f"{x:.2f}"
+
+        print(f"| {r.server} | {f(b.cpu_us_per_delivery)} / {f(r.cpu_us_per_delivery)} | "
+              f"{f(b.p50_ms)} / {f(r.p50_ms)} | {f(b.p99_ms)} / {f(r.p99_ms)} | "
+              f"{r.complete_conns}/{r.clients} |")
+    return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing as mp
+import socket
 import time
 from array import array
 from collections.abc import Callable, Sequence
@@ -21,7 +22,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine.bench.lean_client import run_client
+import orjson
+
+from engine.bench import SYMBOL
+from engine.bench.lean_client import handshake, masked_frame, run_client
 from engine.bench.servers import serve
 
 __all__ = ["BenchError", "Row", "Workload", "run_matrix"]
@@ -131,11 +135,25 @@ class _Procs:
             pipe.close()
 
 
+def _stall(host: str, port: int, path: str) -> socket.socket:
+    """A client that subscribes and then never reads (tiny receive buffer)."""
+    sock, _ = handshake(host, port, path, 10.0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(masked_frame(0x1, orjson.dumps({"action": "subscribe_ticker",
+                                                 "symbol": SYMBOL})))
+    return sock
+
+
 def _session(kind: str, n: int, workloads: Sequence[Workload], per_proc: int,
-             log: Callable[[str], None], run: int = 0, idle_s: float = 0.0) -> list[Row]:
-    rows = [Row(kind, n, w.name, w.rate, w.ticks, run, expected=w.ticks * n)
+             log: Callable[[str], None], run: int = 0, idle_s: float = 0.0,
+             stalled: int = 0) -> list[Row]:
+    """``stalled`` extra connections subscribe and never read (their cost is the
+    difference to the same session without them; they are not counted in N)."""
+    label = f" +{stalled} stalled" if stalled else ""
+    rows = [Row(kind, n, w.name + label, w.rate, w.ticks, run, expected=w.ticks * n)
             for w in workloads]
     procs = _Procs()
+    stalled_socks: list[socket.socket] = []
     try:
         server = procs.spawn(serve, kind)
         shares = [n // math.ceil(n / per_proc)] * math.ceil(n / per_proc)
@@ -155,6 +173,7 @@ def _session(kind: str, n: int, workloads: Sequence[Workload], per_proc: int,
                 raise BenchError(f"client: {errors[0]}")
         if ready != n:
             raise BenchError(f"only {ready} of {n} connections subscribed")
+        stalled_socks.extend(_stall(host, port, path) for _ in range(stalled))
         if idle_s > 0:
             server.send(("idle", idle_s))
             _, idle_cpu, rss1, _ = _recv(server, idle_s + 30.0, f"{kind} server")
@@ -176,6 +195,8 @@ def _session(kind: str, n: int, workloads: Sequence[Workload], per_proc: int,
                 row.errors.append(str(exc))
         log(f"  {kind} N={n}: {exc}")
     finally:
+        for sock in stalled_socks:
+            sock.close()
         procs.close()
     return rows
 
@@ -236,7 +257,7 @@ def _workload(server: Connection, clients: list[Connection], w: Workload, row: R
 
 def run_matrix(kinds: Sequence[str], clients: Sequence[int],
                workloads: Callable[[int], Sequence[Workload]], *, per_proc: int = 500,
-               repeat: int = 1, idle_s: float = 0.0,
+               repeat: int = 1, idle_s: float = 0.0, stalled: int = 0,
                log: Callable[[str], None] = print) -> list[Row]:
     """Every server kind at every N (kinds interleaved per N), every workload,
     the whole matrix ``repeat`` times (interleaved, so slow phases of a shared
@@ -246,5 +267,6 @@ def run_matrix(kinds: Sequence[str], clients: Sequence[int],
     for run in range(repeat):
         for n in clients:
             for kind in kinds:
-                rows.extend(_session(kind, n, workloads(n), per_proc, log, run, idle_s))
+                rows.extend(_session(kind, n, workloads(n), per_proc, log, run, idle_s,
+                                     stalled))
     return rows
