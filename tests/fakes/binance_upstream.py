@@ -15,16 +15,31 @@ It follows the public docs (binance-spot-api-docs, ``web-socket-streams.md``):
 * a ping every ``ping_interval_s``; no pong within ``pong_timeout_s`` closes it;
   ``max_lifetime_s`` (Binance: 24 h) closes it after that long.
 
+Two ways to feed it:
+
+* scripted (the default): the test pushes each frame with :meth:`push_trade`,
+  :meth:`push_ticker`, :meth:`push_raw`;
+* streaming (``stream_prices={"BTCUSDT": "50000", ...}``): a background
+  thread, every ``stream_interval_s``, pushes one trade (qty 0.5) at the
+  current price of each symbol, and every ``ticker_every`` ticks a
+  ``24hrTicker``; :meth:`set_price` changes a price. Aggregate ids advance on
+  every tick whether or not anyone receives it (stalled, or nobody
+  connected), so a client that was away sees a gap, as with the real tape.
+  Symbols with a price are added to ``known_symbols``; a known symbol without
+  a price is accepted by ``SUBSCRIBE`` but never gets any data.
+
 Faults for tests: :meth:`drop_all`, :meth:`refuse`, :meth:`stall`,
 :meth:`send_garbage`, :meth:`server_shutdown_event`; counters
-(:attr:`connection_attempts`, :attr:`control_messages`, ...) and
+(:attr:`connection_attempts`, :attr:`control_messages`, ...), records
+(:attr:`request_targets`, :attr:`control_requests`, :attr:`control_times`) and
 :meth:`wait_until` to wait on them without sleeping.
 
 Threads: ``socketserver`` runs the accept loop in one daemon thread and each
-connection in its own daemon handler thread; ``push_*`` and the fault
-controls run in the caller's thread. Every socket write of a connection holds
-that connection's lock. Every loop is bounded: sockets are polled with a
-``_POLL_S`` timeout and re-check the stop flag, writes have a
+connection in its own daemon handler thread; in streaming mode one more
+thread pushes prices (it waits on the stop event between ticks); ``push_*``
+and the fault controls run in the caller's thread. Every socket write of a
+connection holds that connection's lock. Every loop is bounded: sockets are
+polled with a ``_POLL_S`` timeout and re-check the stop flag, writes have a
 ``send_timeout_s`` deadline (a client that does not read is dropped), the
 handshake has a deadline. :meth:`close` stops the server, closes every
 connection and joins every thread it started.
@@ -43,7 +58,7 @@ import socketserver
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
@@ -128,8 +143,16 @@ class FakeBinanceUpstream:
         send_timeout_s: float = 2.0,
         clock_ms: Callable[[], int] | None = None,
         host: str = "127.0.0.1",
+        stream_prices: Mapping[str, Decimal | str | float] | None = None,
+        stream_interval_s: float = 0.01,
+        ticker_every: int = 5,
     ) -> None:
         self.known_symbols = {s.upper() for s in known_symbols}
+        self._streaming = stream_prices is not None
+        self._prices = {s.upper(): Decimal(str(p)) for s, p in (stream_prices or {}).items()}
+        self.known_symbols |= set(self._prices)
+        self.stream_interval_s = stream_interval_s
+        self.ticker_every = ticker_every
         self.ping_interval_s = ping_interval_s
         self.pong_timeout_s = pong_timeout_s
         self.max_streams = max_streams
@@ -158,9 +181,16 @@ class FakeBinanceUpstream:
         self.pings_sent = 0
         self.pongs_received = 0
         self.frames_sent = 0
+        # records (append-only): the request path of every handshake (refused
+        # ones too), and every control message (parsed JSON; the raw text if it
+        # is not JSON, None for a binary frame) with its time.monotonic()
+        self.request_targets: list[str] = []
+        self.control_requests: list[Any] = []
+        self.control_times: list[float] = []
 
         self._server: socketserver.ThreadingTCPServer | None = None
         self._serve_thread: threading.Thread | None = None
+        self._stream_thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -197,6 +227,11 @@ class FakeBinanceUpstream:
             daemon=True,
         )
         self._serve_thread.start()
+        if self._streaming:
+            self._stream_thread = threading.Thread(
+                target=self._stream_loop, name="fake-binance-stream", daemon=True
+            )
+            self._stream_thread.start()
         return self
 
     def __enter__(self) -> FakeBinanceUpstream:
@@ -208,6 +243,8 @@ class FakeBinanceUpstream:
     def close(self) -> None:
         """Stop accepting, close every connection, join every thread. Idempotent."""
         self._stopping.set()
+        if self._stream_thread is not None:
+            self._stream_thread.join(_JOIN_TIMEOUT_S)
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()  # returns once serve_forever has left its poll loop
@@ -220,7 +257,7 @@ class FakeBinanceUpstream:
             threads = list(self._threads)
         for thread in threads:
             thread.join(_JOIN_TIMEOUT_S)
-        alive = [t for t in threads if t.is_alive()]
+        alive = [t for t in [*threads, self._stream_thread] if t is not None and t.is_alive()]
         if alive:  # pragma: no cover - would be a bug in the bounded loops
             raise RuntimeError(f"fake upstream threads did not stop: {alive}")
 
@@ -337,6 +374,27 @@ class FakeBinanceUpstream:
         }  # fmt: skip
         return self._publish(f"{sym.lower()}@ticker", event)
 
+    def set_price(self, symbol: str, price: Decimal | str | float) -> None:
+        """Stream ``symbol`` at ``price`` from the next tick on (streaming mode only)."""
+        if not self._streaming:
+            raise RuntimeError("set_price needs streaming mode (stream_prices=...)")
+        sym = symbol.upper()
+        with self._lock:
+            self._prices[sym] = Decimal(str(price))
+            self.known_symbols.add(sym)
+
+    def _stream_loop(self) -> None:
+        tick = 0
+        while not self._stopping.wait(self.stream_interval_s):
+            tick += 1
+            with self._lock:
+                prices = dict(self._prices)
+            for sym, price in prices.items():
+                self.push_trade(sym, price, "0.5")
+                if tick % self.ticker_every == 0:
+                    self.push_ticker(sym, price, change="1.0", change_percent="0.1",
+                                     high=price * 2, low=price / 2, volume="1234.5")  # fmt: skip
+
     def push_raw(self, text: str) -> int:
         """Send ``text`` as-is to every open connection (subscribed or not)."""
         return self._broadcast(text)
@@ -420,6 +478,7 @@ class FakeBinanceUpstream:
             return
         with self._lock:
             self.connection_attempts += 1
+            self.request_targets.append(request.target)
         self._notify()
         if self._should_refuse():
             with self._lock:
@@ -602,8 +661,14 @@ class FakeBinanceUpstream:
 
     def _on_control(self, conn: _Conn, text: str | None) -> bool:
         """Handle one client message; False when the connection must close."""
+        request: Any = text
+        if text is not None:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                request = orjson.loads(text)
         with self._lock:
             self.control_messages += 1
+            self.control_requests.append(request)
+            self.control_times.append(time.monotonic())
         self._notify()
         if conn.limiter is not None and not conn.limiter.try_acquire(time.monotonic()):
             conn.close_reason = "control message rate exceeded"

@@ -330,3 +330,31 @@ def test_replayed_recording_through_the_fake(upstream: FakeBinanceUpstream) -> N
         }
     finally:
         ws.close()
+
+
+def test_streaming_mode_pushes_the_set_price_with_consecutive_ids() -> None:
+    with FakeBinanceUpstream(stream_prices={"BTCUSDT": "50000"}, ticker_every=2) as fake:
+        assert "BTCUSDT" in fake.known_symbols
+        ws = connect(combined_url(fake.base_url, stream_names("BTCUSDT")))
+        try:
+            seen = [decode_frame(recv_text(ws)) for _ in range(4)]  # 2 ticks at least
+            assert any(isinstance(f, Trade) and f.price == Decimal("50000") for f in seen)
+            fake.set_price("BTCUSDT", "50001.5")
+            for _ in range(50):  # bounded: at most 2 frames per 10 ms tick
+                seen.append(decode_frame(recv_text(ws)))
+                got = seen[-1]
+                if isinstance(got, Ticker24h) and got.last_price == Decimal("50001.5"):
+                    break
+            else:
+                raise AssertionError(f"no ticker at the new price in {seen}")
+            trades = [f for f in seen if isinstance(f, Trade)]
+            assert trades[-1].price == Decimal("50001.5")
+            ids = [t.trade_id for t in trades]
+            assert ids == list(range(ids[0], ids[0] + len(ids)))  # one id per tick
+        finally:
+            ws.close()
+
+
+def test_set_price_needs_streaming_mode(upstream: FakeBinanceUpstream) -> None:
+    with pytest.raises(RuntimeError, match="streaming"):
+        upstream.set_price("BTCUSDT", "1")

@@ -16,16 +16,22 @@ import pytest
 
 from engine.app import Engine, LocalSession
 from engine.config import BinanceConfig, FeedConfig
-from tests.fakes.streaming_upstream import FakeBinanceUpstream
+from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, is_update, wait_until
 
 BACKOFF_MIN, BACKOFF_MAX, JITTER = 0.05, 0.4, 0.2
 Msg = dict[str, Any]
+PRICES = {"BTCUSDT": "50000.0", "ETHUSDT": "3000.0"}
+
+
+def _fake() -> FakeBinanceUpstream:
+    """The fake upstream streaming :data:`PRICES` every 10 ms."""
+    return FakeBinanceUpstream(stream_prices=PRICES)
 
 
 @pytest.fixture
 def upstream() -> Iterator[FakeBinanceUpstream]:
-    with FakeBinanceUpstream({"BTCUSDT": "50000.0", "ETHUSDT": "3000.0"}) as fake:
+    with _fake() as fake:
         yield fake
 
 
@@ -76,10 +82,10 @@ def _retry_in_bounds(msg: Msg) -> None:
 
 
 def test_prices_flow_and_status_goes_up_only_when_open(upstream: FakeBinanceUpstream) -> None:
-    with _engine(upstream.url) as engine:
+    with _engine(upstream.base_url) as engine:
         session = _subscribed(engine, upstream)
         assert engine.feed_status()["status"] == "UP"
-        assert upstream.targets[0] == (
+        assert upstream.request_targets[0] == (
             "/stream?streams=btcusdt@aggTrade/btcusdt@ticker/ethusdt@aggTrade/ethusdt@ticker")
         upstream.set_price("BTCUSDT", "50100.5")
         upd = session.wait_for(is_update("BTCUSDT", 50100.5), timeout=5)
@@ -92,9 +98,9 @@ def test_prices_flow_and_status_goes_up_only_when_open(upstream: FakeBinanceUpst
 
 
 def test_first_status_is_reconnecting_until_the_upstream_opens() -> None:
-    with FakeBinanceUpstream() as fake:
-        fake.refuse = True
-        with _engine(fake.url) as engine:
+    with _fake() as fake:
+        fake.refuse()
+        with _engine(fake.base_url) as engine:
             session = engine.connect()
             seen = _collect(session, lambda m: m.get("type") == "FEED_STATUS"
                             and m.get("attempt", 0) >= 2)
@@ -103,17 +109,17 @@ def test_first_status_is_reconnecting_until_the_upstream_opens() -> None:
             statuses = [m for m in seen if m["type"] == "FEED_STATUS"]
             assert all(m["status"] == "RECONNECTING" for m in statuses)
             assert statuses[-1]["reason"] == "connect failed: WebSocketBadStatusException"
-            fake.refuse = False
+            fake.accept_upgrades()
             _collect(session, _status("UP"))
 
 
 def test_repeated_drops_reconnect_with_backoff_and_prices_resume(
         upstream: FakeBinanceUpstream) -> None:
-    with _engine(upstream.url) as engine:
+    with _engine(upstream.base_url) as engine:
         session = _subscribed(engine, upstream)
         recoveries = []
         for outage in range(1, 4):
-            accepted = upstream.accepted
+            accepted = upstream.accepted_connections
             t0 = time.monotonic()
             assert upstream.drop_all() == 1
             seen = _collect(session, _status("UP"), timeout=5)
@@ -125,7 +131,7 @@ def test_repeated_drops_reconnect_with_backoff_and_prices_resume(
             upstream.set_price("BTCUSDT", str(price))
             session.wait_for(is_update("BTCUSDT", price), timeout=5)
             recoveries.append(time.monotonic() - t0)
-            assert upstream.accepted == accepted + 1  # one attempt per outage
+            assert upstream.accepted_connections == accepted + 1  # one attempt per outage
         print(f"\nrecovery after a drop (drop -> new price delivered): "
               f"{', '.join(f'{r * 1000:.0f} ms' for r in recoveries)}")
         # trades the fake made while we were away show as aggregate-id gaps
@@ -134,14 +140,14 @@ def test_repeated_drops_reconnect_with_backoff_and_prices_resume(
 
 
 def test_data_stall_is_detected_and_recovers(upstream: FakeBinanceUpstream) -> None:
-    with _engine(upstream.url, stall=0.3) as engine:
+    with _engine(upstream.base_url, stall=0.3) as engine:
         session = _subscribed(engine, upstream)
-        upstream.stall = True  # connection open, pongs answered, no data
+        upstream.stall()  # connection open, pongs answered, no data
         seen = _collect(session, _status("RECONNECTING"), timeout=5)
         assert seen[-1]["reason"].startswith("data stall: no data for")
         _retry_in_bounds(seen[-1])
         t0 = time.monotonic()
-        upstream.stall = False
+        upstream.unstall()
         upstream.set_price("BTCUSDT", "49000.0")
         session.wait_for(is_update("BTCUSDT", 49000.0), timeout=5)
         print(f"\nrecovery after a stall (data back -> price delivered): "
@@ -150,17 +156,17 @@ def test_data_stall_is_detected_and_recovers(upstream: FakeBinanceUpstream) -> N
 
 
 def test_server_shutdown_event_reconnects(upstream: FakeBinanceUpstream) -> None:
-    with _engine(upstream.url) as engine:
+    with _engine(upstream.base_url) as engine:
         session = _subscribed(engine, upstream)
-        upstream.server_shutdown()
+        upstream.server_shutdown_event()
         seen = _collect(session, _status("UP"), timeout=5)
         reconnecting = [m for m in seen if m.get("status") == "RECONNECTING"]
         assert reconnecting[0]["reason"] == "server shutdown"
-        wait_until(lambda: upstream.accepted == 2, what="a second connection")
+        wait_until(lambda: upstream.accepted_connections == 2, what="a second connection")
 
 
 def test_garbage_frames_are_counted_and_dropped(upstream: FakeBinanceUpstream) -> None:
-    with _engine(upstream.url) as engine:
+    with _engine(upstream.base_url) as engine:
         session = _subscribed(engine, upstream)
         garbage = [
             "not json at all",
@@ -174,7 +180,7 @@ def test_garbage_frames_are_counted_and_dropped(upstream: FakeBinanceUpstream) -
             '{"hello":"world"}',
         ]
         for text in garbage:
-            upstream.inject(text)
+            upstream.push_raw(text)
         expected = {"not_json": 2, "not_object": 1, "bad_number": 1, "non_positive": 1,
                     "missing_field": 1, "unrecognized": 1}
         wait_until(lambda: engine.feed_shared.codec_snapshot()["dropped"] == expected,
@@ -182,13 +188,13 @@ def test_garbage_frames_are_counted_and_dropped(upstream: FakeBinanceUpstream) -
         upstream.set_price("BTCUSDT", "50002.0")
         seen = _collect(session, is_update("BTCUSDT", 50002.0), timeout=5)
         assert not [m for m in seen if m["type"] == "FEED_STATUS"]  # still UP throughout
-        assert upstream.accepted == 1
+        assert upstream.accepted_connections == 1
 
 
 def test_refused_for_a_while_then_recovery(upstream: FakeBinanceUpstream) -> None:
-    with _engine(upstream.url) as engine:
+    with _engine(upstream.base_url) as engine:
         session = _subscribed(engine, upstream)
-        upstream.refuse = True
+        upstream.refuse()
         upstream.drop_all()
         seen = _collect(session, lambda m: m.get("type") == "FEED_STATUS"
                         and m.get("attempt", 0) >= 4, timeout=10)
@@ -200,35 +206,35 @@ def test_refused_for_a_while_then_recovery(upstream: FakeBinanceUpstream) -> Non
         # exponential: 50, 100, 200, 400 ms (±20 %)
         assert statuses[3]["retryInMs"] > statuses[1]["retryInMs"]
         t0 = time.monotonic()
-        upstream.refuse = False
+        upstream.accept_upgrades()
         upstream.set_price("BTCUSDT", "51000.0")
         session.wait_for(is_update("BTCUSDT", 51000.0), timeout=5)
         took = time.monotonic() - t0
         print(f"\nrecovery after refusals (upstream back -> price delivered): "
-              f"{took * 1000:.0f} ms; refused attempts: {upstream.attempts - upstream.accepted}, "
+              f"{took * 1000:.0f} ms; refused attempts: {upstream.refused_connections}, "
               f"then 1 accepted")
         assert engine.feed_status()["status"] == "UP"
 
 
 def test_escalation_reports_down_and_keeps_retrying() -> None:
-    with FakeBinanceUpstream() as fake, _engine(fake.url, max_restarts=2) as engine:
+    with _fake() as fake, _engine(fake.base_url, max_restarts=2) as engine:
         session = _subscribed(engine, fake)
-        fake.refuse = True
+        fake.refuse()
         fake.drop_all()
         seen = _collect(session, _status("DOWN"), timeout=10)
         assert seen[-1]["attempt"] == 3
-        fake.refuse = False
+        fake.accept_upgrades()
         _collect(session, _status("UP"), timeout=5)
 
 
 def test_rotation_connects_new_first_without_status_change(
         upstream: FakeBinanceUpstream) -> None:
-    with _engine(upstream.url, rotate_after=1.0) as engine:
+    with _engine(upstream.base_url, rotate_after=1.0) as engine:
         session = _subscribed(engine, upstream)
-        assert upstream.wait_accepted(2, timeout=5)
+        assert upstream.wait_until(lambda: upstream.accepted_connections >= 2, timeout=5)
         wait_until(lambda: upstream.open_connections() == 1, what="the old connection closed")
         upstream.set_price("BTCUSDT", "52000.0")
         seen = _collect(session, is_update("BTCUSDT", 52000.0), timeout=5)
         assert not [m for m in seen if m["type"] == "FEED_STATUS"]
         assert engine.feed_status()["status"] == "UP"
-        assert len(upstream.targets) == upstream.accepted  # no refused attempt
+        assert len(upstream.request_targets) == upstream.accepted_connections  # none refused

@@ -12,8 +12,10 @@ from engine.feeds.base import FeedShared, MarketItem
 from engine.feeds.binance import BinanceSource
 from engine.market.upstream_limits import SlidingWindowLimiter
 from tests.conftest import timeout
-from tests.fakes.streaming_upstream import FakeBinanceUpstream
+from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import wait_until
+
+PRICES = {"BTCUSDT": "50000.0", "ETHUSDT": "3000.0"}
 
 
 class _Sink:
@@ -46,24 +48,24 @@ def test_attempt_window_counts_and_delays() -> None:
 
 
 def test_a_full_attempt_window_holds_the_connection_and_stop_is_prompt() -> None:
-    with FakeBinanceUpstream() as fake:
+    with FakeBinanceUpstream(stream_prices=PRICES) as fake:
         shared = FeedShared(attempts=SlidingWindowLimiter(1, 60.0))
         assert shared.attempt_delay(time.monotonic()) == 0.0  # window now full
         sink = _Sink()
-        src = BinanceSource(BinanceConfig(url=fake.url, stall_timeout_s=0.2), ["BTCUSDT"],
+        src = BinanceSource(BinanceConfig(url=fake.base_url, stall_timeout_s=0.2), ["BTCUSDT"],
                             sink, SystemClock(), shared)
         src.start()
         assert not sink.up_event.wait(0.5)  # longer than the stall timeout: no attempt
         t0 = time.monotonic()
         src.stop()
         assert time.monotonic() - t0 < timeout(1.9)  # before stop's own 2 s deadline
-        assert fake.attempts == 0 and sink.failures == []
+        assert fake.connection_attempts == 0 and sink.failures == []
 
 
 def test_stop_closes_politely_and_reports_nothing() -> None:
-    with FakeBinanceUpstream() as fake:
+    with FakeBinanceUpstream(stream_prices=PRICES) as fake:
         sink = _Sink()
-        src = BinanceSource(BinanceConfig(url=fake.url, stall_timeout_s=1.0), ["ETHUSDT"],
+        src = BinanceSource(BinanceConfig(url=fake.base_url, stall_timeout_s=1.0), ["ETHUSDT"],
                             sink, SystemClock(), FeedShared())
         src.start()
         assert sink.up_event.wait(5) and sink.got.wait(5)

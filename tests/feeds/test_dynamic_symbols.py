@@ -9,16 +9,18 @@ import pytest
 
 from engine.app import Engine
 from engine.config import BinanceConfig, FeedConfig
-from tests.fakes.streaming_upstream import FakeBinanceUpstream
+from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, is_update, wait_until
 
 LISTED = {"BTCUSDT": "50000.0", "ETHUSDT": "3000.0", "SOLUSDT": "150.0",
           **{f"X{i}USDT": f"{i + 1}.0" for i in range(8)}}
+#: listed on the exchange, but nothing trades: SUBSCRIBE is accepted, no data comes
+SILENT = "NOSUCHCOIN"
 
 
 @pytest.fixture
 def upstream() -> Iterator[FakeBinanceUpstream]:
-    with FakeBinanceUpstream(LISTED) as fake:
+    with FakeBinanceUpstream(known_symbols=[SILENT], stream_prices=LISTED) as fake:
         yield fake
 
 
@@ -39,15 +41,15 @@ def _up(engine: Engine) -> None:
 
 def test_listed_symbol_is_added_live_and_kept_after_reconnect(
         upstream: FakeBinanceUpstream) -> None:
-    with _engine(upstream.url) as engine:
+    with _engine(upstream.base_url) as engine:
         _up(engine)
         session = engine.connect()
         session.send({"action": "subscribe_ticker", "symbol": "solusdt", "id": "s1"})
         ok = session.wait_for(_reply("s1"), timeout=5)
         assert ok["type"] == "SUBSCRIBED" and ok["symbol"] == "SOLUSDT"
         session.wait_for(is_update("SOLUSDT", 150.0), timeout=5)
-        assert upstream.controls[0]["method"] == "SUBSCRIBE"
-        assert upstream.controls[0]["params"] == ["solusdt@aggTrade", "solusdt@ticker"]
+        assert upstream.control_requests[0]["method"] == "SUBSCRIBE"
+        assert upstream.control_requests[0]["params"] == ["solusdt@aggTrade", "solusdt@ticker"]
         assert engine.feed_shared.snapshot()["dynamicSymbols"] == ["SOLUSDT"]
         # a second client gets it at once, with the snapshot
         other = engine.connect()
@@ -57,27 +59,27 @@ def test_listed_symbol_is_added_live_and_kept_after_reconnect(
         other.wait_for(is_update("SOLUSDT"), timeout=5)
         # after a reconnect the symbol is in the combined URL
         upstream.drop_all()
-        assert upstream.wait_accepted(2, timeout=5)
-        assert "solusdt@aggTrade" in upstream.targets[-1]
+        assert upstream.wait_until(lambda: upstream.accepted_connections >= 2, timeout=5)
+        assert "solusdt@aggTrade" in upstream.request_targets[-1]
         upstream.set_price("SOLUSDT", "151.0")
         session.wait_for(is_update("SOLUSDT", 151.0), timeout=5)
 
 
 def test_symbol_without_data_is_unknown_after_the_timeout(upstream: FakeBinanceUpstream) -> None:
-    with _engine(upstream.url) as engine:
+    with _engine(upstream.base_url) as engine:
         _up(engine)
         session = engine.connect()
-        session.send({"action": "subscribe_ticker", "symbol": "NOSUCHCOIN", "id": "n"})
+        session.send({"action": "subscribe_ticker", "symbol": SILENT, "id": "n"})
         err = session.wait_for(_reply("n"), timeout=5)
         assert err["type"] == "ERROR" and err["code"] == "UNKNOWN_SYMBOL"
-        wait_until(lambda: [c["method"] for c in upstream.controls] == ["SUBSCRIBE",
-                                                                         "UNSUBSCRIBE"],
+        wait_until(lambda: [c["method"] for c in upstream.control_requests] == ["SUBSCRIBE",
+                                                                                 "UNSUBSCRIBE"],
                    what="the subscription withdrawn")
-        assert not engine.feed_shared.serves("NOSUCHCOIN")
+        assert not engine.feed_shared.serves(SILENT)
 
 
 def test_control_messages_respect_five_per_second(upstream: FakeBinanceUpstream) -> None:
-    with _engine(upstream.url) as engine:
+    with _engine(upstream.base_url) as engine:
         _up(engine)
         session = engine.connect()
         for i in range(8):
@@ -92,10 +94,10 @@ def test_control_messages_respect_five_per_second(upstream: FakeBinanceUpstream)
 
 
 def test_dynamic_off_answers_unknown_at_once(upstream: FakeBinanceUpstream) -> None:
-    with _engine(upstream.url, dynamic=False) as engine:
+    with _engine(upstream.base_url, dynamic=False) as engine:
         _up(engine)
         session = engine.connect()
         session.send({"action": "subscribe_ticker", "symbol": "SOLUSDT", "id": 1})
         err = session.wait_for(lambda m: m.get("id") == 1, timeout=5)
         assert err["code"] == "UNKNOWN_SYMBOL"
-        assert upstream.controls == []
+        assert upstream.control_requests == []
