@@ -201,8 +201,14 @@ class SocketChannel:
             frame = close_frame(code, reason)
             if drop_pending:
                 self._outbox.clear()
-                self._inflight = None
-            if self._inflight is None and not self._outbox:
+                if self._inflight is not None:
+                    # A frame is half written: anything sent now would be read as
+                    # the rest of it. The client sees the connection end instead.
+                    self._inflight = None
+                    frame = b""
+            if not frame:
+                pass
+            elif self._inflight is None and not self._outbox:
                 sent = self._try_send(frame)
                 if 0 <= sent < len(frame):
                     self._inflight = memoryview(frame)[sent:]

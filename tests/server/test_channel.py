@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.protocol.frames import text_frame
+from engine.protocol.frames import close_frame, text_frame
 from engine.server.channel import CLOSE_SLOW_CONSUMER, CLOSE_WRITE_TIMEOUT, SocketChannel
 from engine.server.writer import WriterLoop
 from tests.conftest import timeout, wait_until
@@ -113,3 +113,58 @@ def test_a_dead_peer_is_noticed_without_raising(writer: WriterLoop) -> None:
         ch.send_frame(text_frame(b"hello"))
     assert ch.closed
     ch.transport_closed()
+
+
+class _ScriptedSock:
+    """A socket whose ``send`` takes what the test allows; records what it took."""
+
+    def __init__(self) -> None:
+        self.room = 0
+        self.taken: list[bytes] = []
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        n = min(len(data), self.room)
+        if n == 0:
+            raise BlockingIOError
+        self.room -= n
+        self.taken.append(bytes(data[:n]))
+        return n
+
+    def shutdown(self, how: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return -1
+
+
+class _NoWriter:
+    def want_write(self, ch: object) -> None: ...
+    def shutdown_later(self, ch: object, grace_s: float) -> None: ...
+    def release(self, ch: object) -> None: ...
+
+
+def test_eviction_never_writes_a_close_frame_into_a_half_sent_frame() -> None:
+    sock = _ScriptedSock()
+    ch = SocketChannel(1, sock, _NoWriter(), max_queued_bytes=4096,  # type: ignore[arg-type]
+                       write_timeout_s=30, monotonic=time.monotonic)
+    sock.room = 100
+    ch.send_frame(text_frame(b"q" * 3000))  # 100 bytes go out: the frame is cut
+    sock.room = 10**6  # the peer read: the socket now takes anything
+    sock.taken.clear()
+    ch.close(CLOSE_SLOW_CONSUMER, "slow consumer", drop_pending=True)
+    # Any byte now would be read as the rest of the cut frame: nothing is sent.
+    assert sock.taken == []
+    assert ch.closed and ch.close_code == CLOSE_SLOW_CONSUMER
+
+
+def test_a_close_frame_follows_whole_frames() -> None:
+    sock = _ScriptedSock()
+    ch = SocketChannel(1, sock, _NoWriter(), max_queued_bytes=4096,  # type: ignore[arg-type]
+                       write_timeout_s=30, monotonic=time.monotonic)
+    sock.room = 10**6
+    ch.send_frame(text_frame(b"whole"))
+    ch.close(1001, "bye", drop_pending=True)
+    assert sock.taken[-1] == close_frame(1001, "bye")
