@@ -34,11 +34,10 @@ from engine.protocol import server_messages as sm
 from engine.server.hub import Hub
 from engine.store import Store
 from engine.trading.events import Outcome
-from engine.trading.ledger import FillResult, Ledger, Side
+from engine.trading.ledger import Ledger, Side
 from engine.trading.order import Order
 
 __all__ = [
-    "ApplyFill",
     "BookState",
     "LoadBook",
     "PortfolioActor",
@@ -49,20 +48,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("tickdesk.portfolio")
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyFill:
-    """Apply one fill to an account (ask; replies with a FillResult).
-
-    Not persisted (it carries no order): a tool for tests. Order fills go
-    through :class:`Settle`."""
-
-    account: str
-    symbol: str
-    side: Side
-    quantity: Decimal
-    price: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +152,6 @@ class PortfolioActor(TickdeskActor):
             AccountRequest: self._on_request,
             Pulse: self._on_pulse,
             OpenOrdersChanged: self._on_open_orders,
-            ApplyFill: self._on_fill,
             RiskQuery: self._on_risk,
             Settle: self._on_settle,
             LoadBook: self._on_load_book,
@@ -238,9 +222,6 @@ class PortfolioActor(TickdeskActor):
                     portfolio_wire(ledger, self._marks, self._open_orders.get(account, 0)), now
                 )
             self._hub.to_account(account, out)
-
-    def _on_fill(self, msg: ApplyFill) -> FillResult:
-        return self._ledger(msg.account).apply_fill(msg.symbol, msg.side, msg.quantity, msg.price)
 
     def _on_settle(self, msg: Settle) -> None:
         # Work on copies: if a fill or the commit fails, memory is unchanged.

@@ -233,30 +233,26 @@ def _request_id(value: object) -> RequestId:
 # ---------------------------------------------------------------- events
 
 
-def _agg_trade(data: Mapping[str, object]) -> Trade:
+def _any_trade(data: Mapping[str, object], id_field: str) -> Trade:
     return Trade(
         symbol=_symbol(data),
         price=_positive(data, "p"),
         quantity=_positive(data, "q"),
         event_time=_int(data, "E"),
         trade_time=_int(data, "T"),
-        trade_id=_int(data, "a"),
+        trade_id=_int(data, id_field),
         buyer_is_maker=_opt_bool(data, "m"),
     )
+
+
+def _agg_trade(data: Mapping[str, object]) -> Trade:
+    return _any_trade(data, "a")
 
 
 def _trade(data: Mapping[str, object]) -> Trade:
     # In a raw @trade event "a" is the seller's order id (until 2024), not an
     # aggregate id: the trade id is "t".
-    return Trade(
-        symbol=_symbol(data),
-        price=_positive(data, "p"),
-        quantity=_positive(data, "q"),
-        event_time=_int(data, "E"),
-        trade_time=_int(data, "T"),
-        trade_id=_int(data, "t"),
-        buyer_is_maker=_opt_bool(data, "m"),
-    )
+    return _any_trade(data, "t")
 
 
 def _ticker(data: Mapping[str, object]) -> Ticker24h:
