@@ -32,13 +32,13 @@ from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
 from engine.errors import BadRequest, UnknownOrder, UnknownSymbol
+from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.server.hub import Hub
 from engine.trading.book import OrderBook, bps_fee
 from engine.trading.errors import RequestError
 from engine.trading.errors import UnknownOrder as BookUnknownOrder
 from engine.trading.events import Outcome
-from engine.trading.ledger import Side
 from engine.trading.requests import parse_bracket, parse_cancel, parse_oco, parse_order
 
 __all__ = ["OrderMonitorActor"]

@@ -30,11 +30,12 @@ from typing import Any
 from actors.base import FailureHook, TickdeskActor
 from actors.messages import AccountRequest, OpenOrdersChanged, Pulse, TradeTick
 from engine.config import TradingConfig
+from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.server.hub import Hub
 from engine.store import Store
 from engine.trading.events import Outcome
-from engine.trading.ledger import Ledger, Side
+from engine.trading.ledger import Ledger
 from engine.trading.order import Order
 
 __all__ = [

@@ -14,6 +14,7 @@ in step.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -38,6 +39,7 @@ __all__ = [
     "SupervisorConfig",
     "TradingConfig",
     "is_loopback_host",
+    "load_config",
     "load_config_text",
     "parse_config",
 ]
@@ -387,3 +389,17 @@ def load_config_text(text: str, env: Mapping[str, str] | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config.toml", f"not valid TOML: {exc}") from None
     return parse_config(data, env)
+
+
+def load_config(path: str, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a TOML configuration file (raises ConfigError).
+
+    The only function here that touches the file system and the process
+    environment: ``env`` (default ``os.environ``) resolves ``token_env``.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
+    return load_config_text(text, os.environ if env is None else env)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["MarketSnapshot", "Ticker24h", "Trade"]
+__all__ = ["BookLevel", "BookTicker", "DepthSnapshot", "MarketSnapshot", "Ticker24h", "Trade"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,44 @@ class Ticker24h:
     last_price: Decimal | None = None
     bid: Decimal | None = None
     ask: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BookTicker:
+    """The best bid and ask with their quantities (Binance ``@bookTicker``).
+
+    ``update_id`` is the book's update id (Binance ``u``): a newer book has a
+    larger one. ``event_time`` is the feed's event time in ms when it gives
+    one, else the time the engine received the frame.
+    """
+
+    symbol: str
+    bid: Decimal
+    bid_qty: Decimal
+    ask: Decimal
+    ask_qty: Decimal
+    update_id: int
+    event_time: int
+
+
+#: One price level of a book: ``(price, quantity)``.
+BookLevel = tuple[Decimal, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class DepthSnapshot:
+    """The top levels of one symbol's book (Binance ``@depth<N>@100ms``).
+
+    ``bids`` are best (highest) first, ``asks`` best (lowest) first; each is
+    at most the subscribed number of levels. ``last_update_id`` orders
+    snapshots like :attr:`BookTicker.update_id`.
+    """
+
+    symbol: str
+    bids: tuple[BookLevel, ...]
+    asks: tuple[BookLevel, ...]
+    last_update_id: int
+    event_time: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,8 +49,9 @@ from typing import Any
 
 import orjson
 
+from engine.money import Side
 from engine.trading.events import FillIntent, OrderEvent, Outcome
-from engine.trading.ledger import Ledger, Position, Side
+from engine.trading.ledger import Ledger, Position
 from engine.trading.order import ListStatus, ListType, Order, OrderStatus
 from engine.trading.order_list import OrderList
 

@@ -3,8 +3,8 @@
 Run: python examples/embed.py
 """
 
-from engine import Config, Engine
 from engine.config import StoreConfig
+from tickdesk import Config, Engine
 
 config = Config(store=StoreConfig(path=""))  # in-memory ledger for this demo
 

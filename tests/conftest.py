@@ -16,8 +16,8 @@ from typing import Any
 import pykka
 import pytest
 
-from engine import Config, Engine
 from engine.config import FeedConfig, IntervalsConfig, ServerConfig, SimulatedConfig, StoreConfig
+from tickdesk import Config, Engine
 
 _STRAY = ("tickdesk.db", "tickdesk.db-wal", "tickdesk.db-shm")
 _preexisting: set[str] = set()

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(
 def test_bench_quick_delivers_everything_on_both_servers(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "bench", "--quick", "--json", str(out)],
+        [sys.executable, "-m", "tickdesk.cli", "bench", "--quick", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=80,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

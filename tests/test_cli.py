@@ -17,15 +17,15 @@ from tests.e2e.wsclient import WsClient
 
 
 def _tickdesk(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=cwd,
+    return subprocess.Popen([sys.executable, "-m", "tickdesk.cli", *args], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_version_and_help() -> None:
-    out = subprocess.run([sys.executable, "-m", "engine.cli", "--version"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "tickdesk.cli", "--version"], capture_output=True,
                          text=True, check=True)
     assert out.stdout.startswith("tickdesk ")
-    out = subprocess.run([sys.executable, "-m", "engine.cli", "--help"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "tickdesk.cli", "--help"], capture_output=True,
                          text=True, check=True)
     assert "run" in out.stdout
 
@@ -38,7 +38,7 @@ def test_version_and_help() -> None:
 def test_bad_config_exits_2_naming_the_key(tmp_path: Path, toml: str, key: str) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text(toml)
-    proc = subprocess.run([sys.executable, "-m", "engine.cli", "run", "--config", str(cfg)],
+    proc = subprocess.run([sys.executable, "-m", "tickdesk.cli", "run", "--config", str(cfg)],
                           capture_output=True, text=True, timeout=timeout(30))
     assert proc.returncode == 2
     assert key in proc.stderr
@@ -85,7 +85,7 @@ def test_run_prints_a_ready_to_use_url_with_the_token_of_the_one_account(
     cfg.write_text('[server]\nport = 0\n[store]\npath = ""\n'
                    '[[accounts]]\nname = "solo"\ntoken_env = "SOLO_TOKEN"\n')
     env = dict(os.environ, SOLO_TOKEN="solo-secret-token-42")
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "--config", str(cfg)],
+    proc = subprocess.Popen([sys.executable, "-m", "tickdesk.cli", "run", "--config", str(cfg)],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:

@@ -1,6 +1,6 @@
 """``kill -9`` the real daemon and restart it on the same database.
 
-The daemon (``python -m engine.cli run``) runs as a subprocess on a loopback
+The daemon (``python -m tickdesk.cli run``) runs as a subprocess on a loopback
 port it picks itself (``server.port = 0``; the URL is read from its log line).
 The simulated feed is slowed to one pulse per 100 s, so after its first trade
 the market is still and everything that changes is what this test asks for:
@@ -60,7 +60,7 @@ class Daemon:
     def __init__(self, config: Path, cwd: Path) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "tickdesk.cli", "run", "--config", str(config)],
             cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True,
         )

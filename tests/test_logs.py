@@ -96,7 +96,7 @@ def test_daemon_logs_json_lines_without_tokens(tmp_path: Path) -> None:
     cfg.write_text('[server]\nport = 0\n[store]\npath = ""\n'
                    '[log]\nlevel = "DEBUG"\nformat = "json"\n'
                    f'[[accounts]]\nname = "alice"\ntoken = "{TOKEN}"\n')
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "--config", str(cfg)],
+    proc = subprocess.Popen([sys.executable, "-m", "tickdesk.cli", "run", "--config", str(cfg)],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     lines: list[str] = []

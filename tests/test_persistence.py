@@ -18,7 +18,6 @@ import pytest
 
 from actors.messages import AccountRequest, TradeTick
 from actors.supervisor import AwaitStarted
-from engine.app import Engine, LocalSession
 from engine.config import (
     Config,
     FeedConfig,
@@ -30,6 +29,7 @@ from engine.config import (
 from engine.messages import Trade
 from engine.store import Store
 from tests.conftest import memory_store_config
+from tickdesk.app import Engine, LocalSession
 
 SYMBOL = "BTCUSDT"
 WAIT = 5.0

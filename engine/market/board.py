@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from engine.messages import MarketSnapshot, Ticker24h, Trade
-from engine.trading.ledger import MONEY
+from engine.money import MONEY
 
 __all__ = ["MarketBoard"]
 

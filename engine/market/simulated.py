@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
 from engine.messages import Ticker24h, Trade
-from engine.trading.ledger import MONEY
+from engine.money import MONEY
 
 __all__ = ["START_PRICES", "SimulatedMarket", "SimulatedSymbol"]
 

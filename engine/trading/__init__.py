@@ -7,10 +7,11 @@ conditions), ``trailing`` (the trailing-stop machine), ``events`` (what the
 book reports) and ``book`` (the :class:`OrderBook` state machine).
 """
 
+from engine.money import Side
 from engine.trading.book import FeeFn, OrderBook, RejectReason, RiskCheck, bps_fee
 from engine.trading.errors import RequestError, TradingError, UnknownOrder
 from engine.trading.events import Event, FillIntent, ListEvent, OrderEvent, Outcome
-from engine.trading.ledger import Ledger, Side
+from engine.trading.ledger import Ledger
 from engine.trading.order import (
     ExecutionType,
     LegRole,

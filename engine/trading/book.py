@@ -75,6 +75,7 @@ from dataclasses import replace
 from decimal import Decimal, localcontext
 
 from engine.messages import Trade
+from engine.money import MONEY, ZERO, Side
 from engine.trading import trailing
 from engine.trading.errors import UnknownOrder
 from engine.trading.events import (
@@ -85,7 +86,6 @@ from engine.trading.events import (
     OrderEvent,
     Outcome,
 )
-from engine.trading.ledger import MONEY, ZERO, Side
 from engine.trading.order import (
     ExecutionType,
     LegRole,

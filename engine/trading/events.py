@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from engine.trading.ledger import Side
+from engine.money import Side
 from engine.trading.order import ExecutionType, Order
 from engine.trading.order_list import OrderList
 

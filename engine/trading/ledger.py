@@ -15,41 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Context, Decimal, localcontext
-from enum import Enum
+from decimal import Decimal, localcontext
+
+from engine.money import BPS as _BPS
+from engine.money import MONEY, ZERO, Side
 
 __all__ = [
     "ENTRY_PRICE_PLACES",
-    "MONEY",
-    "ZERO",
     "FillResult",
     "Ledger",
     "Position",
-    "Side",
 ]
 
-#: Arithmetic context for all ledger math.
-MONEY = Context(prec=60)
 #: Decimal places kept for a blended average entry price.
 ENTRY_PRICE_PLACES = 12
-ZERO = Decimal(0)
-_BPS = Decimal(10000)
 _ENTRY_QUANTUM = Decimal(1).scaleb(-ENTRY_PRICE_PLACES)
-
-
-class Side(str, Enum):  # noqa: UP042 - str() of a member is part of the existing API
-    """Order side, as on the wire."""
-
-    BUY = "BUY"
-    SELL = "SELL"
-
-    @property
-    def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
-
-    @property
-    def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from engine.trading.ledger import ZERO, Side
+from engine.money import ZERO, Side
 
 __all__ = [
     "OPEN_STATUSES",

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from engine.money import Side
 from engine.trading.errors import RequestError
-from engine.trading.ledger import Side
 from engine.trading.order import OrderType
 from engine.trading.validation import (
     client_order_id,

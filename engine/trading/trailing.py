@@ -21,7 +21,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import NamedTuple
 
-from engine.trading.ledger import MONEY, Side
+from engine.money import MONEY, Side
 from engine.trading.order import StopKind
 from engine.trading.triggers import BPS, stop_condition
 

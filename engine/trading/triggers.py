@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 
-from engine.trading.ledger import MONEY, Side
+from engine.money import MONEY, Side
 from engine.trading.order import StopKind
 
 __all__ = [

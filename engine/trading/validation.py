@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from engine.money import MONEY, Side
 from engine.trading.errors import RequestError
-from engine.trading.ledger import MONEY, Side
 
 __all__ = [
     "MAX_DECIMAL_PLACES",

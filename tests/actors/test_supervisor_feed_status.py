@@ -7,7 +7,7 @@ from typing import Any
 
 import pykka
 
-import engine.app  # noqa: F401  (first: importing actors.* first hits a pre-existing import cycle)
+import tickdesk.app  # noqa: F401  (first: importing actors.* first hits a pre-existing import cycle)
 from actors.base import ActorSlot, TickdeskActor
 from actors.supervisor import ChildSpec, FeedStatusReport, Supervisor, SupervisorLink
 from engine.backoff import BackoffPolicy

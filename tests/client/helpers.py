@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import socket
 
-from engine import Engine
 from tests.conftest import wait_until
+from tickdesk import Engine
 
 
 def wait_ready(engine: Engine) -> Engine:

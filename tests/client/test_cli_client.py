@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
-from engine.cli import main
-from engine.client import TickdeskClient
 from engine.config import AccountConfig
 from tests.client.helpers import free_port, wait_ready
 from tests.conftest import make_config, timeout
+from tickdesk import Engine
+from tickdesk.cli import main
+from tickdesk.client import TickdeskClient
 
 ROOT = Path(__file__).resolve().parents[2]
 ALICE = AccountConfig(name="alice", token="alice-token-123")
@@ -34,7 +34,7 @@ def env(**extra: str) -> dict[str, str]:
 
 
 def tickdesk(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tickdesk.cli", *args], capture_output=True,
                           text=True, timeout=timeout(60), env=env(**extra_env), cwd=ROOT)
 
 
@@ -153,7 +153,7 @@ def read_until(fd: int, needles: tuple[bytes, ...], seconds: float) -> bytes:
 
 
 def test_watch_prints_plain_lines_when_piped_and_exits_0_on_sigint(live: Engine) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "watch", "BTCUSDT", "ethusdt",
+    proc = subprocess.Popen([sys.executable, "-m", "tickdesk.cli", "watch", "BTCUSDT", "ethusdt",
                              "--url", live.url, "--interval", "0.1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(), cwd=ROOT)
     try:
@@ -174,7 +174,7 @@ def test_watch_prints_plain_lines_when_piped_and_exits_0_on_sigint(live: Engine)
 
 def test_watch_redraws_in_place_on_a_terminal(live: Engine) -> None:
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "watch", "SOLUSDT",
+    proc = subprocess.Popen([sys.executable, "-m", "tickdesk.cli", "watch", "SOLUSDT",
                              "--url", live.url, "--interval", "0.1"],
                             stdin=slave, stdout=slave, stderr=slave, env=env(), cwd=ROOT)
     os.close(slave)

@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 
-from engine import Engine
 from engine.backoff import BackoffPolicy
-from engine.client import (
+from engine.config import AccountConfig, ServerConfig
+from tests.client.helpers import free_port, wait_ready
+from tests.conftest import make_config, timeout, wait_until
+from tickdesk import Engine
+from tickdesk.client import (
     ClientClosed,
     CommandError,
     ConnectError,
@@ -23,9 +26,6 @@ from engine.client import (
     State,
     TickdeskClient,
 )
-from engine.config import AccountConfig, ServerConfig
-from tests.client.helpers import free_port, wait_ready
-from tests.conftest import make_config, timeout, wait_until
 
 FAST = BackoffPolicy(min_s=0.05, max_s=0.2, factor=2.0, jitter=0.2, reset_after_s=5.0)
 ALICE = AccountConfig(name="alice", token="alice-token-123")

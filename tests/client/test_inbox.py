@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.backoff import Backoff
-from engine.client.connection import DEFAULT_BACKOFF, encode
-from engine.client.inbox import Inbox
+from tickdesk.client.connection import DEFAULT_BACKOFF, encode
+from tickdesk.client.inbox import Inbox
 
 
 def tick(symbol: str, seq: int) -> dict[str, object]:

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine import Engine
 from tests.client.helpers import wait_ready
 from tests.conftest import timeout
+from tickdesk import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_URL = "ws://127.0.0.1:8000/api/ws/realtime"

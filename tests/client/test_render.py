@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.client.render import WatchModel, fmt_num, orders_table, update_line
+from tickdesk.client.render import WatchModel, fmt_num, orders_table, update_line
 
 
 def order(**fields: Any) -> dict[str, Any]:

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 import websocket
 
-from engine import Engine
 from engine.config import AccountConfig
 from tests.conftest import make_config
 from tests.e2e.wsclient import WsClient
+from tickdesk import Engine
 
 ALICE = AccountConfig(name="alice", token="alice-token-123")
 BOB = AccountConfig(name="bob", token="bob-token-4567")

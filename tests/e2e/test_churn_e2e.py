@@ -8,9 +8,9 @@ import os
 import threading
 import time
 
-from engine import Engine
 from tests.conftest import wait_until
 from tests.e2e.wsclient import WsClient
+from tickdesk import Engine
 
 CYCLES = 1000
 #: Resident-set growth allowed over the whole run (allocator high-water marks,

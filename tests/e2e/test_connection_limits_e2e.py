@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import websocket
 
-from engine import Engine
 from engine.config import ServerConfig
 from engine.server.http import Refusal
 from engine.server.limits import ConnectionLimits, peer_ip
 from tests.conftest import make_config, wait_until
 from tests.e2e.wsclient import WsClient
+from tickdesk import Engine
 
 
 def _refused_status(url: str) -> int:

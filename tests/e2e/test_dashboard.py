@@ -25,7 +25,6 @@ if not CHROMIUM.exists():
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 from actors.supervisor import FeedStatusReport  # noqa: E402
-from engine import Engine  # noqa: E402
 from engine.config import (  # noqa: E402
     AccountConfig,
     FeedConfig,
@@ -34,6 +33,7 @@ from engine.config import (  # noqa: E402
     SimulatedConfig,
 )
 from tests.conftest import make_config, timeout  # noqa: E402
+from tickdesk import Engine  # noqa: E402
 
 #: As the machine notes say: no network chatter, no sandbox (root), no GPU.
 #: Playwright gives every launch a new, empty profile (--user-data-dir).

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from engine import Engine
 from engine.dashboard import STATIC_FILES, dashboard_routes
+from tickdesk import Engine
 
 
 def get(engine: Engine, path: str) -> tuple[int, dict[str, str], bytes]:
@@ -52,7 +52,7 @@ def test_the_page_links_its_assets_and_derives_the_socket_url(engine: Engine) ->
 
 @pytest.mark.parametrize("path", [
     "/static/", "/static", "/static/../pyproject.toml", "/static/%2e%2e/app.py",
-    "/static/../../etc/passwd", "/index.html", "/static/index.html", "/engine/app.py",
+    "/static/../../etc/passwd", "/index.html", "/static/index.html", "/tickdesk/app.py",
     "/static/app.js/", "/static//app.js", "/STATIC/APP.JS", "/favicon.ico",
 ])
 def test_anything_else_is_404(engine: Engine, path: str) -> None:

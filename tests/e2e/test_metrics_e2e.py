@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine import Engine
 from engine.config import BinanceConfig, FeedConfig
 from tests.conftest import make_config, wait_until
 from tests.e2e.test_ops_e2e import _metrics
 from tests.e2e.wsclient import WsClient
 from tests.fakes.binance_upstream import FakeBinanceUpstream
+from tickdesk import Engine
 
 
 @pytest.fixture

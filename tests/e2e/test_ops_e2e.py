@@ -11,10 +11,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from actors.supervisor import FeedStatusReport
-from engine import Engine
 from engine.server.ops import OpsSnapshot, healthz_route
 from tests.conftest import timeout, wait_until
 from tests.e2e.wsclient import WsClient
+from tickdesk import Engine
 
 
 def _get(engine: Engine, path: str) -> tuple[int, str, bytes]:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
 from engine.config import BinanceConfig, FeedConfig, StoreConfig
 from tests.conftest import make_config
 from tests.e2e.wsclient import WsClient
 from tests.fakes.binance_upstream import FakeBinanceUpstream
+from tickdesk import Engine
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import os
 import socket
 import time
 
-from engine import Engine
-from engine.client import TickdeskClient
 from engine.config import ServerConfig
 from tests.conftest import make_config, timeout
+from tickdesk import Engine
+from tickdesk.client import TickdeskClient
 
 
 def _raw_upgrade(port: int) -> socket.socket:

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 import websocket
 
-from engine import Engine
 from tests.e2e.wsclient import WsClient
+from tickdesk import Engine
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 import websocket
 
-from engine import Engine
 from engine.config import ServerConfig
 from tests.conftest import make_config
 from tests.e2e.wsclient import WsClient
+from tickdesk import Engine
 
 BURST = 10
 RATE = 2.0  # one token per 0.5 s

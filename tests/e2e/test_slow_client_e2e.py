@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import orjson
 import websocket
 
-from engine import Engine
 from engine.config import FeedConfig, ServerConfig, SimulatedConfig
 from engine.server.channel import CLOSE_SLOW_CONSUMER, CLOSE_WRITE_TIMEOUT
 from tests.conftest import make_config, wait_until
 from tests.e2e.wsclient import WsClient
+from tickdesk import Engine
 
 READERS = 3
 

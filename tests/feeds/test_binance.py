@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from engine.app import Engine, LocalSession
 from engine.config import BinanceConfig, FeedConfig
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, is_update, wait_until
+from tickdesk.app import Engine, LocalSession
 
 BACKOFF_MIN, BACKOFF_MAX, JITTER = 0.05, 0.4, 0.2
 Msg = dict[str, Any]

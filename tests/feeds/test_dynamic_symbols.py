@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from engine.app import Engine
 from engine.config import BinanceConfig, FeedConfig
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, is_update, wait_until
+from tickdesk.app import Engine
 
 LISTED = {"BTCUSDT": "50000.0", "ETHUSDT": "3000.0", "SOLUSDT": "150.0",
           **{f"X{i}USDT": f"{i + 1}.0" for i in range(8)}}

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 
-from engine.app import Engine
 from engine.clock import SystemClock
 from engine.config import FeedConfig, ReplayConfig
 from engine.feeds.base import FeedShared, MarketItem
@@ -16,6 +15,7 @@ from engine.market.replay_format import ReplayRecord
 from engine.messages import Trade
 from tests.conftest import timeout
 from tests.feeds.helpers import data_file, engine_config, is_update, wait_until
+from tickdesk.app import Engine
 
 
 def _replay_engine(path: str, symbols: tuple[str, ...], **replay: object) -> Engine:

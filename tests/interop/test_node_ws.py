@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from engine import Engine
 from tests.client.helpers import wait_ready
 from tests.conftest import timeout
+from tickdesk import Engine
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".node"

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
 from engine.config import ServerConfig
 from tests.conftest import make_config, timeout
+from tickdesk import Engine
 
 pytestmark = pytest.mark.autobahn
 

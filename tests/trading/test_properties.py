@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.money import MONEY
 from engine.trading import (
     BracketRequest,
     ExecutionType,
@@ -28,7 +29,6 @@ from engine.trading import (
     Side,
     UnknownOrder,
 )
-from engine.trading.ledger import MONEY
 from tests.trading.helpers import SYMBOL, trade
 
 Op = tuple[int, int, int, int, int]

@@ -1,7 +1,7 @@
 """Benchmark: the cost of one ``Store.settle`` commit (what every announced
 order-book outcome pays before it is announced).
 
-    python bench/store_settle.py [--n 1000] [--dir PATH]
+    python -m tickdesk.bench.store_settle [--n 1000] [--dir PATH]
 
 Each settle is a realistic outcome: a MARKET order placed and filled (two
 ORDER_UPDATE snapshots, one fill, one account and one position row, the id
@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.store import Store
 from engine.trading.book import OrderBook

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from engine.bench.runner import Row
 from engine.version import __version__
+from tickdesk.bench.runner import Row
 
 __all__ = ["as_json", "ratios", "render", "summary"]
 

@@ -1,6 +1,6 @@
 """Cost of ``OrderBook.on_trade`` with many open orders on one symbol.
 
-Run: ``python bench/bench_order_book.py [N]`` (default 1000). Places N open
+Run: ``python -m tickdesk.bench.order_book [N]`` (default 1000). Places N open
 orders (resting LIMITs on both sides, stops and, in the last case, trailing
 stops) on one symbol, spread 100-600 price units from the last price, then
 times ``on_trade`` for:

@@ -2,7 +2,7 @@
 
 ::
 
-    from engine.client import TickdeskClient
+    from tickdesk.client import TickdeskClient
 
     with TickdeskClient("ws://127.0.0.1:8000/api/ws/realtime") as client:
         client.subscribe("BTCUSDT")
@@ -10,14 +10,14 @@
         for msg in client.messages(timeout=5):
             ...
 
-See :mod:`engine.client.connection` for the threading model and
-:mod:`engine.client.inbox` for the overflow policy of ``messages()``. The
+See :mod:`tickdesk.client.connection` for the threading model and
+:mod:`tickdesk.client.inbox` for the overflow policy of ``messages()``. The
 ``tickdesk watch`` / ``order`` / ``orders`` commands are in
-:mod:`engine.client.cli`.
+:mod:`tickdesk.client.cli`.
 """
 
-from engine.client.connection import DEFAULT_URL, TickdeskClient
-from engine.client.errors import (
+from tickdesk.client.connection import DEFAULT_URL, TickdeskClient
+from tickdesk.client.errors import (
     ClientClosed,
     ClientError,
     CommandError,
@@ -25,7 +25,7 @@ from engine.client.errors import (
     ConnectionLost,
     RequestTimeout,
 )
-from engine.client.types import (
+from tickdesk.client.types import (
     ListResult,
     Order,
     OrderList,

@@ -57,8 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from engine.bench.report import as_json, render
-    from engine.bench.runner import Workload, run_matrix
+    from tickdesk.bench.report import as_json, render
+    from tickdesk.bench.runner import Workload, run_matrix
 
     kinds = [k for k in args.servers.split(",") if k]
     if any(k not in ("tickdesk", "reference") for k in kinds):
@@ -119,7 +119,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _trigger(args: argparse.Namespace) -> list[Any]:
     """Trade in -> ORDER_UPDATE TRADE at the client, with many open orders."""
-    from engine.bench.trigger import TriggerResult, run_trigger_bench
+    from tickdesk.bench.trigger import TriggerResult, run_trigger_bench
 
     n = args.trigger_orders if args.trigger_orders is not None else (
         100 if args.quick else 1000)
@@ -143,7 +143,7 @@ def _stalled_check(kinds: Sequence[str], rows: Sequence[Any], seconds: float,
                    per_proc: int) -> list[dict[str, Any]]:
     """The cost of one client that never reads: N=100 at 100 ticks/s with one
     extra stalled connection, against the same workload of the main matrix."""
-    from engine.bench.runner import Workload, run_matrix
+    from tickdesk.bench.runner import Workload, run_matrix
 
     n, rate = 100, 100.0
     base = {r.server: r for r in rows if r.clients == n and r.workload == "100/s" and r.ok}

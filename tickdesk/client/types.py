@@ -27,7 +27,7 @@ Message = dict[str, Any]
 
 
 class State(enum.Enum):
-    """Where a :class:`~engine.client.TickdeskClient` is in its life."""
+    """Where a :class:`~tickdesk.client.TickdeskClient` is in its life."""
 
     IDLE = "IDLE"                  # created, connect() not called (or it failed)
     CONNECTING = "CONNECTING"      # the first connect() is in progress

@@ -1,8 +1,8 @@
 """Orchestration: a server process, client processes, workloads, one row each.
 
 For every client count N and every server kind, the runner starts a fresh
-server process (:func:`engine.bench.servers.serve`) and lean client processes
-(:func:`engine.bench.lean_client.run_client`) holding N connections between
+server process (:func:`tickdesk.bench.servers.serve`) and lean client processes
+(:func:`tickdesk.bench.lean_client.run_client`) holding N connections between
 them, runs the workloads in order on those connections, and turns what the
 processes report into :class:`Row` objects. Every wait is bounded; every
 child process is stopped, then killed if it lingers.
@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from engine.bench import SYMBOL
-from engine.bench.lean_client import handshake, masked_frame, run_client
-from engine.bench.servers import serve
+from tickdesk.bench import SYMBOL
+from tickdesk.bench.lean_client import handshake, masked_frame, run_client
+from tickdesk.bench.servers import serve
 
 __all__ = ["BenchError", "Row", "Workload", "run_matrix"]
 

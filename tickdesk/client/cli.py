@@ -1,7 +1,7 @@
 """The client commands of the ``tickdesk`` command line: ``watch``, ``order``, ``orders``.
 
 Edge module. :func:`register` adds them to ``tickdesk``'s subcommands; each
-one talks to a running daemon through :class:`~engine.client.TickdeskClient`.
+one talks to a running daemon through :class:`~tickdesk.client.TickdeskClient`.
 Every command takes ``--url`` (default ``ws://127.0.0.1:8000/api/ws/realtime``)
 and ``--token`` (default: the ``TICKDESK_TOKEN`` environment variable).
 
@@ -26,9 +26,9 @@ from typing import Any, TextIO
 
 import orjson
 
-from engine.client.connection import DEFAULT_URL, TickdeskClient
-from engine.client.errors import ClientError, CommandError, ConnectError
-from engine.client.render import WatchModel, orders_table, update_line
+from tickdesk.client.connection import DEFAULT_URL, TickdeskClient
+from tickdesk.client.errors import ClientError, CommandError, ConnectError
+from tickdesk.client.render import WatchModel, orders_table, update_line
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_UNREACHABLE", "EXIT_USAGE", "register"]
 

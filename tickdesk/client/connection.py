@@ -13,13 +13,13 @@ the threading is ours and simple:
 * **Requests** carry a generated ``id`` (``c1``, ``c2``...). A table of pending
   requests (guarded by the client's lock) maps each id to a waiter; the reader
   completes it when the direct reply arrives. An ``ERROR`` reply raises
-  :class:`~engine.client.errors.CommandError` in the caller.
+  :class:`~tickdesk.client.errors.CommandError` in the caller.
 * **Delivery**: every server message goes, in arrival order, to the
   ``on_message`` callback (called on the reader thread, or during the first
   ``connect()`` on its caller's thread: keep it quick, and do not call
   blocking client methods from it) and to a bounded buffer read by
   :meth:`TickdeskClient.messages` / :meth:`TickdeskClient.get` (overflow
-  policy in :mod:`engine.client.inbox`). Direct replies are delivered too, and
+  policy in :mod:`tickdesk.client.inbox`). Direct replies are delivered too, and
   carry their ``id``. Only the replies to the client's own keep-alive pings are
   swallowed.
 * **Reconnect**: after a drop (error, close by the server, staleness) the
@@ -27,7 +27,7 @@ the threading is ours and simple:
   :class:`engine.backoff.Backoff`) and retries for as long as the client is not
   closed. Each new connection re-authenticates (``auth``) and re-subscribes
   every symbol before requests flow again. Requests that were waiting when the
-  connection dropped fail with :class:`~engine.client.errors.ConnectionLost`
+  connection dropped fail with :class:`~tickdesk.client.errors.ConnectionLost`
   (never resent: an order must not be placed twice); new requests wait for the
   connection to come back, within their timeout.
 * **Staleness watchdog**: with no frame for ``stale_after_s / 2`` the client
@@ -56,15 +56,15 @@ import orjson
 import websocket
 
 from engine.backoff import Backoff, BackoffPolicy
-from engine.client.errors import (
+from tickdesk.client.errors import (
     ClientClosed,
     CommandError,
     ConnectError,
     ConnectionLost,
     RequestTimeout,
 )
-from engine.client.inbox import Inbox
-from engine.client.types import (
+from tickdesk.client.inbox import Inbox
+from tickdesk.client.types import (
     ListResult,
     Order,
     OrderResult,
@@ -489,7 +489,7 @@ class TickdeskClient:
     def messages(self, timeout: float | None = None) -> Iterator[Message]:
         """Iterate over buffered messages in arrival order. Ends when no message
         came for ``timeout`` seconds (None: never) or when the client is closed
-        and the buffer drained. The buffer is bounded: see :mod:`engine.client.inbox`."""
+        and the buffer drained. The buffer is bounded: see :mod:`tickdesk.client.inbox`."""
         while True:
             try:
                 yield self.get(timeout)

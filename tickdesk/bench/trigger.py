@@ -29,7 +29,6 @@ import orjson
 import websocket
 
 from actors.messages import TradeTick
-from engine.app import Engine
 from engine.config import (
     AccountConfig,
     Config,
@@ -39,6 +38,7 @@ from engine.config import (
     StoreConfig,
 )
 from engine.messages import Trade
+from tickdesk.app import Engine
 
 __all__ = ["TriggerResult", "run_trigger_bench"]
 

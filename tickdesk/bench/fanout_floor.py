@@ -7,7 +7,7 @@ Python loop of ``sock.send(frame, MSG_DONTWAIT)``, the least any Python
 server can do. Prints user and system CPU µs per delivery (``os.times``).
 Not a test: nothing is asserted.
 
-    python bench/fanout_floor.py [--clients 500] [--rounds 200]
+    python -m tickdesk.bench.fanout_floor [--clients 500] [--rounds 200]
 """
 
 from __future__ import annotations
@@ -16,12 +16,8 @@ import argparse
 import os
 import selectors
 import socket
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.protocol.frames import text_frame
 from engine.protocol.server_messages import Outgoing

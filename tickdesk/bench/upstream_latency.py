@@ -6,26 +6,22 @@ websocket-client subscriber receives the MARKET_UPDATE. Each trade carries a
 unique price, so the receiver matches it to the push time (same process,
 monotonic clock). Prints p50/p99/max in ms. Not a test: no assertion on time.
 
-    python bench/upstream_latency.py [--trades 2000] [--rate 200]
+    python -m tickdesk.bench.upstream_latency [--trades 2000] [--rate 200]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import orjson
 import websocket
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from engine import Config, Engine
 from engine.config import BinanceConfig, FeedConfig, ServerConfig, StoreConfig
 from tests.fakes.binance_upstream import FakeBinanceUpstream
+from tickdesk import Config, Engine
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """A lean WebSocket client process: N raw connections, one selector loop.
 
 Each connection is opened with a plain-socket HTTP/1.1 upgrade, subscribes to
-:data:`~engine.bench.SYMBOL`, and from then on its frames are parsed out of
+:data:`~tickdesk.bench.SYMBOL`, and from then on its frames are parsed out of
 bulk ``recv(256 KiB)`` reads. For every MARKET_UPDATE of a scripted tick the
-process records ``(k, t_recv)`` (see :mod:`engine.bench`). Only the first
+process records ``(k, t_recv)`` (see :mod:`tickdesk.bench`). Only the first
 arrival of each ``k`` on a connection counts, and ``k`` must grow: the
 servers deliver in order.
 
@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from engine.bench import PRICE_BASE, SYMBOL
+from tickdesk.bench import PRICE_BASE, SYMBOL
 
 __all__ = ["ClientConn", "handshake", "masked_frame", "parse_frames", "run_client"]
 

@@ -17,7 +17,7 @@ The ``ready`` message carries the process's resident set size before any
 client connected, so the parent can compute RSS per idle connection.
 * ``("stop",)`` — stop the server and exit.
 
-tickdesk is the real :class:`~engine.app.Engine` (simulated source at its
+tickdesk is the real :class:`~tickdesk.app.Engine` (simulated source at its
 slowest pulse, one symbol); ticks are told to its FeedActor as
 :class:`~actors.messages.TradeTick`, as the live feed does.
 """
@@ -34,8 +34,8 @@ from decimal import Decimal
 from multiprocessing.connection import Connection
 from typing import Any
 
-from engine.bench import PRICE_BASE, SYMBOL
 from engine.messages import Trade
+from tickdesk.bench import PRICE_BASE, SYMBOL
 
 __all__ = ["SERVER_KINDS", "make_trade", "serve"]
 
@@ -80,8 +80,8 @@ def _cpu() -> tuple[float, float]:
 def _start(kind: str) -> tuple[str, Callable[[Trade], None], Callable[[], None]]:
     if kind == "tickdesk":
         from actors.messages import TradeTick
-        from engine.app import Engine
         from engine.config import Config, FeedConfig, ServerConfig, SimulatedConfig, StoreConfig
+        from tickdesk.app import Engine
 
         cfg = Config().with_overrides(
             # All bench clients come from 127.0.0.1: lift the per-address limit.
@@ -99,7 +99,7 @@ def _start(kind: str) -> tuple[str, Callable[[Trade], None], Callable[[], None]]
 
         return engine.url, publish, engine.stop
     if kind == "reference":
-        from engine.bench.reference_server import ReferenceServer
+        from tickdesk.bench.reference_server import ReferenceServer
 
         ref = ReferenceServer().start()
         now = int(time.time() * 1000)

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from types import FrameType
 from urllib.parse import urlencode
 
-from engine.client.cli import register as register_client_commands
 from engine.config import Config
 from engine.errors import ConfigError
 from engine.version import __version__
+from tickdesk.client.cli import register as register_client_commands
 
 __all__ = ["main"]
 
@@ -32,7 +32,7 @@ EXIT_CONFIG = 2
 
 
 def _load(path: str | None) -> Config:
-    from engine import load_config
+    from engine.config import load_config
 
     if path is None:
         if os.path.exists("config.toml"):
@@ -54,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"tickdesk: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     _setup_logging(cfg)
-    from engine.app import Engine
+    from tickdesk.app import Engine
 
     stop = threading.Event()
 
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "else built-in defaults)")
     run.set_defaults(func=cmd_run)
     register_client_commands(sub)
-    from engine.bench.command import add_arguments, cmd_bench
+    from tickdesk.bench.command import add_arguments, cmd_bench
 
     bench = sub.add_parser("bench", help="measure WebSocket fan-out against an asyncio "
                                          "reference (see docs/performance.md)")

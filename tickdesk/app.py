@@ -3,7 +3,7 @@
 Edge module. ``Engine`` is what ``tickdesk run`` runs and what an
 application embeds::
 
-    from engine import Engine
+    from tickdesk import Engine
 
     with Engine(listen=False) as engine:          # no network listener
         session = engine.connect()                # an in-process client
