@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.messages import Ticker24h, Trade
+from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
 from engine.server.channel import Channel
 
 RequestId = str | int | None
@@ -42,6 +42,16 @@ class TradeTick:
     """A trade as received by the feed, with the local receive time (ms)."""
 
     trade: Trade
+    received_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BookTick:
+    """A change of one symbol's book (best bid/ask, or its top levels), as the
+    feed routes it to the OrderMonitorActor (fills at the book) and the
+    PortfolioActor, with the local receive time (ms)."""
+
+    book: BookTicker | DepthSnapshot
     received_ms: int
 
 
