@@ -14,7 +14,7 @@ and a client refused more than ``rate_limit_burst`` times within 10 s is
 closed with 1008. In-process sessions (``Engine.connect``) are not limited.
 
 Market data never passes through this actor: the FeedActor writes it to the
-client's channel directly (see DESIGN.md, "The hot path").
+client's channel directly (see docs/design.md, "The hot path").
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 // tickdesk dashboard: a plain-JavaScript client of the real-time protocol
-// (spec/PROTOCOL.md). No build step, no dependencies. See docs/dashboard.md.
+// (docs/protocol.md). No build step, no dependencies. See docs/dashboard.md.
 "use strict";
 
 (() => {

@@ -33,8 +33,8 @@ Contract with the caller
 * **Stale ticks.** A trade with ``now_ms - trade.event_time > max_tick_age_ms``
   changes nothing at all: no fill, no trigger, no trailing move.
 
-Execution rules (TRADING.md, and Binance where it is silent)
-------------------------------------------------------------
+Execution rules (docs/trading.md, and Binance where it is silent)
+-----------------------------------------------------------------
 * MARKET fills at once at ``last_price`` moved ``slippage_bps`` against the
   taker; with no last price it is REJECTED ``NO_MARKET_PRICE``.
 * A LIMIT that is marketable at placement (last trade at or through its price)

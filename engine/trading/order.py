@@ -3,7 +3,7 @@
 Pure core: no threads, sockets, clocks or pykka. An :class:`Order` is a frozen
 value: the :class:`~engine.trading.book.OrderBook` replaces it on every change,
 so an order carried by an event is an immutable snapshot that any thread may
-read. :meth:`Order.to_wire` gives the PROTOCOL.md ``order`` object (Decimals
+read. :meth:`Order.to_wire` gives the ``order`` object of docs/protocol.md (Decimals
 left as Decimal for the caller's JSON encoder); :meth:`Order.to_record` /
 :meth:`Order.from_record` give a plain JSON-safe dict (Decimals as strings) that
 a store can persist, trailing state included.
@@ -33,14 +33,14 @@ __all__ = [
 
 
 class StopKind(StrEnum):
-    """The stop-condition family of a stop order (TRADING.md trigger table)."""
+    """The stop-condition family of a stop order (docs/trading.md trigger table)."""
 
     STOP_LOSS = "STOP_LOSS"
     TAKE_PROFIT = "TAKE_PROFIT"
 
 
 class OrderType(StrEnum):
-    """Order types of ``place_order`` (TRADING.md). ``TRAILING_STOP`` keeps its
+    """Order types of ``place_order`` (docs/trading.md). ``TRAILING_STOP`` keeps its
     name on the wire and behaves exactly as ``STOP_LOSS`` with ``trailingDelta``."""
 
     MARKET = "MARKET"
@@ -187,7 +187,7 @@ class Order:
 
     @property
     def wire_order_type(self) -> str:
-        """PROTOCOL.md ``orderType``: the list's type for a leg, else the order's."""
+        """docs/protocol.md ``orderType``: the list's type for a leg, else the order's."""
         return self.list_type.value if self.list_type is not None else self.type.value
 
     def evolve(self, **changes: Any) -> Order:
@@ -202,7 +202,7 @@ class Order:
         return new
 
     def to_wire(self) -> dict[str, Any]:
-        """The PROTOCOL.md ``order`` object (camelCase, None for absent values)."""
+        """The docs/protocol.md ``order`` object (camelCase, None for absent values)."""
         return {
             "orderId": self.order_id,
             "clientOrderId": self.client_order_id,

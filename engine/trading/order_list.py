@@ -29,7 +29,7 @@ class OrderList:
     reject_reason: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        """The PROTOCOL.md ``list`` object of ``ORDER_LIST_UPDATE``."""
+        """The docs/protocol.md ``list`` object of ``ORDER_LIST_UPDATE``."""
         return {
             "listId": self.list_id,
             "listType": self.list_type.value,

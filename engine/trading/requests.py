@@ -2,7 +2,7 @@
 and ``cancel_order`` command bodies (dicts as decoded from JSON).
 
 Pure core: no threads, sockets, clocks or pykka. Parsing checks shape and
-types only (per TRADING.md); a malformed body raises
+types only (per docs/trading.md); a malformed body raises
 :class:`~engine.trading.errors.RequestError` naming the field, e.g.
 ``stopLoss.stopPrice``. Anything that depends on the market or the account
 (prices relative to the last trade, buying power, duplicate ids) is decided by
