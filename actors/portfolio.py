@@ -4,7 +4,8 @@ Runs in its own pykka thread. It answers ``get_positions``/``get_portfolio``,
 broadcasts POSITION_UPDATE and PORTFOLIO_UPDATE when its TimerActors fire,
 applies fills for the OrderMonitorActor (``ask``: the fill is applied, and
 persisted when a store is configured, before the caller announces it), and
-answers buying-power checks. The ledger math is pure (:mod:`engine.trading.ledger`).
+answers risk checks (``RiskQuery``, decided by :mod:`engine.trading.risk`). The
+ledger math is pure (:mod:`engine.trading.ledger`).
 
 Persistence: this actor is the one owner of the :class:`~engine.store.Store`.
 It opens it in ``started()`` (its own thread; SQLite's ``check_same_thread``
@@ -37,6 +38,7 @@ from engine.store import Store
 from engine.trading.events import Outcome
 from engine.trading.ledger import Ledger
 from engine.trading.order import Order
+from engine.trading.risk import risk_reject
 
 __all__ = [
     "BookState",
@@ -243,15 +245,5 @@ class PortfolioActor(TickdeskActor):
         return BookState(state.orders, state.next_order_id, state.next_list_id)
 
     def _on_risk(self, msg: RiskQuery) -> str | None:
-        ledger = self._ledger(msg.account)
-        if not self._trading.allow_short:
-            after = ledger.position(msg.symbol).quantity + msg.quantity * msg.side.sign
-            if after < 0:
-                return "SHORT_NOT_ALLOWED"
-        marks = dict(self._marks)
-        marks[msg.symbol] = msg.price
-        if ledger.exceeds_buying_power(
-            msg.symbol, msg.side, msg.quantity, msg.price, marks, self._trading.max_leverage
-        ):
-            return "INSUFFICIENT_BALANCE"
-        return None
+        return risk_reject(self._ledger(msg.account), self._marks, self._trading,
+                           msg.symbol, msg.side, msg.quantity, msg.price)
