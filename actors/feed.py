@@ -7,16 +7,13 @@ MARKET_UPDATE **once**, writes the same bytes to every subscriber's channel
 OrderMonitorActor (triggers) and the PortfolioActor (mark price), whether or
 not any client watches the symbol.
 
-Sources (``feed.source``):
-
-``simulated``  a TimerActor pulses this actor ``ticks_per_second`` times a
-               second; each pulse makes one trade per symbol, and once a
-               second a 24 h ticker.
-``replay``     :class:`~engine.feeds.replay.ReplaySource`, a thread playing a
-               recorded file (see its module for pacing, bounds, re-stamped
-               event times and what happens at the end of the file).
-``binance``    :class:`~engine.feeds.binance.BinanceSource`, one combined-stream
-               WebSocket connection in its own thread.
+Sources (``feed.source``) come from :mod:`engine.feeds.registry`, which gives
+each one's factory and capabilities; this actor never tests a source's name.
+A *pulse-driven* source (``simulated``) is stepped here: a TimerActor pulses
+this actor ``ticks_per_second`` times a second; each pulse makes one trade
+per symbol, and once a second a 24 h ticker. A *thread source* (``replay``:
+:class:`~engine.feeds.replay.ReplaySource`; ``binance``:
+:class:`~engine.feeds.binance.BinanceSource`) runs its own thread(s).
 
 A source thread sends :class:`FeedBatch` (and single :class:`TradeTick` /
 :class:`TickerTick`, still accepted) to this actor, and :class:`SourceUp` /
@@ -32,9 +29,10 @@ actor calls ``on_up`` when its source reports :class:`SourceUp`). State
 that must outlive a generation (counters, aggregate-trade id positions, the
 connection-attempt window) lives in :class:`~engine.feeds.base.FeedShared`.
 
-Binance trades are routed only if their aggregate-trade id is newer than the
-last one routed for the symbol (and tickers only if newer), so the overlap
-of two connections during a rotation never routes a trade twice.
+For a source that ``dedupes`` (Binance), trades are routed only if their
+aggregate-trade id is newer than the last one routed for the symbol (and
+tickers only if newer), so the overlap of two connections during a rotation
+never routes a trade twice.
 """
 
 from __future__ import annotations
@@ -45,7 +43,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pykka
 
@@ -68,11 +66,10 @@ from actors.timer import TimerActor
 from engine.clock import Clock
 from engine.config import FeedConfig
 from engine.feeds.base import FeedShared, FeedSource, MarketItem
-from engine.feeds.binance import BinanceSource, ControlSent
-from engine.feeds.replay import ReplaySource
-from engine.market.binance_codec import MAX_STREAMS_PER_CONNECTION, ControlError
+from engine.feeds.binance import ControlSent
+from engine.feeds.registry import LiveSymbolSource, OpenSource, PulsedMarket, source_kind
+from engine.market.binance_codec import ControlError
 from engine.market.board import MarketBoard
-from engine.market.simulated import SimulatedMarket
 from engine.messages import Ticker24h, Trade
 from engine.protocol import server_messages as sm
 from engine.server.channel import Channel
@@ -167,7 +164,8 @@ class FeedActor(TickdeskActor):
         self._clock = clock
         self._board = MarketBoard()
         self._latest: dict[str, sm.Outgoing] = {}
-        self._sim: SimulatedMarket | None = None
+        self._kind = source_kind(cfg.source)
+        self._sim: PulsedMarket | None = None
         self._pulses = 0
         self._pulses_per_ticker = 1
         self._timer: pykka.ActorRef[Any] | None = None
@@ -180,7 +178,8 @@ class FeedActor(TickdeskActor):
         self._primary: int | None = None
         self._pending: int | None = None  # a rotation's new source, until it is up
         self.rotations = 0
-        self._dedupe = cfg.source == "binance"
+        self._dedupe = self._kind.dedupes
+        self._live = self._kind.live_symbols
         self._last_trade_id: dict[str, int] = {}
         self._last_ticker_ms: dict[str, int] = {}
         self._pending_symbols: dict[str, _PendingSymbol] = {}
@@ -200,14 +199,15 @@ class FeedActor(TickdeskActor):
         }
 
     def started(self) -> None:
-        if self._cfg.source == "simulated":
-            sim_cfg = self._cfg.simulated
-            self._sim = SimulatedMarket(self._cfg.symbols, sim_cfg.seed)
-            self._pulses_per_ticker = max(1, round(sim_cfg.ticks_per_second))
+        kind = self._kind
+        if kind.pulsed is not None:
+            pulsed = kind.pulsed(self._cfg)
+            self._sim = pulsed.market
+            self._pulses_per_ticker = max(1, round(pulsed.ticks_per_second))
             me = ActorSlot("feed-self")
             me.set(self.actor_ref)
             self._timer = TimerActor.start(
-                "feed-pulse", me, Pulse("sim"), 1.0 / sim_cfg.ticks_per_second, self._clock,
+                "feed-pulse", me, Pulse("sim"), 1.0 / pulsed.ticks_per_second, self._clock,
                 max_backlog=10,
             )
             now = self._clock.now_ms()
@@ -215,26 +215,25 @@ class FeedActor(TickdeskActor):
             for sym in self._sim.symbols:  # a price for every symbol from the start
                 self._route_trade(self._sim.step(sym, now), now, t0)
                 self._route_ticker(self._sim.ticker(sym, now))
-        elif self._cfg.source == "replay":
-            self._add_source(lambda sink: ReplaySource(
-                self._cfg.replay, self._symbols, sink, self._clock, self._shared))
-        elif self._cfg.source == "binance":
-            self._add_source(self._binance_source)
+        elif kind.open is not None:
+            self._add_source(kind.open)
 
-    def _binance_source(self, sink: _ActorSink) -> FeedSource:
-        # every symbol served so far, the ones added live included
-        return BinanceSource(self._cfg.binance, self._shared.served(), sink, self._clock,
-                             self._shared, rotate_after_s=self._cfg.binance.rotate_after_s,
-                             on_rotate=sink.rotate_due, on_control=sink.control)
-
-    def _add_source(self, make: Callable[[_ActorSink], FeedSource]) -> int:
+    def _add_source(self, make: OpenSource) -> int:
         sid = next(_source_ids)
-        source = make(_ActorSink(self.actor_ref, sid, self._clock.monotonic))
+        source = make(self._cfg, _ActorSink(self.actor_ref, sid, self._clock.monotonic),
+                      self._clock, self._shared)
         self._sources[sid] = source
         if self._primary is None:
             self._primary = sid
         source.start()
         return sid
+
+    def _live_source(self) -> LiveSymbolSource | None:
+        """The serving source, if this kind of source can add symbols while it runs."""
+        if not self._live or self._primary is None:
+            return None
+        source = self._sources.get(self._primary)
+        return cast(LiveSymbolSource, source) if source is not None else None
 
     def cleanup(self) -> None:
         timer = self._timer
@@ -286,7 +285,7 @@ class FeedActor(TickdeskActor):
             if msg.source not in self._sources:
                 return  # a source already replaced or stopped
             for item in msg.items:
-                if self._dedupe and not self._shared.serves(item.symbol):
+                if self._live and not self._shared.serves(item.symbol):
                     if item.symbol not in self._pending_symbols:
                         continue  # e.g. the tail of a timed-out subscription
                     self._confirm_symbol(item.symbol)
@@ -335,7 +334,8 @@ class FeedActor(TickdeskActor):
         if msg.source != self._primary or self._pending is not None:
             return
         log.info("feed: rotating the upstream connection (connect new first)")
-        self._pending = self._add_source(self._binance_source)
+        assert self._kind.open is not None  # only a thread source asks to rotate
+        self._pending = self._add_source(self._kind.open)
 
     def _promote(self, new: int) -> None:
         old = self._primary
@@ -360,9 +360,9 @@ class FeedActor(TickdeskActor):
         if pending is not None:
             pending.waiters.append((ch, rid))
             return
-        source = self._sources.get(self._primary) if self._primary is not None else None
+        source = self._live_source()
         now = self._clock.now_ms()
-        if not isinstance(source, BinanceSource):
+        if source is None:
             ch.deliver(sm.error("UNKNOWN_SYMBOL", f"symbol {symbol} is not served by this feed",
                                 now, rid))
             return
@@ -370,7 +370,8 @@ class FeedActor(TickdeskActor):
             ch.deliver(sm.error("RATE_LIMITED", "too many symbols being added; try again",
                                 now, rid))
             return
-        if 2 * (len(self._shared.served()) + 1) > MAX_STREAMS_PER_CONNECTION:
+        limit = self._kind.max_symbols
+        if limit is not None and len(self._shared.served()) + 1 > limit:
             ch.deliver(sm.error("UNKNOWN_SYMBOL", f"symbol {symbol} cannot be added: the "
                                 "feed's stream limit is reached", now, rid))
             return
@@ -420,8 +421,8 @@ class FeedActor(TickdeskActor):
             return
         self._reject_symbol(msg.symbol, f"symbol {msg.symbol}: no market data from the "
                                         "exchange (unknown or not trading)")
-        source = self._sources.get(self._primary) if self._primary is not None else None
-        if isinstance(source, BinanceSource):
+        source = self._live_source()
+        if source is not None:
             source.unsubscribe([msg.symbol])
 
     def _on_control_answer(self, msg: ControlAnswer) -> None:
