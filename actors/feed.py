@@ -174,7 +174,7 @@ class FeedActor(TickdeskActor):
         self._board = MarketBoard()
         self._latest: dict[str, sm.Outgoing] = {}
         self._kind = source_kind(cfg.source)
-        self._sim: PulsedMarket | None = None
+        self._market: PulsedMarket | None = None
         self._pulses = 0
         self._pulses_per_ticker = 1
         self._timer: pykka.ActorRef[Any] | None = None
@@ -211,7 +211,7 @@ class FeedActor(TickdeskActor):
         kind = self._kind
         if kind.pulsed is not None:
             pulsed = kind.pulsed(self._cfg)
-            self._sim = pulsed.market
+            self._market = pulsed.market
             self._pulses_per_ticker = max(1, round(pulsed.ticks_per_second))
             me = ActorSlot("feed-self")
             me.set(self.actor_ref)
@@ -221,9 +221,9 @@ class FeedActor(TickdeskActor):
             )
             now = self._clock.now_ms()
             t0 = self._clock.monotonic()
-            for sym in self._sim.symbols:  # a price for every symbol from the start
-                self._route_trade(self._sim.step(sym, now), now, t0)
-                self._route_ticker(self._sim.ticker(sym, now))
+            for sym in self._market.symbols:  # a price for every symbol from the start
+                self._route_trade(self._market.step(sym, now), now, t0)
+                self._route_ticker(self._market.ticker(sym, now))
         elif kind.open is not None:
             self._add_source(kind.open)
 
@@ -269,7 +269,7 @@ class FeedActor(TickdeskActor):
     # -- handlers -----------------------------------------------------------
 
     def _on_pulse(self, _msg: Pulse) -> None:
-        sim = self._sim
+        sim = self._market
         if sim is None:
             return
         now = self._clock.now_ms()
