@@ -162,14 +162,6 @@ class AddSymbol:
 
 
 @dataclass(frozen=True, slots=True)
-class SymbolTimeout:
-    """No data came for a live subscription within the time allowed."""
-
-    symbol: str
-    request: int
-
-
-@dataclass(frozen=True, slots=True)
 class ControlAnswer:
     """Binance's reply to a live control request (source thread → FeedActor)."""
 

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from engine.errors import ConfigError
 
 __all__ = [
+    "FEED_SOURCES",
     "SYMBOL_RE",
     "AccountConfig",
     "BinanceConfig",
@@ -144,9 +145,15 @@ class ReplayConfig:
     loop: bool = _opt(False)
 
 
+#: The names ``feed.source`` accepts: the keys of ``engine.feeds.registry.SOURCES``
+#: (that edge module holds each source's factory and capabilities; a test keeps
+#: both lists equal).
+FEED_SOURCES: tuple[str, ...] = ("simulated", "binance", "replay")
+
+
 @dataclass(frozen=True, slots=True)
 class FeedConfig:
-    source: str = _opt("simulated", _one_of("simulated", "binance", "replay"))
+    source: str = _opt("simulated", _one_of(*FEED_SOURCES))
     symbols: tuple[str, ...] = _opt(("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"), _symbols)
     simulated: SimulatedConfig = field(default_factory=SimulatedConfig)
     binance: BinanceConfig = field(default_factory=BinanceConfig)

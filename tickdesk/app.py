@@ -50,6 +50,7 @@ from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.dashboard import dashboard_routes
 from engine.feeds.base import FeedShared
+from engine.feeds.registry import source_kind
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
 from engine.protocol.server_messages import Outgoing
@@ -213,6 +214,7 @@ class Engine:
         self.order_monitor = ActorSlot("order_monitor")
         self.feed = ActorSlot("feed")
         self._feed_status = _FeedStatus(cfg.feed.source)
+        self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
         self.feed_shared = FeedShared(cfg.feed.symbols)
         self._ids = itertools.count(1)
@@ -241,7 +243,7 @@ class Engine:
             order_monitor=self.order_monitor,
             now_ms=self.clock.now_ms,
             known_symbol=self.feed_shared.serves,
-            dynamic_symbols=cfg.feed.source == "binance" and cfg.feed.dynamic_symbols,
+            dynamic_symbols=self._feed_kind.live_symbols and cfg.feed.dynamic_symbols,
             feed_status=self._feed_status.get,
             tokens=self._tokens,
             default_account="default" if cfg.open_mode else None,
@@ -442,8 +444,8 @@ class Engine:
         return [
             ChildSpec("portfolio", self.portfolio, portfolio),
             ChildSpec("order_monitor", self.order_monitor, order_monitor),
-            # The Binance feed is UP only once its upstream connection is open.
-            ChildSpec("feed", self.feed, feed, up_on_start=cfg.feed.source != "binance"),
+            # A feed not up at start (Binance) is UP only once its upstream connection is open.
+            ChildSpec("feed", self.feed, feed, up_on_start=self._feed_kind.up_at_start),
             ChildSpec("timer-positions", ActorSlot("timer-positions"),
                       timer("positions", cfg.intervals.positions_s)),
             ChildSpec("timer-portfolio", ActorSlot("timer-portfolio"),

@@ -14,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from engine.messages import MarketSnapshot
 from engine.protocol.frames import text_frame
+
+if TYPE_CHECKING:
+    from engine.trading.ledger import Ledger
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -126,15 +129,56 @@ def market_update(snap: MarketSnapshot, ts: int) -> Outgoing:
 
 
 def position_update(
-    positions: Iterable[Mapping[str, Any]], ts: int, request_id: str | int | None = None
+    ledger: Ledger,
+    marks: Mapping[str, Decimal],
+    ts: int,
+    request_id: str | int | None = None,
 ) -> Outgoing:
-    return simple("POSITION_UPDATE", ts, request_id, positions=list(positions))
+    """The POSITION_UPDATE of one account: its open positions (flat ones are not
+    listed), each valued at its mark (``markPrice`` null, ``unrealizedPnl`` 0 and
+    ``notional`` at the entry price while a symbol has no mark)."""
+    positions: list[dict[str, Any]] = []
+    for pos in ledger.open_positions():
+        mark = marks.get(pos.symbol)
+        qty = abs(pos.quantity)
+        positions.append(
+            {
+                "symbol": pos.symbol,
+                "side": "LONG" if pos.quantity > 0 else "SHORT",
+                "quantity": qty,
+                "entryPrice": pos.entry_price,
+                "markPrice": mark,
+                "unrealizedPnl": pos.unrealized(mark),
+                "realizedPnl": pos.realized_pnl,
+                "notional": qty * (mark if mark is not None else pos.entry_price),
+            }
+        )
+    return simple("POSITION_UPDATE", ts, request_id, positions=positions)
 
 
 def portfolio_update(
-    portfolio: Mapping[str, Any], ts: int, request_id: str | int | None = None
+    ledger: Ledger,
+    marks: Mapping[str, Decimal],
+    open_orders: int,
+    ts: int,
+    request_id: str | int | None = None,
 ) -> Outgoing:
-    return simple("PORTFOLIO_UPDATE", ts, request_id, portfolio=dict(portfolio))
+    """The PORTFOLIO_UPDATE of one account. ``totalPnl`` is
+    ``realizedPnl + unrealizedPnl - fees`` (equity minus the starting balance);
+    ``open_orders`` is the account's open-order count (the order book's, which
+    the caller passes in)."""
+    unrealized = ledger.unrealized_pnl(marks)
+    portfolio = {
+        "balance": ledger.balance,
+        "equity": ledger.balance + unrealized,
+        "unrealizedPnl": unrealized,
+        "realizedPnl": ledger.realized_pnl,
+        "totalPnl": ledger.realized_pnl + unrealized - ledger.fees,
+        "fees": ledger.fees,
+        "positionsCount": len(ledger.open_positions()),
+        "openOrdersCount": open_orders,
+    }
+    return simple("PORTFOLIO_UPDATE", ts, request_id, portfolio=portfolio)
 
 
 def order_update(

@@ -129,6 +129,9 @@ class RejectReason:
     ORDER_WOULD_MATCH_IMMEDIATELY = "ORDER_WOULD_MATCH_IMMEDIATELY"
     OCO_BAD_PRICES = "OCO_BAD_PRICES"
     BRACKET_BAD_PRICES = "BRACKET_BAD_PRICES"
+    #: The account checks of :mod:`engine.trading.risk`.
+    SHORT_NOT_ALLOWED = "SHORT_NOT_ALLOWED"
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
 
 
 def bps_fee(fee_bps: Decimal) -> FeeFn:

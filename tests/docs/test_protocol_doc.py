@@ -153,20 +153,6 @@ def _feed() -> dict[str, Any]:
     return _FeedStatus("binance").get()
 
 
-def _positions() -> list[dict[str, Any]]:
-    from actors.portfolio import positions_wire
-
-    ledger, marks = _ledger()
-    return positions_wire(ledger, marks)
-
-
-def _portfolio() -> dict[str, Any]:
-    from actors.portfolio import portfolio_wire
-
-    ledger, marks = _ledger()
-    return portfolio_wire(ledger, marks, 2)
-
-
 def _snapshot(**changes: Any) -> MarketSnapshot:
     values: dict[str, Any] = dict(
         symbol="BTCUSDT", price=Decimal("85948.88"), price_change=Decimal("-51.12"),
@@ -192,8 +178,8 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
                              for o in (_order(), _order(list_id=None, list_type=None, leg=None))],
     "order_list_update": lambda: [sm.order_list_update(_order_list().to_wire(), TS, RID)],
     "orders": lambda: [sm.orders([_order().to_wire()], TS, RID)],
-    "portfolio_update": lambda: [sm.portfolio_update(_portfolio(), TS, RID)],
-    "position_update": lambda: [sm.position_update(_positions(), TS, RID)],
+    "portfolio_update": lambda: [sm.portfolio_update(*_ledger(), 2, TS, RID)],
+    "position_update": lambda: [sm.position_update(*_ledger(), TS, RID)],
     # The small replies, with the fields their senders pass (actors/connection.py).
     "simple": lambda: [
         sm.simple(MessageType.PONG.value, TS, RID),
