@@ -75,6 +75,7 @@ from engine.market.board import MarketBoard
 from engine.market.simulated import SimulatedMarket
 from engine.messages import Ticker24h, Trade
 from engine.protocol import server_messages as sm
+from engine.protocol.enums import ErrorCode
 from engine.server.channel import Channel
 from engine.server.hub import Hub
 
@@ -363,15 +364,15 @@ class FeedActor(TickdeskActor):
         source = self._sources.get(self._primary) if self._primary is not None else None
         now = self._clock.now_ms()
         if not isinstance(source, BinanceSource):
-            ch.deliver(sm.error("UNKNOWN_SYMBOL", f"symbol {symbol} is not served by this feed",
-                                now, rid))
+            ch.deliver(sm.error(ErrorCode.UNKNOWN_SYMBOL,
+                                f"symbol {symbol} is not served by this feed", now, rid))
             return
         if len(self._pending_symbols) >= MAX_PENDING_SYMBOLS:
-            ch.deliver(sm.error("RATE_LIMITED", "too many symbols being added; try again",
+            ch.deliver(sm.error(ErrorCode.RATE_LIMITED, "too many symbols being added; try again",
                                 now, rid))
             return
         if 2 * (len(self._shared.served()) + 1) > MAX_STREAMS_PER_CONNECTION:
-            ch.deliver(sm.error("UNKNOWN_SYMBOL", f"symbol {symbol} cannot be added: the "
+            ch.deliver(sm.error(ErrorCode.UNKNOWN_SYMBOL, f"symbol {symbol} cannot be added: the "
                                 "feed's stream limit is reached", now, rid))
             return
         request = source.subscribe([symbol])
@@ -393,7 +394,7 @@ class FeedActor(TickdeskActor):
 
     def _answer_subscribed(self, symbol: str, ch: Channel, rid: RequestId) -> None:
         self._hub.subscribe(ch, symbol)
-        ch.deliver(sm.simple("SUBSCRIBED", self._clock.now_ms(), rid, symbol=symbol))
+        ch.deliver(sm.subscribed(symbol, self._clock.now_ms(), rid))
 
     def _confirm_symbol(self, symbol: str) -> None:
         pending = self._pending_symbols.pop(symbol)
@@ -412,7 +413,7 @@ class FeedActor(TickdeskActor):
             pending.timer.cancel()
         now = self._clock.now_ms()
         for ch, rid in pending.waiters:
-            ch.deliver(sm.error("UNKNOWN_SYMBOL", message, now, rid))
+            ch.deliver(sm.error(ErrorCode.UNKNOWN_SYMBOL, message, now, rid))
 
     def _on_symbol_timeout(self, msg: SymbolTimeout) -> None:
         pending = self._pending_symbols.get(msg.symbol)

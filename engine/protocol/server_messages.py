@@ -1,9 +1,15 @@
 """Server messages of protocol version 1, encoded to JSON bytes.
 
 Pure core: every function takes the server time ``ts`` (epoch ms) as an
-argument. Money is exact (:class:`~decimal.Decimal`) inside; on the wire a
-value is the nearest double to the exact value (``float(Decimal)`` rounds
-correctly), never rounded to a display precision.
+argument. This module is the one place a server message is shaped: each
+message type of :class:`~engine.protocol.enums.MessageType` has one named
+builder here, and callers (actors, the Engine facade, the bench) only pass
+values in; none of them adds or changes a field. A builder that answers a
+command takes its ``request_id`` and puts it on the message as ``id``.
+
+Money is exact (:class:`~decimal.Decimal`) inside; on the wire a value is
+the nearest double to the exact value (``float(Decimal)`` rounds correctly),
+never rounded to a display precision.
 
 :class:`Outgoing` pairs the JSON payload with its ready-made WebSocket text
 frame, so a message encoded once can be written to any number of sockets.
@@ -19,24 +25,31 @@ from typing import Any
 import orjson
 
 from engine.messages import MarketSnapshot
+from engine.protocol.enums import ErrorCode, MessageType
 from engine.protocol.frames import text_frame
+from engine.trading.events import Event, ListEvent, OrderEvent
+from engine.trading.order import Order
 
 __all__ = [
     "PROTOCOL_VERSION",
     "Outgoing",
+    "authenticated",
     "connected",
-    "encode",
     "error",
     "feed_status",
     "market_update",
+    "order_event",
     "order_list_update",
     "order_update",
     "orders",
+    "pong",
     "portfolio_update",
     "position_update",
-    "simple",
-    "wire_number",
+    "subscribed",
+    "unsubscribed",
 ]
+
+RequestId = str | int | None
 
 PROTOCOL_VERSION = 1
 
@@ -63,35 +76,35 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot encode {type(obj).__name__}")
 
 
-def encode(message: Mapping[str, Any], conflate_key: str | None = None) -> Outgoing:
+def _encode(message: Mapping[str, Any], conflate_key: str | None = None) -> Outgoing:
     """Encode one message (a dict with ``type`` and ``timestamp``)."""
     payload = orjson.dumps(message, default=_default)
     return Outgoing(payload, text_frame(payload), conflate_key)
 
 
-def wire_number(value: Decimal | None) -> float | None:
+def _number(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _with_id(msg: dict[str, Any], request_id: str | int | None) -> dict[str, Any]:
+def _with_id(msg: dict[str, Any], request_id: RequestId) -> dict[str, Any]:
     if request_id is not None:
         msg["id"] = request_id
     return msg
 
 
-def simple(
-    type_: str, ts: int, request_id: str | int | None = None, **fields: Any
-) -> Outgoing:
-    """A small message: ``{"type": type_, **fields, "timestamp": ts}``."""
+def simple(type_: str, ts: int, request_id: RequestId = None, **fields: Any) -> Outgoing:
+    """``{"type": type_, **fields, "timestamp": ts, "id": request_id}`` (no ``id`` when
+    ``request_id`` is None). The shared shape of the builders below; not for callers."""
     msg: dict[str, Any] = {"type": type_, **fields, "timestamp": ts}
-    return encode(_with_id(msg, request_id))
+    return _encode(_with_id(msg, request_id))
 
 
 def connected(
     version: str, account: str | None, feed: Mapping[str, Any], ts: int
 ) -> Outgoing:
+    """CONNECTED: the first message of every connection."""
     return simple(
-        "CONNECTED",
+        MessageType.CONNECTED,
         ts,
         protocol=PROTOCOL_VERSION,
         server=f"tickdesk/{version}",
@@ -100,23 +113,44 @@ def connected(
     )
 
 
-def error(code: str, message: str, ts: int, request_id: str | int | None = None) -> Outgoing:
-    return simple("ERROR", ts, request_id, code=code, message=message)
+def subscribed(symbol: str, ts: int, request_id: RequestId = None) -> Outgoing:
+    """SUBSCRIBED: the reply to ``subscribe_ticker``."""
+    return simple(MessageType.SUBSCRIBED, ts, request_id, symbol=symbol)
+
+
+def unsubscribed(symbol: str, ts: int, request_id: RequestId = None) -> Outgoing:
+    """UNSUBSCRIBED: the reply to ``unsubscribe_ticker``."""
+    return simple(MessageType.UNSUBSCRIBED, ts, request_id, symbol=symbol)
+
+
+def authenticated(account: str, ts: int, request_id: RequestId = None) -> Outgoing:
+    """AUTHENTICATED: the reply to a successful ``auth``."""
+    return simple(MessageType.AUTHENTICATED, ts, request_id, account=account)
+
+
+def pong(ts: int, request_id: RequestId = None) -> Outgoing:
+    """PONG: the reply to ``ping``."""
+    return simple(MessageType.PONG, ts, request_id)
+
+
+def error(code: ErrorCode, message: str, ts: int, request_id: RequestId = None) -> Outgoing:
+    """ERROR: a command that was refused (``message`` is for people)."""
+    return simple(MessageType.ERROR, ts, request_id, code=code, message=message)
 
 
 def market_update(snap: MarketSnapshot, ts: int) -> Outgoing:
     """The MARKET_UPDATE of one symbol state; conflatable per symbol."""
     msg = {
-        "type": "MARKET_UPDATE",
+        "type": MessageType.MARKET_UPDATE,
         "symbol": snap.symbol,
         "price": float(snap.price),
-        "priceChange": wire_number(snap.price_change),
-        "priceChangePercent": wire_number(snap.price_change_percent),
-        "high": wire_number(snap.high),
-        "low": wire_number(snap.low),
-        "volume": wire_number(snap.volume),
-        "bid": wire_number(snap.bid),
-        "ask": wire_number(snap.ask),
+        "priceChange": _number(snap.price_change),
+        "priceChangePercent": _number(snap.price_change_percent),
+        "high": _number(snap.high),
+        "low": _number(snap.low),
+        "volume": _number(snap.volume),
+        "bid": _number(snap.bid),
+        "ask": _number(snap.ask),
         "eventTime": snap.event_time,
         "seq": snap.seq,
         "timestamp": ts,
@@ -137,34 +171,36 @@ def portfolio_update(
     return simple("PORTFOLIO_UPDATE", ts, request_id, portfolio=dict(portfolio))
 
 
-def order_update(
-    order_type: str,
-    execution_type: str,
-    order: Mapping[str, Any],
-    ts: int,
-    request_id: str | int | None = None,
-) -> Outgoing:
+def order_update(event: OrderEvent, ts: int, request_id: RequestId = None) -> Outgoing:
+    """ORDER_UPDATE of one order event; ``orderType`` is the list's type for a leg."""
+    order = event.order
     return simple(
-        "ORDER_UPDATE",
+        MessageType.ORDER_UPDATE,
         ts,
         request_id,
-        orderType=order_type,
-        executionType=execution_type,
-        order=dict(order),
+        orderType=order.wire_order_type,
+        executionType=event.execution_type,
+        order=order.to_wire(),
     )
 
 
-def order_list_update(
-    order_list: Mapping[str, Any], ts: int, request_id: str | int | None = None
-) -> Outgoing:
-    return simple("ORDER_LIST_UPDATE", ts, request_id, list=dict(order_list))
+def order_list_update(event: ListEvent, ts: int, request_id: RequestId = None) -> Outgoing:
+    """ORDER_LIST_UPDATE of one list event."""
+    return simple(MessageType.ORDER_LIST_UPDATE, ts, request_id, list=event.order_list.to_wire())
 
 
-def orders(
-    order_list: Iterable[Mapping[str, Any]], ts: int, request_id: str | int | None = None
-) -> Outgoing:
-    return simple("ORDERS", ts, request_id, orders=list(order_list))
+def order_event(event: Event, ts: int, request_id: RequestId = None) -> Outgoing:
+    """The message of any event the order book reports (ORDER_UPDATE or ORDER_LIST_UPDATE)."""
+    if isinstance(event, OrderEvent):
+        return order_update(event, ts, request_id)
+    return order_list_update(event, ts, request_id)
+
+
+def orders(found: Iterable[Order], ts: int, request_id: RequestId = None) -> Outgoing:
+    """ORDERS: the reply to ``get_orders``."""
+    return simple(MessageType.ORDERS, ts, request_id, orders=[o.to_wire() for o in found])
 
 
 def feed_status(status: Mapping[str, Any], ts: int) -> Outgoing:
-    return simple("FEED_STATUS", ts, **status)
+    """FEED_STATUS: the feed's state (sent to every connection on each change)."""
+    return simple(MessageType.FEED_STATUS, ts, **status)

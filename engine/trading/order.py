@@ -21,7 +21,6 @@ from engine.money import ZERO, Side
 
 __all__ = [
     "OPEN_STATUSES",
-    "ExecutionType",
     "LegRole",
     "ListStatus",
     "ListType",
@@ -99,16 +98,6 @@ class OrderStatus(StrEnum):
 OPEN_STATUSES = frozenset(
     {OrderStatus.PENDING_NEW, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED}
 )
-
-
-class ExecutionType(StrEnum):
-    NEW = "NEW"
-    TRIGGERED = "TRIGGERED"
-    AMENDED = "AMENDED"
-    TRADE = "TRADE"
-    CANCELED = "CANCELED"
-    EXPIRED = "EXPIRED"
-    REJECTED = "REJECTED"
 
 
 class ListType(StrEnum):

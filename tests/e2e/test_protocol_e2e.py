@@ -107,7 +107,11 @@ BAD_INPUTS = [
     ('{"action":"teleport","id":"t"}', "UNKNOWN_ACTION"),
     ('{"action":"subscribe_ticker","id":"t"}', "BAD_REQUEST"),
     ('{"action":"subscribe_ticker","symbol":"DOGEBTC","id":"t"}', "UNKNOWN_SYMBOL"),
-    ('{"action":"subscribe_ticker","symbol":"BTC/USDT","id":"t"}', "BAD_REQUEST"),
+    ('{"action":"subscribe_ticker","symbol":"BTC/USDT","id":"t"}', "UNKNOWN_SYMBOL"),
+    ('{"action":"subscribe_ticker","symbol":7,"id":"t"}', "BAD_REQUEST"),
+    ('{"action":"place_order","symbol":"BTC-USDT","side":"BUY","type":"MARKET",'
+     '"quantity":1,"id":"t"}', "UNKNOWN_SYMBOL"),
+    ('{"action":"cancel_order","orderId":"12","id":"t"}', "BAD_REQUEST"),
     ('{"action":"place_order","symbol":"BTCUSDT","side":"HOLD","type":"MARKET",'
      '"quantity":1,"id":"t"}', "BAD_REQUEST"),
     ('{"action":"place_order","symbol":"BTCUSDT","side":"BUY","type":"MARKET",'

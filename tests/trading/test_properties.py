@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from engine.money import MONEY
 from engine.trading import (
     BracketRequest,
+    Event,
     ExecutionType,
     FillIntent,
     Ledger,
@@ -156,8 +157,15 @@ def fills(outcomes: list[Outcome]) -> list[FillIntent]:
     return [f for o in outcomes for f in o.fills]
 
 
+def _event_fields(event: Event) -> Any:
+    """What the wire says of an event (ORDER_UPDATE / ORDER_LIST_UPDATE), Decimals exact."""
+    if isinstance(event, OrderEvent):
+        return (event.execution_type, event.order.wire_order_type, event.order.to_wire())
+    return ("LIST", event.order_list.to_wire())
+
+
 def wire(outcomes: list[Outcome]) -> list[Any]:
-    return [([e.to_wire() for e in o.events], list(o.fills)) for o in outcomes]
+    return [([_event_fields(e) for e in o.events], list(o.fills)) for o in outcomes]
 
 
 def drive(ops: list[Op], **kwargs: Any) -> Driver:

@@ -114,7 +114,7 @@ class ReferenceServer:
                     sym = str(cmd.get("symbol"))
                     self._subs.add(ws)
                     now = int(time.time() * 1000)
-                    await ws.send(sm.simple("SUBSCRIBED", now, symbol=sym).payload, text=True)
+                    await ws.send(sm.subscribed(sym, now).payload, text=True)
                     latest = self._latest.get(sym)
                     if latest is not None:
                         await ws.send(latest.payload, text=True)
