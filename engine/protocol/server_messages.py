@@ -29,6 +29,7 @@ from engine.protocol.enums import ErrorCode, MessageType
 from engine.protocol.frames import text_frame
 from engine.trading.events import Event, ListEvent, OrderEvent
 from engine.trading.order import Order
+from engine.trading.order_list import OrderList
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -37,9 +38,11 @@ __all__ = [
     "connected",
     "error",
     "feed_status",
+    "list_object",
     "market_update",
     "order_event",
     "order_list_update",
+    "order_object",
     "order_update",
     "orders",
     "pong",
@@ -171,22 +174,61 @@ def portfolio_update(
     return simple("PORTFOLIO_UPDATE", ts, request_id, portfolio=dict(portfolio))
 
 
+def order_object(order: Order) -> dict[str, Any]:
+    """The ``order`` object of ORDER_UPDATE and ORDERS (camelCase, None for absent
+    values, Decimals left for the encoder)."""
+    return {
+        "orderId": order.order_id,
+        "clientOrderId": order.client_order_id,
+        "listId": order.list_id,
+        "symbol": order.symbol,
+        "side": order.side,
+        "type": order.type,
+        "status": order.status,
+        "quantity": order.quantity,
+        "price": order.price,
+        "stopPrice": order.stop_price,
+        "trailingDelta": order.trailing_delta,
+        "currentStopPrice": order.current_stop_price,
+        "trailingExtreme": order.trailing_extreme,
+        "filledQuantity": order.filled_quantity,
+        "avgPrice": order.avg_price,
+        "fee": order.fee,
+        "rejectReason": order.reject_reason,
+        "createTime": order.create_time,
+        "updateTime": order.update_time,
+    }
+
+
+def list_object(order_list: OrderList) -> dict[str, Any]:
+    """The ``list`` object of ORDER_LIST_UPDATE."""
+    return {
+        "listId": order_list.list_id,
+        "listType": order_list.list_type,
+        "status": order_list.status,
+        "orderIds": list(order_list.order_ids),
+        "rejectReason": order_list.reject_reason,
+    }
+
+
 def order_update(event: OrderEvent, ts: int, request_id: RequestId = None) -> Outgoing:
-    """ORDER_UPDATE of one order event; ``orderType`` is the list's type for a leg."""
+    """ORDER_UPDATE of one order event; ``orderType`` is the list's type (OCO,
+    BRACKET) for a leg of a list, else the order's type."""
     order = event.order
     return simple(
         MessageType.ORDER_UPDATE,
         ts,
         request_id,
-        orderType=order.wire_order_type,
+        orderType=order.list_type if order.list_type is not None else order.type,
         executionType=event.execution_type,
-        order=order.to_wire(),
+        order=order_object(order),
     )
 
 
 def order_list_update(event: ListEvent, ts: int, request_id: RequestId = None) -> Outgoing:
     """ORDER_LIST_UPDATE of one list event."""
-    return simple(MessageType.ORDER_LIST_UPDATE, ts, request_id, list=event.order_list.to_wire())
+    return simple(MessageType.ORDER_LIST_UPDATE, ts, request_id,
+                  list=list_object(event.order_list))
 
 
 def order_event(event: Event, ts: int, request_id: RequestId = None) -> Outgoing:
@@ -198,7 +240,7 @@ def order_event(event: Event, ts: int, request_id: RequestId = None) -> Outgoing
 
 def orders(found: Iterable[Order], ts: int, request_id: RequestId = None) -> Outgoing:
     """ORDERS: the reply to ``get_orders``."""
-    return simple(MessageType.ORDERS, ts, request_id, orders=[o.to_wire() for o in found])
+    return simple(MessageType.ORDERS, ts, request_id, orders=[order_object(o) for o in found])
 
 
 def feed_status(status: Mapping[str, Any], ts: int) -> Outgoing:

@@ -342,7 +342,8 @@ def test_oco_accepted() -> None:
     }
     assert kinds(out) == [(1, NEW), (2, NEW)]
     assert isinstance(out.events[0], ListEvent)
-    assert all(e.order.wire_order_type == "OCO" for e in out.order_events())
+    assert all(orjson.loads(sm.order_update(e, 5).payload)["orderType"] == "OCO"
+               for e in out.order_events())
 
 
 @pytest.mark.parametrize("last", [41000, 39000, 42000, 38000])

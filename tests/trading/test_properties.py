@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.money import MONEY
+from engine.protocol import server_messages as sm
 from engine.trading import (
     BracketRequest,
     Event,
@@ -160,8 +161,8 @@ def fills(outcomes: list[Outcome]) -> list[FillIntent]:
 def _event_fields(event: Event) -> Any:
     """What the wire says of an event (ORDER_UPDATE / ORDER_LIST_UPDATE), Decimals exact."""
     if isinstance(event, OrderEvent):
-        return (event.execution_type, event.order.wire_order_type, event.order.to_wire())
-    return ("LIST", event.order_list.to_wire())
+        return (event.execution_type, sm.order_object(event.order))
+    return ("LIST", sm.list_object(event.order_list))
 
 
 def wire(outcomes: list[Outcome]) -> list[Any]:
