@@ -30,7 +30,7 @@ from actors.base import ActorSlot, FailureHook, TickdeskActor
 from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
-from engine.errors import InternalError, UnknownOrder, UnknownSymbol
+from engine.errors import UnknownOrder, UnknownSymbol
 from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import OrdersQuery
@@ -110,7 +110,7 @@ class OrderMonitorActor(TickdeskActor):
             err = UnknownOrder(str(exc), rid)
             req.channel.deliver(sm.error(err.code, err.message, self._now_ms(), rid))
             return
-        except (UnknownSymbol, InternalError) as exc:
+        except UnknownSymbol as exc:
             req.channel.deliver(sm.error(exc.code, exc.message, self._now_ms(), rid))
             return
         if outcome is not None:
@@ -145,8 +145,9 @@ class OrderMonitorActor(TickdeskActor):
                                             last_price=self._last.get(args.symbol),
                                             slippage_bps=self._trading.slippage_bps,
                                             risk=self._risk)
-        # pragma: no cover - the ConnectionActor forwards only the commands above
-        raise InternalError(req.request_id)
+        # A bug, not a client's error (the ConnectionActor forwards only the requests
+        # above): the actor fails and the Supervisor restarts it from the store.
+        raise TypeError(f"unexpected account request {type(args).__name__}")
 
     def _check_symbol(self, symbol: str, req: AccountRequest) -> None:
         if not self._known_symbol(symbol):
