@@ -371,8 +371,7 @@ class FeedActor(TickdeskActor):
                     log.info("feed: %s added live", d.symbol)
                 for ch, rid in d.waiters:
                     self._hub.subscribe(ch, d.symbol)
-                    ch.deliver(sm.simple("SUBSCRIBED", self._clock.now_ms(), rid,
-                                         symbol=d.symbol))
+                    ch.deliver(sm.subscribed(d.symbol, self._clock.now_ms(), rid))
                     if not d.new:
                         self._on_send_snapshot(SendSnapshot(ch, d.symbol))
             elif isinstance(d, Refused):

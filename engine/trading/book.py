@@ -76,6 +76,7 @@ from decimal import Decimal, localcontext
 
 from engine.messages import Trade
 from engine.money import MONEY, ZERO, Side
+from engine.protocol.enums import ExecutionType
 from engine.trading import trailing
 from engine.trading.errors import UnknownOrder
 from engine.trading.events import (
@@ -87,7 +88,6 @@ from engine.trading.events import (
     Outcome,
 )
 from engine.trading.order import (
-    ExecutionType,
     LegRole,
     ListStatus,
     ListType,
