@@ -22,12 +22,14 @@ from typing import Any
 
 import pykka
 
+from engine.errors import TickdeskError
+
 __all__ = ["ActorSlot", "ExpectedFailure", "FailureHook", "TickdeskActor"]
 
 log = logging.getLogger("tickdesk.actors")
 
 
-class ExpectedFailure(Exception):
+class ExpectedFailure(TickdeskError):
     """A failure an actor raises on purpose so that the Supervisor restarts it
     (an upstream lost, a stall). The actor logs its own one-line reason;
     pykka's ERROR traceback for it is filtered out, so a daemon that

@@ -31,13 +31,11 @@ from actors.base import ActorSlot, FailureHook, TickdeskActor
 from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
-from engine.errors import BadRequest, UnknownOrder, UnknownSymbol
+from engine.errors import BadRequest, ProtocolError, UnknownSymbol
 from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.server.hub import Hub
 from engine.trading.book import OrderBook, bps_fee
-from engine.trading.errors import RequestError
-from engine.trading.errors import UnknownOrder as BookUnknownOrder
 from engine.trading.events import Outcome
 from engine.trading.requests import parse_bracket, parse_cancel, parse_oco, parse_order
 
@@ -107,15 +105,7 @@ class OrderMonitorActor(TickdeskActor):
         rid = req.request_id
         try:
             outcome = self._run(req)
-        except RequestError as exc:
-            err = BadRequest(str(exc), rid)
-            req.channel.deliver(sm.error(err.code, err.message, self._now_ms(), rid))
-            return
-        except BookUnknownOrder as exc:
-            err2 = UnknownOrder(str(exc), rid)
-            req.channel.deliver(sm.error(err2.code, err2.message, self._now_ms(), rid))
-            return
-        except UnknownSymbol as exc:
+        except ProtocolError as exc:  # RequestError, UnknownOrder, UnknownSymbol
             req.channel.deliver(sm.error(exc.code, exc.message, self._now_ms(), rid))
             return
         if outcome is not None:

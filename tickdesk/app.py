@@ -49,6 +49,7 @@ from engine.backoff import BackoffPolicy
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.dashboard import dashboard_routes
+from engine.errors import TickdeskError
 from engine.feeds.base import FeedShared
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
@@ -77,7 +78,7 @@ _MEMORY_DBS = itertools.count(1)
 CLOSE_GOING_AWAY = 1001
 
 
-class SessionClosed(Exception):
+class SessionClosed(TickdeskError):
     """The in-process session is closed (``code`` says why)."""
 
     def __init__(self, code: int) -> None:
