@@ -18,8 +18,8 @@ Sources (``feed.source``):
 ``binance``    :class:`~engine.feeds.binance.BinanceSource`, one combined-stream
                WebSocket connection in its own thread.
 
-A source thread sends :class:`FeedBatch` (and single :class:`TradeTick` /
-:class:`TickerTick`, still accepted) to this actor, and :class:`SourceUp` /
+A source thread sends :class:`FeedBatch` (and single :class:`TradeTick`, still
+accepted) to this actor, and :class:`SourceUp` /
 :class:`SourceFailed`. The source is started in ``started()`` and stopped
 and joined in ``cleanup()``, which pykka runs on stop and on failure.
 
@@ -61,7 +61,6 @@ from actors.messages import (
     SourceFailed,
     SourceUp,
     SymbolTimeout,
-    TickerTick,
     TradeTick,
 )
 from actors.timer import TimerActor
@@ -188,7 +187,6 @@ class FeedActor(TickdeskActor):
         self.handlers = {
             Pulse: self._on_pulse,
             TradeTick: self._on_trade_tick,
-            TickerTick: self._on_ticker_tick,
             FeedBatch: self._on_batch,
             SourceUp: self._on_source_up,
             SourceFailed: self._on_source_failed,
@@ -276,9 +274,6 @@ class FeedActor(TickdeskActor):
 
     def _on_trade_tick(self, msg: TradeTick) -> None:
         self._route_trade(msg.trade, msg.received_ms, self._clock.monotonic())
-
-    def _on_ticker_tick(self, msg: TickerTick) -> None:
-        self._route_ticker(msg.ticker)
 
     def _on_batch(self, msg: FeedBatch) -> None:
         t0 = msg.received_mono if msg.received_mono is not None else self._clock.monotonic()
