@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from engine.market.agg_gaps import AggGapTracker, SymbolGapStats
+from engine.market.agg_gaps import AggGapTracker
 from engine.market.binance_codec import CodecStats, Decoded
 from engine.market.upstream_limits import SlidingWindowLimiter, connection_attempt_limiter
 from engine.messages import Ticker24h, Trade
@@ -103,10 +103,6 @@ class FeedShared:
                 self.gap_events += 1
                 self.missing_trades += gap
             return gap
-
-    def gap_stats(self, symbol: str) -> SymbolGapStats | None:
-        with self._lock:
-            return self._gaps.stats(symbol)
 
     def count_skipped(self) -> None:
         with self._lock:

@@ -244,9 +244,6 @@ class OrderBook:
     def get(self, order_id: int) -> Order | None:
         return self._orders.get(order_id)
 
-    def get_list(self, list_id: int) -> OrderList | None:
-        return self._lists.get(list_id)
-
     def open_orders(self, account: str) -> list[Order]:
         """The account's open orders (PENDING_NEW bracket exits included), by id."""
         ids = self._account_open.get(account, {})
