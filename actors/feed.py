@@ -76,8 +76,9 @@ from engine.messages import Ticker24h, Trade
 from engine.protocol import server_messages as sm
 from engine.server.channel import Channel
 from engine.server.hub import Hub
+from engine.stats import counter
 
-__all__ = ["FeedActor", "FeedSourceError"]
+__all__ = ["FeedActor", "FeedSourceError", "FeedStatistics"]
 
 log = logging.getLogger("tickdesk.feed")
 
@@ -90,6 +91,16 @@ class FeedSourceError(ExpectedFailure):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.failure_reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatistics:
+    """What one FeedActor generation counts (``/metrics``: ``tickdesk_feed_*``)."""
+
+    trades: int = counter("Trades routed to the subscribers, the order monitor and the "
+                          "portfolio (since the feed last started).")
+    rotations: int = counter("Upstream connections replaced by a new one (24 h rotations, "
+                             "since the feed last started).")
 
 
 class _ActorSink:
@@ -196,6 +207,9 @@ class FeedActor(TickdeskActor):
             ControlAnswer: self._on_control_answer,
             SendSnapshot: self._on_send_snapshot,
         }
+
+    def statistics(self) -> FeedStatistics:
+        return FeedStatistics(self.trades, self.rotations)
 
     def started(self) -> None:
         if self._cfg.source == "simulated":

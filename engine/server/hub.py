@@ -10,11 +10,22 @@ subscriber, with the message encoded and framed once by the caller.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 from engine.protocol.server_messages import Outgoing
 from engine.server.channel import Channel
+from engine.stats import gauge
 
-__all__ = ["Hub"]
+__all__ = ["Hub", "HubStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class HubStatistics:
+    """The routing tables' sizes now (``/metrics``: ``tickdesk_hub_*``)."""
+
+    subscriptions: int = gauge("Symbol subscriptions of all sessions together.")
+    symbols_watched: int = gauge("Symbols with at least one subscriber.")
+    accounts_connected: int = gauge("Accounts with at least one session.")
 
 
 class Hub:
@@ -105,8 +116,12 @@ class Hub:
     def channels(self) -> tuple[Channel, ...]:
         return self._all
 
-    def subscriber_count(self, symbol: str) -> int:
-        return len(self._by_symbol.get(symbol, ()))
+    def statistics(self) -> HubStatistics:
+        with self._lock:
+            return HubStatistics(
+                subscriptions=sum(len(chans) for chans in self._by_symbol.values()),
+                symbols_watched=len(self._by_symbol),
+                accounts_connected=len(self._by_account))
 
     def __len__(self) -> int:
         return len(self._all)

@@ -49,7 +49,7 @@ def test_feed_order_and_latency_metrics(upstream: FakeBinanceUpstream) -> None:
             # One upstream loss: the feed reconnects once.
             assert upstream.drop_all() == 1
             wait_until(lambda: engine.feed_status()["status"] == "UP"
-                       and engine.feed_shared.counters()["opened"] == 2,
+                       and engine.feed_shared.statistics().connections_opened == 2,
                        what="the feed to reconnect")
             assert upstream.wait_until(lambda: upstream.subscribers("btcusdt@aggTrade") == 1)
             push_and_see("41000")
