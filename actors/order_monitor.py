@@ -30,13 +30,12 @@ from actors.base import ActorSlot, FailureHook, TickdeskActor
 from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
-from engine.errors import UnknownOrder, UnknownSymbol
+from engine.errors import ProtocolError, UnknownSymbol
 from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import OrdersQuery
 from engine.server.hub import Hub
 from engine.trading.book import OrderBook, bps_fee
-from engine.trading.errors import UnknownOrder as BookUnknownOrder
 from engine.trading.events import OrderEvent, Outcome
 from engine.trading.requests import BracketRequest, CancelRequest, OcoRequest, OrderRequest
 
@@ -106,11 +105,7 @@ class OrderMonitorActor(TickdeskActor):
         rid = req.request_id
         try:
             outcome = self._run(req)
-        except BookUnknownOrder as exc:
-            err = UnknownOrder(str(exc), rid)
-            req.channel.deliver(sm.error(err.code, err.message, self._now_ms(), rid))
-            return
-        except UnknownSymbol as exc:
+        except ProtocolError as exc:  # UnknownOrder, UnknownSymbol, a field the book refuses
             req.channel.deliver(sm.error(exc.code, exc.message, self._now_ms(), rid))
             return
         if outcome is not None:
