@@ -23,7 +23,7 @@ With no store configured the book starts empty.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from actors.base import ActorSlot, FailureHook, TickdeskActor
@@ -31,12 +31,12 @@ from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
 from engine.errors import ProtocolError, UnknownSymbol
-from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import OrdersQuery
 from engine.server.hub import Hub
 from engine.trading.book import OrderBook, bps_fee
 from engine.trading.events import OrderEvent, Outcome
+from engine.trading.order import Order
 from engine.trading.requests import BracketRequest, CancelRequest, OcoRequest, OrderRequest
 
 __all__ = ["OrderMonitorActor"]
@@ -89,10 +89,13 @@ class OrderMonitorActor(TickdeskActor):
 
     def _on_tick(self, msg: TradeTick) -> None:
         trade = msg.trade
+        now = self._now_ms()
+        if trade.is_stale(now, self._max_age_ms):
+            return  # sets no price: no fill, no trigger, no placement reference
         self._last[trade.symbol] = trade.price
         outcome = self._book.on_trade(
             trade,
-            now_ms=self._now_ms(),
+            now_ms=now,
             max_tick_age_ms=self._max_age_ms,
             slippage_bps=self._trading.slippage_bps,
         )
@@ -148,10 +151,9 @@ class OrderMonitorActor(TickdeskActor):
         if not self._known_symbol(symbol):
             raise UnknownSymbol(f"symbol {symbol} is not served by this feed", req.request_id)
 
-    def _risk(self, account: str, symbol: str, side: Side, quantity: Decimal,
-              price: Decimal) -> str | None:
+    def _risk(self, orders: Sequence[Order], reference: Decimal) -> str | None:
         reason: str | None = self._portfolio.ask(
-            RiskQuery(account, symbol, side, quantity, price), timeout=_SETTLE_TIMEOUT_S)
+            RiskQuery(orders[0].account, tuple(orders), reference), timeout=_SETTLE_TIMEOUT_S)
         return reason
 
     # -- settle, then announce -----------------------------------------------

@@ -47,7 +47,7 @@ from actors.supervisor import (
 from actors.timer import TimerActor
 from engine.backoff import BackoffPolicy
 from engine.clock import Clock, SystemClock
-from engine.config import Config
+from engine.config import Config, account_start
 from engine.dashboard import dashboard_routes
 from engine.errors import TickdeskError
 from engine.feeds.base import FeedShared
@@ -447,7 +447,9 @@ class Engine:
             return PortfolioActor.start(self.hub, cfg.trading, self._accounts, clock.now_ms,
                                         store_path=self._store_path,
                                         store_synchronous=cfg.store.synchronous, on_failure=hook,
-                                        generation=gen)
+                                        generation=gen,
+                                        starts={a.name: account_start(cfg.trading, a)
+                                                for a in cfg.accounts})
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,

@@ -200,18 +200,31 @@ def portfolio_update(
     ts: int,
     request_id: str | int | None = None,
 ) -> Outgoing:
-    """The PORTFOLIO_UPDATE of one account. ``totalPnl`` is
-    ``realizedPnl + unrealizedPnl - fees`` (equity minus the starting balance);
-    ``open_orders`` is the account's open-order count (the order book's, which
-    the caller passes in)."""
-    unrealized = ledger.unrealized_pnl(marks)
+    """The PORTFOLIO_UPDATE of one account, valued in its home asset at the
+    last prices (:func:`engine.trading.valuation.account_value`): every
+    asset's ``free``, ``locked`` and ``total`` (and ``value`` in the home
+    asset, None when it has no rate); ``equity``, ``unrealizedPnl``,
+    ``realizedPnl``, ``fees`` and ``totalPnl`` (``realized + unrealized -
+    fees``) sum the valued assets only; ``unvalued`` names the others.
+    ``balance`` is the home asset's total. ``open_orders`` is the account's
+    open-order count (the order book's, which the caller passes in)."""
+    from engine.trading.valuation import account_value
+
+    valued = account_value(ledger, marks)
     portfolio = {
+        "homeAsset": valued.home_asset,
         "balance": ledger.balance,
-        "equity": ledger.balance + unrealized,
-        "unrealizedPnl": unrealized,
-        "realizedPnl": ledger.realized_pnl,
-        "totalPnl": ledger.realized_pnl + unrealized - ledger.fees,
-        "fees": ledger.fees,
+        "equity": valued.equity,
+        "unrealizedPnl": valued.unrealized_pnl,
+        "realizedPnl": valued.realized_pnl,
+        "totalPnl": valued.realized_pnl + valued.unrealized_pnl - valued.fees,
+        "fees": valued.fees,
+        "balances": [
+            {"asset": a.asset, "free": a.free, "locked": a.locked, "total": a.total,
+             "value": a.value}
+            for a in valued.assets
+        ],
+        "unvalued": list(valued.unvalued),
         "positionsCount": len(ledger.open_positions()),
         "openOrdersCount": open_orders,
     }

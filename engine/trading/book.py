@@ -25,11 +25,13 @@ Contract with the caller
   whole quantity fills on the first qualifying trade (trade sizes are not
   consulted; ``PARTIALLY_FILLED`` is never produced).
 * **Buying power.** At placement the book calls the optional
-  ``risk(account, symbol, side, quantity, price)`` callback (the caller owns
-  the ledgers and knows ``max_leverage`` and ``allow_short``); a returned
-  string, e.g. ``INSUFFICIENT_BALANCE`` or ``SHORT_NOT_ALLOWED``, rejects the
-  order. ``price`` is the last trade price, or the order's price / stop price
-  when no trade is known yet. Fills are not re-checked.
+  ``risk(orders, reference)`` callback last (the caller owns the ledgers and
+  knows ``max_leverage`` and ``allow_short``) with the orders that reserve
+  funds (the order; an OCO's two legs, reserved once; a bracket's entry) and
+  the reference price: the last trade price, or the order's price / stop
+  price when no trade is known yet. A returned string, e.g.
+  ``INSUFFICIENT_BALANCE: ...`` or ``SHORT_NOT_ALLOWED: ...``, rejects the
+  order; None accepts it (nothing after the callback can reject it).
 * **Stale ticks.** A trade with ``now_ms - trade.event_time > max_tick_age_ms``
   changes nothing at all: no fill, no trigger, no trailing move.
 
@@ -70,7 +72,7 @@ index and evaluates only the candidates, in orderId order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 
@@ -111,8 +113,8 @@ __all__ = ["FeeFn", "OrderBook", "RejectReason", "RiskCheck", "bps_fee"]
 
 #: ``fee_for(account, quantity, price) -> fee``.
 FeeFn = Callable[[str, Decimal, Decimal], Decimal]
-#: ``risk(account, symbol, side, quantity, price) -> reject reason or None``.
-RiskCheck = Callable[[str, str, Side, Decimal, Decimal], str | None]
+#: ``risk(orders, reference_price) -> reject reason or None``.
+RiskCheck = Callable[[Sequence[Order], Decimal], str | None]
 
 _NEG = Decimal("-Infinity")
 _POS = Decimal("Infinity")
@@ -345,7 +347,7 @@ class OrderBook:
         if reason is None and risk is not None:
             ref = last_price if last_price is not None else order.price or order.stop_price
             assert ref is not None  # else _placement_reject refused it
-            reason = risk(account, order.symbol, order.side, order.quantity, ref)
+            reason = risk([order], ref)
         out = _Out()
         if reason is not None:
             out.order(ExecutionType.REJECTED, _rejected(order, reason))
@@ -390,7 +392,7 @@ class OrderBook:
                 reason = RejectReason.OCO_BAD_PRICES
         if reason is None and risk is not None:
             assert last_price is not None
-            reason = risk(account, request.symbol, request.side, request.quantity, last_price)
+            reason = risk(legs, last_price)
         return self._open_list(ListType.OCO, list_id, legs, reason, last_price, now_ms)
 
     def place_bracket(
@@ -453,13 +455,7 @@ class OrderBook:
             ):
                 reason = RejectReason.BRACKET_BAD_PRICES
             elif risk is not None:
-                reason = risk(
-                    account,
-                    request.symbol,
-                    request.side,
-                    request.quantity,
-                    last_price if last_price is not None else ref,
-                )
+                reason = risk([entry], last_price if last_price is not None else ref)
         out = _Out()
         self._open_list_into(ListType.BRACKET, list_id, legs, reason, last_price, now_ms, out)
         if reason is None:
@@ -627,7 +623,7 @@ class OrderBook:
         slippage_bps: Decimal = ZERO,
     ) -> Outcome:
         """Evaluate every open order of ``trade.symbol`` against one trade."""
-        if now_ms - trade.event_time > max_tick_age_ms:
+        if trade.is_stale(now_ms, max_tick_age_ms):
             return EMPTY
         watch = self._watch.get(trade.symbol)
         if not watch:

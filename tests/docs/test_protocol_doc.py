@@ -111,6 +111,7 @@ OBJECTS = {
     "list": "`list` object",
     "positions": "`position` object",
     "portfolio": "`portfolio` object",
+    "balances": "`balance` object",
     "feed": "`feed` object",
 }
 #: Keys every message may carry, documented once under "Transport".
@@ -141,10 +142,11 @@ def _order_list() -> OrderList:
 
 
 def _ledger() -> tuple[Ledger, dict[str, Decimal]]:
-    ledger = Ledger("alice", Decimal(10000), Decimal(10))
+    ledger = Ledger("alice", {"USDT": Decimal(10000), "XYZ": Decimal(5)}, Decimal(10))
     ledger.apply_fill("BTCUSDT", Side.BUY, Decimal("0.1"), Decimal("40000"))
     ledger.apply_fill("ETHUSDT", Side.SELL, Decimal("1"), Decimal("3000"))
-    return ledger, {"BTCUSDT": Decimal("41000")}  # ETHUSDT has no mark yet
+    # ETHUSDT has no mark yet; XYZ has no rate (unvalued)
+    return ledger, {"BTCUSDT": Decimal("41000")}
 
 
 def _feed() -> dict[str, Any]:
@@ -213,16 +215,23 @@ def _by_type() -> dict[str, list[dict[str, Any]]]:
 BY_TYPE = _by_type()
 
 
+def _nested(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(key, object)`` for every object value (or item of a list value) of
+    ``obj``, at any depth."""
+    for key, value in obj.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                yield key, item
+                yield from _nested(item)
+
+
 def _object_keys() -> dict[str, set[str]]:
     """Object section -> every key the samples put in such an object."""
     keys: dict[str, set[str]] = {}
     for payload in PAYLOADS:
-        for key, value in payload.items():
-            items = value if isinstance(value, list) else [value]
-            for item in items:
-                if isinstance(item, dict):
-                    assert key in OBJECTS, f"{payload['type']}.{key} is an object of no section"
-                    keys.setdefault(OBJECTS[key], set()).update(item)
+        for key, item in _nested(payload):
+            assert key in OBJECTS, f"{payload['type']}.{key} is an object of no section"
+            keys.setdefault(OBJECTS[key], set()).update(item)
     for mtype, section in FIELDS_OF.items():
         for payload in BY_TYPE.get(mtype, []):
             keys.setdefault(section, set()).update(set(payload) - ENVELOPE)
@@ -428,6 +437,7 @@ TYPED_OBJECTS = {
     "OrderList": "`list` object",
     "Position": "`position` object",
     "Portfolio": "`portfolio` object",
+    "Balance": "`balance` object",
     "Feed": "`feed` object",
     "FeedStatus": "`feed` object",
 }
@@ -450,11 +460,10 @@ def _values(name: str) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     section = TYPED_OBJECTS.get(name)
     for payload in PAYLOADS:
-        for key, value in payload.items():
+        for key, item in _nested(payload):
             if section is not None and OBJECTS.get(key) == section:
-                for item in value if isinstance(value, list) else [value]:
-                    for k, v in item.items():
-                        out.setdefault(k, []).append(v)
+                for k, v in item.items():
+                    out.setdefault(k, []).append(v)
     return out
 
 
@@ -482,6 +491,10 @@ def _admits(annotation: Any, value: Any) -> bool:
         return isinstance(value, list) and all(_admits(item, v) for v in value)
     if annotation is float:
         return type(value) in (int, float)
+    if typing.is_typeddict(annotation):
+        hints = typing.get_type_hints(annotation)
+        return (isinstance(value, dict) and set(value) == set(hints)
+                and all(_admits(hints[k], v) for k, v in value.items()))
     if isinstance(annotation, type):
         return type(value) is annotation
     return True  # an annotation this check does not model

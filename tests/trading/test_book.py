@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -191,11 +192,12 @@ def test_generated_client_id_avoids_user_ids() -> None:
 
 
 def test_risk_callback_rejects_with_its_reason() -> None:
-    calls: list[tuple[str, str, Side, Decimal, Decimal]] = []
+    calls: list[tuple[list[tuple[str, str, Side, Decimal, Decimal | None]], Decimal]] = []
 
-    def risk(account: str, symbol: str, side: Side, qty: Decimal, price: Decimal) -> str | None:
-        calls.append((account, symbol, side, qty, price))
-        return "INSUFFICIENT_BALANCE"
+    def risk(orders: Sequence[Order], reference: Decimal) -> str | None:
+        calls.append(([(o.account, o.symbol, o.side, o.quantity, o.price) for o in orders],
+                      reference))
+        return "INSUFFICIENT_BALANCE: USDT available 1 < needed 2"
 
     book = OrderBook()
     out = book.place(
@@ -206,8 +208,8 @@ def test_risk_callback_rejects_with_its_reason() -> None:
         last_price=D(40000),
         risk=risk,
     )
-    assert rejection(out) == "INSUFFICIENT_BALANCE"
-    assert calls == [(ACCOUNT, "BTCUSDT", Side.SELL, D(2), D(40000))]
+    assert rejection(out) == "INSUFFICIENT_BALANCE: USDT available 1 < needed 2"
+    assert calls == [([(ACCOUNT, "BTCUSDT", Side.SELL, D(2), D(41000))], D(40000))]
     assert book.order_count(ACCOUNT) == 0
 
 

@@ -237,7 +237,7 @@ def test_fills_reconcile_with_the_ledger(ops: list[Op]) -> None:
     all_fills = fills(drive(ops).outcomes)
     start = Decimal(10000)
     for account in ACCOUNTS:
-        ledger = Ledger(account, start, fee_bps=Decimal(10))
+        ledger = Ledger.single(account, start, fee_bps=Decimal(10))
         signed: dict[str, Decimal] = defaultdict(Decimal)
         fees = Decimal(0)
         for fill in all_fills:
@@ -247,8 +247,9 @@ def test_fills_reconcile_with_the_ledger(ops: list[Op]) -> None:
             assert result.fee == fill.fee
             signed[fill.symbol] += fill.quantity * fill.side.sign
             fees = MONEY.add(fees, fill.fee)
-        assert ledger.balance == MONEY.subtract(MONEY.add(start, ledger.realized_pnl), ledger.fees)
-        assert ledger.fees == fees
+        assert ledger.balance == MONEY.subtract(MONEY.add(start, ledger.realized_pnl),
+                                                ledger.home_fees)
+        assert ledger.home_fees == fees
         for symbol, quantity in signed.items():
             assert ledger.position(symbol).quantity == quantity
 

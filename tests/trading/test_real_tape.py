@@ -37,7 +37,7 @@ def _trailing_body(side: str) -> dict[str, object]:
 def test_trailing_stops_on_a_real_tape_match_a_naive_oracle() -> None:
     tape = _tape()
     book = OrderBook(fee_for=bps_fee(Decimal(10)), max_open_orders=1000)
-    ledger = Ledger(ACCOUNT, Decimal(10000), Decimal(10))
+    ledger = Ledger.single(ACCOUNT, Decimal(10000), Decimal(10))
     first = tape[0]
     now = first.event_time
 
@@ -96,4 +96,4 @@ def test_trailing_stops_on_a_real_tape_match_a_naive_oracle() -> None:
             oracle[new] = (side, p)
     assert triggers >= 10, "the tape should trigger trailing stops repeatedly"
     assert oco_fills <= 1, "an OCO fills one leg at most"
-    assert ledger.balance == ledger.starting_balance + ledger.realized_pnl - ledger.fees
+    assert ledger.balance == ledger.starting_balance + ledger.realized_pnl - ledger.home_fees

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict, cast
 
 __all__ = [
+    "Balance",
     "ListResult",
     "Order",
     "OrderList",
@@ -78,13 +79,25 @@ class Position(TypedDict):
     notional: float
 
 
+class Balance(TypedDict):
+    asset: str
+    free: float
+    locked: float
+    total: float
+    #: ``total`` in the home asset; None when the asset cannot be valued.
+    value: float | None
+
+
 class Portfolio(TypedDict):
+    homeAsset: str
     balance: float
     equity: float
     unrealizedPnl: float
     realizedPnl: float
     totalPnl: float
     fees: float
+    balances: list[Balance]
+    unvalued: list[str]
     positionsCount: int
     openOrdersCount: int
 
