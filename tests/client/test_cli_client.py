@@ -67,7 +67,7 @@ def test_rejection_and_errors_exit_1(live: Engine) -> None:
     assert out.returncode == 1
     (msg,) = [json.loads(line) for line in out.stdout.splitlines()]
     assert msg["executionType"] == "REJECTED"
-    assert msg["order"]["rejectReason"] == "INSUFFICIENT_BALANCE"
+    assert msg["order"]["rejectReason"].startswith("INSUFFICIENT_BALANCE: USDT available ")
     out = tickdesk("order", "buy", "BTCUSDT", "0.01", "--type", "LIMIT", "--url", live.url)
     assert out.returncode == 1 and "BAD_REQUEST" in out.stderr and not out.stdout
     out = tickdesk("order", "cancel", "999999", "--url", live.url, "--json")
