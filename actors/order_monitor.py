@@ -34,6 +34,7 @@ from engine.errors import ProtocolError, UnknownSymbol
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import OrdersQuery
 from engine.server.hub import Hub
+from engine.trading.assets import UnknownAssets, symbol_assets
 from engine.trading.book import OrderBook, bps_fee
 from engine.trading.events import OrderEvent, Outcome
 from engine.trading.order import Order
@@ -150,6 +151,11 @@ class OrderMonitorActor(TickdeskActor):
     def _check_symbol(self, symbol: str, req: AccountRequest) -> None:
         if not self._known_symbol(symbol):
             raise UnknownSymbol(f"symbol {symbol} is not served by this feed", req.request_id)
+        try:
+            symbol_assets(symbol)  # the ledger books every fill in the symbol's quote asset
+        except UnknownAssets:
+            raise UnknownSymbol(f"symbol {symbol}: its base and quote asset are not known",
+                                req.request_id) from None
 
     def _risk(self, orders: Sequence[Order], reference: Decimal) -> str | None:
         reason: str | None = self._portfolio.ask(

@@ -18,6 +18,7 @@ drawing matches the classes::
     │   ├── RateLimited        RATE_LIMITED
     │   └── InternalError      INTERNAL (message is generic, never an exception text)
     ├── StoreError             the database cannot be used (engine.store)
+    ├── UnknownAssets          a symbol's base and quote asset are not known (engine.trading.assets)
     ├── Refusal                a handshake refused with an HTTP status (engine.server.http)
     ├── ExpectedFailure        an actor fails on purpose to be restarted (actors.base)
     │   └── FeedSourceError    the feed's upstream was lost (actors.feed)

@@ -6,8 +6,9 @@ Pure core; any thread (a pure function over constants).
 valuation learn a symbol's assets. Until the symbol filters' exchange info is
 available to it, it recognises the quote asset by suffix, longest first, from
 :data:`QUOTE_ASSETS` (Binance's quote assets); a symbol with no known suffix
-raises :class:`UnknownAssets`. Swapping in the exchange info is a change to
-this function only.
+raises :class:`UnknownAssets` (the OrderMonitorActor refuses orders for such
+a symbol with ``UNKNOWN_SYMBOL``). Swapping in the exchange info is a change
+to this function only.
 """
 
 from __future__ import annotations
@@ -15,17 +16,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from engine.errors import TickdeskError
+
 __all__ = ["QUOTE_ASSETS", "SymbolAssets", "UnknownAssets", "symbol_assets"]
 
 #: Quote assets recognised by suffix (longest match wins: ``FDUSD`` before ``USD``).
 QUOTE_ASSETS = (
-    "FDUSD", "USDT", "USDC", "TUSD", "BUSD", "BTC", "ETH", "BNB", "EUR", "TRY", "BRL",
-    "JPY", "GBP", "AUD", "DAI", "XRP", "DOGE", "TRX", "SOL",
+    "FDUSD", "USDT", "USDC", "TUSD", "BUSD", "USDP", "BTC", "ETH", "BNB", "EUR", "EURI",
+    "AEUR", "TRY", "BRL", "JPY", "GBP", "AUD", "ARS", "MXN", "PLN", "RON", "ZAR", "UAH",
+    "IDRT", "BIDR", "COP", "CZK", "DAI", "XRP", "DOGE", "TRX", "SOL", "PAXG",
 )
 _BY_LENGTH = tuple(sorted(QUOTE_ASSETS, key=len, reverse=True))
 
 
-class UnknownAssets(ValueError):
+class UnknownAssets(TickdeskError):
     """The symbol's base and quote asset are not known."""
 
 

@@ -52,7 +52,7 @@ START = {"USDT": Decimal(10000), "BTC": Decimal("0.5"), "ETH": Decimal(3),
 fill_ops = st.lists(
     st.tuples(st.integers(0, len(NAMES) - 1), st.sampled_from([Side.BUY, Side.SELL]),
               st.integers(0, 2), st.integers(1, 6), st.integers(1, 400)),
-    min_size=1, max_size=60,
+    min_size=10, max_size=80,
 )
 
 
@@ -110,7 +110,7 @@ def test_random_fills_match_an_exact_rational_reference(
         ops: list[tuple[int, Side, int, int, int]], fee_bps: int) -> None:
     ledger = Ledger("p", START, Decimal(fee_bps))
     ref = Reference(fee_bps)
-    realized_since_flat: dict[str, Decimal] = defaultdict(Decimal)
+    realized_since_flat: dict[str, Fraction] = defaultdict(Fraction)  # exact sums
     partials = 0
     for op in ops:
         symbol, side, qty, price = _fill_args(ledger, op)
@@ -118,14 +118,14 @@ def test_random_fills_match_an_exact_rational_reference(
         partials += bool(old) and (old > 0) != (side is Side.BUY) and qty < abs(old)
         result = ledger.apply_fill(symbol, side, qty, price)
         ref.fill(symbol, side, Fraction(qty), Fraction(price))
-        realized_since_flat[symbol] += result.realized_pnl
+        realized_since_flat[symbol] += Fraction(result.realized_pnl)
         pos = ledger.position(symbol)
         assert Fraction(pos.quantity) == ref.qty[symbol]
         if pos.quantity == 0:
             # a round trip: realized exactly its cash flow, to the last digit
             assert pos.cost == 0
-            assert Fraction(realized_since_flat[symbol]) == ref.flow_since_flat[symbol]
-            realized_since_flat[symbol] = Decimal(0)
+            assert realized_since_flat[symbol] == ref.flow_since_flat[symbol]
+            realized_since_flat[symbol] = Fraction(0)
             ref.flow_since_flat[symbol] = Fraction(0)
         for asset in ledger.assets():
             # fees exact; realized within the documented cost rounding of partial closes
@@ -185,7 +185,7 @@ desk_ops = st.lists(
                   st.integers(101, 115), st.integers(85, 99)),
         st.tuples(st.just("cancel"), st.integers(0, 30)),
     ),
-    min_size=1, max_size=60,
+    min_size=20, max_size=80,
 )
 
 
