@@ -374,6 +374,22 @@ class Ledger:
             held.reduce -= from_reduce
             held.increase = max(held.increase - (quantity - from_reduce), ZERO)
 
+    def shrink_to(self, order_id: int, left: Decimal) -> None:
+        """The order ``order_id`` (not of a list) has ``left`` still to fill
+        (an amend lowered its quantity): release what it holds beyond that,
+        the increasing part first (fills use the reducing part first, so the
+        part an amend cuts off is the increasing one)."""
+        held = self.reservation_of(order_id)
+        if held is None or len(held.order_ids) != 1:
+            return
+        with localcontext(LEDGER):
+            excess = held.reduce + held.increase - left
+            if excess <= 0:
+                return
+            from_increase = min(excess, held.increase)
+            held.increase -= from_increase
+            held.reduce = max(held.reduce - (excess - from_increase), ZERO)
+
     def close(self, order_id: int) -> None:
         """``order_id`` is no longer open: when no order of its reservation is,
         the reservation is released."""

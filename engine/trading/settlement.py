@@ -16,7 +16,9 @@ account as it was at that moment:
   power).
 * Every event that leaves an order not open (``FILLED``, ``CANCELED``,
   ``EXPIRED``) closes it: when no order of its reservation is open any more,
-  what is left is released.
+  what is left is released. Any other event of an open order holds at most
+  what it has left to fill (an amend that lowers the quantity releases the
+  rest, the increasing part first).
 """
 
 from __future__ import annotations
@@ -81,6 +83,9 @@ def settle_outcome(
                 results.append(_apply(ledger, fill))
         if not order.is_open and order.status is not OrderStatus.REJECTED:
             ledger.close(order.order_id)
+        elif order.is_open and kind is not ExecutionType.NEW:
+            # an amend may have lowered the quantity: hold no more than is left
+            ledger.shrink_to(order.order_id, order.quantity - order.filled_quantity)
     for fill in pending:  # a fill without its TRADE event: still the account's
         results.append(_apply(ledgers[fill.account], fill))
     return results

@@ -168,3 +168,17 @@ def test_a_symbol_is_funded_from_its_own_quote_asset() -> None:
     assert both.ledger.balance_of("BTC") == D("0.49995")
     assert both.ledger.balance_of("USDT") == 10000
     assert both.book.all_orders()[0].status is OrderStatus.FILLED
+
+
+def test_a_lower_quantity_releases_the_increasing_part_first() -> None:
+    # What an amend that lowers the quantity does to the reservation.
+    desk = Desk({"USDT": 1000})
+    desk.trade(BTC, 1000)
+    desk.place(symbol=BTC, side="BUY", type="MARKET", quantity="0.5")
+    desk.place(symbol=BTC, side="SELL", type="LIMIT", quantity="0.8", price="1100")
+    (held,) = desk.ledger.reservations.values()
+    assert (held.reduce, held.increase) == (D("0.5"), D("0.3"))
+    desk.ledger.shrink_to(held.key, D("0.6"))
+    assert (held.reduce, held.increase, held.amount) == (D("0.5"), D("0.1"), D(110))
+    desk.ledger.shrink_to(held.key, D("0.2"))
+    assert (held.reduce, held.increase) == (D("0.2"), 0)
