@@ -37,6 +37,7 @@ from engine.server.hub import Hub
 from engine.trading.assets import UnknownAssets, symbol_assets
 from engine.trading.book import OrderBook, bps_fee
 from engine.trading.events import OrderEvent, Outcome
+from engine.trading.ledger import AssetsFn
 from engine.trading.order import Order
 from engine.trading.requests import BracketRequest, CancelRequest, OcoRequest, OrderRequest
 
@@ -58,6 +59,7 @@ class OrderMonitorActor(TickdeskActor):
         on_failure: FailureHook | None = None,
         generation: int = 0,
         on_order_event: Callable[[str], None] | None = None,
+        assets_of: AssetsFn = symbol_assets,
     ) -> None:
         super().__init__("order_monitor", on_failure, generation)
         self._hub = hub
@@ -66,6 +68,7 @@ class OrderMonitorActor(TickdeskActor):
         self._now_ms = now_ms
         self._known_symbol = known_symbol
         self._on_order_event = on_order_event
+        self._assets_of = assets_of
         self._max_age_ms = int(trading.max_tick_age_s * 1000)
         self._given_book = book
         self._book = book if book is not None else OrderBook(fee_for=bps_fee(trading.fee_bps))
@@ -152,7 +155,7 @@ class OrderMonitorActor(TickdeskActor):
         if not self._known_symbol(symbol):
             raise UnknownSymbol(f"symbol {symbol} is not served by this feed", req.request_id)
         try:
-            symbol_assets(symbol)  # the ledger books every fill in the symbol's quote asset
+            self._assets_of(symbol)  # the ledger books every fill in the symbol's quote asset
         except UnknownAssets:
             raise UnknownSymbol(f"symbol {symbol}: its base and quote asset are not known",
                                 req.request_id) from None

@@ -40,8 +40,9 @@ from engine.config import TradingConfig, account_start
 from engine.protocol import server_messages as sm
 from engine.server.hub import Hub
 from engine.store import Store
+from engine.trading.assets import symbol_assets
 from engine.trading.events import Outcome
-from engine.trading.ledger import Ledger
+from engine.trading.ledger import AssetsFn, Ledger
 from engine.trading.order import Order
 from engine.trading.risk import risk_plan
 from engine.trading.settlement import Staged, settle_outcome
@@ -102,11 +103,12 @@ class PortfolioActor(TickdeskActor):
         on_failure: FailureHook | None = None,
         generation: int = 0,
         starts: Mapping[str, tuple[str, dict[str, Decimal]]] | None = None,
+        assets_of: AssetsFn = symbol_assets,
     ) -> None:
         """``store_path``: the SQLite database (a path, or a ``file:`` URI);
         empty means no persistence. ``starts``: ``account -> (home asset,
         starting balances)`` (default: :func:`~engine.config.account_start`
-        of ``trading``)."""
+        of ``trading``). ``assets_of``: a symbol's base and quote asset."""
         super().__init__("portfolio", on_failure, generation)
         self._store_path = store_path
         self._store_synchronous = store_synchronous
@@ -118,7 +120,9 @@ class PortfolioActor(TickdeskActor):
         self._ledgers = {}
         for name in accounts:
             home, balances = (starts or {}).get(name, default)
-            self._ledgers[name] = Ledger(name, balances, trading.fee_bps, home)
+            self._ledgers[name] = Ledger(name, balances, trading.fee_bps, home,
+                                         assets_of=assets_of)
+        self._assets_of = assets_of
         self._max_age_ms = int(trading.max_tick_age_s * 1000)
         self._staged: dict[int, Staged] = {}
         self._marks: dict[str, Decimal] = {}
@@ -143,7 +147,7 @@ class PortfolioActor(TickdeskActor):
             store.add_accounts(self._ledgers.values())
             state = store.load(self._trading.fee_bps,
                                {n: lg.home_asset for n, lg in self._ledgers.items()},
-                               self._trading.home_asset)
+                               self._trading.home_asset, self._assets_of)
             ledgers = dict(state.ledgers)
         except BaseException:
             store.close()

@@ -51,8 +51,9 @@ import orjson
 
 from engine.errors import TickdeskError
 from engine.money import Side
+from engine.trading.assets import symbol_assets
 from engine.trading.events import FillIntent, OrderEvent, Outcome
-from engine.trading.ledger import LEDGER, Ledger, Position, Reservation
+from engine.trading.ledger import LEDGER, AssetsFn, Ledger, Position, Reservation
 from engine.trading.order import ListStatus, ListType, Order, OrderStatus
 from engine.trading.order_list import OrderList
 
@@ -433,15 +434,18 @@ class Store:
     # -- reads ----------------------------------------------------------------
 
     def load(self, fee_bps: Decimal = Decimal(10),
-             homes: Mapping[str, str] | None = None, default_home: str = "USDT") -> StoredState:
-        """Read everything back (see :class:`StoredState`). ``fee_bps`` and the
-        accounts' home assets (``homes``, else ``default_home``) are not
-        persisted state: they come from the configuration."""
+             homes: Mapping[str, str] | None = None, default_home: str = "USDT",
+             assets_of: AssetsFn = symbol_assets) -> StoredState:
+        """Read everything back (see :class:`StoredState`). ``fee_bps``, the
+        accounts' home assets (``homes``, else ``default_home``) and the symbols'
+        assets (``assets_of``) are not persisted state: they come from the
+        configuration and the exchange info."""
         db = self._db
         ledgers: dict[str, Ledger] = {}
         homes = homes or {}
         for (name,) in db.execute("SELECT name FROM accounts ORDER BY name"):
-            ledgers[name] = Ledger(name, {}, fee_bps, homes.get(name, default_home))
+            ledgers[name] = Ledger(name, {}, fee_bps, homes.get(name, default_home),
+                                   assets_of=assets_of)
         for account, asset, start, realized, fees in db.execute(
             "SELECT account, asset, starting, realized_pnl, fees FROM balances "
             "ORDER BY account, asset"

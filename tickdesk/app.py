@@ -71,6 +71,8 @@ from engine.server.ops import (
 from engine.server.websocket import ServerWebSocket
 from engine.server.writer import WriterLoop
 from engine.store import Store
+from engine.trading.assets import symbol_assets
+from engine.trading.ledger import AssetsFn
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
 
@@ -220,6 +222,8 @@ class Engine:
         self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
         self.feed_shared = FeedShared(cfg.feed.symbols)
+        #: A symbol's base and quote asset, for the ledgers and the order checks.
+        self.assets_of: AssetsFn = symbol_assets
         self._ids = itertools.count(1)
         self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
         self._tokens = {a.token: a.name for a in cfg.accounts}
@@ -449,13 +453,15 @@ class Engine:
                                         store_synchronous=cfg.store.synchronous, on_failure=hook,
                                         generation=gen,
                                         starts={a.name: account_start(cfg.trading, a)
-                                                for a in cfg.accounts})
+                                                for a in cfg.accounts},
+                                        assets_of=self.assets_of)
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
                                            self.feed_shared.serves, on_failure=hook,
                                            generation=gen,
-                                           on_order_event=self.metrics.order_event)
+                                           on_order_event=self.metrics.order_event,
+                                           assets_of=self.assets_of)
 
         def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,

@@ -19,19 +19,20 @@ from decimal import Decimal, localcontext
 
 from engine.money import MONEY, ZERO
 from engine.trading.assets import UnknownAssets, symbol_assets
-from engine.trading.ledger import LEDGER, Ledger
+from engine.trading.ledger import LEDGER, AssetsFn, Ledger
 
 __all__ = ["AccountValue", "AssetValue", "account_value", "pair_prices", "rate"]
 
 _ONE = Decimal(1)
 
 
-def pair_prices(marks: Mapping[str, Decimal]) -> dict[tuple[str, str], Decimal]:
+def pair_prices(marks: Mapping[str, Decimal],
+                assets_of: AssetsFn = symbol_assets) -> dict[tuple[str, str], Decimal]:
     """``(base, quote) -> price`` for every marked symbol whose assets are known."""
     out: dict[tuple[str, str], Decimal] = {}
     for symbol, price in marks.items():
         try:
-            assets = symbol_assets(symbol)
+            assets = assets_of(symbol)
         except UnknownAssets:
             continue
         if price > 0:
@@ -96,7 +97,7 @@ class AccountValue:
 
 def account_value(ledger: Ledger, marks: Mapping[str, Decimal]) -> AccountValue:
     """Value ``ledger`` in its home asset (see :class:`AccountValue`)."""
-    pairs = pair_prices(marks)
+    pairs = pair_prices(marks, ledger.assets_of)
     home = ledger.home_asset
     rows: list[AssetValue] = []
     unvalued: list[str] = []
