@@ -10,9 +10,20 @@ ORDER_LIST_UPDATE events sent, in order, to the account's connections. The
 connection that placed the order gets the events of its command with its
 request ``id``.
 
-If settling fails the actor raises: the Supervisor restarts it and the new
-generation reloads the book from what was persisted, so what clients were
-told and what is stored never diverge.
+If the store cannot write (the PortfolioActor answers the settle with
+:class:`~engine.errors.StoreUnavailable`: disk full, I/O error) nothing is
+announced and nothing crashes: the book, which the outcome had already
+changed, is rebuilt from the store (which holds exactly what was announced,
+``LoadBook``), and a command is answered ``ERROR STORE_UNAVAILABLE`` with its
+``id``. An outcome of a *trade* (a fill, a trigger, a trailing move) is
+dropped the same way: the order is back to what the store holds, keeps
+working, and is tried again on the next trade, at that trade's price. The
+first settle that commits again works normally: no restart is needed.
+
+Any other settle failure (the PortfolioActor gone, a timeout) still raises:
+the command is answered ``ERROR INTERNAL`` first, then the Supervisor
+restarts this actor and the new generation reloads the book from what was
+persisted, so what clients were told and what is stored never diverge.
 
 Restore: ``started()`` (in this actor's thread) asks the PortfolioActor for
 the persisted orders and id counters (``LoadBook``; the PortfolioActor is
@@ -31,7 +42,14 @@ from actors.base import ActorSlot, FailureHook, TickdeskActor
 from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
-from engine.errors import BadRequest, UnknownOrder, UnknownSymbol
+from engine.errors import (
+    BadRequest,
+    InternalError,
+    ProtocolError,
+    StoreUnavailable,
+    UnknownOrder,
+    UnknownSymbol,
+)
 from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.server.hub import Hub
@@ -77,15 +95,26 @@ class OrderMonitorActor(TickdeskActor):
     def started(self) -> None:
         if self._given_book is not None:
             return
+        self._reload()
+
+    def _reload(self) -> bool:
+        """Rebuild the book from the store (False: no store configured)."""
         state: BookState | None = self._portfolio.ask(LoadBook(), timeout=_SETTLE_TIMEOUT_S)
         if state is None:
-            return
+            return False
         self._book = OrderBook.restore(state.orders, state.next_order_id, state.next_list_id,
                                        fee_for=bps_fee(self._trading.fee_bps))
-        for account in {o.account for o in state.orders}:
+        accounts = {o.account for o in state.orders} | set(self._open_counts)
+        self._recount(accounts)
+        return True
+
+    def _recount(self, accounts: set[str]) -> None:
+        """Tell the PortfolioActor the open-order counts that changed."""
+        for account in accounts:
             count = self._book.order_count(account)
-            self._open_counts[account] = count
-            self._portfolio.tell(OpenOrdersChanged(account, count))
+            if self._open_counts.get(account) != count:
+                self._open_counts[account] = count
+                self._portfolio.tell(OpenOrdersChanged(account, count))
 
     # -- trades -------------------------------------------------------------
 
@@ -99,7 +128,7 @@ class OrderMonitorActor(TickdeskActor):
             slippage_bps=self._trading.slippage_bps,
         )
         if outcome:
-            self._settle_and_announce(outcome, None)
+            self._settle_and_announce(outcome, None)  # on a store failure: retried next trade
 
     # -- commands -----------------------------------------------------------
 
@@ -118,8 +147,19 @@ class OrderMonitorActor(TickdeskActor):
         except UnknownSymbol as exc:
             req.channel.deliver(sm.error(exc.code, exc.message, self._now_ms(), rid))
             return
-        if outcome is not None:
+        except Exception:
+            self._answer(req, InternalError(rid))  # answered, then restarted from the store
+            raise
+        if outcome is None:
+            return
+        try:
             self._settle_and_announce(outcome, req)
+        except Exception:
+            self._answer(req, InternalError(rid))
+            raise
+
+    def _answer(self, req: AccountRequest, err: ProtocolError) -> None:
+        req.channel.deliver(sm.error(err.code, err.message, self._now_ms(), req.request_id))
 
     def _run(self, req: AccountRequest) -> Outcome | None:
         body = req.body
@@ -168,10 +208,18 @@ class OrderMonitorActor(TickdeskActor):
 
     def _settle_and_announce(self, outcome: Outcome, origin: AccountRequest | None) -> None:
         if outcome.fills or outcome.events:
-            # Raises on failure: the actor dies and the Supervisor restarts it
-            # from the persisted state (see the module docstring).
-            self._portfolio.ask(Settle(outcome, self._book.next_order_id,
-                                       self._book.next_list_id), timeout=_SETTLE_TIMEOUT_S)
+            try:
+                self._portfolio.ask(Settle(outcome, self._book.next_order_id,
+                                           self._book.next_list_id), timeout=_SETTLE_TIMEOUT_S)
+            except StoreUnavailable:
+                # Nothing was stored or applied: forget the outcome (the book
+                # goes back to the store's state) and say so (module docstring).
+                self._reload()
+                if origin is not None:
+                    self._answer(origin, StoreUnavailable(origin.request_id))
+                return
+            # Any other failure raises: the actor dies and the Supervisor
+            # restarts it from the persisted state.
         now = self._now_ms()
         accounts: set[str] = set()
         for event in outcome.events:
@@ -188,8 +236,4 @@ class OrderMonitorActor(TickdeskActor):
                 origin.channel.deliver(sm.encode(wire))
             else:
                 self._hub.to_account(event.account, sm.encode(wire))
-        for account in accounts:
-            count = self._book.order_count(account)
-            if self._open_counts.get(account) != count:
-                self._open_counts[account] = count
-                self._portfolio.tell(OpenOrdersChanged(account, count))
+        self._recount(accounts)

@@ -12,6 +12,7 @@ it is answered on the protocol, and never leaks internals::
         ├── Unauthorized       UNAUTHORIZED
         ├── UnknownOrder       UNKNOWN_ORDER
         ├── RateLimited        RATE_LIMITED
+        ├── StoreUnavailable   STORE_UNAVAILABLE: the store could not write; nothing applied
         └── InternalError      INTERNAL (message is generic, never an exception text)
 """
 
@@ -23,6 +24,7 @@ __all__ = [
     "InternalError",
     "ProtocolError",
     "RateLimited",
+    "StoreUnavailable",
     "TickdeskError",
     "Unauthorized",
     "UnknownAction",
@@ -77,6 +79,17 @@ class UnknownOrder(ProtocolError):
 
 class RateLimited(ProtocolError):
     code = "RATE_LIMITED"
+
+
+class StoreUnavailable(ProtocolError):
+    """The durable store refused a write (disk full, I/O error): the command
+    changed nothing and may be retried once the store writes again."""
+
+    code = "STORE_UNAVAILABLE"
+
+    def __init__(self, request_id: str | int | None = None) -> None:
+        super().__init__("the store cannot write (disk full or I/O error); the command was "
+                         "not applied, retry later", request_id)
 
 
 class InternalError(ProtocolError):

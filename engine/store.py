@@ -40,6 +40,7 @@ edited. Decimals are stored as TEXT (``str(Decimal)``), which is exact.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -64,6 +65,8 @@ __all__ = [
     "StoredState",
     "migrate",
 ]
+
+log = logging.getLogger("tickdesk.store")
 
 
 class StoreError(Exception):
@@ -371,8 +374,22 @@ class Store:
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
-                db.execute("ROLLBACK")
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:  # the original error is the one to report
+                    log.warning("rollback failed after a failed write", exc_info=True)
             raise
+
+    def probe(self) -> None:
+        """Commit one write that changes nothing (the schema version row is
+        rewritten as it is): raises ``sqlite3.Error`` while the store cannot
+        write, returns once it can. Costs one commit (with its fsync)."""
+        with self._transaction():
+            self._db.execute("UPDATE schema_version SET version = version")
+
+    def account_names(self) -> set[str]:
+        """The names of the stored accounts."""
+        return {name for (name,) in self._db.execute("SELECT name FROM accounts")}
 
     # -- reads ----------------------------------------------------------------
 

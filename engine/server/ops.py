@@ -4,13 +4,17 @@ Edge module. :class:`TransportStats` is told when each WebSocket transport
 opens and closes, keeps the live channels and adds the counters of closed
 ones to running totals, so a scrape sees every channel exactly once.
 
-* ``/healthz``: JSON ``{"status": "ok"|"degraded", "feed": {...FEED_STATUS},
-  "connections": n, "uptimeS": s}``; ``ok`` only while the feed is ``UP``;
-  HTTP 503 while the feed is ``DOWN`` (200 otherwise).
+* ``/healthz``: JSON ``{"status": "ok"|"degraded"|"failing", "reasons": [...],
+  "feed": {...FEED_STATUS}, "actors": {name: {...}}, "store": {...},
+  "connections": n, "uptimeS": s}``. HTTP **503** with ``status = "failing"``
+  while :func:`engine.health.reasons` gives any reason (the feed is ``DOWN``,
+  an actor is crash-looping or escalated, the store cannot write); otherwise
+  200, ``ok`` while the feed is ``UP`` and ``degraded`` while it reconnects.
 * ``/metrics``: Prometheus text exposition (``prometheus-client``), from a
   registry of this engine only (several engines in one process never clash):
-  the snapshot's gauges and counters, plus what :class:`EngineMetrics` counts
-  as it happens (ORDER_UPDATEs by execution type, the tick fan-out latency).
+  the snapshot's gauges and counters (among them actor restarts by actor and
+  store errors by kind), plus what :class:`EngineMetrics` counts as it
+  happens (ORDER_UPDATEs by execution type, the tick fan-out latency).
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from engine.health import ActorHealth, reasons
 from engine.server.channel import CLOSE_SLOW_CONSUMER, CLOSE_WRITE_TIMEOUT, SocketChannel
 from engine.server.http import HttpResponse, Route
+from engine.store_health import STORE_ERROR_KINDS, StoreHealthSnapshot
 from engine.trading.order import ExecutionType
 
 __all__ = [
@@ -125,20 +131,39 @@ class OpsSnapshot:
     uptime_s: float
     #: FeedShared counters: connects, opened, gapEvents, missingTrades.
     feed_counters: Mapping[str, int] = field(default_factory=dict)
+    #: Each supervised actor, judged by :func:`engine.health.assess`.
+    actors: Mapping[str, ActorHealth] = field(default_factory=dict)
+    store: StoreHealthSnapshot = field(default_factory=lambda: StoreHealthSnapshot(True))
+    #: ``supervisor.restart_window_s``, quoted in the reasons.
+    restart_window_s: float = 300.0
+
+    def reasons(self) -> list[str]:
+        """Why the engine is unhealthy; empty when it is healthy."""
+        return reasons(self.actors, self.feed, self.store.writable, self.store.last_error,
+                       self.restart_window_s)
 
 
 def healthz_route(snapshot: Callable[[], OpsSnapshot]) -> Route:
     def healthz(_headers: Mapping[str, str], _query: Mapping[str, list[str]]) -> HttpResponse:
         snap = snapshot()
-        feed_status = snap.feed.get("status")
+        why = snap.reasons()
+        status = "failing" if why else "ok" if snap.feed.get("status") == "UP" else "degraded"
         body = {
-            "status": "ok" if feed_status == "UP" else "degraded",
+            "status": status,
+            "reasons": why,
             "feed": dict(snap.feed),
+            "actors": {
+                name: {"restarts": a.restarts, "recentFailures": a.recent_failures,
+                       "crashLooping": a.crash_looping, "escalated": a.escalated,
+                       "lastFailure": a.last_reason}
+                for name, a in sorted(snap.actors.items())
+            },
+            "store": {"writable": snap.store.writable, "lastError": snap.store.last_error,
+                      "errors": dict(snap.store.errors)},
             "connections": snap.connections,
             "uptimeS": round(snap.uptime_s, 3),
         }
-        return HttpResponse(503 if feed_status == "DOWN" else 200, "application/json",
-                            orjson.dumps(body))
+        return HttpResponse(503 if why else 200, "application/json", orjson.dumps(body))
 
     return healthz
 
@@ -194,6 +219,24 @@ class _Collector:
         yield CounterMetricFamily("tickdesk_feed_agg_trades_missed",
                                   "Aggregate-trade ids missed in total.",
                                   value=fc.get("missingTrades", 0))
+        restarts = CounterMetricFamily("tickdesk_actor_restarts",
+                                       "Restarts of each supervised actor by the Supervisor.",
+                                       labels=["actor"])
+        for name, a in sorted(snap.actors.items()):
+            restarts.add_metric([name], a.restarts)
+        yield restarts
+        errors = CounterMetricFamily("tickdesk_store_errors",
+                                     "Failed store writes (settles and probes), by kind: "
+                                     "full, io, busy, readonly, corrupt, other.",
+                                     labels=["kind"])
+        for kind in STORE_ERROR_KINDS:
+            errors.add_metric([kind], snap.store.errors.get(kind, 0))
+        yield errors
+        yield GaugeMetricFamily("tickdesk_store_writable",
+                                "1 while the store writes, 0 from a failed write until the "
+                                "next one that succeeds.", value=1 if snap.store.writable else 0)
+        yield GaugeMetricFamily("tickdesk_healthy", "1 while /healthz answers 200, else 0.",
+                                value=0 if snap.reasons() else 1)
 
 
 def metrics_route(snapshot: Callable[[], OpsSnapshot],
