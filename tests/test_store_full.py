@@ -1,0 +1,242 @@
+"""A store that cannot write: every command answered STORE_UNAVAILABLE, nothing
+changed, no crash loop, a truthful ``/healthz``, and recovery by itself.
+
+Fault injection that is real: the daemon (``python -m tickdesk.cli run``)
+gets a file-size limit (``RLIMIT_FSIZE``, set from outside with
+``prlimit(2)``, as ``ulimit -f`` or systemd's ``LimitFSIZE=`` would) equal
+to the current size of its write-ahead log, so the kernel refuses the next
+commit's append (``EFBIG``, which SQLite reports as ``SQLITE_IOERR_WRITE``);
+raising the limit again is the operator freeing space. The daemon ignores
+``SIGXFSZ``, so it is told, not killed.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from engine.store import Store
+from tests.conftest import timeout, wait_until
+from tests.test_kill9 import Daemon
+
+CONFIG = """
+[server]
+host = "127.0.0.1"
+port = 0
+rate_limit_per_s = 1000.0
+rate_limit_burst = 1000
+
+[feed]
+source = "simulated"
+symbols = ["BTCUSDT"]
+
+[feed.simulated]
+seed = 7
+ticks_per_second = {tps}
+
+[intervals]
+positions_s = 0.2
+portfolio_s = 0.3
+
+[store]
+path = {db!r}
+"""
+
+N = 25
+
+
+class Client:
+    """A WebSocket client that keeps every message it got."""
+
+    def __init__(self, url: str) -> None:
+        import websocket
+
+        self.ws = websocket.create_connection(url, timeout=timeout(5))
+        self.ids = iter(range(1, 100_000))
+        self.seen: list[dict[str, Any]] = []
+        assert self.recv()["type"] == "CONNECTED"
+
+    def recv(self) -> dict[str, Any]:
+        msg: dict[str, Any] = orjson.loads(self.ws.recv())
+        self.seen.append(msg)
+        return msg
+
+    def send(self, action: str, **body: Any) -> int:
+        rid = next(self.ids)
+        self.ws.send(orjson.dumps({"action": action, "id": rid, **body}).decode())
+        return rid
+
+    def answer(self, rid: int | None, *types: str) -> dict[str, Any]:
+        while True:  # each recv is bounded by the socket timeout
+            msg = self.recv()
+            if msg.get("id") == rid and (not types or msg["type"] in types):
+                return msg
+
+    def ask(self, action: str, *types: str, **body: Any) -> dict[str, Any]:
+        return self.answer(self.send(action, **body), *types)
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def _http(url: str, path: str) -> tuple[int, bytes]:
+    base = url.replace("ws://", "http://", 1).split("/api/", 1)[0]
+    try:
+        with urllib.request.urlopen(base + path, timeout=timeout(5)) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, err.read()
+
+
+def _metrics(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    status, body = _http(url, "/metrics")
+    assert status == 200
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(body.decode()) for s in fam.samples}
+
+
+def _limit_writes(pid: int, db: Path) -> None:
+    """The kernel refuses any write past the write-ahead log's current end."""
+    size = Path(str(db) + "-wal").stat().st_size
+    _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, hard))
+
+
+def _free_space(pid: int) -> None:
+    _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Daemon, Path]]:
+    db = tmp_path / "full.db"
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.format(db=str(db), tps=getattr(request, "param", 0.01)))
+    d = Daemon(config, tmp_path)
+    try:
+        yield d, db
+    finally:
+        d.ensure_dead()
+
+
+def test_commands_while_the_store_cannot_write(daemon: tuple[Daemon, Path]) -> None:
+    d, db = daemon
+    c = Client(d.url)
+    c.ask("subscribe_ticker", "SUBSCRIBED", symbol="BTCUSDT")
+    price = Decimal(str(c.answer(None, "MARKET_UPDATE")["price"]))
+    resting = c.ask("place_order", "ORDER_UPDATE", symbol="BTCUSDT", side="SELL", type="LIMIT",
+                    quantity="0.05", price=str(price * 2), clientOrderId="resting")
+    assert resting["executionType"] == "NEW"
+    before = {k: c.ask(a, t)[k] for a, t, k in (
+        ("get_orders", "ORDERS", "orders"), ("get_portfolio", "PORTFOLIO_UPDATE", "portfolio"),
+        ("get_positions", "POSITION_UPDATE", "positions"))}
+    assert _http(d.url, "/healthz")[0] == 200
+
+    _limit_writes(d.proc.pid, db)
+    commands: list[tuple[str, dict[str, Any]]] = []
+    for i in range(N):
+        if i % 5 == 0:
+            commands.append(("cancel_order", {"clientOrderId": "resting"}))
+        elif i % 5 == 1:
+            commands.append(("place_oco", {
+                "symbol": "BTCUSDT", "side": "SELL", "quantity": "0.01",
+                "above": {"type": "LIMIT_MAKER", "price": str(price * 3)},
+                "below": {"type": "STOP_LOSS", "stopPrice": str(round(price / 3, 2))}}))
+        else:
+            kind = ("MARKET", "LIMIT", "STOP_LOSS")[i % 3]
+            body: dict[str, Any] = {"symbol": "BTCUSDT", "side": "BUY", "type": kind,
+                                    "quantity": "0.01"}
+            if kind == "LIMIT":
+                body["price"] = str(round(price / 2, 2))
+            if kind == "STOP_LOSS":
+                body["stopPrice"] = str(price * 2)
+            commands.append(("place_order", body))
+    sent = [c.send(action, **body) for action, body in commands]
+    answers = {rid: c.answer(rid) for rid in sent}
+    pong = c.ask("ping", "PONG")  # everything sent before it has been answered
+    assert [m for m in c.seen if m.get("id") in answers and m not in answers.values()] == []
+    assert {m["code"] for m in answers.values()} == {"STORE_UNAVAILABLE"}
+    assert all(m["type"] == "ERROR" for m in answers.values())
+    assert [m for m in c.seen if m["type"] in ("ORDER_UPDATE", "ORDER_LIST_UPDATE")
+            and m["timestamp"] >= resting["timestamp"] and m is not resting] == []
+    assert pong["type"] == "PONG"
+
+    status, body_bytes = _http(d.url, "/healthz")
+    health = json.loads(body_bytes)
+    assert status == 503 and health["status"] == "failing"
+    assert health["reasons"] == ["store cannot write (io: disk I/O error)"]
+    assert health["store"]["writable"] is False
+    metrics = _metrics(d.url)
+    assert metrics[("tickdesk_store_errors_total", (("kind", "io"),))] >= N
+    assert metrics[("tickdesk_store_writable", ())] == 0
+    assert metrics[("tickdesk_actor_restarts_total", (("actor", "order_monitor"),))] == 0
+    assert metrics[("tickdesk_actor_restarts_total", (("actor", "portfolio"),))] == 0
+    # Nothing changed in memory either.
+    after = {k: c.ask(a, t)[k] for a, t, k in (
+        ("get_orders", "ORDERS", "orders"), ("get_portfolio", "PORTFOLIO_UPDATE", "portfolio"),
+        ("get_positions", "POSITION_UPDATE", "positions"))}
+    assert after == before
+
+    _free_space(d.proc.pid)
+    # The probe on the timer pulses sees it first: healthy again without a command.
+    wait_until(lambda: _http(d.url, "/healthz")[0] == 200, what="/healthz 200 again")
+    trade = c.ask("place_order", "ORDER_UPDATE", symbol="BTCUSDT", side="BUY", type="MARKET",
+                  quantity="0.01")
+    assert trade["executionType"] == "NEW"
+    assert c.answer(trade["id"], "ORDER_UPDATE")["executionType"] == "TRADE"
+    assert c.ask("cancel_order", "ORDER_UPDATE", clientOrderId="resting")["order"][
+        "status"] == "CANCELED"
+    assert trade["order"]["orderId"] == resting["order"]["orderId"] + 1  # no id was lost
+    c.close()
+    assert d.terminate() == 0
+    with Store(str(db)) as store:
+        state = store.load()
+        fills = store.fills()
+    assert [(o.order_id, o.status.value) for o in state.orders] == [
+        (resting["order"]["orderId"], "CANCELED"), (trade["order"]["orderId"], "FILLED")]
+    assert len(fills) == 1
+
+
+@pytest.mark.parametrize("daemon", [20.0], indirect=True)
+def test_trades_while_the_store_cannot_write_announce_nothing_then_resume(
+        daemon: tuple[Daemon, Path]) -> None:
+    """A trailing stop moves (AMENDED) on new highs of a live simulated market.
+    While the store cannot write, those moves are refused by the store and
+    never announced; the order keeps working from its stored state and moves
+    again once the store writes."""
+    d, db = daemon
+    c = Client(d.url)
+    c.ask("subscribe_ticker", "SUBSCRIBED", symbol="BTCUSDT")
+    placed = c.ask("place_order", "ORDER_UPDATE", symbol="BTCUSDT", side="SELL",
+                   type="STOP_LOSS", quantity="0.01", trailingDelta=2000)
+    order_id = placed["order"]["orderId"]
+    _limit_writes(d.proc.pid, db)
+    marker = c.ask("ping", "PONG")  # messages after it were sent after the limit
+    wait_until(lambda: _metrics(d.url)[("tickdesk_store_errors_total", (("kind", "io"),))] >= 1,
+               seconds=20, what="a trade's settle refused by the store")
+    quiet = c.ask("ping", "PONG")  # drain what arrived meanwhile
+    during = c.seen[c.seen.index(marker) + 1: c.seen.index(quiet)]
+    assert [m for m in during if m["type"] == "ORDER_UPDATE"] == []
+    assert any(m["type"] == "MARKET_UPDATE" for m in during)  # the market went on
+    assert _metrics(d.url)[("tickdesk_actor_restarts_total", (("actor", "order_monitor"),))] == 0
+
+    _free_space(d.proc.pid)
+    moved = c.answer(None, "ORDER_UPDATE")
+    assert moved["order"]["orderId"] == order_id
+    assert moved["executionType"] in ("AMENDED", "TRIGGERED", "TRADE")
+    rid = c.send("get_orders", status="all")
+    orders = c.answer(rid, "ORDERS")["orders"]
+    announced = [m for m in c.seen[:-1] if m["type"] == "ORDER_UPDATE"]
+    assert orders == [announced[-1]["order"]]  # what the book holds is what was announced
+    c.close()
