@@ -116,6 +116,14 @@ class OrderMonitorActor(TickdeskActor):
                 self._open_counts[account] = count
                 self._portfolio.tell(OpenOrdersChanged(account, count))
 
+    def orphaned(self, message: object) -> None:
+        """An account command left in the mailbox when this actor failed: its
+        client still gets its one answer (``ERROR INTERNAL``, not applied)."""
+        if isinstance(message, AccountRequest):
+            err = InternalError(message.request_id)
+            message.channel.deliver(sm.error(err.code, err.message, self._now_ms(),
+                                             message.request_id))
+
     # -- trades -------------------------------------------------------------
 
     def _on_tick(self, msg: TradeTick) -> None:

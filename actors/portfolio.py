@@ -37,7 +37,7 @@ from typing import Any
 from actors.base import FailureHook, TickdeskActor
 from actors.messages import AccountRequest, OpenOrdersChanged, Pulse, TradeTick
 from engine.config import TradingConfig
-from engine.errors import StoreUnavailable
+from engine.errors import InternalError, StoreUnavailable
 from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.server.hub import Hub
@@ -259,6 +259,14 @@ class PortfolioActor(TickdeskActor):
                 raise StoreUnavailable() from None
             self._store_ok()
         self._ledgers.update(changed)
+
+    def orphaned(self, message: object) -> None:
+        """An account command left in the mailbox when this actor failed: its
+        client still gets its one answer (``ERROR INTERNAL``, not applied)."""
+        if isinstance(message, AccountRequest):
+            err = InternalError(message.request_id)
+            message.channel.deliver(sm.error(err.code, err.message, self._now_ms(),
+                                             message.request_id))
 
     # -- store health ------------------------------------------------------------
 
