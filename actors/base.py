@@ -22,6 +22,8 @@ from typing import Any
 
 import pykka
 
+from engine.errors import StoreUnavailable
+
 __all__ = ["ActorSlot", "ExpectedFailure", "FailureHook", "TickdeskActor"]
 
 log = logging.getLogger("tickdesk.actors")
@@ -35,9 +37,13 @@ class ExpectedFailure(Exception):
 
 
 class _HideExpectedFailures(logging.Filter):
+    """Drops pykka's tracebacks of :class:`ExpectedFailure` and of
+    :class:`~engine.errors.StoreUnavailable` returned to an asker (the
+    PortfolioActor logs the store failure itself, once)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, ExpectedFailure)
+        return not isinstance(exc, ExpectedFailure | StoreUnavailable)
 
 
 logging.getLogger("pykka").addFilter(_HideExpectedFailures())

@@ -381,11 +381,17 @@ class Store:
             raise
 
     def probe(self) -> None:
-        """Commit one write that changes nothing (the schema version row is
-        rewritten as it is): raises ``sqlite3.Error`` while the store cannot
-        write, returns once it can. Costs one commit (with its fsync)."""
+        """Commit one real write that touches no tickdesk data: raises
+        ``sqlite3.Error`` while the store cannot write, returns once it can.
+
+        It bumps SQLite's ``PRAGMA user_version`` (a header field tickdesk
+        does not otherwise use; the schema version is its own table), which
+        rewrites page 1: one page appended to the write-ahead log and one
+        fsync. (Rewriting a row with its own value would not do: SQLite skips
+        identical overwrites, and the commit would succeed on a full disk.)"""
         with self._transaction():
-            self._db.execute("UPDATE schema_version SET version = version")
+            n = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            self._db.execute(f"PRAGMA user_version = {(n + 1) % 2**31}")
 
     def account_names(self) -> set[str]:
         """The names of the stored accounts."""

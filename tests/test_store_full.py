@@ -106,6 +106,14 @@ def _metrics(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             for fam in text_string_to_metric_families(body.decode()) for s in fam.samples}
 
 
+def _rest_of_log(d: Daemon) -> list[str]:
+    """The daemon's stderr after its URL line, up to its exit (it has exited)."""
+    lines: list[str] = []
+    while (line := d.lines.get(timeout=timeout(5))) is not None:
+        lines.append(line)
+    return lines
+
+
 def _limit_writes(pid: int, db: Path) -> None:
     """The kernel refuses any write past the write-ahead log's current end."""
     size = Path(str(db) + "-wal").stat().st_size
@@ -177,8 +185,12 @@ def test_commands_while_the_store_cannot_write(daemon: tuple[Daemon, Path]) -> N
     assert status == 503 and health["status"] == "failing"
     assert health["reasons"] == ["store cannot write (io: disk I/O error)"]
     assert health["store"]["writable"] is False
+    # The probe (once a second on the timer pulses) writes for real, so it
+    # fails too and the store stays unwritable: no false recovery.
+    io_errors = ("tickdesk_store_errors_total", (("kind", "io"),))
+    wait_until(lambda: _metrics(d.url)[io_errors] >= N + 1, what="a failed probe")
+    assert _http(d.url, "/healthz")[0] == 503
     metrics = _metrics(d.url)
-    assert metrics[("tickdesk_store_errors_total", (("kind", "io"),))] >= N
     assert metrics[("tickdesk_store_writable", ())] == 0
     assert metrics[("tickdesk_actor_restarts_total", (("actor", "order_monitor"),))] == 0
     assert metrics[("tickdesk_actor_restarts_total", (("actor", "portfolio"),))] == 0
@@ -200,6 +212,11 @@ def test_commands_while_the_store_cannot_write(daemon: tuple[Daemon, Path]) -> N
     assert trade["order"]["orderId"] == resting["order"]["orderId"] + 1  # no id was lost
     c.close()
     assert d.terminate() == 0
+    log = _rest_of_log(d)
+    # One ERROR line when it broke, one INFO line when it healed; no tracebacks.
+    assert len([line for line in log if "settle failed (io: disk I/O error)" in line]) == 1
+    assert len([line for line in log if "level=info" in line and "writes again" in line]) == 1
+    assert not [line for line in log if "Traceback" in line]
     with Store(str(db)) as store:
         state = store.load()
         fills = store.fills()
