@@ -152,7 +152,7 @@ class OrderMonitorActor(TickdeskActor):
             err2 = UnknownOrder(str(exc), rid)
             req.channel.deliver(sm.error(err2.code, err2.message, self._now_ms(), rid))
             return
-        except UnknownSymbol as exc:
+        except ProtocolError as exc:  # UnknownSymbol, BadRequest (unsupported action)
             req.channel.deliver(sm.error(exc.code, exc.message, self._now_ms(), rid))
             return
         except Exception:

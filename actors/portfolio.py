@@ -17,8 +17,8 @@ in and replies. If the commit fails nothing in memory changed: a store error
 for ``/healthz``) and answered with :class:`~engine.errors.StoreUnavailable`,
 which the OrderMonitorActor turns into ``ERROR STORE_UNAVAILABLE`` without
 crashing (see its docstring). While the store is unwritable, each timer
-``Pulse`` (at most one a second) probes it with a write that changes nothing
-(:meth:`Store.probe`), so ``/healthz`` turns healthy again as soon as the
+``Pulse`` (at most one a second) probes it with a write that touches no
+tickdesk data (:meth:`Store.probe`), so ``/healthz`` turns healthy again as soon as the
 store writes, even on an idle daemon. ``LoadBook`` gives the
 OrderMonitorActor the persisted orders, so only this thread ever touches
 SQLite. After a restart of this actor the ledgers reload from the store.

@@ -1,19 +1,27 @@
 """A store that cannot write: every command answered STORE_UNAVAILABLE, nothing
 changed, no crash loop, a truthful ``/healthz``, and recovery by itself.
 
-Fault injection that is real: the daemon (``python -m tickdesk.cli run``)
-gets a file-size limit (``RLIMIT_FSIZE``, set from outside with
-``prlimit(2)``, as ``ulimit -f`` or systemd's ``LimitFSIZE=`` would) equal
-to the current size of its write-ahead log, so the kernel refuses the next
-commit's append (``EFBIG``, which SQLite reports as ``SQLITE_IOERR_WRITE``);
-raising the limit again is the operator freeing space. The daemon ignores
-``SIGXFSZ``, so it is told, not killed.
+Fault injection that is real, on a real daemon (``python -m tickdesk.cli
+run``), two ways:
+
+* **file-size limit**: ``RLIMIT_FSIZE`` set on the running daemon from
+  outside with ``prlimit(2)`` (as ``ulimit -f`` or systemd's ``LimitFSIZE=``
+  would) at the current end of its write-ahead log: the kernel refuses the
+  next append (``EFBIG``, which SQLite reports as ``SQLITE_IOERR_WRITE``;
+  the daemon ignores ``SIGXFSZ``, so it is told, not killed). Healing lifts
+  the limit.
+* **full disk**: the store lives on a 4 MB tmpfs that another file fills up
+  (``ENOSPC``: ``SQLITE_FULL``). Healing deletes the file. Skipped where
+  mounting is not allowed.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import resource
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -114,21 +122,84 @@ def _rest_of_log(d: Daemon) -> list[str]:
     return lines
 
 
-def _limit_writes(pid: int, db: Path) -> None:
-    """The kernel refuses any write past the write-ahead log's current end."""
-    size = Path(str(db) + "-wal").stat().st_size
-    _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
-    resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, hard))
+class FileSizeLimit:
+    """``RLIMIT_FSIZE`` at the write-ahead log's current end, set on the
+    running daemon from outside: the kernel refuses the next append (EFBIG,
+    which SQLite reports as SQLITE_IOERR_WRITE). Healing lifts the limit."""
+
+    kind = "io"
+    error = "io: disk I/O error"
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.dir = tmp_path
+
+    def break_(self, pid: int, db: Path) -> None:
+        size = Path(str(db) + "-wal").stat().st_size
+        _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, hard))
+
+    def heal(self, pid: int) -> None:
+        _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
+
+    def close(self) -> None:
+        pass
 
 
-def _free_space(pid: int) -> None:
-    _, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
-    resource.prlimit(pid, resource.RLIMIT_FSIZE, (hard, hard))
+class FullDisk:
+    """A small tmpfs holding the store, filled up by another file (ENOSPC:
+    SQLITE_FULL). Healing deletes the filler. Needs permission to mount."""
+
+    kind = "full"
+    error = "full: database or disk is full"
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.dir = tmp_path / "disk"
+        self.dir.mkdir()
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs",
+                                  str(self.dir)], capture_output=True, text=True,
+                                 timeout=timeout(10))
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+        self.filler = self.dir / "filler"
+
+    def break_(self, pid: int, db: Path) -> None:
+        chunk = b"\1" * 4096
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            for _ in range(4096):  # at most 16 MB: more than the tmpfs holds
+                os.write(fd, chunk)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        else:
+            raise AssertionError("the tmpfs never filled up")
+        finally:
+            os.close(fd)
+
+    def heal(self, pid: int) -> None:
+        self.filler.unlink()
+
+    def close(self) -> None:
+        subprocess.run(["umount", "-l", str(self.dir)], capture_output=True,
+                       timeout=timeout(10))
+
+
+Fault = FileSizeLimit | FullDisk
+
+
+@pytest.fixture(params=[FileSizeLimit, FullDisk], ids=["file-size limit", "full disk"])
+def fault(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Fault]:
+    f = request.param(tmp_path)
+    try:
+        yield f
+    finally:
+        f.close()
 
 
 @pytest.fixture
-def daemon(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Daemon, Path]]:
-    db = tmp_path / "full.db"
+def daemon(tmp_path: Path, fault: Fault,
+           request: pytest.FixtureRequest) -> Iterator[tuple[Daemon, Path]]:
+    db = fault.dir / "full.db"
     config = tmp_path / "config.toml"
     config.write_text(CONFIG.format(db=str(db), tps=getattr(request, "param", 0.01)))
     d = Daemon(config, tmp_path)
@@ -138,7 +209,8 @@ def daemon(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Dae
         d.ensure_dead()
 
 
-def test_commands_while_the_store_cannot_write(daemon: tuple[Daemon, Path]) -> None:
+def test_commands_while_the_store_cannot_write(daemon: tuple[Daemon, Path],
+                                               fault: Fault) -> None:
     d, db = daemon
     c = Client(d.url)
     c.ask("subscribe_ticker", "SUBSCRIBED", symbol="BTCUSDT")
@@ -151,7 +223,7 @@ def test_commands_while_the_store_cannot_write(daemon: tuple[Daemon, Path]) -> N
         ("get_positions", "POSITION_UPDATE", "positions"))}
     assert _http(d.url, "/healthz")[0] == 200
 
-    _limit_writes(d.proc.pid, db)
+    fault.break_(d.proc.pid, db)
     commands: list[tuple[str, dict[str, Any]]] = []
     for i in range(N):
         if i % 5 == 0:
@@ -183,12 +255,12 @@ def test_commands_while_the_store_cannot_write(daemon: tuple[Daemon, Path]) -> N
     status, body_bytes = _http(d.url, "/healthz")
     health = json.loads(body_bytes)
     assert status == 503 and health["status"] == "failing"
-    assert health["reasons"] == ["store cannot write (io: disk I/O error)"]
+    assert health["reasons"] == [f"store cannot write ({fault.error})"]
     assert health["store"]["writable"] is False
     # The probe (once a second on the timer pulses) writes for real, so it
     # fails too and the store stays unwritable: no false recovery.
-    io_errors = ("tickdesk_store_errors_total", (("kind", "io"),))
-    wait_until(lambda: _metrics(d.url)[io_errors] >= N + 1, what="a failed probe")
+    errors = ("tickdesk_store_errors_total", (("kind", fault.kind),))
+    wait_until(lambda: _metrics(d.url)[errors] >= N + 1, what="a failed probe")
     assert _http(d.url, "/healthz")[0] == 503
     metrics = _metrics(d.url)
     assert metrics[("tickdesk_store_writable", ())] == 0
@@ -200,7 +272,7 @@ def test_commands_while_the_store_cannot_write(daemon: tuple[Daemon, Path]) -> N
         ("get_positions", "POSITION_UPDATE", "positions"))}
     assert after == before
 
-    _free_space(d.proc.pid)
+    fault.heal(d.proc.pid)
     # The probe on the timer pulses sees it first: healthy again without a command.
     wait_until(lambda: _http(d.url, "/healthz")[0] == 200, what="/healthz 200 again")
     trade = c.ask("place_order", "ORDER_UPDATE", symbol="BTCUSDT", side="BUY", type="MARKET",
@@ -214,7 +286,7 @@ def test_commands_while_the_store_cannot_write(daemon: tuple[Daemon, Path]) -> N
     assert d.terminate() == 0
     log = _rest_of_log(d)
     # One ERROR line when it broke, one INFO line when it healed; no tracebacks.
-    assert len([line for line in log if "settle failed (io: disk I/O error)" in line]) == 1
+    assert len([line for line in log if f"settle failed ({fault.error})" in line]) == 1
     assert len([line for line in log if "level=info" in line and "writes again" in line]) == 1
     assert not [line for line in log if "Traceback" in line]
     with Store(str(db)) as store:
@@ -227,7 +299,7 @@ def test_commands_while_the_store_cannot_write(daemon: tuple[Daemon, Path]) -> N
 
 @pytest.mark.parametrize("daemon", [20.0], indirect=True)
 def test_trades_while_the_store_cannot_write_announce_nothing_then_resume(
-        daemon: tuple[Daemon, Path]) -> None:
+        daemon: tuple[Daemon, Path], fault: Fault) -> None:
     """A trailing stop moves (AMENDED) on new highs of a live simulated market.
     While the store cannot write, those moves are refused by the store and
     never announced; the order keeps working from its stored state and moves
@@ -238,9 +310,10 @@ def test_trades_while_the_store_cannot_write_announce_nothing_then_resume(
     placed = c.ask("place_order", "ORDER_UPDATE", symbol="BTCUSDT", side="SELL",
                    type="STOP_LOSS", quantity="0.01", trailingDelta=2000)
     order_id = placed["order"]["orderId"]
-    _limit_writes(d.proc.pid, db)
+    fault.break_(d.proc.pid, db)
     marker = c.ask("ping", "PONG")  # messages after it were sent after the limit
-    wait_until(lambda: _metrics(d.url)[("tickdesk_store_errors_total", (("kind", "io"),))] >= 1,
+    errors = ("tickdesk_store_errors_total", (("kind", fault.kind),))
+    wait_until(lambda: _metrics(d.url)[errors] >= 1,
                seconds=20, what="a trade's settle refused by the store")
     quiet = c.ask("ping", "PONG")  # drain what arrived meanwhile
     during = c.seen[c.seen.index(marker) + 1: c.seen.index(quiet)]
@@ -248,7 +321,7 @@ def test_trades_while_the_store_cannot_write_announce_nothing_then_resume(
     assert any(m["type"] == "MARKET_UPDATE" for m in during)  # the market went on
     assert _metrics(d.url)[("tickdesk_actor_restarts_total", (("actor", "order_monitor"),))] == 0
 
-    _free_space(d.proc.pid)
+    fault.heal(d.proc.pid)
     moved = c.answer(None, "ORDER_UPDATE")
     assert moved["order"]["orderId"] == order_id
     assert moved["executionType"] in ("AMENDED", "TRIGGERED", "TRADE")
