@@ -20,6 +20,16 @@ dropped the same way: the order is back to what the store holds, keeps
 working, and is tried again on the next trade, at that trade's price. The
 first settle that commits again works normally: no restart is needed.
 
+While the store is known to be unwritable (the engine's
+:class:`~engine.store_health.StoreHealth`), at most one settle a second is
+attempted (:data:`STORE_RETRY_MS`): in between, commands that would write
+are answered ``STORE_UNAVAILABLE`` at once, without touching the book, and
+trades are not matched against the book (they still update the last
+prices). That bounds the rebuilds to one a second, so a refused store cannot
+make this actor fall behind its trades; the first attempt after the store
+writes again (a probe of the PortfolioActor, or this actor's own retry)
+works normally.
+
 Any other settle failure (the PortfolioActor gone, a timeout) still raises:
 the command is answered ``ERROR INTERNAL`` first, then the Supervisor
 restarts this actor and the new generation reloads the book from what was
@@ -53,6 +63,7 @@ from engine.errors import (
 from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.server.hub import Hub
+from engine.store_health import StoreHealth
 from engine.trading.book import OrderBook, bps_fee
 from engine.trading.errors import RequestError
 from engine.trading.errors import UnknownOrder as BookUnknownOrder
@@ -62,6 +73,10 @@ from engine.trading.requests import parse_bracket, parse_cancel, parse_oco, pars
 __all__ = ["OrderMonitorActor"]
 
 _SETTLE_TIMEOUT_S = 10.0
+#: While the store is unwritable, attempt a settle at most this often.
+STORE_RETRY_MS = 1000
+#: Commands that write (settle) when they succeed.
+_WRITING = frozenset({"place_order", "place_oco", "place_bracket", "cancel_order"})
 
 
 class OrderMonitorActor(TickdeskActor):
@@ -77,8 +92,12 @@ class OrderMonitorActor(TickdeskActor):
         on_failure: FailureHook | None = None,
         generation: int = 0,
         on_order_event: Callable[[str], None] | None = None,
+        store_health: StoreHealth | None = None,
     ) -> None:
         super().__init__("order_monitor", on_failure, generation)
+        self._store_health = store_health
+        #: When a settle was last refused by the store (None: not since it wrote).
+        self._refused_at: int | None = None
         self._hub = hub
         self._portfolio = portfolio
         self._trading = trading
@@ -126,9 +145,20 @@ class OrderMonitorActor(TickdeskActor):
 
     # -- trades -------------------------------------------------------------
 
+    def _store_refusing(self, now: int) -> bool:
+        """True while the store is known unwritable and the last refused
+        settle is less than :data:`STORE_RETRY_MS` old (see the docstring)."""
+        if self._refused_at is None:
+            return False
+        if self._store_health is not None and self._store_health.writable:
+            return False  # it writes again (a probe succeeded): try at once
+        return now - self._refused_at < STORE_RETRY_MS
+
     def _on_tick(self, msg: TradeTick) -> None:
         trade = msg.trade
         self._last[trade.symbol] = trade.price
+        if self._store_refusing(self._now_ms()):
+            return  # not matched: the outcome could not be stored
         outcome = self._book.on_trade(
             trade,
             now_ms=self._now_ms(),
@@ -142,6 +172,9 @@ class OrderMonitorActor(TickdeskActor):
 
     def _on_request(self, req: AccountRequest) -> None:
         rid = req.request_id
+        if req.action in _WRITING and self._store_refusing(self._now_ms()):
+            self._answer(req, StoreUnavailable(rid))
+            return
         try:
             outcome = self._run(req)
         except RequestError as exc:
@@ -222,10 +255,12 @@ class OrderMonitorActor(TickdeskActor):
             except StoreUnavailable:
                 # Nothing was stored or applied: forget the outcome (the book
                 # goes back to the store's state) and say so (module docstring).
+                self._refused_at = self._now_ms()
                 self._reload()
                 if origin is not None:
                     self._answer(origin, StoreUnavailable(origin.request_id))
                 return
+            self._refused_at = None
             # Any other failure raises: the actor dies and the Supervisor
             # restarts it from the persisted state.
         now = self._now_ms()

@@ -260,7 +260,9 @@ def test_commands_while_the_store_cannot_write(daemon: tuple[Daemon, Path],
     # The probe (once a second on the timer pulses) writes for real, so it
     # fails too and the store stays unwritable: no false recovery.
     errors = ("tickdesk_store_errors_total", (("kind", fault.kind),))
-    wait_until(lambda: _metrics(d.url)[errors] >= N + 1, what="a failed probe")
+    refused = _metrics(d.url)[errors]
+    assert refused >= 1  # the first command's settle (the others are refused at once)
+    wait_until(lambda: _metrics(d.url)[errors] > refused, what="a failed probe")
     assert _http(d.url, "/healthz")[0] == 503
     metrics = _metrics(d.url)
     assert metrics[("tickdesk_store_writable", ())] == 0
@@ -330,3 +332,37 @@ def test_trades_while_the_store_cannot_write_announce_nothing_then_resume(
     announced = [m for m in c.seen[:-1] if m["type"] == "ORDER_UPDATE"]
     assert orders == [announced[-1]["order"]]  # what the book holds is what was announced
     c.close()
+
+
+def test_without_probes_the_next_command_after_a_second_retries(tmp_path: Path) -> None:
+    """Timer pulses off (no probes): the store's recovery is found by the
+    commands themselves, at most one settle attempt a second."""
+    db = tmp_path / "quiet.db"
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.format(db=str(db), tps=0.01)
+                      .replace("positions_s = 0.2", "positions_s = 3600")
+                      .replace("portfolio_s = 0.3", "portfolio_s = 3600"))
+    fault = FileSizeLimit(tmp_path)
+    d = Daemon(config, tmp_path)
+    try:
+        c = Client(d.url)
+        c.ask("subscribe_ticker", "SUBSCRIBED", symbol="BTCUSDT")
+        c.answer(None, "MARKET_UPDATE")
+        order = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+        assert c.ask("place_order", **order)["executionType"] == "NEW"
+        fault.break_(d.proc.pid, db)
+        assert c.ask("place_order", **order)["code"] == "STORE_UNAVAILABLE"
+        fault.heal(d.proc.pid)
+        assert _http(d.url, "/healthz")[0] == 503  # nothing has written since
+        answers: list[dict[str, Any]] = []
+        wait_until(lambda: answers.append(c.ask("place_order", **order))
+                   or answers[-1]["type"] == "ORDER_UPDATE", what="a command that settles")
+        assert {m.get("code") for m in answers[:-1]} <= {"STORE_UNAVAILABLE"}
+        assert answers[-1]["executionType"] == "NEW"
+        assert _http(d.url, "/healthz")[0] == 200
+        c.close()
+        assert d.terminate() == 0
+    finally:
+        d.ensure_dead()
+    with Store(str(db)) as store:
+        assert len(store.fills()) == 2  # the first order and the one after recovery

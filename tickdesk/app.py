@@ -454,7 +454,8 @@ class Engine:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
                                            self.feed_shared.serves, on_failure=hook,
                                            generation=gen,
-                                           on_order_event=self.metrics.order_event)
+                                           on_order_event=self.metrics.order_event,
+                                           store_health=self.store_health)
 
         def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,
