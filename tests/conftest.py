@@ -19,7 +19,7 @@ import pytest
 from engine.config import FeedConfig, IntervalsConfig, ServerConfig, SimulatedConfig, StoreConfig
 from tickdesk import Config, Engine
 
-_STRAY = ("tickdesk.db", "tickdesk.db-wal", "tickdesk.db-shm")
+_STRAY = ("tickdesk.db", "tickdesk.db-wal", "tickdesk.db-shm", "tickdesk.db.lock")
 _preexisting: set[str] = set()
 
 
