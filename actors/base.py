@@ -1,6 +1,6 @@
 """What every tickdesk actor shares: dispatch by message type and failures that surface.
 
-pykka has no supervision (LIBRARY-FACTS §1.2): an exception in a ``tell``
+pykka has no supervision: an exception in a ``tell``
 handler stops the actor and calls ``on_failure`` in its thread, while an
 exception in ``on_start`` stops it with neither hook. :class:`TickdeskActor`
 reports both to a failure callback (the Supervisor's), so no actor dies

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
+from engine.protocol.commands import Args, NoArgs
+from engine.protocol.enums import Action
 from engine.server.channel import Channel
 
 RequestId = str | int | None
@@ -71,13 +73,16 @@ class SendSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class AccountRequest:
-    """An account command forwarded by a ConnectionActor."""
+    """An account command forwarded by a ConnectionActor, already validated:
+    ``args`` is what :func:`~engine.protocol.commands.decode_command` parsed
+    from ``body`` (an ``OrderRequest``, ``CancelRequest``, ``OrdersQuery``, ...)."""
 
     account: str
     channel: Channel
     request_id: RequestId
-    action: str
+    action: Action
     body: dict[str, Any]
+    args: Args = NoArgs()
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,14 +164,6 @@ class AddSymbol:
     channel: Channel
     symbol: str
     request_id: RequestId
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolTimeout:
-    """No data came for a live subscription within the time allowed."""
-
-    symbol: str
-    request: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,14 +46,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 from actors.base import ActorSlot, FailureHook, TickdeskActor
 from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
 from engine.errors import (
-    BadRequest,
     InternalError,
     ProtocolError,
     StoreUnavailable,
@@ -62,13 +60,14 @@ from engine.errors import (
 )
 from engine.money import Side
 from engine.protocol import server_messages as sm
+from engine.protocol.commands import OrdersQuery
+from engine.protocol.enums import Action
 from engine.server.hub import Hub
 from engine.store_health import StoreHealth
 from engine.trading.book import OrderBook, bps_fee
-from engine.trading.errors import RequestError
 from engine.trading.errors import UnknownOrder as BookUnknownOrder
-from engine.trading.events import Outcome
-from engine.trading.requests import parse_bracket, parse_cancel, parse_oco, parse_order
+from engine.trading.events import OrderEvent, Outcome
+from engine.trading.requests import BracketRequest, CancelRequest, OcoRequest, OrderRequest
 
 __all__ = ["OrderMonitorActor"]
 
@@ -76,7 +75,8 @@ _SETTLE_TIMEOUT_S = 10.0
 #: While the store is unwritable, attempt a settle at most this often.
 STORE_RETRY_MS = 1000
 #: Commands that write (settle) when they succeed.
-_WRITING = frozenset({"place_order", "place_oco", "place_bracket", "cancel_order"})
+_WRITING = frozenset({Action.PLACE_ORDER, Action.PLACE_OCO, Action.PLACE_BRACKET,
+                      Action.CANCEL_ORDER})
 
 
 class OrderMonitorActor(TickdeskActor):
@@ -177,15 +177,11 @@ class OrderMonitorActor(TickdeskActor):
             return
         try:
             outcome = self._run(req)
-        except RequestError as exc:
-            err = BadRequest(str(exc), rid)
+        except BookUnknownOrder as exc:
+            err = UnknownOrder(str(exc), rid)
             req.channel.deliver(sm.error(err.code, err.message, self._now_ms(), rid))
             return
-        except BookUnknownOrder as exc:
-            err2 = UnknownOrder(str(exc), rid)
-            req.channel.deliver(sm.error(err2.code, err2.message, self._now_ms(), rid))
-            return
-        except ProtocolError as exc:  # UnknownSymbol, BadRequest (unsupported action)
+        except ProtocolError as exc:  # UnknownSymbol
             req.channel.deliver(sm.error(exc.code, exc.message, self._now_ms(), rid))
             return
         except Exception:
@@ -203,37 +199,37 @@ class OrderMonitorActor(TickdeskActor):
         req.channel.deliver(sm.error(err.code, err.message, self._now_ms(), req.request_id))
 
     def _run(self, req: AccountRequest) -> Outcome | None:
-        body = req.body
+        """Run one validated account command (``req.args`` was parsed by the decoder)."""
+        args = req.args
         now = self._now_ms()
         account = req.account
-        if req.action == "get_orders":
-            every = body.get("status", "open") == "all"
-            found = self._book.all_orders(account) if every else self._book.open_orders(account)
-            req.channel.deliver(sm.orders([o.to_wire() for o in found], now, req.request_id))
+        if isinstance(args, OrdersQuery):
+            found = (self._book.all_orders(account) if args.include_closed
+                     else self._book.open_orders(account))
+            req.channel.deliver(sm.orders(found, now, req.request_id))
             return None
-        if req.action == "cancel_order":
-            c = parse_cancel(body)
-            return self._book.cancel(account, order_id=c.order_id,
-                                     client_order_id=c.client_order_id, list_id=c.list_id,
-                                     now_ms=now)
-        if req.action == "place_order":
-            r = parse_order(body)
-            self._check_symbol(r.symbol, req)
-            return self._book.place(account, r, now_ms=now, last_price=self._last.get(r.symbol),
+        if isinstance(args, CancelRequest):
+            return self._book.cancel(account, order_id=args.order_id,
+                                     client_order_id=args.client_order_id,
+                                     list_id=args.list_id, now_ms=now)
+        if isinstance(args, OrderRequest):
+            self._check_symbol(args.symbol, req)
+            return self._book.place(account, args, now_ms=now,
+                                    last_price=self._last.get(args.symbol),
                                     slippage_bps=self._trading.slippage_bps, risk=self._risk)
-        if req.action == "place_oco":
-            o = parse_oco(body)
-            self._check_symbol(o.symbol, req)
-            return self._book.place_oco(account, o, now_ms=now,
-                                        last_price=self._last.get(o.symbol), risk=self._risk)
-        if req.action == "place_bracket":
-            b = parse_bracket(body)
-            self._check_symbol(b.symbol, req)
-            return self._book.place_bracket(account, b, now_ms=now,
-                                            last_price=self._last.get(b.symbol),
+        if isinstance(args, OcoRequest):
+            self._check_symbol(args.symbol, req)
+            return self._book.place_oco(account, args, now_ms=now,
+                                        last_price=self._last.get(args.symbol), risk=self._risk)
+        if isinstance(args, BracketRequest):
+            self._check_symbol(args.symbol, req)
+            return self._book.place_bracket(account, args, now_ms=now,
+                                            last_price=self._last.get(args.symbol),
                                             slippage_bps=self._trading.slippage_bps,
                                             risk=self._risk)
-        raise BadRequest(f"unsupported action {req.action}", req.request_id)
+        # A bug, not a client's error (the ConnectionActor forwards only the requests
+        # above): the actor fails and the Supervisor restarts it from the store.
+        raise TypeError(f"unexpected account request {type(args).__name__}")
 
     def _check_symbol(self, symbol: str, req: AccountRequest) -> None:
         if not self._known_symbol(symbol):
@@ -266,17 +262,15 @@ class OrderMonitorActor(TickdeskActor):
         now = self._now_ms()
         accounts: set[str] = set()
         for event in outcome.events:
-            wire: dict[str, Any] = event.to_wire()
-            wire["timestamp"] = now
             accounts.add(event.account)
-            if self._on_order_event is not None and wire.get("type") == "ORDER_UPDATE":
-                self._on_order_event(str(wire.get("executionType", "")))
+            if self._on_order_event is not None and isinstance(event, OrderEvent):
+                self._on_order_event(event.execution_type)
+            out = sm.order_event(event, now)
             if origin is not None and origin.account == event.account:
-                self._hub.to_account(event.account, sm.encode(wire), skip=origin.channel)
-                wire["id"] = origin.request_id
-                if origin.request_id is None:
-                    del wire["id"]
-                origin.channel.deliver(sm.encode(wire))
+                # the command's own connection gets its events with the command's id
+                self._hub.to_account(event.account, out, skip=origin.channel)
+                rid = origin.request_id
+                origin.channel.deliver(out if rid is None else sm.order_event(event, now, rid))
             else:
-                self._hub.to_account(event.account, sm.encode(wire))
+                self._hub.to_account(event.account, out)
         self._recount(accounts)

@@ -18,6 +18,8 @@ it is answered on the protocol, and never leaks internals::
 
 from __future__ import annotations
 
+from engine.protocol.enums import ErrorCode
+
 __all__ = [
     "BadRequest",
     "ConfigError",
@@ -49,7 +51,7 @@ class ConfigError(TickdeskError):
 class ProtocolError(TickdeskError):
     """A command that is answered with an ``ERROR`` frame; the connection stays open."""
 
-    code = "BAD_REQUEST"
+    code = ErrorCode.BAD_REQUEST
 
     def __init__(self, message: str, request_id: str | int | None = None) -> None:
         super().__init__(message)
@@ -58,34 +60,34 @@ class ProtocolError(TickdeskError):
 
 
 class BadRequest(ProtocolError):
-    code = "BAD_REQUEST"
+    code = ErrorCode.BAD_REQUEST
 
 
 class UnknownAction(ProtocolError):
-    code = "UNKNOWN_ACTION"
+    code = ErrorCode.UNKNOWN_ACTION
 
 
 class UnknownSymbol(ProtocolError):
-    code = "UNKNOWN_SYMBOL"
+    code = ErrorCode.UNKNOWN_SYMBOL
 
 
 class Unauthorized(ProtocolError):
-    code = "UNAUTHORIZED"
+    code = ErrorCode.UNAUTHORIZED
 
 
 class UnknownOrder(ProtocolError):
-    code = "UNKNOWN_ORDER"
+    code = ErrorCode.UNKNOWN_ORDER
 
 
 class RateLimited(ProtocolError):
-    code = "RATE_LIMITED"
+    code = ErrorCode.RATE_LIMITED
 
 
 class StoreUnavailable(ProtocolError):
     """The durable store refused a write (disk full, I/O error): the command
     changed nothing and may be retried once the store writes again."""
 
-    code = "STORE_UNAVAILABLE"
+    code = ErrorCode.STORE_UNAVAILABLE
 
     def __init__(self, request_id: str | int | None = None) -> None:
         super().__init__("the store cannot write (disk full or I/O error); the command was "
@@ -93,7 +95,7 @@ class StoreUnavailable(ProtocolError):
 
 
 class InternalError(ProtocolError):
-    code = "INTERNAL"
+    code = ErrorCode.INTERNAL
 
     def __init__(self, request_id: str | int | None = None) -> None:
         super().__init__("internal error; the command was not applied", request_id)

@@ -51,11 +51,13 @@ from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.dashboard import dashboard_routes
 from engine.feeds.base import FeedShared
+from engine.feeds.registry import source_kind
 from engine.health import assess
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
+from engine.protocol.enums import CloseCode
 from engine.protocol.server_messages import Outgoing
-from engine.server.channel import CLOSE_SLOW_CONSUMER, SocketChannel
+from engine.server.channel import SocketChannel
 from engine.server.http import HttpServer, Refusal, UpgradeRequest
 from engine.server.hub import Hub
 from engine.server.limits import ConnectionLimits, peer_ip
@@ -79,7 +81,6 @@ log = logging.getLogger("tickdesk.engine")
 
 WS_PATH = "/api/ws/realtime"
 _MEMORY_DBS = itertools.count(1)
-CLOSE_GOING_AWAY = 1001
 
 
 class SessionClosed(Exception):
@@ -147,9 +148,9 @@ class LocalSession:
             ok = self._outbox.push(out.payload, out.conflate_key)
             self._cond.notify_all()
         if not ok:
-            self.close(CLOSE_SLOW_CONSUMER, "slow consumer: session queue limit reached")
+            self.close(CloseCode.SLOW_CONSUMER, "slow consumer: session queue limit reached")
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         with self._cond:
             if self._closed_code is not None:
                 return
@@ -165,11 +166,11 @@ class LocalSession:
     def send(self, command: Mapping[str, Any]) -> None:
         """Send one command, exactly as a client would (answers arrive as messages)."""
         if self._closed_code is not None or self._actor is None:
-            raise SessionClosed(self._closed_code or 1000)
+            raise SessionClosed(self._closed_code or CloseCode.NORMAL)
         try:
             self._actor.tell(ClientFrame(orjson.dumps(command).decode(), False))
         except pykka.ActorDeadError:
-            raise SessionClosed(self._closed_code or 1001) from None
+            raise SessionClosed(self._closed_code or CloseCode.GOING_AWAY) from None
 
     def get(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message; raises ``TimeoutError``, or :class:`SessionClosed` once
@@ -180,7 +181,7 @@ class LocalSession:
             if self._outbox:
                 data = self._outbox.pop_batch(1)
                 return dict(orjson.loads(data))
-            raise SessionClosed(self._closed_code or 1000)
+            raise SessionClosed(self._closed_code or CloseCode.NORMAL)
 
     def wait_for(self, predicate: Callable[[dict[str, Any]], bool],
                  timeout: float = 5.0) -> dict[str, Any]:
@@ -218,6 +219,7 @@ class Engine:
         self.order_monitor = ActorSlot("order_monitor")
         self.feed = ActorSlot("feed")
         self._feed_status = _FeedStatus(cfg.feed.source)
+        self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
         self.feed_shared = FeedShared(cfg.feed.symbols)
         self._ids = itertools.count(1)
@@ -253,7 +255,7 @@ class Engine:
             order_monitor=self.order_monitor,
             now_ms=self.clock.now_ms,
             known_symbol=self.feed_shared.serves,
-            dynamic_symbols=cfg.feed.source == "binance" and cfg.feed.dynamic_symbols,
+            dynamic_symbols=self._feed_kind.live_symbols and cfg.feed.dynamic_symbols,
             feed_status=self._feed_status.get,
             tokens=self._tokens,
             default_account="default" if cfg.open_mode else None,
@@ -320,7 +322,7 @@ class Engine:
         if self._http is not None:
             self._http.stop()
         for ch in self.hub.channels():
-            ch.close(CLOSE_GOING_AWAY, "server shutting down")
+            ch.close(CloseCode.GOING_AWAY, "server shutting down")
         self._await_transports(min(1.0, timeout / 4))
         with self._lock:
             conns = list(self._connections.values())
@@ -473,8 +475,8 @@ class Engine:
         return [
             ChildSpec("portfolio", self.portfolio, portfolio),
             ChildSpec("order_monitor", self.order_monitor, order_monitor),
-            # The Binance feed is UP only once its upstream connection is open.
-            ChildSpec("feed", self.feed, feed, up_on_start=cfg.feed.source != "binance"),
+            # A feed not up at start (Binance) is UP only once its upstream connection is open.
+            ChildSpec("feed", self.feed, feed, up_on_start=self._feed_kind.up_at_start),
             ChildSpec("timer-positions", ActorSlot("timer-positions"),
                       timer("positions", cfg.intervals.positions_s)),
             ChildSpec("timer-portfolio", ActorSlot("timer-portfolio"),
@@ -546,7 +548,7 @@ class Engine:
         try:
             ref = ConnectionActor.start(channel, self.services, account, gate)
         except Exception:
-            channel.close(1011, "internal error", drop_pending=True)
+            channel.close(CloseCode.INTERNAL, "internal error", drop_pending=True)
             ws.start_reading()
             raise
         target.set(ref)

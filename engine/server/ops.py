@@ -35,10 +35,10 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from engine.health import ActorHealth, reasons
-from engine.server.channel import CLOSE_SLOW_CONSUMER, CLOSE_WRITE_TIMEOUT, SocketChannel
+from engine.protocol.enums import CloseCode, ExecutionType
+from engine.server.channel import SocketChannel
 from engine.server.http import HttpResponse, Route
 from engine.store_health import STORE_ERROR_KINDS, StoreHealthSnapshot
-from engine.trading.order import ExecutionType
 
 __all__ = [
     "FEED_STATES",
@@ -91,7 +91,7 @@ class TransportStats:
         self._live: dict[int, SocketChannel] = {}
         self._sent = 0
         self._conflated = 0
-        self._evictions = {CLOSE_SLOW_CONSUMER: 0, CLOSE_WRITE_TIMEOUT: 0}
+        self._evictions: dict[int, int] = {CloseCode.SLOW_CONSUMER: 0, CloseCode.WRITE_TIMEOUT: 0}
         self._closed = 0
 
     def opened(self, ch: SocketChannel) -> None:

@@ -26,6 +26,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from engine.protocol.enums import CloseCode
+
 if TYPE_CHECKING:
     from engine.server.channel import SocketChannel
 
@@ -169,14 +171,12 @@ class WriterLoop:
         return max(0.0, timeout)
 
     def _enforce_deadlines(self) -> None:
-        from engine.server.channel import CLOSE_WRITE_TIMEOUT
-
         now = self._monotonic()
         for ch in list(self._registered.values()):
             if ch.stalled_for(now) > ch.write_timeout_s:
                 self._unregister(ch)
                 self.evictions += 1
-                ch.close(CLOSE_WRITE_TIMEOUT, "slow consumer: socket not writable",
+                ch.close(CloseCode.WRITE_TIMEOUT, "slow consumer: socket not writable",
                          drop_pending=True)
 
     def _drain_wake(self) -> None:

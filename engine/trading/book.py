@@ -33,8 +33,8 @@ Contract with the caller
 * **Stale ticks.** A trade with ``now_ms - trade.event_time > max_tick_age_ms``
   changes nothing at all: no fill, no trigger, no trailing move.
 
-Execution rules (TRADING.md, and Binance where it is silent)
-------------------------------------------------------------
+Execution rules (docs/trading.md, and Binance where it is silent)
+-----------------------------------------------------------------
 * MARKET fills at once at ``last_price`` moved ``slippage_bps`` against the
   taker; with no last price it is REJECTED ``NO_MARKET_PRICE``.
 * A LIMIT that is marketable at placement (last trade at or through its price)
@@ -76,6 +76,7 @@ from decimal import Decimal, localcontext
 
 from engine.messages import Trade
 from engine.money import MONEY, ZERO, Side
+from engine.protocol.enums import ExecutionType
 from engine.trading import trailing
 from engine.trading.errors import UnknownOrder
 from engine.trading.events import (
@@ -87,7 +88,6 @@ from engine.trading.events import (
     Outcome,
 )
 from engine.trading.order import (
-    ExecutionType,
     LegRole,
     ListStatus,
     ListType,
@@ -129,6 +129,9 @@ class RejectReason:
     ORDER_WOULD_MATCH_IMMEDIATELY = "ORDER_WOULD_MATCH_IMMEDIATELY"
     OCO_BAD_PRICES = "OCO_BAD_PRICES"
     BRACKET_BAD_PRICES = "BRACKET_BAD_PRICES"
+    #: The account checks of :mod:`engine.trading.risk`.
+    SHORT_NOT_ALLOWED = "SHORT_NOT_ALLOWED"
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
 
 
 def bps_fee(fee_bps: Decimal) -> FeeFn:

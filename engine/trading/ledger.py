@@ -8,7 +8,7 @@ increased at different prices: it is kept to :data:`ENTRY_PRICE_PLACES`
 decimal places (half-even). Realized P&L is computed from that stored entry
 price, so ``balance == starting_balance + realized_pnl - fees`` holds to the
 last digit, and a position's quantity is always the exact sum of its signed
-fills (TRADING.md, "Account").
+fills (docs/trading.md, "Account").
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Ledger:
 
     @property
     def balance(self) -> Decimal:
-        """``starting_balance + realized_pnl - fees`` (TRADING.md)."""
+        """``starting_balance + realized_pnl - fees`` (docs/trading.md)."""
         with localcontext(MONEY):
             return self.starting_balance + self.realized_pnl - self.fees
 
@@ -171,7 +171,7 @@ class Ledger:
         marks: Mapping[str, Decimal],
         max_leverage: Decimal,
     ) -> bool:
-        """TRADING.md buying power: would the fill at ``price`` push the sum of
+        """docs/trading.md buying power: would the fill at ``price`` push the sum of
         absolute notionals above ``equity * max_leverage``? Reduce-only orders
         never exceed it."""
         if self.is_reducing(symbol, side, quantity):

@@ -1,4 +1,4 @@
-"""The trailing-stop state machine (TRADING.md "Trailing").
+"""The trailing-stop state machine (docs/trading.md, "Trailing").
 
 Pure core: no threads, sockets, clocks or pykka.
 

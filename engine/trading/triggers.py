@@ -1,7 +1,7 @@
 """Price conditions: stop triggers, LIMIT fills, placement checks, slippage.
 
 Pure core: no threads, sockets, clocks or pykka. Every comparison is inclusive,
-as on Binance (TRADING.md):
+as on Binance (docs/trading.md):
 
 ==================  ====  ==========================  ============
 type                side  triggers when trade price   placement

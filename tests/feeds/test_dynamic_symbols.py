@@ -101,3 +101,37 @@ def test_dynamic_off_answers_unknown_at_once(upstream: FakeBinanceUpstream) -> N
         err = session.wait_for(lambda m: m.get("id") == 1, timeout=5)
         assert err["code"] == "UNKNOWN_SYMBOL"
         assert upstream.control_requests == []
+
+
+def test_refused_and_silent_symbols_each_get_exactly_one_answer() -> None:
+    # UNLISTED is refused by the exchange at once; the two silent ones time out, a few
+    # milliseconds apart (one wake-up timer serves both deadlines); SOLUSDT is added.
+    with FakeBinanceUpstream(known_symbols=[SILENT, "SILENTTWO"], stream_prices=LISTED) as fake, \
+            _engine(fake.base_url) as engine:
+        _up(engine)
+        session = engine.connect()
+        for rid, symbol in (("r", "UNLISTED"), ("s1", SILENT), ("s2", "SILENTTWO"),
+                            ("ok", "SOLUSDT")):
+            session.send({"action": "subscribe_ticker", "symbol": symbol, "id": rid})
+        answers: dict[str, list[dict[str, Any]]] = {}
+
+        def answered(msg: dict[str, Any]) -> bool:
+            if msg.get("type") in ("SUBSCRIBED", "ERROR"):
+                answers.setdefault(str(msg.get("id")), []).append(msg)
+            return len(answers) == 4
+
+        session.wait_for(answered, timeout=10)
+        # every waiter is answered; a ping afterwards shows no second answer is queued
+        session.send({"action": "ping", "id": "end"})
+        session.wait_for(lambda m: answered(m) and m.get("id") == "end", timeout=5)
+        assert {rid: [m["type"] for m in msgs] for rid, msgs in answers.items()} == {
+            "r": ["ERROR"], "s1": ["ERROR"], "s2": ["ERROR"], "ok": ["SUBSCRIBED"]}
+        assert "refused by the exchange" in answers["r"][0]["message"]
+        assert answers["s1"][0]["code"] == answers["s2"][0]["code"] == "UNKNOWN_SYMBOL"
+        assert "no market data" in answers["s2"][0]["message"]
+        wait_until(lambda: sorted((c["method"], tuple(c["params"]))
+                                  for c in fake.control_requests if c["method"] == "UNSUBSCRIBE")
+                   == [("UNSUBSCRIBE", (f"{s}@aggTrade", f"{s}@ticker"))
+                       for s in ("nosuchcoin", "silenttwo")],
+                   what="both silent subscriptions withdrawn")
+        assert engine.feed_shared.snapshot()["dynamicSymbols"] == ["SOLUSDT"]

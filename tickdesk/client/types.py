@@ -3,7 +3,7 @@
 Pure: no threads, sockets or clocks. Server messages stay plain ``dict``s
 (exactly the JSON the server sent, numbers as ``int``/``float``); the
 ``TypedDict``s below name their fields for type checkers and readers
-(``spec/PROTOCOL.md`` is the reference). Results of order commands are small
+(``docs/protocol.md`` is the reference). Results of order commands are small
 frozen dataclasses around the reply messages.
 """
 
