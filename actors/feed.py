@@ -15,8 +15,8 @@ per symbol, and once a second a 24 h ticker. A *thread source* (``replay``:
 :class:`~engine.feeds.replay.ReplaySource`; ``binance``:
 :class:`~engine.feeds.binance.BinanceSource`) runs its own thread(s).
 
-A source thread sends :class:`FeedBatch` (and single :class:`TradeTick` /
-:class:`TickerTick`, still accepted) to this actor, and :class:`SourceUp` /
+A source thread sends :class:`FeedBatch` (and single :class:`TradeTick`, still
+accepted) to this actor, and :class:`SourceUp` /
 :class:`SourceFailed`. The source is started in ``started()`` and stopped
 and joined in ``cleanup()``, which pykka runs on stop and on failure.
 
@@ -65,7 +65,6 @@ from actors.messages import (
     SendSnapshot,
     SourceFailed,
     SourceUp,
-    TickerTick,
     TradeTick,
 )
 from actors.timer import TimerActor
@@ -88,8 +87,9 @@ from engine.messages import Ticker24h, Trade
 from engine.protocol import server_messages as sm
 from engine.server.channel import Channel
 from engine.server.hub import Hub
+from engine.stats import counter
 
-__all__ = ["FeedActor", "FeedSourceError"]
+__all__ = ["FeedActor", "FeedSourceError", "FeedStatistics"]
 
 log = logging.getLogger("tickdesk.feed")
 
@@ -102,6 +102,16 @@ class FeedSourceError(ExpectedFailure):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.failure_reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatistics:
+    """What one FeedActor generation counts (``/metrics``: ``tickdesk_feed_*``)."""
+
+    trades: int = counter("Trades routed to the subscribers, the order monitor and the "
+                          "portfolio (since the feed last started).")
+    rotations: int = counter("Upstream connections replaced by a new one (24 h rotations, "
+                             "since the feed last started).")
 
 
 class _ActorSink:
@@ -196,7 +206,6 @@ class FeedActor(TickdeskActor):
         self.handlers = {
             Pulse: self._on_pulse,
             TradeTick: self._on_trade_tick,
-            TickerTick: self._on_ticker_tick,
             FeedBatch: self._on_batch,
             SourceUp: self._on_source_up,
             SourceFailed: self._on_source_failed,
@@ -206,6 +215,9 @@ class FeedActor(TickdeskActor):
             ControlAnswer: self._on_control_answer,
             SendSnapshot: self._on_send_snapshot,
         }
+
+    def statistics(self) -> FeedStatistics:
+        return FeedStatistics(self.trades, self.rotations)
 
     def started(self) -> None:
         kind = self._kind
@@ -283,9 +295,6 @@ class FeedActor(TickdeskActor):
 
     def _on_trade_tick(self, msg: TradeTick) -> None:
         self._route_trade(msg.trade, msg.received_ms, self._clock.monotonic())
-
-    def _on_ticker_tick(self, msg: TickerTick) -> None:
-        self._route_ticker(msg.ticker)
 
     def _on_batch(self, msg: FeedBatch) -> None:
         t0 = msg.received_mono if msg.received_mono is not None else self._clock.monotonic()

@@ -58,11 +58,6 @@ class BookTick:
 
 
 @dataclass(frozen=True, slots=True)
-class TickerTick:
-    ticker: Ticker24h
-
-
-@dataclass(frozen=True, slots=True)
 class SendSnapshot:
     """Send the current MARKET_UPDATE of ``symbol`` to one new subscriber (feed thread,
     so it can never overtake or follow out of order the live updates)."""

@@ -51,13 +51,7 @@ from actors.base import ActorSlot, FailureHook, TickdeskActor
 from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
-from engine.errors import (
-    InternalError,
-    ProtocolError,
-    StoreUnavailable,
-    UnknownOrder,
-    UnknownSymbol,
-)
+from engine.errors import InternalError, ProtocolError, StoreUnavailable, UnknownSymbol
 from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import OrdersQuery
@@ -65,7 +59,6 @@ from engine.protocol.enums import Action
 from engine.server.hub import Hub
 from engine.store_health import StoreHealth
 from engine.trading.book import OrderBook, bps_fee
-from engine.trading.errors import UnknownOrder as BookUnknownOrder
 from engine.trading.events import OrderEvent, Outcome
 from engine.trading.requests import BracketRequest, CancelRequest, OcoRequest, OrderRequest
 
@@ -177,11 +170,7 @@ class OrderMonitorActor(TickdeskActor):
             return
         try:
             outcome = self._run(req)
-        except BookUnknownOrder as exc:
-            err = UnknownOrder(str(exc), rid)
-            req.channel.deliver(sm.error(err.code, err.message, self._now_ms(), rid))
-            return
-        except ProtocolError as exc:  # UnknownSymbol
+        except ProtocolError as exc:  # UnknownOrder, UnknownSymbol, a field the book refuses
             req.channel.deliver(sm.error(exc.code, exc.message, self._now_ms(), rid))
             return
         except Exception:

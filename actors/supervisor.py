@@ -40,7 +40,7 @@ import logging
 import random
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,11 +51,19 @@ from actors.messages import ChildFailed, ChildUp, RestartChild
 from engine.backoff import Backoff, BackoffPolicy
 from engine.clock import Clock
 from engine.health import ChildRecord
+from engine.stats import counter
 
-__all__ = ["AwaitStarted", "ChildBoard", "ChildSpec", "FeedStatusReport", "Supervisor",
-           "SupervisorLink"]
+__all__ = ["AwaitStarted", "ChildBoard", "ChildSpec", "ChildStatistics", "FeedStatusReport",
+           "Supervisor", "SupervisorLink", "SupervisorStatistics"]
 
 log = logging.getLogger("tickdesk.supervisor")
+
+@dataclass(frozen=True, slots=True)
+class ChildStatistics:
+    """What the :class:`ChildBoard` counts (``/metrics``: ``tickdesk_actor_restarts``)."""
+
+    restarts: Mapping[str, int] = counter("Restarts of each supervised actor.", label="actor")
+
 
 class ChildBoard:
     """Each child's starts, failures and restarts (thread-safe: the Supervisor
@@ -93,6 +101,10 @@ class ChildBoard:
             self._started[name] = None
             self._escalated[name] = escalated
             self._reason[name] = reason
+
+    def statistics(self) -> ChildStatistics:
+        with self._lock:
+            return ChildStatistics(dict(self._restarts))
 
     def records(self) -> tuple[ChildRecord, ...]:
         with self._lock:
@@ -159,6 +171,13 @@ class FeedStatusReport:
     reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class SupervisorStatistics:
+    """What the Supervisor counts (``/metrics``: ``tickdesk_supervisor_*``)."""
+
+    restarts: Mapping[str, int] = counter("Restarts of each supervised child.", label="child")
+
+
 class Supervisor(TickdeskActor):
     def __init__(
         self,
@@ -186,6 +205,9 @@ class Supervisor(TickdeskActor):
         self._link: _Link | None = None
         self.handlers = {ChildFailed: self._on_failed, RestartChild: self._on_restart,
                          ChildUp: self._on_up, AwaitStarted: lambda _msg: None}
+
+    def statistics(self) -> SupervisorStatistics:
+        return SupervisorStatistics(dict(self.restarts))
 
     def started(self) -> None:
         self._link = _Link(self.actor_ref)

@@ -61,10 +61,6 @@ def _positive(v: Any) -> str | None:
     return None if v > 0 else "must be > 0"
 
 
-def _non_negative(v: Any) -> str | None:
-    return None if v >= 0 else "must be >= 0"
-
-
 def _between(lo: float, hi: float) -> Check:
     def check(v: Any) -> str | None:
         return None if lo <= v <= hi else f"must be between {lo} and {hi}"

@@ -50,6 +50,7 @@ from typing import Any
 
 import orjson
 
+from engine.errors import TickdeskError
 from engine.money import Side
 from engine.trading.events import FillIntent, OrderEvent, Outcome
 from engine.trading.ledger import Ledger, Position
@@ -69,7 +70,7 @@ __all__ = [
 log = logging.getLogger("tickdesk.store")
 
 
-class StoreError(Exception):
+class StoreError(TickdeskError):
     """The database cannot be used (e.g. written by a newer tickdesk)."""
 
 

@@ -10,9 +10,13 @@ sorts an ``sqlite3.Error`` into the ``kind`` label of
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["STORE_ERROR_KINDS", "StoreHealth", "StoreHealthSnapshot", "error_kind"]
+from engine.stats import counter, gauge
+
+__all__ = ["STORE_ERROR_KINDS", "StoreHealth", "StoreHealthSnapshot", "StoreStatistics",
+           "error_kind"]
 
 #: Every ``kind`` label, in the order /metrics lists them (all present from the start).
 STORE_ERROR_KINDS = ("full", "io", "busy", "readonly", "corrupt", "other")
@@ -47,6 +51,17 @@ class StoreHealthSnapshot:
     last_error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StoreStatistics:
+    """What the store's health counts (``/metrics``: ``tickdesk_store_*``)."""
+
+    errors: Mapping[str, int] = counter(
+        "Failed store writes (settles and probes), by kind: full, io, busy, readonly, "
+        "corrupt, other.", label="kind")
+    writable: int = gauge("1 while the store writes, 0 from a failed write until the next "
+                          "one that succeeds.")
+
+
 class StoreHealth:
     """Thread-safe; see the module docstring."""
 
@@ -75,6 +90,10 @@ class StoreHealth:
     def writable(self) -> bool:
         with self._lock:
             return self._writable
+
+    def statistics(self) -> StoreStatistics:
+        with self._lock:
+            return StoreStatistics(dict(self._errors), 1 if self._writable else 0)
 
     def snapshot(self) -> StoreHealthSnapshot:
         with self._lock:

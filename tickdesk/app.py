@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 import pykka
 
-from actors.base import ActorSlot, FailureHook
+from actors.base import ActorSlot, FailureHook, GetStatistics
 from actors.connection import ConnectionActor, InboundGate, SessionServices
 from actors.feed import FeedActor
 from actors.messages import ClientFrame, ClientGone, Pulse
@@ -50,6 +50,7 @@ from engine.backoff import BackoffPolicy
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.dashboard import dashboard_routes
+from engine.errors import TickdeskError
 from engine.feeds.base import FeedShared
 from engine.feeds.registry import source_kind
 from engine.health import assess
@@ -64,6 +65,7 @@ from engine.server.limits import ConnectionLimits, peer_ip
 from engine.server.ops import (
     EngineMetrics,
     OpsSnapshot,
+    StatisticsSource,
     TransportStats,
     healthz_route,
     metrics_route,
@@ -83,7 +85,7 @@ WS_PATH = "/api/ws/realtime"
 _MEMORY_DBS = itertools.count(1)
 
 
-class SessionClosed(Exception):
+class SessionClosed(TickdeskError):
     """The in-process session is closed (``code`` says why)."""
 
     def __init__(self, code: int) -> None:
@@ -218,6 +220,7 @@ class Engine:
         self.portfolio = ActorSlot("portfolio")
         self.order_monitor = ActorSlot("order_monitor")
         self.feed = ActorSlot("feed")
+        self._timers = {name: ActorSlot(f"timer-{name}") for name in ("positions", "portfolio")}
         self._feed_status = _FeedStatus(cfg.feed.source)
         self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
@@ -306,7 +309,8 @@ class Engine:
             srv = self.config.server
             paths = (WS_PATH,) + ((srv.echo_path,) if srv.echo_path else ())
             routes = {"/healthz": healthz_route(self.ops_snapshot),
-                      "/metrics": metrics_route(self.ops_snapshot, self.metrics),
+                      "/metrics": metrics_route(self.ops_snapshot, self.metrics,
+                                                self.statistics),
                       **dashboard_routes()}
             self._http = HttpServer(srv.host, srv.port, paths, self._on_upgrade, routes=routes)
             self._http.start()
@@ -412,9 +416,34 @@ class Engine:
                            sessions=len(self.hub), messages_sent=sent, conflated=conflated,
                            evictions=evictions, refused=self.limits.refused,
                            uptime_s=max(0.0, now - self._started_at),
-                           feed_counters=self.feed_shared.counters(),
                            actors=actors, store=self.store_health.snapshot(),
                            restart_window_s=sup.restart_window_s)
+
+    def statistics(self) -> list[StatisticsSource]:
+        """Every ``statistics()`` that ``/metrics`` exports, read now (see
+        :mod:`engine.stats`): a new source is one line here. Actors are asked
+        (bounded wait each); one that is down or busy is left out of this read."""
+        sources: list[StatisticsSource] = [
+            ("feed", {}, self.feed_shared.statistics()),
+            ("hub", {}, self.hub.statistics()),
+            ("writer", {}, self.writer.statistics()),
+            ("actor", {}, self.children.statistics()),
+            ("store", {}, self.store_health.statistics()),
+        ]
+        slots = (self.portfolio, self.order_monitor, self.feed, *self._timers.values())
+        sources += [("actor", {"actor": slot.name}, slot.statistics()) for slot in slots]
+        feed = self.feed.actor_statistics()
+        if feed is not None:
+            sources.append(("feed", {}, feed))
+        for name, slot in self._timers.items():
+            timer = slot.actor_statistics()
+            if timer is not None:
+                sources.append(("timer", {"timer": name}, timer))
+        supervisor = self._supervisor
+        if supervisor is not None:
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                sources.append(("supervisor", {}, supervisor.ask(GetStatistics(), timeout=0.5)))
+        return sources
 
     # -- in-process clients -------------------------------------------------------
 
@@ -477,9 +506,9 @@ class Engine:
             ChildSpec("order_monitor", self.order_monitor, order_monitor),
             # A feed not up at start (Binance) is UP only once its upstream connection is open.
             ChildSpec("feed", self.feed, feed, up_on_start=self._feed_kind.up_at_start),
-            ChildSpec("timer-positions", ActorSlot("timer-positions"),
+            ChildSpec("timer-positions", self._timers["positions"],
                       timer("positions", cfg.intervals.positions_s)),
-            ChildSpec("timer-portfolio", ActorSlot("timer-portfolio"),
+            ChildSpec("timer-portfolio", self._timers["portfolio"],
                       timer("portfolio", cfg.intervals.portfolio_s)),
         ]
 

@@ -12,8 +12,11 @@ ones to running totals, so a scrape sees every channel exactly once.
   200, ``ok`` while the feed is ``UP`` and ``degraded`` while it reconnects.
 * ``/metrics``: Prometheus text exposition (``prometheus-client``), from a
   registry of this engine only (several engines in one process never clash):
-  the snapshot's gauges and counters (among them actor restarts by actor and
-  store errors by kind), plus what :class:`EngineMetrics` counts as it
+  the snapshot's gauges and counters (``tickdesk_healthy`` among them); every
+  ``statistics()`` the engine lists, read at scrape time by
+  :class:`StatisticsCollector` (each declared field of those dataclasses is
+  one metric, see :mod:`engine.stats`: actor restarts by actor and store
+  errors by kind among them); and what :class:`EngineMetrics` counts as it
   happens (ORDER_UPDATEs by execution type, the tick fan-out latency).
 """
 
@@ -38,13 +41,16 @@ from engine.health import ActorHealth, reasons
 from engine.protocol.enums import CloseCode, ExecutionType
 from engine.server.channel import SocketChannel
 from engine.server.http import HttpResponse, Route
-from engine.store_health import STORE_ERROR_KINDS, StoreHealthSnapshot
+from engine.stats import samples
+from engine.store_health import StoreHealthSnapshot
 
 __all__ = [
     "FEED_STATES",
     "TICK_LATENCY_BUCKETS",
     "EngineMetrics",
     "OpsSnapshot",
+    "StatisticsCollector",
+    "StatisticsSource",
     "TransportStats",
     "healthz_route",
     "metrics_route",
@@ -129,8 +135,6 @@ class OpsSnapshot:
     evictions: Mapping[int, int]
     refused: int
     uptime_s: float
-    #: FeedShared counters: connects, opened, gapEvents, missingTrades.
-    feed_counters: Mapping[str, int] = field(default_factory=dict)
     #: Each supervised actor, judged by :func:`engine.health.assess`.
     actors: Mapping[str, ActorHealth] = field(default_factory=dict)
     store: StoreHealthSnapshot = field(default_factory=lambda: StoreHealthSnapshot(True))
@@ -202,47 +206,51 @@ class _Collector:
         yield feed
         yield GaugeMetricFamily("tickdesk_uptime_seconds", "Seconds since the engine started.",
                                 value=snap.uptime_s)
-        fc = snap.feed_counters
-        connects = fc.get("connects", 0)
-        yield CounterMetricFamily("tickdesk_feed_connection_attempts",
-                                  "Upstream connection attempts (Binance feed).", value=connects)
-        yield CounterMetricFamily("tickdesk_feed_connections_opened",
-                                  "Upstream connections that opened (Binance feed).",
-                                  value=fc.get("opened", 0))
-        yield CounterMetricFamily("tickdesk_feed_reconnects",
-                                  "Upstream connection attempts after the first (retries after "
-                                  "a loss, and 24 h rotations).",
-                                  value=max(0, connects - 1))
-        yield CounterMetricFamily("tickdesk_feed_agg_trade_gaps",
-                                  "Aggregate-trade id jumps seen (each a run of missed trades).",
-                                  value=fc.get("gapEvents", 0))
-        yield CounterMetricFamily("tickdesk_feed_agg_trades_missed",
-                                  "Aggregate-trade ids missed in total.",
-                                  value=fc.get("missingTrades", 0))
-        restarts = CounterMetricFamily("tickdesk_actor_restarts",
-                                       "Restarts of each supervised actor by the Supervisor.",
-                                       labels=["actor"])
-        for name, a in sorted(snap.actors.items()):
-            restarts.add_metric([name], a.restarts)
-        yield restarts
-        errors = CounterMetricFamily("tickdesk_store_errors",
-                                     "Failed store writes (settles and probes), by kind: "
-                                     "full, io, busy, readonly, corrupt, other.",
-                                     labels=["kind"])
-        for kind in STORE_ERROR_KINDS:
-            errors.add_metric([kind], snap.store.errors.get(kind, 0))
-        yield errors
-        yield GaugeMetricFamily("tickdesk_store_writable",
-                                "1 while the store writes, 0 from a failed write until the "
-                                "next one that succeeds.", value=1 if snap.store.writable else 0)
         yield GaugeMetricFamily("tickdesk_healthy", "1 while /healthz answers 200, else 0.",
                                 value=0 if snap.reasons() else 1)
 
 
+#: ``(prefix, labels, statistics)``: one object's ``statistics()`` dataclass, exported
+#: as ``tickdesk_<prefix>_<field>{labels}``; several sources may share a prefix
+#: (one family per field name, a sample per source).
+StatisticsSource = tuple[str, Mapping[str, str], object]
+
+
+class StatisticsCollector:
+    """Turns the statistics dataclasses of :mod:`engine.stats` into metric families.
+
+    ``read`` is called once per scrape (on the HTTP handler thread) and returns
+    the sources to export; a source that has none now (an actor down) is simply
+    left out of the list."""
+
+    def __init__(self, read: Callable[[], Iterable[StatisticsSource]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
+        for prefix, labels, stats in self._read():
+            for name, kind, help_text, label, value in samples(stats):
+                full = f"tickdesk_{prefix}_{name}"
+                names = [*labels, *([label] if label else [])]
+                family = families.get(full)
+                if family is None:
+                    make = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+                    family = families[full] = make(full, help_text, labels=names)
+                if isinstance(value, Mapping):
+                    for key, v in sorted(value.items()):
+                        family.add_metric([*labels.values(), key], v)
+                else:
+                    family.add_metric(list(labels.values()), value)
+        yield from families.values()
+
+
 def metrics_route(snapshot: Callable[[], OpsSnapshot],
-                  counted: EngineMetrics | None = None) -> Route:
+                  counted: EngineMetrics | None = None,
+                  statistics: Callable[[], Iterable[StatisticsSource]] | None = None) -> Route:
     registry = counted.registry if counted is not None else CollectorRegistry(auto_describe=False)
     registry.register(_Collector(snapshot))
+    if statistics is not None:
+        registry.register(StatisticsCollector(statistics))
 
     def metrics(_headers: Mapping[str, str], _query: Mapping[str, list[str]]) -> HttpResponse:
         return HttpResponse(200, CONTENT_TYPE_LATEST, generate_latest(registry))

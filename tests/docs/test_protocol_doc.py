@@ -499,7 +499,5 @@ def test_client_typed_dict_types_admit_the_builders_values(name: str) -> None:
     assert _typing_gaps(name) == []
 
 
-@pytest.mark.xfail(strict=True, reason="tickdesk.client.types.Position.markPrice is typed float, "
-                   "but the server sends null before a symbol's first trade")
 def test_client_position_types_admit_the_builders_values() -> None:
     assert _typing_gaps("Position") == []
