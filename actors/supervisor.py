@@ -58,6 +58,7 @@ __all__ = ["AwaitStarted", "ChildBoard", "ChildSpec", "ChildStatistics", "FeedSt
 
 log = logging.getLogger("tickdesk.supervisor")
 
+
 @dataclass(frozen=True, slots=True)
 class ChildStatistics:
     """What the :class:`ChildBoard` counts (``/metrics``: ``tickdesk_actor_restarts``)."""
