@@ -22,6 +22,7 @@ import json
 import os
 import resource
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -84,11 +85,14 @@ class Client:
         self.ws.send(orjson.dumps({"action": action, "id": rid, **body}).decode())
         return rid
 
-    def answer(self, rid: int | None, *types: str) -> dict[str, Any]:
-        while True:  # each recv is bounded by the socket timeout
+    def answer(self, rid: int | None, *types: str, seconds: float = 20.0) -> dict[str, Any]:
+        """The first message with this ``id`` (and one of ``types``), within ``seconds``."""
+        deadline = time.monotonic() + timeout(seconds)
+        while time.monotonic() < deadline:  # each recv is bounded by the socket timeout
             msg = self.recv()
             if msg.get("id") == rid and (not types or msg["type"] in types):
                 return msg
+        raise AssertionError(f"no {types or 'answer'} for id {rid} within {seconds} s")
 
     def ask(self, action: str, *types: str, **body: Any) -> dict[str, Any]:
         return self.answer(self.send(action, **body), *types)
