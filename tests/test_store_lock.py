@@ -92,3 +92,13 @@ def test_in_memory_stores_take_no_lock() -> None:
     cfg = make_config(store=StoreConfig(path=""))
     with Engine(cfg, listen=False) as a, Engine(cfg, listen=False) as b:
         assert a.store_path != b.store_path  # each its own private database
+
+
+def test_a_store_in_a_missing_directory_exits_1_naming_it(tmp_path: Path) -> None:
+    db = tmp_path / "no-such-dir" / "x.db"
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.format(db=str(db)))
+    proc = _run_second(config, tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert f"cannot create the lock file {db}.lock: No such file or directory" in proc.stderr
+    assert not db.parent.exists()
