@@ -18,6 +18,7 @@ from typing import Protocol
 
 from engine.market.agg_gaps import AggGapTracker, SymbolGapStats
 from engine.market.binance_codec import CodecStats, Decoded
+from engine.market.plausibility import REASONS, Reference
 from engine.market.upstream_limits import SlidingWindowLimiter, connection_attempt_limiter
 from engine.messages import Ticker24h, Trade
 
@@ -73,6 +74,9 @@ class FeedShared:
         """Aggregate-trade ids missed in total."""
         self.skipped_symbols = 0
         """Events of symbols the feed does not serve (replay files with more symbols)."""
+        self._dropped: dict[str, int] = dict.fromkeys(REASONS, 0)
+        self._references: dict[str, Reference] = {}
+        self._owners: dict[str, str] = {}
 
     # -- served symbols (configured + added live) ---------------------------------
 
@@ -80,10 +84,25 @@ class FeedShared:
         """True if the feed serves ``symbol`` (thread-safe; clients' ``known_symbol``)."""
         return symbol in self._served
 
-    def add_symbol(self, symbol: str) -> None:
-        """Serve ``symbol`` from now on, and after every reconnect."""
+    def add_symbol(self, symbol: str, owner: str | None = None) -> None:
+        """Serve ``symbol`` from now on, and after every reconnect; ``owner``: the
+        account that added it live."""
         with self._lock:
             self._served[symbol] = None
+            if owner is not None and symbol not in self.configured:
+                self._owners[symbol] = owner
+
+    def remove_symbol(self, symbol: str) -> None:
+        """Stop serving a symbol added live (configured symbols stay)."""
+        with self._lock:
+            if symbol not in self.configured:
+                self._served.pop(symbol, None)
+                self._owners.pop(symbol, None)
+
+    def live_owners(self) -> dict[str, str]:
+        """Symbols added live, and the account that added each."""
+        with self._lock:
+            return {s: self._owners.get(s, "") for s in self._served if s not in self.configured}
 
     def served(self) -> list[str]:
         with self._lock:
@@ -107,6 +126,25 @@ class FeedShared:
     def gap_stats(self, symbol: str) -> SymbolGapStats | None:
         with self._lock:
             return self._gaps.stats(symbol)
+
+    def count_dropped(self, reason: str) -> None:
+        """An implausible trade was dropped (``reason``: one of ``plausibility.REASONS``)."""
+        with self._lock:
+            self._dropped[reason] = self._dropped.get(reason, 0) + 1
+
+    def dropped_trades(self) -> dict[str, int]:
+        """Implausible trades dropped, by reason (every reason, zeros included)."""
+        with self._lock:
+            return dict(self._dropped)
+
+    def keep_references(self, refs: dict[str, Reference]) -> None:
+        """The last trusted trade of each symbol, for the next connection's guard."""
+        with self._lock:
+            self._references.update(refs)
+
+    def references(self) -> dict[str, Reference]:
+        with self._lock:
+            return dict(self._references)
 
     def count_skipped(self) -> None:
         with self._lock:
@@ -145,4 +183,5 @@ class FeedShared:
                 "missingTrades": self.missing_trades,
                 "skippedSymbols": self.skipped_symbols,
                 "dynamicSymbols": sorted(set(self._served) - self.configured),
+                "droppedTrades": dict(self._dropped),
             }
