@@ -395,7 +395,8 @@ class Engine:
                            sessions=len(self.hub), messages_sent=sent, conflated=conflated,
                            evictions=evictions, refused=self.limits.refused,
                            uptime_s=max(0.0, self.clock.monotonic() - self._started_at),
-                           feed_counters=self.feed_shared.counters())
+                           feed_counters=self.feed_shared.counters(),
+                           dropped_trades=self.feed_shared.dropped_trades())
 
     # -- in-process clients -------------------------------------------------------
 

@@ -357,6 +357,9 @@ class BinanceSource:
                 self._set_reason(f"connect timeout (no handshake within {self._connect_s:g}s)")
             self._set_reason(f"connect failed: {type(exc).__name__}")
         else:
+            code = getattr(exc, "status_code", None)  # a close frame, as websocket-client
+            if isinstance(exc, websocket.WebSocketConnectionClosedException) and code:
+                self._set_reason(f"upstream closed ({code})")  # reports it (1.9)
             self._set_reason(f"upstream error: {type(exc).__name__}")
 
     def _on_close(self, _app: websocket.WebSocketApp, code: Any, _msg: Any) -> None:

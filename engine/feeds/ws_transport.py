@@ -19,7 +19,9 @@ announces. So:
 * :class:`BoundedFrames` replaces the connection's frame reader once the
   handshake is done: a frame whose header announces more than ``max_bytes``
   (or a fragmented message whose frames add up to more) raises
-  :class:`FrameTooLarge` before its payload is read, so memory stays bounded.
+  :class:`FrameTooLarge` before its payload is read, and so does every read
+  after it (websocket-client's ``close()`` reads frames while it waits for
+  the close reply), so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -78,6 +80,14 @@ class BoundedFrames(frame_buffer):
         self._max = max_bytes
         self._on_too_large = on_too_large
         self._message = 0  # bytes of the fragmented data message being read
+        self._refused: FrameTooLarge | None = None
+
+    def recv_frame(self) -> ABNF:
+        # Once refused, never read on: websocket-client's close() reads frames
+        # while it waits for the close reply, and would read the payload.
+        if self._refused is not None:
+            raise self._refused
+        return super().recv_frame()
 
     def recv_length(self) -> None:
         super().recv_length()
@@ -90,6 +100,7 @@ class BoundedFrames(frame_buffer):
             self._message = 0 if fin else total
         if total > self._max:
             exc = FrameTooLarge(total, self._max)
+            self._refused = exc
             self._on_too_large(exc)
             raise exc
 

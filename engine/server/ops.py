@@ -125,6 +125,8 @@ class OpsSnapshot:
     uptime_s: float
     #: FeedShared counters: connects, opened, gapEvents, missingTrades.
     feed_counters: Mapping[str, int] = field(default_factory=dict)
+    #: Implausible upstream trades dropped, by reason (FeedShared.dropped_trades).
+    dropped_trades: Mapping[str, int] = field(default_factory=dict)
 
 
 def healthz_route(snapshot: Callable[[], OpsSnapshot]) -> Route:
@@ -194,6 +196,14 @@ class _Collector:
         yield CounterMetricFamily("tickdesk_feed_agg_trades_missed",
                                   "Aggregate-trade ids missed in total.",
                                   value=fc.get("missingTrades", 0))
+        dropped = CounterMetricFamily("tickdesk_feed_dropped_trades",
+                                      "Implausible upstream trades dropped (id_jump: id far "
+                                      "ahead; price_band: price outside the band; "
+                                      "unconfirmed: no reference and not vouched for).",
+                                      labels=["reason"])
+        for reason, n in sorted(snap.dropped_trades.items()):
+            dropped.add_metric([reason], n)
+        yield dropped
 
 
 def metrics_route(snapshot: Callable[[], OpsSnapshot],

@@ -77,6 +77,8 @@ def test_feed_order_and_latency_metrics(upstream: FakeBinanceUpstream) -> None:
     assert m[("tickdesk_feed_reconnects_total", ())] == 1
     assert m[("tickdesk_feed_agg_trade_gaps_total", ())] >= 1
     assert m[("tickdesk_feed_agg_trades_missed_total", ())] >= 9
+    for reason in ("id_jump", "price_band", "unconfirmed"):  # exported at 0 as well
+        assert ("tickdesk_feed_dropped_trades_total", (("reason", reason),)) in m
 
     def orders(kind: str) -> float:
         return m.get(("tickdesk_order_updates_total", (("execution_type", kind),)), 0.0)
