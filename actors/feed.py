@@ -359,7 +359,17 @@ class FeedActor(TickdeskActor):
             self._count_drop(dropped, reason)
         for item in verdict.route:
             if self._dedupe is None or self._dedupe.admit(item):
+                self._note_gap(item)
                 self._route_trade(item, received_ms, t0)
+
+    def _note_gap(self, trade: Trade) -> None:
+        """Aggregate-trade id continuity (across reconnects: kept in FeedShared)."""
+        if trade.trade_id is None:
+            return
+        gap = self._shared.observe_trade(trade.symbol, trade.trade_id)
+        if gap:
+            log.warning("%s: %d aggregate trade(s) missed before id %d",
+                        trade.symbol, gap, trade.trade_id)
 
     def _count_drop(self, trade: Trade, reason: str) -> None:
         self._shared.count_dropped(reason)

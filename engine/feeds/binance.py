@@ -44,10 +44,9 @@ watchdog aborts the socket), and Binance's ``serverShutdown`` event
 Limits: before connecting, the source takes a slot of the 300-attempts-per-
 5-minutes window kept in :class:`FeedShared` (it waits, stoppably, if the
 window is full). Live control messages (``subscribe``) are queued and sent
-by the watchdog at most 5 per second (sliding window). Trades whose
-aggregate-trade id skips ahead of the last one seen for the symbol (across
-reconnects: the positions live in :class:`FeedShared`) are logged and
-counted as a gap.
+by the watchdog at most 5 per second (sliding window). (Aggregate-trade id
+gaps are counted by the FeedActor, on the trades it trusts: a poison id must
+not count as billions of missed trades.)
 
 Bound: at most ``max_in_flight`` batches wait for the FeedActor; beyond
 that the reader blocks, which shows as a stall if it lasts.
@@ -322,14 +321,6 @@ class BinanceSource:
             decoded = self._shared.record(decode_frame(text))
             if isinstance(decoded, Trade | Ticker24h):
                 self._first_data()
-            if isinstance(decoded, Trade):
-                if decoded.trade_id is not None:
-                    gap = self._shared.observe_trade(decoded.symbol, decoded.trade_id)
-                    if gap:
-                        log.warning("%s: %d aggregate trade(s) missed before id %d",
-                                    decoded.symbol, gap, decoded.trade_id)
-                self._deliver(decoded)
-            elif isinstance(decoded, Ticker24h):
                 self._deliver(decoded)
             elif isinstance(decoded, ServerShutdown):
                 self._set_reason("server shutdown")

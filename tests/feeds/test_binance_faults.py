@@ -165,6 +165,7 @@ def test_the_issue_poison_trade_fills_nothing_and_freezes_nothing(
         assert [(o["type"], o["status"]) for o in orders] == [("STOP_LOSS", "NEW")]
         dropped = engine.feed_shared.dropped_trades()
         assert dropped["id_jump"] == 1 and dropped["price_band"] == 1
+        assert engine.feed_shared.counters()["missingTrades"] == 0  # nor a "gap" of 2^63
         assert any("dropped an implausible trade (id_jump): BTCUSDT id "
                    f"{POISON_ID} price 0.01" in r.getMessage() for r in caplog.records)
 
