@@ -1,12 +1,21 @@
-"""The frame limit (engine.feeds.ws_transport.BoundedFrames) on hand-made frames."""
+"""engine.feeds.ws_transport: the frame limit on hand-made frames, and the
+bounded, verified socket opening against loopback servers."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import socket
+import ssl
 import struct
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from engine.feeds.ws_transport import BoundedFrames, FrameTooLarge
+from engine.feeds.ws_transport import BoundedFrames, FrameTooLarge, open_socket
 
 TEXT, CONT, PING = 0x1, 0x0, 0x9
 
@@ -76,3 +85,64 @@ def test_fragments_count_together_and_control_frames_between_them_do_not() -> No
     with pytest.raises(FrameTooLarge, match="1200 bytes"):
         frames.recv_frame()
     assert len(refused) == 1
+
+
+# -- open_socket: bounded connect and TLS, verified certificates ----------------------
+
+
+@pytest.fixture
+def silent_server() -> Iterator[socket.socket]:
+    """A loopback listener that accepts (the kernel does) and never says a word."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+def test_a_tls_handshake_that_never_completes_times_out(silent_server: socket.socket) -> None:
+    port = silent_server.getsockname()[1]
+    with pytest.raises(TimeoutError):
+        open_socket(f"wss://127.0.0.1:{port}", 0.2)
+
+
+def test_a_plain_connection_comes_back_connected_with_its_timeout(
+        silent_server: socket.socket) -> None:
+    port = silent_server.getsockname()[1]
+    sock = open_socket(f"ws://127.0.0.1:{port}", 0.2)
+    try:
+        assert sock.gettimeout() == 0.2
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        with pytest.raises(TimeoutError):  # the handshake's reads are bounded too
+            sock.recv(1)
+    finally:
+        sock.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_a_certificate_nobody_vouches_for_is_refused(tmp_path: Path) -> None:
+    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=30)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(5)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = srv.accept()
+            conn.settimeout(5)
+            with contextlib.suppress(OSError), ctx.wrap_socket(conn, server_side=True):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            open_socket(f"wss://127.0.0.1:{srv.getsockname()[1]}", 5)
+    finally:
+        thread.join(10)
+        srv.close()
