@@ -121,3 +121,26 @@ def test_subscribing_again_within_the_grace_keeps_the_symbol(
         assert engine.feed_shared.serves("X0USDT")
         assert upstream.wait_until(lambda: len(_controls(upstream, "UNSUBSCRIBE")) == 1)
         assert _controls(upstream, "UNSUBSCRIBE") == [["x1usdt@aggTrade", "x1usdt@ticker"]]
+
+
+def test_owners_and_audiences_survive_a_reconnect(upstream: FakeBinanceUpstream) -> None:
+    with _engine(upstream.base_url, grace_s=0.3, per_account=1) as engine:
+        _up(engine)
+        alice, bob = engine.connect(token=ALICE), engine.connect(token=BOB)
+        assert _ask(alice, "subscribe_ticker", "X0USDT", 1)["type"] == "SUBSCRIBED"
+        assert _ask(bob, "subscribe_ticker", "X1USDT", 2)["type"] == "SUBSCRIBED"
+        opened = engine.feed_shared.counters()["opened"]
+        upstream.drop_all()
+        wait_until(lambda: engine.feed_shared.counters()["opened"] > opened
+                   and engine.feed_status()["status"] == "UP", what="a new connection")
+        assert "x0usdt@aggTrade" in upstream.request_targets[-1]
+        # still alice's: her bound holds
+        err = _ask(alice, "subscribe_ticker", "X2USDT", 3)
+        assert (err["type"], err["code"]) == ("ERROR", "RATE_LIMITED")
+        # bob leaves X1USDT after the reconnect; once it is withdrawn, the new
+        # generation has had X0USDT for longer than the grace: watched, it stays
+        assert _ask(bob, "unsubscribe_ticker", "X1USDT", 4)["type"] == "UNSUBSCRIBED"
+        wait_until(lambda: not engine.feed_shared.serves("X1USDT"), what="X1USDT withdrawn")
+        assert engine.feed_shared.live_owners() == {"X0USDT": "alice"}
+        assert _ask(alice, "unsubscribe_ticker", "X0USDT", 5)["type"] == "UNSUBSCRIBED"
+        wait_until(lambda: not engine.feed_shared.serves("X0USDT"), what="X0USDT withdrawn")
