@@ -15,8 +15,8 @@ per symbol, and once a second a 24 h ticker. A *thread source* (``replay``:
 :class:`~engine.feeds.replay.ReplaySource`; ``binance``:
 :class:`~engine.feeds.binance.BinanceSource`) runs its own thread(s).
 
-A source thread sends :class:`FeedBatch` (and single :class:`TradeTick` /
-:class:`TickerTick`, still accepted) to this actor, and :class:`SourceUp` /
+A source thread sends :class:`FeedBatch` (and single :class:`TradeTick`, still
+accepted) to this actor, and :class:`SourceUp` /
 :class:`SourceFailed`. The source is started in ``started()`` and stopped
 and joined in ``cleanup()``, which pykka runs on stop and on failure.
 
@@ -79,7 +79,6 @@ from actors.messages import (
     SourceFailed,
     SourceUp,
     SymbolInterest,
-    TickerTick,
     TradeTick,
 )
 from actors.timer import TimerActor
@@ -104,8 +103,9 @@ from engine.messages import Ticker24h, Trade
 from engine.protocol import server_messages as sm
 from engine.server.channel import Channel
 from engine.server.hub import Hub
+from engine.stats import counter
 
-__all__ = ["DROP_LOG_EVERY_S", "FeedActor", "FeedSourceError"]
+__all__ = ["DROP_LOG_EVERY_S", "FeedActor", "FeedSourceError", "FeedStatistics"]
 
 log = logging.getLogger("tickdesk.feed")
 
@@ -121,6 +121,16 @@ class FeedSourceError(ExpectedFailure):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.failure_reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatistics:
+    """What one FeedActor generation counts (``/metrics``: ``tickdesk_feed_*``)."""
+
+    trades: int = counter("Trades routed to the subscribers, the order monitor and the "
+                          "portfolio (since the feed last started).")
+    rotations: int = counter("Upstream connections replaced by a new one (24 h rotations, "
+                             "since the feed last started).")
 
 
 class _ActorSink:
@@ -224,7 +234,6 @@ class FeedActor(TickdeskActor):
         self.handlers = {
             Pulse: self._on_pulse,
             TradeTick: self._on_trade_tick,
-            TickerTick: self._on_ticker_tick,
             FeedBatch: self._on_batch,
             SourceUp: self._on_source_up,
             SourceFailed: self._on_source_failed,
@@ -235,6 +244,9 @@ class FeedActor(TickdeskActor):
             SymbolInterest: self._on_interest,
             SendSnapshot: self._on_send_snapshot,
         }
+
+    def statistics(self) -> FeedStatistics:
+        return FeedStatistics(self.trades, self.rotations)
 
     def started(self) -> None:
         kind = self._kind
@@ -256,7 +268,7 @@ class FeedActor(TickdeskActor):
         elif kind.open is not None:
             if self._live:
                 self._live_symbols.restore(self._shared.live_owners(),
-                                           set(self._hub.watched_symbols()),
+                                           self._hub.watched_symbols(),
                                            self._clock.monotonic())
                 self._arm_wake()
             self._add_source(kind.open)
@@ -321,9 +333,6 @@ class FeedActor(TickdeskActor):
 
     def _on_trade_tick(self, msg: TradeTick) -> None:
         self._route_trade(msg.trade, msg.received_ms, self._clock.monotonic())
-
-    def _on_ticker_tick(self, msg: TickerTick) -> None:
-        self._route_ticker(msg.ticker)
 
     def _on_batch(self, msg: FeedBatch) -> None:
         t0 = msg.received_mono if msg.received_mono is not None else self._clock.monotonic()
@@ -440,7 +449,7 @@ class FeedActor(TickdeskActor):
         self._wake = None
         self._wake_at = None
         self._carry(self._live_symbols.expired(self._clock.monotonic(),
-                                               set(self._hub.watched_symbols())))
+                                               self._hub.watched_symbols()))
         self._arm_wake()
 
     def _carry(self, decisions: list[Decision[_Waiter]]) -> None:
@@ -453,8 +462,7 @@ class FeedActor(TickdeskActor):
                     log.info("feed: %s added live (by account %s)", d.symbol, owner or "?")
                 for ch, rid in d.waiters:
                     self._hub.subscribe(ch, d.symbol)
-                    ch.deliver(sm.simple("SUBSCRIBED", self._clock.now_ms(), rid,
-                                         symbol=d.symbol))
+                    ch.deliver(sm.subscribed(d.symbol, self._clock.now_ms(), rid))
                     if not d.new:
                         self._on_send_snapshot(SendSnapshot(ch, d.symbol))
                 if d.new and self._hub.subscriber_count(d.symbol) == 0:

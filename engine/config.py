@@ -23,10 +23,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from engine.errors import ConfigError
+from engine.protocol.symbols import SYMBOL_PATTERN, is_symbol, normalize_symbol
 
 __all__ = [
     "FEED_SOURCES",
-    "SYMBOL_RE",
     "AccountConfig",
     "BinanceConfig",
     "Config",
@@ -45,7 +45,6 @@ __all__ = [
     "parse_config",
 ]
 
-SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 Check = Callable[[Any], str | None]
@@ -60,10 +59,6 @@ def _opt(default: Any, check: Check | None = None) -> Any:
 
 def _positive(v: Any) -> str | None:
     return None if v > 0 else "must be > 0"
-
-
-def _non_negative(v: Any) -> str | None:
-    return None if v >= 0 else "must be >= 0"
 
 
 def _between(lo: float, hi: float) -> Check:
@@ -84,8 +79,8 @@ def _symbols(v: Any) -> str | None:
     if not v:
         return "must list at least one symbol"
     for s in v:
-        if not SYMBOL_RE.match(s):
-            return f"{s!r} is not a symbol ([A-Z0-9]{{2,20}})"
+        if not is_symbol(s):
+            return f"{s!r} is not a symbol ({SYMBOL_PATTERN})"
     if len(set(v)) != len(v):
         return "lists a symbol twice"
     return None
@@ -308,7 +303,7 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
             continue
         value = _coerce(key, annotation, data[name])
         if key == "feed.symbols":
-            value = tuple(s.upper() for s in value)
+            value = tuple(normalize_symbol(s) or s for s in value)
         check = f.metadata.get("check")
         if check is not None:
             problem = check(value)

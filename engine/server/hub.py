@@ -11,11 +11,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from engine.protocol.server_messages import Outgoing
 from engine.server.channel import Channel
+from engine.stats import gauge
 
-__all__ = ["Hub"]
+__all__ = ["Hub", "HubStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class HubStatistics:
+    """The routing tables' sizes now (``/metrics``: ``tickdesk_hub_*``)."""
+
+    subscriptions: int = gauge("Symbol subscriptions of all sessions together.")
+    symbols_watched: int = gauge("Symbols with at least one subscriber.")
+    accounts_connected: int = gauge("Accounts with at least one session.")
 
 
 class Hub:
@@ -29,8 +40,9 @@ class Hub:
         self._by_account: dict[str, tuple[Channel, ...]] = {}
         self._symbols_of: dict[int, set[str]] = {}
         self._account_of: dict[int, str] = {}
-        #: Called with (symbol, watched) when a symbol gains its first or loses
-        #: its last subscriber (the Binance feed subscribes upstream on demand).
+        #: Called with (symbol, watched) when a symbol gains its first or loses its
+        #: last subscriber, outside the lock, in the caller's thread (the FeedActor
+        #: withdraws live symbols nobody watches). Must not block.
         self.on_interest: Callable[[str, bool], None] | None = None
 
     # -- membership ---------------------------------------------------------
@@ -77,8 +89,7 @@ class Hub:
             syms.add(symbol)
             current = self._by_symbol.get(symbol, ())
             self._by_symbol[symbol] = (*current, ch)
-            first = not current
-        if first:
+        if not current:
             self._interest(symbol, True)
         return True
 
@@ -122,8 +133,17 @@ class Hub:
     def subscriber_count(self, symbol: str) -> int:
         return len(self._by_symbol.get(symbol, ()))
 
-    def watched_symbols(self) -> list[str]:
-        return [s for s, chans in self._by_symbol.items() if chans]
+    def watched_symbols(self) -> set[str]:
+        """Symbols with at least one subscriber now."""
+        with self._lock:
+            return set(self._by_symbol)
+
+    def statistics(self) -> HubStatistics:
+        with self._lock:
+            return HubStatistics(
+                subscriptions=sum(len(chans) for chans in self._by_symbol.values()),
+                symbols_watched=len(self._by_symbol),
+                accounts_connected=len(self._by_account))
 
     def __len__(self) -> int:
         return len(self._all)
@@ -132,7 +152,8 @@ class Hub:
 
     @staticmethod
     def _drop(table: dict[str, tuple[Channel, ...]], key: str, ch: Channel) -> bool:
-        """Remove ``ch`` from ``table[key]``; True if that emptied it."""
+        """Remove ``ch`` from ``table[key]`` (the key goes when that empties it);
+        True if it did."""
         remaining = tuple(c for c in table.get(key, ()) if c is not ch)
         if remaining:
             table[key] = remaining

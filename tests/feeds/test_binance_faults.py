@@ -85,7 +85,7 @@ def test_an_upstream_that_closes_after_the_handshake_never_reports_up(
             seen = _statuses(session, _attempt(4))
             assert [m["status"] for m in seen] == ["RECONNECTING"] * len(seen)  # no flapping
             assert fake.closed_at_once >= 4
-            assert engine.feed_shared.counters()["opened"] >= 4  # handshakes did complete
+            assert engine.feed_shared.statistics().connections_opened >= 4  # handshakes done
             delays = [m["retryInMs"] for m in seen if m["attempt"] >= 1]
             assert delays[-1] > delays[0]
             assert _lost(caplog, "upstream closed")
@@ -165,7 +165,7 @@ def test_the_issue_poison_trade_fills_nothing_and_freezes_nothing(
         assert [(o["type"], o["status"]) for o in orders] == [("STOP_LOSS", "NEW")]
         dropped = engine.feed_shared.dropped_trades()
         assert dropped["id_jump"] == 1 and dropped["price_band"] == 1
-        assert engine.feed_shared.counters()["missingTrades"] == 0  # nor a "gap" of 2^63
+        assert engine.feed_shared.statistics().agg_trades_missed == 0  # nor a "gap" of 2^63
         assert any("dropped an implausible trade (id_jump): BTCUSDT id "
                    f"{POISON_ID} price 0.01" in r.getMessage() for r in caplog.records)
 
@@ -177,9 +177,9 @@ def test_a_new_connection_is_not_frozen_by_the_old_watermark(
         scripted.push_trade("BTCUSDT", "40000", "0.5", agg_id=5000)
         scripted.push_trade("BTCUSDT", "40001", "0.5")
         session.wait_for(is_update("BTCUSDT", 40001.0), timeout=5)
-        opened = engine.feed_shared.counters()["opened"]
+        opened = engine.feed_shared.statistics().connections_opened
         scripted.drop_all()
-        wait_until(lambda: engine.feed_shared.counters()["opened"] > opened,
+        wait_until(lambda: engine.feed_shared.statistics().connections_opened > opened,
                    what="a new connection")
         assert scripted.wait_until(lambda: scripted.subscribers("btcusdt@aggTrade") == 1)
         # the new connection's ids are far behind the old watermark (an upstream

@@ -129,9 +129,9 @@ def test_owners_and_audiences_survive_a_reconnect(upstream: FakeBinanceUpstream)
         alice, bob = engine.connect(token=ALICE), engine.connect(token=BOB)
         assert _ask(alice, "subscribe_ticker", "X0USDT", 1)["type"] == "SUBSCRIBED"
         assert _ask(bob, "subscribe_ticker", "X1USDT", 2)["type"] == "SUBSCRIBED"
-        opened = engine.feed_shared.counters()["opened"]
+        opened = engine.feed_shared.statistics().connections_opened
         upstream.drop_all()
-        wait_until(lambda: engine.feed_shared.counters()["opened"] > opened
+        wait_until(lambda: engine.feed_shared.statistics().connections_opened > opened
                    and engine.feed_status()["status"] == "UP", what="a new connection")
         assert "x0usdt@aggTrade" in upstream.request_targets[-1]
         # still alice's: her bound holds
