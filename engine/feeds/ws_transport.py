@@ -35,14 +35,17 @@ from urllib.parse import urlsplit
 from websocket import WebSocketProtocolException
 from websocket._abnf import ABNF, frame_buffer
 
+from engine.errors import TickdeskError
+
 __all__ = ["BoundedFrames", "FrameTooLarge", "install_frame_limit", "open_socket"]
 
 _SOCKET_OPTIONS = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),
                    (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1))
 
 
-class FrameTooLarge(WebSocketProtocolException):
-    """A frame or message longer than the limit was announced."""
+class FrameTooLarge(TickdeskError, WebSocketProtocolException):
+    """A frame or message longer than the limit was announced (also a
+    websocket-client protocol error, which is how its reader ends the connection)."""
 
     def __init__(self, length: int, limit: int) -> None:
         super().__init__(f"frame too large: {length} bytes (max {limit})")
