@@ -349,7 +349,7 @@ class FeedActor(TickdeskActor):
                 if isinstance(item, Trade):
                     self._admit_trade(item, msg.received_ms, t0)
                     continue
-                if self._guard is not None:
+                if self._guard is not None and isinstance(item, Ticker24h):
                     self._guard.note_quote(item.symbol, item.last_price)
                 if self._dedupe is not None and not self._dedupe.admit(item):
                     continue
