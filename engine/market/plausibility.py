@@ -34,8 +34,8 @@ daemon started has no reference at all and is held the same way (the first
 price appears with the second trade). :meth:`note_quote` (a 24 h ticker's
 last price, a book's mid) gives a soft *price* reference when there is none.
 
-Trades at or below the reference id are passed through untouched: they are
-duplicates (the overlap of two connections during a rotation), which
+Trades at or below a *trusted* reference id are passed through untouched:
+they are duplicates (the overlap of two connections during a rotation), which
 :class:`~engine.market.dedupe.Watermarks` drops. Trades without an id are
 checked by price only and never held.
 
