@@ -24,6 +24,7 @@ drawing matches the classes::
     ├── Refusal                a handshake refused with an HTTP status (engine.server.http)
     ├── ExpectedFailure        an actor fails on purpose to be restarted (actors.base)
     │   └── FeedSourceError    the feed's upstream was lost (actors.feed)
+    ├── FrameTooLarge          an upstream frame over the limit (engine.feeds.ws_transport)
     ├── SessionClosed          an in-process session is closed (tickdesk.app)
     ├── ClientError            what the client library raises (tickdesk.client.errors)
     │   ├── ConnectError       the first connection could not be made

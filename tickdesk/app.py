@@ -34,7 +34,7 @@ import pykka
 from actors.base import ActorSlot, FailureHook, GetStatistics
 from actors.connection import ConnectionActor, InboundGate, SessionServices
 from actors.feed import FeedActor
-from actors.messages import ClientFrame, ClientGone, Pulse
+from actors.messages import ClientFrame, ClientGone, Pulse, SymbolInterest
 from actors.order_monitor import OrderMonitorActor
 from actors.portfolio import PortfolioActor
 from actors.supervisor import (
@@ -225,6 +225,16 @@ class Engine:
         self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
         self.feed_shared = FeedShared(cfg.feed.symbols)
+        if self._feed_kind.live_symbols and cfg.feed.dynamic_symbols:
+            # The FeedActor withdraws live symbols nobody watches (after a grace).
+            # A report lost while the feed restarts is made up for: a new FeedActor
+            # looks at the hub's watched symbols when it starts.
+            feed_slot = self.feed
+
+            def interest(symbol: str, watched: bool) -> None:
+                feed_slot.tell(SymbolInterest(symbol, watched))
+
+            self.hub.on_interest = interest
         self._ids = itertools.count(1)
         self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
         self._tokens = {a.token: a.name for a in cfg.accounts}
