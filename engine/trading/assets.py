@@ -13,12 +13,15 @@ to this function only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 from engine.errors import TickdeskError
 
-__all__ = ["QUOTE_ASSETS", "SymbolAssets", "UnknownAssets", "symbol_assets"]
+__all__ = ["QUOTE_ASSETS", "AssetInfo", "SymbolAssets", "UnknownAssets", "assets_from",
+           "symbol_assets"]
 
 #: Quote assets recognised by suffix (longest match wins: ``FDUSD`` before ``USD``).
 QUOTE_ASSETS = (
@@ -46,3 +49,29 @@ def symbol_assets(symbol: str) -> SymbolAssets:
         if symbol.endswith(quote) and len(symbol) > len(quote):
             return SymbolAssets(symbol[: -len(quote)], quote)
     raise UnknownAssets(f"the assets of {symbol} are not known")
+
+
+class AssetInfo(Protocol):
+    """What :func:`assets_from` reads of a symbol's exchange info."""
+
+    @property
+    def base_asset(self) -> str: ...
+    @property
+    def quote_asset(self) -> str: ...
+
+
+def assets_from(
+    info_of: Callable[[str], AssetInfo | None],
+) -> Callable[[str], SymbolAssets]:
+    """A lookup that takes a symbol's assets from its exchange info
+    (``info_of(symbol)``, e.g. a symbol catalog's ``get``), and only for a
+    symbol whose info names none (no exchange info known) from
+    :func:`symbol_assets`."""
+
+    def lookup(symbol: str) -> SymbolAssets:
+        info = info_of(symbol)
+        if info is not None and info.base_asset and info.quote_asset:
+            return SymbolAssets(info.base_asset, info.quote_asset)
+        return symbol_assets(symbol)
+
+    return lookup
