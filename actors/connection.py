@@ -35,6 +35,7 @@ from engine.errors import (
     Unauthorized,
     UnknownSymbol,
 )
+from engine.market.symbol_info import SymbolCatalog
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import ACCOUNT_ACTIONS, Command, decode_command
 from engine.rate_limit import RateLimiter, Verdict
@@ -75,6 +76,8 @@ class SessionServices:
     #: ``subscribe_ticker`` of an unknown symbol asks the feed to add it live
     #: (the FeedActor then answers SUBSCRIBED or ERROR itself).
     dynamic_symbols: bool = False
+    #: Every served symbol's exchange info (``get_symbol_info``); None: none known.
+    symbols: SymbolCatalog | None = None
 
 
 class InboundGate:
@@ -206,6 +209,13 @@ class ConnectionActor(TickdeskActor):
             self._ch.deliver(sm.simple("UNSUBSCRIBED", now(), rid, symbol=symbol))
         elif action == "auth":
             self._auth(cmd)
+        elif action == "get_symbol_info":  # market data: anonymous clients may ask
+            symbol = self._known(cmd)
+            info = self._svc.symbols.get(symbol) if self._svc.symbols is not None else None
+            if info is None:
+                raise UnknownSymbol(f"symbol {symbol}: its exchange filters could not be "
+                                    "loaded", rid)
+            self._ch.deliver(sm.symbol_info(info.to_wire(), now(), rid))
         elif action in ACCOUNT_ACTIONS:
             if self._account is None:
                 raise Unauthorized("authenticate first (auth or ?token=)", rid)

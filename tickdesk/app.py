@@ -25,7 +25,7 @@ import itertools
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -50,6 +50,8 @@ from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.dashboard import dashboard_routes
 from engine.feeds.base import FeedShared
+from engine.feeds.exchange_info import fetch_exchange_info
+from engine.market.symbol_info import SymbolCatalog, SymbolInfo, build_catalog, load_snapshot
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
 from engine.protocol.server_messages import Outgoing
@@ -215,6 +217,9 @@ class Engine:
         self._feed_status = _FeedStatus(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
         self.feed_shared = FeedShared(cfg.feed.symbols)
+        #: Every served symbol's exchange info and filters: from the shipped
+        #: snapshot (simulated, replay) or from Binance at start().
+        self.symbols = self._symbol_catalog()
         self._ids = itertools.count(1)
         self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
         self._tokens = {a.token: a.name for a in cfg.accounts}
@@ -248,6 +253,7 @@ class Engine:
             monotonic=self.clock.monotonic,
             rate_limit_per_s=cfg.server.rate_limit_per_s,
             rate_limit_burst=cfg.server.rate_limit_burst,
+            symbols=self.symbols,
         )
 
     # -- lifecycle ------------------------------------------------------------
@@ -265,6 +271,8 @@ class Engine:
             raise
         self._started = True
         self._started_at = self.clock.monotonic()
+        if self.config.feed.source == "binance":
+            self._load_exchange_info(self.config.feed.symbols)
         self.writer.start()
         sup = self.config.supervisor
         policy = BackoffPolicy(
@@ -410,6 +418,34 @@ class Engine:
                 return name
         raise Refusal(401, "invalid token")
 
+    def _symbol_catalog(self) -> SymbolCatalog:
+        cfg = self.config
+        if cfg.feed.source == "binance":
+            return SymbolCatalog(overrides=cfg.symbols)  # filled by start()
+        catalog, missing = build_catalog(cfg.feed.symbols, load_snapshot(), cfg.symbols)
+        if missing:
+            log.warning("no Binance filters known for %s: their orders are checked for shape "
+                        "only (add [[symbols]] to config.toml to set filters)",
+                        ", ".join(missing))
+        return catalog
+
+    def load_symbol_info(self, symbol: str) -> SymbolInfo | None:
+        """Binance only: load one symbol's exchange info (its filters) into the
+        catalog; None when it cannot be loaded. Blocks (bounded retries and
+        timeouts); the FeedActor calls it from a loader thread."""
+        return self._load_exchange_info([symbol]).get(symbol)
+
+    def _load_exchange_info(self, symbols: Iterable[str]) -> dict[str, SymbolInfo]:
+        b = self.config.feed.binance
+        wanted = list(symbols)
+        found = fetch_exchange_info(b.rest_url, wanted, timeout_s=b.rest_timeout_s)
+        stored = {s: self.symbols.add(info) for s, info in found.items()}
+        missing = [s for s in wanted if s not in stored]
+        if missing:
+            log.warning("exchangeInfo: no filters for %s from %s: their orders are refused "
+                        "UNKNOWN_SYMBOL", ", ".join(missing), b.rest_url)
+        return stored
+
     def _children(self) -> list[ChildSpec]:
         cfg = self.config
         clock = self.clock
@@ -424,7 +460,8 @@ class Engine:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
                                            self.feed_shared.serves, on_failure=hook,
                                            generation=gen,
-                                           on_order_event=self.metrics.order_event)
+                                           on_order_event=self.metrics.order_event,
+                                           symbols=self.symbols)
 
         def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,

@@ -41,6 +41,7 @@ ACTIONS = frozenset(
         "place_oco",
         "place_bracket",
         "cancel_order",
+        "get_symbol_info",
         "auth",
         "ping",
     }
@@ -127,7 +128,7 @@ def decode_command(frame: str | bytes, *, binary: bool = False) -> Command:
         shown = action if len(action) <= 40 else action[:40] + "..."
         raise UnknownAction(f"unknown action {shown!r}", rid)
     cmd = Command(action, rid, obj)
-    if action in ("subscribe_ticker", "unsubscribe_ticker"):
+    if action in ("subscribe_ticker", "unsubscribe_ticker", "get_symbol_info"):
         cmd.symbol()
     elif action == "get_orders":
         status = obj.get("status", "open")

@@ -35,6 +35,7 @@ __all__ = [
     "portfolio_update",
     "position_update",
     "simple",
+    "symbol_info",
     "wire_number",
 ]
 
@@ -164,6 +165,14 @@ def orders(
     order_list: Iterable[Mapping[str, Any]], ts: int, request_id: str | int | None = None
 ) -> Outgoing:
     return simple("ORDERS", ts, request_id, orders=list(order_list))
+
+
+def symbol_info(
+    info: Mapping[str, Any], ts: int, request_id: str | int | None = None
+) -> Outgoing:
+    """SYMBOL_INFO: a symbol's assets, status, precisions and filters, in
+    Binance's exchangeInfo field names (``SymbolInfo.to_wire()``)."""
+    return simple("SYMBOL_INFO", ts, request_id, **info)
 
 
 def feed_status(status: Mapping[str, Any], ts: int) -> Outgoing:

@@ -167,7 +167,8 @@ def test_bracket_parses() -> None:
     ("fields", "field"),
     [
         ({"entry": None}, "entry"),
-        ({"entry": {"type": "STOP_LOSS", "stopPrice": 1}}, "entry.type"),
+        ({"entry": {"type": "STOP_LOSS"}}, "entry.type"),
+        ({"entry": {"type": "STOP_LOSS", "stopPrice": 1}}, "entry.stopPrice"),
         ({"entry": {"type": "LIMIT"}}, "entry.price"),
         ({"entry": {"type": "MARKET", "price": 1}}, "entry.price"),
         ({"takeProfit": {}}, "takeProfit.price"),
