@@ -60,6 +60,7 @@ from actors.messages import (
     SendSnapshot,
     SourceFailed,
     SourceUp,
+    SymbolInfoLoaded,
     SymbolTimeout,
     TickerTick,
     TradeTick,
@@ -73,6 +74,7 @@ from engine.feeds.replay import ReplaySource
 from engine.market.binance_codec import MAX_STREAMS_PER_CONNECTION, ControlError
 from engine.market.board import MarketBoard
 from engine.market.simulated import SimulatedMarket
+from engine.market.symbol_info import SymbolCatalog, SymbolInfo
 from engine.messages import Ticker24h, Trade
 from engine.protocol import server_messages as sm
 from engine.server.channel import Channel
@@ -139,8 +141,11 @@ class _PendingSymbol:
     timer: threading.Timer | None = None
 
 
-#: At most this many live subscriptions may wait for their first event at once.
+#: At most this many live subscriptions may wait for their first event at once
+#: (and so at most this many exchange-info loader threads run at once).
 MAX_PENDING_SYMBOLS = 16
+#: ``_PendingSymbol.request`` while the symbol's exchange info is being loaded.
+_LOADING = -1
 
 
 class FeedActor(TickdeskActor):
@@ -158,8 +163,16 @@ class FeedActor(TickdeskActor):
         shared: FeedShared | None = None,
         on_up: Callable[[], None] | None = None,
         on_tick_latency: Callable[[float], None] | None = None,
+        symbols: SymbolCatalog | None = None,
+        load_symbol_info: Callable[[str], SymbolInfo | None] | None = None,
     ) -> None:
+        """``symbols`` and ``load_symbol_info`` (Binance): a symbol added live whose
+        exchange info is not in ``symbols`` is loaded first (in a loader thread:
+        the call blocks, with bounded retries and timeouts) and refused
+        ``UNKNOWN_SYMBOL`` when it cannot be."""
         super().__init__("feed", on_failure, generation)
+        self._catalog = symbols
+        self._load_symbol_info = load_symbol_info
         self._cfg = cfg
         self._hub = hub
         self._orders = order_monitor
@@ -195,6 +208,7 @@ class FeedActor(TickdeskActor):
             RotateSource: self._on_rotate,
             AddSymbol: self._on_add_symbol,
             SymbolTimeout: self._on_symbol_timeout,
+            SymbolInfoLoaded: self._on_symbol_info_loaded,
             ControlAnswer: self._on_control_answer,
             SendSnapshot: self._on_send_snapshot,
         }
@@ -374,9 +388,41 @@ class FeedActor(TickdeskActor):
             ch.deliver(sm.error("UNKNOWN_SYMBOL", f"symbol {symbol} cannot be added: the "
                                 "feed's stream limit is reached", now, rid))
             return
+        if (self._load_symbol_info is not None and self._catalog is not None
+                and self._catalog.get(symbol) is None):
+            self._pending_symbols[symbol] = _PendingSymbol(_LOADING, [(ch, rid)])
+            self._start_info_loader(symbol, self._load_symbol_info)
+            return
         request = source.subscribe([symbol])
         self._pending_symbols[symbol] = _PendingSymbol(request, [(ch, rid)])
         log.info("feed: subscribing %s live (request %d)", symbol, request)
+
+    def _start_info_loader(self, symbol: str, load: Callable[[str], SymbolInfo | None]) -> None:
+        me = self.actor_ref
+
+        def run() -> None:
+            try:
+                found = load(symbol) is not None
+            except Exception:
+                log.exception("feed: loading the exchange info of %s failed", symbol)
+                found = False
+            with contextlib.suppress(pykka.ActorDeadError):
+                me.tell(SymbolInfoLoaded(symbol, found))
+
+        threading.Thread(target=run, name=f"feed-exchange-info-{symbol}", daemon=True).start()
+
+    def _on_symbol_info_loaded(self, msg: SymbolInfoLoaded) -> None:
+        symbol = msg.symbol
+        pending = self._pending_symbols.get(symbol)
+        if pending is None or pending.request != _LOADING:
+            return
+        source = self._sources.get(self._primary) if self._primary is not None else None
+        if not msg.found or not isinstance(source, BinanceSource):
+            self._reject_symbol(symbol, f"symbol {symbol}: its exchange filters could not be "
+                                        "loaded (unknown to the exchange, or no answer)")
+            return
+        pending.request = source.subscribe([symbol])
+        log.info("feed: subscribing %s live (request %d)", symbol, pending.request)
 
     def _start_symbol_timer(self, symbol: str, pending: _PendingSymbol) -> None:
         me = self.actor_ref

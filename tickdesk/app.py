@@ -468,7 +468,10 @@ class Engine:
                                    clock, on_failure=link, generation=gen,
                                    shared=self.feed_shared,
                                    on_up=lambda: link.up("feed", gen),
-                                   on_tick_latency=self.metrics.tick_latency)
+                                   on_tick_latency=self.metrics.tick_latency,
+                                   symbols=self.symbols,
+                                   load_symbol_info=(self.load_symbol_info
+                                                     if cfg.feed.source == "binance" else None))
 
         def timer(name: str, period: float) -> Callable[[FailureHook, int], Any]:
             def start(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:

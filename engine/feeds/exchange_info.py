@@ -49,7 +49,7 @@ def _get(url: str, timeout_s: float) -> dict[str, SymbolInfo]:
     req = urllib.request.Request(url, headers={"Accept": "application/json",
                                                "User-Agent": "tickdesk"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - http(s) only
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             body = resp.read(_MAX_BODY + 1)
     except urllib.error.HTTPError as exc:
         if exc.code == 400:

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "SNAPSHOT_RESOURCE",
     "OVERRIDE_FIELDS",
+    "SNAPSHOT_RESOURCE",
     "LotSize",
     "MinNotional",
     "Notional",
@@ -430,7 +430,11 @@ def apply_override(info: SymbolInfo | None, o: SymbolOverride) -> SymbolInfo:
             up, down = (pp.multiplier_up, pp.multiplier_down) if pp else (_Z, _Z)
             b = PercentPriceBySide(up, down, up, down, pp.avg_price_mins if pp else 0)
         kw["percent_price_by_side"] = PercentPriceBySide(
-            *(_pick(getattr(o, n), getattr(b, n)) for n in names), b.avg_price_mins)
+            _pick(o.bid_multiplier_up, b.bid_multiplier_up),
+            _pick(o.bid_multiplier_down, b.bid_multiplier_down),
+            _pick(o.ask_multiplier_up, b.ask_multiplier_up),
+            _pick(o.ask_multiplier_down, b.ask_multiplier_down),
+            b.avg_price_mins)
         kw["percent_price"] = None
     return replace(base, **kw)
 

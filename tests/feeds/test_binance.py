@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from engine.config import BinanceConfig, FeedConfig
+from tests.fakes.binance_rest import FakeBinanceRest, shared_rest
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, is_update, wait_until
 from tickdesk.app import Engine, LocalSession
@@ -30,7 +31,7 @@ def _fake() -> FakeBinanceUpstream:
 
 
 @pytest.fixture
-def upstream() -> Iterator[FakeBinanceUpstream]:
+def upstream(binance_rest: FakeBinanceRest) -> Iterator[FakeBinanceUpstream]:
     with _fake() as fake:
         yield fake
 
@@ -39,7 +40,8 @@ def _engine(url: str, *, stall: float = 0.5, rotate_after: float = 85800.0,
             **supervisor: Any) -> Engine:
     feed = FeedConfig(source="binance", symbols=("BTCUSDT", "ETHUSDT"),
                       binance=BinanceConfig(url=url, stall_timeout_s=stall,
-                                            rotate_after_s=rotate_after))
+                                            rotate_after_s=rotate_after,
+                                            rest_url=shared_rest().base_url))
     return Engine(engine_config(feed, backoff_min_s=BACKOFF_MIN, backoff_max_s=BACKOFF_MAX,
                                 backoff_jitter=JITTER, **supervisor), listen=False)
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from engine.config import BinanceConfig, FeedConfig
+from tests.fakes.binance_rest import FakeBinanceRest, entry, shared_rest
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, is_update, wait_until
 from tickdesk.app import Engine
@@ -19,15 +20,25 @@ SILENT = "NOSUCHCOIN"
 
 
 @pytest.fixture
-def upstream() -> Iterator[FakeBinanceUpstream]:
+def upstream(binance_rest: FakeBinanceRest) -> Iterator[FakeBinanceUpstream]:
     with FakeBinanceUpstream(known_symbols=[SILENT], stream_prices=LISTED) as fake:
         yield fake
+
+
+def _rest() -> FakeBinanceRest:
+    """The exchange's REST API knows every listed symbol (the silent one too)."""
+    rest = shared_rest()
+    for symbol in [*LISTED, SILENT]:
+        if symbol not in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):  # in the snapshot
+            rest.add(entry(symbol, symbol.removesuffix("USDT"), "USDT"))
+    return rest
 
 
 def _engine(url: str, dynamic: bool = True) -> Engine:
     feed = FeedConfig(source="binance", symbols=("BTCUSDT", "ETHUSDT"), dynamic_symbols=dynamic,
                       binance=BinanceConfig(url=url, stall_timeout_s=0.5,
-                                            subscribe_timeout_s=0.5))
+                                            subscribe_timeout_s=0.5,
+                                            rest_url=_rest().base_url))
     return Engine(engine_config(feed), listen=False)
 
 
