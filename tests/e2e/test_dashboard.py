@@ -258,8 +258,9 @@ def test_account_state_is_fetched_again_after_an_internal_error(engine: Engine,
                                                               dash: Dash) -> None:
     with engine.connect() as session:
         session.send({"action": "place_order", "symbol": "ETHUSDT", "side": "BUY",
-                      "type": "LIMIT", "quantity": 0.1, "price": 100, "id": 1})
-        session.wait_for(lambda m: m.get("id") == 1, timeout=timeout(5))
+                      "type": "LIMIT", "quantity": 0.1, "price": 1000, "id": 1})
+        assert session.wait_for(lambda m: m.get("id") == 1,
+                                timeout=timeout(5))["executionType"] == "NEW"
     monitor = engine.order_monitor.ref
     engine.order_monitor.set(None)        # as while the supervisor restarts it
     try:
