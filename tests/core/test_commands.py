@@ -22,6 +22,8 @@ from engine.protocol.commands import decode_command
         ('{"action":"subscribe_ticker","symbol":7}', False, "BAD_REQUEST", "symbol"),
         ('{"action":"subscribe_ticker","symbol":"BTC-USDT"}', False, "BAD_REQUEST", "symbol"),
         ('{"action":"get_orders","status":"closed"}', False, "BAD_REQUEST", "status"),
+        ('{"action":"get_symbol_info"}', False, "BAD_REQUEST", "symbol"),
+        ('{"action":"get_symbol_info","symbol":["BTCUSDT"]}', False, "BAD_REQUEST", "symbol"),
         ('{"action":"auth"}', False, "BAD_REQUEST", "token"),
         ('{"action":"cancel_order"}', False, "BAD_REQUEST", "orderId"),
         ('{"action":"cancel_order","orderId":"1"}', False, "BAD_REQUEST", "orderId"),
@@ -56,3 +58,8 @@ def test_symbols_are_case_insensitive() -> None:
 def test_defaults() -> None:
     assert decode_command('{"action":"get_orders"}').body.get("status", "open") == "open"
     assert decode_command(b'{"action":"ping"}').action == "ping"
+
+
+def test_get_symbol_info_decodes_its_symbol() -> None:
+    cmd = decode_command('{"action":"get_symbol_info","symbol":"ethusdt","id":3}')
+    assert (cmd.action, cmd.request_id, cmd.symbol()) == ("get_symbol_info", 3, "ETHUSDT")

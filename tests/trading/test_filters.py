@@ -12,6 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.market.symbol_info import (
     LotSize,
@@ -304,3 +306,21 @@ def test_first_failure_in_binances_order() -> None:
     # off-tick price and off-step quantity: PRICE_FILTER comes first
     both: dict[str, Any] = {"quantity": "0.000015", "price": "50000.001"}
     assert check(order(**both)) is FilterFailure.PRICE_FILTER
+
+
+# ---------------------------------------------------------------- properties
+
+_STEP = D("0.00001")
+
+
+@given(st.integers(min_value=1, max_value=900_000_000))
+def test_every_whole_number_of_steps_within_bounds_passes_lot_size(k: int) -> None:
+    info = replace(INFO, notional=None, percent_price_by_side=None)
+    assert check(order(quantity=str(k * _STEP), price="1.00"), info) is None
+
+
+@given(st.integers(min_value=1, max_value=899_999_999), st.integers(min_value=1, max_value=9))
+def test_any_fraction_of_a_step_fails_lot_size(k: int, tenths: int) -> None:
+    info = replace(INFO, notional=None, percent_price_by_side=None)
+    quantity = k * _STEP + _STEP * tenths / 10
+    assert check(order(quantity=str(quantity), price="1.00"), info) is FilterFailure.LOT_SIZE
