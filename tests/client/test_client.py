@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -205,6 +206,20 @@ def test_rejection_is_a_result_and_bad_input_a_command_error(client: TickdeskCli
         client.request("teleport")
     assert info.value.code == "UNKNOWN_ACTION"
     assert client.state is State.OPEN
+
+
+def test_symbol_info_and_a_filter_rejection(client: TickdeskClient) -> None:
+    info = client.get_symbol_info("btcusdt")
+    assert info["type"] == "SYMBOL_INFO" and info["baseAsset"] == "BTC"
+    lot = next(f for f in info["filters"] if f["filterType"] == "LOT_SIZE")
+    client.subscribe("BTCUSDT")
+    client.wait_for(is_tick("BTCUSDT"), timeout(5))
+    half_step = Decimal(lot["stepSize"]) / 2
+    rejected = client.place_order("BTCUSDT", "BUY", "MARKET", Decimal("0.001") + half_step)
+    assert not rejected.accepted and rejected.reject_reason == "Filter failure: LOT_SIZE"
+    with pytest.raises(CommandError) as err:
+        client.get_symbol_info("NOPEUSDT")
+    assert err.value.code == "UNKNOWN_SYMBOL"
 
 
 def test_limit_order_with_client_id_rests_then_cancels(client: TickdeskClient) -> None:
