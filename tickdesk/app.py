@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 import pykka
 
-from actors.base import ActorSlot, FailureHook
+from actors.base import ActorSlot, FailureHook, GetStatistics
 from actors.connection import ConnectionActor, InboundGate, SessionServices
 from actors.feed import FeedActor
 from actors.messages import ClientFrame, ClientGone, Pulse
@@ -49,19 +49,23 @@ from engine.backoff import BackoffPolicy
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.dashboard import dashboard_routes
+from engine.errors import TickdeskError
 from engine.feeds.base import FeedShared
 from engine.feeds.exchange_info import fetch_exchange_info
+from engine.feeds.registry import source_kind
 from engine.market.symbol_info import SymbolCatalog, SymbolInfo, build_catalog, load_snapshot
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
+from engine.protocol.enums import CloseCode
 from engine.protocol.server_messages import Outgoing
-from engine.server.channel import CLOSE_SLOW_CONSUMER, SocketChannel
+from engine.server.channel import SocketChannel
 from engine.server.http import HttpServer, Refusal, UpgradeRequest
 from engine.server.hub import Hub
 from engine.server.limits import ConnectionLimits, peer_ip
 from engine.server.ops import (
     EngineMetrics,
     OpsSnapshot,
+    StatisticsSource,
     TransportStats,
     healthz_route,
     metrics_route,
@@ -76,10 +80,9 @@ log = logging.getLogger("tickdesk.engine")
 
 WS_PATH = "/api/ws/realtime"
 _MEMORY_DBS = itertools.count(1)
-CLOSE_GOING_AWAY = 1001
 
 
-class SessionClosed(Exception):
+class SessionClosed(TickdeskError):
     """The in-process session is closed (``code`` says why)."""
 
     def __init__(self, code: int) -> None:
@@ -144,9 +147,9 @@ class LocalSession:
             ok = self._outbox.push(out.payload, out.conflate_key)
             self._cond.notify_all()
         if not ok:
-            self.close(CLOSE_SLOW_CONSUMER, "slow consumer: session queue limit reached")
+            self.close(CloseCode.SLOW_CONSUMER, "slow consumer: session queue limit reached")
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         with self._cond:
             if self._closed_code is not None:
                 return
@@ -162,11 +165,11 @@ class LocalSession:
     def send(self, command: Mapping[str, Any]) -> None:
         """Send one command, exactly as a client would (answers arrive as messages)."""
         if self._closed_code is not None or self._actor is None:
-            raise SessionClosed(self._closed_code or 1000)
+            raise SessionClosed(self._closed_code or CloseCode.NORMAL)
         try:
             self._actor.tell(ClientFrame(orjson.dumps(command).decode(), False))
         except pykka.ActorDeadError:
-            raise SessionClosed(self._closed_code or 1001) from None
+            raise SessionClosed(self._closed_code or CloseCode.GOING_AWAY) from None
 
     def get(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message; raises ``TimeoutError``, or :class:`SessionClosed` once
@@ -177,7 +180,7 @@ class LocalSession:
             if self._outbox:
                 data = self._outbox.pop_batch(1)
                 return dict(orjson.loads(data))
-            raise SessionClosed(self._closed_code or 1000)
+            raise SessionClosed(self._closed_code or CloseCode.NORMAL)
 
     def wait_for(self, predicate: Callable[[dict[str, Any]], bool],
                  timeout: float = 5.0) -> dict[str, Any]:
@@ -214,7 +217,9 @@ class Engine:
         self.portfolio = ActorSlot("portfolio")
         self.order_monitor = ActorSlot("order_monitor")
         self.feed = ActorSlot("feed")
+        self._timers = {name: ActorSlot(f"timer-{name}") for name in ("positions", "portfolio")}
         self._feed_status = _FeedStatus(cfg.feed.source)
+        self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
         self.feed_shared = FeedShared(cfg.feed.symbols)
         #: Every served symbol's exchange info and filters: from the shipped
@@ -246,7 +251,7 @@ class Engine:
             order_monitor=self.order_monitor,
             now_ms=self.clock.now_ms,
             known_symbol=self.feed_shared.serves,
-            dynamic_symbols=cfg.feed.source == "binance" and cfg.feed.dynamic_symbols,
+            dynamic_symbols=self._feed_kind.live_symbols and cfg.feed.dynamic_symbols,
             feed_status=self._feed_status.get,
             tokens=self._tokens,
             default_account="default" if cfg.open_mode else None,
@@ -271,7 +276,7 @@ class Engine:
             raise
         self._started = True
         self._started_at = self.clock.monotonic()
-        if self.config.feed.source == "binance":
+        if self._feed_kind.exchange_filters:
             self._load_exchange_info(self.config.feed.symbols)
         self.writer.start()
         sup = self.config.supervisor
@@ -294,7 +299,8 @@ class Engine:
             srv = self.config.server
             paths = (WS_PATH,) + ((srv.echo_path,) if srv.echo_path else ())
             routes = {"/healthz": healthz_route(self.ops_snapshot),
-                      "/metrics": metrics_route(self.ops_snapshot, self.metrics),
+                      "/metrics": metrics_route(self.ops_snapshot, self.metrics,
+                                                self.statistics),
                       **dashboard_routes()}
             self._http = HttpServer(srv.host, srv.port, paths, self._on_upgrade, routes=routes)
             self._http.start()
@@ -309,7 +315,7 @@ class Engine:
         if self._http is not None:
             self._http.stop()
         for ch in self.hub.channels():
-            ch.close(CLOSE_GOING_AWAY, "server shutting down")
+            ch.close(CloseCode.GOING_AWAY, "server shutting down")
         self._await_transports(min(1.0, timeout / 4))
         with self._lock:
             conns = list(self._connections.values())
@@ -390,8 +396,31 @@ class Engine:
         return OpsSnapshot(feed=self._feed_status.get(), connections=live,
                            sessions=len(self.hub), messages_sent=sent, conflated=conflated,
                            evictions=evictions, refused=self.limits.refused,
-                           uptime_s=max(0.0, self.clock.monotonic() - self._started_at),
-                           feed_counters=self.feed_shared.counters())
+                           uptime_s=max(0.0, self.clock.monotonic() - self._started_at))
+
+    def statistics(self) -> list[StatisticsSource]:
+        """Every ``statistics()`` that ``/metrics`` exports, read now (see
+        :mod:`engine.stats`): a new source is one line here. Actors are asked
+        (bounded wait each); one that is down or busy is left out of this read."""
+        sources: list[StatisticsSource] = [
+            ("feed", {}, self.feed_shared.statistics()),
+            ("hub", {}, self.hub.statistics()),
+            ("writer", {}, self.writer.statistics()),
+        ]
+        slots = (self.portfolio, self.order_monitor, self.feed, *self._timers.values())
+        sources += [("actor", {"actor": slot.name}, slot.statistics()) for slot in slots]
+        feed = self.feed.actor_statistics()
+        if feed is not None:
+            sources.append(("feed", {}, feed))
+        for name, slot in self._timers.items():
+            timer = slot.actor_statistics()
+            if timer is not None:
+                sources.append(("timer", {"timer": name}, timer))
+        supervisor = self._supervisor
+        if supervisor is not None:
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                sources.append(("supervisor", {}, supervisor.ask(GetStatistics(), timeout=0.5)))
+        return sources
 
     # -- in-process clients -------------------------------------------------------
 
@@ -420,7 +449,7 @@ class Engine:
 
     def _symbol_catalog(self) -> SymbolCatalog:
         cfg = self.config
-        if cfg.feed.source == "binance":
+        if self._feed_kind.exchange_filters:
             return SymbolCatalog(overrides=cfg.symbols)  # filled by start()
         catalog, missing = build_catalog(cfg.feed.symbols, load_snapshot(), cfg.symbols)
         if missing:
@@ -471,7 +500,8 @@ class Engine:
                                    on_tick_latency=self.metrics.tick_latency,
                                    symbols=self.symbols,
                                    load_symbol_info=(self.load_symbol_info
-                                                     if cfg.feed.source == "binance" else None))
+                                                     if self._feed_kind.exchange_filters
+                                                     else None))
 
         def timer(name: str, period: float) -> Callable[[FailureHook, int], Any]:
             def start(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
@@ -482,11 +512,11 @@ class Engine:
         return [
             ChildSpec("portfolio", self.portfolio, portfolio),
             ChildSpec("order_monitor", self.order_monitor, order_monitor),
-            # The Binance feed is UP only once its upstream connection is open.
-            ChildSpec("feed", self.feed, feed, up_on_start=cfg.feed.source != "binance"),
-            ChildSpec("timer-positions", ActorSlot("timer-positions"),
+            # A feed not up at start (Binance) is UP only once its upstream connection is open.
+            ChildSpec("feed", self.feed, feed, up_on_start=self._feed_kind.up_at_start),
+            ChildSpec("timer-positions", self._timers["positions"],
                       timer("positions", cfg.intervals.positions_s)),
-            ChildSpec("timer-portfolio", ActorSlot("timer-portfolio"),
+            ChildSpec("timer-portfolio", self._timers["portfolio"],
                       timer("portfolio", cfg.intervals.portfolio_s)),
         ]
 
@@ -555,7 +585,7 @@ class Engine:
         try:
             ref = ConnectionActor.start(channel, self.services, account, gate)
         except Exception:
-            channel.close(1011, "internal error", drop_pending=True)
+            channel.close(CloseCode.INTERNAL, "internal error", drop_pending=True)
             ws.start_reading()
             raise
         target.set(ref)

@@ -25,6 +25,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
 
+from engine.errors import TickdeskError
 from engine.market.symbol_info import SymbolInfo, SymbolInfoError, parse_exchange_info
 
 __all__ = ["MAX_SYMBOLS", "fetch_exchange_info"]
@@ -37,11 +38,11 @@ MAX_SYMBOLS = 512
 _MAX_BODY = 4 * 1024 * 1024
 
 
-class _Retry(Exception):
+class _Retry(TickdeskError):
     """A failure worth another try."""
 
 
-class _Refused(Exception):
+class _Refused(TickdeskError):
     """HTTP 400: Binance does not know (one of) the symbols."""
 
 

@@ -6,8 +6,9 @@ frozen value parsed from one entry of Binance's
 :func:`parse_exchange_info`), from the snapshot shipped in
 ``engine/market/data/binance_exchange_info.json`` (:func:`load_snapshot`),
 and changed per symbol by ``[[symbols]]`` in config.toml
-(:func:`apply_override`). :meth:`SymbolInfo.to_wire` gives it back in
-Binance's field names for ``SYMBOL_INFO``.
+(:func:`apply_override`). ``SYMBOL_INFO``
+(:func:`engine.protocol.server_messages.symbol_info`) gives it back in
+Binance's field names.
 
 The filters the engine applies are typed (:class:`PriceFilter`,
 :class:`LotSize`, ...; the rules are in :mod:`engine.trading.filters`).
@@ -30,6 +31,8 @@ from dataclasses import dataclass, fields, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from engine.errors import TickdeskError
 
 __all__ = [
     "OVERRIDE_FIELDS",
@@ -56,7 +59,7 @@ __all__ = [
 SNAPSHOT_RESOURCE = "data/binance_exchange_info.json"
 
 
-class SymbolInfoError(ValueError):
+class SymbolInfoError(TickdeskError):
     """An exchangeInfo document (or one of its symbols) is malformed."""
 
 
@@ -150,64 +153,7 @@ class SymbolInfo:
     #: ``none`` (a symbol with no known filters: nothing beyond the request checks).
     source: str = "snapshot"
 
-    def to_wire(self) -> dict[str, Any]:
-        """The symbol in Binance's exchangeInfo field names (Decimals as strings)."""
-        filters: list[dict[str, Any]] = []
-        if self.price_filter is not None:
-            p = self.price_filter
-            filters.append({"filterType": "PRICE_FILTER", "minPrice": _s(p.min_price),
-                            "maxPrice": _s(p.max_price), "tickSize": _s(p.tick_size)})
-        if self.percent_price is not None:
-            pp = self.percent_price
-            filters.append({"filterType": "PERCENT_PRICE", "multiplierUp": _s(pp.multiplier_up),
-                            "multiplierDown": _s(pp.multiplier_down),
-                            "avgPriceMins": pp.avg_price_mins})
-        if self.percent_price_by_side is not None:
-            b = self.percent_price_by_side
-            filters.append({"filterType": "PERCENT_PRICE_BY_SIDE",
-                            "bidMultiplierUp": _s(b.bid_multiplier_up),
-                            "bidMultiplierDown": _s(b.bid_multiplier_down),
-                            "askMultiplierUp": _s(b.ask_multiplier_up),
-                            "askMultiplierDown": _s(b.ask_multiplier_down),
-                            "avgPriceMins": b.avg_price_mins})
-        for kind, lot in (("LOT_SIZE", self.lot_size), ("MARKET_LOT_SIZE", self.market_lot_size)):
-            if lot is not None:
-                filters.append({"filterType": kind, "minQty": _s(lot.min_qty),
-                                "maxQty": _s(lot.max_qty), "stepSize": _s(lot.step_size)})
-        if self.min_notional is not None:
-            m = self.min_notional
-            filters.append({"filterType": "MIN_NOTIONAL", "minNotional": _s(m.min_notional),
-                            "applyToMarket": m.apply_to_market,
-                            "avgPriceMins": m.avg_price_mins})
-        if self.notional is not None:
-            n = self.notional
-            filters.append({"filterType": "NOTIONAL", "minNotional": _s(n.min_notional),
-                            "applyMinToMarket": n.apply_min_to_market,
-                            "maxNotional": _s(n.max_notional),
-                            "applyMaxToMarket": n.apply_max_to_market,
-                            "avgPriceMins": n.avg_price_mins})
-        if self.trailing_delta is not None:
-            t = self.trailing_delta
-            filters.append({"filterType": "TRAILING_DELTA",
-                            "minTrailingAboveDelta": t.min_trailing_above_delta,
-                            "maxTrailingAboveDelta": t.max_trailing_above_delta,
-                            "minTrailingBelowDelta": t.min_trailing_below_delta,
-                            "maxTrailingBelowDelta": t.max_trailing_below_delta})
-        filters.extend(dict(f) for f in self.other_filters)
-        return {
-            "symbol": self.symbol,
-            "status": self.status,
-            "baseAsset": self.base_asset,
-            "baseAssetPrecision": self.base_asset_precision,
-            "quoteAsset": self.quote_asset,
-            "quoteAssetPrecision": self.quote_asset_precision,
-            "filters": filters,
-            "filtersSource": self.source,
-        }
 
-
-def _s(value: Decimal) -> str:
-    return format(value, "f")
 
 
 # ------------------------------------------------------------------ parsing

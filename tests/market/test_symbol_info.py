@@ -24,6 +24,7 @@ from engine.market.symbol_info import (
     parse_exchange_info,
     parse_symbol,
 )
+from engine.protocol.server_messages import symbol_info
 
 D = Decimal
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,9 +67,10 @@ def test_parse_a_current_entry() -> None:
     assert [f["filterType"] for f in info.other_filters] == ["ICEBERG_PARTS", "MAX_NUM_ORDERS"]
 
 
-def test_to_wire_keeps_binances_names_and_round_trips() -> None:
+def test_symbol_info_message_keeps_binances_names_and_round_trips() -> None:
     info = parse_symbol(ENTRY)
-    wire = info.to_wire()
+    wire = json.loads(symbol_info(info, 1, "i").payload)
+    assert (wire["type"], wire["id"], wire["filtersSource"]) == ("SYMBOL_INFO", "i", "exchange")
     assert wire["baseAsset"] == "BTC" and wire["quoteAsset"] == "USDT"
     lot = next(f for f in wire["filters"] if f["filterType"] == "LOT_SIZE")
     assert lot == {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000",
