@@ -25,7 +25,7 @@ import itertools
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -52,8 +52,10 @@ from engine.config import Config, account_start
 from engine.dashboard import dashboard_routes
 from engine.errors import TickdeskError
 from engine.feeds.base import FeedShared
+from engine.feeds.exchange_info import fetch_exchange_info
 from engine.feeds.registry import source_kind
 from engine.health import assess
+from engine.market.symbol_info import SymbolCatalog, SymbolInfo, build_catalog, load_snapshot
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import CloseCode
@@ -76,7 +78,7 @@ from engine.store import Store
 from engine.store_check import verify
 from engine.store_health import StoreHealth
 from engine.store_lock import StoreLock
-from engine.trading.assets import symbol_assets
+from engine.trading.assets import assets_from
 from engine.trading.ledger import AssetsFn
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
@@ -227,8 +229,6 @@ class Engine:
         self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
         self.feed_shared = FeedShared(cfg.feed.symbols)
-        #: A symbol's base and quote asset, for the ledgers and the order checks.
-        self.assets_of: AssetsFn = symbol_assets
         if self._feed_kind.live_symbols and cfg.feed.dynamic_symbols:
             # The FeedActor withdraws live symbols nobody watches (after a grace).
             # A report lost while the feed restarts is made up for: a new FeedActor
@@ -239,6 +239,12 @@ class Engine:
                 feed_slot.tell(SymbolInterest(symbol, watched))
 
             self.hub.on_interest = interest
+        #: Every served symbol's exchange info and filters: from the shipped
+        #: snapshot (simulated, replay) or from Binance at start().
+        self.symbols = self._symbol_catalog()
+        #: A symbol's base and quote asset, for the ledgers and the order checks: from
+        #: its exchange info (the suffix rule only for a symbol that has none).
+        self.assets_of: AssetsFn = assets_from(self.symbols.get)
         self._ids = itertools.count(1)
         self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
         self._tokens = {a.token: a.name for a in cfg.accounts}
@@ -279,6 +285,7 @@ class Engine:
             monotonic=self.clock.monotonic,
             rate_limit_per_s=cfg.server.rate_limit_per_s,
             rate_limit_burst=cfg.server.rate_limit_burst,
+            symbols=self.symbols,
         )
 
     # -- lifecycle ------------------------------------------------------------
@@ -301,6 +308,8 @@ class Engine:
             raise
         self._started = True
         self._started_at = self.clock.monotonic()
+        if self._feed_kind.exchange_filters:
+            self._load_exchange_info(self.config.feed.symbols)
         self.writer.start()
         sup = self.config.supervisor
         policy = BackoffPolicy(
@@ -484,6 +493,34 @@ class Engine:
                 return name
         raise Refusal(401, "invalid token")
 
+    def _symbol_catalog(self) -> SymbolCatalog:
+        cfg = self.config
+        if self._feed_kind.exchange_filters:
+            return SymbolCatalog(overrides=cfg.symbols)  # filled by start()
+        catalog, missing = build_catalog(cfg.feed.symbols, load_snapshot(), cfg.symbols)
+        if missing:
+            log.warning("no Binance filters known for %s: their orders are checked for shape "
+                        "only (add [[symbols]] to config.toml to set filters)",
+                        ", ".join(missing))
+        return catalog
+
+    def load_symbol_info(self, symbol: str) -> SymbolInfo | None:
+        """Binance only: load one symbol's exchange info (its filters) into the
+        catalog; None when it cannot be loaded. Blocks (bounded retries and
+        timeouts); the FeedActor calls it from a loader thread."""
+        return self._load_exchange_info([symbol]).get(symbol)
+
+    def _load_exchange_info(self, symbols: Iterable[str]) -> dict[str, SymbolInfo]:
+        b = self.config.feed.binance
+        wanted = list(symbols)
+        found = fetch_exchange_info(b.rest_url, wanted, timeout_s=b.rest_timeout_s)
+        stored = {s: self.symbols.add(info) for s, info in found.items()}
+        missing = [s for s in wanted if s not in stored]
+        if missing:
+            log.warning("exchangeInfo: no filters for %s from %s: their orders are refused "
+                        "UNKNOWN_SYMBOL", ", ".join(missing), b.rest_url)
+        return stored
+
     def _children(self) -> list[ChildSpec]:
         cfg = self.config
         clock = self.clock
@@ -504,14 +541,19 @@ class Engine:
                                            generation=gen,
                                            on_order_event=self.metrics.order_event,
                                            store_health=self.store_health,
-                                           assets_of=self.assets_of)
+                                           assets_of=self.assets_of,
+                                           symbols=self.symbols)
 
         def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,
                                    clock, on_failure=link, generation=gen,
                                    shared=self.feed_shared,
                                    on_up=lambda: link.up("feed", gen),
-                                   on_tick_latency=self.metrics.tick_latency)
+                                   on_tick_latency=self.metrics.tick_latency,
+                                   symbols=self.symbols,
+                                   load_symbol_info=(self.load_symbol_info
+                                                     if self._feed_kind.exchange_filters
+                                                     else None))
 
         def timer(name: str, period: float) -> Callable[[FailureHook, int], Any]:
             def start(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
