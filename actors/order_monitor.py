@@ -1,6 +1,7 @@
 """OrderMonitorActor: owns the order book and works every order on every trade.
 
-Runs in its own pykka thread. Every trade the FeedActor routes reaches it,
+Runs in its own pykka thread. Every trade (and every book change,
+:class:`~actors.messages.BookTick`) the FeedActor routes reaches it,
 whether or not a client watches the symbol; the pure
 :class:`~engine.trading.book.OrderBook` decides triggers and fills. An
 outcome is *settled* before it is announced: the PortfolioActor applies the
@@ -28,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import ActorSlot, FailureHook, TickdeskActor
-from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
+from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
 from engine.errors import BadRequest, UnknownOrder, UnknownSymbol
@@ -39,7 +40,14 @@ from engine.trading.book import OrderBook, bps_fee
 from engine.trading.errors import RequestError
 from engine.trading.errors import UnknownOrder as BookUnknownOrder
 from engine.trading.events import Outcome
-from engine.trading.requests import parse_bracket, parse_cancel, parse_oco, parse_order
+from engine.trading.fill_model import FillModel
+from engine.trading.requests import (
+    parse_amend,
+    parse_bracket,
+    parse_cancel,
+    parse_oco,
+    parse_order,
+)
 
 __all__ = ["OrderMonitorActor"]
 
@@ -69,10 +77,13 @@ class OrderMonitorActor(TickdeskActor):
         self._on_order_event = on_order_event
         self._max_age_ms = int(trading.max_tick_age_s * 1000)
         self._given_book = book
-        self._book = book if book is not None else OrderBook(fee_for=bps_fee(trading.fee_bps))
+        self._fill_model = FillModel(trading.fill_model)
+        self._book = book if book is not None else OrderBook(
+            fee_for=bps_fee(trading.fee_bps), fill_model=self._fill_model)
         self._last: dict[str, Decimal] = {}
         self._open_counts: dict[str, int] = {}
-        self.handlers = {TradeTick: self._on_tick, AccountRequest: self._on_request}
+        self.handlers = {TradeTick: self._on_tick, BookTick: self._on_book,
+                         AccountRequest: self._on_request}
 
     def started(self) -> None:
         if self._given_book is not None:
@@ -81,7 +92,8 @@ class OrderMonitorActor(TickdeskActor):
         if state is None:
             return
         self._book = OrderBook.restore(state.orders, state.next_order_id, state.next_list_id,
-                                       fee_for=bps_fee(self._trading.fee_bps))
+                                       fee_for=bps_fee(self._trading.fee_bps),
+                                       fill_model=self._fill_model)
         for account in {o.account for o in state.orders}:
             count = self._book.order_count(account)
             self._open_counts[account] = count
@@ -100,6 +112,11 @@ class OrderMonitorActor(TickdeskActor):
         )
         if outcome:
             self._settle_and_announce(outcome, None)
+
+    def _on_book(self, msg: BookTick) -> None:
+        """A book change: remembered for the next fills (books fill nothing
+        by themselves, so there is nothing to settle or announce)."""
+        self._book.on_book(msg.book, now_ms=self._now_ms(), max_tick_age_ms=self._max_age_ms)
 
     # -- commands -----------------------------------------------------------
 
@@ -135,6 +152,9 @@ class OrderMonitorActor(TickdeskActor):
             return self._book.cancel(account, order_id=c.order_id,
                                      client_order_id=c.client_order_id, list_id=c.list_id,
                                      now_ms=now)
+        if req.action == "amend_order":
+            a = parse_amend(body)
+            return self._book.amend(account, a, now_ms=now)
         if req.action == "place_order":
             r = parse_order(body)
             self._check_symbol(r.symbol, req)

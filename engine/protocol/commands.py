@@ -41,6 +41,7 @@ ACTIONS = frozenset(
         "place_oco",
         "place_bracket",
         "cancel_order",
+        "amend_order",
         "auth",
         "ping",
     }
@@ -48,7 +49,7 @@ ACTIONS = frozenset(
 #: Actions that act on an account and so need authentication.
 ACCOUNT_ACTIONS = frozenset(
     {"get_positions", "get_portfolio", "get_orders", "place_order", "place_oco",
-     "place_bracket", "cancel_order"}
+     "place_bracket", "cancel_order", "amend_order"}
 )
 _MAX_ID_LEN = 64
 _MAX_INT_ID = 2**53 - 1
@@ -150,4 +151,9 @@ def decode_command(frame: str | bytes, *, binary: bool = False) -> Command:
         client_id = obj.get("clientOrderId")
         if client_id is not None and (not isinstance(client_id, str) or not client_id):
             raise BadRequest("field 'clientOrderId' must be a non-empty string", rid)
+    elif action == "amend_order":
+        if obj.get("orderId") is None and obj.get("clientOrderId") is None:
+            raise BadRequest("field 'orderId' or 'clientOrderId' is required", rid)
+        if obj.get("newQty") is None:
+            raise BadRequest("field 'newQty' is required", rid)
     return cmd

@@ -26,6 +26,7 @@ class Action(StrEnum):
     PLACE_OCO = "place_oco"
     PLACE_BRACKET = "place_bracket"
     CANCEL_ORDER = "cancel_order"
+    AMEND_ORDER = "amend_order"
     AUTH = "auth"
     PING = "ping"
 

@@ -4,7 +4,9 @@ Pure core: no threads, sockets, clocks or pykka. The tree::
 
     TradingError
     ├── RequestError   a command body is malformed: names the bad field
-    │                  (the caller replies ERROR BAD_REQUEST, nothing changes)
+    │   │              (the caller replies ERROR BAD_REQUEST, nothing changes)
+    │   └── AmendRefused  amend_order asks what Binance refuses (an increase,
+    │                  a quantity at or below what already filled, a list leg)
     └── UnknownOrder   cancel of an order that is unknown, not the account's,
                        or no longer open (the caller replies ERROR UNKNOWN_ORDER)
 
@@ -14,7 +16,7 @@ exceptions: they are ``REJECTED`` events in an :class:`~engine.trading.events.Ou
 
 from __future__ import annotations
 
-__all__ = ["RequestError", "TradingError", "UnknownOrder"]
+__all__ = ["AmendRefused", "RequestError", "TradingError", "UnknownOrder"]
 
 
 class TradingError(Exception):
@@ -28,6 +30,10 @@ class RequestError(TradingError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class AmendRefused(RequestError):
+    """``amend_order`` cannot apply: the order is unchanged."""
 
 
 class UnknownOrder(TradingError):

@@ -29,6 +29,7 @@ from engine.trading import (
     Side,
     UnknownOrder,
 )
+from engine.trading.fill_model import FillModel
 from tests.trading.helpers import SYMBOL, trade
 
 Op = tuple[int, int, int, int, int]
@@ -161,7 +162,7 @@ def wire(outcomes: list[Outcome]) -> list[Any]:
 
 
 def drive(ops: list[Op], **kwargs: Any) -> Driver:
-    driver = Driver(OrderBook(**kwargs))
+    driver = Driver(OrderBook(fill_model=FillModel.FULL, **kwargs))
     driver.run(ops)
     return driver
 
@@ -252,7 +253,8 @@ def test_restore_then_continue_matches(ops: list[Op], split: int) -> None:
     first = drive(ops[:split])
     records = [o.to_record() for o in first.book.all_orders()]
     restored = OrderBook.restore(
-        [Order.from_record(r) for r in records], first.book.next_order_id, first.book.next_list_id
+        [Order.from_record(r) for r in records], first.book.next_order_id, first.book.next_list_id,
+        fill_model=FillModel.FULL,
     )
     second = Driver(restored, last_cents=first.last_cents, now=first.now)
     second.run(ops[split:])
