@@ -9,8 +9,9 @@ calls them. The rules, documented for users in ``docs/trading.md``:
   trigger, a triggered STOP_LOSS / TAKE_PROFIT): a BUY walks the known asks, a
   SELL the known bids, best first, each level up to its quantity (:func:`take`).
   What is left beyond the known levels fills at the last known level's price
-  moved ``slippage_bps`` against the taker. A LIMIT stops at the first level
-  beyond its limit and never fills worse than it.
+  moved ``slippage_bps`` against the taker. A LIMIT takes nothing beyond its
+  limit: it stops at the first level (or that beyond-the-book price) worse
+  than its limit.
 * **Resting** (a LIMIT, LIMIT_MAKER or triggered ``*_LIMIT`` in the book): a
   trade at or through the limit fills at most the trade's quantity, at the
   limit price (:func:`resting_fill`). With :attr:`FillModel.QUEUE` the quantity
@@ -59,13 +60,15 @@ class FillModel(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Quote:
     """The known book of one symbol: ``bids`` best (highest) first, ``asks``
-    best (lowest) first. ``update_id`` orders quotes (Binance's book update id)."""
+    best (lowest) first. ``update_id`` orders quotes (Binance's book update id);
+    ``depth`` is the last depth snapshot the levels below the best come from."""
 
     symbol: str
     bids: tuple[BookLevel, ...]
     asks: tuple[BookLevel, ...]
     update_id: int
     event_time: int
+    depth: DepthSnapshot | None = None
 
     def opposite(self, side: Side) -> tuple[BookLevel, ...]:
         """The levels a taker of ``side`` consumes (BUY: asks)."""
@@ -93,19 +96,22 @@ def worse_than(side: Side, price: Decimal, limit: Decimal) -> bool:
 def merge_quote(current: Quote | None, book: BookTicker | DepthSnapshot) -> Quote:
     """The quote after one book message. A message older than ``current``
     (smaller update id) changes nothing. A depth snapshot replaces the known
-    levels; a best bid/ask replaces the best levels and keeps the known deeper
-    levels that are worse than the new best."""
+    levels; a best bid/ask replaces the best levels and keeps the levels of
+    the last depth snapshot that are worse than the new best (a former best
+    bid/ask is not kept as a deeper level: nothing says it is still there)."""
     if isinstance(book, DepthSnapshot):
         if current is not None and book.last_update_id < current.update_id:
             return current
-        return Quote(book.symbol, book.bids, book.asks, book.last_update_id, book.event_time)
+        return Quote(book.symbol, book.bids, book.asks, book.last_update_id, book.event_time,
+                     book)
     if current is not None and book.update_id < current.update_id:
         return current
-    old_bids = current.bids if current is not None else ()
-    old_asks = current.asks if current is not None else ()
-    bids = ((book.bid, book.bid_qty), *(lv for lv in old_bids if lv[0] < book.bid))
-    asks = ((book.ask, book.ask_qty), *(lv for lv in old_asks if lv[0] > book.ask))
-    return Quote(book.symbol, bids, asks, book.update_id, book.event_time)
+    depth = current.depth if current is not None else None
+    deep_bids = depth.bids if depth is not None else ()
+    deep_asks = depth.asks if depth is not None else ()
+    bids = ((book.bid, book.bid_qty), *(lv for lv in deep_bids if lv[0] < book.bid))
+    asks = ((book.ask, book.ask_qty), *(lv for lv in deep_asks if lv[0] > book.ask))
+    return Quote(book.symbol, bids, asks, book.update_id, book.event_time, depth)
 
 
 def take(
@@ -118,9 +124,9 @@ def take(
     """The slices a taker of ``side`` for ``quantity`` gets from ``levels``
     (the opposite side, best first). Levels beyond ``limit`` stop the walk
     (the rest does not take). Past the known levels the rest fills at the last
-    level's price slipped ``slippage_bps`` against the taker, capped by
-    ``limit``. Empty ``levels`` give no slices (the caller falls back to the
-    last trade price)."""
+    level's price slipped ``slippage_bps`` against the taker, unless that is
+    worse than ``limit``. Empty ``levels`` give no slices (the caller falls
+    back to the last trade price)."""
     out: list[Slice] = []
     left = quantity
     for price, size in levels:
@@ -135,9 +141,8 @@ def take(
         left -= part
     if left > 0 and levels:
         beyond = slipped(side, levels[-1][0], slippage_bps)
-        if limit is not None and worse_than(side, beyond, limit):
-            beyond = limit
-        out.append(Slice(beyond, left))
+        if limit is None or not worse_than(side, beyond, limit):
+            out.append(Slice(beyond, left))
     return tuple(out)
 
 
