@@ -3,8 +3,9 @@
 Pure core: no threads, sockets, clocks or pykka; one owner drives each object.
 Modules: ``ledger`` (accounts), ``order`` / ``order_list`` (records and enums),
 ``requests`` / ``validation`` (command parsing), ``triggers`` (price
-conditions), ``fill_model`` (how much fills and at what price), ``trailing`` (the trailing-stop machine), ``events`` (what the
-book reports) and ``book`` (the :class:`OrderBook` state machine).
+conditions), ``fill_model`` (how much fills and at what price), ``trailing``
+(the trailing-stop machine), ``events`` (what the book reports) and ``book``
+(the :class:`OrderBook` state machine).
 """
 
 from engine.money import Side
