@@ -98,3 +98,15 @@ def test_trailing_stops_on_a_real_tape_match_a_naive_oracle() -> None:
     assert triggers >= 10, "the tape should trigger trailing stops repeatedly"
     assert oco_fills <= 1, "an OCO fills one leg at most"
     assert ledger.balance == ledger.starting_balance + ledger.realized_pnl - ledger.fees
+
+
+def test_fill_models_measurement_on_the_xrp_tape() -> None:
+    """The docs/trading.md measurement: same grid strategy, same tape, each model."""
+    from tickdesk.bench.fill_models import load, run
+
+    frames = load(data_file("freqtrade/XRP_OLD-trades.json.gz"))
+    full = run(frames, FillModel.FULL)
+    book = run(frames, FillModel.BOOK)
+    assert full.partial_fills == 0 and full.fills == full.orders_filled
+    assert book.partial_fills > 0 and book.fills > full.fills
+    assert book.pnl != full.pnl
