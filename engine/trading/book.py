@@ -702,11 +702,10 @@ class OrderBook:
         """``order`` as it starts resting (or refills an iceberg slice): a new
         queue position behind what the book shows at its price (model
         ``queue``), and its visible slice (icebergs, except with ``full``)."""
-        ahead = ZERO
+        ahead: Decimal | None = ZERO
         if self._model is FillModel.QUEUE:
             assert order.price is not None
-            shown = level_quantity(order.side, order.price, self._quotes.get(order.symbol))
-            ahead = shown if shown is not None else ZERO
+            ahead = level_quantity(order.side, order.price, self._quotes.get(order.symbol))
         slice_left = None
         if order.iceberg_qty is not None and self._model is not FillModel.FULL:
             slice_left = min(order.iceberg_qty, order.remaining)
@@ -760,8 +759,9 @@ class OrderBook:
         ignored. Books fill nothing by themselves (trades do); with model
         ``queue`` a level shown smaller than the quantity ahead of a resting
         order at that price shrinks it (what left the level ahead of us was
-        canceled or traded), and a price inside the known book with no level
-        means nothing is ahead any more."""
+        canceled or traded), a price inside the known book with no level
+        means nothing is ahead any more, and an order whose level was not
+        known yet learns the quantity ahead from the first book that shows it."""
         if now_ms - book.event_time > max_tick_age_ms:
             return
         current = self._quotes.get(book.symbol)
@@ -773,11 +773,12 @@ class OrderBook:
             return
         for oid in list(self._watch.get(book.symbol, ())):
             order = self._orders[oid]
-            if not order.working_as_limit or order.queue_ahead <= 0:
+            ahead = order.queue_ahead
+            if not order.working_as_limit or (ahead is not None and ahead <= 0):
                 continue
             assert order.price is not None
             shown = level_quantity(order.side, order.price, quote)
-            if shown is not None and shown < order.queue_ahead:
+            if shown is not None and (ahead is None or shown < ahead):
                 self._put(order.evolve(queue_ahead=shown))
 
     # ------------------------------------------------------------------ trades

@@ -171,12 +171,15 @@ def resting_fill(
     trade_price: Decimal,
     trade_quantity: Decimal,
     open_quantity: Decimal,
-    queue_ahead: Decimal,
-) -> tuple[Decimal, Decimal]:
+    queue_ahead: Decimal | None,
+) -> tuple[Decimal, Decimal | None]:
     """``(fill quantity, queue ahead after)`` for a resting order at ``limit``
-    with ``open_quantity`` working (an iceberg's visible slice) on one trade."""
+    with ``open_quantity`` working (an iceberg's visible slice) on one trade.
+    A queue not known yet (None) counts as empty once a trade reaches it."""
     if not limit_fills(side, limit, trade_price):
         return ZERO, queue_ahead
+    if queue_ahead is None:
+        queue_ahead = ZERO
     if model is FillModel.FULL:
         return open_quantity, ZERO
     available = trade_quantity

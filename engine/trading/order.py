@@ -190,8 +190,9 @@ class Order:
     iceberg_qty: Decimal | None = None
     #: An iceberg's visible quantity still working in its current slice.
     slice_left: Decimal | None = None
-    #: Quantity resting ahead of this order at its price (fill model "queue").
-    queue_ahead: Decimal = ZERO
+    #: Quantity resting ahead of this order at its price (fill model "queue");
+    #: None while the book has not shown its price level yet.
+    queue_ahead: Decimal | None = ZERO
 
     @property
     def remaining(self) -> Decimal:
@@ -285,7 +286,7 @@ class Order:
             "time_in_force": None if self.time_in_force is None else self.time_in_force.value,
             "iceberg_qty": _dec(self.iceberg_qty),
             "slice_left": _dec(self.slice_left),
-            "queue_ahead": str(self.queue_ahead),
+            "queue_ahead": _dec(self.queue_ahead),
         }
 
     @classmethod
@@ -324,7 +325,7 @@ class Order:
             time_in_force=None if tif is None else TimeInForce(tif),
             iceberg_qty=_undec(record.get("iceberg_qty")),
             slice_left=_undec(record.get("slice_left")),
-            queue_ahead=Decimal(str(record.get("queue_ahead", "0"))),
+            queue_ahead=_undec(record.get("queue_ahead", "0")),
         )
 
 

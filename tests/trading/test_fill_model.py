@@ -231,6 +231,15 @@ def test_queue_model_lets_the_quantity_ahead_trade_first() -> None:
     assert fills(book.on_trade(tape("99.9", 5), now_ms=4)) == [(D("1.2"), D(100))]
 
 
+def test_queue_model_learns_the_queue_when_the_book_first_shows_the_price() -> None:
+    book = book_with(QUEUE, ticker(100, 3, 101, 1))
+    place(book, 100, type="LIMIT", side="BUY", price=99, quantity=1)
+    assert book.get(1).queue_ahead is None  # type: ignore[union-attr]
+    book.on_book(ticker(99, "0.7", 101, 1, uid=2), now_ms=1)
+    assert book.get(1).queue_ahead == D("0.7")  # type: ignore[union-attr]
+    assert fills(book.on_trade(tape(99, 1), now_ms=2)) == [(D("0.3"), D(99))]
+
+
 def test_queue_model_a_level_gone_from_inside_the_book_leaves_nothing_ahead() -> None:
     book = book_with(QUEUE, ticker(100, 3, 101, 1))
     place(book, 100, type="LIMIT", side="BUY", price=100, quantity=1)

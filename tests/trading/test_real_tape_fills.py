@@ -117,7 +117,7 @@ class RefOrder:
     notional: Decimal = Decimal(0)
     status: str = "NEW"
     resting: bool = False
-    ahead: Decimal = Decimal(0)
+    ahead: Decimal | None = Decimal(0)  # None: the book has not shown our price yet
     slice: Decimal | None = None
     log: list[tuple[int, Decimal, Decimal, str, Decimal, Decimal]] = field(default_factory=list)
 
@@ -144,8 +144,11 @@ class Reference:
         o.ahead = Decimal(0)
         if self.model == "queue":
             best = self.bid if o.side == "BUY" else self.ask
-            if best is not None and best[0] == o.price:
+            assert best is not None and o.price is not None
+            if best[0] == o.price:
                 o.ahead = best[1]
+            elif (best[0] > o.price) if o.side == "BUY" else (best[0] < o.price):
+                o.ahead = None  # deeper than the one level we know
         if o.iceberg is not None:
             o.slice = min(o.iceberg, o.quantity - o.filled)
 
@@ -201,7 +204,7 @@ class Reference:
             level = self.bid if o.side == "BUY" else self.ask
             assert o.price is not None
             if level[0] == o.price:
-                o.ahead = min(o.ahead, level[1])
+                o.ahead = level[1] if o.ahead is None else min(o.ahead, level[1])
             elif (level[0] < o.price) if o.side == "BUY" else (level[0] > o.price):
                 o.ahead = Decimal(0)  # our price is now better than the best: nothing ahead
 
@@ -216,6 +219,8 @@ class Reference:
                     continue
                 volume = t.quantity
                 if self.model == "queue":
+                    if o.ahead is None:
+                        o.ahead = Decimal(0)
                     if t.price == o.price:
                         eaten = min(o.ahead, volume)
                         o.ahead -= eaten
