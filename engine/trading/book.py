@@ -132,6 +132,10 @@ FeeFn = Callable[[str, Decimal, Decimal], Decimal]
 #: ``risk(account, symbol, side, quantity, price) -> reject reason or None``.
 RiskCheck = Callable[[str, str, Side, Decimal, Decimal], str | None]
 
+#: Types that carry a time in force (a list's legs are always GTC).
+_HAS_TIME_IN_FORCE = frozenset(
+    {OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT}
+)
 _NEG = Decimal("-Infinity")
 _POS = Decimal("Infinity")
 
@@ -582,6 +586,7 @@ class OrderBook:
             list_id=list_id,
             list_type=list_type,
             leg=role,
+            time_in_force=TimeInForce.GTC if kind in _HAS_TIME_IN_FORCE else None,
         )
 
     def _open_list(
