@@ -25,6 +25,8 @@ from engine.protocol.commands import decode_command
         ('{"action":"auth"}', False, "BAD_REQUEST", "token"),
         ('{"action":"cancel_order"}', False, "BAD_REQUEST", "orderId"),
         ('{"action":"cancel_order","orderId":"1"}', False, "BAD_REQUEST", "orderId"),
+        ('{"action":"amend_order","newQty":"1"}', False, "BAD_REQUEST", "orderId"),
+        ('{"action":"amend_order","orderId":1}', False, "BAD_REQUEST", "newQty"),
         ('{"action":"ping","id":true}', False, "BAD_REQUEST", "id"),
         ('{"action":"ping","id":"' + "x" * 65 + '"}', False, "BAD_REQUEST", "id"),
         ('{"action":"ping","id":[1]}', False, "BAD_REQUEST", "id"),
@@ -56,3 +58,11 @@ def test_symbols_are_case_insensitive() -> None:
 def test_defaults() -> None:
     assert decode_command('{"action":"get_orders"}').body.get("status", "open") == "open"
     assert decode_command(b'{"action":"ping"}').action == "ping"
+
+
+def test_amend_order_is_an_account_action() -> None:
+    from engine.protocol.commands import ACCOUNT_ACTIONS
+    from engine.protocol.enums import Action
+
+    cmd = decode_command('{"action":"amend_order","orderId":3,"newQty":"0.5","id":1}')
+    assert cmd.action == Action.AMEND_ORDER and cmd.action in ACCOUNT_ACTIONS
