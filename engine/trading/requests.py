@@ -332,8 +332,9 @@ def parse_cancel(body: Mapping[str, Any]) -> CancelRequest:
 
 
 def parse_amend(body: Mapping[str, Any]) -> AmendRequest:
-    """Parse an ``amend_order`` body: ``orderId`` or ``clientOrderId``, and
-    ``newQty`` (> 0; the book checks it against the order)."""
+    """Parse an ``amend_order`` body: ``orderId`` (a JSON integer > 0, as the
+    server sends it) or ``clientOrderId``, and ``newQty`` (> 0; the book checks
+    it against the order)."""
     body = require_object("body", body)
     given = [k for k in ("orderId", "clientOrderId") if body.get(k) is not None]
     if not given:
@@ -344,7 +345,7 @@ def parse_amend(body: Mapping[str, Any]) -> AmendRequest:
     if given[0] == "clientOrderId":
         return AmendRequest(new_qty, client_order_id=client_order_id(
             "clientOrderId", body["clientOrderId"]))
-    value = int_field("orderId", body["orderId"])
-    if value <= 0:
-        raise RequestError("orderId", "must be > 0")
+    value = body["orderId"]
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise RequestError("orderId", "must be a positive integer")
     return AmendRequest(new_qty, order_id=value)

@@ -405,7 +405,8 @@ def test_time_in_force_defaults_to_gtc_and_is_on_the_wire() -> None:
 @pytest.mark.parametrize(
     ("body", "bad"),
     [({"newQty": 1}, "orderId"), ({"orderId": 1}, "newQty"), ({"orderId": 1, "newQty": 0},
-     "newQty"), ({"orderId": 1, "clientOrderId": "a", "newQty": 1}, "clientOrderId")],
+     "newQty"), ({"orderId": 1, "clientOrderId": "a", "newQty": 1}, "clientOrderId"),
+     ({"orderId": "1", "newQty": 1}, "orderId"), ({"orderId": True, "newQty": 1}, "orderId")],
 )
 def test_bad_amend_bodies(body: dict[str, Any], bad: str) -> None:
     with pytest.raises(RequestError) as info:
