@@ -145,12 +145,12 @@ def test_a_large_market_order_walks_the_depth_with_one_trade_event_per_level() -
     statuses = [(o.status, o.filled_quantity) for o in trades(out)]
     assert statuses == [(OrderStatus.PARTIALLY_FILLED, D(1)), (OrderStatus.PARTIALLY_FILLED, D(3)),
                         (OrderStatus.FILLED, D(5))]
-    last = out.order_events()[-1].to_wire()
-    assert last["lastQty"] == D(2) and last["lastPrice"] == D("101.101")
-    assert last["executedQty"] == D(5)
+    last = out.order_events()[-1]
+    assert last.last_qty == D(2) and last.last_price == D("101.101")
+    assert last.order.filled_quantity == D(5)
     # (100 + 202 + 202.202) / 5
-    assert last["order"]["avgPrice"] == D("100.8404")
-    assert last["order"]["fee"] == sum(f.fee for f in out.fills)
+    assert last.order.avg_price == D("100.8404")
+    assert last.order.fee == sum(f.fee for f in out.fills)
 
 
 def test_without_a_book_takers_fill_at_the_last_trade_as_before() -> None:

@@ -271,9 +271,7 @@ def _run_engine(model: FillModel, frames: list[Frame]) -> tuple[
             order = event.order
             keys.setdefault(order.order_id, order.client_order_id)
             assert f.time == at, "a fill happens on the frame that caused it"
-            wire = event.to_wire()
-            assert (wire["lastQty"], wire["lastPrice"]) == (f.quantity, f.price)
-            assert wire["executedQty"] == order.filled_quantity
+            assert (event.last_qty, event.last_price) == (f.quantity, f.price)
             log.setdefault(order.client_order_id, []).append(
                 (index, f.quantity, f.price, order.status.value, order.filled_quantity,
                  order.avg_price))
