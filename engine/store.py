@@ -20,7 +20,7 @@ Durability
 * ``synchronous=FULL``: the WAL is fsynced at **every** commit, so a commit
   that returned survives ``kill -9`` *and* power loss. (``NORMAL`` would
   survive ``kill -9`` too but may lose the last commits on power loss, and
-  TRADING.md promises that what was announced is on disk.) The price is one
+  docs/trading.md promises that what was announced is on disk.) The price is one
   fsync per settle; ``docs/storage.md`` has the measured cost. ``store.synchronous
   = "normal"`` trades power-loss safety for latency (still safe under ``kill -9``).
 * :meth:`Store.settle` writes one order-book outcome (order snapshots, list
@@ -49,6 +49,7 @@ from typing import Any
 
 import orjson
 
+from engine.errors import TickdeskError
 from engine.money import Side
 from engine.trading.events import FillIntent, OrderEvent, Outcome
 from engine.trading.ledger import Ledger, Position
@@ -66,7 +67,7 @@ __all__ = [
 ]
 
 
-class StoreError(Exception):
+class StoreError(TickdeskError):
     """The database cannot be used (e.g. written by a newer tickdesk)."""
 
 

@@ -9,13 +9,13 @@ conditions), ``fill_model`` (how much fills and at what price), ``trailing``
 """
 
 from engine.money import Side
+from engine.protocol.enums import ExecutionType
 from engine.trading.book import FeeFn, OrderBook, RejectReason, RiskCheck, bps_fee
-from engine.trading.errors import AmendRefused, RequestError, TradingError, UnknownOrder
+from engine.trading.errors import AmendRefused, RequestError, UnknownOrder
 from engine.trading.events import Event, FillIntent, ListEvent, OrderEvent, Outcome
 from engine.trading.fill_model import FillModel
 from engine.trading.ledger import Ledger
 from engine.trading.order import (
-    ExecutionType,
     LegRole,
     ListStatus,
     ListType,
@@ -71,7 +71,6 @@ __all__ = [
     "Side",
     "StopKind",
     "TimeInForce",
-    "TradingError",
     "UnknownOrder",
     "bps_fee",
     "parse_amend",

@@ -18,14 +18,15 @@ Contract with the caller
   ``ALL_DONE`` when no order of the list is open any more, ``REJECTED``).
 * **Fills.** The book decides fills; it computes each fill's fee with the
   ``fee_for(account, quantity, price)`` function given at construction
-  (:func:`bps_fee` mirrors ``Ledger.fee_for``) and sets ``filledQuantity``,
-  ``avgPrice`` and ``fee`` on the order. Each fill is also returned as a
-  :class:`~engine.trading.events.FillIntent` that the caller applies to the
-  ledger. How much fills and at what price is the fill model's
-  (:mod:`engine.trading.fill_model`, chosen at construction): takers walk the
-  known book (:meth:`OrderBook.on_book`), resting orders fill at most each
-  trade's quantity (``PARTIALLY_FILLED`` in between); with ``full`` the whole
-  quantity fills on the first qualifying trade.
+  (:func:`bps_fee` charges :func:`~engine.money.fill_fee`, as ``Ledger.fee_for``
+  does) and sets ``filledQuantity``, ``avgPrice`` and ``fee`` on the order.
+  Each fill is also returned as a :class:`~engine.trading.events.FillIntent`
+  that the caller applies to the ledger. How much fills and at what price is
+  the fill model's (:mod:`engine.trading.fill_model`, chosen at
+  construction): takers walk the known book (:meth:`OrderBook.on_book`),
+  resting orders fill at most each trade's quantity (``PARTIALLY_FILLED`` in
+  between); with ``full`` the whole quantity fills on the first qualifying
+  trade.
 * **Buying power.** At placement the book calls the optional
   ``risk(account, symbol, side, quantity, price)`` callback (the caller owns
   the ledgers and knows ``max_leverage`` and ``allow_short``); a returned
@@ -35,8 +36,8 @@ Contract with the caller
 * **Stale ticks.** A trade with ``now_ms - trade.event_time > max_tick_age_ms``
   changes nothing at all: no fill, no trigger, no trailing move.
 
-Execution rules (TRADING.md, and Binance where it is silent)
-------------------------------------------------------------
+Execution rules (docs/trading.md, and Binance where it is silent)
+-----------------------------------------------------------------
 * MARKET fills at once: at the known book (walking its levels), or without a
   book at ``last_price`` moved ``slippage_bps`` against the taker; with
   neither it is REJECTED ``NO_MARKET_PRICE``.
@@ -81,7 +82,8 @@ from dataclasses import replace
 from decimal import Decimal, localcontext
 
 from engine.messages import BookTicker, DepthSnapshot, Trade
-from engine.money import MONEY, ZERO, Side
+from engine.money import MONEY, ZERO, Side, fill_fee
+from engine.protocol.enums import ExecutionType
 from engine.trading import trailing
 from engine.trading.errors import AmendRefused, UnknownOrder
 from engine.trading.events import (
@@ -103,7 +105,6 @@ from engine.trading.fill_model import (
     worse_than,
 )
 from engine.trading.order import (
-    ExecutionType,
     LegRole,
     ListStatus,
     ListType,
@@ -116,7 +117,6 @@ from engine.trading.order import (
 from engine.trading.order_list import OrderList
 from engine.trading.requests import AmendRequest, BracketRequest, OcoRequest, OrderRequest
 from engine.trading.triggers import (
-    BPS,
     bracket_prices_ok,
     limit_fills,
     limit_maker_would_match,
@@ -150,15 +150,18 @@ class RejectReason:
     ORDER_WOULD_MATCH_IMMEDIATELY = "ORDER_WOULD_MATCH_IMMEDIATELY"
     OCO_BAD_PRICES = "OCO_BAD_PRICES"
     BRACKET_BAD_PRICES = "BRACKET_BAD_PRICES"
+    #: The account checks of :mod:`engine.trading.risk`.
+    SHORT_NOT_ALLOWED = "SHORT_NOT_ALLOWED"
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
 
 
 def bps_fee(fee_bps: Decimal) -> FeeFn:
-    """A fee function charging ``fee_bps`` of the notional, computed exactly as
-    ``Ledger.fee_for`` (so a ledger with the same ``fee_bps`` agrees)."""
+    """A fee function charging ``fee_bps`` of the notional with
+    :func:`~engine.money.fill_fee`, as ``Ledger.fee_for`` does (so a ledger
+    with the same ``fee_bps`` agrees)."""
 
     def fee_for(account: str, quantity: Decimal, price: Decimal) -> Decimal:
-        with localcontext(MONEY):
-            return quantity * price * fee_bps / BPS
+        return fill_fee(quantity, price, fee_bps)
 
     return fee_for
 
@@ -286,9 +289,6 @@ class OrderBook:
 
     def get(self, order_id: int) -> Order | None:
         return self._orders.get(order_id)
-
-    def get_list(self, list_id: int) -> OrderList | None:
-        return self._lists.get(list_id)
 
     def open_orders(self, account: str) -> list[Order]:
         """The account's open orders (PENDING_NEW bracket exits included), by id."""

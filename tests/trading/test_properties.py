@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 
 from engine.messages import BookTicker, Trade
 from engine.money import MONEY
+from engine.protocol import server_messages as sm
 from engine.trading import (
     BracketRequest,
+    Event,
     ExecutionType,
     FillIntent,
     Ledger,
@@ -176,8 +178,15 @@ def fills(outcomes: list[Outcome]) -> list[FillIntent]:
     return [f for o in outcomes for f in o.fills]
 
 
+def _event_fields(event: Event) -> Any:
+    """What the wire says of an event (ORDER_UPDATE / ORDER_LIST_UPDATE), Decimals exact."""
+    if isinstance(event, OrderEvent):
+        return (event.execution_type, sm.order_object(event.order))
+    return ("LIST", sm.list_object(event.order_list))
+
+
 def wire(outcomes: list[Outcome]) -> list[Any]:
-    return [([e.to_wire() for e in o.events], list(o.fills)) for o in outcomes]
+    return [([_event_fields(e) for e in o.events], list(o.fills)) for o in outcomes]
 
 
 def drive(ops: list[Op], model: FillModel = FillModel.FULL, **kwargs: Any) -> Driver:
