@@ -190,7 +190,10 @@ class ConnectionActor(TickdeskActor):
         elif action is Action.SUBSCRIBE_TICKER and isinstance(args, SymbolArgs):
             symbol = args.symbol
             if not self._svc.known_symbol(symbol) and self._svc.dynamic_symbols:
-                if not self._svc.feed.tell(AddSymbol(self._ch, symbol, rid)):
+                if self._account is None:  # open mode (loopback only) has "default"
+                    raise Unauthorized(f"symbol {symbol} is not served; authenticate to add "
+                                       "symbols (auth or ?token=)", rid)
+                if not self._svc.feed.tell(AddSymbol(self._ch, symbol, rid, self._account)):
                     raise UnknownSymbol(f"symbol {symbol} cannot be checked while the feed "
                                         "is reconnecting; try again", rid)
                 return

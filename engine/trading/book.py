@@ -275,6 +275,11 @@ class OrderBook:
         """The known book of ``symbol`` (None before any book message)."""
         return self._quotes.get(symbol)
 
+    def keep_quotes(self, other: OrderBook) -> None:
+        """Take the known books of ``other`` (a book rebuilt from the store
+        keeps the market data the old one had)."""
+        self._quotes.update(other._quotes)
+
     def _quote_for(self, symbol: str) -> Quote | None:
         """The book the fill model uses: none at all with ``full``."""
         return None if self._model is FillModel.FULL else self._quotes.get(symbol)

@@ -421,3 +421,11 @@ def test_resting_state_survives_a_record_round_trip() -> None:
     order = book.get(1)
     assert order is not None and order.slice_left == D("0.5")
     assert Order.from_record(order.to_record()) == order
+
+
+def test_a_book_rebuilt_from_records_keeps_the_known_quotes() -> None:
+    book = book_with(BOOK, ticker(99, 1, 100, 1))
+    rebuilt = OrderBook.restore([], book.next_order_id, book.next_list_id, fill_model=BOOK)
+    assert rebuilt.quote(SYMBOL) is None
+    rebuilt.keep_quotes(book)
+    assert fills(place(rebuilt, 105, type="MARKET", side="BUY")) == [(D(1), D(100))]
