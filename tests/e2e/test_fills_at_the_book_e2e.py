@@ -45,6 +45,8 @@ def test_partial_fills_amend_and_market_at_the_ask(upstream: FakeBinanceUpstream
         def updates(n: int) -> list[dict[str, Any]]:
             return [client.wait_for(lambda m: m["type"] == "ORDER_UPDATE") for _ in range(n)]
 
+        # the first trade since the start waits for the next one to vouch for it
+        upstream.push_trade("BTCUSDT", "40010", "0.5")
         trade("40010", "0.5")
         now = engine.clock.now_ms()
         book = BookTicker("BTCUSDT", Decimal("39990"), Decimal(2), Decimal("40000"),
