@@ -75,9 +75,9 @@ def wait_until(predicate: Callable[[], bool], seconds: float = 5.0,
 @pytest.fixture(scope="session", autouse=True)
 def binance_rest() -> Iterator[FakeBinanceRest]:
     """The fake Binance REST API (exchangeInfo) of every Binance-fed engine of the
-    session; started before any test's thread check (autouse: a test that builds a
-    Binance-fed engine with ``shared_rest()`` never counts its thread as leaked),
-    closed at the end."""
+    session (``rest_url=shared_rest().base_url``). Started for every session,
+    before any test's thread check, so a test run alone finds it as one run in
+    the whole suite does; closed at the end."""
     rest = shared_rest()
     yield rest
     rest.close()
