@@ -215,6 +215,11 @@ class TradingConfig:
     #: Starting balances ``{asset = amount}`` of accounts that set none; empty means
     #: ``{<home_asset> = starting_balance}``.
     balances: tuple[tuple[str, Decimal], ...] = _opt(())
+    #: How orders fill: ``book`` (takers at the bid/ask and depth, resting
+    #: orders at most each trade's quantity), ``queue`` (as ``book``, and the
+    #: quantity shown ahead at the order's price trades first) or ``full``
+    #: (the whole order on the first qualifying trade). See docs/trading.md.
+    fill_model: str = _opt("book", _one_of("book", "queue", "full"))
 
 
 @dataclass(frozen=True, slots=True)
