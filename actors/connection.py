@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.base import ActorSlot, TickdeskActor
-from actors.messages import AccountRequest, AddSymbol, ClientFrame, ClientGone, SendSnapshot
+from actors.messages import (
+    AccountRequest,
+    AddSymbol,
+    ClientFrame,
+    ClientGone,
+    SendBookSnapshot,
+    SendSnapshot,
+)
 from engine.errors import (
     InternalError,
     ProtocolError,
@@ -204,6 +211,8 @@ class ConnectionActor(TickdeskActor):
             symbol = cmd.symbol()
             self._svc.hub.unsubscribe(self._ch, symbol)
             self._ch.deliver(sm.simple("UNSUBSCRIBED", now(), rid, symbol=symbol))
+        elif action in ("subscribe_book", "unsubscribe_book"):
+            self._book_subscription(cmd)
         elif action == "auth":
             self._auth(cmd)
         elif action in ACCOUNT_ACTIONS:
@@ -216,6 +225,21 @@ class ConnectionActor(TickdeskActor):
                 raise InternalError(rid)
         else:  # pragma: no cover - decode_command only returns known actions
             raise InternalError(rid)
+
+    def _book_subscription(self, cmd: Command) -> None:
+        """``subscribe_book``: SUBSCRIBED, then the feed sends the current BOOK_UPDATE
+        (a served symbol only; no live addition). ``unsubscribe_book``: UNSUBSCRIBED."""
+        rid = cmd.request_id
+        now = self._svc.now_ms()
+        if cmd.action == "subscribe_book":
+            symbol = self._known(cmd)
+            self._svc.hub.subscribe_book(self._ch, symbol)
+            self._ch.deliver(sm.simple("SUBSCRIBED", now, rid, symbol=symbol, stream="book"))
+            self._svc.feed.tell(SendBookSnapshot(self._ch, symbol))
+        else:
+            symbol = cmd.symbol()
+            self._svc.hub.unsubscribe_book(self._ch, symbol)
+            self._ch.deliver(sm.simple("UNSUBSCRIBED", now, rid, symbol=symbol, stream="book"))
 
     def _known(self, cmd: Command) -> str:
         symbol = cmd.symbol()

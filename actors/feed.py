@@ -5,13 +5,18 @@ Runs in its own pykka thread. For each trade it updates the
 MARKET_UPDATE **once**, writes the same bytes to every subscriber's channel
 (:meth:`Hub.publish`, non-blocking), and forwards the trade to the
 OrderMonitorActor (triggers) and the PortfolioActor (mark price), whether or
-not any client watches the symbol.
+not any client watches the symbol. A book input (best bid/ask, depth) that
+changes the board's book goes the same way, as :class:`BookTick`, to the
+OrderMonitorActor and the PortfolioActor first, then as BOOK_UPDATE to the
+symbol's book subscribers (:meth:`Hub.publish_book`) and, when the best
+bid/ask moved, as MARKET_UPDATE.
 
 Sources (``feed.source``):
 
 ``simulated``  a TimerActor pulses this actor ``ticks_per_second`` times a
-               second; each pulse makes one trade per symbol, and once a
-               second a 24 h ticker.
+               second; each pulse makes one book and one trade (inside that
+               book) per symbol, routed in that order, and once a second a
+               24 h ticker.
 ``replay``     :class:`~engine.feeds.replay.ReplaySource`, a thread playing a
                recorded file (see its module for pacing, bounds, re-stamped
                event times and what happens at the end of the file).
@@ -33,8 +38,9 @@ that must outlive a generation (counters, aggregate-trade id positions, the
 connection-attempt window) lives in :class:`~engine.feeds.base.FeedShared`.
 
 Binance trades are routed only if their aggregate-trade id is newer than the
-last one routed for the symbol (and tickers only if newer), so the overlap
-of two connections during a rotation never routes a trade twice.
+last one routed for the symbol (and tickers, best bid/ask and depth
+snapshots only if newer), so the overlap of two connections during a
+rotation never routes a trade twice.
 """
 
 from __future__ import annotations
@@ -52,11 +58,13 @@ import pykka
 from actors.base import ActorSlot, ExpectedFailure, FailureHook, TickdeskActor
 from actors.messages import (
     AddSymbol,
+    BookTick,
     ControlAnswer,
     FeedBatch,
     Pulse,
     RequestId,
     RotateSource,
+    SendBookSnapshot,
     SendSnapshot,
     SourceFailed,
     SourceUp,
@@ -70,10 +78,14 @@ from engine.config import FeedConfig
 from engine.feeds.base import FeedShared, FeedSource, MarketItem
 from engine.feeds.binance import BinanceSource, ControlSent
 from engine.feeds.replay import ReplaySource
-from engine.market.binance_codec import MAX_STREAMS_PER_CONNECTION, ControlError
+from engine.market.binance_codec import (
+    MAX_STREAMS_PER_CONNECTION,
+    ControlError,
+    streams_per_symbol,
+)
 from engine.market.board import MarketBoard
-from engine.market.simulated import SimulatedMarket
-from engine.messages import Ticker24h, Trade
+from engine.market.simulated import SimStep, SimulatedMarket
+from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
 from engine.protocol import server_messages as sm
 from engine.server.channel import Channel
 from engine.server.hub import Hub
@@ -167,6 +179,7 @@ class FeedActor(TickdeskActor):
         self._clock = clock
         self._board = MarketBoard()
         self._latest: dict[str, sm.Outgoing] = {}
+        self._latest_book: dict[str, sm.Outgoing] = {}
         self._sim: SimulatedMarket | None = None
         self._pulses = 0
         self._pulses_per_ticker = 1
@@ -183,6 +196,7 @@ class FeedActor(TickdeskActor):
         self._dedupe = cfg.source == "binance"
         self._last_trade_id: dict[str, int] = {}
         self._last_ticker_ms: dict[str, int] = {}
+        self._last_book_id: dict[tuple[str, type], int] = {}
         self._pending_symbols: dict[str, _PendingSymbol] = {}
         self.trades = 0
         self.handlers = {
@@ -197,6 +211,7 @@ class FeedActor(TickdeskActor):
             SymbolTimeout: self._on_symbol_timeout,
             ControlAnswer: self._on_control_answer,
             SendSnapshot: self._on_send_snapshot,
+            SendBookSnapshot: self._on_send_book_snapshot,
         }
 
     def started(self) -> None:
@@ -213,7 +228,7 @@ class FeedActor(TickdeskActor):
             now = self._clock.now_ms()
             t0 = self._clock.monotonic()
             for sym in self._sim.symbols:  # a price for every symbol from the start
-                self._route_trade(self._sim.step(sym, now), now, t0)
+                self._route_sim_step(self._sim.step(sym, now), now, t0)
                 self._route_ticker(self._sim.ticker(sym, now))
         elif self._cfg.source == "replay":
             self._add_source(lambda sink: ReplaySource(
@@ -270,7 +285,7 @@ class FeedActor(TickdeskActor):
         self._pulses += 1
         ticker_due = self._pulses % self._pulses_per_ticker == 0
         for sym in sim.symbols:
-            self._route_trade(sim.step(sym, now), now, t0)
+            self._route_sim_step(sim.step(sym, now), now, t0)
             if ticker_due:
                 self._route_ticker(sim.ticker(sym, now))
 
@@ -294,6 +309,10 @@ class FeedActor(TickdeskActor):
                     if self._dedupe and not self._newer_trade(item):
                         continue
                     self._route_trade(item, msg.received_ms, t0)
+                elif isinstance(item, BookTicker | DepthSnapshot):
+                    if self._dedupe and not self._newer_book(item):
+                        continue
+                    self._route_book(item, msg.received_ms)
                 else:
                     if self._dedupe and not self._newer_ticker(item):
                         continue
@@ -317,6 +336,16 @@ class FeedActor(TickdeskActor):
         if last is not None and ticker.event_time <= last:
             return False
         self._last_ticker_ms[ticker.symbol] = ticker.event_time
+        return True
+
+    def _newer_book(self, item: BookTicker | DepthSnapshot) -> bool:
+        """Best bid/ask and depth snapshots each route only with a larger update id."""
+        uid = item.update_id if isinstance(item, BookTicker) else item.last_update_id
+        key = (item.symbol, type(item))
+        last = self._last_book_id.get(key)
+        if last is not None and uid <= last:
+            return False
+        self._last_book_id[key] = uid
         return True
 
     def _on_source_up(self, msg: SourceUp) -> None:
@@ -370,7 +399,8 @@ class FeedActor(TickdeskActor):
             ch.deliver(sm.error("RATE_LIMITED", "too many symbols being added; try again",
                                 now, rid))
             return
-        if 2 * (len(self._shared.served()) + 1) > MAX_STREAMS_PER_CONNECTION:
+        per_symbol = streams_per_symbol(self._cfg.binance.depth_levels)
+        if per_symbol * (len(self._shared.served()) + 1) > MAX_STREAMS_PER_CONNECTION:
             ch.deliver(sm.error("UNKNOWN_SYMBOL", f"symbol {symbol} cannot be added: the "
                                 "feed's stream limit is reached", now, rid))
             return
@@ -445,7 +475,40 @@ class FeedActor(TickdeskActor):
         if out is not None:
             msg.channel.deliver(out)
 
+    def _on_send_book_snapshot(self, msg: SendBookSnapshot) -> None:
+        out = self._latest_book.get(msg.symbol)
+        if out is not None:
+            msg.channel.deliver(out)
+
     # -- routing ------------------------------------------------------------
+
+    def _route_sim_step(self, step: SimStep, now_ms: int, received_mono: float) -> None:
+        """The simulated book first, then the trade made inside it."""
+        self._route_book(step.book, now_ms)
+        self._route_trade(step.trade, now_ms, received_mono)
+
+    def _route_book(self, item: BookTicker | DepthSnapshot, received_ms: int) -> None:
+        """Publish one book input if it changed the board's book: BookTick to the
+        order monitor and the portfolio first (like trades), then BOOK_UPDATE to the
+        book subscribers and, if the best bid/ask moved, MARKET_UPDATE."""
+        change = self._board.apply_book(item)
+        if change is None:
+            return
+        if isinstance(item, DepthSnapshot):
+            # the board's merged book: a newer best bid/ask may lead it
+            item = DepthSnapshot(item.symbol, change.book.bids, change.book.asks,
+                                 item.last_update_id, item.event_time)
+        tick = BookTick(item, received_ms)
+        self._orders.tell(tick)
+        self._portfolio.tell(tick)
+        now = self._clock.now_ms()
+        book_out = sm.book_update(change.book, now)
+        self._latest_book[item.symbol] = book_out
+        self._hub.publish_book(item.symbol, book_out)
+        if change.market is not None:
+            out = sm.market_update(change.market, now)
+            self._latest[item.symbol] = out
+            self._hub.publish(item.symbol, out)
 
     def _route_trade(self, trade: Trade, received_ms: int, received_mono: float) -> None:
         """Publish one trade; ``received_mono`` (Clock.monotonic()) is when the engine

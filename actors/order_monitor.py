@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import ActorSlot, FailureHook, TickdeskActor
-from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
+from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
 from engine.errors import BadRequest, UnknownOrder, UnknownSymbol
@@ -72,7 +72,8 @@ class OrderMonitorActor(TickdeskActor):
         self._book = book if book is not None else OrderBook(fee_for=bps_fee(trading.fee_bps))
         self._last: dict[str, Decimal] = {}
         self._open_counts: dict[str, int] = {}
-        self.handlers = {TradeTick: self._on_tick, AccountRequest: self._on_request}
+        self.handlers = {TradeTick: self._on_tick, AccountRequest: self._on_request,
+                         BookTick: self._on_book}
 
     def started(self) -> None:
         if self._given_book is not None:
@@ -100,6 +101,9 @@ class OrderMonitorActor(TickdeskActor):
         )
         if outcome:
             self._settle_and_announce(outcome, None)
+
+    def _on_book(self, msg: BookTick) -> None:
+        """A book change; orders do not fill at the book yet (they fill on trades)."""
 
     # -- commands -----------------------------------------------------------
 

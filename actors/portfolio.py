@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import FailureHook, TickdeskActor
-from actors.messages import AccountRequest, OpenOrdersChanged, Pulse, TradeTick
+from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, Pulse, TradeTick
 from engine.config import TradingConfig
 from engine.money import Side
 from engine.protocol import server_messages as sm
@@ -150,6 +150,7 @@ class PortfolioActor(TickdeskActor):
         self._open_orders: dict[str, int] = {}
         self.handlers = {
             TradeTick: self._on_tick,
+            BookTick: self._on_book,
             AccountRequest: self._on_request,
             Pulse: self._on_pulse,
             OpenOrdersChanged: self._on_open_orders,
@@ -193,6 +194,9 @@ class PortfolioActor(TickdeskActor):
 
     def _on_tick(self, msg: TradeTick) -> None:
         self._marks[msg.trade.symbol] = msg.trade.price
+
+    def _on_book(self, msg: BookTick) -> None:
+        """A book change: positions are marked at the last trade, so nothing to do."""
 
     def _on_open_orders(self, msg: OpenOrdersChanged) -> None:
         self._open_orders[msg.account] = msg.count

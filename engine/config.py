@@ -79,6 +79,13 @@ def _one_of(*choices: str) -> Check:
     return check
 
 
+def _int_one_of(*choices: int) -> Check:
+    def check(v: Any) -> str | None:
+        return None if v in choices else f"must be one of {', '.join(map(str, choices))}"
+
+    return check
+
+
 def _symbols(v: Any) -> str | None:
     if not v:
         return "must list at least one symbol"
@@ -135,6 +142,8 @@ class BinanceConfig:
     rotate_after_s: float = _opt(85800.0, _between(1, 86000))
     #: A symbol subscribed live that sends no data within this time is unknown.
     subscribe_timeout_s: float = _opt(5.0, _between(0.1, 60))
+    #: Also subscribe ``<symbol>@depth<N>@100ms`` (the top N levels); 0 = best bid/ask only.
+    depth_levels: int = _opt(0, _int_one_of(0, 5, 10, 20))
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,8 @@ ACTIONS = frozenset(
     {
         "subscribe_ticker",
         "unsubscribe_ticker",
+        "subscribe_book",
+        "unsubscribe_book",
         "get_positions",
         "get_portfolio",
         "get_orders",
@@ -127,7 +129,8 @@ def decode_command(frame: str | bytes, *, binary: bool = False) -> Command:
         shown = action if len(action) <= 40 else action[:40] + "..."
         raise UnknownAction(f"unknown action {shown!r}", rid)
     cmd = Command(action, rid, obj)
-    if action in ("subscribe_ticker", "unsubscribe_ticker"):
+    if action in ("subscribe_ticker", "unsubscribe_ticker", "subscribe_book",
+                  "unsubscribe_book"):
         cmd.symbol()
     elif action == "get_orders":
         status = obj.get("status", "open")

@@ -18,12 +18,16 @@ from typing import Any
 
 import orjson
 
+from engine.market.quote_book import BookView
 from engine.messages import MarketSnapshot
+from engine.protocol.enums import MessageType
 from engine.protocol.frames import text_frame
 
 __all__ = [
     "PROTOCOL_VERSION",
     "Outgoing",
+    "book_conflate_key",
+    "book_update",
     "connected",
     "encode",
     "error",
@@ -116,13 +120,38 @@ def market_update(snap: MarketSnapshot, ts: int) -> Outgoing:
         "low": wire_number(snap.low),
         "volume": wire_number(snap.volume),
         "bid": wire_number(snap.bid),
+        "bidQty": wire_number(snap.bid_qty),
         "ask": wire_number(snap.ask),
+        "askQty": wire_number(snap.ask_qty),
         "eventTime": snap.event_time,
         "seq": snap.seq,
         "timestamp": ts,
     }
     payload = orjson.dumps(msg)
     return Outgoing(payload, text_frame(payload), snap.symbol)
+
+
+def book_conflate_key(symbol: str) -> str:
+    """The conflation key of ``symbol``'s BOOK_UPDATE (distinct from MARKET_UPDATE's)."""
+    return f"book:{symbol}"
+
+
+def _wire_levels(levels: Iterable[tuple[Decimal, Decimal]]) -> list[list[float]]:
+    return [[float(price), float(qty)] for price, qty in levels]
+
+
+def book_update(book: BookView, ts: int) -> Outgoing:
+    """The BOOK_UPDATE of one book state; conflatable per symbol (``book:<SYMBOL>``)."""
+    msg = {
+        "type": MessageType.BOOK_UPDATE,
+        "symbol": book.symbol,
+        "bids": _wire_levels(book.bids),
+        "asks": _wire_levels(book.asks),
+        "seq": book.seq,
+        "timestamp": ts,
+    }
+    payload = orjson.dumps(msg)
+    return Outgoing(payload, text_frame(payload), book_conflate_key(book.symbol))
 
 
 def position_update(

@@ -1,4 +1,5 @@
-"""The hub: who is connected, which symbols each client watches, which account each acts on.
+"""The hub: who is connected, which symbols each client watches (market updates and,
+separately, books), which account each acts on.
 
 Edge module, shared by every thread. Writers (connect, subscribe, auth,
 disconnect) take one lock and replace immutable tuples; readers on the hot
@@ -28,6 +29,9 @@ class Hub:
         self._by_symbol: dict[str, tuple[Channel, ...]] = {}
         self._by_account: dict[str, tuple[Channel, ...]] = {}
         self._symbols_of: dict[int, set[str]] = {}
+        #: BOOK_UPDATE subscribers, kept apart from the MARKET_UPDATE ones.
+        self._book_by_symbol: dict[str, tuple[Channel, ...]] = {}
+        self._books_of: dict[int, set[str]] = {}
         self._account_of: dict[int, str] = {}
         #: Called with (symbol, watched) when a symbol gains its first or loses
         #: its last subscriber (the Binance feed subscribes upstream on demand).
@@ -40,6 +44,7 @@ class Hub:
             self._channels[ch.conn_id] = ch
             self._all = tuple(self._channels.values())
             self._symbols_of[ch.conn_id] = set()
+            self._books_of[ch.conn_id] = set()
 
     def remove(self, ch: Channel) -> None:
         lost: list[str] = []
@@ -50,6 +55,8 @@ class Hub:
             for sym in self._symbols_of.pop(ch.conn_id, set()):
                 if self._drop(self._by_symbol, sym, ch):
                     lost.append(sym)
+            for sym in self._books_of.pop(ch.conn_id, set()):
+                self._drop(self._book_by_symbol, sym, ch)
             account = self._account_of.pop(ch.conn_id, None)
             if account is not None:
                 self._drop(self._by_account, account, ch)
@@ -94,6 +101,26 @@ class Hub:
             self._interest(symbol, False)
         return True
 
+    def subscribe_book(self, ch: Channel, symbol: str) -> bool:
+        """Add ``symbol`` to the client's book subscriptions; False if already there."""
+        with self._lock:
+            books = self._books_of.get(ch.conn_id)
+            if books is None or symbol in books:
+                return False
+            books.add(symbol)
+            self._book_by_symbol[symbol] = (*self._book_by_symbol.get(symbol, ()), ch)
+        return True
+
+    def unsubscribe_book(self, ch: Channel, symbol: str) -> bool:
+        """Remove ``symbol`` from the client's book subscriptions; False if it was not there."""
+        with self._lock:
+            books = self._books_of.get(ch.conn_id)
+            if books is None or symbol not in books:
+                return False
+            books.discard(symbol)
+            self._drop(self._book_by_symbol, symbol, ch)
+        return True
+
     # -- publishing (lock-free reads) ----------------------------------------
 
     def publish(self, symbol: str, out: Outgoing) -> int:
@@ -102,6 +129,16 @@ class Hub:
         for ch in subs:
             ch.deliver(out)
         return len(subs)
+
+    def publish_book(self, symbol: str, out: Outgoing) -> int:
+        """Deliver a BOOK_UPDATE to the symbol's book subscribers; returns how many."""
+        subs = self._book_by_symbol.get(symbol, ())
+        for ch in subs:
+            ch.deliver(out)
+        return len(subs)
+
+    def book_subscriber_count(self, symbol: str) -> int:
+        return len(self._book_by_symbol.get(symbol, ()))
 
     def to_account(self, account: str, out: Outgoing, skip: Channel | None = None) -> None:
         for ch in self._by_account.get(account, ()):

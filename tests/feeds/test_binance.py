@@ -86,7 +86,8 @@ def test_prices_flow_and_status_goes_up_only_when_open(upstream: FakeBinanceUpst
         session = _subscribed(engine, upstream)
         assert engine.feed_status()["status"] == "UP"
         assert upstream.request_targets[0] == (
-            "/stream?streams=btcusdt@aggTrade/btcusdt@ticker/ethusdt@aggTrade/ethusdt@ticker")
+            "/stream?streams=btcusdt@aggTrade/btcusdt@ticker/btcusdt@bookTicker"
+            "/ethusdt@aggTrade/ethusdt@ticker/ethusdt@bookTicker")
         upstream.set_price("BTCUSDT", "50100.5")
         upd = session.wait_for(is_update("BTCUSDT", 50100.5), timeout=5)
         assert upd["high"] == 100201.0 or upd["high"] is None or upd["high"] > 0

@@ -49,7 +49,8 @@ def test_listed_symbol_is_added_live_and_kept_after_reconnect(
         assert ok["type"] == "SUBSCRIBED" and ok["symbol"] == "SOLUSDT"
         session.wait_for(is_update("SOLUSDT", 150.0), timeout=5)
         assert upstream.control_requests[0]["method"] == "SUBSCRIBE"
-        assert upstream.control_requests[0]["params"] == ["solusdt@aggTrade", "solusdt@ticker"]
+        assert upstream.control_requests[0]["params"] == ["solusdt@aggTrade", "solusdt@ticker",
+                                                          "solusdt@bookTicker"]
         assert engine.feed_shared.snapshot()["dynamicSymbols"] == ["SOLUSDT"]
         # a second client gets it at once, with the snapshot
         other = engine.connect()
