@@ -428,8 +428,11 @@ class FakeBinanceUpstream:
         step = self.book_step
         self.push_book_ticker(sym, price - step, "1.5", price + step, "2.5")
         for levels in (5, 10, 20):
-            bids = [(price - step * (i + 1), Decimal(i + 1)) for i in range(levels)]
-            asks = [(price + step * (i + 1), Decimal(i + 1)) for i in range(levels)]
+            # the best levels hold what the bookTicker says; deeper ones 2, 3, ...
+            bids = [(price - step * (i + 1), Decimal(i + 1) if i else Decimal("1.5"))
+                    for i in range(levels)]
+            asks = [(price + step * (i + 1), Decimal(i + 1) if i else Decimal("2.5"))
+                    for i in range(levels)]
             if self.subscribers(f"{sym.lower()}@depth{levels}@100ms"):
                 self.push_depth(sym, levels, [b for b in bids if b[0] > 0], asks)
 
