@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from engine.errors import ConfigError
+from engine.market.binance_codec import MAX_STREAMS_PER_CONNECTION, streams_per_symbol
 
 __all__ = [
     "SYMBOL_RE",
@@ -382,6 +383,8 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
         raise ConfigError("supervisor.backoff_max_s", "must be >= supervisor.backoff_min_s")
     if cfg.feed.source == "replay" and not cfg.feed.replay.path:
         raise ConfigError("feed.replay.path", "is required when feed.source = 'replay'")
+    if cfg.feed.source == "binance":
+        _check_binance_streams(cfg.feed)
     if cfg.open_mode and not is_loopback_host(cfg.server.host):
         raise ConfigError(
             "server.host",
@@ -389,6 +392,19 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
             "before listening on a network interface (open mode is loopback-only)",
         )
     return cfg
+
+
+def _check_binance_streams(feed: FeedConfig) -> None:
+    """The configured symbols' streams must fit on one Binance connection."""
+    per_symbol = streams_per_symbol(feed.binance.depth_levels)
+    need = len(feed.symbols) * per_symbol
+    if need > MAX_STREAMS_PER_CONNECTION:
+        raise ConfigError(
+            "feed.symbols",
+            f"{len(feed.symbols)} symbols need {need} streams ({per_symbol} each); one "
+            f"Binance connection carries at most {MAX_STREAMS_PER_CONNECTION}, so at most "
+            f"{MAX_STREAMS_PER_CONNECTION // per_symbol} symbols",
+        )
 
 
 def load_config_text(text: str, env: Mapping[str, str] | None = None) -> Config:

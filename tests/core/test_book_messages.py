@@ -102,3 +102,16 @@ def test_depth_levels_accepts_binance_sizes(levels: int) -> None:
 def test_depth_levels_refuses_other_values(value: str) -> None:
     with pytest.raises(ConfigError, match="depth_levels"):
         load_config_text(f"[feed.binance]\ndepth_levels = {value}\n")
+
+
+def test_binance_symbols_must_fit_one_connection_at_four_streams_each() -> None:
+    def toml(n: int, depth: int) -> str:
+        symbols = ", ".join(f'"S{i}USDT"' for i in range(n))
+        return (f'[feed]\nsource = "binance"\nsymbols = [{symbols}]\n'
+                f"[feed.binance]\ndepth_levels = {depth}\n")
+    assert len(load_config_text(toml(256, 5)).feed.symbols) == 256
+    assert len(load_config_text(toml(341, 0)).feed.symbols) == 341
+    with pytest.raises(ConfigError, match="at most 256 symbols"):
+        load_config_text(toml(257, 20))
+    with pytest.raises(ConfigError, match="at most 341 symbols"):
+        load_config_text(toml(342, 0))

@@ -22,9 +22,10 @@ Two ways to feed it:
   :meth:`push_raw`;
 * streaming (``stream_prices={"BTCUSDT": "50000", ...}``): a background
   thread, every ``stream_interval_s``, pushes one trade (qty 0.5) at the
-  current price of each symbol, before it a ``@bookTicker`` (bid one
-  ``book_step`` below the price, ask one above) and partial depth books of
-  5, 10 and 20 levels (to whoever subscribed them), and every
+  current price of each symbol, before it (when the price changed, and every
+  ``book_every`` ticks) a ``@bookTicker`` (bid one ``book_step`` below the
+  price, ask one above) and partial depth books of 5, 10 and 20 levels (to
+  whoever subscribed them), and every
   ``ticker_every`` ticks a ``24hrTicker``; :meth:`set_price` changes a
   price. Aggregate ids advance on every tick whether or not anyone receives it (stalled, or nobody
   connected), so a client that was away sees a gap, as with the real tape.
@@ -150,6 +151,7 @@ class FakeBinanceUpstream:
         stream_interval_s: float = 0.01,
         ticker_every: int = 5,
         book_step: Decimal | str = "0.01",
+        book_every: int = 10,
     ) -> None:
         self.known_symbols = {s.upper() for s in known_symbols}
         self._streaming = stream_prices is not None
@@ -158,6 +160,7 @@ class FakeBinanceUpstream:
         self.stream_interval_s = stream_interval_s
         self.ticker_every = ticker_every
         self.book_step = Decimal(str(book_step))
+        self.book_every = book_every
         self.ping_interval_s = ping_interval_s
         self.pong_timeout_s = pong_timeout_s
         self.max_streams = max_streams
@@ -447,12 +450,15 @@ class FakeBinanceUpstream:
 
     def _stream_loop(self) -> None:
         tick = 0
+        booked: dict[str, Decimal] = {}
         while not self._stopping.wait(self.stream_interval_s):
             tick += 1
             with self._lock:
                 prices = dict(self._prices)
             for sym, price in prices.items():
-                self._push_book_around(sym, price)
+                if booked.get(sym) != price or tick % self.book_every == 0:
+                    booked[sym] = price
+                    self._push_book_around(sym, price)
                 self.push_trade(sym, price, "0.5")
                 if tick % self.ticker_every == 0:
                     self.push_ticker(sym, price, change="1.0", change_percent="0.1",
