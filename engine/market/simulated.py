@@ -12,8 +12,8 @@ Model of one :meth:`SimulatedMarket.step`:
 2. The book is quoted around it: a spread of 1 to :data:`MAX_SPREAD_TICKS`
    ticks (the best bid at most one tick below the mid, never below one
    tick), then :data:`BOOK_LEVELS` levels a side, each 1 or 2 ticks behind
-   the previous one (bids stop above zero), with log-normal quantities
-   rounded to the lot size.
+   the previous one (bids stop above zero), each holding 1 to 16 units of
+   about 400 USDT (whole lots; integers drawn, so a step stays cheap).
 3. One trade against that book: a taker buy at the best ask or a taker sell
    at the best bid (down moves are sells), for at most the quantity of that
    level.
@@ -78,6 +78,8 @@ class SimulatedSymbol:
     mid: Decimal = Decimal(0)
     update_id: int = 0
     book: DepthSnapshot | None = None
+    #: The quantity unit of a book level: about 400 USDT, whole lots.
+    level_unit: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +118,10 @@ class SimulatedMarket:
         start, tick = _start_for(symbol)
         rng = random.Random(seed * 1_000_003 + zlib.crc32(symbol.encode()))
         lot = Decimal("0.00001") if start > 1000 else Decimal("0.001")
+        unit = max(lot, (Decimal(400) / start).quantize(lot))
         self._symbols[symbol] = SimulatedSymbol(
-            symbol, rng, tick, lot, start, start, start, start, Decimal(0), mid=start
+            symbol, rng, tick, lot, start, start, start, start, Decimal(0), mid=start,
+            level_unit=unit,
         )
 
     def step(self, symbol: str, now_ms: int) -> SimStep:
@@ -153,18 +157,19 @@ class SimulatedMarket:
         return max(s.lot, Decimal(repr(qty_f)).quantize(s.lot))
 
     def _quote(self, s: SimulatedSymbol, now_ms: int) -> DepthSnapshot:
-        tick = s.tick
+        tick, unit, draw = s.tick, s.level_unit, s.rng.getrandbits
         spread = 1 + s.rng.randrange(MAX_SPREAD_TICKS)
         bid = max(tick, s.mid - (spread // 2) * tick)
         ask = bid + spread * tick
         bids: list[BookLevel] = []
         asks: list[BookLevel] = []
         for _ in range(BOOK_LEVELS):
+            bits = draw(10)  # 4 bits per quantity, 1 per gap
             if bid > 0:
-                bids.append((bid, 4 * self._size(s)))
-            asks.append((ask, 4 * self._size(s)))
-            bid -= (1 + s.rng.randrange(2)) * tick
-            ask += (1 + s.rng.randrange(2)) * tick
+                bids.append((bid, unit * (1 + (bits & 15))))
+            asks.append((ask, unit * (1 + (bits >> 4 & 15))))
+            bid -= (1 + (bits >> 8 & 1)) * tick
+            ask += (1 + (bits >> 9 & 1)) * tick
         s.update_id += 1
         s.book = DepthSnapshot(s.symbol, tuple(bids), tuple(asks), s.update_id, now_ms)
         return s.book

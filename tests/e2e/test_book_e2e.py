@@ -28,7 +28,7 @@ def _is_book(m: dict[str, Any]) -> bool:
 
 def test_subscribe_book_gets_a_snapshot_then_updates(client: WsClient) -> None:
     client.send({"action": "subscribe_book", "symbol": "btcusdt", "id": "b"})
-    ok = client.recv()  # the reply comes first, then the snapshot
+    ok = client.reply("b")  # the reply comes first, then the snapshot
     assert ok == {"type": "SUBSCRIBED", "symbol": "BTCUSDT", "stream": "book", "id": "b",
                   "timestamp": ok["timestamp"]}
     snapshot = client.recv()
