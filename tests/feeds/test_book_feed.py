@@ -157,6 +157,25 @@ def test_replay_plays_the_recorded_book_tickers() -> None:
             0.3527, 9602.0, 0.3531, 152.0)
 
 
+def test_replay_plays_recorded_partial_depth() -> None:
+    # gocryptotrader's capture: one @depth5 and one newer @depth10@100ms of BTCUSDT
+    path = data_file("gocryptotrader/wsSpot.json")
+    feed = FeedConfig(source="replay", symbols=("BTCUSDT",),
+                      replay=ReplayConfig(path=str(path), speed=0.0))
+    with Engine(engine_config(feed), listen=False) as engine:
+        wait_until(lambda: engine.feed_shared.codec_snapshot()["decoded"].get("depth") == 2,
+                   what="both partial books decoded")
+        session = engine.connect()
+        session.send({"action": "subscribe_book", "symbol": "BTCUSDT"})
+        book = session.wait_for(_book("BTCUSDT"), timeout=5)
+        assert book["seq"] == 2
+        assert book["bids"] == [[86104.01, 7.31528], [86104.0, 0.02997]]
+        assert book["asks"] == [[86104.02, 5.48779], [86104.03, 0.00072]]
+        session.send({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+        upd = session.wait_for(lambda m: m.get("type") == "MARKET_UPDATE", timeout=5)
+        assert (upd["bidQty"], upd["askQty"]) == (7.31528, 5.48779)
+
+
 # -- the FeedActor's order: BookTick to the order monitor before any client -------
 
 

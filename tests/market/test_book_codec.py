@@ -3,11 +3,14 @@ and every way a bad book frame is dropped (typed, counted, never raised)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import defaultdict
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.market.binance_codec import (
     CodecStats,
@@ -147,3 +150,29 @@ def test_every_recorded_book_ticker_decodes_in_update_order(relative: str) -> No
         last[book.symbol] = book.update_id
         # the exact text survives: the decimal strings of the frame, unchanged
         assert f'"b":"{book.bid}"' in rec.frame and f'"A":"{book.ask_qty}"' in rec.frame
+
+
+_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 2**64), st.floats(allow_nan=True),
+    st.sampled_from(["0", "1", "1.5", "-1", "1e3", "NaN", "", "abc", "0.35260000"]),
+    st.lists(st.lists(st.sampled_from(["1", "2", "0", "x", 3]), max_size=3), max_size=4),
+)
+
+
+@settings(max_examples=400)
+@given(
+    st.sampled_from(["nknusdt@bookTicker", "btcusdt@depth5", "btcusdt@depth20@100ms"]),
+    st.dictionaries(st.sampled_from(["u", "s", "b", "B", "a", "A", "E", "lastUpdateId",
+                                     "bids", "asks"]), _values, max_size=4),
+)
+def test_fuzz_mutated_book_frames_never_raise(stream: str, changes: dict[str, object]) -> None:
+    base = json.loads(BOOK_TICKER if "bookTicker" in stream else DEPTH5)["data"]
+    got = decode_frame(json.dumps({"stream": stream, "data": {**base, **changes}}), 1)
+    assert kind_of(got)
+    if isinstance(got, BookTicker):
+        assert 0 < got.bid < got.ask and got.bid_qty > 0 and got.ask_qty > 0
+    if isinstance(got, DepthSnapshot):
+        assert all(a[0] > b[0] for a, b in itertools.pairwise(got.bids))
+        assert all(a[0] < b[0] for a, b in itertools.pairwise(got.asks))
+        assert all(p > 0 and q > 0 for p, q in got.bids + got.asks)
+        assert not (got.bids and got.asks) or got.bids[0][0] < got.asks[0][0]

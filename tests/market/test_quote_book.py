@@ -3,7 +3,11 @@ book change publishes (BOOK_UPDATE always, MARKET_UPDATE when the best levels mo
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.market.board import MarketBoard
 from engine.market.quote_book import QuoteBook
@@ -82,3 +86,43 @@ def test_board_market_update_carries_the_book_not_the_ticker() -> None:
     assert board.apply_book(depth([("100", "3"), ("99", "1")], [("101", "2")], 8)) is None
     view = board.book("BTCUSDT")
     assert view is not None and view.seq == 3 and view.best_bid == (D(100), D(3))
+
+
+_price = st.integers(90, 110)
+
+
+@st.composite
+def _inputs(draw: st.DrawFn) -> BookTicker | DepthSnapshot:
+    uid = draw(st.integers(1, 50))
+    if draw(st.booleans()):
+        bid = draw(_price)
+        ask = bid + draw(st.integers(1, 3))
+        return bt(str(bid), str(draw(st.integers(1, 9))), str(ask), "1", uid)
+    mid = draw(_price)
+    n = draw(st.integers(0, 5))
+    return depth([(str(mid - i), "1") for i in range(n)],
+                 [(str(mid + 1 + i), "2") for i in range(draw(st.integers(0, 5)))], uid)
+
+
+@settings(max_examples=300)
+@given(st.lists(_inputs(), min_size=1, max_size=30))
+def test_any_sequence_gives_an_ordered_bounded_book_led_by_the_newest_input(
+        items: list[BookTicker | DepthSnapshot]) -> None:
+    book = QuoteBook()
+    top: BookTicker | None = None
+    snap: DepthSnapshot | None = None
+    for item in items:
+        book.apply(item)
+        if isinstance(item, BookTicker):
+            top = item
+        else:
+            snap = item
+        assert all(a[0] > b[0] for a, b in itertools.pairwise(book.bids))
+        assert all(a[0] < b[0] for a, b in itertools.pairwise(book.asks))
+        depth_n = 0 if snap is None else max(len(snap.bids), len(snap.asks))
+        assert len(book.bids) <= depth_n + 1 and len(book.asks) <= depth_n + 1
+        if top is not None and (snap is None or top.update_id > snap.last_update_id):
+            assert book.bids[0] == (top.bid, top.bid_qty)
+            assert book.asks[0] == (top.ask, top.ask_qty)
+        else:
+            assert snap is not None and (book.bids, book.asks) == (snap.bids, snap.asks)
