@@ -179,7 +179,6 @@ class FeedActor(TickdeskActor):
         self._clock = clock
         self._board = MarketBoard()
         self._latest: dict[str, sm.Outgoing] = {}
-        self._latest_book: dict[str, sm.Outgoing] = {}
         self._sim: SimulatedMarket | None = None
         self._pulses = 0
         self._pulses_per_ticker = 1
@@ -476,9 +475,9 @@ class FeedActor(TickdeskActor):
             msg.channel.deliver(out)
 
     def _on_send_book_snapshot(self, msg: SendBookSnapshot) -> None:
-        out = self._latest_book.get(msg.symbol)
-        if out is not None:
-            msg.channel.deliver(out)
+        book = self._board.book(msg.symbol)
+        if book is not None:
+            msg.channel.deliver(sm.book_update(book, self._clock.now_ms()))
 
     # -- routing ------------------------------------------------------------
 
@@ -490,7 +489,9 @@ class FeedActor(TickdeskActor):
     def _route_book(self, item: BookTicker | DepthSnapshot, received_ms: int) -> None:
         """Publish one book input if it changed the board's book: BookTick to the
         order monitor and the portfolio first (like trades), then BOOK_UPDATE to the
-        book subscribers and, if the best bid/ask moved, MARKET_UPDATE."""
+        book subscribers (encoded only if the symbol has some: a new subscriber's
+        snapshot is encoded from the board) and, if the best bid/ask moved,
+        MARKET_UPDATE."""
         change = self._board.apply_book(item)
         if change is None:
             return
@@ -502,9 +503,8 @@ class FeedActor(TickdeskActor):
         self._orders.tell(tick)
         self._portfolio.tell(tick)
         now = self._clock.now_ms()
-        book_out = sm.book_update(change.book, now)
-        self._latest_book[item.symbol] = book_out
-        self._hub.publish_book(item.symbol, book_out)
+        if self._hub.book_subscriber_count(item.symbol):  # else a snapshot encodes it
+            self._hub.publish_book(item.symbol, sm.book_update(change.book, now))
         if change.market is not None:
             out = sm.market_update(change.market, now)
             self._latest[item.symbol] = out
