@@ -1,6 +1,6 @@
 """What every tickdesk actor shares: dispatch by message type and failures that surface.
 
-pykka has no supervision (LIBRARY-FACTS §1.2): an exception in a ``tell``
+pykka has no supervision: an exception in a ``tell``
 handler stops the actor and calls ``on_failure`` in its thread, while an
 exception in ``on_start`` stops it with neither hook. :class:`TickdeskActor`
 reports both to a failure callback (the Supervisor's), so no actor dies
@@ -17,17 +17,22 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import pykka
 
-__all__ = ["ActorSlot", "ExpectedFailure", "FailureHook", "TickdeskActor"]
+from engine.errors import StoreUnavailable, TickdeskError
+from engine.stats import counter
+
+__all__ = ["ActorSlot", "ExpectedFailure", "FailureHook", "GetStatistics", "SlotStatistics",
+           "TickdeskActor"]
 
 log = logging.getLogger("tickdesk.actors")
 
 
-class ExpectedFailure(Exception):
+class ExpectedFailure(TickdeskError):
     """A failure an actor raises on purpose so that the Supervisor restarts it
     (an upstream lost, a stall). The actor logs its own one-line reason;
     pykka's ERROR traceback for it is filtered out, so a daemon that
@@ -35,15 +40,32 @@ class ExpectedFailure(Exception):
 
 
 class _HideExpectedFailures(logging.Filter):
+    """Drops pykka's tracebacks of :class:`ExpectedFailure` and of
+    :class:`~engine.errors.StoreUnavailable` returned to an asker (the
+    PortfolioActor logs the store failure itself, once)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, ExpectedFailure)
+        return not isinstance(exc, ExpectedFailure | StoreUnavailable)
 
 
 logging.getLogger("pykka").addFilter(_HideExpectedFailures())
 
 #: ``hook(name, generation, reason)`` — called from the dying actor's thread.
 FailureHook = Callable[[str, int, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class GetStatistics:
+    """Ask any actor for its ``statistics()`` (None when it keeps none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotStatistics:
+    """What an :class:`ActorSlot` counts (``/metrics``: ``tickdesk_actor_*{actor}``)."""
+
+    messages_dropped: int = counter("Messages not delivered because the actor was down "
+                                    "(between a failure and its restart).")
 
 
 class TickdeskActor(pykka.ThreadingActor):
@@ -70,6 +92,8 @@ class TickdeskActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         handler = self.handlers.get(type(message))
         if handler is None:
+            if isinstance(message, GetStatistics):
+                return self.statistics()
             log.warning("%s: ignoring unexpected message %s", self.name, type(message).__name__)
             return None
         return handler(message)
@@ -79,10 +103,18 @@ class TickdeskActor(pykka.ThreadingActor):
             self.started()
         except Exception as exc:
             self._report(f"start failed: {type(exc).__name__}")
+            self._drain()
             raise
 
     def started(self) -> None:
         """Override instead of ``on_start`` (failures are reported)."""
+
+    def statistics(self) -> object | None:
+        """What this actor counts, as a frozen dataclass of
+        :func:`engine.stats.counter`/:func:`~engine.stats.gauge` fields, or None.
+        Runs on the actor's thread (asked with :class:`GetStatistics`); counts
+        start again at 0 in a restarted generation."""
+        return None
 
     def on_failure(
         self,
@@ -96,6 +128,32 @@ class TickdeskActor(pykka.ThreadingActor):
             name = exception_type.__name__ if exception_type else "failure"
             reason = f"crashed: {name}"
         self._report(reason)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Hand every ``tell`` message still in the mailbox of this failed
+        actor to :meth:`orphaned` (pykka would drop them silently). ``ask``
+        messages go back to the mailbox for pykka, which fails them with
+        ``ActorDeadError`` (or answers a stop). Bounded by what the mailbox
+        holds; a tell racing with the stop may still be dropped by pykka."""
+        inbox = self.actor_inbox
+        asks = []
+        while not inbox.empty():  # this thread is the only consumer: get() cannot block
+            envelope = inbox.get()
+            if envelope.reply_to is not None:
+                asks.append(envelope)
+                continue
+            try:
+                self.orphaned(envelope.message)
+            except Exception:
+                log.exception("%s: answering an orphaned message failed", self.name)
+        for envelope in asks:
+            inbox.put(envelope)
+
+    def orphaned(self, message: Any) -> None:
+        """A ``tell`` message left in the mailbox when this actor failed; the
+        default drops it. Actors that owe an answer (account commands)
+        override this to give one."""
 
     def on_stop(self) -> None:
         self.cleanup()
@@ -148,6 +206,18 @@ class ActorSlot:
         if ref is None:
             raise pykka.ActorDeadError(f"{self.name} is not running")
         return ref.ask(message, timeout=timeout)
+
+    def statistics(self) -> SlotStatistics:
+        return SlotStatistics(self.dropped)
+
+    def actor_statistics(self, timeout: float = 0.5) -> object | None:
+        """The current actor's ``statistics()``; None when it is down, keeps
+        none, or does not answer within ``timeout`` (a busy actor)."""
+        try:
+            stats: object | None = self.ask(GetStatistics(), timeout=timeout)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            return None
+        return stats
 
     def backlog(self) -> int:
         ref = self._ref

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
+from engine.protocol.commands import Args, NoArgs
+from engine.protocol.enums import Action
 from engine.server.channel import Channel
 
 RequestId = str | int | None
@@ -56,11 +58,6 @@ class BookTick:
 
 
 @dataclass(frozen=True, slots=True)
-class TickerTick:
-    ticker: Ticker24h
-
-
-@dataclass(frozen=True, slots=True)
 class SendSnapshot:
     """Send the current MARKET_UPDATE of ``symbol`` to one new subscriber (feed thread,
     so it can never overtake or follow out of order the live updates)."""
@@ -80,13 +77,16 @@ class SendBookSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class AccountRequest:
-    """An account command forwarded by a ConnectionActor."""
+    """An account command forwarded by a ConnectionActor, already validated:
+    ``args`` is what :func:`~engine.protocol.commands.decode_command` parsed
+    from ``body`` (an ``OrderRequest``, ``CancelRequest``, ``OrdersQuery``, ...)."""
 
     account: str
     channel: Channel
     request_id: RequestId
-    action: str
+    action: Action
     body: dict[str, Any]
+    args: Args = NoArgs()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,14 +169,27 @@ class AddSymbol:
     channel: Channel
     symbol: str
     request_id: RequestId
+    #: The account of the asking connection: it owns the symbol if it is added.
+    account: str = ""
 
 
 @dataclass(frozen=True, slots=True)
-class SymbolTimeout:
-    """No data came for a live subscription within the time allowed."""
+class SymbolInterest:
+    """A symbol gained its first subscriber (``watched``) or lost its last one (the
+    hub, in the subscribing client's thread → FeedActor): live symbols nobody
+    watches are withdrawn after ``feed.binance.unsubscribe_grace_s``."""
 
     symbol: str
-    request: int
+    watched: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolInfoLoaded:
+    """A live-added symbol's exchange info was looked up (loader thread → FeedActor);
+    ``found`` is False when its filters could not be loaded."""
+
+    symbol: str
+    found: bool
 
 
 @dataclass(frozen=True, slots=True)

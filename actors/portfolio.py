@@ -4,39 +4,49 @@ Runs in its own pykka thread. It answers ``get_positions``/``get_portfolio``,
 broadcasts POSITION_UPDATE and PORTFOLIO_UPDATE when its TimerActors fire,
 applies fills for the OrderMonitorActor (``ask``: the fill is applied, and
 persisted when a store is configured, before the caller announces it), and
-answers buying-power checks. The ledger math is pure (:mod:`engine.trading.ledger`).
+answers risk checks (``RiskQuery``, decided by :mod:`engine.trading.risk`). The
+ledger math is pure (:mod:`engine.trading.ledger`).
 
 Persistence: this actor is the one owner of the :class:`~engine.store.Store`.
 It opens it in ``started()`` (its own thread; SQLite's ``check_same_thread``
 holds) and closes it in ``cleanup()`` (same thread), loads the ledgers from
 it, and on ``Settle`` applies the fills to *copies* of the affected ledgers,
 commits the whole outcome in one transaction, and only then swaps the copies
-in and replies. If the commit fails nothing in memory changed and the error
-goes back to the OrderMonitorActor, which crashes and is restarted from the
-store. ``LoadBook`` gives the OrderMonitorActor the persisted orders, so only
-this thread ever touches SQLite. After a restart of this actor the ledgers
-reload from the store.
+in and replies. If the commit fails nothing in memory changed: a store error
+(``sqlite3.Error``: disk full, I/O error) is counted in the engine's
+:class:`~engine.store_health.StoreHealth` (the store is then *unwritable*
+for ``/healthz``) and answered with :class:`~engine.errors.StoreUnavailable`,
+which the OrderMonitorActor turns into ``ERROR STORE_UNAVAILABLE`` without
+crashing (see its docstring). While the store is unwritable, each timer
+``Pulse`` (at most one a second) probes it with a write that touches no
+tickdesk data (:meth:`Store.probe`), so ``/healthz`` turns healthy again as soon as the
+store writes, even on an idle daemon. ``LoadBook`` gives the
+OrderMonitorActor the persisted orders, so only this thread ever touches
+SQLite. After a restart of this actor the ledgers reload from the store.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from actors.base import FailureHook, TickdeskActor
 from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, Pulse, TradeTick
 from engine.config import TradingConfig
+from engine.errors import InternalError, StoreUnavailable
 from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.server.hub import Hub
 from engine.store import Store
+from engine.store_health import StoreHealth, error_kind
 from engine.trading.events import Outcome
 from engine.trading.ledger import Ledger
 from engine.trading.order import Order
+from engine.trading.risk import risk_reject
 
 __all__ = [
     "BookState",
@@ -44,11 +54,12 @@ __all__ = [
     "PortfolioActor",
     "RiskQuery",
     "Settle",
-    "portfolio_wire",
-    "positions_wire",
 ]
 
 log = logging.getLogger("tickdesk.portfolio")
+
+#: While the store is unwritable, probe it at most this often (on timer pulses).
+PROBE_INTERVAL_MS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,43 +95,6 @@ class RiskQuery:
     price: Decimal
 
 
-def positions_wire(ledger: Ledger, marks: dict[str, Decimal]) -> list[dict[str, Any]]:
-    """The POSITION_UPDATE ``positions`` list (flat positions are not listed)."""
-    out: list[dict[str, Any]] = []
-    for pos in ledger.open_positions():
-        mark = marks.get(pos.symbol)
-        qty = abs(pos.quantity)
-        out.append(
-            {
-                "symbol": pos.symbol,
-                "side": "LONG" if pos.quantity > 0 else "SHORT",
-                "quantity": qty,
-                "entryPrice": pos.entry_price,
-                "markPrice": mark,
-                "unrealizedPnl": pos.unrealized(mark),
-                "realizedPnl": pos.realized_pnl,
-                "notional": qty * (mark if mark is not None else pos.entry_price),
-            }
-        )
-    return out
-
-
-def portfolio_wire(ledger: Ledger, marks: dict[str, Decimal], open_orders: int) -> dict[str, Any]:
-    """The PORTFOLIO_UPDATE ``portfolio`` object. ``totalPnl`` is
-    ``realizedPnl + unrealizedPnl - fees`` (equity minus the starting balance)."""
-    unrealized = ledger.unrealized_pnl(marks)
-    return {
-        "balance": ledger.balance,
-        "equity": ledger.balance + unrealized,
-        "unrealizedPnl": unrealized,
-        "realizedPnl": ledger.realized_pnl,
-        "totalPnl": ledger.realized_pnl + unrealized - ledger.fees,
-        "fees": ledger.fees,
-        "positionsCount": len(ledger.open_positions()),
-        "openOrdersCount": open_orders,
-    }
-
-
 class PortfolioActor(TickdeskActor):
     def __init__(
         self,
@@ -131,13 +105,17 @@ class PortfolioActor(TickdeskActor):
         *,
         store_path: str = "",
         store_synchronous: str = "full",
+        store_health: StoreHealth | None = None,
         on_failure: FailureHook | None = None,
         generation: int = 0,
     ) -> None:
         """``store_path``: the SQLite database (a path, or a ``file:`` URI);
-        empty means no persistence."""
+        empty means no persistence. ``store_health`` outlives this actor (the
+        Engine's), so a restart keeps the counts."""
         super().__init__("portfolio", on_failure, generation)
         self._store_path = store_path
+        self._health = store_health if store_health is not None else StoreHealth()
+        self._last_probe_ms: int | None = None
         self._store_synchronous = store_synchronous
         self._store: Store | None = None
         self._hub = hub
@@ -166,9 +144,11 @@ class PortfolioActor(TickdeskActor):
         try:
             state = store.load(self._trading.fee_bps)
             ledgers = dict(state.ledgers)
-            for name, ledger in self._ledgers.items():
-                ledgers.setdefault(name, ledger)
-            store.add_accounts(ledgers.values())
+            new = [ledger for name, ledger in self._ledgers.items() if name not in ledgers]
+            for ledger in new:
+                ledgers[ledger.name] = ledger
+            if new:  # no write at all on a restart: a full disk cannot stop it
+                store.add_accounts(new)
         except BaseException:
             store.close()
             raise
@@ -202,31 +182,26 @@ class PortfolioActor(TickdeskActor):
         self._open_orders[msg.account] = msg.count
 
     def _on_request(self, req: AccountRequest) -> None:
-        ledger = self._ledger(req.account)
-        now = self._now_ms()
-        if req.action == "get_positions":
-            out = sm.position_update(positions_wire(ledger, self._marks), now, req.request_id)
-        else:
-            out = sm.portfolio_update(
-                portfolio_wire(ledger, self._marks, self._open_orders.get(req.account, 0)),
-                now,
-                req.request_id,
-            )
-        req.channel.deliver(out)
+        req.channel.deliver(self._update(req.action == "get_positions", req.account,
+                                         self._ledger(req.account), self._now_ms(),
+                                         req.request_id))
 
     def _on_pulse(self, msg: Pulse) -> None:
         now = self._now_ms()
+        self._maybe_probe(now)
         for account in self._hub.accounts():
             ledger = self._ledgers.get(account)
-            if ledger is None:
-                continue
-            if msg.name == "positions":
-                out = sm.position_update(positions_wire(ledger, self._marks), now)
-            else:
-                out = sm.portfolio_update(
-                    portfolio_wire(ledger, self._marks, self._open_orders.get(account, 0)), now
-                )
-            self._hub.to_account(account, out)
+            if ledger is not None:
+                self._hub.to_account(
+                    account, self._update(msg.name == "positions", account, ledger, now))
+
+    def _update(self, positions: bool, account: str, ledger: Ledger, now: int,
+                request_id: str | int | None = None) -> sm.Outgoing:
+        """The POSITION_UPDATE (``positions``) or PORTFOLIO_UPDATE of one account."""
+        if positions:
+            return sm.position_update(ledger, self._marks, now, request_id)
+        return sm.portfolio_update(ledger, self._marks, self._open_orders.get(account, 0),
+                                   now, request_id)
 
     def _on_settle(self, msg: Settle) -> None:
         # Work on copies: if a fill or the commit fails, memory is unchanged.
@@ -237,8 +212,49 @@ class PortfolioActor(TickdeskActor):
                 ledger = changed[fill.account] = copy.deepcopy(self._ledger(fill.account))
             ledger.apply_fill(fill.symbol, fill.side, fill.quantity, fill.price)
         if self._store is not None:
-            self._store.settle(msg.outcome, changed, msg.next_order_id, msg.next_list_id)
+            try:
+                self._store.settle(msg.outcome, changed, msg.next_order_id, msg.next_list_id)
+            except sqlite3.Error as exc:
+                self._store_failed(exc, "settle")
+                raise StoreUnavailable() from None
+            self._store_ok()
         self._ledgers.update(changed)
+
+    def orphaned(self, message: object) -> None:
+        """An account command left in the mailbox when this actor failed: its
+        client still gets its one answer (``ERROR INTERNAL``, not applied)."""
+        if isinstance(message, AccountRequest):
+            err = InternalError(message.request_id)
+            message.channel.deliver(sm.error(err.code, err.message, self._now_ms(),
+                                             message.request_id))
+
+    # -- store health ------------------------------------------------------------
+
+    def _store_failed(self, exc: sqlite3.Error, what: str) -> None:
+        kind = error_kind(exc)
+        if self._health.writable:
+            log.error("store %s: %s failed (%s: %s); commands get STORE_UNAVAILABLE until "
+                      "it writes again", self._store_path, what, kind, exc)
+        else:
+            log.debug("store %s: %s failed again (%s: %s)", self._store_path, what, kind, exc)
+        self._health.failed(kind, str(exc))
+
+    def _store_ok(self) -> None:
+        if self._health.succeeded():
+            log.info("store %s writes again", self._store_path)
+
+    def _maybe_probe(self, now: int) -> None:
+        if self._store is None or self._health.writable:
+            return
+        if self._last_probe_ms is not None and now - self._last_probe_ms < PROBE_INTERVAL_MS:
+            return
+        self._last_probe_ms = now
+        try:
+            self._store.probe()
+        except sqlite3.Error as exc:
+            self._store_failed(exc, "probe")
+            return
+        self._store_ok()
 
     def _on_load_book(self, _msg: LoadBook) -> BookState | None:
         if self._store is None:
@@ -247,15 +263,5 @@ class PortfolioActor(TickdeskActor):
         return BookState(state.orders, state.next_order_id, state.next_list_id)
 
     def _on_risk(self, msg: RiskQuery) -> str | None:
-        ledger = self._ledger(msg.account)
-        if not self._trading.allow_short:
-            after = ledger.position(msg.symbol).quantity + msg.quantity * msg.side.sign
-            if after < 0:
-                return "SHORT_NOT_ALLOWED"
-        marks = dict(self._marks)
-        marks[msg.symbol] = msg.price
-        if ledger.exceeds_buying_power(
-            msg.symbol, msg.side, msg.quantity, msg.price, marks, self._trading.max_leverage
-        ):
-            return "INSUFFICIENT_BALANCE"
-        return None
+        return risk_reject(self._ledger(msg.account), self._marks, self._trading,
+                           msg.symbol, msg.side, msg.quantity, msg.price)

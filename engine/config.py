@@ -24,9 +24,11 @@ from typing import Any, TypeVar
 
 from engine.errors import ConfigError
 from engine.market.binance_codec import MAX_STREAMS_PER_CONNECTION, streams_per_symbol
+from engine.market.symbol_info import SymbolOverride
+from engine.protocol.symbols import SYMBOL_PATTERN, is_symbol, normalize_symbol
 
 __all__ = [
-    "SYMBOL_RE",
+    "FEED_SOURCES",
     "AccountConfig",
     "BinanceConfig",
     "Config",
@@ -38,6 +40,7 @@ __all__ = [
     "SimulatedConfig",
     "StoreConfig",
     "SupervisorConfig",
+    "SymbolOverride",
     "TradingConfig",
     "is_loopback_host",
     "load_config",
@@ -45,7 +48,6 @@ __all__ = [
     "parse_config",
 ]
 
-SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 Check = Callable[[Any], str | None]
@@ -60,10 +62,6 @@ def _opt(default: Any, check: Check | None = None) -> Any:
 
 def _positive(v: Any) -> str | None:
     return None if v > 0 else "must be > 0"
-
-
-def _non_negative(v: Any) -> str | None:
-    return None if v >= 0 else "must be >= 0"
 
 
 def _between(lo: float, hi: float) -> Check:
@@ -91,8 +89,8 @@ def _symbols(v: Any) -> str | None:
     if not v:
         return "must list at least one symbol"
     for s in v:
-        if not SYMBOL_RE.match(s):
-            return f"{s!r} is not a symbol ([A-Z0-9]{{2,20}})"
+        if not is_symbol(s):
+            return f"{s!r} is not a symbol ({SYMBOL_PATTERN})"
     if len(set(v)) != len(v):
         return "lists a symbol twice"
     return None
@@ -100,6 +98,10 @@ def _symbols(v: Any) -> str | None:
 
 def _ws_url(v: Any) -> str | None:
     return None if re.match(r"^wss?://[^\s/]+", v) else "must be a ws:// or wss:// URL"
+
+
+def _http_url(v: Any) -> str | None:
+    return None if re.match(r"^https?://[^\s/]+/?$", v) else "must be an http:// or https:// URL"
 
 
 def _origins(v: Any) -> str | None:
@@ -143,6 +145,20 @@ class BinanceConfig:
     rotate_after_s: float = _opt(85800.0, _between(1, 86000))
     #: A symbol subscribed live that sends no data within this time is unknown.
     subscribe_timeout_s: float = _opt(5.0, _between(0.1, 60))
+    #: TCP connect, TLS and WebSocket handshake together must finish within this.
+    connect_timeout_s: float = _opt(10.0, _between(0.1, 600))
+    #: A frame (or a fragmented message) longer than this closes the connection.
+    max_frame_bytes: int = _opt(1 << 20, _between(1024, 1 << 30))
+    #: An aggregate-trade id more than this far ahead of the last one is implausible.
+    max_trade_id_jump: int = _opt(1_000_000, _between(1, 1 << 62))
+    #: A trade price further than this (percent) from the reference is implausible.
+    max_price_deviation_pct: float = _opt(20.0, _between(0.01, 1000))
+    #: A symbol added live is unsubscribed this long after its last subscriber left.
+    unsubscribe_grace_s: float = _opt(60.0, _between(0, 86400))
+    #: REST API base of ``GET /api/v3/exchangeInfo`` (the symbols' filters).
+    rest_url: str = _opt("https://api.binance.com", _http_url)
+    #: Timeout of one exchangeInfo request (3 attempts at most).
+    rest_timeout_s: float = _opt(5.0, _between(0.1, 60))
     #: Also subscribe ``<symbol>@depth<N>@100ms`` (the top N levels); 0 = best bid/ask only.
     depth_levels: int = _opt(0, _int_one_of(0, 5, 10, 20))
 
@@ -154,9 +170,15 @@ class ReplayConfig:
     loop: bool = _opt(False)
 
 
+#: The names ``feed.source`` accepts: the keys of ``engine.feeds.registry.SOURCES``
+#: (that edge module holds each source's factory and capabilities; a test keeps
+#: both lists equal).
+FEED_SOURCES: tuple[str, ...] = ("simulated", "binance", "replay")
+
+
 @dataclass(frozen=True, slots=True)
 class FeedConfig:
-    source: str = _opt("simulated", _one_of("simulated", "binance", "replay"))
+    source: str = _opt("simulated", _one_of(*FEED_SOURCES))
     symbols: tuple[str, ...] = _opt(("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"), _symbols)
     simulated: SimulatedConfig = field(default_factory=SimulatedConfig)
     binance: BinanceConfig = field(default_factory=BinanceConfig)
@@ -164,6 +186,8 @@ class FeedConfig:
     #: Binance only: ``subscribe_ticker`` of a symbol not in ``symbols`` subscribes
     #: it upstream live (ERROR UNKNOWN_SYMBOL if Binance sends nothing for it).
     dynamic_symbols: bool = _opt(True)
+    #: Symbols one account may have added live (pending or subscribed) at once.
+    max_live_symbols_per_account: int = _opt(8, _between(1, 512))
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +249,9 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
     accounts: tuple[AccountConfig, ...] = ()
+    #: ``[[symbols]]``: per-symbol changes to the exchange filters (see
+    #: :class:`~engine.market.symbol_info.SymbolOverride`).
+    symbols: tuple[SymbolOverride, ...] = ()
 
     @property
     def open_mode(self) -> bool:
@@ -297,9 +324,12 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
         if annotation == "tuple[AccountConfig, ...]":
             kwargs[name] = _accounts(data[name], key)
             continue
+        if annotation == "tuple[SymbolOverride, ...]":
+            kwargs[name] = _symbol_overrides(data[name], key)
+            continue
         value = _coerce(key, annotation, data[name])
         if key == "feed.symbols":
-            value = tuple(s.upper() for s in value)
+            value = tuple(normalize_symbol(s) or s for s in value)
         check = f.metadata.get("check")
         if check is not None:
             problem = check(value)
@@ -324,6 +354,38 @@ def _accounts(value: Any, key: str) -> tuple[AccountConfig, ...]:
     names = [a.name for a in out]
     if len(set(names)) != len(names):
         raise ConfigError(key, "two accounts have the same name")
+    return tuple(out)
+
+
+def _symbol_overrides(value: Any, key: str) -> tuple[SymbolOverride, ...]:
+    """``[[symbols]]``: ``symbol`` plus any override field (all optional, >= 0)."""
+    if not isinstance(value, list):
+        raise ConfigError(key, "must be an array of tables ([[symbols]])")
+    known = {f.name: str(f.type).removesuffix(" | None") for f in fields(SymbolOverride)}
+    out: list[SymbolOverride] = []
+    for i, item in enumerate(value):
+        k = f"{key}[{i}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(k, "must be a table")
+        kwargs: dict[str, Any] = {}
+        for name, raw in item.items():
+            if name not in known:
+                raise ConfigError(f"{k}.{name}", "unknown key")
+            v = _coerce(f"{k}.{name}", known[name], raw)
+            if isinstance(v, (int, Decimal)) and not isinstance(v, bool) and v < 0:
+                raise ConfigError(f"{k}.{name}", "must be >= 0 (0 means no limit)")
+            kwargs[name] = v
+        symbol = kwargs.get("symbol")
+        if symbol is None:
+            raise ConfigError(f"{k}.symbol", "is required")
+        normal = normalize_symbol(symbol)
+        if normal is None:
+            raise ConfigError(f"{k}.symbol", f"{symbol!r} is not a symbol ({SYMBOL_PATTERN})")
+        kwargs["symbol"] = normal
+        out.append(SymbolOverride(**kwargs))
+    names = [o.symbol for o in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(key, "lists a symbol twice")
     return tuple(out)
 
 

@@ -1,21 +1,50 @@
-"""The tickdesk exception tree.
+"""The tickdesk exception tree: every error tickdesk raises on purpose.
 
 Pure core. Every error a user can cause is typed, carries a wire ``code`` when
-it is answered on the protocol, and never leaks internals::
+it is answered on the protocol, and never leaks internals. One root; the
+classes live next to the code that raises them (the module is given on the
+right when it is not this one), and ``tests/test_errors.py`` checks that this
+drawing matches the classes::
 
     TickdeskError
     ├── ConfigError            bad configuration (the CLI exits with status 2)
-    └── ProtocolError          a client command that is answered with ERROR
-        ├── BadRequest         BAD_REQUEST: malformed frame, missing/ill-typed field
-        ├── UnknownAction      UNKNOWN_ACTION
-        ├── UnknownSymbol      UNKNOWN_SYMBOL
-        ├── Unauthorized       UNAUTHORIZED
-        ├── UnknownOrder       UNKNOWN_ORDER
-        ├── RateLimited        RATE_LIMITED
-        └── InternalError      INTERNAL (message is generic, never an exception text)
+    ├── ProtocolError          a client command that is answered with ERROR
+    │   ├── BadRequest         BAD_REQUEST: malformed frame, missing/ill-typed field
+    │   │   └── RequestError   a bad field of an order command (engine.trading.errors)
+    │   ├── UnknownAction      UNKNOWN_ACTION
+    │   ├── UnknownSymbol      UNKNOWN_SYMBOL
+    │   ├── Unauthorized       UNAUTHORIZED
+    │   ├── UnknownOrder       UNKNOWN_ORDER: also what the order book raises on a bad cancel
+    │   ├── RateLimited        RATE_LIMITED
+    │   ├── StoreUnavailable   STORE_UNAVAILABLE: the store could not write; nothing applied
+    │   └── InternalError      INTERNAL (message is generic, never an exception text)
+    ├── SymbolInfoError        malformed exchange info of a symbol (engine.market.symbol_info)
+    ├── StoreError             the database cannot be used (engine.store)
+    │   ├── StoreInUse         another process holds the store's owner lock (engine.store_lock)
+    │   └── StoreCorrupt       damaged pages or a record that does not decode (engine.store_check)
+    ├── Refusal                a handshake refused with an HTTP status (engine.server.http)
+    ├── ExpectedFailure        an actor fails on purpose to be restarted (actors.base)
+    │   └── FeedSourceError    the feed's upstream was lost (actors.feed)
+    ├── FrameTooLarge          an upstream frame over the limit (engine.feeds.ws_transport)
+    ├── SessionClosed          an in-process session is closed (tickdesk.app)
+    ├── ClientError            what the client library raises (tickdesk.client.errors)
+    │   ├── ConnectError       the first connection could not be made
+    │   ├── CommandError       the server answered a command with ERROR (code, message)
+    │   ├── ConnectionLost     the connection dropped before the reply came
+    │   ├── ClientClosed       the client is closed
+    │   └── RequestTimeout     no reply (or no connection) within the timeout
+    └── BenchError             a benchmark server or client failed (tickdesk.bench.runner)
+
+Business rejections (insufficient balance, bad OCO prices, ...) are not
+exceptions: they are ``REJECTED`` events in an
+:class:`~engine.trading.events.Outcome`. Modules may also keep private
+exceptions for their own control flow (never raised out of the module); those
+derive from :class:`TickdeskError` too and are not drawn.
 """
 
 from __future__ import annotations
+
+from engine.protocol.enums import ErrorCode
 
 __all__ = [
     "BadRequest",
@@ -23,6 +52,7 @@ __all__ = [
     "InternalError",
     "ProtocolError",
     "RateLimited",
+    "StoreUnavailable",
     "TickdeskError",
     "Unauthorized",
     "UnknownAction",
@@ -47,7 +77,7 @@ class ConfigError(TickdeskError):
 class ProtocolError(TickdeskError):
     """A command that is answered with an ``ERROR`` frame; the connection stays open."""
 
-    code = "BAD_REQUEST"
+    code = ErrorCode.BAD_REQUEST
 
     def __init__(self, message: str, request_id: str | int | None = None) -> None:
         super().__init__(message)
@@ -56,31 +86,42 @@ class ProtocolError(TickdeskError):
 
 
 class BadRequest(ProtocolError):
-    code = "BAD_REQUEST"
+    code = ErrorCode.BAD_REQUEST
 
 
 class UnknownAction(ProtocolError):
-    code = "UNKNOWN_ACTION"
+    code = ErrorCode.UNKNOWN_ACTION
 
 
 class UnknownSymbol(ProtocolError):
-    code = "UNKNOWN_SYMBOL"
+    code = ErrorCode.UNKNOWN_SYMBOL
 
 
 class Unauthorized(ProtocolError):
-    code = "UNAUTHORIZED"
+    code = ErrorCode.UNAUTHORIZED
 
 
 class UnknownOrder(ProtocolError):
-    code = "UNKNOWN_ORDER"
+    code = ErrorCode.UNKNOWN_ORDER
 
 
 class RateLimited(ProtocolError):
-    code = "RATE_LIMITED"
+    code = ErrorCode.RATE_LIMITED
+
+
+class StoreUnavailable(ProtocolError):
+    """The durable store refused a write (disk full, I/O error): the command
+    changed nothing and may be retried once the store writes again."""
+
+    code = ErrorCode.STORE_UNAVAILABLE
+
+    def __init__(self, request_id: str | int | None = None) -> None:
+        super().__init__("the store cannot write (disk full or I/O error); the command was "
+                         "not applied, retry later", request_id)
 
 
 class InternalError(ProtocolError):
-    code = "INTERNAL"
+    code = ErrorCode.INTERNAL
 
     def __init__(self, request_id: str | int | None = None) -> None:
         super().__init__("internal error; the command was not applied", request_id)

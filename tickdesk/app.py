@@ -25,20 +25,21 @@ import itertools
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
 import pykka
 
-from actors.base import ActorSlot, FailureHook
+from actors.base import ActorSlot, FailureHook, GetStatistics
 from actors.connection import ConnectionActor, InboundGate, SessionServices
 from actors.feed import FeedActor
-from actors.messages import ClientFrame, ClientGone, Pulse
+from actors.messages import ClientFrame, ClientGone, Pulse, SymbolInterest
 from actors.order_monitor import OrderMonitorActor
 from actors.portfolio import PortfolioActor
 from actors.supervisor import (
     AwaitStarted,
+    ChildBoard,
     ChildSpec,
     FeedStatusReport,
     Supervisor,
@@ -49,17 +50,24 @@ from engine.backoff import BackoffPolicy
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.dashboard import dashboard_routes
+from engine.errors import TickdeskError
 from engine.feeds.base import FeedShared
+from engine.feeds.exchange_info import fetch_exchange_info
+from engine.feeds.registry import source_kind
+from engine.health import assess
+from engine.market.symbol_info import SymbolCatalog, SymbolInfo, build_catalog, load_snapshot
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
+from engine.protocol.enums import CloseCode
 from engine.protocol.server_messages import Outgoing
-from engine.server.channel import CLOSE_SLOW_CONSUMER, SocketChannel
+from engine.server.channel import SocketChannel
 from engine.server.http import HttpServer, Refusal, UpgradeRequest
 from engine.server.hub import Hub
 from engine.server.limits import ConnectionLimits, peer_ip
 from engine.server.ops import (
     EngineMetrics,
     OpsSnapshot,
+    StatisticsSource,
     TransportStats,
     healthz_route,
     metrics_route,
@@ -67,6 +75,9 @@ from engine.server.ops import (
 from engine.server.websocket import ServerWebSocket
 from engine.server.writer import WriterLoop
 from engine.store import Store
+from engine.store_check import verify
+from engine.store_health import StoreHealth
+from engine.store_lock import StoreLock
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
 
@@ -74,10 +85,9 @@ log = logging.getLogger("tickdesk.engine")
 
 WS_PATH = "/api/ws/realtime"
 _MEMORY_DBS = itertools.count(1)
-CLOSE_GOING_AWAY = 1001
 
 
-class SessionClosed(Exception):
+class SessionClosed(TickdeskError):
     """The in-process session is closed (``code`` says why)."""
 
     def __init__(self, code: int) -> None:
@@ -142,9 +152,9 @@ class LocalSession:
             ok = self._outbox.push(out.payload, out.conflate_key)
             self._cond.notify_all()
         if not ok:
-            self.close(CLOSE_SLOW_CONSUMER, "slow consumer: session queue limit reached")
+            self.close(CloseCode.SLOW_CONSUMER, "slow consumer: session queue limit reached")
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         with self._cond:
             if self._closed_code is not None:
                 return
@@ -160,11 +170,11 @@ class LocalSession:
     def send(self, command: Mapping[str, Any]) -> None:
         """Send one command, exactly as a client would (answers arrive as messages)."""
         if self._closed_code is not None or self._actor is None:
-            raise SessionClosed(self._closed_code or 1000)
+            raise SessionClosed(self._closed_code or CloseCode.NORMAL)
         try:
             self._actor.tell(ClientFrame(orjson.dumps(command).decode(), False))
         except pykka.ActorDeadError:
-            raise SessionClosed(self._closed_code or 1001) from None
+            raise SessionClosed(self._closed_code or CloseCode.GOING_AWAY) from None
 
     def get(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message; raises ``TimeoutError``, or :class:`SessionClosed` once
@@ -175,7 +185,7 @@ class LocalSession:
             if self._outbox:
                 data = self._outbox.pop_batch(1)
                 return dict(orjson.loads(data))
-            raise SessionClosed(self._closed_code or 1000)
+            raise SessionClosed(self._closed_code or CloseCode.NORMAL)
 
     def wait_for(self, predicate: Callable[[dict[str, Any]], bool],
                  timeout: float = 5.0) -> dict[str, Any]:
@@ -212,9 +222,24 @@ class Engine:
         self.portfolio = ActorSlot("portfolio")
         self.order_monitor = ActorSlot("order_monitor")
         self.feed = ActorSlot("feed")
+        self._timers = {name: ActorSlot(f"timer-{name}") for name in ("positions", "portfolio")}
         self._feed_status = _FeedStatus(cfg.feed.source)
+        self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
         self.feed_shared = FeedShared(cfg.feed.symbols)
+        if self._feed_kind.live_symbols and cfg.feed.dynamic_symbols:
+            # The FeedActor withdraws live symbols nobody watches (after a grace).
+            # A report lost while the feed restarts is made up for: a new FeedActor
+            # looks at the hub's watched symbols when it starts.
+            feed_slot = self.feed
+
+            def interest(symbol: str, watched: bool) -> None:
+                feed_slot.tell(SymbolInterest(symbol, watched))
+
+            self.hub.on_interest = interest
+        #: Every served symbol's exchange info and filters: from the shipped
+        #: snapshot (simulated, replay) or from Binance at start().
+        self.symbols = self._symbol_catalog()
         self._ids = itertools.count(1)
         self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
         self._tokens = {a.token: a.name for a in cfg.accounts}
@@ -234,6 +259,13 @@ class Engine:
         self._started = False
         self._stopped = False
         self._store_path, self._store_anchor = self._store_location(cfg.store.path)
+        #: Held from start() to stop() for a database file (None in memory).
+        self._store_lock = (StoreLock(self._store_path) if self._store_anchor is None
+                            else None)
+        #: Whether the store writes, and its errors by kind (the PortfolioActor's reports).
+        self.store_health = StoreHealth()
+        #: Every child's starts, failures and restarts (the Supervisor's records).
+        self.children = ChildBoard()
         self.services = SessionServices(
             hub=self.hub,
             feed=self.feed,
@@ -241,13 +273,14 @@ class Engine:
             order_monitor=self.order_monitor,
             now_ms=self.clock.now_ms,
             known_symbol=self.feed_shared.serves,
-            dynamic_symbols=cfg.feed.source == "binance" and cfg.feed.dynamic_symbols,
+            dynamic_symbols=self._feed_kind.live_symbols and cfg.feed.dynamic_symbols,
             feed_status=self._feed_status.get,
             tokens=self._tokens,
             default_account="default" if cfg.open_mode else None,
             monotonic=self.clock.monotonic,
             rate_limit_per_s=cfg.server.rate_limit_per_s,
             rate_limit_burst=cfg.server.rate_limit_burst,
+            symbols=self.symbols,
         )
 
     # -- lifecycle ------------------------------------------------------------
@@ -255,16 +288,23 @@ class Engine:
     def start(self) -> Engine:
         if self._started:
             raise RuntimeError("engine already started")
-        # Open (and migrate) the store once here, in the caller's thread, so a
-        # bad path or a too-new database fails start() instead of crash-looping
-        # the PortfolioActor. This connection is closed before any actor runs.
+        # The store is this engine's alone (StoreInUse otherwise). Check it
+        # (pages, schema version, every record: StoreCorrupt) and open (and
+        # migrate) it once here, in the caller's thread, so a bad path or a
+        # bad database fails start() instead of crash-looping the
+        # PortfolioActor. This connection is closed before any actor runs.
         try:
+            if self._store_lock is not None:
+                self._store_lock.acquire()
+                verify(self._store_path)
             Store(self._store_path).close()
         except BaseException:
-            self._close_anchor()
+            self._release_store()
             raise
         self._started = True
         self._started_at = self.clock.monotonic()
+        if self._feed_kind.exchange_filters:
+            self._load_exchange_info(self.config.feed.symbols)
         self.writer.start()
         sup = self.config.supervisor
         policy = BackoffPolicy(
@@ -273,7 +313,8 @@ class Engine:
             max_restarts=sup.max_restarts, restart_window_s=sup.restart_window_s,
         )
         self._supervisor = Supervisor.start(self._children(), policy, self.clock,
-                                            on_feed_status=self._feed_status_changed)
+                                            on_feed_status=self._feed_status_changed,
+                                            board=self.children)
         # Return with every child's slot set, so a session opened right away
         # can reach them (their start-up, e.g. loading the store, runs before
         # their first message).
@@ -286,7 +327,8 @@ class Engine:
             srv = self.config.server
             paths = (WS_PATH,) + ((srv.echo_path,) if srv.echo_path else ())
             routes = {"/healthz": healthz_route(self.ops_snapshot),
-                      "/metrics": metrics_route(self.ops_snapshot, self.metrics),
+                      "/metrics": metrics_route(self.ops_snapshot, self.metrics,
+                                                self.statistics),
                       **dashboard_routes()}
             self._http = HttpServer(srv.host, srv.port, paths, self._on_upgrade, routes=routes)
             self._http.start()
@@ -296,12 +338,13 @@ class Engine:
         """Close every client with 1001, stop every actor and thread. Idempotent."""
         if self._stopped or not self._started:
             self._stopped = True
+            self._release_store()
             return
         self._stopped = True
         if self._http is not None:
             self._http.stop()
         for ch in self.hub.channels():
-            ch.close(CLOSE_GOING_AWAY, "server shutting down")
+            ch.close(CloseCode.GOING_AWAY, "server shutting down")
         self._await_transports(min(1.0, timeout / 4))
         with self._lock:
             conns = list(self._connections.values())
@@ -316,13 +359,17 @@ class Engine:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 ref.stop(block=True, timeout=1.0)
         self.writer.stop()
-        self._close_anchor()
+        self._release_store()
 
-    def _close_anchor(self) -> None:
+    def _release_store(self) -> None:
+        """Close the in-memory anchor, or release the file's owner lock (after
+        every actor has stopped, so the PortfolioActor has closed the store)."""
         anchor = self._store_anchor
         self._store_anchor = None
         if anchor is not None:
             anchor.close()
+        if self._store_lock is not None:
+            self._store_lock.release()
 
     @property
     def store_path(self) -> str:
@@ -379,11 +426,42 @@ class Engine:
     def ops_snapshot(self) -> OpsSnapshot:
         """What ``/healthz`` and ``/metrics`` show (see :mod:`engine.server.ops`)."""
         live, sent, conflated, evictions, _ = self.transport_stats.totals()
+        now = self.clock.monotonic()
+        sup = self.config.supervisor
+        actors = {r.name: assess(r, now, sup.restart_window_s, sup.reset_after_s)
+                  for r in self.children.records()}
         return OpsSnapshot(feed=self._feed_status.get(), connections=live,
                            sessions=len(self.hub), messages_sent=sent, conflated=conflated,
                            evictions=evictions, refused=self.limits.refused,
-                           uptime_s=max(0.0, self.clock.monotonic() - self._started_at),
-                           feed_counters=self.feed_shared.counters())
+                           uptime_s=max(0.0, now - self._started_at),
+                           actors=actors, store=self.store_health.snapshot(),
+                           restart_window_s=sup.restart_window_s)
+
+    def statistics(self) -> list[StatisticsSource]:
+        """Every ``statistics()`` that ``/metrics`` exports, read now (see
+        :mod:`engine.stats`): a new source is one line here. Actors are asked
+        (bounded wait each); one that is down or busy is left out of this read."""
+        sources: list[StatisticsSource] = [
+            ("feed", {}, self.feed_shared.statistics()),
+            ("hub", {}, self.hub.statistics()),
+            ("writer", {}, self.writer.statistics()),
+            ("actor", {}, self.children.statistics()),
+            ("store", {}, self.store_health.statistics()),
+        ]
+        slots = (self.portfolio, self.order_monitor, self.feed, *self._timers.values())
+        sources += [("actor", {"actor": slot.name}, slot.statistics()) for slot in slots]
+        feed = self.feed.actor_statistics()
+        if feed is not None:
+            sources.append(("feed", {}, feed))
+        for name, slot in self._timers.items():
+            timer = slot.actor_statistics()
+            if timer is not None:
+                sources.append(("timer", {"timer": name}, timer))
+        supervisor = self._supervisor
+        if supervisor is not None:
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                sources.append(("supervisor", {}, supervisor.ask(GetStatistics(), timeout=0.5)))
+        return sources
 
     # -- in-process clients -------------------------------------------------------
 
@@ -410,6 +488,34 @@ class Engine:
                 return name
         raise Refusal(401, "invalid token")
 
+    def _symbol_catalog(self) -> SymbolCatalog:
+        cfg = self.config
+        if self._feed_kind.exchange_filters:
+            return SymbolCatalog(overrides=cfg.symbols)  # filled by start()
+        catalog, missing = build_catalog(cfg.feed.symbols, load_snapshot(), cfg.symbols)
+        if missing:
+            log.warning("no Binance filters known for %s: their orders are checked for shape "
+                        "only (add [[symbols]] to config.toml to set filters)",
+                        ", ".join(missing))
+        return catalog
+
+    def load_symbol_info(self, symbol: str) -> SymbolInfo | None:
+        """Binance only: load one symbol's exchange info (its filters) into the
+        catalog; None when it cannot be loaded. Blocks (bounded retries and
+        timeouts); the FeedActor calls it from a loader thread."""
+        return self._load_exchange_info([symbol]).get(symbol)
+
+    def _load_exchange_info(self, symbols: Iterable[str]) -> dict[str, SymbolInfo]:
+        b = self.config.feed.binance
+        wanted = list(symbols)
+        found = fetch_exchange_info(b.rest_url, wanted, timeout_s=b.rest_timeout_s)
+        stored = {s: self.symbols.add(info) for s, info in found.items()}
+        missing = [s for s in wanted if s not in stored]
+        if missing:
+            log.warning("exchangeInfo: no filters for %s from %s: their orders are refused "
+                        "UNKNOWN_SYMBOL", ", ".join(missing), b.rest_url)
+        return stored
+
     def _children(self) -> list[ChildSpec]:
         cfg = self.config
         clock = self.clock
@@ -417,21 +523,28 @@ class Engine:
         def portfolio(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return PortfolioActor.start(self.hub, cfg.trading, self._accounts, clock.now_ms,
                                         store_path=self._store_path,
-                                        store_synchronous=cfg.store.synchronous, on_failure=hook,
+                                        store_synchronous=cfg.store.synchronous,
+                                        store_health=self.store_health, on_failure=hook,
                                         generation=gen)
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
                                            self.feed_shared.serves, on_failure=hook,
                                            generation=gen,
-                                           on_order_event=self.metrics.order_event)
+                                           on_order_event=self.metrics.order_event,
+                                           store_health=self.store_health,
+                                           symbols=self.symbols)
 
         def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,
                                    clock, on_failure=link, generation=gen,
                                    shared=self.feed_shared,
                                    on_up=lambda: link.up("feed", gen),
-                                   on_tick_latency=self.metrics.tick_latency)
+                                   on_tick_latency=self.metrics.tick_latency,
+                                   symbols=self.symbols,
+                                   load_symbol_info=(self.load_symbol_info
+                                                     if self._feed_kind.exchange_filters
+                                                     else None))
 
         def timer(name: str, period: float) -> Callable[[FailureHook, int], Any]:
             def start(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
@@ -442,11 +555,11 @@ class Engine:
         return [
             ChildSpec("portfolio", self.portfolio, portfolio),
             ChildSpec("order_monitor", self.order_monitor, order_monitor),
-            # The Binance feed is UP only once its upstream connection is open.
-            ChildSpec("feed", self.feed, feed, up_on_start=cfg.feed.source != "binance"),
-            ChildSpec("timer-positions", ActorSlot("timer-positions"),
+            # A feed not up at start (Binance) is UP only once its upstream connection is open.
+            ChildSpec("feed", self.feed, feed, up_on_start=self._feed_kind.up_at_start),
+            ChildSpec("timer-positions", self._timers["positions"],
                       timer("positions", cfg.intervals.positions_s)),
-            ChildSpec("timer-portfolio", ActorSlot("timer-portfolio"),
+            ChildSpec("timer-portfolio", self._timers["portfolio"],
                       timer("portfolio", cfg.intervals.portfolio_s)),
         ]
 
@@ -515,7 +628,7 @@ class Engine:
         try:
             ref = ConnectionActor.start(channel, self.services, account, gate)
         except Exception:
-            channel.close(1011, "internal error", drop_pending=True)
+            channel.close(CloseCode.INTERNAL, "internal error", drop_pending=True)
             ws.start_reading()
             raise
         target.set(ref)

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
-from engine.market.agg_gaps import AggGapTracker, SymbolGapStats
+from engine.market.agg_gaps import AggGapTracker
 from engine.market.binance_codec import CodecStats, Decoded
+from engine.market.plausibility import REASONS, Reference
 from engine.market.upstream_limits import SlidingWindowLimiter, connection_attempt_limiter
 from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
+from engine.stats import counter
 
-__all__ = ["FeedShared", "FeedSink", "FeedSource", "MarketItem"]
+__all__ = ["FeedShared", "FeedSharedStatistics", "FeedSink", "FeedSource", "MarketItem"]
 
 log = logging.getLogger("tickdesk.feed")
 
@@ -53,6 +56,28 @@ class FeedSource(Protocol):
         """Stop reading and join the thread(s) (bounded by ``timeout``). Idempotent."""
 
 
+@dataclass(frozen=True, slots=True)
+class FeedSharedStatistics:
+    """The feed's counters across all its generations (``/metrics``: ``tickdesk_feed_*``)."""
+
+    connection_attempts: int = counter("Upstream connection attempts (Binance feed).")
+    connections_opened: int = counter("Upstream connections that opened (Binance feed).")
+    reconnects: int = counter("Upstream connection attempts after the first (retries after a "
+                              "loss, and 24 h rotations).")
+    agg_trade_gaps: int = counter("Aggregate-trade id jumps seen (each a run of missed trades).")
+    agg_trades_missed: int = counter("Aggregate-trade ids missed in total.")
+    events_skipped: int = counter("Events of symbols the feed does not serve (replay files "
+                                  "with more symbols).")
+    frames_decoded: Mapping[str, int] = counter(
+        "Upstream frames decoded, by what they held (trade, ticker, dropped, ...).", label="kind")
+    frames_dropped: Mapping[str, int] = counter(
+        "Upstream frames dropped as malformed, by reason.", label="reason")
+    dropped_trades: Mapping[str, int] = counter(
+        "Implausible upstream trades dropped, by reason (id_jump: id far ahead; price_band: "
+        "price outside the band; unconfirmed: no reference and not vouched for).",
+        label="reason")
+
+
 class FeedShared:
     """State and counters shared by all generations of the feed (thread-safe)."""
 
@@ -74,6 +99,9 @@ class FeedShared:
         """Aggregate-trade ids missed in total."""
         self.skipped_symbols = 0
         """Events of symbols the feed does not serve (replay files with more symbols)."""
+        self._dropped: dict[str, int] = dict.fromkeys(REASONS, 0)
+        self._references: dict[str, Reference] = {}
+        self._owners: dict[str, str] = {}
 
     # -- served symbols (configured + added live) ---------------------------------
 
@@ -81,10 +109,25 @@ class FeedShared:
         """True if the feed serves ``symbol`` (thread-safe; clients' ``known_symbol``)."""
         return symbol in self._served
 
-    def add_symbol(self, symbol: str) -> None:
-        """Serve ``symbol`` from now on, and after every reconnect."""
+    def add_symbol(self, symbol: str, owner: str | None = None) -> None:
+        """Serve ``symbol`` from now on, and after every reconnect; ``owner``: the
+        account that added it live."""
         with self._lock:
             self._served[symbol] = None
+            if owner is not None and symbol not in self.configured:
+                self._owners[symbol] = owner
+
+    def remove_symbol(self, symbol: str) -> None:
+        """Stop serving a symbol added live (configured symbols stay)."""
+        with self._lock:
+            if symbol not in self.configured:
+                self._served.pop(symbol, None)
+                self._owners.pop(symbol, None)
+
+    def live_owners(self) -> dict[str, str]:
+        """Symbols added live, and the account that added each."""
+        with self._lock:
+            return {s: self._owners.get(s, "") for s in self._served if s not in self.configured}
 
     def served(self) -> list[str]:
         with self._lock:
@@ -105,9 +148,24 @@ class FeedShared:
                 self.missing_trades += gap
             return gap
 
-    def gap_stats(self, symbol: str) -> SymbolGapStats | None:
+    def count_dropped(self, reason: str) -> None:
+        """An implausible trade was dropped (``reason``: one of ``plausibility.REASONS``)."""
         with self._lock:
-            return self._gaps.stats(symbol)
+            self._dropped[reason] = self._dropped.get(reason, 0) + 1
+
+    def dropped_trades(self) -> dict[str, int]:
+        """Implausible trades dropped, by reason (every reason, zeros included)."""
+        with self._lock:
+            return dict(self._dropped)
+
+    def keep_references(self, refs: dict[str, Reference]) -> None:
+        """The last trusted trade of each symbol, for the next connection's guard."""
+        with self._lock:
+            self._references.update(refs)
+
+    def references(self) -> dict[str, Reference]:
+        with self._lock:
+            return dict(self._references)
 
     def count_skipped(self) -> None:
         with self._lock:
@@ -129,11 +187,15 @@ class FeedShared:
         with self._lock:
             self.opened += 1
 
-    def counters(self) -> dict[str, int]:
-        """The connection and gap counters only (cheap: for ``/metrics``)."""
+    def statistics(self) -> FeedSharedStatistics:
+        """Any thread."""
         with self._lock:
-            return {"connects": self.connects, "opened": self.opened,
-                    "gapEvents": self.gap_events, "missingTrades": self.missing_trades}
+            return FeedSharedStatistics(
+                connection_attempts=self.connects, connections_opened=self.opened,
+                reconnects=max(0, self.connects - 1), agg_trade_gaps=self.gap_events,
+                agg_trades_missed=self.missing_trades, events_skipped=self.skipped_symbols,
+                frames_decoded=dict(self._stats.decoded), frames_dropped=dict(self._stats.dropped),
+                dropped_trades=dict(self._dropped))
 
     def snapshot(self) -> dict[str, object]:
         """Counters for logs, status and tests."""
@@ -146,4 +208,5 @@ class FeedShared:
                 "missingTrades": self.missing_trades,
                 "skippedSymbols": self.skipped_symbols,
                 "dynamicSymbols": sorted(set(self._served) - self.configured),
+                "droppedTrades": dict(self._dropped),
             }

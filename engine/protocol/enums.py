@@ -28,6 +28,7 @@ class Action(StrEnum):
     PLACE_OCO = "place_oco"
     PLACE_BRACKET = "place_bracket"
     CANCEL_ORDER = "cancel_order"
+    GET_SYMBOL_INFO = "get_symbol_info"
     AUTH = "auth"
     PING = "ping"
 
@@ -47,6 +48,7 @@ class MessageType(StrEnum):
     ORDER_LIST_UPDATE = "ORDER_LIST_UPDATE"
     ORDERS = "ORDERS"
     FEED_STATUS = "FEED_STATUS"
+    SYMBOL_INFO = "SYMBOL_INFO"
     PONG = "PONG"
     ERROR = "ERROR"
 
@@ -60,6 +62,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "UNAUTHORIZED"
     UNKNOWN_ORDER = "UNKNOWN_ORDER"
     RATE_LIMITED = "RATE_LIMITED"
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
 
 

@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from engine.errors import TickdeskError
+
 __all__ = ["HttpResponse", "HttpServer", "Refusal", "Route", "UpgradeRequest"]
 
 log = logging.getLogger("tickdesk.http")
@@ -47,7 +49,7 @@ class UpgradeRequest:
     environ: dict[str, Any]
 
 
-class Refusal(Exception):
+class Refusal(TickdeskError):
     """Raised by an upgrade handler to refuse the handshake with an HTTP status."""
 
     def __init__(self, status: int, message: str) -> None:

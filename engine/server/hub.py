@@ -12,11 +12,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from engine.protocol.server_messages import Outgoing
 from engine.server.channel import Channel
+from engine.stats import gauge
 
-__all__ = ["Hub"]
+__all__ = ["Hub", "HubStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class HubStatistics:
+    """The routing tables' sizes now (``/metrics``: ``tickdesk_hub_*``)."""
+
+    subscriptions: int = gauge("Symbol subscriptions of all sessions together.")
+    symbols_watched: int = gauge("Symbols with at least one subscriber.")
+    accounts_connected: int = gauge("Accounts with at least one session.")
 
 
 class Hub:
@@ -33,8 +44,9 @@ class Hub:
         self._book_by_symbol: dict[str, tuple[Channel, ...]] = {}
         self._books_of: dict[int, set[str]] = {}
         self._account_of: dict[int, str] = {}
-        #: Called with (symbol, watched) when a symbol gains its first or loses
-        #: its last subscriber (the Binance feed subscribes upstream on demand).
+        #: Called with (symbol, watched) when a symbol gains its first or loses its
+        #: last subscriber, outside the lock, in the caller's thread (the FeedActor
+        #: withdraws live symbols nobody watches). Must not block.
         self.on_interest: Callable[[str, bool], None] | None = None
 
     # -- membership ---------------------------------------------------------
@@ -53,10 +65,11 @@ class Hub:
                 return
             self._all = tuple(self._channels.values())
             for sym in self._symbols_of.pop(ch.conn_id, set()):
-                if self._drop(self._by_symbol, sym, ch):
+                if self._drop(self._by_symbol, sym, ch) and sym not in self._book_by_symbol:
                     lost.append(sym)
             for sym in self._books_of.pop(ch.conn_id, set()):
-                self._drop(self._book_by_symbol, sym, ch)
+                if self._drop(self._book_by_symbol, sym, ch) and sym not in self._by_symbol:
+                    lost.append(sym)
             account = self._account_of.pop(ch.conn_id, None)
             if account is not None:
                 self._drop(self._by_account, account, ch)
@@ -84,7 +97,7 @@ class Hub:
             syms.add(symbol)
             current = self._by_symbol.get(symbol, ())
             self._by_symbol[symbol] = (*current, ch)
-            first = not current
+            first = not current and symbol not in self._book_by_symbol
         if first:
             self._interest(symbol, True)
         return True
@@ -96,7 +109,7 @@ class Hub:
             if syms is None or symbol not in syms:
                 return False
             syms.discard(symbol)
-            last = self._drop(self._by_symbol, symbol, ch)
+            last = self._drop(self._by_symbol, symbol, ch) and symbol not in self._book_by_symbol
         if last:
             self._interest(symbol, False)
         return True
@@ -108,7 +121,11 @@ class Hub:
             if books is None or symbol in books:
                 return False
             books.add(symbol)
-            self._book_by_symbol[symbol] = (*self._book_by_symbol.get(symbol, ()), ch)
+            current = self._book_by_symbol.get(symbol, ())
+            self._book_by_symbol[symbol] = (*current, ch)
+            first = not current and symbol not in self._by_symbol
+        if first:
+            self._interest(symbol, True)
         return True
 
     def unsubscribe_book(self, ch: Channel, symbol: str) -> bool:
@@ -118,7 +135,9 @@ class Hub:
             if books is None or symbol not in books:
                 return False
             books.discard(symbol)
-            self._drop(self._book_by_symbol, symbol, ch)
+            last = self._drop(self._book_by_symbol, symbol, ch) and symbol not in self._by_symbol
+        if last:
+            self._interest(symbol, False)
         return True
 
     # -- publishing (lock-free reads) ----------------------------------------
@@ -159,8 +178,17 @@ class Hub:
     def subscriber_count(self, symbol: str) -> int:
         return len(self._by_symbol.get(symbol, ()))
 
-    def watched_symbols(self) -> list[str]:
-        return [s for s, chans in self._by_symbol.items() if chans]
+    def watched_symbols(self) -> set[str]:
+        """Symbols with at least one subscriber now (of MARKET_UPDATE or BOOK_UPDATE)."""
+        with self._lock:
+            return set(self._by_symbol) | set(self._book_by_symbol)
+
+    def statistics(self) -> HubStatistics:
+        with self._lock:
+            return HubStatistics(
+                subscriptions=sum(len(chans) for chans in self._by_symbol.values()),
+                symbols_watched=len(self._by_symbol),
+                accounts_connected=len(self._by_account))
 
     def __len__(self) -> int:
         return len(self._all)
@@ -169,7 +197,8 @@ class Hub:
 
     @staticmethod
     def _drop(table: dict[str, tuple[Channel, ...]], key: str, ch: Channel) -> bool:
-        """Remove ``ch`` from ``table[key]``; True if that emptied it."""
+        """Remove ``ch`` from ``table[key]`` (the key goes when that empties it);
+        True if it did."""
         remaining = tuple(c for c in table.get(key, ()) if c is not ch)
         if remaining:
             table[key] = remaining

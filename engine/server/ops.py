@@ -4,13 +4,20 @@ Edge module. :class:`TransportStats` is told when each WebSocket transport
 opens and closes, keeps the live channels and adds the counters of closed
 ones to running totals, so a scrape sees every channel exactly once.
 
-* ``/healthz``: JSON ``{"status": "ok"|"degraded", "feed": {...FEED_STATUS},
-  "connections": n, "uptimeS": s}``; ``ok`` only while the feed is ``UP``;
-  HTTP 503 while the feed is ``DOWN`` (200 otherwise).
+* ``/healthz``: JSON ``{"status": "ok"|"degraded"|"failing", "reasons": [...],
+  "feed": {...FEED_STATUS}, "actors": {name: {...}}, "store": {...},
+  "connections": n, "uptimeS": s}``. HTTP **503** with ``status = "failing"``
+  while :func:`engine.health.reasons` gives any reason (the feed is ``DOWN``,
+  an actor is crash-looping or escalated, the store cannot write); otherwise
+  200, ``ok`` while the feed is ``UP`` and ``degraded`` while it reconnects.
 * ``/metrics``: Prometheus text exposition (``prometheus-client``), from a
   registry of this engine only (several engines in one process never clash):
-  the snapshot's gauges and counters, plus what :class:`EngineMetrics` counts
-  as it happens (ORDER_UPDATEs by execution type, the tick fan-out latency).
+  the snapshot's gauges and counters (``tickdesk_healthy`` among them); every
+  ``statistics()`` the engine lists, read at scrape time by
+  :class:`StatisticsCollector` (each declared field of those dataclasses is
+  one metric, see :mod:`engine.stats`: actor restarts by actor and store
+  errors by kind among them); and what :class:`EngineMetrics` counts as it
+  happens (ORDER_UPDATEs by execution type, the tick fan-out latency).
 """
 
 from __future__ import annotations
@@ -30,15 +37,20 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from engine.server.channel import CLOSE_SLOW_CONSUMER, CLOSE_WRITE_TIMEOUT, SocketChannel
+from engine.health import ActorHealth, reasons
+from engine.protocol.enums import CloseCode, ExecutionType
+from engine.server.channel import SocketChannel
 from engine.server.http import HttpResponse, Route
-from engine.trading.order import ExecutionType
+from engine.stats import samples
+from engine.store_health import StoreHealthSnapshot
 
 __all__ = [
     "FEED_STATES",
     "TICK_LATENCY_BUCKETS",
     "EngineMetrics",
     "OpsSnapshot",
+    "StatisticsCollector",
+    "StatisticsSource",
     "TransportStats",
     "healthz_route",
     "metrics_route",
@@ -85,7 +97,7 @@ class TransportStats:
         self._live: dict[int, SocketChannel] = {}
         self._sent = 0
         self._conflated = 0
-        self._evictions = {CLOSE_SLOW_CONSUMER: 0, CLOSE_WRITE_TIMEOUT: 0}
+        self._evictions: dict[int, int] = {CloseCode.SLOW_CONSUMER: 0, CloseCode.WRITE_TIMEOUT: 0}
         self._closed = 0
 
     def opened(self, ch: SocketChannel) -> None:
@@ -123,22 +135,39 @@ class OpsSnapshot:
     evictions: Mapping[int, int]
     refused: int
     uptime_s: float
-    #: FeedShared counters: connects, opened, gapEvents, missingTrades.
-    feed_counters: Mapping[str, int] = field(default_factory=dict)
+    #: Each supervised actor, judged by :func:`engine.health.assess`.
+    actors: Mapping[str, ActorHealth] = field(default_factory=dict)
+    store: StoreHealthSnapshot = field(default_factory=lambda: StoreHealthSnapshot(True))
+    #: ``supervisor.restart_window_s``, quoted in the reasons.
+    restart_window_s: float = 300.0
+
+    def reasons(self) -> list[str]:
+        """Why the engine is unhealthy; empty when it is healthy."""
+        return reasons(self.actors, self.feed, self.store.writable, self.store.last_error,
+                       self.restart_window_s)
 
 
 def healthz_route(snapshot: Callable[[], OpsSnapshot]) -> Route:
     def healthz(_headers: Mapping[str, str], _query: Mapping[str, list[str]]) -> HttpResponse:
         snap = snapshot()
-        feed_status = snap.feed.get("status")
+        why = snap.reasons()
+        status = "failing" if why else "ok" if snap.feed.get("status") == "UP" else "degraded"
         body = {
-            "status": "ok" if feed_status == "UP" else "degraded",
+            "status": status,
+            "reasons": why,
             "feed": dict(snap.feed),
+            "actors": {
+                name: {"restarts": a.restarts, "recentFailures": a.recent_failures,
+                       "crashLooping": a.crash_looping, "escalated": a.escalated,
+                       "lastFailure": a.last_reason}
+                for name, a in sorted(snap.actors.items())
+            },
+            "store": {"writable": snap.store.writable, "lastError": snap.store.last_error,
+                      "errors": dict(snap.store.errors)},
             "connections": snap.connections,
             "uptimeS": round(snap.uptime_s, 3),
         }
-        return HttpResponse(503 if feed_status == "DOWN" else 200, "application/json",
-                            orjson.dumps(body))
+        return HttpResponse(503 if why else 200, "application/json", orjson.dumps(body))
 
     return healthz
 
@@ -177,29 +206,51 @@ class _Collector:
         yield feed
         yield GaugeMetricFamily("tickdesk_uptime_seconds", "Seconds since the engine started.",
                                 value=snap.uptime_s)
-        fc = snap.feed_counters
-        connects = fc.get("connects", 0)
-        yield CounterMetricFamily("tickdesk_feed_connection_attempts",
-                                  "Upstream connection attempts (Binance feed).", value=connects)
-        yield CounterMetricFamily("tickdesk_feed_connections_opened",
-                                  "Upstream connections that opened (Binance feed).",
-                                  value=fc.get("opened", 0))
-        yield CounterMetricFamily("tickdesk_feed_reconnects",
-                                  "Upstream connection attempts after the first (retries after "
-                                  "a loss, and 24 h rotations).",
-                                  value=max(0, connects - 1))
-        yield CounterMetricFamily("tickdesk_feed_agg_trade_gaps",
-                                  "Aggregate-trade id jumps seen (each a run of missed trades).",
-                                  value=fc.get("gapEvents", 0))
-        yield CounterMetricFamily("tickdesk_feed_agg_trades_missed",
-                                  "Aggregate-trade ids missed in total.",
-                                  value=fc.get("missingTrades", 0))
+        yield GaugeMetricFamily("tickdesk_healthy", "1 while /healthz answers 200, else 0.",
+                                value=0 if snap.reasons() else 1)
+
+
+#: ``(prefix, labels, statistics)``: one object's ``statistics()`` dataclass, exported
+#: as ``tickdesk_<prefix>_<field>{labels}``; several sources may share a prefix
+#: (one family per field name, a sample per source).
+StatisticsSource = tuple[str, Mapping[str, str], object]
+
+
+class StatisticsCollector:
+    """Turns the statistics dataclasses of :mod:`engine.stats` into metric families.
+
+    ``read`` is called once per scrape (on the HTTP handler thread) and returns
+    the sources to export; a source that has none now (an actor down) is simply
+    left out of the list."""
+
+    def __init__(self, read: Callable[[], Iterable[StatisticsSource]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
+        for prefix, labels, stats in self._read():
+            for name, kind, help_text, label, value in samples(stats):
+                full = f"tickdesk_{prefix}_{name}"
+                names = [*labels, *([label] if label else [])]
+                family = families.get(full)
+                if family is None:
+                    make = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+                    family = families[full] = make(full, help_text, labels=names)
+                if isinstance(value, Mapping):
+                    for key, v in sorted(value.items()):
+                        family.add_metric([*labels.values(), key], v)
+                else:
+                    family.add_metric(list(labels.values()), value)
+        yield from families.values()
 
 
 def metrics_route(snapshot: Callable[[], OpsSnapshot],
-                  counted: EngineMetrics | None = None) -> Route:
+                  counted: EngineMetrics | None = None,
+                  statistics: Callable[[], Iterable[StatisticsSource]] | None = None) -> Route:
     registry = counted.registry if counted is not None else CollectorRegistry(auto_describe=False)
     registry.register(_Collector(snapshot))
+    if statistics is not None:
+        registry.register(StatisticsCollector(statistics))
 
     def metrics(_headers: Mapping[str, str], _query: Mapping[str, list[str]]) -> HttpResponse:
         return HttpResponse(200, CONTENT_TYPE_LATEST, generate_latest(registry))

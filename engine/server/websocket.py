@@ -36,9 +36,9 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
-from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
 
+from engine.protocol.enums import CloseCode
 from engine.server.channel import SocketChannel
 
 __all__ = ["ChannelSocket", "MessageHandler", "ServerWebSocket"]
@@ -149,10 +149,10 @@ class ServerWebSocket(simple_websocket.Server):  # type: ignore[misc]
         self._pending_len = size
         if self.max_message_size and size > self.max_message_size:
             self.sock.send(
-                self.ws.send(CloseConnection(CloseReason.MESSAGE_TOO_BIG, "Message is too big"))
+                self.ws.send(CloseConnection(CloseCode.TOO_BIG, "Message is too big"))
             )
             self.connected = False
-            self.close_reason = CloseReason.MESSAGE_TOO_BIG
+            self.close_reason = CloseCode.TOO_BIG
             self.event.set()
             return False
         binary = isinstance(event, BytesMessage)

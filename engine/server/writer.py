@@ -24,16 +24,28 @@ import socket
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from engine.protocol.enums import CloseCode
+from engine.stats import counter, gauge
 
 if TYPE_CHECKING:
     from engine.server.channel import SocketChannel
 
-__all__ = ["WriterLoop"]
+__all__ = ["WriterLoop", "WriterStatistics"]
 
 log = logging.getLogger("tickdesk.writer")
 
 _CHECK_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStatistics:
+    """What the writer thread holds and did (``/metrics``: ``tickdesk_writer_*``)."""
+
+    channels_waiting: int = gauge("Channels with queued data waiting for their socket.")
+    write_timeouts: int = counter("Channels closed 4002: socket not writable in time.")
 
 
 class WriterLoop:
@@ -57,6 +69,10 @@ class WriterLoop:
 
     def start(self) -> None:
         self._thread.start()
+
+    def statistics(self) -> WriterStatistics:
+        """Any thread (sizes read without the writer's lock: a moment's view)."""
+        return WriterStatistics(len(self._registered), self.evictions)
 
     def stop(self, timeout: float = 2.0) -> None:
         with self._lock:
@@ -169,14 +185,12 @@ class WriterLoop:
         return max(0.0, timeout)
 
     def _enforce_deadlines(self) -> None:
-        from engine.server.channel import CLOSE_WRITE_TIMEOUT
-
         now = self._monotonic()
         for ch in list(self._registered.values()):
             if ch.stalled_for(now) > ch.write_timeout_s:
                 self._unregister(ch)
                 self.evictions += 1
-                ch.close(CLOSE_WRITE_TIMEOUT, "slow consumer: socket not writable",
+                ch.close(CloseCode.WRITE_TIMEOUT, "slow consumer: socket not writable",
                          drop_pending=True)
 
     def _drain_wake(self) -> None:

@@ -18,12 +18,12 @@ Contract with the caller
   ``ALL_DONE`` when no order of the list is open any more, ``REJECTED``).
 * **Fills.** The book decides fills; it computes each fill's fee with the
   ``fee_for(account, quantity, price)`` function given at construction
-  (:func:`bps_fee` mirrors ``Ledger.fee_for``) and sets ``filledQuantity``,
-  ``avgPrice`` and ``fee`` on the order. Each fill is also returned as a
-  :class:`~engine.trading.events.FillIntent` that the caller applies to the
-  ledger. Fills are always **full** fills: the whole quantity fills on the
-  first qualifying trade (trade sizes are not consulted; ``PARTIALLY_FILLED``
-  is never produced).
+  (:func:`bps_fee` charges :func:`~engine.money.fill_fee`, as ``Ledger.fee_for``
+  does) and sets ``filledQuantity``, ``avgPrice`` and ``fee`` on the order.
+  Each fill is also returned as a :class:`~engine.trading.events.FillIntent`
+  that the caller applies to the ledger. Fills are always **full** fills: the
+  whole quantity fills on the first qualifying trade (trade sizes are not
+  consulted; ``PARTIALLY_FILLED`` is never produced).
 * **Buying power.** At placement the book calls the optional
   ``risk(account, symbol, side, quantity, price)`` callback (the caller owns
   the ledgers and knows ``max_leverage`` and ``allow_short``); a returned
@@ -33,8 +33,8 @@ Contract with the caller
 * **Stale ticks.** A trade with ``now_ms - trade.event_time > max_tick_age_ms``
   changes nothing at all: no fill, no trigger, no trailing move.
 
-Execution rules (TRADING.md, and Binance where it is silent)
-------------------------------------------------------------
+Execution rules (docs/trading.md, and Binance where it is silent)
+-----------------------------------------------------------------
 * MARKET fills at once at ``last_price`` moved ``slippage_bps`` against the
   taker; with no last price it is REJECTED ``NO_MARKET_PRICE``.
 * A LIMIT that is marketable at placement (last trade at or through its price)
@@ -72,10 +72,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from decimal import Decimal, localcontext
+from decimal import Decimal
 
 from engine.messages import Trade
-from engine.money import MONEY, ZERO, Side
+from engine.money import ZERO, Side, fill_fee
+from engine.protocol.enums import ExecutionType
 from engine.trading import trailing
 from engine.trading.errors import UnknownOrder
 from engine.trading.events import (
@@ -87,7 +88,6 @@ from engine.trading.events import (
     Outcome,
 )
 from engine.trading.order import (
-    ExecutionType,
     LegRole,
     ListStatus,
     ListType,
@@ -99,7 +99,6 @@ from engine.trading.order import (
 from engine.trading.order_list import OrderList
 from engine.trading.requests import BracketRequest, OcoRequest, OrderRequest
 from engine.trading.triggers import (
-    BPS,
     bracket_prices_ok,
     limit_fills,
     limit_maker_would_match,
@@ -108,12 +107,15 @@ from engine.trading.triggers import (
     taker_price,
 )
 
-__all__ = ["FeeFn", "OrderBook", "RejectReason", "RiskCheck", "bps_fee"]
+__all__ = ["FeeFn", "OrderBook", "OrderCheck", "RejectReason", "RiskCheck", "bps_fee"]
 
 #: ``fee_for(account, quantity, price) -> fee``.
 FeeFn = Callable[[str, Decimal, Decimal], Decimal]
 #: ``risk(account, symbol, side, quantity, price) -> reject reason or None``.
 RiskCheck = Callable[[str, str, Side, Decimal, Decimal], str | None]
+#: ``check(order) -> reject reason or None``, run on every new order and list
+#: leg at placement (the symbol filters, :mod:`engine.trading.filters`).
+OrderCheck = Callable[[Order], str | None]
 
 _NEG = Decimal("-Infinity")
 _POS = Decimal("Infinity")
@@ -129,15 +131,18 @@ class RejectReason:
     ORDER_WOULD_MATCH_IMMEDIATELY = "ORDER_WOULD_MATCH_IMMEDIATELY"
     OCO_BAD_PRICES = "OCO_BAD_PRICES"
     BRACKET_BAD_PRICES = "BRACKET_BAD_PRICES"
+    #: The account checks of :mod:`engine.trading.risk`.
+    SHORT_NOT_ALLOWED = "SHORT_NOT_ALLOWED"
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
 
 
 def bps_fee(fee_bps: Decimal) -> FeeFn:
-    """A fee function charging ``fee_bps`` of the notional, computed exactly as
-    ``Ledger.fee_for`` (so a ledger with the same ``fee_bps`` agrees)."""
+    """A fee function charging ``fee_bps`` of the notional with
+    :func:`~engine.money.fill_fee`, as ``Ledger.fee_for`` does (so a ledger
+    with the same ``fee_bps`` agrees)."""
 
     def fee_for(account: str, quantity: Decimal, price: Decimal) -> Decimal:
-        with localcontext(MONEY):
-            return quantity * price * fee_bps / BPS
+        return fill_fee(quantity, price, fee_bps)
 
     return fee_for
 
@@ -169,9 +174,12 @@ class OrderBook:
         next_order_id: int = 1,
         next_list_id: int = 1,
         full_scan: bool = False,
+        order_check: OrderCheck | None = None,
     ) -> None:
         """``full_scan`` evaluates every open order on every trade instead of
-        using the price index (for tests that check the index)."""
+        using the price index (for tests that check the index); ``order_check``
+        may reject each new order (and each leg of a list) at placement."""
+        self._order_check = order_check
         self._fee_for: FeeFn = fee_for if fee_for is not None else bps_fee(Decimal(10))
         self._max_open = max_open_orders
         self._next_order_id = next_order_id
@@ -196,6 +204,7 @@ class OrderBook:
         fee_for: FeeFn | None = None,
         max_open_orders: int = 200,
         full_scan: bool = False,
+        order_check: OrderCheck | None = None,
     ) -> OrderBook:
         """A book holding persisted ``orders`` (open ones keep working, with
         their trailing state). Lists are rebuilt from the orders' ``list_id``;
@@ -209,6 +218,7 @@ class OrderBook:
             next_order_id=max(next_order_id, max_order + 1),
             next_list_id=max(next_list_id, max_list + 1),
             full_scan=full_scan,
+            order_check=order_check,
         )
         members: dict[int, list[Order]] = {}
         for order in ordered:
@@ -244,9 +254,6 @@ class OrderBook:
 
     def get(self, order_id: int) -> Order | None:
         return self._orders.get(order_id)
-
-    def get_list(self, list_id: int) -> OrderList | None:
-        return self._lists.get(list_id)
 
     def open_orders(self, account: str) -> list[Order]:
         """The account's open orders (PENDING_NEW bracket exits included), by id."""
@@ -311,6 +318,11 @@ class OrderBook:
             return RejectReason.DUPLICATE_CLIENT_ORDER_ID
         if self.order_count(account) + len(orders) > self._max_open:
             return RejectReason.TOO_MANY_OPEN_ORDERS
+        if self._order_check is not None:
+            for order in orders:
+                reason = self._order_check(order)
+                if reason is not None:
+                    return reason
         return None
 
     # -------------------------------------------------------------- placement

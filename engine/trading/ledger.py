@@ -8,7 +8,7 @@ increased at different prices: it is kept to :data:`ENTRY_PRICE_PLACES`
 decimal places (half-even). Realized P&L is computed from that stored entry
 price, so ``balance == starting_balance + realized_pnl - fees`` holds to the
 last digit, and a position's quantity is always the exact sum of its signed
-fills (TRADING.md, "Account").
+fills (docs/trading.md, "Account").
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
-from engine.money import BPS as _BPS
-from engine.money import MONEY, ZERO, Side
+from engine.money import MONEY, ZERO, Side, fill_fee
 
 __all__ = [
     "ENTRY_PRICE_PLACES",
@@ -76,7 +75,7 @@ class Ledger:
 
     @property
     def balance(self) -> Decimal:
-        """``starting_balance + realized_pnl - fees`` (TRADING.md)."""
+        """``starting_balance + realized_pnl - fees`` (docs/trading.md)."""
         with localcontext(MONEY):
             return self.starting_balance + self.realized_pnl - self.fees
 
@@ -89,8 +88,7 @@ class Ledger:
         return [p for _, p in sorted(self.positions.items()) if p.quantity]
 
     def fee_for(self, quantity: Decimal, price: Decimal) -> Decimal:
-        with localcontext(MONEY):
-            return quantity * price * self.fee_bps / _BPS
+        return fill_fee(quantity, price, self.fee_bps)
 
     def apply_fill(self, symbol: str, side: Side, quantity: Decimal, price: Decimal) -> FillResult:
         """Apply one fill; return what it changed.
@@ -171,7 +169,7 @@ class Ledger:
         marks: Mapping[str, Decimal],
         max_leverage: Decimal,
     ) -> bool:
-        """TRADING.md buying power: would the fill at ``price`` push the sum of
+        """docs/trading.md buying power: would the fill at ``price`` push the sum of
         absolute notionals above ``equity * max_leverage``? Reduce-only orders
         never exceed it."""
         if self.is_reducing(symbol, side, quantity):

@@ -1,7 +1,7 @@
 """Price conditions: stop triggers, LIMIT fills, placement checks, slippage.
 
 Pure core: no threads, sockets, clocks or pykka. Every comparison is inclusive,
-as on Binance (TRADING.md):
+as on Binance (docs/trading.md):
 
 ==================  ====  ==========================  ============
 type                side  triggers when trade price   placement
@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 
-from engine.money import MONEY, Side
+from engine.money import BPS, MONEY, Side
 from engine.trading.order import StopKind
 
 __all__ = [
-    "BPS",
     "bracket_prices_ok",
     "limit_fills",
     "limit_maker_would_match",
@@ -36,8 +35,6 @@ __all__ = [
     "stop_condition",
     "taker_price",
 ]
-
-BPS = Decimal(10000)
 
 
 def stop_condition(kind: StopKind, side: Side, stop_price: Decimal, price: Decimal) -> bool:

@@ -9,11 +9,12 @@ import orjson
 import pytest
 
 from engine.config import ConfigError, load_config_text
+from engine.errors import BadRequest
 from engine.market.quote_book import BookView
 from engine.messages import MarketSnapshot
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
-from engine.protocol.commands import decode_command
+from engine.protocol.commands import SymbolArgs, decode_command
 from engine.protocol.enums import Action, MessageType
 from engine.server.hub import Hub
 
@@ -77,7 +78,8 @@ def test_hub_keeps_book_subscribers_apart_and_forgets_them_on_disconnect() -> No
     hub.subscribe(b, "BTCUSDT")
     book = sm.book_update(BOOK, 1)
     assert hub.publish_book("BTCUSDT", book) == 1 and a.got == [book] and b.got == []
-    assert hub.subscriber_count("BTCUSDT") == 1 and hub.book_subscriber_count("BTCUSDT") == 1
+    assert hub.book_subscriber_count("BTCUSDT") == 1
+    assert hub.publish("BTCUSDT", book) == 1 and b.got == [book]  # the ticker subscriber
     hub.remove(a)
     assert hub.publish_book("BTCUSDT", book) == 0
     hub.add(a)
@@ -87,8 +89,9 @@ def test_hub_keeps_book_subscribers_apart_and_forgets_them_on_disconnect() -> No
 
 
 def test_book_commands_need_a_symbol() -> None:
-    assert decode_command('{"action":"subscribe_book","symbol":"btcusdt"}').symbol() == "BTCUSDT"
-    with pytest.raises(Exception, match="symbol"):
+    cmd = decode_command('{"action":"subscribe_book","symbol":"btcusdt"}')
+    assert isinstance(cmd.args, SymbolArgs) and cmd.args.symbol == "BTCUSDT"
+    with pytest.raises(BadRequest, match="symbol"):
         decode_command('{"action":"unsubscribe_book"}')
 
 
@@ -115,3 +118,22 @@ def test_binance_symbols_must_fit_one_connection_at_four_streams_each() -> None:
         load_config_text(toml(257, 20))
     with pytest.raises(ConfigError, match="at most 341 symbols"):
         load_config_text(toml(342, 0))
+
+
+def test_a_book_subscription_counts_as_interest_in_the_symbol() -> None:
+    # a live-added symbol is withdrawn once nobody watches it: its book counts
+    hub = Hub()
+    seen: list[tuple[str, bool]] = []
+    hub.on_interest = lambda symbol, watched: seen.append((symbol, watched))
+    a = _Ch(1)
+    hub.add(a)
+    hub.subscribe_book(a, "XUSDT")
+    hub.subscribe(a, "XUSDT")
+    hub.unsubscribe(a, "XUSDT")
+    assert seen == [("XUSDT", True)] and hub.watched_symbols() == {"XUSDT"}
+    hub.unsubscribe_book(a, "XUSDT")
+    assert seen == [("XUSDT", True), ("XUSDT", False)]
+    hub.subscribe(a, "YUSDT")
+    hub.subscribe_book(a, "YUSDT")
+    hub.remove(a)
+    assert seen[2:] == [("YUSDT", True), ("YUSDT", False)] and hub.watched_symbols() == set()

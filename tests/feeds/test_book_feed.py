@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import actors.feed as feed_module
+import engine.feeds.registry as registry
 from actors.base import ActorSlot
 from actors.feed import FeedActor
 from actors.messages import BookTick, TradeTick
@@ -19,6 +19,7 @@ from engine.market.replay_format import records_from_bytes
 from engine.messages import BookTicker, DepthSnapshot
 from engine.protocol.server_messages import Outgoing
 from engine.server.hub import Hub
+from tests.fakes.binance_rest import entry, shared_rest
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import data_file, engine_config, wait_until
 from tickdesk.app import Engine, LocalSession
@@ -34,9 +35,11 @@ def upstream() -> Iterator[FakeBinanceUpstream]:
 
 
 def _binance(url: str, depth: int = 5) -> Engine:
+    rest = shared_rest()  # the symbols' filters (BTC, ETH and SOL are in the snapshot)
+    rest.add(entry("XRPUSDT", "XRP", "USDT"))
     feed = FeedConfig(source="binance", symbols=("BTCUSDT", "ETHUSDT"),
                       binance=BinanceConfig(url=url, stall_timeout_s=1.0, depth_levels=depth,
-                                            subscribe_timeout_s=1.0))
+                                            subscribe_timeout_s=1.0, rest_url=rest.base_url))
     return Engine(engine_config(feed), listen=False)
 
 
@@ -121,7 +124,7 @@ def test_a_symbol_added_live_subscribes_its_book_streams_too(
 def test_live_admission_counts_four_streams_a_symbol_with_depth(
         upstream: FakeBinanceUpstream, monkeypatch: pytest.MonkeyPatch) -> None:
     # 2 configured symbols x 4 streams = 8; a limit of 12 leaves room for one more
-    monkeypatch.setattr(feed_module, "MAX_STREAMS_PER_CONNECTION", 12)
+    monkeypatch.setattr(registry, "MAX_STREAMS_PER_CONNECTION", 12)
     with _binance(upstream.base_url) as engine:
         session = _session(engine)
         session.send({"action": "subscribe_ticker", "symbol": "SOLUSDT", "id": "a"})

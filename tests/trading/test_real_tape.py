@@ -1,7 +1,7 @@
 """The order book on a real trade tape: 12,477 Binance XRP/ETH aggregate trades.
 
 Trailing stops are re-armed after every trigger and checked trade by trade
-against an independent, naive re-computation of TRADING.md's rule; limits,
+against an independent, naive re-computation of docs/trading.md's rule; limits,
 an OCO and a bracket ride along, and the ledger reconciles exactly at the end.
 """
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from engine.errors import UnknownSymbol
 from engine.trading import (
     OrderType,
     RequestError,
@@ -45,7 +46,6 @@ def test_lower_case_symbol_is_upper_cased() -> None:
     ("fields", "field"),
     [
         ({"symbol": None}, "symbol"),
-        ({"symbol": "BTC-USDT"}, "symbol"),
         ({"symbol": 5}, "symbol"),
         ({"side": "buy"}, "side"),
         ({"side": None}, "side"),
@@ -90,6 +90,14 @@ def test_bad_order_fields_are_named(fields: dict[str, Any], field: str) -> None:
         else:
             raw[key] = value
     assert error_field(raw) == field
+
+
+@pytest.mark.parametrize("symbol", ["BTC-USDT", "B", "X" * 21, "btc usdt", "\u0131\u0131"])
+def test_a_string_that_is_not_a_symbol_is_an_unknown_symbol(symbol: str) -> None:
+    with pytest.raises(UnknownSymbol):
+        parse_order(body(symbol=symbol))
+    with pytest.raises(UnknownSymbol):
+        parse_oco({"symbol": symbol, "side": "SELL", "quantity": 1})
 
 
 def test_not_an_object() -> None:
@@ -167,7 +175,8 @@ def test_bracket_parses() -> None:
     ("fields", "field"),
     [
         ({"entry": None}, "entry"),
-        ({"entry": {"type": "STOP_LOSS", "stopPrice": 1}}, "entry.type"),
+        ({"entry": {"type": "STOP_LOSS"}}, "entry.type"),
+        ({"entry": {"type": "STOP_LOSS", "stopPrice": 1}}, "entry.stopPrice"),
         ({"entry": {"type": "LIMIT"}}, "entry.price"),
         ({"entry": {"type": "MARKET", "price": 1}}, "entry.price"),
         ({"takeProfit": {}}, "takeProfit.price"),
@@ -182,10 +191,50 @@ def test_bad_bracket_fields(fields: dict[str, Any], field: str) -> None:
 
 def test_cancel_parsing() -> None:
     assert parse_cancel({"orderId": 5}).order_id == 5
-    assert parse_cancel({"orderId": "5"}).order_id == 5
     assert parse_cancel({"clientOrderId": "abc"}).client_order_id == "abc"
     assert parse_cancel({"listId": 2}).list_id == 2
     assert error_field({}, parse_cancel) == "orderId"
     assert error_field({"orderId": 1, "listId": 2}, parse_cancel) == "listId"
     assert error_field({"orderId": "x"}, parse_cancel) == "orderId"
+    assert error_field({"orderId": "5"}, parse_cancel) == "orderId"  # ids are JSON integers
+    assert error_field({"orderId": 5.0}, parse_cancel) == "orderId"
+    assert error_field({"listId": True}, parse_cancel) == "listId"
     assert error_field({"orderId": 0}, parse_cancel) == "orderId"
+
+
+# ---------------------------------------------------------------- unknown fields
+
+
+@pytest.mark.parametrize(
+    ("raw", "parser", "field"),
+    [
+        (body(type="MARKET", quantitty="1"), parse_order, "quantitty"),
+        (body(type="LIMIT", price=1, stopPirce=2), parse_order, "stopPirce"),
+        (body(type="MARKET", b="1", a="2"), parse_order, "a"),  # first in sorted order
+        (oco(extra=1), parse_oco, "extra"),
+        (oco(above={"type": "LIMIT_MAKER", "price": 41000, "timeInForce": "GTC"}), parse_oco,
+         "above.timeInForce"),
+        (oco(below={"type": "STOP_LOSS", "stopPrice": 39000, "stopprice": 1}), parse_oco,
+         "below.stopprice"),
+        (bracket(takeprofit={"price": 1}), parse_bracket, "takeprofit"),
+        (bracket(entry={"type": "LIMIT", "price": 40000, "quantity": 2}), parse_bracket,
+         "entry.quantity"),
+        (bracket(takeProfit={"price": 42000, "stopPrice": 1}), parse_bracket,
+         "takeProfit.stopPrice"),
+        (bracket(stopLoss={"stopPrice": 39000, "trailing": 50}), parse_bracket,
+         "stopLoss.trailing"),
+    ],
+)
+def test_unknown_fields_are_refused_by_name(raw: dict[str, Any], parser: Any,
+                                            field: str) -> None:
+    with pytest.raises(RequestError) as info:
+        parser(raw)
+    assert info.value.field == field and info.value.message == f"{field}: unknown field"
+
+
+def test_envelope_and_announced_fields_are_known() -> None:
+    req = parse_order(body(type="LIMIT", price=1, action="place_order", id="x1",
+                           timeInForce="GTC", icebergQty="0.1"))
+    assert req.price == D(1)
+    parse_oco(oco(action="place_oco", id=7))
+    parse_bracket(bracket(action="place_bracket", id="b"))

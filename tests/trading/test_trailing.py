@@ -1,4 +1,4 @@
-"""Trailing stops: the five worked examples of TRADING.md and the pure machine."""
+"""Trailing stops: the five worked examples of docs/trading.md and the pure machine."""
 
 from __future__ import annotations
 

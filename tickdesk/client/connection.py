@@ -56,6 +56,7 @@ import orjson
 import websocket
 
 from engine.backoff import Backoff, BackoffPolicy
+from engine.errors import TickdeskError
 from tickdesk.client.errors import (
     ClientClosed,
     CommandError,
@@ -92,7 +93,7 @@ DEFAULT_BACKOFF = BackoffPolicy(min_s=0.5, max_s=30.0, factor=2.0, jitter=0.2,
 _ids = itertools.count(1)
 
 
-class _Handshake(Exception):
+class _Handshake(TickdeskError):
     """A new connection failed before it was open (internal)."""
 
 
@@ -457,6 +458,11 @@ class TickdeskClient:
     def get_portfolio(self, *, timeout: float | None = None) -> Portfolio:
         reply = self.request("get_portfolio", timeout=timeout)
         return cast(Portfolio, reply["portfolio"])
+
+    def get_symbol_info(self, symbol: str, *, timeout: float | None = None) -> Message:
+        """The ``SYMBOL_INFO`` of ``symbol``: base/quote asset, status and Binance's
+        filters in exchangeInfo field names (no authentication needed)."""
+        return self.request("get_symbol_info", symbol=symbol, timeout=timeout)
 
     def ping(self, *, timeout: float | None = None) -> float:
         """Round-trip time of a ``ping``/``PONG``, in seconds."""

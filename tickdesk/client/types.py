@@ -3,7 +3,7 @@
 Pure: no threads, sockets or clocks. Server messages stay plain ``dict``s
 (exactly the JSON the server sent, numbers as ``int``/``float``); the
 ``TypedDict``s below name their fields for type checkers and readers
-(``spec/PROTOCOL.md`` is the reference). Results of order commands are small
+(``docs/protocol.md`` is the reference). Results of order commands are small
 frozen dataclasses around the reply messages.
 """
 
@@ -84,7 +84,8 @@ class Position(TypedDict):
     side: str
     quantity: float
     entryPrice: float
-    markPrice: float
+    #: None before the symbol's first trade (then ``unrealizedPnl`` is 0).
+    markPrice: float | None
     unrealizedPnl: float
     realizedPnl: float
     notional: float
