@@ -1,6 +1,7 @@
 """OrderMonitorActor: owns the order book and works every order on every trade.
 
-Runs in its own pykka thread. Every trade the FeedActor routes reaches it,
+Runs in its own pykka thread. Every trade (and every book change,
+:class:`~actors.messages.BookTick`) the FeedActor routes reaches it,
 whether or not a client watches the symbol; the pure
 :class:`~engine.trading.book.OrderBook` decides triggers and fills. An
 outcome is *settled* before it is announced: the PortfolioActor applies the
@@ -61,9 +62,16 @@ from engine.server.hub import Hub
 from engine.store_health import StoreHealth
 from engine.trading.book import OrderBook, bps_fee
 from engine.trading.events import OrderEvent, Outcome
+from engine.trading.fill_model import FillModel
 from engine.trading.filters import check_order
 from engine.trading.order import Order, OrderType
-from engine.trading.requests import BracketRequest, CancelRequest, OcoRequest, OrderRequest
+from engine.trading.requests import (
+    AmendRequest,
+    BracketRequest,
+    CancelRequest,
+    OcoRequest,
+    OrderRequest,
+)
 from engine.trading.triggers import taker_price
 
 __all__ = ["OrderMonitorActor"]
@@ -105,12 +113,14 @@ class OrderMonitorActor(TickdeskActor):
         self._max_age_ms = int(trading.max_tick_age_s * 1000)
         self._given_book = book
         self._symbols = symbols
+        self._fill_model = FillModel(trading.fill_model)
         self._book = book if book is not None else OrderBook(
-            fee_for=bps_fee(trading.fee_bps), order_check=self._filters)
+            fee_for=bps_fee(trading.fee_bps), order_check=self._filters,
+            fill_model=self._fill_model)
         self._last: dict[str, Decimal] = {}
         self._open_counts: dict[str, int] = {}
-        self.handlers = {TradeTick: self._on_tick, AccountRequest: self._on_request,
-                         BookTick: self._on_book}
+        self.handlers = {TradeTick: self._on_tick, BookTick: self._on_book,
+                         AccountRequest: self._on_request}
 
     def started(self) -> None:
         if self._given_book is not None:
@@ -122,9 +132,12 @@ class OrderMonitorActor(TickdeskActor):
         state: BookState | None = self._portfolio.ask(LoadBook(), timeout=_SETTLE_TIMEOUT_S)
         if state is None:
             return False
+        previous = self._book
         self._book = OrderBook.restore(state.orders, state.next_order_id, state.next_list_id,
                                        fee_for=bps_fee(self._trading.fee_bps),
-                                       order_check=self._filters)
+                                       order_check=self._filters,
+                                       fill_model=self._fill_model)
+        self._book.keep_quotes(previous)  # market data, not stored: it survives a reload
         accounts = {o.account for o in state.orders} | set(self._open_counts)
         self._recount(accounts)
         return True
@@ -171,7 +184,9 @@ class OrderMonitorActor(TickdeskActor):
             self._settle_and_announce(outcome, None)  # on a store failure: retried next trade
 
     def _on_book(self, msg: BookTick) -> None:
-        """A book change; orders do not fill at the book yet (they fill on trades)."""
+        """A book change: remembered for the next fills (books fill nothing
+        by themselves, so there is nothing to settle or announce)."""
+        self._book.on_book(msg.book, now_ms=self._now_ms(), max_tick_age_ms=self._max_age_ms)
 
     # -- commands -----------------------------------------------------------
 
@@ -213,6 +228,8 @@ class OrderMonitorActor(TickdeskActor):
             return self._book.cancel(account, order_id=args.order_id,
                                      client_order_id=args.client_order_id,
                                      list_id=args.list_id, now_ms=now)
+        if isinstance(args, AmendRequest):
+            return self._book.amend(account, args, now_ms=now)
         if isinstance(args, OrderRequest):
             self._check_symbol(args.symbol, req)
             return self._book.place(account, args, now_ms=now,

@@ -215,6 +215,11 @@ class TradingConfig:
     max_leverage: Decimal = _opt(Decimal(1), _between(0.01, 100))
     allow_short: bool = _opt(True)
     max_tick_age_s: float = _opt(5.0, _between(0.001, 86400))
+    #: How orders fill: ``book`` (takers at the bid/ask and depth, resting
+    #: orders at most each trade's quantity), ``queue`` (as ``book``, and the
+    #: quantity shown ahead at the order's price trades first) or ``full``
+    #: (the whole order on the first qualifying trade). See docs/trading.md.
+    fill_model: str = _opt("book", _one_of("book", "queue", "full"))
 
 
 @dataclass(frozen=True, slots=True)

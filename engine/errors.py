@@ -11,6 +11,7 @@ drawing matches the classes::
     ├── ProtocolError          a client command that is answered with ERROR
     │   ├── BadRequest         BAD_REQUEST: malformed frame, missing/ill-typed field
     │   │   └── RequestError   a bad field of an order command (engine.trading.errors)
+    │   │       └── AmendRefused  an amend Binance refuses (engine.trading.errors)
     │   ├── UnknownAction      UNKNOWN_ACTION
     │   ├── UnknownSymbol      UNKNOWN_SYMBOL
     │   ├── Unauthorized       UNAUTHORIZED

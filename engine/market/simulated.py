@@ -13,7 +13,8 @@ Model of one :meth:`SimulatedMarket.step`:
    ticks (the best bid at most one tick below the mid, never below one
    tick), then :data:`BOOK_LEVELS` levels a side, each 1 or 2 ticks behind
    the previous one (bids stop above zero), each holding 1 to 16 units of
-   about 400 USDT (whole lots; integers drawn, so a step stays cheap).
+   about 20,000 USDT (whole lots; integers drawn, so a step stays cheap): a
+   top of book of a few BTC on BTCUSDT, as on Binance.
 3. One trade against that book: a taker buy at the best ask or a taker sell
    at the best bid (down moves are sells), for at most the quantity of that
    level.
@@ -78,7 +79,7 @@ class SimulatedSymbol:
     mid: Decimal = Decimal(0)
     update_id: int = 0
     book: DepthSnapshot | None = None
-    #: The quantity unit of a book level: about 400 USDT, whole lots.
+    #: The quantity unit of a book level: about 20,000 USDT, whole lots.
     level_unit: Decimal = Decimal(0)
 
 
@@ -118,7 +119,7 @@ class SimulatedMarket:
         start, tick = _start_for(symbol)
         rng = random.Random(seed * 1_000_003 + zlib.crc32(symbol.encode()))
         lot = Decimal("0.00001") if start > 1000 else Decimal("0.001")
-        unit = max(lot, (Decimal(400) / start).quantize(lot))
+        unit = max(lot, (Decimal(20_000) / start).quantize(lot))
         self._symbols[symbol] = SimulatedSymbol(
             symbol, rng, tick, lot, start, start, start, start, Decimal(0), mid=start,
             level_unit=unit,

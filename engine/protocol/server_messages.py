@@ -273,6 +273,8 @@ def order_object(order: Order) -> dict[str, Any]:
         "filledQuantity": order.filled_quantity,
         "avgPrice": order.avg_price,
         "fee": order.fee,
+        "timeInForce": order.time_in_force,
+        "icebergQty": order.iceberg_qty,
         "rejectReason": order.reject_reason,
         "createTime": order.create_time,
         "updateTime": order.update_time,
@@ -292,8 +294,14 @@ def list_object(order_list: OrderList) -> dict[str, Any]:
 
 def order_update(event: OrderEvent, ts: int, request_id: RequestId = None) -> Outgoing:
     """ORDER_UPDATE of one order event; ``orderType`` is the list's type (OCO,
-    BRACKET) for a leg of a list, else the order's type."""
+    BRACKET) for a leg of a list, else the order's type. A fill (``TRADE``)
+    also carries ``lastQty`` / ``lastPrice`` (this fill) and ``executedQty``
+    (cumulative, the order's ``filledQuantity``)."""
     order = event.order
+    fill: dict[str, Any] = {}
+    if event.last_qty is not None:
+        fill = {"lastQty": event.last_qty, "lastPrice": event.last_price,
+                "executedQty": order.filled_quantity}
     return _simple(
         MessageType.ORDER_UPDATE,
         ts,
@@ -301,6 +309,7 @@ def order_update(event: OrderEvent, ts: int, request_id: RequestId = None) -> Ou
         orderType=order.list_type if order.list_type is not None else order.type,
         executionType=event.execution_type,
         order=order_object(order),
+        **fill,
     )
 
 

@@ -231,6 +231,19 @@ def test_limit_order_with_client_id_rests_then_cancels(client: TickdeskClient) -
     assert canceled.execution_type == "CANCELED" and canceled.order_id == result.order_id
 
 
+def test_amend_order_reduces_and_refuses_an_increase(client: TickdeskClient) -> None:
+    result = client.place_order("ETHUSDT", "BUY", "LIMIT", "0.3", price=2000,
+                                client_order_id="small", timeInForce="GTC")
+    amended = client.amend_order("0.2", client_order_id="small")
+    assert amended.execution_type == "AMENDED" and amended.order_id == result.order_id
+    assert amended.order["quantity"] == 0.2 and amended.order["timeInForce"] == "GTC"
+    with pytest.raises(CommandError) as info:
+        client.amend_order("0.25", order_id=result.order_id)
+    assert info.value.code == "BAD_REQUEST" and "newQty" in info.value.message
+    with pytest.raises(ValueError):
+        client.amend_order("0.1")
+
+
 def test_oco_and_bracket_results(client: TickdeskClient) -> None:
     client.subscribe("BTCUSDT")
     last = client.wait_for(is_tick("BTCUSDT"), timeout(5))["price"]

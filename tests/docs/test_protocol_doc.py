@@ -38,7 +38,15 @@ from engine.protocol import server_messages as sm
 from engine.protocol.enums import Action, CloseCode, ErrorCode, ExecutionType, MessageType
 from engine.trading.events import ListEvent, OrderEvent
 from engine.trading.ledger import Ledger
-from engine.trading.order import LegRole, ListStatus, ListType, Order, OrderStatus, OrderType
+from engine.trading.order import (
+    LegRole,
+    ListStatus,
+    ListType,
+    Order,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+)
 from engine.trading.order_list import OrderList
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,6 +204,12 @@ def _symbol_info() -> SymbolInfo:
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
         ],
     }, source="snapshot")
+def _fill_event() -> OrderEvent:
+    """A partial fill of an iceberg order (carries lastQty / lastPrice / executedQty)."""
+    order = _order(status=OrderStatus.PARTIALLY_FILLED, filled_quantity=Decimal("0.2"),
+                   avg_price=Decimal("39000"), fee=Decimal("7.8"),
+                   time_in_force=TimeInForce.GTC, iceberg_qty=Decimal("0.25"))
+    return OrderEvent(ExecutionType.TRADE, order, Decimal("0.2"), Decimal("39000"))
 
 
 #: Builder name -> what it sends, called as the server's code calls it.
@@ -210,8 +224,10 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
     "book_update": lambda: [sm.book_update(BookView(
         "BTCUSDT", ((Decimal("85948.87"), Decimal("0.5")),),
         ((Decimal("85948.89"), Decimal("1.25")),), 41, TS), TS)],
-    "order_update": lambda: [sm.order_update(OrderEvent(ExecutionType.NEW, o), TS, RID)
-                             for o in (_order(), _order(list_id=None, list_type=None, leg=None))],
+    "order_update": lambda: [
+        *(sm.order_update(OrderEvent(ExecutionType.NEW, o), TS, RID)
+          for o in (_order(), _order(list_id=None, list_type=None, leg=None))),
+        sm.order_update(_fill_event(), TS)],
     "order_list_update": lambda: [sm.order_list_update(ListEvent(_order_list()), TS, RID)],
     "order_event": lambda: [sm.order_event(OrderEvent(ExecutionType.TRADE, _order()), TS, RID),
                             sm.order_event(ListEvent(_order_list()), TS)],

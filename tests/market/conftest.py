@@ -1,4 +1,5 @@
-"""Shared fixtures: the real recorded Binance data in ``<worktree>/../shared/data``.
+"""Shared fixtures: the real recorded Binance data in ``<worktree>/../shared/data``
+(or the directory named by ``TICKDESK_DATA_DIR``, for a checkout elsewhere).
 
 The data files are test fixtures only (see ``shared/data/SOURCES.md`` for their
 licenses); they are never copied into this repository.
@@ -6,6 +7,7 @@ licenses); they are never copied into this repository.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ def _data_dir() -> Path:
     return root.parent / "shared" / "data"
 
 
-DATA_DIR = _data_dir()
+DATA_DIR = Path(os.environ.get("TICKDESK_DATA_DIR") or _data_dir())
 
 
 def data_file(relative: str) -> Path:
