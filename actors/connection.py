@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.base import ActorSlot, TickdeskActor
-from actors.messages import AccountRequest, AddSymbol, ClientFrame, ClientGone, SendSnapshot
+from actors.messages import (
+    AccountRequest,
+    AddSymbol,
+    ClientFrame,
+    ClientGone,
+    SendBookSnapshot,
+    SendSnapshot,
+)
 from engine.errors import (
     InternalError,
     ProtocolError,
@@ -207,6 +214,9 @@ class ConnectionActor(TickdeskActor):
         elif action is Action.UNSUBSCRIBE_TICKER and isinstance(args, SymbolArgs):
             self._svc.hub.unsubscribe(self._ch, args.symbol)
             self._ch.deliver(sm.unsubscribed(args.symbol, now(), rid))
+        elif action in (Action.SUBSCRIBE_BOOK, Action.UNSUBSCRIBE_BOOK) and isinstance(
+                args, SymbolArgs):
+            self._book_subscription(action, args.symbol, rid)
         elif action is Action.AUTH and isinstance(args, AuthArgs):
             self._auth(args.token, rid)
         elif action is Action.GET_SYMBOL_INFO and isinstance(args, SymbolArgs):
@@ -228,6 +238,19 @@ class ConnectionActor(TickdeskActor):
                 raise InternalError(rid)
         else:  # pragma: no cover - decode_command only returns known actions
             raise InternalError(rid)
+
+    def _book_subscription(self, action: Action, symbol: str, rid: Any) -> None:
+        """``subscribe_book``: SUBSCRIBED, then the feed sends the current BOOK_UPDATE
+        (a served symbol only; no live addition). ``unsubscribe_book``: UNSUBSCRIBED."""
+        now = self._svc.now_ms()
+        if action is Action.SUBSCRIBE_BOOK:
+            self._check_known(symbol, rid)
+            self._svc.hub.subscribe_book(self._ch, symbol)
+            self._ch.deliver(sm.subscribed(symbol, now, rid, stream="book"))
+            self._svc.feed.tell(SendBookSnapshot(self._ch, symbol))
+        else:
+            self._svc.hub.unsubscribe_book(self._ch, symbol)
+            self._ch.deliver(sm.unsubscribed(symbol, now, rid, stream="book"))
 
     def _check_known(self, symbol: str, rid: Any) -> None:
         if not self._svc.known_symbol(symbol):

@@ -5,13 +5,18 @@ Runs in its own pykka thread. For each trade it updates the
 MARKET_UPDATE **once**, writes the same bytes to every subscriber's channel
 (:meth:`Hub.publish`, non-blocking), and forwards the trade to the
 OrderMonitorActor (triggers) and the PortfolioActor (mark price), whether or
-not any client watches the symbol.
+not any client watches the symbol. A book input (best bid/ask, depth) that
+changes the board's book goes the same way, as :class:`BookTick`, to the
+OrderMonitorActor and the PortfolioActor first, then as BOOK_UPDATE to the
+symbol's book subscribers (:meth:`Hub.publish_book`) and, when the best
+bid/ask moved, as MARKET_UPDATE.
 
 Sources (``feed.source``) come from :mod:`engine.feeds.registry`, which gives
 each one's factory and capabilities; this actor never tests a source's name.
 A *pulse-driven* source (``simulated``) is stepped here: a TimerActor pulses
-this actor ``ticks_per_second`` times a second; each pulse makes one trade
-per symbol, and once a second a 24 h ticker. A *thread source* (``replay``:
+this actor ``ticks_per_second`` times a second; each pulse makes one book and
+one trade (inside that book) per symbol, routed in that order, and once a
+second a 24 h ticker. A *thread source* (``replay``:
 :class:`~engine.feeds.replay.ReplaySource`; ``binance``:
 :class:`~engine.feeds.binance.BinanceSource`) runs its own thread(s).
 
@@ -36,8 +41,9 @@ price, is held and dropped unless the next trade vouches for it: dropped
 trades are counted in :class:`~engine.feeds.base.FeedShared` by reason and
 logged, at most one line per :data:`DROP_LOG_EVERY_S` plus the first). Then
 trades are routed only if their aggregate-trade id is newer than the last one
-routed for the symbol (and tickers only if newer), so the overlap of two
-connections during a rotation never routes a trade twice
+routed for the symbol (and tickers, best bid/ask and depth snapshots only if
+newer), so the overlap of two connections during a rotation never routes a
+trade twice
 (:class:`~engine.market.dedupe.Watermarks`). Both live in this actor, so a
 new generation (a new connection after a failure) starts with fresh
 watermarks; the guard is seeded with the previous generation's last trusted
@@ -70,11 +76,13 @@ import pykka
 from actors.base import ActorSlot, ExpectedFailure, FailureHook, TickdeskActor
 from actors.messages import (
     AddSymbol,
+    BookTick,
     ControlAnswer,
     FeedBatch,
     Pulse,
     RequestId,
     RotateSource,
+    SendBookSnapshot,
     SendSnapshot,
     SourceFailed,
     SourceUp,
@@ -100,8 +108,9 @@ from engine.market.live_symbols import (
     Withdraw,
 )
 from engine.market.plausibility import TradeGuard
+from engine.market.simulated import SimStep
 from engine.market.symbol_info import SymbolCatalog, SymbolInfo
-from engine.messages import Ticker24h, Trade
+from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
 from engine.protocol import server_messages as sm
 from engine.server.channel import Channel
 from engine.server.hub import Hub
@@ -254,6 +263,7 @@ class FeedActor(TickdeskActor):
             SymbolInterest: self._on_interest,
             SendSnapshot: self._on_send_snapshot,
             SymbolInfoLoaded: self._on_symbol_info_loaded,
+            SendBookSnapshot: self._on_send_book_snapshot,
         }
 
     def statistics(self) -> FeedStatistics:
@@ -274,7 +284,7 @@ class FeedActor(TickdeskActor):
             now = self._clock.now_ms()
             t0 = self._clock.monotonic()
             for sym in self._market.symbols:  # a price for every symbol from the start
-                self._route_trade(self._market.step(sym, now), now, t0)
+                self._route_step(self._market.step(sym, now), now, t0)
                 self._route_ticker(self._market.ticker(sym, now))
         elif kind.open is not None:
             if self._live:
@@ -338,7 +348,7 @@ class FeedActor(TickdeskActor):
         self._pulses += 1
         ticker_due = self._pulses % self._pulses_per_ticker == 0
         for sym in sim.symbols:
-            self._route_trade(sim.step(sym, now), now, t0)
+            self._route_step(sim.step(sym, now), now, t0)
             if ticker_due:
                 self._route_ticker(sim.ticker(sym, now))
 
@@ -364,7 +374,10 @@ class FeedActor(TickdeskActor):
                     self._guard.note_quote(item.symbol, item.last_price)
                 if self._dedupe is not None and not self._dedupe.admit(item):
                     continue
-                self._route_ticker(item)
+                if isinstance(item, BookTicker | DepthSnapshot):
+                    self._route_book(item, msg.received_ms)
+                else:
+                    self._route_ticker(item)
         finally:
             if msg.done is not None:
                 msg.done()
@@ -441,7 +454,7 @@ class FeedActor(TickdeskActor):
         self._carry(self._live_symbols.add(
             msg.symbol, (msg.channel, msg.request_id), served=self._shared.serves(msg.symbol),
             supported=self._live_source() is not None, served_count=len(self._shared.served()),
-            max_symbols=self._kind.max_symbols, account=msg.account))
+            max_symbols=self._kind.symbol_limit(self._cfg), account=msg.account))
 
     def _on_interest(self, msg: SymbolInterest) -> None:
         self._live_symbols.interest(msg.symbol, msg.watched, self._clock.monotonic())
@@ -581,7 +594,41 @@ class FeedActor(TickdeskActor):
         if out is not None:
             msg.channel.deliver(out)
 
+    def _on_send_book_snapshot(self, msg: SendBookSnapshot) -> None:
+        book = self._board.book(msg.symbol)
+        if book is not None:
+            msg.channel.deliver(sm.book_update(book, self._clock.now_ms()))
+
     # -- routing ------------------------------------------------------------
+
+    def _route_step(self, step: SimStep, now_ms: int, received_mono: float) -> None:
+        """A pulse-driven market's step: its book first, then the trade made inside it."""
+        self._route_book(step.book, now_ms)
+        self._route_trade(step.trade, now_ms, received_mono)
+
+    def _route_book(self, item: BookTicker | DepthSnapshot, received_ms: int) -> None:
+        """Publish one book input if it changed the board's book: BookTick to the
+        order monitor and the portfolio first (like trades), then BOOK_UPDATE to the
+        book subscribers (encoded only if the symbol has some: a new subscriber's
+        snapshot is encoded from the board) and, if the best bid/ask moved,
+        MARKET_UPDATE. A depth snapshot travels as the board's merged book (a newer
+        best bid/ask may lead it); a best bid/ask as received."""
+        change = self._board.apply_book(item)
+        if change is None:
+            return
+        if isinstance(item, DepthSnapshot):
+            item = DepthSnapshot(item.symbol, change.book.bids, change.book.asks,
+                                 item.last_update_id, item.event_time)
+        tick = BookTick(item, received_ms)
+        self._orders.tell(tick)
+        self._portfolio.tell(tick)
+        now = self._clock.now_ms()
+        if self._hub.book_subscriber_count(item.symbol):
+            self._hub.publish_book(item.symbol, sm.book_update(change.book, now))
+        if change.market is not None:
+            out = sm.market_update(change.market, now)
+            self._latest[item.symbol] = out
+            self._hub.publish(item.symbol, out)
 
     def _route_trade(self, trade: Trade, received_ms: int, received_mono: float) -> None:
         """Publish one trade; ``received_mono`` (Clock.monotonic()) is when the engine

@@ -67,6 +67,15 @@ class SendSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class SendBookSnapshot:
+    """Send the current BOOK_UPDATE of ``symbol`` to one new book subscriber (feed
+    thread, for the same reason as :class:`SendSnapshot`)."""
+
+    channel: Channel
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
 class AccountRequest:
     """An account command forwarded by a ConnectionActor, already validated:
     ``args`` is what :func:`~engine.protocol.commands.decode_command` parsed
@@ -105,8 +114,9 @@ class OpenOrdersChanged:
 class FeedBatch:
     """Decoded market events from a feed source thread, in feed order.
 
-    ``items`` holds :class:`~engine.messages.Trade` and
-    :class:`~engine.messages.Ticker24h` values; ``received_ms`` is the local
+    ``items`` holds :class:`~engine.messages.Trade`,
+    :class:`~engine.messages.Ticker24h`, :class:`~engine.messages.BookTicker`
+    and :class:`~engine.messages.DepthSnapshot` values; ``received_ms`` is the local
     time the source read them. ``source`` is the id of the source object that
     sent it (the FeedActor ignores batches of a source it no longer owns).
     ``done`` (if set) is called by the FeedActor once the batch is routed: the
@@ -114,7 +124,7 @@ class FeedBatch:
     """
 
     source: int
-    items: tuple[Trade | Ticker24h, ...]
+    items: tuple[Trade | Ticker24h | BookTicker | DepthSnapshot, ...]
     received_ms: int
     done: Callable[[], None] | None = None
     #: Clock.monotonic() when the engine received the batch (the tick latency's start).

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from actors.base import FailureHook, TickdeskActor
-from actors.messages import AccountRequest, OpenOrdersChanged, Pulse, TradeTick
+from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, Pulse, TradeTick
 from engine.config import TradingConfig, account_start
 from engine.errors import InternalError, StoreUnavailable
 from engine.protocol import server_messages as sm
@@ -146,6 +146,7 @@ class PortfolioActor(TickdeskActor):
         self._open_orders: dict[str, int] = {}
         self.handlers = {
             TradeTick: self._on_tick,
+            BookTick: self._on_book,
             AccountRequest: self._on_request,
             Pulse: self._on_pulse,
             OpenOrdersChanged: self._on_open_orders,
@@ -203,6 +204,9 @@ class PortfolioActor(TickdeskActor):
         trade = msg.trade
         if not trade.is_stale(self._now_ms(), self._max_age_ms):
             self._marks[trade.symbol] = trade.price
+
+    def _on_book(self, msg: BookTick) -> None:
+        """A book change: positions are marked at the last trade, so nothing to do."""
 
     def _on_open_orders(self, msg: OpenOrdersChanged) -> None:
         self._open_orders[msg.account] = msg.count

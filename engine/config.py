@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from engine.errors import ConfigError
+from engine.market.binance_codec import MAX_STREAMS_PER_CONNECTION, streams_per_symbol
 from engine.market.symbol_info import SymbolOverride
 from engine.protocol.symbols import SYMBOL_PATTERN, is_symbol, normalize_symbol
 
@@ -78,6 +79,13 @@ def _between(lo: float, hi: float) -> Check:
 def _one_of(*choices: str) -> Check:
     def check(v: Any) -> str | None:
         return None if v in choices else f"must be one of {', '.join(map(repr, choices))}"
+
+    return check
+
+
+def _int_one_of(*choices: int) -> Check:
+    def check(v: Any) -> str | None:
+        return None if v in choices else f"must be one of {', '.join(map(str, choices))}"
 
     return check
 
@@ -156,6 +164,8 @@ class BinanceConfig:
     rest_url: str = _opt("https://api.binance.com", _http_url)
     #: Timeout of one exchangeInfo request (3 attempts at most).
     rest_timeout_s: float = _opt(5.0, _between(0.1, 60))
+    #: Also subscribe ``<symbol>@depth<N>@100ms`` (the top N levels); 0 = best bid/ask only.
+    depth_levels: int = _opt(0, _int_one_of(0, 5, 10, 20))
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,6 +487,8 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
         raise ConfigError("supervisor.backoff_max_s", "must be >= supervisor.backoff_min_s")
     if cfg.feed.source == "replay" and not cfg.feed.replay.path:
         raise ConfigError("feed.replay.path", "is required when feed.source = 'replay'")
+    if cfg.feed.source == "binance":
+        _check_binance_streams(cfg.feed)
     if cfg.open_mode and not is_loopback_host(cfg.server.host):
         raise ConfigError(
             "server.host",
@@ -484,6 +496,19 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
             "before listening on a network interface (open mode is loopback-only)",
         )
     return cfg
+
+
+def _check_binance_streams(feed: FeedConfig) -> None:
+    """The configured symbols' streams must fit on one Binance connection."""
+    per_symbol = streams_per_symbol(feed.binance.depth_levels)
+    need = len(feed.symbols) * per_symbol
+    if need > MAX_STREAMS_PER_CONNECTION:
+        raise ConfigError(
+            "feed.symbols",
+            f"{len(feed.symbols)} symbols need {need} streams ({per_symbol} each); one "
+            f"Binance connection carries at most {MAX_STREAMS_PER_CONNECTION}, so at most "
+            f"{MAX_STREAMS_PER_CONNECTION // per_symbol} symbols",
+        )
 
 
 def load_config_text(text: str, env: Mapping[str, str] | None = None) -> Config:

@@ -108,3 +108,6 @@ class MarketSnapshot:
     ask: Decimal | None
     event_time: int
     seq: int
+    #: Quantities at the best bid and ask (from the book, like ``bid``/``ask``).
+    bid_qty: Decimal | None = None
+    ask_qty: Decimal | None = None

@@ -191,7 +191,8 @@ def test_kill9_then_restart_keeps_what_was_announced(tmp_path: Path,
     before = c.state()
     assert {o["orderId"]: o for o in before["orders"]} == c.announced
     announced_trades = c.trades
-    assert announced_trades == 2
+    # two MARKET orders: at least one fill each (more when one walks the book's levels)
+    assert announced_trades >= 2
     first.kill9()
     c.close()
 
@@ -214,5 +215,8 @@ def test_kill9_then_restart_keeps_what_was_announced(tmp_path: Path,
     assert second.terminate() == 0
     with Store(str(db)) as store:
         fills = store.fills()
-    assert len(fills) == announced_trades + 1
-    assert len({f.order_id for f in fills}) == len(fills)  # nothing filled twice
+    new_id = new["order"]["orderId"]
+    # what was announced before the kill, once each; the new order's fills add up to it
+    assert len([f for f in fills if f.order_id != new_id]) == announced_trades
+    assert sum(f.quantity for f in fills if f.order_id == new_id) == Decimal("0.01")
+    assert len({f.fill_id for f in fills}) == len(fills)  # nothing recorded twice

@@ -172,7 +172,8 @@ def test_order_monitor_restart_reloads_the_book(engines: list[Engine]) -> None:
     engine = start(engines, cfg)
     c = Client(engine)
     p = c.first_price()
-    c.place(symbol=SYMBOL, side="BUY", type="LIMIT", quantity="0.1", price=str(p / 2))
+    half = (p / 2).quantize(Decimal("0.01"))  # on BTCUSDT's tick (PRICE_FILTER)
+    c.place(symbol=SYMBOL, side="BUY", type="LIMIT", quantity="0.1", price=str(half))
     before = c.state()
     old = engine.order_monitor.ref
     assert old is not None

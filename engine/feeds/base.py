@@ -21,14 +21,15 @@ from engine.market.agg_gaps import AggGapTracker
 from engine.market.binance_codec import CodecStats, Decoded
 from engine.market.plausibility import REASONS, Reference
 from engine.market.upstream_limits import SlidingWindowLimiter, connection_attempt_limiter
-from engine.messages import Ticker24h, Trade
+from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
 from engine.stats import counter
 
 __all__ = ["FeedShared", "FeedSharedStatistics", "FeedSink", "FeedSource", "MarketItem"]
 
 log = logging.getLogger("tickdesk.feed")
 
-MarketItem = Trade | Ticker24h
+#: What a source delivers: trades, 24 h tickers and book inputs.
+MarketItem = Trade | Ticker24h | BookTicker | DepthSnapshot
 
 
 class FeedSink(Protocol):
@@ -36,8 +37,8 @@ class FeedSink(Protocol):
 
     def deliver(self, items: tuple[MarketItem, ...], received_ms: int,
                 done: Callable[[], None] | None = None) -> None:
-        """Decoded trades/tickers, in feed order; ``done`` is called once they are routed
-        (or dropped because the owner is gone)."""
+        """Decoded trades, tickers and book inputs, in feed order; ``done`` is called
+        once they are routed (or dropped because the owner is gone)."""
 
     def up(self) -> None:
         """The upstream is open and serving."""

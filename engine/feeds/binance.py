@@ -2,13 +2,16 @@
 
 Edge module. :class:`BinanceSource` runs websocket-client's ``WebSocketApp``
 in a reader thread (``feed-binance``) on ONE connection to
-``<feed.binance.url>/stream?streams=<sym>@aggTrade/<sym>@ticker/...`` (lower
-case, built by :func:`~engine.market.binance_codec.combined_url`), and a
+``<feed.binance.url>/stream?streams=<sym>@aggTrade/<sym>@ticker/<sym>@bookTicker/...``
+(plus ``<sym>@depth<N>@100ms`` when ``feed.binance.depth_levels`` is 5, 10 or
+20; lower case, built by :func:`~engine.market.binance_codec.combined_url`), and a
 watchdog thread (``feed-binance-watch``). Callbacks of the ``WebSocketApp``
 run in the reader thread; they decode every text frame with
 :func:`~engine.market.binance_codec.decode_frame` (counted in
 :class:`~engine.feeds.base.FeedShared`, so dropped frames are visible) and
-hand trades and tickers to the sink, one small batch per frame.
+hand trades, tickers and book inputs (best bid/ask, depth snapshots; stamped
+with the receive time, as spot book streams carry no event time) to the
+sink, one small batch per frame.
 
 Transport settings:
 
@@ -72,7 +75,7 @@ import websocket
 
 from engine.clock import Clock
 from engine.config import BinanceConfig
-from engine.feeds.base import FeedShared, FeedSink
+from engine.feeds.base import FeedShared, FeedSink, MarketItem
 from engine.feeds.ws_transport import FrameTooLarge, install_frame_limit, open_socket
 from engine.market.binance_codec import (
     ControlError,
@@ -85,7 +88,7 @@ from engine.market.binance_codec import (
     unsubscribe_request,
 )
 from engine.market.upstream_limits import control_message_limiter, next_rotation
-from engine.messages import Ticker24h, Trade
+from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
 
 __all__ = ["BinanceSource", "ControlHandler", "ControlSent", "streams_for"]
 
@@ -104,9 +107,10 @@ class ControlSent:
 ControlHandler = Callable[[ControlSent | ControlReply | ControlError], None]
 
 
-def streams_for(symbols: Iterable[str]) -> list[str]:
-    """``<sym>@aggTrade`` and ``<sym>@ticker`` of every symbol, in order."""
-    return [s for sym in symbols for s in stream_names(sym)]
+def streams_for(symbols: Iterable[str], depth_levels: int = 0) -> list[str]:
+    """The streams of every symbol (:func:`~engine.market.binance_codec.stream_names`),
+    in order."""
+    return [s for sym in symbols for s in stream_names(sym, depth_levels)]
 
 
 class BinanceSource:
@@ -129,7 +133,8 @@ class BinanceSource:
         on_control: ControlHandler | None = None,
     ) -> None:
         self._symbols = frozenset(s.upper() for s in symbols)
-        self.url = combined_url(cfg.url, streams_for(sorted(self._symbols)))
+        self._depth_levels = cfg.depth_levels
+        self.url = combined_url(cfg.url, streams_for(sorted(self._symbols), cfg.depth_levels))
         self._stall_s = cfg.stall_timeout_s
         self._connect_s = cfg.connect_timeout_s
         self._max_frame = cfg.max_frame_bytes
@@ -209,7 +214,7 @@ class BinanceSource:
         with self._lock:
             rid = self._next_id
             self._next_id += 1
-            self._controls.append((rid, build(rid, streams_for(symbols))))
+            self._controls.append((rid, build(rid, streams_for(symbols, self._depth_levels))))
         return rid
 
     # -- reader thread ------------------------------------------------------------
@@ -318,8 +323,8 @@ class BinanceSource:
     def _on_message(self, app: websocket.WebSocketApp, text: Any) -> None:
         try:
             self._last_frame = self._clock.monotonic()
-            decoded = self._shared.record(decode_frame(text))
-            if isinstance(decoded, Trade | Ticker24h):
+            decoded = self._shared.record(decode_frame(text, self._clock_ms()))
+            if isinstance(decoded, Trade | Ticker24h | BookTicker | DepthSnapshot):
                 self._first_data()
                 self._deliver(decoded)
             elif isinstance(decoded, ServerShutdown):
@@ -333,7 +338,7 @@ class BinanceSource:
         except Exception:  # never let a callback error pass silently
             log.exception("binance feed: handling a frame failed")
 
-    def _deliver(self, item: Trade | Ticker24h) -> None:
+    def _deliver(self, item: MarketItem) -> None:
         while not self._slots.acquire(timeout=0.1):
             if self._halt.is_set():
                 return

@@ -17,8 +17,10 @@ Engine never test a source's name; they read its capabilities:
                   newer): two connections overlap during a rotation.
 ``live_symbols``  ``subscribe_ticker`` of a symbol not served may subscribe it
                   upstream (with ``feed.dynamic_symbols``); the source is then a
-                  :class:`LiveSymbolSource`. ``max_symbols`` bounds how many
-                  symbols one connection may carry (None: no bound).
+                  :class:`LiveSymbolSource`. ``max_symbols(cfg)`` bounds how many
+                  symbols one connection may carry (None: no bound; it depends
+                  on the config: Binance's depth streams take a fourth stream a
+                  symbol).
 ``up_at_start``   FEED_STATUS is UP as soon as the FeedActor started; otherwise
                   only once the source reports its upstream open.
 ``exchange_filters``  the symbols' filters come from the exchange's REST API
@@ -38,9 +40,9 @@ from engine.config import FeedConfig
 from engine.feeds.base import FeedShared, FeedSink, FeedSource
 from engine.feeds.binance import BinanceSource
 from engine.feeds.replay import ReplaySource
-from engine.market.binance_codec import MAX_STREAMS_PER_CONNECTION, stream_names
-from engine.market.simulated import SimulatedMarket
-from engine.messages import Ticker24h, Trade
+from engine.market.binance_codec import MAX_STREAMS_PER_CONNECTION, streams_per_symbol
+from engine.market.simulated import SimStep, SimulatedMarket
+from engine.messages import Ticker24h
 
 __all__ = [
     "SOURCES",
@@ -82,7 +84,9 @@ class PulsedMarket(Protocol):
     @property
     def symbols(self) -> tuple[str, ...]: ...
 
-    def step(self, symbol: str, now_ms: int) -> Trade: ...
+    def step(self, symbol: str, now_ms: int) -> SimStep:
+        """The book quoted at ``now_ms``, and the trade made inside it."""
+        ...
 
     def ticker(self, symbol: str, now_ms: int) -> Ticker24h: ...
 
@@ -105,13 +109,17 @@ class SourceKind:
     pulsed: Callable[[FeedConfig], PulsedFeed] | None = None
     dedupes: bool = False
     live_symbols: bool = False
-    max_symbols: int | None = None
+    max_symbols: Callable[[FeedConfig], int] | None = None
     up_at_start: bool = True
     exchange_filters: bool = False
 
     def __post_init__(self) -> None:
         if (self.open is None) == (self.pulsed is None):
             raise ValueError("a source is either a thread source (open) or pulse-driven")
+
+    def symbol_limit(self, cfg: FeedConfig) -> int | None:
+        """How many symbols one connection may carry with ``cfg`` (None: no bound)."""
+        return None if self.max_symbols is None else self.max_symbols(cfg)
 
 
 def _simulated(cfg: FeedConfig) -> PulsedFeed:
@@ -130,15 +138,18 @@ def _binance(cfg: FeedConfig, sink: SourceSink, clock: Clock, shared: FeedShared
                          on_rotate=sink.rotate_due, on_control=sink.control)
 
 
-#: Binance allows 1024 streams a connection; each symbol takes two (@aggTrade, @ticker).
-_BINANCE_MAX_SYMBOLS = MAX_STREAMS_PER_CONNECTION // len(stream_names("BTCUSDT"))
+def _binance_max_symbols(cfg: FeedConfig) -> int:
+    """Binance allows 1024 streams a connection; a symbol takes three (@aggTrade,
+    @ticker, @bookTicker), four with ``feed.binance.depth_levels``."""
+    return MAX_STREAMS_PER_CONNECTION // streams_per_symbol(cfg.binance.depth_levels)
+
 
 #: Every feed source by its ``feed.source`` name.
 SOURCES: dict[str, SourceKind] = {
     "simulated": SourceKind(pulsed=_simulated),
     "replay": SourceKind(open=_replay),
     "binance": SourceKind(open=_binance, dedupes=True, live_symbols=True, up_at_start=False,
-                          max_symbols=_BINANCE_MAX_SYMBOLS, exchange_filters=True),
+                          max_symbols=_binance_max_symbols, exchange_filters=True),
 }
 
 

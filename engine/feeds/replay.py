@@ -6,8 +6,15 @@ Edge module. One thread (``feed-replay``), started by the FeedActor in
 :func:`engine.market.replay_format.detect_format` (JSON lines, raw or
 combined; a JSON document; a cryptofeed ``.ws.1.0`` capture; a freqtrade
 trades file, gzip or not), decodes each frame with
-:func:`engine.market.binance_codec.decode_frame` and sends the trades and
-tickers of the served symbols to the FeedActor.
+:func:`engine.market.binance_codec.decode_frame` and sends the trades,
+tickers and book inputs of the served symbols to the FeedActor.
+
+Book: recorded ``@bookTicker`` frames (best bid/ask) and partial-depth
+frames (``@depth<N>``, combined) are played; diff depth (``depthUpdate``,
+what the cryptofeed captures hold besides bookTicker) is skipped and counted
+as ignored, because a book cannot be rebuilt from diffs without the REST
+snapshot they apply to. A recorded bookTicker has no event time: it gets the
+recorded receive time (then re-stamped like every event, below).
 
 Pacing: the gap between two frames (the recorded receive time when the
 file has one, else the event's own trade/event time) divided by
@@ -59,7 +66,7 @@ from engine.market.replay_format import (
     records_from_bytes,
     replay_delay_ms,
 )
-from engine.messages import Ticker24h, Trade
+from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
 
 __all__ = ["ReplaySource", "open_records"]
 
@@ -175,8 +182,8 @@ class ReplaySource:
         for record in self._opener(self._cfg.path):
             if self._halt.is_set():
                 return sent
-            decoded = self._shared.record(decode_frame(record.frame))
-            if not isinstance(decoded, Trade | Ticker24h):
+            decoded = self._shared.record(decode_frame(record.frame, record.recv_time_ms or 0))
+            if not isinstance(decoded, Trade | Ticker24h | BookTicker | DepthSnapshot):
                 continue
             if decoded.symbol not in self._symbols:
                 self._shared.count_skipped()

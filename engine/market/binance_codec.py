@@ -9,6 +9,10 @@ results:
 
 ``Trade``            an ``aggTrade`` or ``trade`` event (raw or combined)
 ``Ticker24h``        a ``24hrTicker`` event
+``BookTicker``       a ``@bookTicker`` payload (raw or combined): best bid/ask
+``DepthSnapshot``    a partial book ``@depth<N>[@100ms]`` payload; only in a
+                     combined frame, whose stream name gives the symbol (a
+                     raw one has no symbol and is ``Ignored("depth")``)
 ``ControlReply``     ``{"result": ..., "id": ...}`` (SUBSCRIBE & co.)
 ``ControlError``     ``{"error": {"code", "msg"}, "id"}`` (or the older flat
                      ``{"code", "msg", "id"}`` form)
@@ -26,6 +30,17 @@ Validation rules (documented once, here):
 * times and ids must be JSON integers (not booleans), ``>= 0``.
 * the symbol must be 1-32 ASCII letters/digits; it is upper-cased.
 * unknown fields are ignored.
+* book prices and quantities are plain decimals, strictly positive; a
+  bookTicker's bid must be below its ask (else ``CROSSED_BOOK``); depth levels
+  are ``[price, qty]`` pairs, bids strictly descending, asks strictly
+  ascending, at most :data:`MAX_DEPTH_LEVELS` a side, best bid below best ask.
+* Spot ``@bookTicker`` and partial depth carry no event time: the
+  ``received_ms`` given to :func:`decode_frame` (the receive time) is used,
+  or the payload's ``E`` when it has one.
+
+Diff depth (``depthUpdate`` events of ``@depth[@100ms]``) is ``Ignored``: a
+book can only be built from diffs on top of a REST snapshot, which the feed
+does not fetch.
 
 The module also holds pure builders for stream names, the combined-stream URL
 and the live control requests (``SUBSCRIBE``, ``UNSUBSCRIBE``,
@@ -45,9 +60,11 @@ from typing import Final, TypeAlias
 import orjson
 
 from engine.errors import TickdeskError
-from engine.messages import Ticker24h, Trade
+from engine.messages import BookLevel, BookTicker, DepthSnapshot, Ticker24h, Trade
 
 __all__ = [
+    "DEPTH_LEVELS",
+    "MAX_DEPTH_LEVELS",
     "MAX_STREAMS_PER_CONNECTION",
     "CodecStats",
     "ControlError",
@@ -63,12 +80,19 @@ __all__ = [
     "kind_of",
     "list_subscriptions_request",
     "stream_names",
+    "streams_per_symbol",
     "subscribe_request",
     "unsubscribe_request",
 ]
 
 #: Binance allows at most this many streams on one connection.
 MAX_STREAMS_PER_CONNECTION: Final = 1024
+
+#: The partial-book sizes Binance offers (``<symbol>@depth<N>@100ms``); 0 = none.
+DEPTH_LEVELS: Final = (0, 5, 10, 20)
+
+#: The most levels a side of a decoded depth payload may have.
+MAX_DEPTH_LEVELS: Final = 100
 
 #: A control request id as Binance accepts it (an integer, a string or null).
 RequestId: TypeAlias = int | str | None
@@ -92,7 +116,9 @@ class DropReason(StrEnum):
     NON_POSITIVE = "non_positive"
     """A price or quantity is zero or negative."""
     BAD_VALUE = "bad_value"
-    """A malformed symbol, a negative time or id."""
+    """A malformed symbol, a negative time or id, depth levels out of order or too many."""
+    CROSSED_BOOK = "crossed_book"
+    """A book whose best bid is not below its best ask."""
     UNRECOGNIZED = "unrecognized"
     """A JSON object that is neither an event, a reply nor a known stream payload."""
 
@@ -137,13 +163,16 @@ class Dropped:
 
 
 Decoded: TypeAlias = (
-    Trade | Ticker24h | ControlReply | ControlError | ServerShutdown | Ignored | Dropped
+    Trade | Ticker24h | BookTicker | DepthSnapshot | ControlReply | ControlError
+    | ServerShutdown | Ignored | Dropped
 )
 
 _DECIMAL_RE: Final = re.compile(r"[0-9]+(?:\.[0-9]*)?")
 _SIGNED_DECIMAL_RE: Final = re.compile(r"[-+]?[0-9]+(?:\.[0-9]*)?")
 _SYMBOL_RE: Final = re.compile(r"[A-Za-z0-9]{1,32}")
 _STREAM_RE: Final = re.compile(r"[!A-Za-z0-9_@.\-]{1,200}")
+_PARTIAL_DEPTH_RE: Final = re.compile(
+    r"([a-z0-9]{1,32})@depth(5|10|20)(?:@100ms|@1000ms)?", re.IGNORECASE)
 _MAX_NUMBER_LEN: Final = 64
 _ZERO: Final = Decimal(0)
 
@@ -285,6 +314,79 @@ def _shutdown(data: Mapping[str, object]) -> ServerShutdown:
     return ServerShutdown(None)
 
 
+def _event_time(data: Mapping[str, object], received_ms: int) -> int:
+    """The payload's ``E`` if it has one, else the receive time."""
+    return _int(data, "E") if "E" in data else received_ms
+
+
+def _book_ticker(data: Mapping[str, object], received_ms: int) -> BookTicker:
+    book = BookTicker(
+        symbol=_symbol(data),
+        bid=_positive(data, "b"),
+        bid_qty=_positive(data, "B"),
+        ask=_positive(data, "a"),
+        ask_qty=_positive(data, "A"),
+        update_id=_int(data, "u"),
+        event_time=_event_time(data, received_ms),
+    )
+    if book.bid >= book.ask:
+        raise _Reject(DropReason.CROSSED_BOOK, f"{book.bid} >= {book.ask}")
+    return book
+
+
+def _number(value: object, key: str) -> Decimal:
+    """One strictly positive plain decimal string of a depth level."""
+    if not isinstance(value, str):
+        raise _Reject(DropReason.BAD_TYPE, key)
+    if len(value) > _MAX_NUMBER_LEN or _DECIMAL_RE.fullmatch(value) is None:
+        raise _Reject(DropReason.BAD_NUMBER, key)
+    number = Decimal(value)
+    if number <= _ZERO:
+        raise _Reject(DropReason.NON_POSITIVE, key)
+    return number
+
+
+def _levels(data: Mapping[str, object], key: str, descending: bool) -> tuple[BookLevel, ...]:
+    """``[[price, qty], ...]``, validated in one pass (a depth20 frame has 40 levels)."""
+    raw = _field(data, key)
+    if not isinstance(raw, list):
+        raise _Reject(DropReason.BAD_TYPE, key)
+    if len(raw) > MAX_DEPTH_LEVELS:
+        raise _Reject(DropReason.BAD_VALUE, f"{key}: more than {MAX_DEPTH_LEVELS} levels")
+    levels: list[BookLevel] = []
+    prev: Decimal | None = None
+    for entry in raw:
+        if not isinstance(entry, list) or len(entry) < 2:
+            raise _Reject(DropReason.BAD_TYPE, key)
+        price = _number(entry[0], key)
+        if prev is not None and ((price >= prev) if descending else (price <= prev)):
+            raise _Reject(DropReason.BAD_VALUE, f"{key}: levels out of order")
+        levels.append((price, _number(entry[1], key)))
+        prev = price
+    return tuple(levels)
+
+
+def _partial_depth(stream: str, data: Mapping[str, object], received_ms: int) -> DepthSnapshot:
+    match = _PARTIAL_DEPTH_RE.fullmatch(stream)
+    if match is None:  # pragma: no cover - the caller matched it
+        raise _Reject(DropReason.BAD_ENVELOPE, "stream")
+    bids = _levels(data, "bids", descending=True)
+    asks = _levels(data, "asks", descending=False)
+    if bids and asks and bids[0][0] >= asks[0][0]:
+        raise _Reject(DropReason.CROSSED_BOOK, f"{bids[0][0]} >= {asks[0][0]}")
+    return DepthSnapshot(
+        symbol=match.group(1).upper(),
+        bids=bids,
+        asks=asks,
+        last_update_id=_int(data, "lastUpdateId"),
+        event_time=_event_time(data, received_ms),
+    )
+
+
+def _is_book_ticker(obj: Mapping[str, object]) -> bool:
+    return all(k in obj for k in ("u", "s", "b", "a")) and "e" not in obj
+
+
 def _event(data: Mapping[str, object]) -> Decoded:
     kind = data["e"]
     if not isinstance(kind, str):
@@ -316,7 +418,7 @@ def _stream_kind(stream: str) -> str:
     return parts[0].lstrip("!") or stream
 
 
-def _payload(obj: Mapping[str, object]) -> Decoded:
+def _payload(obj: Mapping[str, object], received_ms: int) -> Decoded:
     if "e" in obj:
         return _event(obj)
     if "result" in obj and "id" in obj:
@@ -330,12 +432,12 @@ def _payload(obj: Mapping[str, object]) -> Decoded:
         return _error(obj, obj)
     if "lastUpdateId" in obj:
         return Ignored("depth")  # partial book depth (raw stream)
-    if all(k in obj for k in ("u", "s", "b", "a")):
-        return Ignored("bookTicker")  # raw bookTicker has no "e"
+    if _is_book_ticker(obj):
+        return _book_ticker(obj, received_ms)  # raw bookTicker has no "e"
     raise _Reject(DropReason.UNRECOGNIZED, ",".join(sorted(obj)[:8]))
 
 
-def _decode(text: str | bytes) -> Decoded:
+def _decode(text: str | bytes, received_ms: int) -> Decoded:
     try:
         obj = orjson.loads(text)
     except (orjson.JSONDecodeError, TypeError, ValueError):
@@ -352,17 +454,25 @@ def _decode(text: str | bytes) -> Decoded:
         if isinstance(data, dict):
             if "e" in data:
                 return _event(data)
+            if _stream_kind(stream).lower() == "bookticker" or _is_book_ticker(data):
+                return _book_ticker(data, received_ms)
+            if _PARTIAL_DEPTH_RE.fullmatch(stream) is not None:
+                return _partial_depth(stream, data, received_ms)
             return Ignored(_stream_kind(stream))
         if isinstance(data, list):
             return Ignored(_stream_kind(stream))
         return Dropped(DropReason.NOT_OBJECT, "data")
-    return _payload(obj)
+    return _payload(obj, received_ms)
 
 
-def decode_frame(text: str | bytes) -> Decoded:
-    """Decode one WebSocket text frame (raw or combined). Never raises."""
+def decode_frame(text: str | bytes, received_ms: int = 0) -> Decoded:
+    """Decode one WebSocket text frame (raw or combined). Never raises.
+
+    ``received_ms`` (epoch ms) is the event time given to book payloads that
+    carry none (spot ``@bookTicker`` and partial depth).
+    """
     try:
-        return _decode(text)
+        return _decode(text, received_ms)
     except _Reject as rej:
         return Dropped(rej.reason, rej.detail)
     except Exception as exc:  # pragma: no cover - defence in depth
@@ -375,6 +485,10 @@ def kind_of(decoded: Decoded) -> str:
         return "trade"
     if isinstance(decoded, Ticker24h):
         return "ticker"
+    if isinstance(decoded, BookTicker):
+        return "book_ticker"
+    if isinstance(decoded, DepthSnapshot):
+        return "depth"
     if isinstance(decoded, ControlReply):
         return "control_reply"
     if isinstance(decoded, ControlError):
@@ -451,12 +565,28 @@ def _check_id(request_id: RequestId) -> RequestId:
     raise ValueError(f"invalid request id: {request_id!r}")
 
 
-def stream_names(symbol: str) -> list[str]:
-    """The streams the feed uses for ``symbol``: ``["<sym>@aggTrade", "<sym>@ticker"]``."""
+def _check_depth(depth_levels: int) -> int:
+    if depth_levels not in DEPTH_LEVELS or isinstance(depth_levels, bool):
+        raise ValueError(f"depth_levels must be one of {DEPTH_LEVELS}, not {depth_levels!r}")
+    return depth_levels
+
+
+def streams_per_symbol(depth_levels: int = 0) -> int:
+    """How many streams :func:`stream_names` gives a symbol (3, or 4 with depth)."""
+    return 4 if _check_depth(depth_levels) else 3
+
+
+def stream_names(symbol: str, depth_levels: int = 0) -> list[str]:
+    """The streams the feed uses for ``symbol``: ``<sym>@aggTrade``, ``<sym>@ticker``,
+    ``<sym>@bookTicker`` and, when ``depth_levels`` is 5, 10 or 20,
+    ``<sym>@depth<levels>@100ms``."""
     if not isinstance(symbol, str) or _SYMBOL_RE.fullmatch(symbol) is None:
         raise ValueError(f"invalid symbol: {symbol!r}")
     sym = symbol.lower()
-    return [f"{sym}@aggTrade", f"{sym}@ticker"]
+    names = [f"{sym}@aggTrade", f"{sym}@ticker", f"{sym}@bookTicker"]
+    if _check_depth(depth_levels):
+        names.append(f"{sym}@depth{depth_levels}@100ms")
+    return names
 
 
 def combined_url(base_url: str, streams: Iterable[str]) -> str:

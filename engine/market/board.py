@@ -1,24 +1,33 @@
-"""The market board: the latest state of every symbol, merged from trades and 24 h tickers.
+"""The market board: the latest state of every symbol, merged from trades, 24 h
+tickers and the book.
 
 Pure core; owned by one thread (the FeedActor's). Each new state of a symbol
-gets the next ``seq`` (starting at 1), which MARKET_UPDATE carries.
+gets the next ``seq`` (starting at 1), which MARKET_UPDATE carries; each new
+state of its book gets the next book ``seq`` (its own count), which
+BOOK_UPDATE carries.
 
 Merge rules: a trade sets the last price, widens high/low, adds its quantity
 to the rolling volume, and recomputes the change against the 24 h open
 (``open = ticker.last - ticker.change``); a ticker replaces the 24 h
-statistics and bid/ask. Until the first ticker arrives the 24 h fields are
-``None`` (null on the wire), never invented.
+statistics (its bid/ask are not used). Until the first ticker arrives the
+24 h fields are ``None`` (null on the wire), never invented. A book input
+(:class:`~engine.messages.BookTicker` or
+:class:`~engine.messages.DepthSnapshot`) updates the symbol's
+:class:`~engine.market.quote_book.QuoteBook`; ``bid``, ``bidQty``, ``ask`` and
+``askQty`` of the state are its best levels, and a change of any of them is
+a new state (once the symbol has a price).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
-from engine.messages import MarketSnapshot, Ticker24h, Trade
+from engine.market.quote_book import BookView, QuoteBook
+from engine.messages import BookTicker, DepthSnapshot, MarketSnapshot, Ticker24h, Trade
 from engine.money import MONEY
 
-__all__ = ["MarketBoard"]
+__all__ = ["BookChange", "MarketBoard"]
 
 _HUNDRED = Decimal(100)
 
@@ -32,9 +41,22 @@ class _SymbolState:
     volume: Decimal | None = None
     bid: Decimal | None = None
     ask: Decimal | None = None
+    bid_qty: Decimal | None = None
+    ask_qty: Decimal | None = None
     event_time: int = 0
     seq: int = 0
     snapshot: MarketSnapshot | None = None
+    quotes: QuoteBook = field(default_factory=QuoteBook)
+    book: BookView | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BookChange:
+    """What one book input changed: the new book, and the new market state when
+    its best bid/ask moved (``None`` if they did not, or before the first price)."""
+
+    book: BookView
+    market: MarketSnapshot | None
 
 
 class MarketBoard:
@@ -84,16 +106,38 @@ class MarketBoard:
         st.high = ticker.high
         st.low = ticker.low
         st.volume = ticker.volume
-        if ticker.bid is not None:
-            st.bid = ticker.bid
-        if ticker.ask is not None:
-            st.ask = ticker.ask
         if st.price is None:
             if ticker.last_price is None:
                 return None
             st.price = ticker.last_price
         st.event_time = max(st.event_time, ticker.event_time)
         return self._publish(ticker.symbol, st)
+
+    def book(self, symbol: str) -> BookView | None:
+        """The current book of ``symbol``, or None before its first book input."""
+        st = self._states.get(symbol)
+        return None if st is None else st.book
+
+    def apply_book(self, item: BookTicker | DepthSnapshot) -> BookChange | None:
+        """Merge a book input; None if the book shown did not change."""
+        st = self._states.get(item.symbol)
+        if st is None:
+            st = self._states[item.symbol] = _SymbolState()
+        quotes = st.quotes
+        if not quotes.apply(item):
+            return None
+        seq = 1 if st.book is None else st.book.seq + 1
+        st.book = BookView(item.symbol, quotes.bids, quotes.asks, seq, item.event_time)
+        best_bid = quotes.bids[0] if quotes.bids else (None, None)
+        best_ask = quotes.asks[0] if quotes.asks else (None, None)
+        if (st.bid, st.bid_qty, st.ask, st.ask_qty) == (*best_bid, *best_ask):
+            return BookChange(st.book, None)
+        st.bid, st.bid_qty = best_bid
+        st.ask, st.ask_qty = best_ask
+        if st.price is None:
+            return BookChange(st.book, None)
+        st.event_time = max(st.event_time, item.event_time)
+        return BookChange(st.book, self._publish(item.symbol, st))
 
     def _publish(self, symbol: str, st: _SymbolState) -> MarketSnapshot:
         st.seq += 1
@@ -116,6 +160,8 @@ class MarketBoard:
             ask=st.ask,
             event_time=st.event_time,
             seq=st.seq,
+            bid_qty=st.bid_qty,
+            ask_qty=st.ask_qty,
         )
         st.snapshot = snap
         return snap

@@ -3,16 +3,18 @@
 Pure core, owned by the FeedActor (its thread). During a rotation two
 connections to the same streams are open at once (connect new first), so the
 same trade or ticker can arrive twice. :class:`Watermarks` keeps, per symbol,
-the highest trade id and the latest ticker event time routed so far: an item at
-or below its symbol's watermark is a duplicate (or older than what clients have
-already seen) and is not routed. A trade without a trade id is always new.
+the highest trade id, the latest ticker event time, and the highest book update
+id of best bid/ask (``@bookTicker``) and of depth snapshots routed so far: an
+item at or below its symbol's watermark is a duplicate (or older than what
+clients have already seen) and is not routed. A trade without a trade id is
+always new.
 
-Bound: two integers per symbol the feed serves.
+Bound: four integers per symbol the feed serves.
 """
 
 from __future__ import annotations
 
-from engine.messages import Ticker24h, Trade
+from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
 
 __all__ = ["Watermarks"]
 
@@ -23,13 +25,27 @@ class Watermarks:
     def __init__(self) -> None:
         self._trade_id: dict[str, int] = {}
         self._ticker_ms: dict[str, int] = {}
+        self._top_id: dict[str, int] = {}
+        self._depth_id: dict[str, int] = {}
 
-    def admit(self, item: Trade | Ticker24h) -> bool:
+    def admit(self, item: Trade | Ticker24h | BookTicker | DepthSnapshot) -> bool:
         """True if ``item`` is newer than everything routed for its symbol (it then
         becomes the watermark); False for a duplicate or an older item."""
         if isinstance(item, Trade):
             return self._admit_trade(item)
+        if isinstance(item, BookTicker):
+            return self._admit_id(self._top_id, item.symbol, item.update_id)
+        if isinstance(item, DepthSnapshot):
+            return self._admit_id(self._depth_id, item.symbol, item.last_update_id)
         return self._admit_ticker(item)
+
+    @staticmethod
+    def _admit_id(marks: dict[str, int], symbol: str, uid: int) -> bool:
+        last = marks.get(symbol)
+        if last is not None and uid <= last:
+            return False
+        marks[symbol] = uid
+        return True
 
     def _admit_trade(self, trade: Trade) -> bool:
         tid = trade.trade_id

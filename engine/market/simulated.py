@@ -1,15 +1,29 @@
-"""The simulated market: a seeded, deterministic random walk per symbol.
+"""The simulated market: a seeded, deterministic random walk per symbol, with a book.
 
 Pure core: the caller supplies the time of each step (epoch ms). For a given
-``seed`` and symbol list the sequence of prices and quantities is always the
-same, whatever the timing, so tests and demos are reproducible.
+``seed`` and symbol list the sequence of books, prices and quantities is
+always the same, whatever the timing, so tests and demos are reproducible.
 
-Model: each step moves the price by a Gaussian log-return with a per-step
-volatility of ``volatility_bps`` basis points, rounded to the symbol's tick
-size and never below one tick; quantities are log-normal, rounded to the lot
-size. 24 h statistics start from the start price as the open and track
-high, low and volume from the first step (a simulated day starts when the
-engine starts). Bid and ask sit one tick around the last price.
+Model of one :meth:`SimulatedMarket.step`:
+
+1. A mid price moves by a Gaussian log-return with a per-step volatility of
+   ``volatility_bps`` basis points (rounded to the symbol's tick, never below
+   two ticks).
+2. The book is quoted around it: a spread of 1 to :data:`MAX_SPREAD_TICKS`
+   ticks (the best bid at most one tick below the mid, never below one
+   tick), then :data:`BOOK_LEVELS` levels a side, each 1 or 2 ticks behind
+   the previous one (bids stop above zero), each holding 1 to 16 units of
+   about 20,000 USDT (whole lots; integers drawn, so a step stays cheap): a
+   top of book of a few BTC on BTCUSDT, as on Binance.
+3. One trade against that book: a taker buy at the best ask or a taker sell
+   at the best bid (down moves are sells), for at most the quantity of that
+   level.
+
+So every trade is at the best bid or the best ask of the book quoted just
+before it, and never larger than that level: the simulated market never
+prints outside its own spread. 24 h statistics start from the start price
+as the open and track high, low and volume of the trades (a simulated day
+starts when the engine starts).
 """
 
 from __future__ import annotations
@@ -20,10 +34,17 @@ import zlib
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from engine.messages import Ticker24h, Trade
+from engine.messages import BookLevel, DepthSnapshot, Ticker24h, Trade
 from engine.money import MONEY
 
-__all__ = ["START_PRICES", "SimulatedMarket", "SimulatedSymbol"]
+__all__ = [
+    "BOOK_LEVELS",
+    "MAX_SPREAD_TICKS",
+    "START_PRICES",
+    "SimStep",
+    "SimulatedMarket",
+    "SimulatedSymbol",
+]
 
 #: Realistic start prices (USDT) and tick sizes of well-known symbols.
 START_PRICES: dict[str, tuple[str, str]] = {
@@ -36,6 +57,10 @@ START_PRICES: dict[str, tuple[str, str]] = {
     "DOGEUSDT": ("0.15000", "0.00001"),
     "LTCUSDT": ("85.00", "0.01"),
 }
+#: Levels quoted on each side of the simulated book.
+BOOK_LEVELS = 5
+#: The widest simulated spread, in ticks.
+MAX_SPREAD_TICKS = 3
 _HUNDRED = Decimal(100)
 
 
@@ -51,6 +76,19 @@ class SimulatedSymbol:
     low: Decimal
     volume: Decimal
     trade_id: int = 0
+    mid: Decimal = Decimal(0)
+    update_id: int = 0
+    book: DepthSnapshot | None = None
+    #: The quantity unit of a book level: about 20,000 USDT, whole lots.
+    level_unit: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class SimStep:
+    """One step of a symbol: the book quoted, then the trade made against it."""
+
+    book: DepthSnapshot
+    trade: Trade
 
 
 def _start_for(symbol: str) -> tuple[Decimal, Decimal]:
@@ -63,7 +101,7 @@ def _start_for(symbol: str) -> tuple[Decimal, Decimal]:
 
 
 class SimulatedMarket:
-    """Deterministic random walks for a set of symbols."""
+    """Deterministic random walks and books for a set of symbols."""
 
     def __init__(self, symbols: tuple[str, ...], seed: int, volatility_bps: float = 5.0) -> None:
         self._sigma = volatility_bps / 10000.0
@@ -81,33 +119,61 @@ class SimulatedMarket:
         start, tick = _start_for(symbol)
         rng = random.Random(seed * 1_000_003 + zlib.crc32(symbol.encode()))
         lot = Decimal("0.00001") if start > 1000 else Decimal("0.001")
+        unit = max(lot, (Decimal(20_000) / start).quantize(lot))
         self._symbols[symbol] = SimulatedSymbol(
-            symbol, rng, tick, lot, start, start, start, start, Decimal(0)
+            symbol, rng, tick, lot, start, start, start, start, Decimal(0), mid=start,
+            level_unit=unit,
         )
 
-    def step(self, symbol: str, now_ms: int) -> Trade:
-        """The next trade of ``symbol`` at time ``now_ms``."""
+    def step(self, symbol: str, now_ms: int) -> SimStep:
+        """The next book and trade of ``symbol`` at time ``now_ms`` (see the module docstring)."""
         s = self._symbols[symbol]
         r = s.rng.gauss(0.0, self._sigma)
         with localcontext(MONEY):
-            moved = s.price * Decimal(repr(math.exp(r)))
-            price = max(s.tick, moved.quantize(s.tick))
-            qty_f = math.exp(s.rng.gauss(0.0, 1.0)) * float(Decimal(100) / s.open)
-            qty = max(s.lot, Decimal(repr(qty_f)).quantize(s.lot))
+            moved = s.mid * Decimal(repr(math.exp(r)))
+            s.mid = max(2 * s.tick, moved.quantize(s.tick))
+            book = self._quote(s, now_ms)
+            buyer_is_maker = r < 0  # a down move: a taker sold into the bid
+            price, level_qty = book.bids[0] if buyer_is_maker else book.asks[0]
+            qty = min(level_qty, self._size(s))
             s.price = price
             s.high = max(s.high, price)
             s.low = min(s.low, price)
             s.volume += qty
         s.trade_id += 1
-        return Trade(
+        trade = Trade(
             symbol=symbol,
             price=price,
             quantity=qty,
             event_time=now_ms,
             trade_time=now_ms,
             trade_id=s.trade_id,
-            buyer_is_maker=r < 0,
+            buyer_is_maker=buyer_is_maker,
         )
+        return SimStep(book, trade)
+
+    def _size(self, s: SimulatedSymbol) -> Decimal:
+        """A log-normal quantity worth about 100 USDT, at least one lot."""
+        qty_f = math.exp(s.rng.gauss(0.0, 1.0)) * float(Decimal(100) / s.open)
+        return max(s.lot, Decimal(repr(qty_f)).quantize(s.lot))
+
+    def _quote(self, s: SimulatedSymbol, now_ms: int) -> DepthSnapshot:
+        tick, unit, draw = s.tick, s.level_unit, s.rng.getrandbits
+        spread = 1 + s.rng.randrange(MAX_SPREAD_TICKS)
+        bid = max(tick, s.mid - (spread // 2) * tick)
+        ask = bid + spread * tick
+        bids: list[BookLevel] = []
+        asks: list[BookLevel] = []
+        for _ in range(BOOK_LEVELS):
+            bits = draw(10)  # 4 bits per quantity, 1 per gap
+            if bid > 0:
+                bids.append((bid, unit * (1 + (bits & 15))))
+            asks.append((ask, unit * (1 + (bits >> 4 & 15))))
+            bid -= (1 + (bits >> 8 & 1)) * tick
+            ask += (1 + (bits >> 9 & 1)) * tick
+        s.update_id += 1
+        s.book = DepthSnapshot(s.symbol, tuple(bids), tuple(asks), s.update_id, now_ms)
+        return s.book
 
     def ticker(self, symbol: str, now_ms: int) -> Ticker24h:
         """The 24 h statistics of ``symbol`` as of its last step."""
@@ -115,6 +181,7 @@ class SimulatedMarket:
         with localcontext(MONEY):
             change = s.price - s.open
             percent = (change / s.open * _HUNDRED).quantize(Decimal("0.001"))
+        book = s.book
         return Ticker24h(
             symbol=symbol,
             event_time=now_ms,
@@ -124,6 +191,6 @@ class SimulatedMarket:
             low=s.low,
             volume=s.volume,
             last_price=s.price,
-            bid=s.price - s.tick,
-            ask=s.price + s.tick,
+            bid=book.bids[0][0] if book is not None and book.bids else None,
+            ask=book.asks[0][0] if book is not None and book.asks else None,
         )

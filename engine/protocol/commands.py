@@ -72,8 +72,8 @@ class NoArgs:
 
 @dataclass(frozen=True, slots=True)
 class SymbolArgs:
-    """``subscribe_ticker`` / ``unsubscribe_ticker`` / ``get_symbol_info``: the
-    upper-cased symbol."""
+    """``subscribe_ticker`` / ``unsubscribe_ticker`` / ``subscribe_book`` /
+    ``unsubscribe_book`` / ``get_symbol_info``: the upper-cased symbol."""
 
     symbol: str
 
@@ -133,6 +133,8 @@ def _auth_args(body: Mapping[str, Any]) -> AuthArgs:
 PARSERS: dict[Action, Callable[[Mapping[str, Any]], Args]] = {
     Action.SUBSCRIBE_TICKER: _symbol_args,
     Action.UNSUBSCRIBE_TICKER: _symbol_args,
+    Action.SUBSCRIBE_BOOK: _symbol_args,
+    Action.UNSUBSCRIBE_BOOK: _symbol_args,
     Action.GET_POSITIONS: _no_args,
     Action.GET_PORTFOLIO: _no_args,
     Action.GET_ORDERS: _orders_query,

@@ -19,6 +19,8 @@ class Action(StrEnum):
 
     SUBSCRIBE_TICKER = "subscribe_ticker"
     UNSUBSCRIBE_TICKER = "unsubscribe_ticker"
+    SUBSCRIBE_BOOK = "subscribe_book"
+    UNSUBSCRIBE_BOOK = "unsubscribe_book"
     GET_POSITIONS = "get_positions"
     GET_PORTFOLIO = "get_portfolio"
     GET_ORDERS = "get_orders"
@@ -40,6 +42,7 @@ class MessageType(StrEnum):
     UNSUBSCRIBED = "UNSUBSCRIBED"
     AUTHENTICATED = "AUTHENTICATED"
     MARKET_UPDATE = "MARKET_UPDATE"
+    BOOK_UPDATE = "BOOK_UPDATE"
     POSITION_UPDATE = "POSITION_UPDATE"
     PORTFOLIO_UPDATE = "PORTFOLIO_UPDATE"
     ORDER_UPDATE = "ORDER_UPDATE"

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from engine.market.quote_book import BookView
 from engine.market.symbol_info import SymbolInfo
 from engine.messages import MarketSnapshot
 from engine.protocol.enums import ErrorCode, MessageType
@@ -39,6 +40,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Outgoing",
     "authenticated",
+    "book_update",
     "connected",
     "error",
     "feed_status",
@@ -121,14 +123,20 @@ def connected(
     )
 
 
-def subscribed(symbol: str, ts: int, request_id: RequestId = None) -> Outgoing:
-    """SUBSCRIBED: the reply to ``subscribe_ticker``."""
-    return _simple(MessageType.SUBSCRIBED, ts, request_id, symbol=symbol)
+def subscribed(symbol: str, ts: int, request_id: RequestId = None,
+               stream: str | None = None) -> Outgoing:
+    """SUBSCRIBED: the reply to ``subscribe_ticker``, or with ``stream="book"`` to
+    ``subscribe_book``."""
+    extra = {} if stream is None else {"stream": stream}
+    return _simple(MessageType.SUBSCRIBED, ts, request_id, symbol=symbol, **extra)
 
 
-def unsubscribed(symbol: str, ts: int, request_id: RequestId = None) -> Outgoing:
-    """UNSUBSCRIBED: the reply to ``unsubscribe_ticker``."""
-    return _simple(MessageType.UNSUBSCRIBED, ts, request_id, symbol=symbol)
+def unsubscribed(symbol: str, ts: int, request_id: RequestId = None,
+                 stream: str | None = None) -> Outgoing:
+    """UNSUBSCRIBED: the reply to ``unsubscribe_ticker``, or with ``stream="book"``
+    to ``unsubscribe_book``."""
+    extra = {} if stream is None else {"stream": stream}
+    return _simple(MessageType.UNSUBSCRIBED, ts, request_id, symbol=symbol, **extra)
 
 
 def authenticated(account: str, ts: int, request_id: RequestId = None) -> Outgoing:
@@ -158,13 +166,38 @@ def market_update(snap: MarketSnapshot, ts: int) -> Outgoing:
         "low": _number(snap.low),
         "volume": _number(snap.volume),
         "bid": _number(snap.bid),
+        "bidQty": _number(snap.bid_qty),
         "ask": _number(snap.ask),
+        "askQty": _number(snap.ask_qty),
         "eventTime": snap.event_time,
         "seq": snap.seq,
         "timestamp": ts,
     }
     payload = orjson.dumps(msg)
     return Outgoing(payload, text_frame(payload), snap.symbol)
+
+
+def book_conflate_key(symbol: str) -> str:
+    """The conflation key of ``symbol``'s BOOK_UPDATE (distinct from MARKET_UPDATE's)."""
+    return f"book:{symbol}"
+
+
+def _wire_levels(levels: Iterable[tuple[Decimal, Decimal]]) -> list[list[float]]:
+    return [[float(price), float(qty)] for price, qty in levels]
+
+
+def book_update(book: BookView, ts: int) -> Outgoing:
+    """The BOOK_UPDATE of one book state; conflatable per symbol (``book:<SYMBOL>``)."""
+    msg = {
+        "type": MessageType.BOOK_UPDATE,
+        "symbol": book.symbol,
+        "bids": _wire_levels(book.bids),
+        "asks": _wire_levels(book.asks),
+        "seq": book.seq,
+        "timestamp": ts,
+    }
+    payload = orjson.dumps(msg)
+    return Outgoing(payload, text_frame(payload), book_conflate_key(book.symbol))
 
 
 def position_update(

@@ -1,4 +1,5 @@
-"""The hub: who is connected, which symbols each client watches, which account each acts on.
+"""The hub: who is connected, which symbols each client watches (market updates and,
+separately, books), which account each acts on.
 
 Edge module, shared by every thread. Writers (connect, subscribe, auth,
 disconnect) take one lock and replace immutable tuples; readers on the hot
@@ -39,6 +40,9 @@ class Hub:
         self._by_symbol: dict[str, tuple[Channel, ...]] = {}
         self._by_account: dict[str, tuple[Channel, ...]] = {}
         self._symbols_of: dict[int, set[str]] = {}
+        #: BOOK_UPDATE subscribers, kept apart from the MARKET_UPDATE ones.
+        self._book_by_symbol: dict[str, tuple[Channel, ...]] = {}
+        self._books_of: dict[int, set[str]] = {}
         self._account_of: dict[int, str] = {}
         #: Called with (symbol, watched) when a symbol gains its first or loses its
         #: last subscriber, outside the lock, in the caller's thread (the FeedActor
@@ -52,6 +56,7 @@ class Hub:
             self._channels[ch.conn_id] = ch
             self._all = tuple(self._channels.values())
             self._symbols_of[ch.conn_id] = set()
+            self._books_of[ch.conn_id] = set()
 
     def remove(self, ch: Channel) -> None:
         lost: list[str] = []
@@ -60,7 +65,10 @@ class Hub:
                 return
             self._all = tuple(self._channels.values())
             for sym in self._symbols_of.pop(ch.conn_id, set()):
-                if self._drop(self._by_symbol, sym, ch):
+                if self._drop(self._by_symbol, sym, ch) and sym not in self._book_by_symbol:
+                    lost.append(sym)
+            for sym in self._books_of.pop(ch.conn_id, set()):
+                if self._drop(self._book_by_symbol, sym, ch) and sym not in self._by_symbol:
                     lost.append(sym)
             account = self._account_of.pop(ch.conn_id, None)
             if account is not None:
@@ -89,7 +97,8 @@ class Hub:
             syms.add(symbol)
             current = self._by_symbol.get(symbol, ())
             self._by_symbol[symbol] = (*current, ch)
-        if not current:
+            first = not current and symbol not in self._book_by_symbol
+        if first:
             self._interest(symbol, True)
         return True
 
@@ -100,7 +109,33 @@ class Hub:
             if syms is None or symbol not in syms:
                 return False
             syms.discard(symbol)
-            last = self._drop(self._by_symbol, symbol, ch)
+            last = self._drop(self._by_symbol, symbol, ch) and symbol not in self._book_by_symbol
+        if last:
+            self._interest(symbol, False)
+        return True
+
+    def subscribe_book(self, ch: Channel, symbol: str) -> bool:
+        """Add ``symbol`` to the client's book subscriptions; False if already there."""
+        with self._lock:
+            books = self._books_of.get(ch.conn_id)
+            if books is None or symbol in books:
+                return False
+            books.add(symbol)
+            current = self._book_by_symbol.get(symbol, ())
+            self._book_by_symbol[symbol] = (*current, ch)
+            first = not current and symbol not in self._by_symbol
+        if first:
+            self._interest(symbol, True)
+        return True
+
+    def unsubscribe_book(self, ch: Channel, symbol: str) -> bool:
+        """Remove ``symbol`` from the client's book subscriptions; False if it was not there."""
+        with self._lock:
+            books = self._books_of.get(ch.conn_id)
+            if books is None or symbol not in books:
+                return False
+            books.discard(symbol)
+            last = self._drop(self._book_by_symbol, symbol, ch) and symbol not in self._by_symbol
         if last:
             self._interest(symbol, False)
         return True
@@ -113,6 +148,16 @@ class Hub:
         for ch in subs:
             ch.deliver(out)
         return len(subs)
+
+    def publish_book(self, symbol: str, out: Outgoing) -> int:
+        """Deliver a BOOK_UPDATE to the symbol's book subscribers; returns how many."""
+        subs = self._book_by_symbol.get(symbol, ())
+        for ch in subs:
+            ch.deliver(out)
+        return len(subs)
+
+    def book_subscriber_count(self, symbol: str) -> int:
+        return len(self._book_by_symbol.get(symbol, ()))
 
     def to_account(self, account: str, out: Outgoing, skip: Channel | None = None) -> None:
         for ch in self._by_account.get(account, ()):
@@ -134,9 +179,9 @@ class Hub:
         return len(self._by_symbol.get(symbol, ()))
 
     def watched_symbols(self) -> set[str]:
-        """Symbols with at least one subscriber now."""
+        """Symbols with at least one subscriber now (of MARKET_UPDATE or BOOK_UPDATE)."""
         with self._lock:
-            return set(self._by_symbol)
+            return set(self._by_symbol) | set(self._book_by_symbol)
 
     def statistics(self) -> HubStatistics:
         with self._lock:

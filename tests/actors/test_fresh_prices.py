@@ -70,19 +70,21 @@ def test_a_stale_trade_moves_no_fill_price_mark_or_placement_reference(engine: E
         msg = session.get(timeout=WAIT)
         if msg["type"] == "MARKET_UPDATE":
             fresh = Decimal(str(msg["price"]))
+            ask = Decimal(str(msg["ask"]))  # a MARKET BUY takes the book's ask
             break
     age = int(engine.config.trading.max_tick_age_s * 1000) * 2
     _tick(engine, fresh * 2, age)  # stale: ten seconds old
-    assert _market_fill(session, 2) == fresh  # not the stale price
+    assert _market_fill(session, 2) == ask  # at the book, not at the stale price
     positions = _ask(session, 3, "POSITION_UPDATE", action="get_positions")["positions"]
     assert Decimal(str(positions[0]["markPrice"])) == fresh
     # The placement reference is still the fresh price: a SELL stop at 1.5x it is
     # above the market and would trigger at once (at the stale 2x it would not).
     stop = _ask(session, 4, "ORDER_UPDATE", action="place_order", symbol=SYMBOL, side="SELL",
-                type="STOP_LOSS", quantity="0.01", stopPrice=str(fresh * Decimal("1.5")))
+                type="STOP_LOSS", quantity="0.01", stopPrice=str((fresh * Decimal("1.5")).quantize(Decimal("0.01"))))
     assert stop["order"]["rejectReason"] == "STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY"
-    # Control: the same trade, fresh, does move all three.
+    # Control: the same trade, fresh, does move the mark (a MARKET order still
+    # takes the book's ask: with a book, trades price only resting orders).
     _tick(engine, fresh * 2, 0)
-    assert _market_fill(session, 5) == fresh * 2
+    assert _market_fill(session, 5) == ask
     positions = _ask(session, 6, "POSITION_UPDATE", action="get_positions")["positions"]
     assert Decimal(str(positions[0]["markPrice"])) == fresh * 2

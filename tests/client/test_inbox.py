@@ -53,6 +53,15 @@ def test_overflow_keeps_the_newest_market_state() -> None:
     assert inbox.dropped == 3
 
 
+def test_book_updates_are_market_data_too() -> None:
+    inbox = Inbox(2)
+    book = {"type": "BOOK_UPDATE", "symbol": "BTCUSDT", "seq": 1}
+    inbox.push(book)
+    inbox.push(order(1))
+    inbox.push(order(2))  # full: the book goes, the orders stay
+    assert drain(inbox) == [order(1), order(2)] and inbox.dropped == 1
+
+
 def test_zero_capacity_keeps_nothing_and_bad_capacity_is_refused() -> None:
     inbox = Inbox(0)
     inbox.push(order(1))

@@ -59,7 +59,8 @@ def test_market_update_is_conflatable_per_symbol() -> None:
     assert wire(out) == {
         "type": "MARKET_UPDATE", "symbol": "ETHUSDT", "price": 3000.1, "priceChange": None,
         "priceChangePercent": None, "high": 3100.0, "low": None, "volume": 12.5, "bid": None,
-        "ask": 3000.2, "eventTime": 77, "seq": 4, "timestamp": 10}
+        "bidQty": None, "ask": 3000.2, "askQty": None, "eventTime": 77, "seq": 4,
+        "timestamp": 10}
 
 
 def test_order_update_is_the_whole_message() -> None:
@@ -108,7 +109,7 @@ def test_every_message_type_has_its_builder() -> None:
     built = {
         MessageType.CONNECTED: sm.connected, MessageType.SUBSCRIBED: sm.subscribed,
         MessageType.UNSUBSCRIBED: sm.unsubscribed, MessageType.AUTHENTICATED: sm.authenticated,
-        MessageType.MARKET_UPDATE: sm.market_update,
+        MessageType.MARKET_UPDATE: sm.market_update, MessageType.BOOK_UPDATE: sm.book_update,
         MessageType.POSITION_UPDATE: sm.position_update,
         MessageType.PORTFOLIO_UPDATE: sm.portfolio_update,
         MessageType.ORDER_UPDATE: sm.order_update,

@@ -30,6 +30,7 @@ import pytest
 from wsproto.frame_protocol import CloseReason
 
 import tickdesk.client.types as client_types
+from engine.market.quote_book import BookView
 from engine.market.symbol_info import SymbolInfo, parse_symbol
 from engine.messages import MarketSnapshot
 from engine.money import Side
@@ -171,7 +172,7 @@ def _snapshot(**changes: Any) -> MarketSnapshot:
         symbol="BTCUSDT", price=Decimal("85948.88"), price_change=Decimal("-51.12"),
         price_change_percent=Decimal("-0.0594"), high=Decimal("86000"), low=Decimal("85900"),
         volume=Decimal("12.5"), bid=Decimal("85948.87"), ask=Decimal("85948.89"),
-        event_time=TS, seq=2,
+        event_time=TS, seq=2, bid_qty=Decimal("0.5"), ask_qty=Decimal("1.25"),
     )
     values.update(changes)
     return MarketSnapshot(**values)
@@ -222,6 +223,9 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
     "feed_status": lambda: [sm.feed_status(_feed(), TS)],
     "market_update": lambda: [sm.market_update(_snapshot(), TS),
                               sm.market_update(_snapshot(price_change=None, bid=None), TS)],
+    "book_update": lambda: [sm.book_update(BookView(
+        "BTCUSDT", ((Decimal("85948.87"), Decimal("0.5")),),
+        ((Decimal("85948.89"), Decimal("1.25")),), 41, TS), TS)],
     "order_update": lambda: [
         *(sm.order_update(OrderEvent(ExecutionType.NEW, o), TS, RID)
           for o in (_order(), _order(list_id=None, list_type=None, leg=None))),
@@ -233,9 +237,11 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
     "portfolio_update": lambda: [sm.portfolio_update(*_ledger(), 2, TS, RID)],
     "position_update": lambda: [sm.position_update(*_ledger(), TS, RID)],
     "pong": lambda: [sm.pong(TS, RID)],
-    "subscribed": lambda: [sm.subscribed("BTCUSDT", TS, RID)],
+    "subscribed": lambda: [sm.subscribed("BTCUSDT", TS, RID),
+                           sm.subscribed("BTCUSDT", TS, RID, stream="book")],
     "symbol_info": lambda: [sm.symbol_info(_symbol_info(), TS, RID)],
-    "unsubscribed": lambda: [sm.unsubscribed("BTCUSDT", TS, RID)],
+    "unsubscribed": lambda: [sm.unsubscribed("BTCUSDT", TS, RID),
+                             sm.unsubscribed("BTCUSDT", TS, RID, stream="book")],
     "authenticated": lambda: [sm.authenticated("alice", TS, RID)],
 }
 #: Public names of server_messages that build no message (or build the

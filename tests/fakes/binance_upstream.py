@@ -18,12 +18,16 @@ It follows the public docs (binance-spot-api-docs, ``web-socket-streams.md``):
 Two ways to feed it:
 
 * scripted (the default): the test pushes each frame with :meth:`push_trade`,
-  :meth:`push_ticker`, :meth:`push_raw`;
+  :meth:`push_ticker`, :meth:`push_book_ticker`, :meth:`push_depth`,
+  :meth:`push_raw`;
 * streaming (``stream_prices={"BTCUSDT": "50000", ...}``): a background
   thread, every ``stream_interval_s``, pushes one trade (qty 0.5) at the
-  current price of each symbol, and every ``ticker_every`` ticks a
-  ``24hrTicker``; :meth:`set_price` changes a price. Aggregate ids advance on
-  every tick whether or not anyone receives it (stalled, or nobody
+  current price of each symbol, before it (when the price changed, and every
+  ``book_every`` ticks) a ``@bookTicker`` (bid one ``book_step`` below the
+  price, ask one above) and partial depth books of 5, 10 and 20 levels (to
+  whoever subscribed them), and every
+  ``ticker_every`` ticks a ``24hrTicker``; :meth:`set_price` changes a
+  price. Aggregate ids advance on every tick whether or not anyone receives it (stalled, or nobody
   connected), so a client that was away sees a gap, as with the real tape.
   Symbols with a price are added to ``known_symbols``; a known symbol without
   a price is accepted by ``SUBSCRIBE`` but never gets any data.
@@ -151,6 +155,8 @@ class FakeBinanceUpstream:
         stream_prices: Mapping[str, Decimal | str | float] | None = None,
         stream_interval_s: float = 0.01,
         ticker_every: int = 5,
+        book_step: Decimal | str = "0.01",
+        book_every: int = 10,
     ) -> None:
         self.known_symbols = {s.upper() for s in known_symbols}
         self._streaming = stream_prices is not None
@@ -158,6 +164,8 @@ class FakeBinanceUpstream:
         self.known_symbols |= set(self._prices)
         self.stream_interval_s = stream_interval_s
         self.ticker_every = ticker_every
+        self.book_step = Decimal(str(book_step))
+        self.book_every = book_every
         self.ping_interval_s = ping_interval_s
         self.pong_timeout_s = pong_timeout_s
         self.max_streams = max_streams
@@ -179,6 +187,7 @@ class FakeBinanceUpstream:
         self._refuse_until: float | None = None
         self._agg_ids: dict[str, int] = {}
         self._trade_ids: dict[str, int] = {}
+        self._book_ids: dict[str, int] = {}
 
         # counters (read them directly; they only grow)
         self.connection_attempts = 0
@@ -389,6 +398,62 @@ class FakeBinanceUpstream:
         }  # fmt: skip
         return self._publish(f"{sym.lower()}@ticker", event)
 
+    def _next_book_id(self, sym: str, update_id: int | None) -> int:
+        with self._lock:
+            uid = update_id if update_id is not None else self._book_ids.get(sym, 4999) + 1
+            self._book_ids[sym] = uid
+            return uid
+
+    def push_book_ticker(
+        self,
+        symbol: str,
+        bid: Decimal | str | float,
+        bid_qty: Decimal | str | float,
+        ask: Decimal | str | float,
+        ask_qty: Decimal | str | float,
+        *,
+        update_id: int | None = None,
+    ) -> int:
+        """Push one spot ``@bookTicker`` payload (no ``e``, no ``E``); returns recipients.
+
+        Book update ids count up per symbol from 5000 (shared with :meth:`push_depth`)
+        unless ``update_id`` is given."""
+        sym = symbol.upper()
+        event = {"u": self._next_book_id(sym, update_id), "s": sym, "b": _dec(bid),
+                 "B": _dec(bid_qty), "a": _dec(ask), "A": _dec(ask_qty)}
+        return self._publish(f"{sym.lower()}@bookTicker", event)
+
+    def push_depth(
+        self,
+        symbol: str,
+        levels: int,
+        bids: Iterable[tuple[Decimal | str | float, Decimal | str | float]],
+        asks: Iterable[tuple[Decimal | str | float, Decimal | str | float]],
+        *,
+        update_id: int | None = None,
+    ) -> int:
+        """Push one partial book to ``<sym>@depth<levels>@100ms`` subscribers (best first,
+        at most ``levels`` a side); returns recipients."""
+        sym = symbol.upper()
+        event = {
+            "lastUpdateId": self._next_book_id(sym, update_id),
+            "bids": [[_dec(p), _dec(q)] for p, q in list(bids)[:levels]],
+            "asks": [[_dec(p), _dec(q)] for p, q in list(asks)[:levels]],
+        }
+        return self._publish(f"{sym.lower()}@depth{levels}@100ms", event)
+
+    def _push_book_around(self, sym: str, price: Decimal) -> None:
+        step = self.book_step
+        self.push_book_ticker(sym, price - step, "1.5", price + step, "2.5")
+        for levels in (5, 10, 20):
+            # the best levels hold what the bookTicker says; deeper ones 2, 3, ...
+            bids = [(price - step * (i + 1), Decimal(i + 1) if i else Decimal("1.5"))
+                    for i in range(levels)]
+            asks = [(price + step * (i + 1), Decimal(i + 1) if i else Decimal("2.5"))
+                    for i in range(levels)]
+            if self.subscribers(f"{sym.lower()}@depth{levels}@100ms"):
+                self.push_depth(sym, levels, [b for b in bids if b[0] > 0], asks)
+
     def set_price(self, symbol: str, price: Decimal | str | float) -> None:
         """Stream ``symbol`` at ``price`` from the next tick on (streaming mode only)."""
         if not self._streaming:
@@ -400,11 +465,15 @@ class FakeBinanceUpstream:
 
     def _stream_loop(self) -> None:
         tick = 0
+        booked: dict[str, Decimal] = {}
         while not self._stopping.wait(self.stream_interval_s):
             tick += 1
             with self._lock:
                 prices = dict(self._prices)
             for sym, price in prices.items():
+                if booked.get(sym) != price or tick % self.book_every == 0:
+                    booked[sym] = price
+                    self._push_book_around(sym, price)
                 self.push_trade(sym, price, "0.5")
                 if tick % self.ticker_every == 0:
                     self.push_ticker(sym, price, change="1.0", change_percent="0.1",

@@ -324,8 +324,8 @@ def test_replayed_recording_through_the_fake(upstream: FakeBinanceUpstream) -> N
             assert upstream.push_raw(record.frame) == 1
             stats.record(decode_frame(recv_text(ws)))
         assert stats.snapshot() == {
-            "decoded": {"ignored": 263, "trade": 2},
-            "ignored": {"depthUpdate": 177, "bookTicker": 84, "kline": 2},
+            "decoded": {"ignored": 179, "book_ticker": 84, "trade": 2},
+            "ignored": {"depthUpdate": 177, "kline": 2},
             "dropped": {},
         }
     finally:

@@ -12,7 +12,19 @@ import pytest
 
 from engine.config import Config, FeedConfig, StoreConfig, SupervisorConfig
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+def _data_dir() -> Path:
+    """``shared/data`` beside the checkout, or beside any folder above it (a git
+    worktree may sit deeper than the main checkout)."""
+    root = Path(__file__).resolve().parents[2]
+    for parent in root.parents:
+        candidate = parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return root.parent / "shared" / "data"
+
+
+DATA_DIR = _data_dir()
 
 
 def data_file(relative: str) -> Path:

@@ -65,7 +65,8 @@ def test_listed_symbol_is_added_live_and_kept_after_reconnect(
         assert ok["type"] == "SUBSCRIBED" and ok["symbol"] == "SOLUSDT"
         session.wait_for(is_update("SOLUSDT", 150.0), timeout=5)
         assert upstream.control_requests[0]["method"] == "SUBSCRIBE"
-        assert upstream.control_requests[0]["params"] == ["solusdt@aggTrade", "solusdt@ticker"]
+        assert upstream.control_requests[0]["params"] == ["solusdt@aggTrade", "solusdt@ticker",
+                                                          "solusdt@bookTicker"]
         assert engine.feed_shared.snapshot()["dynamicSymbols"] == ["SOLUSDT"]
         # a second client gets it at once, with the snapshot
         other = engine.connect()
@@ -171,7 +172,7 @@ def test_refused_and_silent_symbols_each_get_exactly_one_answer(
         assert "no market data" in answers["s2"][0]["message"]
         wait_until(lambda: sorted((c["method"], tuple(c["params"]))
                                   for c in fake.control_requests if c["method"] == "UNSUBSCRIBE")
-                   == [("UNSUBSCRIBE", (f"{s}@aggTrade", f"{s}@ticker"))
+                   == [("UNSUBSCRIBE", (f"{s}@aggTrade", f"{s}@ticker", f"{s}@bookTicker"))
                        for s in ("nosuchcoin", "silenttwo")],
                    what="both silent subscriptions withdrawn")
         assert engine.feed_shared.snapshot()["dynamicSymbols"] == ["SOLUSDT"]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from engine.config import AccountConfig, BinanceConfig, FeedConfig
+from engine.market.binance_codec import stream_names
 from tests.fakes.binance_rest import FakeBinanceRest, entry, shared_rest
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, wait_until
@@ -70,7 +71,7 @@ def test_adding_a_symbol_needs_an_authenticated_connection(
         anon.send({"action": "auth", "token": ALICE, "id": 3})
         assert anon.wait_for(lambda m: m.get("id") == 3, timeout=5)["type"] == "AUTHENTICATED"
         assert _ask(anon, "subscribe_ticker", "X0USDT", 4)["type"] == "SUBSCRIBED"
-        assert _controls(upstream, "SUBSCRIBE") == [["x0usdt@aggTrade", "x0usdt@ticker"]]
+        assert _controls(upstream, "SUBSCRIBE") == [stream_names("X0USDT")]
 
 
 def test_an_account_may_add_only_so_many_symbols(upstream: FakeBinanceUpstream) -> None:
@@ -99,7 +100,7 @@ def test_a_symbol_is_withdrawn_after_its_last_subscriber_left(
         assert _ask(alice, "unsubscribe_ticker", "X0USDT", 3)["type"] == "UNSUBSCRIBED"
         bob.close()  # a disconnect leaves too
         wait_until(lambda: _controls(upstream, "UNSUBSCRIBE") == [
-            ["x0usdt@aggTrade", "x0usdt@ticker"]], what="X0USDT unsubscribed upstream")
+            stream_names("X0USDT")], what="X0USDT unsubscribed upstream")
         assert not engine.feed_shared.serves("X0USDT")
         assert engine.feed_shared.live_owners() == {}
         # its owner may add another one now, and the same one again later
@@ -124,7 +125,7 @@ def test_subscribing_again_within_the_grace_keeps_the_symbol(
         wait_until(lambda: not engine.feed_shared.serves("X1USDT"), what="X1USDT withdrawn")
         assert engine.feed_shared.serves("X0USDT")
         assert upstream.wait_until(lambda: len(_controls(upstream, "UNSUBSCRIBE")) == 1)
-        assert _controls(upstream, "UNSUBSCRIBE") == [["x1usdt@aggTrade", "x1usdt@ticker"]]
+        assert _controls(upstream, "UNSUBSCRIBE") == [stream_names("X1USDT")]
 
 
 def test_owners_and_audiences_survive_a_reconnect(upstream: FakeBinanceUpstream) -> None:

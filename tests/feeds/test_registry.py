@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from engine.clock import Clock
-from engine.config import FEED_SOURCES, ConfigError, FeedConfig, parse_config
+from engine.config import FEED_SOURCES, BinanceConfig, ConfigError, FeedConfig, parse_config
 from engine.feeds.base import FeedShared, FeedSource
 from engine.feeds.registry import SOURCES, PulsedFeed, SourceKind, SourceSink, source_kind
 from engine.market.simulated import SimulatedMarket
@@ -41,9 +41,12 @@ def test_capabilities_of_the_built_in_sources() -> None:
     # replay: one thread, UP at once
     assert replay.open is not None and replay.up_at_start and not replay.live_symbols
     # binance: UP only once connected; rotations overlap (de-duplicated); live symbols,
-    # 1024 streams a connection at two streams a symbol
+    # 1024 streams a connection at three streams a symbol, four with depth
     assert binance.open is not None and not binance.up_at_start
-    assert binance.dedupes and binance.live_symbols and binance.max_symbols == 512
+    assert binance.dedupes and binance.live_symbols
+    assert binance.symbol_limit(FeedConfig()) == 341
+    assert binance.symbol_limit(FeedConfig(binance=BinanceConfig(depth_levels=20))) == 256
+    assert sim.symbol_limit(FeedConfig()) is None
 
 
 def test_a_source_is_a_thread_source_or_pulse_driven_not_both() -> None:

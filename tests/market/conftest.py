@@ -12,10 +12,19 @@ from pathlib import Path
 
 import pytest
 
-DATA_DIR = Path(
-    os.environ.get("TICKDESK_DATA_DIR")
-    or Path(__file__).resolve().parents[2].parent / "shared" / "data"
-)
+
+def _data_dir() -> Path:
+    """``shared/data`` beside the checkout, or beside any folder above it (a git
+    worktree may sit deeper than the main checkout)."""
+    root = Path(__file__).resolve().parents[2]
+    for parent in root.parents:
+        candidate = parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return root.parent / "shared" / "data"
+
+
+DATA_DIR = Path(os.environ.get("TICKDESK_DATA_DIR") or _data_dir())
 
 
 def data_file(relative: str) -> Path:

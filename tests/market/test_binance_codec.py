@@ -24,6 +24,7 @@ from engine.market.binance_codec import (
     kind_of,
     list_subscriptions_request,
     stream_names,
+    streams_per_symbol,
     subscribe_request,
     unsubscribe_request,
 )
@@ -132,11 +133,6 @@ def test_ticker_empty_book_side_and_zero_volume() -> None:
         ('{"e":"serverShutdown","E":1700000000000}', ServerShutdown(1700000000000)),
         ('{"e":"serverShutdown"}', ServerShutdown(None)),
         ('{"stream":"x@depth@100ms","data":{"e":"depthUpdate","E":1}}', Ignored("depthUpdate")),
-        (
-            '{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"B","b":"1","B":"1"}}',
-            Ignored("bookTicker"),
-        ),
-        ('{"u":1,"s":"BTCUSDT","b":"1","B":"1","a":"2","A":"1"}', Ignored("bookTicker")),
         ('{"lastUpdateId":5,"bids":[],"asks":[]}', Ignored("depth")),
         ('{"stream":"!ticker@arr","data":[]}', Ignored("ticker")),
         ('[{"e":"24hrTicker"}]', Ignored("array")),
@@ -226,7 +222,11 @@ def test_stats_count_by_kind_and_reason() -> None:
 
 
 def test_builders() -> None:
-    assert stream_names("BTCUSDT") == ["btcusdt@aggTrade", "btcusdt@ticker"]
+    assert stream_names("BTCUSDT") == ["btcusdt@aggTrade", "btcusdt@ticker",
+                                       "btcusdt@bookTicker"]
+    assert stream_names("BTCUSDT", 10) == ["btcusdt@aggTrade", "btcusdt@ticker",
+                                           "btcusdt@bookTicker", "btcusdt@depth10@100ms"]
+    assert streams_per_symbol(0) == 3 and streams_per_symbol(20) == 4
     assert (
         combined_url("wss://stream.binance.com:9443/", ["a@aggTrade", "b@ticker"])
         == "wss://stream.binance.com:9443/stream?streams=a@aggTrade/b@ticker"
@@ -249,6 +249,8 @@ def test_builders() -> None:
     [
         lambda: stream_names("btc/usdt"),
         lambda: stream_names(""),
+        lambda: stream_names("BTCUSDT", 15),
+        lambda: streams_per_symbol(1),
         lambda: combined_url("wss://x", []),
         lambda: combined_url("wss://x", "btcusdt@ticker"),
         lambda: combined_url("", ["a@ticker"]),

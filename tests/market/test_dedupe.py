@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from engine.market.dedupe import Watermarks
-from engine.messages import Ticker24h, Trade
+from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
 
 
 def trade(symbol: str, tid: int | None, price: str = "100") -> Trade:
@@ -64,3 +64,17 @@ def test_trade_and_ticker_watermarks_are_independent() -> None:
     assert marks.admit(ticker("BTCUSDT", 5000))
     assert marks.admit(trade("BTCUSDT", 1))  # a trade id is not compared with a time
     assert marks.admit(ticker("BTCUSDT", 5001))
+
+
+def test_book_inputs_are_routed_once_by_update_id_each_kind_apart() -> None:
+    def top(uid: int) -> BookTicker:
+        return BookTicker("BTCUSDT", Decimal(1), Decimal(1), Decimal(2), Decimal(1), uid, 0)
+
+    def depth(uid: int) -> DepthSnapshot:
+        return DepthSnapshot("BTCUSDT", (), (), uid, 0)
+
+    marks = Watermarks()
+    assert [marks.admit(top(u)) for u in (5, 5, 4, 6)] == [True, False, False, True]
+    # a depth snapshot's id is its own watermark: 3 < 6 is still new for depth
+    assert [marks.admit(depth(u)) for u in (3, 3, 7)] == [True, False, True]
+    assert marks.admit(top(7))

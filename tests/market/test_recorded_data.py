@@ -45,8 +45,8 @@ def test_cryptofeed_binance() -> None:
     records, decoded, stats = _decode_all("cryptofeed/BINANCE.ws.1.0")
     assert len(records) == 265
     assert stats.snapshot() == {
-        "decoded": {"ignored": 263, "trade": 2},
-        "ignored": {"depthUpdate": 177, "bookTicker": 84, "kline": 2},
+        "decoded": {"ignored": 179, "book_ticker": 84, "trade": 2},
+        "ignored": {"depthUpdate": 177, "kline": 2},
         "dropped": {},
     }
     assert records[0].recv_time_ms == 1633998512063  # 1633998512.0633569 s, floored
@@ -70,8 +70,8 @@ def test_cryptofeed_binance_us() -> None:
     records, decoded, stats = _decode_all("cryptofeed/BINANCE_US.ws.1.0")
     assert len(records) == 480
     assert stats.snapshot() == {
-        "decoded": {"ignored": 469, "trade": 11},
-        "ignored": {"depthUpdate": 336, "bookTicker": 128, "kline": 5},
+        "decoded": {"ignored": 341, "book_ticker": 128, "trade": 11},
+        "ignored": {"depthUpdate": 336, "kline": 5},
         "dropped": {},
     }
     trades = [d for d in decoded if isinstance(d, Trade)]
@@ -94,8 +94,8 @@ def test_gocryptotrader_ws_spot() -> None:
     records, decoded, stats = _decode_all("gocryptotrader/wsSpot.json")
     assert len(records) == 9
     assert stats.snapshot() == {
-        "decoded": {"trade": 1, "ticker": 1, "ignored": 7},
-        "ignored": {"kline": 2, "depth5": 1, "depth10": 1, "depthUpdate": 3},
+        "decoded": {"trade": 1, "ticker": 1, "depth": 2, "ignored": 5},
+        "ignored": {"kline": 2, "depthUpdate": 3},
         "dropped": {},
     }
     assert decoded[0] == Trade(

@@ -5,8 +5,9 @@ variable). The reader thread must never block on a slow consumer, so the
 buffer holds at most ``capacity`` messages. When a message arrives and the
 buffer is full, one queued message is discarded to make room:
 
-1. the **oldest queued ``MARKET_UPDATE``**, if there is one: a newer state of
-   the market supersedes it (the server conflates market data the same way);
+1. the **oldest queued ``MARKET_UPDATE`` or ``BOOK_UPDATE``**, if there is
+   one: a newer state of the market supersedes it (the server conflates
+   market data the same way);
 2. otherwise the oldest message.
 
 Every discarded message is counted in :attr:`Inbox.dropped`. Apart from the
@@ -23,7 +24,7 @@ __all__ = ["Inbox"]
 
 Message = dict[str, Any]
 
-_MARKET = "MARKET_UPDATE"
+_MARKET = frozenset({"MARKET_UPDATE", "BOOK_UPDATE"})
 
 
 class Inbox:
@@ -50,7 +51,7 @@ class Inbox:
         if len(self._queue) >= self.capacity:
             self._evict()
         self._queue.append(msg)
-        if msg.get("type") == _MARKET:
+        if msg.get("type") in _MARKET:
             self._market += 1
 
     def pop(self) -> Message | None:
@@ -58,7 +59,7 @@ class Inbox:
         if not self._queue:
             return None
         msg = self._queue.popleft()
-        if msg.get("type") == _MARKET:
+        if msg.get("type") in _MARKET:
             self._market -= 1
         return msg
 
@@ -66,7 +67,7 @@ class Inbox:
         self.dropped += 1
         if self._market:
             for i, queued in enumerate(self._queue):
-                if queued.get("type") == _MARKET:
+                if queued.get("type") in _MARKET:
                     del self._queue[i]
                     self._market -= 1
                     return

@@ -15,6 +15,7 @@ from typing import Any, TypedDict, cast
 
 __all__ = [
     "Balance",
+    "BookUpdate",
     "ListResult",
     "Order",
     "OrderList",
@@ -59,6 +60,18 @@ class Order(TypedDict):
     rejectReason: str | None
     createTime: int
     updateTime: int
+
+
+class BookUpdate(TypedDict):
+    """``BOOK_UPDATE``: the top levels of one symbol's book, best first, each
+    ``[price, quantity]``; ``seq`` +1 per book change (a snapshot may repeat one)."""
+
+    type: str
+    symbol: str
+    bids: list[list[float]]
+    asks: list[list[float]]
+    seq: int
+    timestamp: int
 
 
 class OrderList(TypedDict):
