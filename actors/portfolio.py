@@ -17,6 +17,14 @@ goes back to the OrderMonitorActor, which crashes and is restarted from the
 store. ``LoadBook`` gives the OrderMonitorActor the persisted orders, so only
 this thread ever touches SQLite. After a restart of this actor the ledgers
 reload from the store.
+
+History: ``get_fills`` and ``get_equity_history`` are answered here, from the
+store (or, without one, from a bounded :class:`~engine.trading.history.MemoryHistory`).
+Each settled fill is recorded with its fee asset and the realized P&L the
+ledger computed for it, in the settle's transaction. On the ``equity`` Pulse
+(``intervals.equity_s``, 60 s) :meth:`PortfolioActor.sample_equity` records
+every account's equity at the injected clock's time (an account holding a
+position with no mark yet is skipped: its equity is not known).
 """
 
 from __future__ import annotations
@@ -32,9 +40,18 @@ from actors.messages import AccountRequest, OpenOrdersChanged, Pulse, TradeTick
 from engine.config import TradingConfig
 from engine.money import Side
 from engine.protocol import server_messages as sm
+from engine.protocol.enums import Action
 from engine.server.hub import Hub
-from engine.store import Store
+from engine.store import FillFacts, Store
 from engine.trading.events import Outcome
+from engine.trading.history import (
+    EquityQuery,
+    EquitySample,
+    FillRecord,
+    FillsQuery,
+    MemoryHistory,
+    quote_asset,
+)
 from engine.trading.ledger import Ledger
 from engine.trading.order import Order
 from engine.trading.risk import risk_reject
@@ -93,14 +110,18 @@ class PortfolioActor(TickdeskActor):
         *,
         store_path: str = "",
         store_synchronous: str = "full",
+        fill_bound: int | None = None,
         on_failure: FailureHook | None = None,
         generation: int = 0,
     ) -> None:
         """``store_path``: the SQLite database (a path, or a ``file:`` URI);
-        empty means no persistence."""
+        empty means no persistence (the history is then kept in memory,
+        bounded). ``fill_bound``: the most fills the store keeps per account
+        (None: all; the Engine bounds its in-memory database)."""
         super().__init__("portfolio", on_failure, generation)
         self._store_path = store_path
         self._store_synchronous = store_synchronous
+        self._fill_bound = fill_bound
         self._store: Store | None = None
         self._hub = hub
         self._trading = trading
@@ -110,6 +131,8 @@ class PortfolioActor(TickdeskActor):
         }
         self._marks: dict[str, Decimal] = {}
         self._open_orders: dict[str, int] = {}
+        #: The history of an engine without a store (unused with one).
+        self._history = MemoryHistory()
         self.handlers = {
             TradeTick: self._on_tick,
             AccountRequest: self._on_request,
@@ -123,7 +146,7 @@ class PortfolioActor(TickdeskActor):
     def started(self) -> None:
         if not self._store_path:
             return
-        store = Store(self._store_path, self._store_synchronous)
+        store = Store(self._store_path, self._store_synchronous, fill_bound=self._fill_bound)
         try:
             state = store.load(self._trading.fee_bps)
             ledgers = dict(state.ledgers)
@@ -160,12 +183,44 @@ class PortfolioActor(TickdeskActor):
         self._open_orders[msg.account] = msg.count
 
     def _on_request(self, req: AccountRequest) -> None:
-        req.channel.deliver(self._update(req.action == "get_positions", req.account,
-                                         self._ledger(req.account), self._now_ms(),
-                                         req.request_id))
+        args = req.args
+        now = self._now_ms()
+        if isinstance(args, FillsQuery):
+            page = (self._store.fill_page(req.account, args) if self._store is not None
+                    else self._history.fills(req.account, args))
+            req.channel.deliver(sm.fills(page, now, req.request_id))
+            return
+        if isinstance(args, EquityQuery):
+            samples = (self._store.equity_samples(req.account, args) if self._store is not None
+                       else self._history.samples(req.account, args))
+            req.channel.deliver(sm.equity_history(samples, now, req.request_id))
+            return
+        req.channel.deliver(self._update(req.action is Action.GET_POSITIONS, req.account,
+                                         self._ledger(req.account), now, req.request_id))
+
+    def sample_equity(self, now: int) -> dict[str, EquitySample]:
+        """Record one equity sample per account at ``now`` (epoch ms) and return
+        them. An account with an open position whose symbol has no mark yet is
+        skipped (its equity is unknown, e.g. just after a restart)."""
+        samples = {
+            name: EquitySample(now, ledger.equity(self._marks))
+            for name, ledger in sorted(self._ledgers.items())
+            if all(p.symbol in self._marks for p in ledger.open_positions())
+        }
+        if not samples:
+            return samples
+        if self._store is not None:
+            self._store.add_equity_samples(samples)
+        else:
+            for name, sample in samples.items():
+                self._history.add_sample(name, sample)
+        return samples
 
     def _on_pulse(self, msg: Pulse) -> None:
         now = self._now_ms()
+        if msg.name == "equity":
+            self.sample_equity(now)
+            return
         for account in self._hub.accounts():
             ledger = self._ledgers.get(account)
             if ledger is not None:
@@ -183,13 +238,22 @@ class PortfolioActor(TickdeskActor):
     def _on_settle(self, msg: Settle) -> None:
         # Work on copies: if a fill or the commit fails, memory is unchanged.
         changed: dict[str, Ledger] = {}
+        facts: list[FillFacts] = []
         for fill in msg.outcome.fills:
             ledger = changed.get(fill.account)
             if ledger is None:
                 ledger = changed[fill.account] = copy.deepcopy(self._ledger(fill.account))
-            ledger.apply_fill(fill.symbol, fill.side, fill.quantity, fill.price)
+            result = ledger.apply_fill(fill.symbol, fill.side, fill.quantity, fill.price)
+            facts.append((quote_asset(fill.symbol), result.realized_pnl))
         if self._store is not None:
-            self._store.settle(msg.outcome, changed, msg.next_order_id, msg.next_list_id)
+            self._store.settle(msg.outcome, changed, msg.next_order_id, msg.next_list_id,
+                               facts)
+        else:
+            for fill, (asset, realized) in zip(msg.outcome.fills, facts, strict=True):
+                self._history.add_fill(FillRecord(
+                    self._history.take_fill_id(), fill.account, fill.order_id,
+                    fill.client_order_id, fill.symbol, fill.side, fill.quantity, fill.price,
+                    fill.fee, asset, realized, fill.time))
         self._ledgers.update(changed)
 
     def _on_load_book(self, _msg: LoadBook) -> BookState | None:

@@ -41,7 +41,7 @@ edited. Decimals are stored as TEXT (``str(Decimal)``), which is exact.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -52,6 +52,15 @@ import orjson
 from engine.errors import TickdeskError
 from engine.money import Side
 from engine.trading.events import FillIntent, OrderEvent, Outcome
+from engine.trading.history import (
+    EQUITY_SAMPLES_PER_ACCOUNT,
+    EquityQuery,
+    EquitySample,
+    FillRecord,
+    FillsPage,
+    FillsQuery,
+    page_of,
+)
 from engine.trading.ledger import Ledger, Position
 from engine.trading.order import ListStatus, ListType, Order, OrderStatus
 from engine.trading.order_list import OrderList
@@ -59,6 +68,7 @@ from engine.trading.order_list import OrderList
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "FillFacts",
     "Store",
     "StoreError",
     "StoredFill",
@@ -72,6 +82,8 @@ class StoreError(TickdeskError):
 
 
 Migration = Callable[[sqlite3.Connection], None]
+#: What the ledger said of one fill: its fee asset and its realized P&L.
+FillFacts = tuple[str | None, Decimal | None]
 
 
 def _v1_core(db: sqlite3.Connection) -> None:
@@ -138,8 +150,26 @@ def _v2_lists(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX orders_by_account ON orders(account, order_id)")
 
 
+def _v3_history(db: sqlite3.Connection) -> None:
+    """The history: each fill's fee asset and realized P&L (NULL for fills
+    recorded before, which the ledger did not report per fill), an index for
+    per-symbol pages, and the equity samples."""
+    db.execute("ALTER TABLE fills ADD COLUMN fee_asset TEXT")
+    db.execute("ALTER TABLE fills ADD COLUMN realized_pnl TEXT")
+    db.execute("CREATE INDEX fills_by_account_symbol ON fills(account, symbol, fill_id)")
+    db.execute(
+        """CREATE TABLE equity_samples (
+            sample_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            account TEXT NOT NULL,
+            time INTEGER NOT NULL,
+            equity TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX equity_by_account ON equity_samples(account, sample_id)")
+
+
 #: Ordered, append-only: ``MIGRATIONS[n - 1]`` takes the schema to version ``n``.
-MIGRATIONS: tuple[Migration, ...] = (_v1_core, _v2_lists)
+MIGRATIONS: tuple[Migration, ...] = (_v1_core, _v2_lists, _v3_history)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -216,15 +246,22 @@ def _dumps(record: Any) -> str:
 class Store:
     """One SQLite database; see the module docstring. Not thread-safe: one owner."""
 
-    def __init__(self, path: str, synchronous: str = "full") -> None:
+    def __init__(self, path: str, synchronous: str = "full", *,
+                 fill_bound: int | None = None) -> None:
         """Open (creating if needed) and migrate the database at ``path``.
 
         ``":memory:"`` gives a private in-memory database; a ``file:`` URI is
         opened as a URI (e.g. a shared-cache in-memory database).
-        ``synchronous`` is ``"full"`` (fsync every commit) or ``"normal"``."""
+        ``synchronous`` is ``"full"`` (fsync every commit) or ``"normal"``.
+        ``fill_bound`` keeps at most that many fills per account (each settle
+        drops an account's oldest beyond it): for an in-memory database, whose
+        history must not grow without end; None keeps every fill."""
         if synchronous not in ("full", "normal"):
             raise ValueError("synchronous must be 'full' or 'normal'")
+        if fill_bound is not None and fill_bound < 1:
+            raise ValueError("fill_bound must be >= 1")
         self.path = path
+        self._fill_bound = fill_bound
         self._db = sqlite3.connect(
             path, isolation_level=None, uri=path.startswith("file:"), timeout=10.0
         )
@@ -274,6 +311,7 @@ class Store:
         ledgers_after: Mapping[str, Ledger],
         next_order_id: int,
         next_list_id: int,
+        fill_facts: Sequence[FillFacts] = (),
     ) -> None:
         """Persist one order-book outcome in ONE transaction.
 
@@ -282,7 +320,9 @@ class Store:
         book), every list snapshot (REJECTED lists are not kept), every fill,
         the balances and the traded positions of the accounts that had fills
         (``ledgers_after`` holds them *after* the fills were applied), and the
-        id counters. Any exception rolls everything back and propagates.
+        id counters. ``fill_facts[i]`` is the fee asset and realized P&L of
+        ``outcome.fills[i]`` (stored NULL when not given). Any exception rolls
+        everything back and propagates.
         """
         orders: dict[int, Order] = {}
         lists: dict[int, OrderList] = {}
@@ -295,12 +335,19 @@ class Store:
         with self._transaction():
             self._write_orders(orders.values())
             self._write_lists(lists.values())
-            self._write_fills(outcome.fills)
+            self._write_fills(outcome.fills, fill_facts)
             traded: dict[str, set[str]] = {}
             for fill in outcome.fills:
                 traded.setdefault(fill.account, set()).add(fill.symbol)
             for account, symbols in traded.items():
                 self._write_account(ledgers_after[account], symbols)
+                if self._fill_bound is not None:
+                    self._db.execute(
+                        "DELETE FROM fills WHERE account = ? AND fill_id <= ("
+                        "SELECT fill_id FROM fills WHERE account = ? "
+                        "ORDER BY fill_id DESC LIMIT 1 OFFSET ?)",
+                        (account, account, self._fill_bound),
+                    )
             self._db.executemany(
                 "INSERT INTO counters (name, value) VALUES (?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
@@ -330,16 +377,35 @@ class Store:
             ),
         )
 
-    def _write_fills(self, fills: Iterable[FillIntent]) -> None:
+    def _write_fills(self, fills: Sequence[FillIntent], facts: Sequence[FillFacts]) -> None:
+        def row(i: int, f: FillIntent) -> tuple[Any, ...]:
+            asset, realized = facts[i] if i < len(facts) else (None, None)
+            return (f.account, f.order_id, f.client_order_id, f.symbol, f.side.value,
+                    str(f.quantity), str(f.price), str(f.fee), f.time, asset,
+                    None if realized is None else str(realized))
+
         self._db.executemany(
             "INSERT INTO fills (account, order_id, client_order_id, symbol, side, quantity, "
-            "price, fee, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                (f.account, f.order_id, f.client_order_id, f.symbol, f.side.value,
-                 str(f.quantity), str(f.price), str(f.fee), f.time)
-                for f in fills
-            ),
+            "price, fee, time, fee_asset, realized_pnl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row(i, f) for i, f in enumerate(fills)),
         )
+
+    def add_equity_samples(self, samples: Mapping[str, EquitySample],
+                           keep: int = EQUITY_SAMPLES_PER_ACCOUNT) -> None:
+        """Append one sample per account in ONE transaction; an account then
+        holding more than ``keep`` samples loses its oldest."""
+        with self._transaction():
+            for account, sample in samples.items():
+                self._db.execute(
+                    "INSERT INTO equity_samples (account, time, equity) VALUES (?, ?, ?)",
+                    (account, sample.time, str(sample.equity)),
+                )
+                self._db.execute(
+                    "DELETE FROM equity_samples WHERE account = ? AND sample_id <= ("
+                    "SELECT sample_id FROM equity_samples WHERE account = ? "
+                    "ORDER BY sample_id DESC LIMIT 1 OFFSET ?)",
+                    (account, account, keep),
+                )
 
     def _write_account(self, ledger: Ledger, symbols: Iterable[str]) -> None:
         self._db.execute(
@@ -433,3 +499,41 @@ class Store:
                 sql + " ORDER BY fill_id", args
             )
         ]
+
+    def fill_page(self, account: str, query: FillsQuery) -> FillsPage:
+        """One page of ``account``'s fills, newest first (engine.trading.history)."""
+        sql = ("SELECT fill_id, account, order_id, client_order_id, symbol, side, quantity, "
+               "price, fee, fee_asset, realized_pnl, time FROM fills WHERE account = ?")
+        args: list[Any] = [account]
+        if query.symbol is not None:
+            sql += " AND symbol = ?"
+            args.append(query.symbol)
+        if query.since is not None:
+            sql += " AND time >= ?"
+            args.append(query.since)
+        if query.before is not None:
+            sql += " AND fill_id < ?"
+            args.append(query.before)
+        sql += " ORDER BY fill_id DESC LIMIT ?"
+        args.append(query.limit + 1)
+        rows = (
+            FillRecord(fid, acct, oid, cid, sym, Side(side), Decimal(q), Decimal(p),
+                       Decimal(fee), asset, None if realized is None else Decimal(realized), t)
+            for fid, acct, oid, cid, sym, side, q, p, fee, asset, realized, t
+            in self._db.execute(sql, args).fetchall()
+        )
+        return page_of(rows, query.limit)
+
+    def equity_samples(self, account: str, query: EquityQuery) -> list[EquitySample]:
+        """The latest ``query.limit`` samples of ``account`` at or after
+        ``query.since``, oldest first."""
+        sql = "SELECT time, equity FROM equity_samples WHERE account = ?"
+        args: list[Any] = [account]
+        if query.since is not None:
+            sql += " AND time >= ?"
+            args.append(query.since)
+        sql += " ORDER BY sample_id DESC LIMIT ?"
+        args.append(query.limit)
+        found = [EquitySample(t, Decimal(e)) for t, e in self._db.execute(sql, args)]
+        found.reverse()
+        return found

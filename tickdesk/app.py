@@ -71,6 +71,7 @@ from engine.server.ops import (
 from engine.server.websocket import ServerWebSocket
 from engine.server.writer import WriterLoop
 from engine.store import Store
+from engine.trading.history import MEMORY_FILLS_PER_ACCOUNT
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
 
@@ -215,7 +216,8 @@ class Engine:
         self.portfolio = ActorSlot("portfolio")
         self.order_monitor = ActorSlot("order_monitor")
         self.feed = ActorSlot("feed")
-        self._timers = {name: ActorSlot(f"timer-{name}") for name in ("positions", "portfolio")}
+        self._timers = {name: ActorSlot(f"timer-{name}")
+                        for name in ("positions", "portfolio", "equity")}
         self._feed_status = _FeedStatus(cfg.feed.source)
         self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
@@ -446,8 +448,11 @@ class Engine:
         def portfolio(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return PortfolioActor.start(self.hub, cfg.trading, self._accounts, clock.now_ms,
                                         store_path=self._store_path,
-                                        store_synchronous=cfg.store.synchronous, on_failure=hook,
-                                        generation=gen)
+                                        store_synchronous=cfg.store.synchronous,
+                                        fill_bound=(MEMORY_FILLS_PER_ACCOUNT
+                                                    if cfg.store.path in ("", ":memory:")
+                                                    else None),
+                                        on_failure=hook, generation=gen)
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
@@ -477,6 +482,8 @@ class Engine:
                       timer("positions", cfg.intervals.positions_s)),
             ChildSpec("timer-portfolio", self._timers["portfolio"],
                       timer("portfolio", cfg.intervals.portfolio_s)),
+            ChildSpec("timer-equity", self._timers["equity"],
+                      timer("equity", cfg.intervals.equity_s)),
         ]
 
     def _feed_status_changed(self, report: FeedStatusReport) -> None:

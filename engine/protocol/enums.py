@@ -26,6 +26,8 @@ class Action(StrEnum):
     PLACE_OCO = "place_oco"
     PLACE_BRACKET = "place_bracket"
     CANCEL_ORDER = "cancel_order"
+    GET_FILLS = "get_fills"
+    GET_EQUITY_HISTORY = "get_equity_history"
     AUTH = "auth"
     PING = "ping"
 
@@ -43,6 +45,8 @@ class MessageType(StrEnum):
     ORDER_UPDATE = "ORDER_UPDATE"
     ORDER_LIST_UPDATE = "ORDER_LIST_UPDATE"
     ORDERS = "ORDERS"
+    FILLS = "FILLS"
+    EQUITY_HISTORY = "EQUITY_HISTORY"
     FEED_STATUS = "FEED_STATUS"
     PONG = "PONG"
     ERROR = "ERROR"

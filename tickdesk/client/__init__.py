@@ -26,6 +26,8 @@ from tickdesk.client.errors import (
     RequestTimeout,
 )
 from tickdesk.client.types import (
+    EquitySample,
+    Fill,
     ListResult,
     Order,
     OrderList,
@@ -42,6 +44,8 @@ __all__ = [
     "CommandError",
     "ConnectError",
     "ConnectionLost",
+    "EquitySample",
+    "Fill",
     "ListResult",
     "Order",
     "OrderList",
