@@ -253,15 +253,17 @@ class Store:
         ``":memory:"`` gives a private in-memory database; a ``file:`` URI is
         opened as a URI (e.g. a shared-cache in-memory database).
         ``synchronous`` is ``"full"`` (fsync every commit) or ``"normal"``.
-        ``fill_bound`` keeps at most that many fills per account (each settle
-        drops an account's oldest beyond it): for an in-memory database, whose
-        history must not grow without end; None keeps every fill."""
+        ``fill_bound`` keeps the latest that many fills per account, dropping
+        older ones (an account holds at most 110 % of it, see
+        :meth:`_trim_fills`): for an in-memory database, whose history must not
+        grow without end; None keeps every fill."""
         if synchronous not in ("full", "normal"):
             raise ValueError("synchronous must be 'full' or 'normal'")
         if fill_bound is not None and fill_bound < 1:
             raise ValueError("fill_bound must be >= 1")
         self.path = path
         self._fill_bound = fill_bound
+        self._untrimmed: dict[str, int] = {}
         self._db = sqlite3.connect(
             path, isolation_level=None, uri=path.startswith("file:"), timeout=10.0
         )
@@ -341,13 +343,7 @@ class Store:
                 traded.setdefault(fill.account, set()).add(fill.symbol)
             for account, symbols in traded.items():
                 self._write_account(ledgers_after[account], symbols)
-                if self._fill_bound is not None:
-                    self._db.execute(
-                        "DELETE FROM fills WHERE account = ? AND fill_id <= ("
-                        "SELECT fill_id FROM fills WHERE account = ? "
-                        "ORDER BY fill_id DESC LIMIT 1 OFFSET ?)",
-                        (account, account, self._fill_bound),
-                    )
+                self._trim_fills(account, sum(f.account == account for f in outcome.fills))
             self._db.executemany(
                 "INSERT INTO counters (name, value) VALUES (?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
@@ -388,6 +384,25 @@ class Store:
             "INSERT INTO fills (account, order_id, client_order_id, symbol, side, quantity, "
             "price, fee, time, fee_asset, realized_pnl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (row(i, f) for i, f in enumerate(fills)),
+        )
+
+    def _trim_fills(self, account: str, added: int) -> None:
+        """With ``fill_bound``: once an account has had a tenth of the bound of
+        new fills, delete its fills older than the latest ``fill_bound`` (so it
+        holds at most 110 % of the bound; trimming on every settle would scan
+        the bound's worth of index entries each time: ~0.3 ms vs ~0.02 ms)."""
+        bound = self._fill_bound
+        if bound is None:
+            return
+        pending = self._untrimmed.get(account, 0) + added
+        if pending < max(1, bound // 10):
+            self._untrimmed[account] = pending
+            return
+        self._untrimmed[account] = 0
+        self._db.execute(
+            "DELETE FROM fills WHERE account = ? AND fill_id <= ("
+            "SELECT fill_id FROM fills WHERE account = ? ORDER BY fill_id DESC LIMIT 1 OFFSET ?)",
+            (account, account, bound),
         )
 
     def add_equity_samples(self, samples: Mapping[str, EquitySample],

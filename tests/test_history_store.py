@@ -146,6 +146,14 @@ def test_the_store_bounds_fills_when_asked(tmp_path: Path) -> None:
         for fill in FILLS:
             store.settle(Outcome(fills=(fill,)), {"alice": ledger}, 1, 1)
         assert [f.order_id for f in store.fills("alice")] == [106, 107, 108]
+    with Store(str(tmp_path / "c.db"), fill_bound=20) as store:
+        ledger = Ledger("alice", Decimal(10000))
+        counts = []
+        for i in range(100):
+            store.settle(Outcome(fills=(_fill(i + 1, "BTCUSDT"),)), {"alice": ledger}, 1, 1)
+            counts.append(len(store.fills("alice")))
+        assert max(counts) <= 22 and counts[-1] >= 20  # trimmed every 2 fills, to 20
+        assert [f.order_id for f in store.fills("alice")][-1] == 200
 
 
 @pytest.mark.parametrize("kind", ["store", "memory"])
