@@ -9,6 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.money import Side
 from engine.store import SCHEMA_VERSION, Store, migrate
@@ -243,3 +245,41 @@ def test_query_defaults_and_values() -> None:
                                                ("XYZABC", None), ("USDT", None)])
 def test_quote_asset(symbol: str, asset: str | None) -> None:
     assert quote_asset(symbol) == asset
+
+
+@settings(max_examples=60)
+@given(
+    symbols=st.lists(st.sampled_from(["BTCUSDT", "LRCBTC", "ETHUSDT"]), max_size=30),
+    limit=st.integers(1, 7),
+    symbol=st.sampled_from([None, "BTCUSDT", "LRCBTC"]),
+    since_index=st.integers(0, 30),
+)
+def test_paging_any_history_sees_each_matching_fill_once(
+    symbols: list[str], limit: int, symbol: str | None, since_index: int
+) -> None:
+    """Store and memory agree page by page, and the pages together are exactly
+    the matching fills, newest first (the reference is a plain filter here)."""
+    fills = [_fill(i, s) for i, s in enumerate(symbols, start=1)]
+    since = T0 + 1000 * since_index
+    memory = MemoryHistory()
+    with Store(":memory:") as store:
+        ledger = Ledger("alice", Decimal(10000))
+        for fill in fills:
+            store.settle(Outcome(fills=(fill,)), {"alice": ledger}, 1, 1, [("X", Decimal(1))])
+            memory.add_fill(FillRecord(memory.take_fill_id(), "alice", fill.order_id,
+                                       fill.client_order_id, fill.symbol, fill.side,
+                                       fill.quantity, fill.price, fill.fee, "X", Decimal(1),
+                                       fill.time))
+        expected = [f.order_id for f in reversed(fills)
+                    if (symbol is None or f.symbol == symbol) and f.time >= since]
+        seen: list[int] = []
+        before: int | None = None
+        for _ in range(len(fills) + 2):
+            query = FillsQuery(symbol=symbol, since=since, before=before, limit=limit)
+            page = store.fill_page("alice", query)
+            assert page == memory.fills("alice", query)
+            seen.extend(f.order_id for f in page.fills)
+            before = page.next_before
+            if before is None:
+                break
+        assert seen == expected
