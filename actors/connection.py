@@ -35,6 +35,7 @@ from engine.errors import (
     Unauthorized,
     UnknownSymbol,
 )
+from engine.market.symbol_info import SymbolCatalog
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import ACCOUNT_ACTIONS, AuthArgs, Command, SymbolArgs, decode_command
 from engine.protocol.enums import Action, CloseCode
@@ -77,6 +78,8 @@ class SessionServices:
     #: ``subscribe_ticker`` of an unknown symbol asks the feed to add it live
     #: (the FeedActor then answers SUBSCRIBED or ERROR itself).
     dynamic_symbols: bool = False
+    #: Every served symbol's exchange info (``get_symbol_info``); None: none known.
+    symbols: SymbolCatalog | None = None
 
 
 class InboundGate:
@@ -194,7 +197,10 @@ class ConnectionActor(TickdeskActor):
         elif action is Action.SUBSCRIBE_TICKER and isinstance(args, SymbolArgs):
             symbol = args.symbol
             if not self._svc.known_symbol(symbol) and self._svc.dynamic_symbols:
-                if not self._svc.feed.tell(AddSymbol(self._ch, symbol, rid)):
+                if self._account is None:  # open mode (loopback only) has "default"
+                    raise Unauthorized(f"symbol {symbol} is not served; authenticate to add "
+                                       "symbols (auth or ?token=)", rid)
+                if not self._svc.feed.tell(AddSymbol(self._ch, symbol, rid, self._account)):
                     raise UnknownSymbol(f"symbol {symbol} cannot be checked while the feed "
                                         "is reconnecting; try again", rid)
                 return
@@ -207,6 +213,14 @@ class ConnectionActor(TickdeskActor):
             self._ch.deliver(sm.unsubscribed(args.symbol, now(), rid))
         elif action is Action.AUTH and isinstance(args, AuthArgs):
             self._auth(args.token, rid)
+        elif action is Action.GET_SYMBOL_INFO and isinstance(args, SymbolArgs):
+            # market data, not an account command: anonymous clients may ask
+            self._check_known(args.symbol, rid)
+            info = self._svc.symbols.get(args.symbol) if self._svc.symbols is not None else None
+            if info is None:
+                raise UnknownSymbol(f"symbol {args.symbol}: its exchange filters could not be "
+                                    "loaded", rid)
+            self._ch.deliver(sm.symbol_info(info, now(), rid))
         elif action in ACCOUNT_ACTIONS:
             if self._account is None:
                 raise Unauthorized("authenticate first (auth or ?token=)", rid)

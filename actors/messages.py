@@ -159,6 +159,27 @@ class AddSymbol:
     channel: Channel
     symbol: str
     request_id: RequestId
+    #: The account of the asking connection: it owns the symbol if it is added.
+    account: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolInterest:
+    """A symbol gained its first subscriber (``watched``) or lost its last one (the
+    hub, in the subscribing client's thread → FeedActor): live symbols nobody
+    watches are withdrawn after ``feed.binance.unsubscribe_grace_s``."""
+
+    symbol: str
+    watched: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolInfoLoaded:
+    """A live-added symbol's exchange info was looked up (loader thread → FeedActor);
+    ``found`` is False when its filters could not be loaded."""
+
+    symbol: str
+    found: bool
 
 
 @dataclass(frozen=True, slots=True)

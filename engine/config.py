@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from engine.errors import ConfigError
+from engine.market.symbol_info import SymbolOverride
 from engine.protocol.symbols import SYMBOL_PATTERN, is_symbol, normalize_symbol
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "SimulatedConfig",
     "StoreConfig",
     "SupervisorConfig",
+    "SymbolOverride",
     "TradingConfig",
     "is_loopback_host",
     "load_config",
@@ -90,6 +92,10 @@ def _ws_url(v: Any) -> str | None:
     return None if re.match(r"^wss?://[^\s/]+", v) else "must be a ws:// or wss:// URL"
 
 
+def _http_url(v: Any) -> str | None:
+    return None if re.match(r"^https?://[^\s/]+/?$", v) else "must be an http:// or https:// URL"
+
+
 def _origins(v: Any) -> str | None:
     for o in v:
         if not re.match(r"^https?://[^\s/]+$", o):
@@ -131,6 +137,20 @@ class BinanceConfig:
     rotate_after_s: float = _opt(85800.0, _between(1, 86000))
     #: A symbol subscribed live that sends no data within this time is unknown.
     subscribe_timeout_s: float = _opt(5.0, _between(0.1, 60))
+    #: TCP connect, TLS and WebSocket handshake together must finish within this.
+    connect_timeout_s: float = _opt(10.0, _between(0.1, 600))
+    #: A frame (or a fragmented message) longer than this closes the connection.
+    max_frame_bytes: int = _opt(1 << 20, _between(1024, 1 << 30))
+    #: An aggregate-trade id more than this far ahead of the last one is implausible.
+    max_trade_id_jump: int = _opt(1_000_000, _between(1, 1 << 62))
+    #: A trade price further than this (percent) from the reference is implausible.
+    max_price_deviation_pct: float = _opt(20.0, _between(0.01, 1000))
+    #: A symbol added live is unsubscribed this long after its last subscriber left.
+    unsubscribe_grace_s: float = _opt(60.0, _between(0, 86400))
+    #: REST API base of ``GET /api/v3/exchangeInfo`` (the symbols' filters).
+    rest_url: str = _opt("https://api.binance.com", _http_url)
+    #: Timeout of one exchangeInfo request (3 attempts at most).
+    rest_timeout_s: float = _opt(5.0, _between(0.1, 60))
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +176,8 @@ class FeedConfig:
     #: Binance only: ``subscribe_ticker`` of a symbol not in ``symbols`` subscribes
     #: it upstream live (ERROR UNKNOWN_SYMBOL if Binance sends nothing for it).
     dynamic_symbols: bool = _opt(True)
+    #: Symbols one account may have added live (pending or subscribed) at once.
+    max_live_symbols_per_account: int = _opt(8, _between(1, 512))
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +206,11 @@ class TradingConfig:
     max_leverage: Decimal = _opt(Decimal(1), _between(0.01, 100))
     allow_short: bool = _opt(True)
     max_tick_age_s: float = _opt(5.0, _between(0.001, 86400))
+    #: How orders fill: ``book`` (takers at the bid/ask and depth, resting
+    #: orders at most each trade's quantity), ``queue`` (as ``book``, and the
+    #: quantity shown ahead at the order's price trades first) or ``full``
+    #: (the whole order on the first qualifying trade). See docs/trading.md.
+    fill_model: str = _opt("book", _one_of("book", "queue", "full"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +245,9 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
     accounts: tuple[AccountConfig, ...] = ()
+    #: ``[[symbols]]``: per-symbol changes to the exchange filters (see
+    #: :class:`~engine.market.symbol_info.SymbolOverride`).
+    symbols: tuple[SymbolOverride, ...] = ()
 
     @property
     def open_mode(self) -> bool:
@@ -290,6 +320,9 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
         if annotation == "tuple[AccountConfig, ...]":
             kwargs[name] = _accounts(data[name], key)
             continue
+        if annotation == "tuple[SymbolOverride, ...]":
+            kwargs[name] = _symbol_overrides(data[name], key)
+            continue
         value = _coerce(key, annotation, data[name])
         if key == "feed.symbols":
             value = tuple(normalize_symbol(s) or s for s in value)
@@ -317,6 +350,38 @@ def _accounts(value: Any, key: str) -> tuple[AccountConfig, ...]:
     names = [a.name for a in out]
     if len(set(names)) != len(names):
         raise ConfigError(key, "two accounts have the same name")
+    return tuple(out)
+
+
+def _symbol_overrides(value: Any, key: str) -> tuple[SymbolOverride, ...]:
+    """``[[symbols]]``: ``symbol`` plus any override field (all optional, >= 0)."""
+    if not isinstance(value, list):
+        raise ConfigError(key, "must be an array of tables ([[symbols]])")
+    known = {f.name: str(f.type).removesuffix(" | None") for f in fields(SymbolOverride)}
+    out: list[SymbolOverride] = []
+    for i, item in enumerate(value):
+        k = f"{key}[{i}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(k, "must be a table")
+        kwargs: dict[str, Any] = {}
+        for name, raw in item.items():
+            if name not in known:
+                raise ConfigError(f"{k}.{name}", "unknown key")
+            v = _coerce(f"{k}.{name}", known[name], raw)
+            if isinstance(v, (int, Decimal)) and not isinstance(v, bool) and v < 0:
+                raise ConfigError(f"{k}.{name}", "must be >= 0 (0 means no limit)")
+            kwargs[name] = v
+        symbol = kwargs.get("symbol")
+        if symbol is None:
+            raise ConfigError(f"{k}.symbol", "is required")
+        normal = normalize_symbol(symbol)
+        if normal is None:
+            raise ConfigError(f"{k}.symbol", f"{symbol!r} is not a symbol ({SYMBOL_PATTERN})")
+        kwargs["symbol"] = normal
+        out.append(SymbolOverride(**kwargs))
+    names = [o.symbol for o in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(key, "lists a symbol twice")
     return tuple(out)
 
 

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import settings
 
 from engine.config import FeedConfig, IntervalsConfig, ServerConfig, SimulatedConfig, StoreConfig
+from tests.fakes.binance_rest import FakeBinanceRest, shared_rest
 from tickdesk import Config, Engine
 
 # No per-example time limit in property tests: how long an example takes on a
@@ -25,7 +26,7 @@ from tickdesk import Config, Engine
 settings.register_profile("tickdesk", deadline=None)
 settings.load_profile("tickdesk")
 
-_STRAY = ("tickdesk.db", "tickdesk.db-wal", "tickdesk.db-shm")
+_STRAY = ("tickdesk.db", "tickdesk.db-wal", "tickdesk.db-shm", "tickdesk.db.lock")
 _preexisting: set[str] = set()
 
 
@@ -69,6 +70,17 @@ def wait_until(predicate: Callable[[], bool], seconds: float = 5.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.005)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def binance_rest() -> Iterator[FakeBinanceRest]:
+    """The fake Binance REST API (exchangeInfo) of every Binance-fed engine of the
+    session (``rest_url=shared_rest().base_url``). Started for every session,
+    before any test's thread check, so a test run alone finds it as one run in
+    the whole suite does; closed at the end."""
+    rest = shared_rest()
+    yield rest
+    rest.close()
 
 
 @pytest.fixture(autouse=True)

@@ -13,10 +13,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from actors.messages import Pulse, TradeTick
+from actors.messages import BookTick, Pulse, TradeTick
 from actors.portfolio import PortfolioActor
 from engine.config import IntervalsConfig, TradingConfig
-from engine.messages import Trade
+from engine.messages import BookTicker, Trade
 from engine.money import Side
 from engine.server.hub import Hub
 from engine.store import Store
@@ -144,3 +144,27 @@ def test_an_account_whose_equity_is_unknown_is_not_sampled() -> None:
     samples = actor._history.samples("alice", EquityQuery())
     assert [s.time for s in samples] == [clock.now_ms()]
     assert len(actor._history.samples("bob", EquityQuery())) == 2
+
+
+def test_a_partly_filled_order_has_one_fill_per_part(engines: list[Engine]) -> None:
+    """Fills at the book: a MARKET BUY 0.1 against an ask of 0.04 fills in two
+    parts; the history has both, each with its own quantity, price and fee."""
+    engine = start(engines, memory_store_config(quiet_config("")))
+    c = Client(engine)
+    p = c.first_price()
+    now = engine.clock.now_ms()
+    book = BookTicker(SYMBOL, p - 10, Decimal(2), p, Decimal("0.04"), 10**12, now)
+    assert engine.order_monitor.tell(BookTick(book, now))
+    c.place("TRADE", symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.1")
+    done = c.until(lambda m: m["type"] == "ORDER_UPDATE" and m["order"]["status"] == "FILLED")
+    parts = [m for m in c.updates if m["executionType"] == "TRADE"]
+    assert len(parts) == 2 and parts[-1] is done
+    fills = c.request("get_fills", "FILLS")["fills"]
+    assert [f["orderId"] for f in fills] == [done["order"]["orderId"]] * 2
+    assert [D(f["quantity"]) for f in reversed(fills)] == [D(m["lastQty"]) for m in parts]
+    assert [D(f["price"]) for f in reversed(fills)] == [D(m["lastPrice"]) for m in parts]
+    assert D(fills[-1]["quantity"]) == Decimal("0.04") and D(fills[-1]["price"]) == p
+    assert sum(D(f["quantity"]) for f in fills) == Decimal("0.1")
+    for f in fills:
+        assert D(f["fee"]) == D(float(D(f["quantity"]) * D(f["price"]) * FEE))
+        assert f["realizedPnl"] == 0

@@ -25,7 +25,7 @@ import itertools
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -34,11 +34,12 @@ import pykka
 from actors.base import ActorSlot, FailureHook, GetStatistics
 from actors.connection import ConnectionActor, InboundGate, SessionServices
 from actors.feed import FeedActor
-from actors.messages import ClientFrame, ClientGone, Pulse
+from actors.messages import ClientFrame, ClientGone, Pulse, SymbolInterest
 from actors.order_monitor import OrderMonitorActor
 from actors.portfolio import PortfolioActor
 from actors.supervisor import (
     AwaitStarted,
+    ChildBoard,
     ChildSpec,
     FeedStatusReport,
     Supervisor,
@@ -51,7 +52,10 @@ from engine.config import Config
 from engine.dashboard import dashboard_routes
 from engine.errors import TickdeskError
 from engine.feeds.base import FeedShared
+from engine.feeds.exchange_info import fetch_exchange_info
 from engine.feeds.registry import source_kind
+from engine.health import assess
+from engine.market.symbol_info import SymbolCatalog, SymbolInfo, build_catalog, load_snapshot
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import CloseCode
@@ -71,6 +75,9 @@ from engine.server.ops import (
 from engine.server.websocket import ServerWebSocket
 from engine.server.writer import WriterLoop
 from engine.store import Store
+from engine.store_check import verify
+from engine.store_health import StoreHealth
+from engine.store_lock import StoreLock
 from engine.trading.history import MEMORY_FILLS_PER_ACCOUNT
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
@@ -222,6 +229,19 @@ class Engine:
         self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
         self.feed_shared = FeedShared(cfg.feed.symbols)
+        if self._feed_kind.live_symbols and cfg.feed.dynamic_symbols:
+            # The FeedActor withdraws live symbols nobody watches (after a grace).
+            # A report lost while the feed restarts is made up for: a new FeedActor
+            # looks at the hub's watched symbols when it starts.
+            feed_slot = self.feed
+
+            def interest(symbol: str, watched: bool) -> None:
+                feed_slot.tell(SymbolInterest(symbol, watched))
+
+            self.hub.on_interest = interest
+        #: Every served symbol's exchange info and filters: from the shipped
+        #: snapshot (simulated, replay) or from Binance at start().
+        self.symbols = self._symbol_catalog()
         self._ids = itertools.count(1)
         self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
         self._tokens = {a.token: a.name for a in cfg.accounts}
@@ -241,6 +261,13 @@ class Engine:
         self._started = False
         self._stopped = False
         self._store_path, self._store_anchor = self._store_location(cfg.store.path)
+        #: Held from start() to stop() for a database file (None in memory).
+        self._store_lock = (StoreLock(self._store_path) if self._store_anchor is None
+                            else None)
+        #: Whether the store writes, and its errors by kind (the PortfolioActor's reports).
+        self.store_health = StoreHealth()
+        #: Every child's starts, failures and restarts (the Supervisor's records).
+        self.children = ChildBoard()
         self.services = SessionServices(
             hub=self.hub,
             feed=self.feed,
@@ -255,6 +282,7 @@ class Engine:
             monotonic=self.clock.monotonic,
             rate_limit_per_s=cfg.server.rate_limit_per_s,
             rate_limit_burst=cfg.server.rate_limit_burst,
+            symbols=self.symbols,
         )
 
     # -- lifecycle ------------------------------------------------------------
@@ -262,16 +290,23 @@ class Engine:
     def start(self) -> Engine:
         if self._started:
             raise RuntimeError("engine already started")
-        # Open (and migrate) the store once here, in the caller's thread, so a
-        # bad path or a too-new database fails start() instead of crash-looping
-        # the PortfolioActor. This connection is closed before any actor runs.
+        # The store is this engine's alone (StoreInUse otherwise). Check it
+        # (pages, schema version, every record: StoreCorrupt) and open (and
+        # migrate) it once here, in the caller's thread, so a bad path or a
+        # bad database fails start() instead of crash-looping the
+        # PortfolioActor. This connection is closed before any actor runs.
         try:
+            if self._store_lock is not None:
+                self._store_lock.acquire()
+                verify(self._store_path)
             Store(self._store_path).close()
         except BaseException:
-            self._close_anchor()
+            self._release_store()
             raise
         self._started = True
         self._started_at = self.clock.monotonic()
+        if self._feed_kind.exchange_filters:
+            self._load_exchange_info(self.config.feed.symbols)
         self.writer.start()
         sup = self.config.supervisor
         policy = BackoffPolicy(
@@ -280,7 +315,8 @@ class Engine:
             max_restarts=sup.max_restarts, restart_window_s=sup.restart_window_s,
         )
         self._supervisor = Supervisor.start(self._children(), policy, self.clock,
-                                            on_feed_status=self._feed_status_changed)
+                                            on_feed_status=self._feed_status_changed,
+                                            board=self.children)
         # Return with every child's slot set, so a session opened right away
         # can reach them (their start-up, e.g. loading the store, runs before
         # their first message).
@@ -304,6 +340,7 @@ class Engine:
         """Close every client with 1001, stop every actor and thread. Idempotent."""
         if self._stopped or not self._started:
             self._stopped = True
+            self._release_store()
             return
         self._stopped = True
         if self._http is not None:
@@ -324,13 +361,17 @@ class Engine:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 ref.stop(block=True, timeout=1.0)
         self.writer.stop()
-        self._close_anchor()
+        self._release_store()
 
-    def _close_anchor(self) -> None:
+    def _release_store(self) -> None:
+        """Close the in-memory anchor, or release the file's owner lock (after
+        every actor has stopped, so the PortfolioActor has closed the store)."""
         anchor = self._store_anchor
         self._store_anchor = None
         if anchor is not None:
             anchor.close()
+        if self._store_lock is not None:
+            self._store_lock.release()
 
     @property
     def store_path(self) -> str:
@@ -387,10 +428,16 @@ class Engine:
     def ops_snapshot(self) -> OpsSnapshot:
         """What ``/healthz`` and ``/metrics`` show (see :mod:`engine.server.ops`)."""
         live, sent, conflated, evictions, _ = self.transport_stats.totals()
+        now = self.clock.monotonic()
+        sup = self.config.supervisor
+        actors = {r.name: assess(r, now, sup.restart_window_s, sup.reset_after_s)
+                  for r in self.children.records()}
         return OpsSnapshot(feed=self._feed_status.get(), connections=live,
                            sessions=len(self.hub), messages_sent=sent, conflated=conflated,
                            evictions=evictions, refused=self.limits.refused,
-                           uptime_s=max(0.0, self.clock.monotonic() - self._started_at))
+                           uptime_s=max(0.0, now - self._started_at),
+                           actors=actors, store=self.store_health.snapshot(),
+                           restart_window_s=sup.restart_window_s)
 
     def statistics(self) -> list[StatisticsSource]:
         """Every ``statistics()`` that ``/metrics`` exports, read now (see
@@ -400,6 +447,8 @@ class Engine:
             ("feed", {}, self.feed_shared.statistics()),
             ("hub", {}, self.hub.statistics()),
             ("writer", {}, self.writer.statistics()),
+            ("actor", {}, self.children.statistics()),
+            ("store", {}, self.store_health.statistics()),
         ]
         slots = (self.portfolio, self.order_monitor, self.feed, *self._timers.values())
         sources += [("actor", {"actor": slot.name}, slot.statistics()) for slot in slots]
@@ -441,6 +490,34 @@ class Engine:
                 return name
         raise Refusal(401, "invalid token")
 
+    def _symbol_catalog(self) -> SymbolCatalog:
+        cfg = self.config
+        if self._feed_kind.exchange_filters:
+            return SymbolCatalog(overrides=cfg.symbols)  # filled by start()
+        catalog, missing = build_catalog(cfg.feed.symbols, load_snapshot(), cfg.symbols)
+        if missing:
+            log.warning("no Binance filters known for %s: their orders are checked for shape "
+                        "only (add [[symbols]] to config.toml to set filters)",
+                        ", ".join(missing))
+        return catalog
+
+    def load_symbol_info(self, symbol: str) -> SymbolInfo | None:
+        """Binance only: load one symbol's exchange info (its filters) into the
+        catalog; None when it cannot be loaded. Blocks (bounded retries and
+        timeouts); the FeedActor calls it from a loader thread."""
+        return self._load_exchange_info([symbol]).get(symbol)
+
+    def _load_exchange_info(self, symbols: Iterable[str]) -> dict[str, SymbolInfo]:
+        b = self.config.feed.binance
+        wanted = list(symbols)
+        found = fetch_exchange_info(b.rest_url, wanted, timeout_s=b.rest_timeout_s)
+        stored = {s: self.symbols.add(info) for s, info in found.items()}
+        missing = [s for s in wanted if s not in stored]
+        if missing:
+            log.warning("exchangeInfo: no filters for %s from %s: their orders are refused "
+                        "UNKNOWN_SYMBOL", ", ".join(missing), b.rest_url)
+        return stored
+
     def _children(self) -> list[ChildSpec]:
         cfg = self.config
         clock = self.clock
@@ -449,6 +526,7 @@ class Engine:
             return PortfolioActor.start(self.hub, cfg.trading, self._accounts, clock.now_ms,
                                         store_path=self._store_path,
                                         store_synchronous=cfg.store.synchronous,
+                                        store_health=self.store_health,
                                         fill_bound=(MEMORY_FILLS_PER_ACCOUNT
                                                     if cfg.store.path in ("", ":memory:")
                                                     else None),
@@ -458,14 +536,20 @@ class Engine:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
                                            self.feed_shared.serves, on_failure=hook,
                                            generation=gen,
-                                           on_order_event=self.metrics.order_event)
+                                           on_order_event=self.metrics.order_event,
+                                           store_health=self.store_health,
+                                           symbols=self.symbols)
 
         def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,
                                    clock, on_failure=link, generation=gen,
                                    shared=self.feed_shared,
                                    on_up=lambda: link.up("feed", gen),
-                                   on_tick_latency=self.metrics.tick_latency)
+                                   on_tick_latency=self.metrics.tick_latency,
+                                   symbols=self.symbols,
+                                   load_symbol_info=(self.load_symbol_info
+                                                     if self._feed_kind.exchange_filters
+                                                     else None))
 
         def timer(name: str, period: float) -> Callable[[FailureHook, int], Any]:
             def start(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:

@@ -33,10 +33,12 @@ from engine.trading.history import (
     parse_fills_query,
 )
 from engine.trading.requests import (
+    AmendRequest,
     BracketRequest,
     CancelRequest,
     OcoRequest,
     OrderRequest,
+    parse_amend,
     parse_bracket,
     parse_cancel,
     parse_oco,
@@ -62,8 +64,8 @@ RequestId = str | int | None
 #: Actions that act on an account and so need authentication.
 ACCOUNT_ACTIONS = frozenset(
     {Action.GET_POSITIONS, Action.GET_PORTFOLIO, Action.GET_ORDERS, Action.PLACE_ORDER,
-     Action.PLACE_OCO, Action.PLACE_BRACKET, Action.CANCEL_ORDER, Action.GET_FILLS,
-     Action.GET_EQUITY_HISTORY}
+     Action.PLACE_OCO, Action.PLACE_BRACKET, Action.CANCEL_ORDER, Action.AMEND_ORDER,
+     Action.GET_FILLS, Action.GET_EQUITY_HISTORY}
 )
 _ACTIONS: dict[str, Action] = {a.value: a for a in Action}  # faster than Action(name)
 _MAX_ID_LEN = 64
@@ -77,7 +79,8 @@ class NoArgs:
 
 @dataclass(frozen=True, slots=True)
 class SymbolArgs:
-    """``subscribe_ticker`` / ``unsubscribe_ticker``: the upper-cased symbol."""
+    """``subscribe_ticker`` / ``unsubscribe_ticker`` / ``get_symbol_info``: the
+    upper-cased symbol."""
 
     symbol: str
 
@@ -97,7 +100,7 @@ class AuthArgs:
 
 
 Args = (NoArgs | SymbolArgs | OrdersQuery | AuthArgs | OrderRequest | OcoRequest
-        | BracketRequest | CancelRequest | FillsQuery | EquityQuery)
+        | BracketRequest | CancelRequest | AmendRequest | FillsQuery | EquityQuery)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,8 @@ PARSERS: dict[Action, Callable[[Mapping[str, Any]], Args]] = {
     Action.PLACE_OCO: parse_oco,
     Action.PLACE_BRACKET: parse_bracket,
     Action.CANCEL_ORDER: parse_cancel,
+    Action.GET_SYMBOL_INFO: _symbol_args,
+    Action.AMEND_ORDER: parse_amend,
     Action.GET_FILLS: parse_fills_query,
     Action.GET_EQUITY_HISTORY: parse_equity_query,
     Action.AUTH: _auth_args,

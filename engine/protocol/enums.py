@@ -26,6 +26,8 @@ class Action(StrEnum):
     PLACE_OCO = "place_oco"
     PLACE_BRACKET = "place_bracket"
     CANCEL_ORDER = "cancel_order"
+    GET_SYMBOL_INFO = "get_symbol_info"
+    AMEND_ORDER = "amend_order"
     GET_FILLS = "get_fills"
     GET_EQUITY_HISTORY = "get_equity_history"
     AUTH = "auth"
@@ -48,6 +50,7 @@ class MessageType(StrEnum):
     FILLS = "FILLS"
     EQUITY_HISTORY = "EQUITY_HISTORY"
     FEED_STATUS = "FEED_STATUS"
+    SYMBOL_INFO = "SYMBOL_INFO"
     PONG = "PONG"
     ERROR = "ERROR"
 
@@ -61,6 +64,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "UNAUTHORIZED"
     UNKNOWN_ORDER = "UNKNOWN_ORDER"
     RATE_LIMITED = "RATE_LIMITED"
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
 
 

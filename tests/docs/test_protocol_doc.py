@@ -30,6 +30,7 @@ import pytest
 from wsproto.frame_protocol import CloseReason
 
 import tickdesk.client.types as client_types
+from engine.market.symbol_info import SymbolInfo, parse_symbol
 from engine.messages import MarketSnapshot
 from engine.money import Side
 from engine.protocol import server_messages as sm
@@ -37,7 +38,15 @@ from engine.protocol.enums import Action, CloseCode, ErrorCode, ExecutionType, M
 from engine.trading.events import ListEvent, OrderEvent
 from engine.trading.history import EquitySample, FillRecord, FillsPage
 from engine.trading.ledger import Ledger
-from engine.trading.order import LegRole, ListStatus, ListType, Order, OrderStatus, OrderType
+from engine.trading.order import (
+    LegRole,
+    ListStatus,
+    ListType,
+    Order,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+)
 from engine.trading.order_list import OrderList
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +122,7 @@ OBJECTS = {
     "positions": "`position` object",
     "portfolio": "`portfolio` object",
     "feed": "`feed` object",
+    "filters": "`filter` object",
     "fills": "`fill` object",
     "samples": "`sample` object",
 }
@@ -176,6 +186,42 @@ def _snapshot(**changes: Any) -> MarketSnapshot:
     return MarketSnapshot(**values)
 
 
+def _symbol_info() -> SymbolInfo:
+    """Every filter type Binance has sent (both generations) and two it passes on."""
+    def lot(kind: str) -> dict[str, Any]:
+        return {"filterType": kind, "minQty": "0.00001", "maxQty": "9000", "stepSize": "0.00001"}
+
+    return parse_symbol({
+        "symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "baseAssetPrecision": 8,
+        "quoteAsset": "USDT", "quoteAssetPrecision": 8,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000",
+             "tickSize": "0.01"},
+            {"filterType": "PERCENT_PRICE", "multiplierUp": "5", "multiplierDown": "0.2",
+             "avgPriceMins": 5},
+            {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5",
+             "bidMultiplierDown": "0.2", "askMultiplierUp": "5", "askMultiplierDown": "0.2",
+             "avgPriceMins": 5},
+            lot("LOT_SIZE"), lot("MARKET_LOT_SIZE"),
+            {"filterType": "MIN_NOTIONAL", "minNotional": "10", "applyToMarket": True,
+             "avgPriceMins": 5},
+            {"filterType": "NOTIONAL", "minNotional": "5", "applyMinToMarket": True,
+             "maxNotional": "9000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+            {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10,
+             "maxTrailingAboveDelta": 2000, "minTrailingBelowDelta": 10,
+             "maxTrailingBelowDelta": 2000},
+            {"filterType": "ICEBERG_PARTS", "limit": 10},
+            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+        ],
+    }, source="snapshot")
+def _fill_event() -> OrderEvent:
+    """A partial fill of an iceberg order (carries lastQty / lastPrice / executedQty)."""
+    order = _order(status=OrderStatus.PARTIALLY_FILLED, filled_quantity=Decimal("0.2"),
+                   avg_price=Decimal("39000"), fee=Decimal("7.8"),
+                   time_in_force=TimeInForce.GTC, iceberg_qty=Decimal("0.25"))
+    return OrderEvent(ExecutionType.TRADE, order, Decimal("0.2"), Decimal("39000"))
+
+
 #: Builder name -> what it sends, called as the server's code calls it.
 SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
     "connected": lambda: [sm.connected("0.1.0", "alice", _feed(), TS),
@@ -185,8 +231,10 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
     "feed_status": lambda: [sm.feed_status(_feed(), TS)],
     "market_update": lambda: [sm.market_update(_snapshot(), TS),
                               sm.market_update(_snapshot(price_change=None, bid=None), TS)],
-    "order_update": lambda: [sm.order_update(OrderEvent(ExecutionType.NEW, o), TS, RID)
-                             for o in (_order(), _order(list_id=None, list_type=None, leg=None))],
+    "order_update": lambda: [
+        *(sm.order_update(OrderEvent(ExecutionType.NEW, o), TS, RID)
+          for o in (_order(), _order(list_id=None, list_type=None, leg=None))),
+        sm.order_update(_fill_event(), TS)],
     "order_list_update": lambda: [sm.order_list_update(ListEvent(_order_list()), TS, RID)],
     "order_event": lambda: [sm.order_event(OrderEvent(ExecutionType.TRADE, _order()), TS, RID),
                             sm.order_event(ListEvent(_order_list()), TS)],
@@ -199,6 +247,7 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
     "position_update": lambda: [sm.position_update(*_ledger(), TS, RID)],
     "pong": lambda: [sm.pong(TS, RID)],
     "subscribed": lambda: [sm.subscribed("BTCUSDT", TS, RID)],
+    "symbol_info": lambda: [sm.symbol_info(_symbol_info(), TS, RID)],
     "unsubscribed": lambda: [sm.unsubscribed("BTCUSDT", TS, RID)],
     "authenticated": lambda: [sm.authenticated("alice", TS, RID)],
 }

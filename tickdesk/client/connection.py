@@ -448,6 +448,22 @@ class TickdeskClient:
         update = next(m for m in replies if m.get("type") == "ORDER_UPDATE")
         return OrderResult(update, str(update["id"]))
 
+    def amend_order(self, new_qty: Decimal | int | float | str, order_id: int | None = None,
+                    client_order_id: str | None = None, *,
+                    timeout: float | None = None) -> OrderResult:
+        """Reduce an open order's quantity to ``new_qty``, keeping its queue
+        position; returns the ``AMENDED`` ORDER_UPDATE. An increase, or a
+        quantity at or below what has filled, raises :class:`CommandError`
+        (``BAD_REQUEST``); an unknown order ``UNKNOWN_ORDER``."""
+        if (order_id is None) == (client_order_id is None):
+            raise ValueError("give exactly one of order_id, client_order_id")
+        cmd: dict[str, Any] = {"action": "amend_order", "newQty": _number(new_qty)}
+        _put(cmd, "orderId", order_id)
+        _put(cmd, "clientOrderId", client_order_id)
+        replies = self._request(cmd, _first_order_update, timeout)
+        update = next(m for m in replies if m.get("type") == "ORDER_UPDATE")
+        return OrderResult(update, str(update["id"]))
+
     def get_orders(self, status: str = "open", *, timeout: float | None = None) -> list[Order]:
         """The account's orders: ``"open"`` (default) or ``"all"``."""
         reply = self.request("get_orders", status=status, timeout=timeout)
@@ -497,6 +513,11 @@ class TickdeskClient:
     def get_portfolio(self, *, timeout: float | None = None) -> Portfolio:
         reply = self.request("get_portfolio", timeout=timeout)
         return cast(Portfolio, reply["portfolio"])
+
+    def get_symbol_info(self, symbol: str, *, timeout: float | None = None) -> Message:
+        """The ``SYMBOL_INFO`` of ``symbol``: base/quote asset, status and Binance's
+        filters in exchangeInfo field names (no authentication needed)."""
+        return self.request("get_symbol_info", symbol=symbol, timeout=timeout)
 
     def ping(self, *, timeout: float | None = None) -> float:
         """Round-trip time of a ``ping``/``PONG``, in seconds."""

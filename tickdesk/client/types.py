@@ -55,6 +55,8 @@ class Order(TypedDict):
     filledQuantity: float
     avgPrice: float | None
     fee: float
+    timeInForce: str | None
+    icebergQty: float | None
     rejectReason: str | None
     createTime: int
     updateTime: int
@@ -118,7 +120,8 @@ class EquitySample(TypedDict):
 
 @dataclass(frozen=True, slots=True)
 class OrderResult:
-    """The direct reply to ``place_order`` / ``cancel_order``: one ``ORDER_UPDATE``.
+    """The direct reply to ``place_order`` / ``cancel_order`` / ``amend_order``:
+    one ``ORDER_UPDATE``.
 
     ``accepted`` is False for ``executionType == "REJECTED"`` (see
     ``reject_reason``). Later updates of the order (fills, triggers) arrive as
