@@ -55,6 +55,10 @@ __all__ = ["ConnectionActor", "InboundGate", "SessionServices"]
 
 log = logging.getLogger("tickdesk.connection")
 
+#: Account commands the PortfolioActor answers (the others go to the OrderMonitorActor).
+_PORTFOLIO_ACTIONS = frozenset({Action.GET_POSITIONS, Action.GET_PORTFOLIO, Action.GET_FILLS,
+                                Action.GET_EQUITY_HISTORY})
+
 
 @dataclass(frozen=True, slots=True)
 class SessionServices:
@@ -231,7 +235,7 @@ class ConnectionActor(TickdeskActor):
             if self._account is None:
                 raise Unauthorized("authenticate first (auth or ?token=)", rid)
             target = (self._svc.portfolio
-                      if action in (Action.GET_POSITIONS, Action.GET_PORTFOLIO)
+                      if action in _PORTFOLIO_ACTIONS
                       else self._svc.order_monitor)
             req = AccountRequest(self._account, self._ch, rid, action, cmd.body, args)
             if not target.tell(req):

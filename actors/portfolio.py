@@ -30,6 +30,16 @@ tickdesk data (:meth:`Store.probe`), so ``/healthz`` turns healthy again as soon
 store writes, even on an idle daemon. ``LoadBook`` gives the
 OrderMonitorActor the persisted orders, so only this thread ever touches
 SQLite. After a restart of this actor the ledgers reload from the store.
+
+History: ``get_fills`` and ``get_equity_history`` are answered here, from the
+store (or, without one, from a bounded :class:`~engine.trading.history.MemoryHistory`).
+Each settled fill is recorded with its fee asset and the realized P&L the
+ledger computed for it, in the settle's transaction. On the ``equity`` Pulse
+(``intervals.equity_s``, 60 s) :meth:`PortfolioActor.sample_equity` records
+every account's equity at the injected clock's time (an account holding a
+position with no mark yet is skipped: its equity is not known). A sample the
+store cannot write (``sqlite3.Error``) is dropped and counted in the
+StoreHealth like a failed settle; the next period samples again.
 """
 
 from __future__ import annotations
@@ -46,15 +56,24 @@ from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, Pulse, 
 from engine.config import TradingConfig, account_start
 from engine.errors import InternalError, StoreUnavailable
 from engine.protocol import server_messages as sm
+from engine.protocol.enums import Action
 from engine.server.hub import Hub
-from engine.store import Store
+from engine.store import FillFacts, Store
 from engine.store_health import StoreHealth, error_kind
 from engine.trading.assets import symbol_assets
 from engine.trading.events import Outcome
+from engine.trading.history import (
+    EquityQuery,
+    EquitySample,
+    FillRecord,
+    FillsQuery,
+    MemoryHistory,
+)
 from engine.trading.ledger import AssetsFn, Ledger
 from engine.trading.order import Order
 from engine.trading.risk import risk_plan
 from engine.trading.settlement import Staged, settle_outcome
+from engine.trading.valuation import account_value
 
 __all__ = [
     "BookState",
@@ -113,22 +132,26 @@ class PortfolioActor(TickdeskActor):
         store_path: str = "",
         store_synchronous: str = "full",
         store_health: StoreHealth | None = None,
+        fill_bound: int | None = None,
         on_failure: FailureHook | None = None,
         generation: int = 0,
         starts: Mapping[str, tuple[str, dict[str, Decimal]]] | None = None,
         assets_of: AssetsFn = symbol_assets,
     ) -> None:
         """``store_path``: the SQLite database (a path, or a ``file:`` URI);
-        empty means no persistence. ``store_health`` outlives this actor (the
-        Engine's), so a restart keeps the counts. ``starts``: ``account ->
-        (home asset, starting balances)`` (default:
-        :func:`~engine.config.account_start` of ``trading``). ``assets_of``: a
-        symbol's base and quote asset."""
+        empty means no persistence (the history is then kept in memory,
+        bounded). ``store_health`` outlives this actor (the Engine's), so a
+        restart keeps the counts. ``starts``: ``account -> (home asset,
+        starting balances)`` (default: :func:`~engine.config.account_start` of
+        ``trading``). ``assets_of``: a symbol's base and quote asset.
+        ``fill_bound``: the most fills the store keeps per account (None: all;
+        the Engine bounds its in-memory database)."""
         super().__init__("portfolio", on_failure, generation)
         self._store_path = store_path
         self._health = store_health if store_health is not None else StoreHealth()
         self._last_probe_ms: int | None = None
         self._store_synchronous = store_synchronous
+        self._fill_bound = fill_bound
         self._store: Store | None = None
         self._hub = hub
         self._trading = trading
@@ -144,6 +167,8 @@ class PortfolioActor(TickdeskActor):
         self._staged: dict[int, Staged] = {}
         self._marks: dict[str, Decimal] = {}
         self._open_orders: dict[str, int] = {}
+        #: The history of an engine without a store (unused with one).
+        self._history = MemoryHistory()
         self.handlers = {
             TradeTick: self._on_tick,
             BookTick: self._on_book,
@@ -158,7 +183,7 @@ class PortfolioActor(TickdeskActor):
     def started(self) -> None:
         if not self._store_path:
             return
-        store = Store(self._store_path, self._store_synchronous)
+        store = Store(self._store_path, self._store_synchronous, fill_bound=self._fill_bound)
         try:
             state = store.load(self._trading.fee_bps,
                                {n: lg.home_asset for n, lg in self._ledgers.items()},
@@ -212,13 +237,52 @@ class PortfolioActor(TickdeskActor):
         self._open_orders[msg.account] = msg.count
 
     def _on_request(self, req: AccountRequest) -> None:
-        req.channel.deliver(self._update(req.action == "get_positions", req.account,
-                                         self._ledger(req.account), self._now_ms(),
-                                         req.request_id))
+        args = req.args
+        now = self._now_ms()
+        if isinstance(args, FillsQuery):
+            page = (self._store.fill_page(req.account, args) if self._store is not None
+                    else self._history.fills(req.account, args))
+            req.channel.deliver(sm.fills(page, now, req.request_id))
+            return
+        if isinstance(args, EquityQuery):
+            samples = (self._store.equity_samples(req.account, args) if self._store is not None
+                       else self._history.samples(req.account, args))
+            req.channel.deliver(sm.equity_history(samples, now, req.request_id))
+            return
+        req.channel.deliver(self._update(req.action is Action.GET_POSITIONS, req.account,
+                                         self._ledger(req.account), now, req.request_id))
+
+    def sample_equity(self, now: int) -> dict[str, EquitySample]:
+        """Record one equity sample per account at ``now`` (epoch ms) and return
+        them: the account's equity in its home asset, as PORTFOLIO_UPDATE values
+        it (the valued assets only). An account with an open position whose
+        symbol has no mark yet is skipped (its equity is unknown, e.g. just after
+        a restart)."""
+        samples = {
+            name: EquitySample(now, account_value(ledger, self._marks).equity)
+            for name, ledger in sorted(self._ledgers.items())
+            if all(p.symbol in self._marks for p in ledger.open_positions())
+        }
+        if not samples:
+            return samples
+        if self._store is not None:
+            try:
+                self._store.add_equity_samples(samples)
+            except sqlite3.Error as exc:  # dropped: the next minute samples again
+                self._store_failed(exc, "equity sample")
+                return {}
+            self._store_ok()
+        else:
+            for name, sample in samples.items():
+                self._history.add_sample(name, sample)
+        return samples
 
     def _on_pulse(self, msg: Pulse) -> None:
         now = self._now_ms()
         self._maybe_probe(now)
+        if msg.name == "equity":
+            self.sample_equity(now)
+            return
         for account in self._hub.accounts():
             ledger = self._ledgers.get(account)
             if ledger is not None:
@@ -239,14 +303,22 @@ class PortfolioActor(TickdeskActor):
         touched = {f.account for f in msg.outcome.fills}
         touched.update(e.account for e in msg.outcome.events)
         changed = {name: copy.deepcopy(self._ledger(name)) for name in sorted(touched)}
-        settle_outcome(changed, msg.outcome, staged, self._marks, self._trading)
+        results = settle_outcome(changed, msg.outcome, staged, self._marks, self._trading)
+        facts: list[FillFacts] = [(r.fee_asset, r.realized_pnl) for r in results]
         if self._store is not None:
             try:
-                self._store.settle(msg.outcome, changed, msg.next_order_id, msg.next_list_id)
+                self._store.settle(msg.outcome, changed, msg.next_order_id, msg.next_list_id,
+                                   facts)
             except sqlite3.Error as exc:
                 self._store_failed(exc, "settle")
                 raise StoreUnavailable() from None
             self._store_ok()
+        else:
+            for fill, (asset, realized) in zip(msg.outcome.fills, facts, strict=True):
+                self._history.add_fill(FillRecord(
+                    self._history.take_fill_id(), fill.account, fill.order_id,
+                    fill.client_order_id, fill.symbol, fill.side, fill.quantity, fill.price,
+                    fill.fee, asset, realized, fill.time))
         self._ledgers.update(changed)
 
     def orphaned(self, message: object) -> None:

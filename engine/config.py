@@ -199,6 +199,7 @@ class FeedConfig:
 class IntervalsConfig:
     positions_s: float = _opt(1.0, _between(0.01, 3600))
     portfolio_s: float = _opt(2.0, _between(0.01, 3600))
+    equity_s: float = _opt(60.0, _between(0.01, 86400))
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
@@ -54,6 +54,15 @@ from engine.errors import TickdeskError
 from engine.money import Side
 from engine.trading.assets import symbol_assets
 from engine.trading.events import FillIntent, OrderEvent, Outcome
+from engine.trading.history import (
+    EQUITY_SAMPLES_PER_ACCOUNT,
+    EquityQuery,
+    EquitySample,
+    FillRecord,
+    FillsPage,
+    FillsQuery,
+    page_of,
+)
 from engine.trading.ledger import LEDGER, AssetsFn, Ledger, Position, Reservation
 from engine.trading.order import ListStatus, ListType, Order, OrderStatus
 from engine.trading.order_list import OrderList
@@ -61,6 +70,7 @@ from engine.trading.order_list import OrderList
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "FillFacts",
     "Store",
     "StoreError",
     "StoredFill",
@@ -76,6 +86,8 @@ class StoreError(TickdeskError):
 
 
 Migration = Callable[[sqlite3.Connection], None]
+#: What the ledger said of one fill: its fee asset and its realized P&L.
+FillFacts = tuple[str | None, Decimal | None]
 
 
 def _v1_core(db: sqlite3.Connection) -> None:
@@ -179,8 +191,26 @@ def _v3_assets(db: sqlite3.Connection) -> None:
     )
 
 
+def _v4_history(db: sqlite3.Connection) -> None:
+    """The history: each fill's fee asset and realized P&L (NULL for fills
+    recorded before, which the ledger did not report per fill), an index for
+    per-symbol pages, and the equity samples."""
+    db.execute("ALTER TABLE fills ADD COLUMN fee_asset TEXT")
+    db.execute("ALTER TABLE fills ADD COLUMN realized_pnl TEXT")
+    db.execute("CREATE INDEX fills_by_account_symbol ON fills(account, symbol, fill_id)")
+    db.execute(
+        """CREATE TABLE equity_samples (
+            sample_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            account TEXT NOT NULL,
+            time INTEGER NOT NULL,
+            equity TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX equity_by_account ON equity_samples(account, sample_id)")
+
+
 #: Ordered, append-only: ``MIGRATIONS[n - 1]`` takes the schema to version ``n``.
-MIGRATIONS: tuple[Migration, ...] = (_v1_core, _v2_lists, _v3_assets)
+MIGRATIONS: tuple[Migration, ...] = (_v1_core, _v2_lists, _v3_assets, _v4_history)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -257,15 +287,24 @@ def _dumps(record: Any) -> str:
 class Store:
     """One SQLite database; see the module docstring. Not thread-safe: one owner."""
 
-    def __init__(self, path: str, synchronous: str = "full") -> None:
+    def __init__(self, path: str, synchronous: str = "full", *,
+                 fill_bound: int | None = None) -> None:
         """Open (creating if needed) and migrate the database at ``path``.
 
         ``":memory:"`` gives a private in-memory database; a ``file:`` URI is
         opened as a URI (e.g. a shared-cache in-memory database).
-        ``synchronous`` is ``"full"`` (fsync every commit) or ``"normal"``."""
+        ``synchronous`` is ``"full"`` (fsync every commit) or ``"normal"``.
+        ``fill_bound`` keeps the latest that many fills per account, dropping
+        older ones (an account holds at most 110 % of it, see
+        :meth:`_trim_fills`): for an in-memory database, whose history must not
+        grow without end; None keeps every fill."""
         if synchronous not in ("full", "normal"):
             raise ValueError("synchronous must be 'full' or 'normal'")
+        if fill_bound is not None and fill_bound < 1:
+            raise ValueError("fill_bound must be >= 1")
         self.path = path
+        self._fill_bound = fill_bound
+        self._untrimmed: dict[str, int] = {}
         self._db = sqlite3.connect(
             path, isolation_level=None, uri=path.startswith("file:"), timeout=10.0
         )
@@ -321,6 +360,7 @@ class Store:
         ledgers_after: Mapping[str, Ledger],
         next_order_id: int,
         next_list_id: int,
+        fill_facts: Sequence[FillFacts] = (),
     ) -> None:
         """Persist one order-book outcome in ONE transaction.
 
@@ -329,8 +369,9 @@ class Store:
         book), every list snapshot (REJECTED lists are not kept), every fill,
         the balances, traded positions and reservations of every account in
         ``ledgers_after`` (the accounts the outcome touched, *after* it was
-        applied), and the id counters. Any exception rolls everything back
-        and propagates.
+        applied), and the id counters. ``fill_facts[i]`` is the fee asset and
+        realized P&L of ``outcome.fills[i]`` (stored NULL when not given). Any
+        exception rolls everything back and propagates.
         """
         orders: dict[int, Order] = {}
         lists: dict[int, OrderList] = {}
@@ -343,13 +384,14 @@ class Store:
         with self._transaction():
             self._write_orders(orders.values())
             self._write_lists(lists.values())
-            self._write_fills(outcome.fills)
+            self._write_fills(outcome.fills, fill_facts)
             traded: dict[str, set[str]] = {}
             for fill in outcome.fills:
                 traded.setdefault(fill.account, set()).add(fill.symbol)
             for account in sorted(set(traded) | set(ledgers_after)):
                 # KeyError (rolled back) if a traded account's ledger is missing
                 self._write_account(ledgers_after[account], traded.get(account, set()))
+                self._trim_fills(account, sum(f.account == account for f in outcome.fills))
             self._db.executemany(
                 "INSERT INTO counters (name, value) VALUES (?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
@@ -379,16 +421,54 @@ class Store:
             ),
         )
 
-    def _write_fills(self, fills: Iterable[FillIntent]) -> None:
+    def _write_fills(self, fills: Sequence[FillIntent], facts: Sequence[FillFacts]) -> None:
+        def row(i: int, f: FillIntent) -> tuple[Any, ...]:
+            asset, realized = facts[i] if i < len(facts) else (None, None)
+            return (f.account, f.order_id, f.client_order_id, f.symbol, f.side.value,
+                    str(f.quantity), str(f.price), str(f.fee), f.time, asset,
+                    None if realized is None else str(realized))
+
         self._db.executemany(
             "INSERT INTO fills (account, order_id, client_order_id, symbol, side, quantity, "
-            "price, fee, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                (f.account, f.order_id, f.client_order_id, f.symbol, f.side.value,
-                 str(f.quantity), str(f.price), str(f.fee), f.time)
-                for f in fills
-            ),
+            "price, fee, time, fee_asset, realized_pnl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row(i, f) for i, f in enumerate(fills)),
         )
+
+    def _trim_fills(self, account: str, added: int) -> None:
+        """With ``fill_bound``: once an account has had a tenth of the bound of
+        new fills, delete its fills older than the latest ``fill_bound`` (so it
+        holds at most 110 % of the bound; trimming on every settle would scan
+        the bound's worth of index entries each time: ~0.3 ms vs ~0.02 ms)."""
+        bound = self._fill_bound
+        if bound is None:
+            return
+        pending = self._untrimmed.get(account, 0) + added
+        if pending < max(1, bound // 10):
+            self._untrimmed[account] = pending
+            return
+        self._untrimmed[account] = 0
+        self._db.execute(
+            "DELETE FROM fills WHERE account = ? AND fill_id <= ("
+            "SELECT fill_id FROM fills WHERE account = ? ORDER BY fill_id DESC LIMIT 1 OFFSET ?)",
+            (account, account, bound),
+        )
+
+    def add_equity_samples(self, samples: Mapping[str, EquitySample],
+                           keep: int = EQUITY_SAMPLES_PER_ACCOUNT) -> None:
+        """Append one sample per account in ONE transaction; an account then
+        holding more than ``keep`` samples loses its oldest."""
+        with self._transaction():
+            for account, sample in samples.items():
+                self._db.execute(
+                    "INSERT INTO equity_samples (account, time, equity) VALUES (?, ?, ?)",
+                    (account, sample.time, str(sample.equity)),
+                )
+                self._db.execute(
+                    "DELETE FROM equity_samples WHERE account = ? AND sample_id <= ("
+                    "SELECT sample_id FROM equity_samples WHERE account = ? "
+                    "ORDER BY sample_id DESC LIMIT 1 OFFSET ?)",
+                    (account, account, keep),
+                )
 
     def _write_account(self, ledger: Ledger, symbols: Iterable[str]) -> None:
         name = ledger.name
@@ -530,3 +610,41 @@ class Store:
                 sql + " ORDER BY fill_id", args
             )
         ]
+
+    def fill_page(self, account: str, query: FillsQuery) -> FillsPage:
+        """One page of ``account``'s fills, newest first (engine.trading.history)."""
+        sql = ("SELECT fill_id, account, order_id, client_order_id, symbol, side, quantity, "
+               "price, fee, fee_asset, realized_pnl, time FROM fills WHERE account = ?")
+        args: list[Any] = [account]
+        if query.symbol is not None:
+            sql += " AND symbol = ?"
+            args.append(query.symbol)
+        if query.since is not None:
+            sql += " AND time >= ?"
+            args.append(query.since)
+        if query.before is not None:
+            sql += " AND fill_id < ?"
+            args.append(query.before)
+        sql += " ORDER BY fill_id DESC LIMIT ?"
+        args.append(query.limit + 1)
+        rows = (
+            FillRecord(fid, acct, oid, cid, sym, Side(side), Decimal(q), Decimal(p),
+                       Decimal(fee), asset, None if realized is None else Decimal(realized), t)
+            for fid, acct, oid, cid, sym, side, q, p, fee, asset, realized, t
+            in self._db.execute(sql, args).fetchall()
+        )
+        return page_of(rows, query.limit)
+
+    def equity_samples(self, account: str, query: EquityQuery) -> list[EquitySample]:
+        """The latest ``query.limit`` samples of ``account`` at or after
+        ``query.since``, oldest first."""
+        sql = "SELECT time, equity FROM equity_samples WHERE account = ?"
+        args: list[Any] = [account]
+        if query.since is not None:
+            sql += " AND time >= ?"
+            args.append(query.since)
+        sql += " ORDER BY sample_id DESC LIMIT ?"
+        args.append(query.limit)
+        found = [EquitySample(t, Decimal(e)) for t, e in self._db.execute(sql, args)]
+        found.reverse()
+        return found

@@ -173,7 +173,7 @@ def test_migrates_an_old_database(tmp_path: Path) -> None:
     conn.close()
     with Store(db) as store:
         assert store.migrated_from == 1
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         state = store.load()
         tables = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master")}
     assert "order_lists" in tables
@@ -204,7 +204,7 @@ def test_migrates_a_v2_database_with_data_to_per_asset_balances(tmp_path: Path) 
     conn.execute("INSERT INTO counters VALUES ('next_order_id', 2), ('next_list_id', 1)")
     conn.close()
     with Store(db) as store:
-        assert (store.migrated_from, store.schema_version) == (2, 3)
+        assert (store.migrated_from, store.schema_version) == (2, SCHEMA_VERSION)
         state = store.load()
     alice = state.ledgers["alice"]
     assert alice.starting == {"USDT": Decimal(10000)}

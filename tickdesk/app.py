@@ -79,6 +79,7 @@ from engine.store_check import verify
 from engine.store_health import StoreHealth
 from engine.store_lock import StoreLock
 from engine.trading.assets import assets_from
+from engine.trading.history import MEMORY_FILLS_PER_ACCOUNT
 from engine.trading.ledger import AssetsFn
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
@@ -224,7 +225,8 @@ class Engine:
         self.portfolio = ActorSlot("portfolio")
         self.order_monitor = ActorSlot("order_monitor")
         self.feed = ActorSlot("feed")
-        self._timers = {name: ActorSlot(f"timer-{name}") for name in ("positions", "portfolio")}
+        self._timers = {name: ActorSlot(f"timer-{name}")
+                        for name in ("positions", "portfolio", "equity")}
         self._feed_status = _FeedStatus(cfg.feed.source)
         self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
@@ -529,8 +531,11 @@ class Engine:
             return PortfolioActor.start(self.hub, cfg.trading, self._accounts, clock.now_ms,
                                         store_path=self._store_path,
                                         store_synchronous=cfg.store.synchronous,
-                                        store_health=self.store_health, on_failure=hook,
-                                        generation=gen,
+                                        store_health=self.store_health,
+                                        fill_bound=(MEMORY_FILLS_PER_ACCOUNT
+                                                    if cfg.store.path in ("", ":memory:")
+                                                    else None),
+                                        on_failure=hook, generation=gen,
                                         starts={a.name: account_start(cfg.trading, a)
                                                 for a in cfg.accounts},
                                         assets_of=self.assets_of)
@@ -570,6 +575,8 @@ class Engine:
                       timer("positions", cfg.intervals.positions_s)),
             ChildSpec("timer-portfolio", self._timers["portfolio"],
                       timer("portfolio", cfg.intervals.portfolio_s)),
+            ChildSpec("timer-equity", self._timers["equity"],
+                      timer("equity", cfg.intervals.equity_s)),
         ]
 
     def _feed_status_changed(self, report: FeedStatusReport) -> None:

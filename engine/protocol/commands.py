@@ -26,6 +26,12 @@ import orjson
 from engine.errors import BadRequest, ProtocolError, UnknownAction
 from engine.protocol.enums import Action
 from engine.trading.errors import RequestError
+from engine.trading.history import (
+    EquityQuery,
+    FillsQuery,
+    parse_equity_query,
+    parse_fills_query,
+)
 from engine.trading.requests import (
     AmendRequest,
     BracketRequest,
@@ -58,7 +64,8 @@ RequestId = str | int | None
 #: Actions that act on an account and so need authentication.
 ACCOUNT_ACTIONS = frozenset(
     {Action.GET_POSITIONS, Action.GET_PORTFOLIO, Action.GET_ORDERS, Action.PLACE_ORDER,
-     Action.PLACE_OCO, Action.PLACE_BRACKET, Action.CANCEL_ORDER, Action.AMEND_ORDER}
+     Action.PLACE_OCO, Action.PLACE_BRACKET, Action.CANCEL_ORDER, Action.AMEND_ORDER,
+     Action.GET_FILLS, Action.GET_EQUITY_HISTORY}
 )
 _ACTIONS: dict[str, Action] = {a.value: a for a in Action}  # faster than Action(name)
 _MAX_ID_LEN = 64
@@ -93,7 +100,7 @@ class AuthArgs:
 
 
 Args = (NoArgs | SymbolArgs | OrdersQuery | AuthArgs | OrderRequest | OcoRequest
-        | BracketRequest | CancelRequest | AmendRequest)
+        | BracketRequest | CancelRequest | AmendRequest | FillsQuery | EquityQuery)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +151,8 @@ PARSERS: dict[Action, Callable[[Mapping[str, Any]], Args]] = {
     Action.CANCEL_ORDER: parse_cancel,
     Action.GET_SYMBOL_INFO: _symbol_args,
     Action.AMEND_ORDER: parse_amend,
+    Action.GET_FILLS: parse_fills_query,
+    Action.GET_EQUITY_HISTORY: parse_equity_query,
     Action.AUTH: _auth_args,
     Action.PING: _no_args,
 }

@@ -30,6 +30,8 @@ class Action(StrEnum):
     CANCEL_ORDER = "cancel_order"
     GET_SYMBOL_INFO = "get_symbol_info"
     AMEND_ORDER = "amend_order"
+    GET_FILLS = "get_fills"
+    GET_EQUITY_HISTORY = "get_equity_history"
     AUTH = "auth"
     PING = "ping"
 
@@ -48,6 +50,8 @@ class MessageType(StrEnum):
     ORDER_UPDATE = "ORDER_UPDATE"
     ORDER_LIST_UPDATE = "ORDER_LIST_UPDATE"
     ORDERS = "ORDERS"
+    FILLS = "FILLS"
+    EQUITY_HISTORY = "EQUITY_HISTORY"
     FEED_STATUS = "FEED_STATUS"
     SYMBOL_INFO = "SYMBOL_INFO"
     PONG = "PONG"

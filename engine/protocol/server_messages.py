@@ -30,6 +30,7 @@ from engine.messages import MarketSnapshot
 from engine.protocol.enums import ErrorCode, MessageType
 from engine.protocol.frames import text_frame
 from engine.trading.events import Event, ListEvent, OrderEvent
+from engine.trading.history import EquitySample, FillRecord, FillsPage
 from engine.trading.order import Order
 from engine.trading.order_list import OrderList
 
@@ -42,8 +43,11 @@ __all__ = [
     "authenticated",
     "book_update",
     "connected",
+    "equity_history",
     "error",
     "feed_status",
+    "fill_object",
+    "fills",
     "list_object",
     "market_update",
     "order_event",
@@ -417,3 +421,35 @@ def symbol_info(info: SymbolInfo, ts: int, request_id: RequestId = None) -> Outg
         filters=_filter_objects(info),
         filtersSource=info.source,
     )
+
+
+def fill_object(fill: FillRecord) -> dict[str, Any]:
+    """One fill of FILLS (``feeAsset`` / ``realizedPnl`` null for fills recorded
+    before the history kept them)."""
+    return {
+        "fillId": fill.fill_id,
+        "orderId": fill.order_id,
+        "clientOrderId": fill.client_order_id,
+        "symbol": fill.symbol,
+        "side": fill.side,
+        "price": fill.price,
+        "quantity": fill.quantity,
+        "fee": fill.fee,
+        "feeAsset": fill.fee_asset,
+        "realizedPnl": fill.realized_pnl,
+        "time": fill.time,
+    }
+
+
+def fills(page: FillsPage, ts: int, request_id: RequestId = None) -> Outgoing:
+    """FILLS: the reply to ``get_fills``, newest first; ``nextBefore`` is the
+    ``before`` of the next (older) page, null on the last page."""
+    return _simple(MessageType.FILLS, ts, request_id,
+                   fills=[fill_object(f) for f in page.fills], nextBefore=page.next_before)
+
+
+def equity_history(samples: Iterable[EquitySample], ts: int,
+                   request_id: RequestId = None) -> Outgoing:
+    """EQUITY_HISTORY: the reply to ``get_equity_history``, oldest first."""
+    return _simple(MessageType.EQUITY_HISTORY, ts, request_id,
+                   samples=[{"time": s.time, "equity": s.equity} for s in samples])

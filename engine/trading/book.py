@@ -65,16 +65,23 @@ Execution rules (docs/trading.md, and Binance where it is silent)
   work as an OCO from the **next** trade on (never on the entry's own trade).
   ``BRACKET_BAD_PRICES`` when take-profit/stop are not on the correct sides of
   the entry price (its limit price, or the last price for MARKET).
-* Other rejections: ``DUPLICATE_CLIENT_ORDER_ID`` (a clientOrderId already
-  used by an accepted order of the account, open or closed; rejected orders are
-  not kept and do not reserve their id) and ``TOO_MANY_OPEN_ORDERS`` (more than
+* Other rejections: ``DUPLICATE_CLIENT_ORDER_ID`` (a clientOrderId held by
+  an open order of the account, as on Binance; it is reusable once that order
+  is closed, and rejected orders do not reserve theirs) and ``TOO_MANY_OPEN_ORDERS`` (more than
   ``max_open_orders`` open orders, list legs included, for the account).
   Rejected orders and lists consume an id but are not stored.
 * Ids are increasing integers; an absent clientOrderId becomes ``td-<orderId>``.
 
 Evaluation cost: each open order of a symbol has a pair ``(lo, hi)`` such that
 a trade can change it only if ``price <= lo or price >= hi``; a trade scans that
-index and evaluates only the candidates, in orderId order.
+index and evaluates only the candidates.
+
+Evaluation order: the orders one trade can change are evaluated in ascending
+``orderId`` (the order they were accepted), whatever the index holds; each is
+evaluated completely (trailing move, trigger, fill, its list's effects) before
+the next, and an order a sibling expired or released during the same trade is
+skipped (a bracket exit released by its entry waits for the next trade). So the
+same trades on the same book always give the same events, in the same order.
 """
 
 from __future__ import annotations
@@ -327,7 +334,9 @@ class OrderBook:
         account = order.account
         self._orders[oid] = order
         self._account_orders.setdefault(account, {})[oid] = None
-        self._client_ids.setdefault(account, {})[order.client_order_id] = oid
+        client_ids = self._client_ids.setdefault(account, {})
+        if client_ids.get(order.client_order_id, 0) <= oid:  # the newest holder of the id
+            client_ids[order.client_order_id] = oid
         open_ids = self._account_open.setdefault(account, {})
         watch = self._watch.setdefault(order.symbol, {})
         if order.is_open:
@@ -361,10 +370,16 @@ class OrderBook:
             n += 1
         return cid
 
+    def _client_id_open(self, account: str, client_order_id: str) -> bool:
+        """True when an open order of ``account`` holds ``client_order_id``."""
+        holder = self._client_ids.get(account, {}).get(client_order_id)
+        return holder is not None and self._orders[holder].is_open
+
     def _common_reject(self, account: str, orders: list[Order]) -> str | None:
-        taken = self._client_ids.get(account, {})
         wanted = {o.client_order_id for o in orders}
-        if len(wanted) != len(orders) or any(cid in taken for cid in wanted):
+        if len(wanted) != len(orders) or any(
+            self._client_id_open(account, cid) for cid in wanted
+        ):
             return RejectReason.DUPLICATE_CLIENT_ORDER_ID
         if self.order_count(account) + len(orders) > self._max_open:
             return RejectReason.TOO_MANY_OPEN_ORDERS
@@ -487,10 +502,10 @@ class OrderBook:
         if reason is None:
             assert last_price is not None
             limit_leg, stop_leg = legs if request.side is Side.SELL else legs[::-1]
-            limit_ref = (
-                limit_leg.price if limit_leg.type is OrderType.LIMIT_MAKER else limit_leg.stop_price
-            )
-            if not oco_prices_ok(request.side, limit_ref, last_price, stop_leg.stop_price):
+            if not all(
+                oco_prices_ok(request.side, ref, last_price, stop_leg.stop_price)
+                for ref in _oco_limit_refs(limit_leg)
+            ):
                 reason = RejectReason.OCO_BAD_PRICES
         if reason is None and risk is not None:
             assert last_price is not None
@@ -742,25 +757,31 @@ class OrderBook:
         now_ms: int,
     ) -> Outcome:
         """Cancel one open order of ``account`` (by id or clientOrderId) or a
-        list (by ``list_id``). Cancelling an order of a list cancels every open
-        order of the list and ends it (``ALL_DONE``). Raises
+        list's working orders.
+
+        Any id of a list member (its ``orderId`` or ``clientOrderId``, also of
+        a member that already filled, e.g. a bracket's entry) or the list's
+        ``list_id`` cancels every open order of the list, in orderId order, and
+        ends it (``ALL_DONE``). A ``clientOrderId`` names the newest order that
+        holds it (an id is reusable once its order closed). Raises
         :class:`~engine.trading.errors.UnknownOrder` (and changes nothing) when
-        the order/list is unknown, another account's, or no longer open."""
+        the order/list is unknown, another account's, or has nothing open."""
         target = self._find(account, order_id, client_order_id)
         if order_id is None and client_order_id is None and list_id is not None:
             order_list = self._lists.get(list_id)
             if order_list is not None and order_list.account == account:
-                target = next(
-                    (o for o in map(self._orders.__getitem__, order_list.order_ids) if o.is_open),
-                    None,
-                )
-        if target is None or target.account != account or not target.is_open:
+                target = self._orders[order_list.order_ids[0]]
+        if target is None or target.account != account:
             raise UnknownOrder("unknown order or not open")
         out = _Out()
         if target.list_id is None:
+            if not target.is_open:
+                raise UnknownOrder("unknown order or not open")
             self._close(target, OrderStatus.CANCELED, now_ms, out)
             return out.build()
         order_list = self._lists[target.list_id]
+        if not any(self._orders[oid].is_open for oid in order_list.order_ids):
+            raise UnknownOrder("the order's list has no open order")
         for oid in order_list.order_ids:
             order = self._orders[oid]
             if order.is_open:
@@ -1021,6 +1042,18 @@ def _placement_reject(
         ):
             return RejectReason.STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY
     return None
+
+
+def _oco_limit_refs(limit_leg: Order) -> list[Decimal | None]:
+    """The prices of an OCO's limit leg that Binance's relation checks: a
+    LIMIT_MAKER's ``price``; a TAKE_PROFIT_LIMIT's ``price`` (trailing-only
+    legs included) and its ``stopPrice`` when given; a TAKE_PROFIT's
+    ``stopPrice`` (None, nothing to check, for a trailing-only one)."""
+    if limit_leg.type is OrderType.LIMIT_MAKER:
+        return [limit_leg.price]
+    if limit_leg.type is OrderType.TAKE_PROFIT_LIMIT:
+        return [limit_leg.price, limit_leg.stop_price]
+    return [limit_leg.stop_price]
 
 
 def _seed_trailing(order: Order, last_price: Decimal | None) -> Order:

@@ -65,10 +65,11 @@ def settle_outcome(
     trading: TradingConfig,
 ) -> list[FillResult]:
     """Apply ``outcome`` to ``ledgers`` (changed in place; see the module
-    docstring); return the fills' results in order. ``staged`` is keyed by
-    the lowest order id of each approved reservation."""
-    pending: list[FillIntent] = list(outcome.fills)
-    results: list[FillResult] = []
+    docstring); return the fills' results, ``results[i]`` for
+    ``outcome.fills[i]``. ``staged`` is keyed by the lowest order id of each
+    approved reservation."""
+    pending: list[int] = list(range(len(outcome.fills)))  # indices not applied yet
+    results: dict[int, FillResult] = {}
     events = [e for e in outcome.events if isinstance(e, OrderEvent)]
     for i, event in enumerate(events):
         order = event.order
@@ -77,18 +78,18 @@ def settle_outcome(
         if kind is ExecutionType.NEW:
             _reserve(ledger, order, events[i + 1:], staged, marks, trading)
         elif kind is ExecutionType.TRADE:
-            fill = next((f for f in pending if f.order_id == order.order_id), None)
-            if fill is not None:
-                pending.remove(fill)
-                results.append(_apply(ledger, fill))
+            k = next((k for k in pending if outcome.fills[k].order_id == order.order_id), None)
+            if k is not None:
+                pending.remove(k)
+                results[k] = _apply(ledger, outcome.fills[k])
         if not order.is_open and order.status is not OrderStatus.REJECTED:
             ledger.close(order.order_id)
         elif order.is_open and kind is not ExecutionType.NEW:
             # an amend may have lowered the quantity: hold no more than is left
             ledger.shrink_to(order.order_id, order.quantity - order.filled_quantity)
-    for fill in pending:  # a fill without its TRADE event: still the account's
-        results.append(_apply(ledgers[fill.account], fill))
-    return results
+    for k in pending:  # a fill without its TRADE event: still the account's
+        results[k] = _apply(ledgers[outcome.fills[k].account], outcome.fills[k])
+    return [results[k] for k in range(len(outcome.fills))]
 
 
 def _apply(ledger: Ledger, fill: FillIntent) -> FillResult:

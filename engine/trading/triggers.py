@@ -77,9 +77,11 @@ def oco_prices_ok(
 ) -> bool:
     """Binance's OCO relation: SELL ``limit_leg > last > stop_leg``, BUY the mirror.
 
-    ``limit_leg`` is the LIMIT_MAKER price or the TAKE_PROFIT stop price;
-    ``stop_leg`` the STOP_LOSS stop price. A side given by a trailing delta
-    alone (None) has no price to check."""
+    ``limit_leg`` is one price of the limit leg (the LIMIT_MAKER or
+    TAKE_PROFIT_LIMIT ``price``, a TAKE_PROFIT_LIMIT's or TAKE_PROFIT's
+    ``stopPrice``; the book checks each one it has); ``stop_leg`` the
+    STOP_LOSS(_LIMIT) stop price. None (a trailing-only stop price) has
+    nothing to check."""
     if side is Side.SELL:
         return (limit_leg is None or limit_leg > last_price) and (
             stop_leg is None or last_price > stop_leg

@@ -80,7 +80,8 @@ def test_a_stale_trade_moves_no_fill_price_mark_or_placement_reference(engine: E
     # The placement reference is still the fresh price: a SELL stop at 1.5x it is
     # above the market and would trigger at once (at the stale 2x it would not).
     stop = _ask(session, 4, "ORDER_UPDATE", action="place_order", symbol=SYMBOL, side="SELL",
-                type="STOP_LOSS", quantity="0.01", stopPrice=str((fresh * Decimal("1.5")).quantize(Decimal("0.01"))))
+                type="STOP_LOSS", quantity="0.01",
+                stopPrice=str((fresh * Decimal("1.5")).quantize(Decimal("0.01"))))
     assert stop["order"]["rejectReason"] == "STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY"
     # Control: the same trade, fresh, does move the mark (a MARKET order still
     # takes the book's ask: with a book, trades price only resting orders).

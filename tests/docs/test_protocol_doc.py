@@ -37,6 +37,7 @@ from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import Action, CloseCode, ErrorCode, ExecutionType, MessageType
 from engine.trading.events import ListEvent, OrderEvent
+from engine.trading.history import EquitySample, FillRecord, FillsPage
 from engine.trading.ledger import Ledger
 from engine.trading.order import (
     LegRole,
@@ -124,6 +125,8 @@ OBJECTS = {
     "balances": "`balance` object",
     "feed": "`feed` object",
     "filters": "`filter` object",
+    "fills": "`fill` object",
+    "samples": "`sample` object",
 }
 #: Keys every message may carry, documented once under "Transport".
 ENVELOPE = {"type", "timestamp", "id"}
@@ -158,6 +161,14 @@ def _ledger() -> tuple[Ledger, dict[str, Decimal]]:
     ledger.apply_fill("ETHUSDT", Side.SELL, Decimal("1"), Decimal("3000"))
     # ETHUSDT has no mark yet; XYZ has no rate (unvalued)
     return ledger, {"BTCUSDT": Decimal("41000")}
+
+
+def _fills_page() -> FillsPage:
+    fill = FillRecord(fill_id=42, account="alice", order_id=7, client_order_id="dip",
+                      symbol="BTCUSDT", side=Side.SELL, quantity=Decimal("0.5"),
+                      price=Decimal("41000"), fee=Decimal("20.5"), fee_asset="USDT",
+                      realized_pnl=Decimal("500"), time=TS)
+    return FillsPage((fill,), 42)
 
 
 def _feed() -> dict[str, Any]:
@@ -234,6 +245,10 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
     "order_event": lambda: [sm.order_event(OrderEvent(ExecutionType.TRADE, _order()), TS, RID),
                             sm.order_event(ListEvent(_order_list()), TS)],
     "orders": lambda: [sm.orders([_order()], TS, RID)],
+    "fills": lambda: [sm.fills(_fills_page(), TS, RID)],
+    "equity_history": lambda: [sm.equity_history(
+        [EquitySample(TS - 60_000, Decimal("10000")), EquitySample(TS, Decimal("10012.5"))],
+        TS, RID)],
     "portfolio_update": lambda: [sm.portfolio_update(*_ledger(), 2, TS, RID)],
     "position_update": lambda: [sm.position_update(*_ledger(), TS, RID)],
     "pong": lambda: [sm.pong(TS, RID)],
@@ -246,7 +261,8 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
 }
 #: Public names of server_messages that build no message (or build the
 #: nested objects the messages above carry).
-NOT_BUILDERS = {"Outgoing", "PROTOCOL_VERSION", "RequestId", "order_object", "list_object"}
+NOT_BUILDERS = {"Outgoing", "PROTOCOL_VERSION", "RequestId", "order_object", "list_object",
+                "fill_object"}
 
 
 def _payloads() -> list[dict[str, Any]]:
@@ -495,6 +511,8 @@ TYPED_OBJECTS = {
     "Balance": "`balance` object",
     "Feed": "`feed` object",
     "FeedStatus": "`feed` object",
+    "Fill": "`fill` object",
+    "EquitySample": "`sample` object",
 }
 
 

@@ -176,7 +176,7 @@ def test_limit_maker(side: str, price: int, reject: bool) -> None:
 
 def test_duplicate_client_order_id() -> None:
     book = full_book()
-    place(book, type="MARKET", clientOrderId="abc")  # filled, still known
+    place(book, type="LIMIT", price=39000, clientOrderId="abc")  # open
     assert rejection(place(book, type="MARKET", clientOrderId="abc")) == (
         "DUPLICATE_CLIENT_ORDER_ID"
     )

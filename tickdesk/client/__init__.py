@@ -27,6 +27,8 @@ from tickdesk.client.errors import (
 )
 from tickdesk.client.types import (
     Balance,
+    EquitySample,
+    Fill,
     ListResult,
     Order,
     OrderList,
@@ -44,6 +46,8 @@ __all__ = [
     "CommandError",
     "ConnectError",
     "ConnectionLost",
+    "EquitySample",
+    "Fill",
     "ListResult",
     "Order",
     "OrderList",

@@ -1,4 +1,5 @@
-"""The client commands of the ``tickdesk`` command line: ``watch``, ``order``, ``orders``.
+"""The client commands of the ``tickdesk`` command line: ``watch``, ``order``, ``orders``,
+``fills``.
 
 Edge module. :func:`register` adds them to ``tickdesk``'s subcommands; each
 one talks to a running daemon through :class:`~tickdesk.client.TickdeskClient`.
@@ -20,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from types import FrameType
 from typing import Any, TextIO
@@ -29,7 +31,7 @@ import orjson
 from engine.errors import TickdeskError
 from tickdesk.client.connection import DEFAULT_URL, TickdeskClient
 from tickdesk.client.errors import ClientError, CommandError, ConnectError
-from tickdesk.client.render import WatchModel, orders_table, update_line
+from tickdesk.client.render import WatchModel, fills_csv, fills_table, orders_table, update_line
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_UNREACHABLE", "EXIT_USAGE", "register"]
 
@@ -58,6 +60,30 @@ def _decimal(text: str) -> Decimal:
     if not value.is_finite():
         raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
     return value
+
+
+def _since(text: str) -> int:
+    """``--since``: epoch milliseconds, or an ISO 8601 date or date-time (UTC
+    unless it names a zone), e.g. ``2026-12-01`` or ``2026-12-01T09:30:00+01:00``."""
+    if text.isdigit():
+        return int(text)
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not epoch ms or an ISO 8601 date/time: {text!r}") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    ms = int(stamp.timestamp() * 1000)
+    if ms < 0:
+        raise argparse.ArgumentTypeError(f"before 1970: {text!r}")
+    return ms
+
+
+def iso_time(ms: int) -> str:
+    """Epoch ms as ISO 8601 UTC with milliseconds (``2026-01-01T00:00:00.000Z``)."""
+    stamp = datetime.fromtimestamp(ms // 1000, tz=UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def _client_options() -> argparse.ArgumentParser:
@@ -124,6 +150,17 @@ def register(subparsers: Any) -> None:
                                    help="list open orders (--all: every order)")
     orders.add_argument("--all", action="store_true", help="every order, not only open ones")
     orders.set_defaults(func=cmd_orders)
+
+    fills = subparsers.add_parser(
+        "fills", parents=[common, output], help="the account's fills (--csv for a spreadsheet)",
+        description="Every fill of the account, oldest first: a table, CSV with a header "
+                    "row (--csv), or one JSON object per line (--json).")
+    fills.add_argument("--symbol", type=str.upper, help="only this symbol's fills")
+    fills.add_argument("--since", type=_since, metavar="TIME",
+                       help="only fills at or after TIME: epoch ms or ISO 8601 "
+                            "(e.g. 2026-12-01 or 2026-12-01T09:30:00Z; UTC by default)")
+    fills.add_argument("--csv", action="store_true", help="write CSV with a header row")
+    fills.set_defaults(func=cmd_fills)
 
 
 # -- plumbing ------------------------------------------------------------------------------
@@ -258,6 +295,29 @@ def cmd_orders(args: argparse.Namespace) -> int:
             for line in orders_table([dict(o) for o in orders]):
                 print(line)
             sys.stdout.flush()
+        return EXIT_OK
+
+    return _run(args, body, reconnect=False)
+
+
+def cmd_fills(args: argparse.Namespace) -> int:
+    if args.csv and args.json:
+        _err("fills: give --csv or --json, not both")
+        return EXIT_USAGE
+
+    def body(client: TickdeskClient) -> int:
+        # The server pages newest first; people and spreadsheets read oldest first.
+        found = list(client.iter_fills(args.symbol, since=args.since))
+        found.reverse()
+        if args.csv:
+            sys.stdout.write(fills_csv(found, iso_time))
+        elif args.json:
+            for fill in found:
+                _print_json(fill)
+        else:
+            for line in fills_table([dict(f) for f in found], iso_time):
+                print(line)
+        sys.stdout.flush()
         return EXIT_OK
 
     return _run(args, body, reconnect=False)

@@ -66,6 +66,8 @@ from tickdesk.client.errors import (
 )
 from tickdesk.client.inbox import Inbox
 from tickdesk.client.types import (
+    EquitySample,
+    Fill,
     ListResult,
     Order,
     OrderResult,
@@ -466,6 +468,43 @@ class TickdeskClient:
         """The account's orders: ``"open"`` (default) or ``"all"``."""
         reply = self.request("get_orders", status=status, timeout=timeout)
         return cast(list[Order], reply["orders"])
+
+    def get_fills(self, symbol: str | None = None, *, since: int | None = None,
+                  before: int | None = None, limit: int | None = None,
+                  timeout: float | None = None) -> tuple[list[Fill], int | None]:
+        """One page of the account's fills, newest first, and the ``before`` of
+        the next (older) page (None on the last page). ``since`` is epoch ms;
+        ``limit`` 1..1000 (the server's default is 100)."""
+        cmd: dict[str, Any] = {}
+        _put(cmd, "symbol", symbol)
+        _put(cmd, "since", since)
+        _put(cmd, "before", before)
+        _put(cmd, "limit", limit)
+        reply = self.request("get_fills", timeout=timeout, **cmd)
+        nxt = reply.get("nextBefore")
+        return cast(list[Fill], reply["fills"]), None if nxt is None else int(nxt)
+
+    def iter_fills(self, symbol: str | None = None, *, since: int | None = None,
+                   page_size: int = 1000, timeout: float | None = None) -> Iterator[Fill]:
+        """Every fill of the account (of ``symbol``, at or after ``since``),
+        newest first, fetched ``page_size`` at a time."""
+        before: int | None = None
+        while True:
+            page, before = self.get_fills(symbol, since=since, before=before,
+                                          limit=page_size, timeout=timeout)
+            yield from page
+            if before is None:
+                return
+
+    def get_equity_history(self, *, since: int | None = None, limit: int | None = None,
+                           timeout: float | None = None) -> list[EquitySample]:
+        """The account's equity samples (one per ``intervals.equity_s``), oldest
+        first: the latest ``limit`` (1..10080, default 1440) at or after ``since``."""
+        cmd: dict[str, Any] = {}
+        _put(cmd, "since", since)
+        _put(cmd, "limit", limit)
+        reply = self.request("get_equity_history", timeout=timeout, **cmd)
+        return cast(list[EquitySample], reply["samples"])
 
     def get_positions(self, *, timeout: float | None = None) -> list[Position]:
         reply = self.request("get_positions", timeout=timeout)

@@ -7,12 +7,25 @@ strings, so the formats are tested directly.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-__all__ = ["WatchModel", "fmt_num", "order_line", "orders_table", "update_line"]
+__all__ = [
+    "FILL_CSV_COLUMNS",
+    "WatchModel",
+    "csv_num",
+    "fills_csv",
+    "fills_table",
+    "fmt_num",
+    "order_line",
+    "orders_table",
+    "update_line",
+]
 
 Message = Mapping[str, Any]
 
@@ -120,6 +133,64 @@ def orders_table(orders: Sequence[Message]) -> list[str]:
          fmt_num(o.get("price")), fmt_num(o.get("currentStopPrice") or o.get("stopPrice")),
          fmt_num(o.get("avgPrice")))
         for o in orders])
+
+
+#: The header row of ``tickdesk fills --csv`` (the wire names, plus ``timeUtc``).
+FILL_CSV_COLUMNS = ("fillId", "time", "timeUtc", "orderId", "clientOrderId", "symbol", "side",
+                    "price", "quantity", "fee", "feeAsset", "realizedPnl")
+_FILL_COLUMNS = ("FILL", "TIME (UTC)", "ORDER", "SYMBOL", "SIDE", "PRICE", "QTY", "FEE",
+                 "ASSET", "REALIZED")
+
+
+def csv_num(value: Any) -> str:
+    """A wire number for a spreadsheet: every digit the double holds (the
+    shortest text that reads back as it), never an exponent; empty for null."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    text = format(Decimal(repr(value)), "f")
+    return text[:-2] if text.endswith(".0") else text
+
+
+#: Epoch ms -> text for people (the command line passes one in: this module
+#: reads no clock and converts no time itself).
+TimeText = Callable[[int], str]
+
+
+def _when(fmt: TimeText, ms: Any) -> str:
+    return fmt(ms) if isinstance(ms, int) and not isinstance(ms, bool) else ""
+
+
+def fills_csv(fills: Iterable[Message], time_text: TimeText) -> str:
+    """``tickdesk fills --csv``: a header row, then one row per fill (RFC 4180,
+    ``\r\n`` line ends, as spreadsheets expect); ``timeUtc`` is
+    ``time_text(time)``."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(FILL_CSV_COLUMNS)
+    for f in fills:
+        writer.writerow([
+            f.get("fillId"), f.get("time"), _when(time_text, f.get("time")), f.get("orderId"),
+            f.get("clientOrderId"), f.get("symbol"), f.get("side"), csv_num(f.get("price")),
+            csv_num(f.get("quantity")), csv_num(f.get("fee")), f.get("feeAsset") or "",
+            csv_num(f.get("realizedPnl")),
+        ])
+    return buf.getvalue()
+
+
+def fills_table(fills: Sequence[Message], time_text: TimeText) -> list[str]:
+    """The ``tickdesk fills`` table (header first), or one line saying there are none."""
+    if not fills:
+        return ["no fills"]
+    return _table(_FILL_COLUMNS, [
+        (str(f.get("fillId")), _when(time_text, f.get("time")), str(f.get("orderId")),
+         str(f.get("symbol")), str(f.get("side")), fmt_num(f.get("price")),
+         fmt_num(f.get("quantity")), fmt_num(f.get("fee")), str(f.get("feeAsset") or "-"),
+         fmt_num(f.get("realizedPnl"), signed=True))
+        for f in fills])
 
 
 @dataclass

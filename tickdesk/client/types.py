@@ -16,6 +16,8 @@ from typing import Any, TypedDict, cast
 __all__ = [
     "Balance",
     "BookUpdate",
+    "EquitySample",
+    "Fill",
     "ListResult",
     "Order",
     "OrderList",
@@ -115,6 +117,31 @@ class Portfolio(TypedDict):
     unvalued: list[str]
     positionsCount: int
     openOrdersCount: int
+
+
+class Fill(TypedDict):
+    """One fill of ``get_fills`` (docs/protocol.md, ``fill`` object)."""
+
+    fillId: int
+    orderId: int
+    clientOrderId: str
+    symbol: str
+    side: str
+    price: float
+    quantity: float
+    fee: float
+    #: None for fills the server stored before it kept the fee asset.
+    feeAsset: str | None
+    #: None for fills the server stored before it kept the realized P&L.
+    realizedPnl: float | None
+    time: int
+
+
+class EquitySample(TypedDict):
+    """One sample of ``get_equity_history``."""
+
+    time: int
+    equity: float
 
 
 @dataclass(frozen=True, slots=True)
