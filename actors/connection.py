@@ -1,7 +1,7 @@
 """ConnectionActor: one per client; owns that client's session.
 
 Runs in its own pykka thread. It receives complete frames from the
-transport's reader thread, decodes them (:mod:`engine.protocol.commands`,
+I/O thread (:mod:`engine.server.edge`), decodes them (:mod:`engine.protocol.commands`,
 pure), answers session commands itself (subscribe, auth, ping) and forwards
 account commands to the PortfolioActor or OrderMonitorActor, which answer
 the client directly through its channel. Every bad frame is answered with a
@@ -12,6 +12,11 @@ Every frame (valid or not) first passes the client's rate limiter
 a frame over the limit is answered ``ERROR RATE_LIMITED`` and not executed,
 and a client refused more than ``rate_limit_burst`` times within 10 s is
 closed with 1008. In-process sessions (``Engine.connect``) are not limited.
+
+Account commands also take a token of the account's budget
+(``server.account_rate_limit_per_s``, shared by all its connections), so one
+account's many connections cannot crowd out another account. A failed
+``auth`` leaves the connection anonymous.
 
 Market data never passes through this actor: the FeedActor writes it to the
 client's channel directly (see docs/design.md, "The hot path").
@@ -75,33 +80,56 @@ class SessionServices:
     #: ``subscribe_ticker`` of an unknown symbol asks the feed to add it live
     #: (the FeedActor then answers SUBSCRIBED or ERROR itself).
     dynamic_symbols: bool = False
+    #: ``account_budget(account, now_s)``: takes one token of the account's
+    #: command budget (shared by its connections); False when it has none.
+    account_budget: Callable[[str, float], bool] | None = None
 
 
 class InboundGate:
     """Bounds the frames of one client waiting in its ConnectionActor's mailbox.
 
-    pykka mailboxes are unbounded, so the sender must hold back: the reader
-    thread calls :meth:`enter` before telling a frame and waits while
-    ``limit`` frames are unprocessed. It then stops reading the socket, and
-    TCP flow control pushes back on the client (overflow policy: the client
-    waits; nothing is dropped). :meth:`leave` runs after each frame.
+    pykka mailboxes are unbounded, so the sender holds back without
+    blocking: the I/O thread calls :meth:`enter` before telling a frame;
+    when that makes ``limit`` frames unprocessed it returns False and the I/O
+    thread stops reading the socket (TCP flow control then pushes back on the
+    client; overflow policy: the client waits, nothing is dropped).
+    :meth:`leave` runs in the actor after each frame; once the backlog is
+    down to half the limit it calls ``on_room`` (which resumes reading).
     """
 
-    def __init__(self, limit: int = 64) -> None:
-        self._sem = threading.BoundedSemaphore(limit)
+    def __init__(self, limit: int = 64, on_room: Callable[[], None] | None = None) -> None:
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        self.limit = limit
+        self.on_room = on_room
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._paused = False
 
-    def enter(self, still_open: Callable[[], bool], poll_s: float = 0.25) -> bool:
-        """Wait for room; False when the connection closed while waiting."""
-        while not self._sem.acquire(timeout=poll_s):
-            if not still_open():
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def enter(self) -> bool:
+        """Count one frame; False when the reader must pause (the frame still goes)."""
+        with self._lock:
+            self._waiting += 1
+            if self._waiting >= self.limit:
+                self._paused = True
                 return False
-        return True
+            return True
 
     def leave(self) -> None:
-        try:
-            self._sem.release()
-        except ValueError:  # pragma: no cover - more leaves than enters is a bug
-            log.error("inbound gate released too often")
+        with self._lock:
+            if self._waiting <= 0:  # pragma: no cover - more leaves than enters is a bug
+                log.error("inbound gate released too often")
+                return
+            self._waiting -= 1
+            resume = self._paused and self._waiting <= self.limit // 2
+            if resume:
+                self._paused = False
+        if resume and self.on_room is not None:
+            self.on_room()
 
 
 class ConnectionActor(TickdeskActor):
@@ -209,6 +237,11 @@ class ConnectionActor(TickdeskActor):
         elif action in ACCOUNT_ACTIONS:
             if self._account is None:
                 raise Unauthorized("authenticate first (auth or ?token=)", rid)
+            budget = self._svc.account_budget
+            if (self._limiter is not None and budget is not None
+                    and not budget(self._account, self._svc.monotonic())):
+                raise RateLimited(f"account {self._account} is over its command budget; "
+                                  "slow down", rid)
             target = (self._svc.portfolio if action in ("get_positions", "get_portfolio")
                       else self._svc.order_monitor)
             req = AccountRequest(self._account, self._ch, rid, action, cmd.body)
@@ -230,6 +263,12 @@ class ConnectionActor(TickdeskActor):
             if hmac.compare_digest(known.encode(), token):
                 account = name
         if account is None:
+            # A failed auth leaves the connection anonymous, whatever it was before.
+            self._account = self._svc.default_account
+            if self._account is None:
+                self._svc.hub.clear_account(self._ch)
+            else:
+                self._svc.hub.set_account(self._ch, self._account)
             raise Unauthorized("invalid token", cmd.request_id)
         self._account = account
         self._svc.hub.set_account(self._ch, account)

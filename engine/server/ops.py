@@ -123,6 +123,8 @@ class OpsSnapshot:
     evictions: Mapping[int, int]
     refused: int
     uptime_s: float
+    #: Failed token handshakes (HTTP 401) since start.
+    auth_failures: int = 0
     #: FeedShared counters: connects, opened, gapEvents, missingTrades.
     feed_counters: Mapping[str, int] = field(default_factory=dict)
 
@@ -168,6 +170,9 @@ class _Collector:
         yield CounterMetricFamily("tickdesk_handshakes_refused",
                                   "Handshakes refused by the connection limits (HTTP 503).",
                                   value=snap.refused)
+        yield CounterMetricFamily("tickdesk_auth_failures",
+                                  "Handshakes refused for a wrong ?token= (HTTP 401).",
+                                  value=snap.auth_failures)
         feed = GaugeMetricFamily("tickdesk_feed_status",
                                  "1 for the feed's current status, 0 for the others.",
                                  labels=["feed", "status"])
