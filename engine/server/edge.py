@@ -205,6 +205,7 @@ class EdgeLoop:
         self._fd_misses = 0
         self._stopping = False
         self._next_sweep = 0.0
+        self._next_ping_sweep = 0.0
         self._thread = threading.Thread(target=self._run, name="tickdesk-edge", daemon=True)
         self.stats = EdgeStats()
 
@@ -401,10 +402,16 @@ class EdgeLoop:
                 self.stats.evictions += 1
                 ch.close(CLOSE_WRITE_TIMEOUT, "slow consumer: socket not writable",
                          drop_pending=True)
-        for conn in list(self._by_channel.values()):
-            ws = conn.ws
-            if ws is not None:
-                ws.tick(now)  # a missed pong closes 1008; the close grace ends it
+        site = self._site
+        if now >= self._next_ping_sweep:
+            # Keep-alive pings need no 0.1 s precision: a quarter of the interval
+            # (at most 1 s) keeps an idle daemon with many clients idle.
+            interval = site.limits.ping_interval_s if site is not None else None
+            self._next_ping_sweep = now + max(_SWEEP_S, min(1.0, (interval or 4.0) / 4))
+            for conn in list(self._by_channel.values()):
+                ws = conn.ws
+                if ws is not None:
+                    ws.tick(now)  # a missed pong closes 1008; the close grace ends it
 
     # -- accepting --------------------------------------------------------------
 
