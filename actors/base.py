@@ -17,17 +17,22 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import pykka
 
-__all__ = ["ActorSlot", "ExpectedFailure", "FailureHook", "TickdeskActor"]
+from engine.errors import TickdeskError
+from engine.stats import counter
+
+__all__ = ["ActorSlot", "ExpectedFailure", "FailureHook", "GetStatistics", "SlotStatistics",
+           "TickdeskActor"]
 
 log = logging.getLogger("tickdesk.actors")
 
 
-class ExpectedFailure(Exception):
+class ExpectedFailure(TickdeskError):
     """A failure an actor raises on purpose so that the Supervisor restarts it
     (an upstream lost, a stall). The actor logs its own one-line reason;
     pykka's ERROR traceback for it is filtered out, so a daemon that
@@ -44,6 +49,19 @@ logging.getLogger("pykka").addFilter(_HideExpectedFailures())
 
 #: ``hook(name, generation, reason)`` — called from the dying actor's thread.
 FailureHook = Callable[[str, int, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class GetStatistics:
+    """Ask any actor for its ``statistics()`` (None when it keeps none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotStatistics:
+    """What an :class:`ActorSlot` counts (``/metrics``: ``tickdesk_actor_*{actor}``)."""
+
+    messages_dropped: int = counter("Messages not delivered because the actor was down "
+                                    "(between a failure and its restart).")
 
 
 class TickdeskActor(pykka.ThreadingActor):
@@ -70,6 +88,8 @@ class TickdeskActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         handler = self.handlers.get(type(message))
         if handler is None:
+            if isinstance(message, GetStatistics):
+                return self.statistics()
             log.warning("%s: ignoring unexpected message %s", self.name, type(message).__name__)
             return None
         return handler(message)
@@ -83,6 +103,13 @@ class TickdeskActor(pykka.ThreadingActor):
 
     def started(self) -> None:
         """Override instead of ``on_start`` (failures are reported)."""
+
+    def statistics(self) -> object | None:
+        """What this actor counts, as a frozen dataclass of
+        :func:`engine.stats.counter`/:func:`~engine.stats.gauge` fields, or None.
+        Runs on the actor's thread (asked with :class:`GetStatistics`); counts
+        start again at 0 in a restarted generation."""
+        return None
 
     def on_failure(
         self,
@@ -148,6 +175,18 @@ class ActorSlot:
         if ref is None:
             raise pykka.ActorDeadError(f"{self.name} is not running")
         return ref.ask(message, timeout=timeout)
+
+    def statistics(self) -> SlotStatistics:
+        return SlotStatistics(self.dropped)
+
+    def actor_statistics(self, timeout: float = 0.5) -> object | None:
+        """The current actor's ``statistics()``; None when it is down, keeps
+        none, or does not answer within ``timeout`` (a busy actor)."""
+        try:
+            stats: object | None = self.ask(GetStatistics(), timeout=timeout)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            return None
+        return stats
 
     def backlog(self) -> int:
         ref = self._ref

@@ -41,18 +41,16 @@ from engine.errors import (
     UnknownSymbol,
 )
 from engine.protocol import server_messages as sm
-from engine.protocol.commands import ACCOUNT_ACTIONS, Command, decode_command
+from engine.protocol.commands import ACCOUNT_ACTIONS, AuthArgs, Command, SymbolArgs, decode_command
+from engine.protocol.enums import Action, CloseCode
 from engine.rate_limit import RateLimiter, Verdict
 from engine.server.channel import Channel
 from engine.server.hub import Hub
 from engine.version import __version__
 
-__all__ = ["CLOSE_POLICY", "ConnectionActor", "InboundGate", "SessionServices"]
+__all__ = ["ConnectionActor", "InboundGate", "SessionServices"]
 
 log = logging.getLogger("tickdesk.connection")
-
-#: Close code for an abusive client (rate limit exceeded again and again).
-CLOSE_POLICY = 1008
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +199,7 @@ class ConnectionActor(TickdeskActor):
         if verdict is Verdict.CLOSE:
             self._abusive = True
             log.warning("connection %s: closed for exceeding the rate limit", self._ch.conn_id)
-            self._ch.close(CLOSE_POLICY, "rate limit exceeded")
+            self._ch.close(CloseCode.POLICY, "rate limit exceeded")
             return
         rid: Any = None
         try:
@@ -212,28 +210,27 @@ class ConnectionActor(TickdeskActor):
         self._ch.deliver(sm.error(err.code, err.message, self._svc.now_ms(), rid))
 
     def _dispatch(self, cmd: Command) -> None:
-        action = cmd.action
+        action, args = cmd.action, cmd.args
         now = self._svc.now_ms
         rid = cmd.request_id
-        if action == "ping":
-            self._ch.deliver(sm.simple("PONG", now(), rid))
-        elif action == "subscribe_ticker":
-            symbol = cmd.symbol()
+        if action is Action.PING:
+            self._ch.deliver(sm.pong(now(), rid))
+        elif action is Action.SUBSCRIBE_TICKER and isinstance(args, SymbolArgs):
+            symbol = args.symbol
             if not self._svc.known_symbol(symbol) and self._svc.dynamic_symbols:
                 if not self._svc.feed.tell(AddSymbol(self._ch, symbol, rid)):
                     raise UnknownSymbol(f"symbol {symbol} cannot be checked while the feed "
                                         "is reconnecting; try again", rid)
                 return
-            symbol = self._known(cmd)
+            self._check_known(symbol, rid)
             self._svc.hub.subscribe(self._ch, symbol)
-            self._ch.deliver(sm.simple("SUBSCRIBED", now(), rid, symbol=symbol))
+            self._ch.deliver(sm.subscribed(symbol, now(), rid))
             self._svc.feed.tell(SendSnapshot(self._ch, symbol))
-        elif action == "unsubscribe_ticker":
-            symbol = cmd.symbol()
-            self._svc.hub.unsubscribe(self._ch, symbol)
-            self._ch.deliver(sm.simple("UNSUBSCRIBED", now(), rid, symbol=symbol))
-        elif action == "auth":
-            self._auth(cmd)
+        elif action is Action.UNSUBSCRIBE_TICKER and isinstance(args, SymbolArgs):
+            self._svc.hub.unsubscribe(self._ch, args.symbol)
+            self._ch.deliver(sm.unsubscribed(args.symbol, now(), rid))
+        elif action is Action.AUTH and isinstance(args, AuthArgs):
+            self._auth(args.token, rid)
         elif action in ACCOUNT_ACTIONS:
             if self._account is None:
                 raise Unauthorized("authenticate first (auth or ?token=)", rid)
@@ -242,25 +239,24 @@ class ConnectionActor(TickdeskActor):
                     and not budget(self._account, self._svc.monotonic())):
                 raise RateLimited(f"account {self._account} is over its command budget; "
                                   "slow down", rid)
-            target = (self._svc.portfolio if action in ("get_positions", "get_portfolio")
+            target = (self._svc.portfolio
+                      if action in (Action.GET_POSITIONS, Action.GET_PORTFOLIO)
                       else self._svc.order_monitor)
-            req = AccountRequest(self._account, self._ch, rid, action, cmd.body)
+            req = AccountRequest(self._account, self._ch, rid, action, cmd.body, args)
             if not target.tell(req):
                 raise InternalError(rid)
         else:  # pragma: no cover - decode_command only returns known actions
             raise InternalError(rid)
 
-    def _known(self, cmd: Command) -> str:
-        symbol = cmd.symbol()
+    def _check_known(self, symbol: str, rid: Any) -> None:
         if not self._svc.known_symbol(symbol):
-            raise UnknownSymbol(f"symbol {symbol} is not served by this feed", cmd.request_id)
-        return symbol
+            raise UnknownSymbol(f"symbol {symbol} is not served by this feed", rid)
 
-    def _auth(self, cmd: Command) -> None:
-        token = str(cmd.body["token"]).encode()
+    def _auth(self, token: str, rid: Any) -> None:
+        given = token.encode()
         account = None
         for known, name in self._svc.tokens.items():  # constant time, like the handshake
-            if hmac.compare_digest(known.encode(), token):
+            if hmac.compare_digest(known.encode(), given):
                 account = name
         if account is None:
             # A failed auth leaves the connection anonymous, whatever it was before.
@@ -269,8 +265,7 @@ class ConnectionActor(TickdeskActor):
                 self._svc.hub.clear_account(self._ch)
             else:
                 self._svc.hub.set_account(self._ch, self._account)
-            raise Unauthorized("invalid token", cmd.request_id)
+            raise Unauthorized("invalid token", rid)
         self._account = account
         self._svc.hub.set_account(self._ch, account)
-        self._ch.deliver(sm.simple("AUTHENTICATED", self._svc.now_ms(), cmd.request_id,
-                                   account=account))
+        self._ch.deliver(sm.authenticated(account, self._svc.now_ms(), rid))

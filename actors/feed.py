@@ -7,19 +7,16 @@ MARKET_UPDATE **once**, writes the same bytes to every subscriber's channel
 OrderMonitorActor (triggers) and the PortfolioActor (mark price), whether or
 not any client watches the symbol.
 
-Sources (``feed.source``):
+Sources (``feed.source``) come from :mod:`engine.feeds.registry`, which gives
+each one's factory and capabilities; this actor never tests a source's name.
+A *pulse-driven* source (``simulated``) is stepped here: a TimerActor pulses
+this actor ``ticks_per_second`` times a second; each pulse makes one trade
+per symbol, and once a second a 24 h ticker. A *thread source* (``replay``:
+:class:`~engine.feeds.replay.ReplaySource`; ``binance``:
+:class:`~engine.feeds.binance.BinanceSource`) runs its own thread(s).
 
-``simulated``  a TimerActor pulses this actor ``ticks_per_second`` times a
-               second; each pulse makes one trade per symbol, and once a
-               second a 24 h ticker.
-``replay``     :class:`~engine.feeds.replay.ReplaySource`, a thread playing a
-               recorded file (see its module for pacing, bounds, re-stamped
-               event times and what happens at the end of the file).
-``binance``    :class:`~engine.feeds.binance.BinanceSource`, one combined-stream
-               WebSocket connection in its own thread.
-
-A source thread sends :class:`FeedBatch` (and single :class:`TradeTick` /
-:class:`TickerTick`, still accepted) to this actor, and :class:`SourceUp` /
+A source thread sends :class:`FeedBatch` (and single :class:`TradeTick`, still
+accepted) to this actor, and :class:`SourceUp` /
 :class:`SourceFailed`. The source is started in ``started()`` and stopped
 and joined in ``cleanup()``, which pykka runs on stop and on failure.
 
@@ -32,9 +29,17 @@ actor calls ``on_up`` when its source reports :class:`SourceUp`). State
 that must outlive a generation (counters, aggregate-trade id positions, the
 connection-attempt window) lives in :class:`~engine.feeds.base.FeedShared`.
 
-Binance trades are routed only if their aggregate-trade id is newer than the
-last one routed for the symbol (and tickers only if newer), so the overlap
-of two connections during a rotation never routes a trade twice.
+For a source that ``dedupes`` (Binance), trades are routed only if their
+aggregate-trade id is newer than the last one routed for the symbol (and
+tickers only if newer), so the overlap of two connections during a rotation
+never routes a trade twice (:class:`~engine.market.dedupe.Watermarks`).
+
+Symbols added live (a source with ``live_symbols``, ``feed.dynamic_symbols``):
+:class:`~engine.market.live_symbols.LiveSymbols` decides which may be added
+and what each waiting client is answered; this actor carries the decisions
+out (SUBSCRIBED / ERROR to the waiters, SUBSCRIBE / UNSUBSCRIBE upstream) and
+keeps one ``threading.Timer``, a transport only, that wakes it at the
+earliest deadline to ask what has expired.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pykka
 
@@ -60,25 +65,31 @@ from actors.messages import (
     SendSnapshot,
     SourceFailed,
     SourceUp,
-    SymbolTimeout,
-    TickerTick,
     TradeTick,
 )
 from actors.timer import TimerActor
 from engine.clock import Clock
 from engine.config import FeedConfig
 from engine.feeds.base import FeedShared, FeedSource, MarketItem
-from engine.feeds.binance import BinanceSource, ControlSent
-from engine.feeds.replay import ReplaySource
-from engine.market.binance_codec import MAX_STREAMS_PER_CONNECTION, ControlError
+from engine.feeds.binance import ControlSent
+from engine.feeds.registry import LiveSymbolSource, OpenSource, PulsedMarket, source_kind
+from engine.market.binance_codec import ControlError
 from engine.market.board import MarketBoard
-from engine.market.simulated import SimulatedMarket
+from engine.market.dedupe import Watermarks
+from engine.market.live_symbols import (
+    Decision,
+    LiveSymbols,
+    Refused,
+    Subscribe,
+    Subscribed,
+)
 from engine.messages import Ticker24h, Trade
 from engine.protocol import server_messages as sm
 from engine.server.channel import Channel
 from engine.server.hub import Hub
+from engine.stats import counter
 
-__all__ = ["FeedActor", "FeedSourceError"]
+__all__ = ["FeedActor", "FeedSourceError", "FeedStatistics"]
 
 log = logging.getLogger("tickdesk.feed")
 
@@ -91,6 +102,16 @@ class FeedSourceError(ExpectedFailure):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.failure_reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatistics:
+    """What one FeedActor generation counts (``/metrics``: ``tickdesk_feed_*``)."""
+
+    trades: int = counter("Trades routed to the subscribers, the order monitor and the "
+                          "portfolio (since the feed last started).")
+    rotations: int = counter("Upstream connections replaced by a new one (24 h rotations, "
+                             "since the feed last started).")
 
 
 class _ActorSink:
@@ -129,18 +150,13 @@ class _ActorSink:
             self._ref.tell(msg)
 
 
-@dataclass(slots=True)
-class _PendingSymbol:
-    """A live subscription waiting for its first event (or an error, or the timeout)."""
-
-    request: int
-    waiters: list[tuple[Channel, RequestId]]
-    #: Started once the SUBSCRIBE is actually sent (it may wait for the rate limit).
-    timer: threading.Timer | None = None
+@dataclass(frozen=True, slots=True)
+class _CheckDeadlines:
+    """Time to ask :meth:`LiveSymbols.expired` (the wake-up timer → this actor)."""
 
 
-#: At most this many live subscriptions may wait for their first event at once.
-MAX_PENDING_SYMBOLS = 16
+#: Who waits for a live symbol: the client's channel and its request id.
+_Waiter = tuple[Channel, RequestId]
 
 
 class FeedActor(TickdeskActor):
@@ -167,7 +183,8 @@ class FeedActor(TickdeskActor):
         self._clock = clock
         self._board = MarketBoard()
         self._latest: dict[str, sm.Outgoing] = {}
-        self._sim: SimulatedMarket | None = None
+        self._kind = source_kind(cfg.source)
+        self._market: PulsedMarket | None = None
         self._pulses = 0
         self._pulses_per_ticker = 1
         self._timer: pykka.ActorRef[Any] | None = None
@@ -175,66 +192,69 @@ class FeedActor(TickdeskActor):
         self._on_tick_latency = on_tick_latency
         self._shared = shared if shared is not None else FeedShared(cfg.symbols)
         self._on_up = on_up
-        self._symbols = frozenset(cfg.symbols)
         self._sources: dict[int, FeedSource] = {}
         self._primary: int | None = None
         self._pending: int | None = None  # a rotation's new source, until it is up
         self.rotations = 0
-        self._dedupe = cfg.source == "binance"
-        self._last_trade_id: dict[str, int] = {}
-        self._last_ticker_ms: dict[str, int] = {}
-        self._pending_symbols: dict[str, _PendingSymbol] = {}
+        self._dedupe = Watermarks() if self._kind.dedupes else None
+        self._live = self._kind.live_symbols
+        self._live_symbols: LiveSymbols[_Waiter] = LiveSymbols(cfg.binance.subscribe_timeout_s)
+        #: Transport only: wakes this actor at the earliest live-symbol deadline.
+        self._wake: threading.Timer | None = None
+        self._wake_at: float | None = None
         self.trades = 0
         self.handlers = {
             Pulse: self._on_pulse,
             TradeTick: self._on_trade_tick,
-            TickerTick: self._on_ticker_tick,
             FeedBatch: self._on_batch,
             SourceUp: self._on_source_up,
             SourceFailed: self._on_source_failed,
             RotateSource: self._on_rotate,
             AddSymbol: self._on_add_symbol,
-            SymbolTimeout: self._on_symbol_timeout,
+            _CheckDeadlines: self._on_check_deadlines,
             ControlAnswer: self._on_control_answer,
             SendSnapshot: self._on_send_snapshot,
         }
 
+    def statistics(self) -> FeedStatistics:
+        return FeedStatistics(self.trades, self.rotations)
+
     def started(self) -> None:
-        if self._cfg.source == "simulated":
-            sim_cfg = self._cfg.simulated
-            self._sim = SimulatedMarket(self._cfg.symbols, sim_cfg.seed)
-            self._pulses_per_ticker = max(1, round(sim_cfg.ticks_per_second))
+        kind = self._kind
+        if kind.pulsed is not None:
+            pulsed = kind.pulsed(self._cfg)
+            self._market = pulsed.market
+            self._pulses_per_ticker = max(1, round(pulsed.ticks_per_second))
             me = ActorSlot("feed-self")
             me.set(self.actor_ref)
             self._timer = TimerActor.start(
-                "feed-pulse", me, Pulse("sim"), 1.0 / sim_cfg.ticks_per_second, self._clock,
+                "feed-pulse", me, Pulse("sim"), 1.0 / pulsed.ticks_per_second, self._clock,
                 max_backlog=10,
             )
             now = self._clock.now_ms()
             t0 = self._clock.monotonic()
-            for sym in self._sim.symbols:  # a price for every symbol from the start
-                self._route_trade(self._sim.step(sym, now), now, t0)
-                self._route_ticker(self._sim.ticker(sym, now))
-        elif self._cfg.source == "replay":
-            self._add_source(lambda sink: ReplaySource(
-                self._cfg.replay, self._symbols, sink, self._clock, self._shared))
-        elif self._cfg.source == "binance":
-            self._add_source(self._binance_source)
+            for sym in self._market.symbols:  # a price for every symbol from the start
+                self._route_trade(self._market.step(sym, now), now, t0)
+                self._route_ticker(self._market.ticker(sym, now))
+        elif kind.open is not None:
+            self._add_source(kind.open)
 
-    def _binance_source(self, sink: _ActorSink) -> FeedSource:
-        # every symbol served so far, the ones added live included
-        return BinanceSource(self._cfg.binance, self._shared.served(), sink, self._clock,
-                             self._shared, rotate_after_s=self._cfg.binance.rotate_after_s,
-                             on_rotate=sink.rotate_due, on_control=sink.control)
-
-    def _add_source(self, make: Callable[[_ActorSink], FeedSource]) -> int:
+    def _add_source(self, make: OpenSource) -> int:
         sid = next(_source_ids)
-        source = make(_ActorSink(self.actor_ref, sid, self._clock.monotonic))
+        source = make(self._cfg, _ActorSink(self.actor_ref, sid, self._clock.monotonic),
+                      self._clock, self._shared)
         self._sources[sid] = source
         if self._primary is None:
             self._primary = sid
         source.start()
         return sid
+
+    def _live_source(self) -> LiveSymbolSource | None:
+        """The serving source, if this kind of source can add symbols while it runs."""
+        if not self._live or self._primary is None:
+            return None
+        source = self._sources.get(self._primary)
+        return cast(LiveSymbolSource, source) if source is not None else None
 
     def cleanup(self) -> None:
         timer = self._timer
@@ -246,9 +266,8 @@ class FeedActor(TickdeskActor):
         self._sources.clear()
         self._primary = None
         self._pending = None
-        for symbol in list(self._pending_symbols):
-            self._reject_symbol(symbol, f"symbol {symbol} could not be checked: the feed is "
-                                        "reconnecting; try again")
+        self._carry(self._live_symbols.abandon())
+        self._arm_wake()
         for source in sources:
             try:
                 source.stop(timeout=2.0)
@@ -262,7 +281,7 @@ class FeedActor(TickdeskActor):
     # -- handlers -----------------------------------------------------------
 
     def _on_pulse(self, _msg: Pulse) -> None:
-        sim = self._sim
+        sim = self._market
         if sim is None:
             return
         now = self._clock.now_ms()
@@ -277,47 +296,27 @@ class FeedActor(TickdeskActor):
     def _on_trade_tick(self, msg: TradeTick) -> None:
         self._route_trade(msg.trade, msg.received_ms, self._clock.monotonic())
 
-    def _on_ticker_tick(self, msg: TickerTick) -> None:
-        self._route_ticker(msg.ticker)
-
     def _on_batch(self, msg: FeedBatch) -> None:
         t0 = msg.received_mono if msg.received_mono is not None else self._clock.monotonic()
         try:
             if msg.source not in self._sources:
                 return  # a source already replaced or stopped
             for item in msg.items:
-                if self._dedupe and not self._shared.serves(item.symbol):
-                    if item.symbol not in self._pending_symbols:
+                if self._live and not self._shared.serves(item.symbol):
+                    confirmed = self._live_symbols.first_event(item.symbol)
+                    if confirmed is None:
                         continue  # e.g. the tail of a timed-out subscription
-                    self._confirm_symbol(item.symbol)
+                    self._carry([confirmed])
+                    self._arm_wake()
+                if self._dedupe is not None and not self._dedupe.admit(item):
+                    continue
                 if isinstance(item, Trade):
-                    if self._dedupe and not self._newer_trade(item):
-                        continue
                     self._route_trade(item, msg.received_ms, t0)
                 else:
-                    if self._dedupe and not self._newer_ticker(item):
-                        continue
                     self._route_ticker(item)
         finally:
             if msg.done is not None:
                 msg.done()
-
-    def _newer_trade(self, trade: Trade) -> bool:
-        tid = trade.trade_id
-        if tid is None:
-            return True
-        last = self._last_trade_id.get(trade.symbol)
-        if last is not None and tid <= last:
-            return False
-        self._last_trade_id[trade.symbol] = tid
-        return True
-
-    def _newer_ticker(self, ticker: Ticker24h) -> bool:
-        last = self._last_ticker_ms.get(ticker.symbol)
-        if last is not None and ticker.event_time <= last:
-            return False
-        self._last_ticker_ms[ticker.symbol] = ticker.event_time
-        return True
 
     def _on_source_up(self, msg: SourceUp) -> None:
         if msg.source == self._pending:
@@ -335,7 +334,8 @@ class FeedActor(TickdeskActor):
         if msg.source != self._primary or self._pending is not None:
             return
         log.info("feed: rotating the upstream connection (connect new first)")
-        self._pending = self._add_source(self._binance_source)
+        assert self._kind.open is not None  # only a thread source asks to rotate
+        self._pending = self._add_source(self._kind.open)
 
     def _promote(self, new: int) -> None:
         old = self._primary
@@ -351,88 +351,74 @@ class FeedActor(TickdeskActor):
     # -- symbols added live (Binance, feed.dynamic_symbols) ------------------------
 
     def _on_add_symbol(self, msg: AddSymbol) -> None:
-        symbol, ch, rid = msg.symbol, msg.channel, msg.request_id
-        if self._shared.serves(symbol):  # added meanwhile by another client
-            self._answer_subscribed(symbol, ch, rid)
-            self._on_send_snapshot(SendSnapshot(ch, symbol))
-            return
-        pending = self._pending_symbols.get(symbol)
-        if pending is not None:
-            pending.waiters.append((ch, rid))
-            return
-        source = self._sources.get(self._primary) if self._primary is not None else None
-        now = self._clock.now_ms()
-        if not isinstance(source, BinanceSource):
-            ch.deliver(sm.error("UNKNOWN_SYMBOL", f"symbol {symbol} is not served by this feed",
-                                now, rid))
-            return
-        if len(self._pending_symbols) >= MAX_PENDING_SYMBOLS:
-            ch.deliver(sm.error("RATE_LIMITED", "too many symbols being added; try again",
-                                now, rid))
-            return
-        if 2 * (len(self._shared.served()) + 1) > MAX_STREAMS_PER_CONNECTION:
-            ch.deliver(sm.error("UNKNOWN_SYMBOL", f"symbol {symbol} cannot be added: the "
-                                "feed's stream limit is reached", now, rid))
-            return
-        request = source.subscribe([symbol])
-        self._pending_symbols[symbol] = _PendingSymbol(request, [(ch, rid)])
-        log.info("feed: subscribing %s live (request %d)", symbol, request)
-
-    def _start_symbol_timer(self, symbol: str, pending: _PendingSymbol) -> None:
-        me = self.actor_ref
-        request = pending.request
-
-        def expire() -> None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                me.tell(SymbolTimeout(symbol, request))
-
-        timer = threading.Timer(self._cfg.binance.subscribe_timeout_s, expire)
-        timer.daemon = True
-        pending.timer = timer
-        timer.start()
-
-    def _answer_subscribed(self, symbol: str, ch: Channel, rid: RequestId) -> None:
-        self._hub.subscribe(ch, symbol)
-        ch.deliver(sm.simple("SUBSCRIBED", self._clock.now_ms(), rid, symbol=symbol))
-
-    def _confirm_symbol(self, symbol: str) -> None:
-        pending = self._pending_symbols.pop(symbol)
-        if pending.timer is not None:
-            pending.timer.cancel()
-        self._shared.add_symbol(symbol)
-        log.info("feed: %s added live", symbol)
-        for ch, rid in pending.waiters:
-            self._answer_subscribed(symbol, ch, rid)
-
-    def _reject_symbol(self, symbol: str, message: str) -> None:
-        pending = self._pending_symbols.pop(symbol, None)
-        if pending is None:
-            return
-        if pending.timer is not None:
-            pending.timer.cancel()
-        now = self._clock.now_ms()
-        for ch, rid in pending.waiters:
-            ch.deliver(sm.error("UNKNOWN_SYMBOL", message, now, rid))
-
-    def _on_symbol_timeout(self, msg: SymbolTimeout) -> None:
-        pending = self._pending_symbols.get(msg.symbol)
-        if pending is None or pending.request != msg.request:
-            return
-        self._reject_symbol(msg.symbol, f"symbol {msg.symbol}: no market data from the "
-                                        "exchange (unknown or not trading)")
-        source = self._sources.get(self._primary) if self._primary is not None else None
-        if isinstance(source, BinanceSource):
-            source.unsubscribe([msg.symbol])
+        self._carry(self._live_symbols.add(
+            msg.symbol, (msg.channel, msg.request_id), served=self._shared.serves(msg.symbol),
+            supported=self._live_source() is not None, served_count=len(self._shared.served()),
+            max_symbols=self._kind.max_symbols))
 
     def _on_control_answer(self, msg: ControlAnswer) -> None:
         reply = msg.reply
-        for symbol, pending in list(self._pending_symbols.items()):
-            if pending.request != reply.id:
-                continue
-            if isinstance(reply, ControlSent) and pending.timer is None:
-                self._start_symbol_timer(symbol, pending)
-            elif isinstance(reply, ControlError):
-                self._reject_symbol(symbol, f"symbol {symbol} was refused by the exchange")
+        if isinstance(reply, ControlSent):
+            self._live_symbols.sent(reply.id, self._clock.monotonic())
+            self._arm_wake()
+        elif isinstance(reply, ControlError):
+            self._carry(self._live_symbols.refused(reply.id))
+            self._arm_wake()
+
+    def _on_check_deadlines(self, _msg: _CheckDeadlines) -> None:
+        self._wake = None
+        self._wake_at = None
+        self._carry(self._live_symbols.expired(self._clock.monotonic()))
+        self._arm_wake()
+
+    def _carry(self, decisions: list[Decision[_Waiter]]) -> None:
+        """Carry out what :class:`~engine.market.live_symbols.LiveSymbols` decided."""
+        for d in decisions:
+            if isinstance(d, Subscribed):
+                if d.new:
+                    self._shared.add_symbol(d.symbol)
+                    log.info("feed: %s added live", d.symbol)
+                for ch, rid in d.waiters:
+                    self._hub.subscribe(ch, d.symbol)
+                    ch.deliver(sm.subscribed(d.symbol, self._clock.now_ms(), rid))
+                    if not d.new:
+                        self._on_send_snapshot(SendSnapshot(ch, d.symbol))
+            elif isinstance(d, Refused):
+                now = self._clock.now_ms()
+                for ch, rid in d.waiters:
+                    ch.deliver(sm.error(d.code, d.message, now, rid))
+            else:
+                source = self._live_source()
+                if source is None:
+                    continue  # the source is gone; so is its subscription
+                if isinstance(d, Subscribe):
+                    request = source.subscribe([d.symbol])
+                    self._live_symbols.requested(d.symbol, request)
+                    log.info("feed: subscribing %s live (request %d)", d.symbol, request)
+                else:
+                    source.unsubscribe([d.symbol])
+
+    def _arm_wake(self) -> None:
+        """Keep one timer armed for the earliest live-symbol deadline (none if none)."""
+        due = self._live_symbols.next_deadline()
+        if due is not None and self._wake_at is not None and self._wake_at <= due:
+            return  # armed already, early enough
+        if self._wake is not None:
+            self._wake.cancel()
+            self._wake = None
+            self._wake_at = None
+        if due is None:
+            return
+        me = self.actor_ref
+
+        def wake() -> None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                me.tell(_CheckDeadlines())
+
+        timer = threading.Timer(max(0.0, due - self._clock.monotonic()), wake)
+        timer.daemon = True
+        self._wake, self._wake_at = timer, due
+        timer.start()
 
     def _on_source_failed(self, msg: SourceFailed) -> None:
         if msg.source not in self._sources:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
+from engine.protocol.commands import Args, NoArgs
+from engine.protocol.enums import Action
 from engine.server.channel import Channel
 
 RequestId = str | int | None
@@ -56,11 +58,6 @@ class BookTick:
 
 
 @dataclass(frozen=True, slots=True)
-class TickerTick:
-    ticker: Ticker24h
-
-
-@dataclass(frozen=True, slots=True)
 class SendSnapshot:
     """Send the current MARKET_UPDATE of ``symbol`` to one new subscriber (feed thread,
     so it can never overtake or follow out of order the live updates)."""
@@ -71,13 +68,16 @@ class SendSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class AccountRequest:
-    """An account command forwarded by a ConnectionActor."""
+    """An account command forwarded by a ConnectionActor, already validated:
+    ``args`` is what :func:`~engine.protocol.commands.decode_command` parsed
+    from ``body`` (an ``OrderRequest``, ``CancelRequest``, ``OrdersQuery``, ...)."""
 
     account: str
     channel: Channel
     request_id: RequestId
-    action: str
+    action: Action
     body: dict[str, Any]
+    args: Args = NoArgs()
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,14 +159,6 @@ class AddSymbol:
     channel: Channel
     symbol: str
     request_id: RequestId
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolTimeout:
-    """No data came for a live subscription within the time allowed."""
-
-    symbol: str
-    request: int
 
 
 @dataclass(frozen=True, slots=True)

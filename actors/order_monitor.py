@@ -25,21 +25,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 from actors.base import ActorSlot, FailureHook, TickdeskActor
 from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
-from engine.errors import BadRequest, UnknownOrder, UnknownSymbol
+from engine.errors import ProtocolError, UnknownSymbol
 from engine.money import Side
 from engine.protocol import server_messages as sm
+from engine.protocol.commands import OrdersQuery
 from engine.server.hub import Hub
 from engine.trading.book import OrderBook, bps_fee
-from engine.trading.errors import RequestError
-from engine.trading.errors import UnknownOrder as BookUnknownOrder
-from engine.trading.events import Outcome
-from engine.trading.requests import parse_bracket, parse_cancel, parse_oco, parse_order
+from engine.trading.events import OrderEvent, Outcome
+from engine.trading.requests import BracketRequest, CancelRequest, OcoRequest, OrderRequest
 
 __all__ = ["OrderMonitorActor"]
 
@@ -107,52 +105,44 @@ class OrderMonitorActor(TickdeskActor):
         rid = req.request_id
         try:
             outcome = self._run(req)
-        except RequestError as exc:
-            err = BadRequest(str(exc), rid)
-            req.channel.deliver(sm.error(err.code, err.message, self._now_ms(), rid))
-            return
-        except BookUnknownOrder as exc:
-            err2 = UnknownOrder(str(exc), rid)
-            req.channel.deliver(sm.error(err2.code, err2.message, self._now_ms(), rid))
-            return
-        except UnknownSymbol as exc:
+        except ProtocolError as exc:  # UnknownOrder, UnknownSymbol, a field the book refuses
             req.channel.deliver(sm.error(exc.code, exc.message, self._now_ms(), rid))
             return
         if outcome is not None:
             self._settle_and_announce(outcome, req)
 
     def _run(self, req: AccountRequest) -> Outcome | None:
-        body = req.body
+        """Run one validated account command (``req.args`` was parsed by the decoder)."""
+        args = req.args
         now = self._now_ms()
         account = req.account
-        if req.action == "get_orders":
-            every = body.get("status", "open") == "all"
-            found = self._book.all_orders(account) if every else self._book.open_orders(account)
-            req.channel.deliver(sm.orders([o.to_wire() for o in found], now, req.request_id))
+        if isinstance(args, OrdersQuery):
+            found = (self._book.all_orders(account) if args.include_closed
+                     else self._book.open_orders(account))
+            req.channel.deliver(sm.orders(found, now, req.request_id))
             return None
-        if req.action == "cancel_order":
-            c = parse_cancel(body)
-            return self._book.cancel(account, order_id=c.order_id,
-                                     client_order_id=c.client_order_id, list_id=c.list_id,
-                                     now_ms=now)
-        if req.action == "place_order":
-            r = parse_order(body)
-            self._check_symbol(r.symbol, req)
-            return self._book.place(account, r, now_ms=now, last_price=self._last.get(r.symbol),
+        if isinstance(args, CancelRequest):
+            return self._book.cancel(account, order_id=args.order_id,
+                                     client_order_id=args.client_order_id,
+                                     list_id=args.list_id, now_ms=now)
+        if isinstance(args, OrderRequest):
+            self._check_symbol(args.symbol, req)
+            return self._book.place(account, args, now_ms=now,
+                                    last_price=self._last.get(args.symbol),
                                     slippage_bps=self._trading.slippage_bps, risk=self._risk)
-        if req.action == "place_oco":
-            o = parse_oco(body)
-            self._check_symbol(o.symbol, req)
-            return self._book.place_oco(account, o, now_ms=now,
-                                        last_price=self._last.get(o.symbol), risk=self._risk)
-        if req.action == "place_bracket":
-            b = parse_bracket(body)
-            self._check_symbol(b.symbol, req)
-            return self._book.place_bracket(account, b, now_ms=now,
-                                            last_price=self._last.get(b.symbol),
+        if isinstance(args, OcoRequest):
+            self._check_symbol(args.symbol, req)
+            return self._book.place_oco(account, args, now_ms=now,
+                                        last_price=self._last.get(args.symbol), risk=self._risk)
+        if isinstance(args, BracketRequest):
+            self._check_symbol(args.symbol, req)
+            return self._book.place_bracket(account, args, now_ms=now,
+                                            last_price=self._last.get(args.symbol),
                                             slippage_bps=self._trading.slippage_bps,
                                             risk=self._risk)
-        raise BadRequest(f"unsupported action {req.action}", req.request_id)
+        # A bug, not a client's error (the ConnectionActor forwards only the requests
+        # above): the actor fails and the Supervisor restarts it from the store.
+        raise TypeError(f"unexpected account request {type(args).__name__}")
 
     def _check_symbol(self, symbol: str, req: AccountRequest) -> None:
         if not self._known_symbol(symbol):
@@ -175,19 +165,17 @@ class OrderMonitorActor(TickdeskActor):
         now = self._now_ms()
         accounts: set[str] = set()
         for event in outcome.events:
-            wire: dict[str, Any] = event.to_wire()
-            wire["timestamp"] = now
             accounts.add(event.account)
-            if self._on_order_event is not None and wire.get("type") == "ORDER_UPDATE":
-                self._on_order_event(str(wire.get("executionType", "")))
+            if self._on_order_event is not None and isinstance(event, OrderEvent):
+                self._on_order_event(event.execution_type)
+            out = sm.order_event(event, now)
             if origin is not None and origin.account == event.account:
-                self._hub.to_account(event.account, sm.encode(wire), skip=origin.channel)
-                wire["id"] = origin.request_id
-                if origin.request_id is None:
-                    del wire["id"]
-                origin.channel.deliver(sm.encode(wire))
+                # the command's own connection gets its events with the command's id
+                self._hub.to_account(event.account, out, skip=origin.channel)
+                rid = origin.request_id
+                origin.channel.deliver(out if rid is None else sm.order_event(event, now, rid))
             else:
-                self._hub.to_account(event.account, sm.encode(wire))
+                self._hub.to_account(event.account, out)
         for account in accounts:
             count = self._book.order_count(account)
             if self._open_counts.get(account) != count:

@@ -4,7 +4,8 @@ Runs in its own pykka thread. It answers ``get_positions``/``get_portfolio``,
 broadcasts POSITION_UPDATE and PORTFOLIO_UPDATE when its TimerActors fire,
 applies fills for the OrderMonitorActor (``ask``: the fill is applied, and
 persisted when a store is configured, before the caller announces it), and
-answers buying-power checks. The ledger math is pure (:mod:`engine.trading.ledger`).
+answers risk checks (``RiskQuery``, decided by :mod:`engine.trading.risk`). The
+ledger math is pure (:mod:`engine.trading.ledger`).
 
 Persistence: this actor is the one owner of the :class:`~engine.store.Store`.
 It opens it in ``started()`` (its own thread; SQLite's ``check_same_thread``
@@ -25,7 +26,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from actors.base import FailureHook, TickdeskActor
 from actors.messages import AccountRequest, OpenOrdersChanged, Pulse, TradeTick
@@ -37,6 +37,7 @@ from engine.store import Store
 from engine.trading.events import Outcome
 from engine.trading.ledger import Ledger
 from engine.trading.order import Order
+from engine.trading.risk import risk_reject
 
 __all__ = [
     "BookState",
@@ -44,8 +45,6 @@ __all__ = [
     "PortfolioActor",
     "RiskQuery",
     "Settle",
-    "portfolio_wire",
-    "positions_wire",
 ]
 
 log = logging.getLogger("tickdesk.portfolio")
@@ -82,43 +81,6 @@ class RiskQuery:
     side: Side
     quantity: Decimal
     price: Decimal
-
-
-def positions_wire(ledger: Ledger, marks: dict[str, Decimal]) -> list[dict[str, Any]]:
-    """The POSITION_UPDATE ``positions`` list (flat positions are not listed)."""
-    out: list[dict[str, Any]] = []
-    for pos in ledger.open_positions():
-        mark = marks.get(pos.symbol)
-        qty = abs(pos.quantity)
-        out.append(
-            {
-                "symbol": pos.symbol,
-                "side": "LONG" if pos.quantity > 0 else "SHORT",
-                "quantity": qty,
-                "entryPrice": pos.entry_price,
-                "markPrice": mark,
-                "unrealizedPnl": pos.unrealized(mark),
-                "realizedPnl": pos.realized_pnl,
-                "notional": qty * (mark if mark is not None else pos.entry_price),
-            }
-        )
-    return out
-
-
-def portfolio_wire(ledger: Ledger, marks: dict[str, Decimal], open_orders: int) -> dict[str, Any]:
-    """The PORTFOLIO_UPDATE ``portfolio`` object. ``totalPnl`` is
-    ``realizedPnl + unrealizedPnl - fees`` (equity minus the starting balance)."""
-    unrealized = ledger.unrealized_pnl(marks)
-    return {
-        "balance": ledger.balance,
-        "equity": ledger.balance + unrealized,
-        "unrealizedPnl": unrealized,
-        "realizedPnl": ledger.realized_pnl,
-        "totalPnl": ledger.realized_pnl + unrealized - ledger.fees,
-        "fees": ledger.fees,
-        "positionsCount": len(ledger.open_positions()),
-        "openOrdersCount": open_orders,
-    }
 
 
 class PortfolioActor(TickdeskActor):
@@ -198,31 +160,25 @@ class PortfolioActor(TickdeskActor):
         self._open_orders[msg.account] = msg.count
 
     def _on_request(self, req: AccountRequest) -> None:
-        ledger = self._ledger(req.account)
-        now = self._now_ms()
-        if req.action == "get_positions":
-            out = sm.position_update(positions_wire(ledger, self._marks), now, req.request_id)
-        else:
-            out = sm.portfolio_update(
-                portfolio_wire(ledger, self._marks, self._open_orders.get(req.account, 0)),
-                now,
-                req.request_id,
-            )
-        req.channel.deliver(out)
+        req.channel.deliver(self._update(req.action == "get_positions", req.account,
+                                         self._ledger(req.account), self._now_ms(),
+                                         req.request_id))
 
     def _on_pulse(self, msg: Pulse) -> None:
         now = self._now_ms()
         for account in self._hub.accounts():
             ledger = self._ledgers.get(account)
-            if ledger is None:
-                continue
-            if msg.name == "positions":
-                out = sm.position_update(positions_wire(ledger, self._marks), now)
-            else:
-                out = sm.portfolio_update(
-                    portfolio_wire(ledger, self._marks, self._open_orders.get(account, 0)), now
-                )
-            self._hub.to_account(account, out)
+            if ledger is not None:
+                self._hub.to_account(
+                    account, self._update(msg.name == "positions", account, ledger, now))
+
+    def _update(self, positions: bool, account: str, ledger: Ledger, now: int,
+                request_id: str | int | None = None) -> sm.Outgoing:
+        """The POSITION_UPDATE (``positions``) or PORTFOLIO_UPDATE of one account."""
+        if positions:
+            return sm.position_update(ledger, self._marks, now, request_id)
+        return sm.portfolio_update(ledger, self._marks, self._open_orders.get(account, 0),
+                                   now, request_id)
 
     def _on_settle(self, msg: Settle) -> None:
         # Work on copies: if a fill or the commit fails, memory is unchanged.
@@ -243,15 +199,5 @@ class PortfolioActor(TickdeskActor):
         return BookState(state.orders, state.next_order_id, state.next_list_id)
 
     def _on_risk(self, msg: RiskQuery) -> str | None:
-        ledger = self._ledger(msg.account)
-        if not self._trading.allow_short:
-            after = ledger.position(msg.symbol).quantity + msg.quantity * msg.side.sign
-            if after < 0:
-                return "SHORT_NOT_ALLOWED"
-        marks = dict(self._marks)
-        marks[msg.symbol] = msg.price
-        if ledger.exceeds_buying_power(
-            msg.symbol, msg.side, msg.quantity, msg.price, marks, self._trading.max_leverage
-        ):
-            return "INSUFFICIENT_BALANCE"
-        return None
+        return risk_reject(self._ledger(msg.account), self._marks, self._trading,
+                           msg.symbol, msg.side, msg.quantity, msg.price)

@@ -34,7 +34,7 @@ import contextlib
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,8 +44,10 @@ from actors.base import ActorSlot, TickdeskActor
 from actors.messages import ChildFailed, ChildUp, RestartChild
 from engine.backoff import Backoff, BackoffPolicy
 from engine.clock import Clock
+from engine.stats import counter
 
-__all__ = ["AwaitStarted", "ChildSpec", "FeedStatusReport", "Supervisor", "SupervisorLink"]
+__all__ = ["AwaitStarted", "ChildSpec", "FeedStatusReport", "Supervisor", "SupervisorLink",
+           "SupervisorStatistics"]
 
 log = logging.getLogger("tickdesk.supervisor")
 
@@ -106,6 +108,13 @@ class FeedStatusReport:
     reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class SupervisorStatistics:
+    """What the Supervisor counts (``/metrics``: ``tickdesk_supervisor_*``)."""
+
+    restarts: Mapping[str, int] = counter("Restarts of each supervised child.", label="child")
+
+
 class Supervisor(TickdeskActor):
     def __init__(
         self,
@@ -131,6 +140,9 @@ class Supervisor(TickdeskActor):
         self._link: _Link | None = None
         self.handlers = {ChildFailed: self._on_failed, RestartChild: self._on_restart,
                          ChildUp: self._on_up, AwaitStarted: lambda _msg: None}
+
+    def statistics(self) -> SupervisorStatistics:
+        return SupervisorStatistics(dict(self.restarts))
 
     def started(self) -> None:
         self._link = _Link(self.actor_ref)

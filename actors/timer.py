@@ -12,13 +12,23 @@ fire, count it in ``skipped``).
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from actors.base import ActorSlot, FailureHook, TickdeskActor
 from engine.clock import Clock
 from engine.schedule import next_deadline
+from engine.stats import counter
 
-__all__ = ["TimerActor"]
+__all__ = ["TimerActor", "TimerStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class TimerStatistics:
+    """What a timer counts (``/metrics``: ``tickdesk_timer_*{timer}``)."""
+
+    fired: int = counter("Timer messages sent to the target (since the timer last started).")
+    skipped: int = counter("Timer fires skipped because the target's mailbox was behind.")
 
 
 class TimerActor(TickdeskActor):
@@ -44,6 +54,9 @@ class TimerActor(TickdeskActor):
         self._thread: threading.Thread | None = None
         self.fired = 0
         self.skipped = 0
+
+    def statistics(self) -> TimerStatistics:
+        return TimerStatistics(self.fired, self.skipped)
 
     def started(self) -> None:
         self._thread = threading.Thread(target=self._drive, name=f"{self.name}-driver",

@@ -23,9 +23,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from engine.errors import ConfigError
+from engine.protocol.symbols import SYMBOL_PATTERN, is_symbol, normalize_symbol
 
 __all__ = [
-    "SYMBOL_RE",
+    "FEED_SOURCES",
     "AccountConfig",
     "BinanceConfig",
     "Config",
@@ -44,7 +45,6 @@ __all__ = [
     "parse_config",
 ]
 
-SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 Check = Callable[[Any], str | None]
@@ -59,10 +59,6 @@ def _opt(default: Any, check: Check | None = None) -> Any:
 
 def _positive(v: Any) -> str | None:
     return None if v > 0 else "must be > 0"
-
-
-def _non_negative(v: Any) -> str | None:
-    return None if v >= 0 else "must be >= 0"
 
 
 def _between(lo: float, hi: float) -> Check:
@@ -83,8 +79,8 @@ def _symbols(v: Any) -> str | None:
     if not v:
         return "must list at least one symbol"
     for s in v:
-        if not SYMBOL_RE.match(s):
-            return f"{s!r} is not a symbol ([A-Z0-9]{{2,20}})"
+        if not is_symbol(s):
+            return f"{s!r} is not a symbol ({SYMBOL_PATTERN})"
     if len(set(v)) != len(v):
         return "lists a symbol twice"
     return None
@@ -162,9 +158,15 @@ class ReplayConfig:
     loop: bool = _opt(False)
 
 
+#: The names ``feed.source`` accepts: the keys of ``engine.feeds.registry.SOURCES``
+#: (that edge module holds each source's factory and capabilities; a test keeps
+#: both lists equal).
+FEED_SOURCES: tuple[str, ...] = ("simulated", "binance", "replay")
+
+
 @dataclass(frozen=True, slots=True)
 class FeedConfig:
-    source: str = _opt("simulated", _one_of("simulated", "binance", "replay"))
+    source: str = _opt("simulated", _one_of(*FEED_SOURCES))
     symbols: tuple[str, ...] = _opt(("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"), _symbols)
     simulated: SimulatedConfig = field(default_factory=SimulatedConfig)
     binance: BinanceConfig = field(default_factory=BinanceConfig)
@@ -307,7 +309,7 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
             continue
         value = _coerce(key, annotation, data[name])
         if key == "feed.symbols":
-            value = tuple(s.upper() for s in value)
+            value = tuple(normalize_symbol(s) or s for s in value)
         check = f.metadata.get("check")
         if check is not None:
             problem = check(value)

@@ -5,6 +5,11 @@ and are read once, when the routes are built. Only the files of
 :data:`STATIC_FILES` are served, each on its one exact path, so no request
 path ever reaches the file system (no traversal, no directory listing).
 
+``index.html`` carries the symbol rule (:data:`engine.protocol.symbols.SYMBOL_PATTERN`)
+in a ``<meta name="tickdesk-symbol-pattern">`` the daemon fills in when it
+reads the file, so the page checks symbols by the server's one rule and keeps
+no copy of it.
+
 Every response carries ``Connection: close``: a stopped engine then keeps no
 idle keep-alive connection (and no handler thread) of a browser alive, and a
 browser always reaches the engine that listens now.
@@ -14,10 +19,12 @@ The page is a client of the WebSocket endpoint like any other; see
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Mapping
 from importlib import resources
 
+from engine.protocol.symbols import SYMBOL_PATTERN
 from engine.server.http import HttpResponse, Route
 
 __all__ = ["SECURITY_HEADERS", "STATIC_FILES", "dashboard_routes"]
@@ -44,6 +51,18 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: Placeholders in the dashboard's files -> what the daemon writes in their place.
+_VALUES: dict[bytes, bytes] = {
+    b"{{symbol_pattern}}": html.escape(SYMBOL_PATTERN).encode(),
+}
+
+
+def _fill(body: bytes) -> bytes:
+    for placeholder, value in _VALUES.items():
+        body = body.replace(placeholder, value)
+    return body
+
+
 def _serve(body: bytes, content_type: str) -> Route:
     response = HttpResponse(200, content_type, body, SECURITY_HEADERS)
 
@@ -63,5 +82,5 @@ def dashboard_routes() -> dict[str, Route]:
         except OSError:
             log.warning("dashboard file %s is missing; %s is not served", name, path)
             continue
-        routes[path] = _serve(body, content_type)
+        routes[path] = _serve(_fill(body), content_type)
     return routes

@@ -1,21 +1,45 @@
-"""The tickdesk exception tree.
+"""The tickdesk exception tree: every error tickdesk raises on purpose.
 
 Pure core. Every error a user can cause is typed, carries a wire ``code`` when
-it is answered on the protocol, and never leaks internals::
+it is answered on the protocol, and never leaks internals. One root; the
+classes live next to the code that raises them (the module is given on the
+right when it is not this one), and ``tests/test_errors.py`` checks that this
+drawing matches the classes::
 
     TickdeskError
     ├── ConfigError            bad configuration (the CLI exits with status 2)
-    └── ProtocolError          a client command that is answered with ERROR
-        ├── BadRequest         BAD_REQUEST: malformed frame, missing/ill-typed field
-        ├── UnknownAction      UNKNOWN_ACTION
-        ├── UnknownSymbol      UNKNOWN_SYMBOL
-        ├── Unauthorized       UNAUTHORIZED
-        ├── UnknownOrder       UNKNOWN_ORDER
-        ├── RateLimited        RATE_LIMITED
-        └── InternalError      INTERNAL (message is generic, never an exception text)
+    ├── ProtocolError          a client command that is answered with ERROR
+    │   ├── BadRequest         BAD_REQUEST: malformed frame, missing/ill-typed field
+    │   │   └── RequestError   a bad field of an order command (engine.trading.errors)
+    │   ├── UnknownAction      UNKNOWN_ACTION
+    │   ├── UnknownSymbol      UNKNOWN_SYMBOL
+    │   ├── Unauthorized       UNAUTHORIZED
+    │   ├── UnknownOrder       UNKNOWN_ORDER: also what the order book raises on a bad cancel
+    │   ├── RateLimited        RATE_LIMITED
+    │   └── InternalError      INTERNAL (message is generic, never an exception text)
+    ├── StoreError             the database cannot be used (engine.store)
+    ├── Refusal                a handshake refused with an HTTP status (engine.server.http)
+    ├── ExpectedFailure        an actor fails on purpose to be restarted (actors.base)
+    │   └── FeedSourceError    the feed's upstream was lost (actors.feed)
+    ├── SessionClosed          an in-process session is closed (tickdesk.app)
+    ├── ClientError            what the client library raises (tickdesk.client.errors)
+    │   ├── ConnectError       the first connection could not be made
+    │   ├── CommandError       the server answered a command with ERROR (code, message)
+    │   ├── ConnectionLost     the connection dropped before the reply came
+    │   ├── ClientClosed       the client is closed
+    │   └── RequestTimeout     no reply (or no connection) within the timeout
+    └── BenchError             a benchmark server or client failed (tickdesk.bench.runner)
+
+Business rejections (insufficient balance, bad OCO prices, ...) are not
+exceptions: they are ``REJECTED`` events in an
+:class:`~engine.trading.events.Outcome`. Modules may also keep private
+exceptions for their own control flow (never raised out of the module); those
+derive from :class:`TickdeskError` too and are not drawn.
 """
 
 from __future__ import annotations
+
+from engine.protocol.enums import ErrorCode
 
 __all__ = [
     "BadRequest",
@@ -47,7 +71,7 @@ class ConfigError(TickdeskError):
 class ProtocolError(TickdeskError):
     """A command that is answered with an ``ERROR`` frame; the connection stays open."""
 
-    code = "BAD_REQUEST"
+    code = ErrorCode.BAD_REQUEST
 
     def __init__(self, message: str, request_id: str | int | None = None) -> None:
         super().__init__(message)
@@ -56,31 +80,31 @@ class ProtocolError(TickdeskError):
 
 
 class BadRequest(ProtocolError):
-    code = "BAD_REQUEST"
+    code = ErrorCode.BAD_REQUEST
 
 
 class UnknownAction(ProtocolError):
-    code = "UNKNOWN_ACTION"
+    code = ErrorCode.UNKNOWN_ACTION
 
 
 class UnknownSymbol(ProtocolError):
-    code = "UNKNOWN_SYMBOL"
+    code = ErrorCode.UNKNOWN_SYMBOL
 
 
 class Unauthorized(ProtocolError):
-    code = "UNAUTHORIZED"
+    code = ErrorCode.UNAUTHORIZED
 
 
 class UnknownOrder(ProtocolError):
-    code = "UNKNOWN_ORDER"
+    code = ErrorCode.UNKNOWN_ORDER
 
 
 class RateLimited(ProtocolError):
-    code = "RATE_LIMITED"
+    code = ErrorCode.RATE_LIMITED
 
 
 class InternalError(ProtocolError):
-    code = "INTERNAL"
+    code = ErrorCode.INTERNAL
 
     def __init__(self, request_id: str | int | None = None) -> None:
         super().__init__("internal error; the command was not applied", request_id)

@@ -8,16 +8,23 @@ exchange-sized numbers is ever rounded.
 
 from __future__ import annotations
 
-from decimal import Context, Decimal
+from decimal import Context, Decimal, localcontext
 from enum import Enum
 
-__all__ = ["BPS", "MONEY", "ZERO", "Side"]
+__all__ = ["BPS", "MONEY", "ZERO", "Side", "fill_fee"]
 
 #: Arithmetic context for all money math.
 MONEY = Context(prec=60)
 ZERO = Decimal(0)
 #: Basis points in one (1 bp = 0.01 %).
 BPS = Decimal(10000)
+
+
+def fill_fee(quantity: Decimal, price: Decimal, fee_bps: Decimal) -> Decimal:
+    """The fee of one fill: ``fee_bps`` basis points of its notional, exact
+    (the one fee formula: the order book and the ledgers both use it)."""
+    with localcontext(MONEY):
+        return quantity * price * fee_bps / BPS
 
 
 class Side(str, Enum):  # noqa: UP042 - str() of a member is part of the existing API

@@ -49,6 +49,7 @@ from typing import Any
 
 import orjson
 
+from engine.errors import TickdeskError
 from engine.money import Side
 from engine.trading.events import FillIntent, OrderEvent, Outcome
 from engine.trading.ledger import Ledger, Position
@@ -66,7 +67,7 @@ __all__ = [
 ]
 
 
-class StoreError(Exception):
+class StoreError(TickdeskError):
     """The database cannot be used (e.g. written by a newer tickdesk)."""
 
 

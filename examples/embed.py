@@ -3,8 +3,7 @@
 Run: python examples/embed.py
 """
 
-from engine.config import StoreConfig
-from tickdesk import Config, Engine
+from tickdesk import Config, Engine, StoreConfig
 
 config = Config(store=StoreConfig(path=""))  # in-memory ledger for this demo
 

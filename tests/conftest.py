@@ -15,9 +15,15 @@ from typing import Any
 
 import pykka
 import pytest
+from hypothesis import settings
 
 from engine.config import FeedConfig, IntervalsConfig, ServerConfig, SimulatedConfig, StoreConfig
 from tickdesk import Config, Engine
+
+# No per-example time limit in property tests: how long an example takes on a
+# loaded machine is not behaviour (a wall-clock assertion in disguise).
+settings.register_profile("tickdesk", deadline=None)
+settings.load_profile("tickdesk")
 
 _STRAY = ("tickdesk.db", "tickdesk.db-wal", "tickdesk.db-shm")
 _preexisting: set[str] = set()

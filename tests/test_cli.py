@@ -68,7 +68,7 @@ def test_run_serves_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         os.kill(proc.pid, signal.SIGTERM)
         assert client.wait_closed(10) == 1001
         assert proc.wait(timeout=timeout(10)) == 0
-        assert time.monotonic() - t0 < 5 * float(os.environ.get("TICKDESK_TEST_TIMEOUT", "1"))
+        assert time.monotonic() - t0 < timeout(5)  # a user-visible bound: exit within 5 s
         client.close()
     finally:
         if proc.poll() is None:

@@ -34,6 +34,7 @@ PURE = [
     "engine/money.py",
     "engine/messages.py",
     "engine/errors.py",
+    "engine/stats.py",
     "engine/config.py",
     "engine/outbox.py",
     "engine/schedule.py",

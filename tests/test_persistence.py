@@ -27,6 +27,7 @@ from engine.config import (
     SupervisorConfig,
 )
 from engine.messages import Trade
+from engine.protocol.enums import Action
 from engine.store import Store
 from tests.conftest import memory_store_config
 from tickdesk.app import Engine, LocalSession
@@ -174,9 +175,9 @@ def test_order_monitor_restart_reloads_the_book(engines: list[Engine]) -> None:
     before = c.state()
     old = engine.order_monitor.ref
     assert old is not None
-    # A handler that blows up (a body that is not a dict) kills the actor.
-    engine.order_monitor.tell(AccountRequest("default", c.session, None, "get_orders",
-                                             None))  # type: ignore[arg-type]
+    # A handler that blows up (a request the decoder cannot have made) kills the actor.
+    engine.order_monitor.tell(AccountRequest("default", c.session, None, Action.GET_ORDERS,
+                                             {}, None))  # type: ignore[arg-type]
     deadline = time.monotonic() + WAIT
     while engine.order_monitor.ref in (None, old):
         assert time.monotonic() < deadline, "the order monitor was not restarted"

@@ -15,11 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.messages import Trade
+from engine.protocol.enums import ExecutionType
 from engine.store import SCHEMA_VERSION, Store, StoreError, migrate
 from engine.trading.book import OrderBook
 from engine.trading.events import Outcome
 from engine.trading.ledger import Ledger
-from engine.trading.order import ExecutionType, OrderStatus
+from engine.trading.order import OrderStatus
 from engine.trading.requests import parse_oco, parse_order
 
 T0 = 1_700_000_000_000

@@ -15,21 +15,35 @@ raises on purpose derive from :class:`TickdeskError` (the tree is drawn in
 :mod:`engine.errors`).
 """
 
-from engine.config import Config, load_config, load_config_text
+from engine.config import (
+    AccountConfig,
+    Config,
+    FeedConfig,
+    ServerConfig,
+    StoreConfig,
+    TradingConfig,
+    load_config,
+    load_config_text,
+)
 from engine.errors import ConfigError, TickdeskError
 from engine.version import __version__
 from tickdesk.app import Engine, LocalSession, SessionClosed
 from tickdesk.client import CommandError, TickdeskClient
 
 __all__ = [
+    "AccountConfig",
     "CommandError",
     "Config",
     "ConfigError",
     "Engine",
+    "FeedConfig",
     "LocalSession",
+    "ServerConfig",
     "SessionClosed",
+    "StoreConfig",
     "TickdeskClient",
     "TickdeskError",
+    "TradingConfig",
     "__version__",
     "load_config",
     "load_config_text",

@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 import pykka
 
-from actors.base import ActorSlot, FailureHook
+from actors.base import ActorSlot, FailureHook, GetStatistics
 from actors.connection import ConnectionActor, InboundGate, SessionServices
 from actors.feed import FeedActor
 from actors.messages import ClientFrame, ClientGone, Pulse
@@ -50,11 +50,14 @@ from engine.backoff import BackoffPolicy
 from engine.clock import Clock, SystemClock
 from engine.config import Config
 from engine.dashboard import dashboard_routes
+from engine.errors import TickdeskError
 from engine.feeds.base import FeedShared
+from engine.feeds.registry import source_kind
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
+from engine.protocol.enums import CloseCode
 from engine.protocol.server_messages import Outgoing
-from engine.server.channel import CLOSE_SLOW_CONSUMER, SocketChannel
+from engine.server.channel import SocketChannel
 from engine.server.edge import Accepted, EdgeLimits, EdgeLoop, Site
 from engine.server.http import HostPolicy, Refusal, UpgradeRequest
 from engine.server.hub import Hub
@@ -62,6 +65,7 @@ from engine.server.limits import AuthFailures, ConnectionLimits, SharedBudgets, 
 from engine.server.ops import (
     EngineMetrics,
     OpsSnapshot,
+    StatisticsSource,
     TransportStats,
     healthz_route,
     metrics_route,
@@ -74,12 +78,11 @@ log = logging.getLogger("tickdesk.engine")
 
 WS_PATH = "/api/ws/realtime"
 _MEMORY_DBS = itertools.count(1)
-CLOSE_GOING_AWAY = 1001
 #: At most one log line about failed token handshakes per this many seconds.
 _AUTH_LOG_INTERVAL_S = 10.0
 
 
-class SessionClosed(Exception):
+class SessionClosed(TickdeskError):
     """The in-process session is closed (``code`` says why)."""
 
     def __init__(self, code: int) -> None:
@@ -144,9 +147,9 @@ class LocalSession:
             ok = self._outbox.push(out.payload, out.conflate_key)
             self._cond.notify_all()
         if not ok:
-            self.close(CLOSE_SLOW_CONSUMER, "slow consumer: session queue limit reached")
+            self.close(CloseCode.SLOW_CONSUMER, "slow consumer: session queue limit reached")
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         with self._cond:
             if self._closed_code is not None:
                 return
@@ -162,11 +165,11 @@ class LocalSession:
     def send(self, command: Mapping[str, Any]) -> None:
         """Send one command, exactly as a client would (answers arrive as messages)."""
         if self._closed_code is not None or self._actor is None:
-            raise SessionClosed(self._closed_code or 1000)
+            raise SessionClosed(self._closed_code or CloseCode.NORMAL)
         try:
             self._actor.tell(ClientFrame(orjson.dumps(command).decode(), False))
         except pykka.ActorDeadError:
-            raise SessionClosed(self._closed_code or 1001) from None
+            raise SessionClosed(self._closed_code or CloseCode.GOING_AWAY) from None
 
     def get(self, timeout: float | None = None) -> dict[str, Any]:
         """The next message; raises ``TimeoutError``, or :class:`SessionClosed` once
@@ -177,7 +180,7 @@ class LocalSession:
             if self._outbox:
                 data = self._outbox.pop_batch(1)
                 return dict(orjson.loads(data))
-            raise SessionClosed(self._closed_code or 1000)
+            raise SessionClosed(self._closed_code or CloseCode.NORMAL)
 
     def wait_for(self, predicate: Callable[[dict[str, Any]], bool],
                  timeout: float = 5.0) -> dict[str, Any]:
@@ -215,7 +218,9 @@ class Engine:
         self.portfolio = ActorSlot("portfolio")
         self.order_monitor = ActorSlot("order_monitor")
         self.feed = ActorSlot("feed")
+        self._timers = {name: ActorSlot(f"timer-{name}") for name in ("positions", "portfolio")}
         self._feed_status = _FeedStatus(cfg.feed.source)
+        self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
         self.feed_shared = FeedShared(cfg.feed.symbols)
         self._ids = itertools.count(1)
@@ -252,7 +257,7 @@ class Engine:
             order_monitor=self.order_monitor,
             now_ms=self.clock.now_ms,
             known_symbol=self.feed_shared.serves,
-            dynamic_symbols=cfg.feed.source == "binance" and cfg.feed.dynamic_symbols,
+            dynamic_symbols=self._feed_kind.live_symbols and cfg.feed.dynamic_symbols,
             feed_status=self._feed_status.get,
             tokens=self._tokens,
             default_account="default" if cfg.open_mode else None,
@@ -297,7 +302,8 @@ class Engine:
             srv = self.config.server
             paths = (WS_PATH,) + ((srv.echo_path,) if srv.echo_path else ())
             routes = {"/healthz": healthz_route(self.ops_snapshot),
-                      "/metrics": metrics_route(self.ops_snapshot, self.metrics),
+                      "/metrics": metrics_route(self.ops_snapshot, self.metrics,
+                                                self.statistics),
                       **dashboard_routes()}
             limits = EdgeLimits(
                 handshake_timeout_s=srv.handshake_timeout_s,
@@ -331,7 +337,7 @@ class Engine:
             transports = list(self._transports.values())
         closing: dict[int, Any] = {id(ch): ch for ch in (*self.hub.channels(), *transports)}
         for ch in closing.values():
-            ch.close(CLOSE_GOING_AWAY, "server shutting down")
+            ch.close(CloseCode.GOING_AWAY, "server shutting down")
         self._await_transports(min(1.0, timeout / 4))
         with self._lock:
             conns = list(self._connections.values())
@@ -412,9 +418,32 @@ class Engine:
         return OpsSnapshot(feed=self._feed_status.get(), connections=live,
                            sessions=len(self.hub), messages_sent=sent, conflated=conflated,
                            evictions=evictions, refused=self.limits.refused,
-                           auth_failures=self.auth_failures.failures,
-                           uptime_s=max(0.0, self.clock.monotonic() - self._started_at),
-                           feed_counters=self.feed_shared.counters())
+                           uptime_s=max(0.0, self.clock.monotonic() - self._started_at))
+
+    def statistics(self) -> list[StatisticsSource]:
+        """Every ``statistics()`` that ``/metrics`` exports, read now (see
+        :mod:`engine.stats`): a new source is one line here. Actors are asked
+        (bounded wait each); one that is down or busy is left out of this read."""
+        sources: list[StatisticsSource] = [
+            ("feed", {}, self.feed_shared.statistics()),
+            ("hub", {}, self.hub.statistics()),
+            ("edge", {}, self.edge.statistics()),
+            ("auth", {}, self.auth_failures.statistics()),
+        ]
+        slots = (self.portfolio, self.order_monitor, self.feed, *self._timers.values())
+        sources += [("actor", {"actor": slot.name}, slot.statistics()) for slot in slots]
+        feed = self.feed.actor_statistics()
+        if feed is not None:
+            sources.append(("feed", {}, feed))
+        for name, slot in self._timers.items():
+            timer = slot.actor_statistics()
+            if timer is not None:
+                sources.append(("timer", {"timer": name}, timer))
+        supervisor = self._supervisor
+        if supervisor is not None:
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                sources.append(("supervisor", {}, supervisor.ask(GetStatistics(), timeout=0.5)))
+        return sources
 
     # -- in-process clients -------------------------------------------------------
 
@@ -493,11 +522,11 @@ class Engine:
         return [
             ChildSpec("portfolio", self.portfolio, portfolio),
             ChildSpec("order_monitor", self.order_monitor, order_monitor),
-            # The Binance feed is UP only once its upstream connection is open.
-            ChildSpec("feed", self.feed, feed, up_on_start=cfg.feed.source != "binance"),
-            ChildSpec("timer-positions", ActorSlot("timer-positions"),
+            # A feed not up at start (Binance) is UP only once its upstream connection is open.
+            ChildSpec("feed", self.feed, feed, up_on_start=self._feed_kind.up_at_start),
+            ChildSpec("timer-positions", self._timers["positions"],
                       timer("positions", cfg.intervals.positions_s)),
-            ChildSpec("timer-portfolio", ActorSlot("timer-portfolio"),
+            ChildSpec("timer-portfolio", self._timers["portfolio"],
                       timer("portfolio", cfg.intervals.portfolio_s)),
         ]
 

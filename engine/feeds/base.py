@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
-from engine.market.agg_gaps import AggGapTracker, SymbolGapStats
+from engine.market.agg_gaps import AggGapTracker
 from engine.market.binance_codec import CodecStats, Decoded
 from engine.market.upstream_limits import SlidingWindowLimiter, connection_attempt_limiter
 from engine.messages import Ticker24h, Trade
+from engine.stats import counter
 
-__all__ = ["FeedShared", "FeedSink", "FeedSource", "MarketItem"]
+__all__ = ["FeedShared", "FeedSharedStatistics", "FeedSink", "FeedSource", "MarketItem"]
 
 log = logging.getLogger("tickdesk.feed")
 
@@ -50,6 +52,24 @@ class FeedSource(Protocol):
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop reading and join the thread(s) (bounded by ``timeout``). Idempotent."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSharedStatistics:
+    """The feed's counters across all its generations (``/metrics``: ``tickdesk_feed_*``)."""
+
+    connection_attempts: int = counter("Upstream connection attempts (Binance feed).")
+    connections_opened: int = counter("Upstream connections that opened (Binance feed).")
+    reconnects: int = counter("Upstream connection attempts after the first (retries after a "
+                              "loss, and 24 h rotations).")
+    agg_trade_gaps: int = counter("Aggregate-trade id jumps seen (each a run of missed trades).")
+    agg_trades_missed: int = counter("Aggregate-trade ids missed in total.")
+    events_skipped: int = counter("Events of symbols the feed does not serve (replay files "
+                                  "with more symbols).")
+    frames_decoded: Mapping[str, int] = counter(
+        "Upstream frames decoded, by what they held (trade, ticker, dropped, ...).", label="kind")
+    frames_dropped: Mapping[str, int] = counter(
+        "Upstream frames dropped as malformed, by reason.", label="reason")
 
 
 class FeedShared:
@@ -104,10 +124,6 @@ class FeedShared:
                 self.missing_trades += gap
             return gap
 
-    def gap_stats(self, symbol: str) -> SymbolGapStats | None:
-        with self._lock:
-            return self._gaps.stats(symbol)
-
     def count_skipped(self) -> None:
         with self._lock:
             self.skipped_symbols += 1
@@ -128,11 +144,14 @@ class FeedShared:
         with self._lock:
             self.opened += 1
 
-    def counters(self) -> dict[str, int]:
-        """The connection and gap counters only (cheap: for ``/metrics``)."""
+    def statistics(self) -> FeedSharedStatistics:
+        """Any thread."""
         with self._lock:
-            return {"connects": self.connects, "opened": self.opened,
-                    "gapEvents": self.gap_events, "missingTrades": self.missing_trades}
+            return FeedSharedStatistics(
+                connection_attempts=self.connects, connections_opened=self.opened,
+                reconnects=max(0, self.connects - 1), agg_trade_gaps=self.gap_events,
+                agg_trades_missed=self.missing_trades, events_skipped=self.skipped_symbols,
+                frames_decoded=dict(self._stats.decoded), frames_dropped=dict(self._stats.dropped))
 
     def snapshot(self) -> dict[str, object]:
         """Counters for logs, status and tests."""

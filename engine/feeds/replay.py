@@ -13,7 +13,8 @@ Pacing: the gap between two frames (the recorded receive time when the
 file has one, else the event's own trade/event time) divided by
 ``feed.replay.speed`` (:func:`~engine.market.replay_format.replay_delay_ms`,
 each wait capped at 5 s). The waits follow a schedule anchored at the start
-of the pass, so processing time does not add up into drift. ``speed = 0``
+of the pass, so processing time does not add up into drift; a wait ends
+when the injected clock reaches the due time (re-read every 50 ms at most). ``speed = 0``
 plays as fast as the FeedActor routes.
 
 Bounds: frames are sent in batches of at most ``batch_max`` items, and at
@@ -65,6 +66,8 @@ __all__ = ["ReplaySource", "open_records"]
 log = logging.getLogger("tickdesk.feed.replay")
 
 _HEAD_BYTES = 65536
+#: Longest single wait before the clock is read again (pacing).
+_PACING_SLICE_S = 0.05
 
 
 def open_records(path: str | Path) -> Iterator[ReplayRecord]:
@@ -190,9 +193,12 @@ class ReplaySource:
             if delay > 0:
                 sent += self._flush(batch)
                 elapsed_ms += delay
-                wait_s = anchor + elapsed_ms / 1000 - self._clock.monotonic()
-                if wait_s > 0 and self._halt.wait(wait_s):
-                    return sent
+                due = anchor + elapsed_ms / 1000
+                while (wait_s := due - self._clock.monotonic()) > 0:
+                    # In slices, re-reading the clock: a due time is kept on the
+                    # injected clock (a test's clock moves only when told).
+                    if self._halt.wait(min(wait_s, _PACING_SLICE_S)):
+                        return sent
             batch.append(decoded)
             if len(batch) >= self._batch_max:
                 sent += self._flush(batch)

@@ -44,6 +44,7 @@ from typing import Final, TypeAlias
 
 import orjson
 
+from engine.errors import TickdeskError
 from engine.messages import Ticker24h, Trade
 
 __all__ = [
@@ -147,7 +148,7 @@ _MAX_NUMBER_LEN: Final = 64
 _ZERO: Final = Decimal(0)
 
 
-class _Reject(Exception):
+class _Reject(TickdeskError):
     """Internal: a validation failure carrying the drop reason."""
 
     def __init__(self, reason: DropReason, detail: str) -> None:

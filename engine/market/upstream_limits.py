@@ -1,4 +1,4 @@
-"""Binance's WebSocket limits as pure rate limiters and allocators.
+"""Binance's WebSocket limits as pure rate limiters.
 
 Pure core: no threads, sockets, clocks or pykka. Time is ``now_s`` (seconds on
 a monotonic clock) passed in by the caller; one owner thread (the feed's) uses
@@ -10,7 +10,8 @@ Limits (binance-spot-api-docs, ``web-socket-streams.md``):
   (:func:`control_message_limiter`); Binance disconnects a client that sends more;
 * at most 300 connection attempts per 5 minutes per IP
   (:func:`connection_attempt_limiter`);
-* at most 1024 streams per connection (:class:`StreamAllocator`);
+* at most 1024 streams per connection (``binance_codec.MAX_STREAMS_PER_CONNECTION``, which the
+  feed checks before it subscribes a new symbol);
 * a connection is valid for 24 hours only (:func:`next_rotation`).
 
 A sliding window (not a token bucket) is used for the message limits because
@@ -22,20 +23,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
 from typing import Final
-
-from engine.market.binance_codec import MAX_STREAMS_PER_CONNECTION
 
 __all__ = [
     "CONNECTION_ATTEMPTS_PER_WINDOW",
     "CONNECTION_ATTEMPT_WINDOW_S",
     "CONNECTION_LIFETIME_S",
     "CONTROL_MESSAGES_PER_SECOND",
-    "MAX_STREAMS_PER_CONNECTION",
     "SlidingWindowLimiter",
-    "StreamAllocator",
-    "assign_streams",
     "connection_attempt_limiter",
     "control_message_limiter",
     "next_rotation",
@@ -123,107 +118,3 @@ def next_rotation(
     if not (math.isfinite(margin_s) and 0 <= margin_s < lifetime_s):
         raise ValueError(f"margin_s must be in [0, lifetime_s), got {margin_s!r}")
     return connected_at_s + lifetime_s - margin_s
-
-
-def _key(stream: str) -> str:
-    # Binance stream names are case-insensitive in replies (LIST_SUBSCRIPTIONS
-    # answers "btcusdt@aggtrade" for "btcusdt@aggTrade").
-    return stream.lower()
-
-
-def assign_streams(
-    streams: Iterable[str], max_per_connection: int = MAX_STREAMS_PER_CONNECTION
-) -> list[list[str]]:
-    """Split ``streams`` (de-duplicated, order kept) into connection-sized groups."""
-    alloc = StreamAllocator(max_per_connection)
-    for stream in streams:
-        alloc.add(stream)
-    return alloc.connections()
-
-
-class StreamAllocator:
-    """Spreads streams over connections, at most ``max_per_connection`` each.
-
-    :meth:`add` puts a new stream on the lowest-numbered connection with room
-    (opening a new index when all are full) and returns that index;
-    :meth:`remove` returns the index it left. Indices are stable: a connection
-    emptied by removals keeps its index (and is reused first), so the caller's
-    connection ``i`` always means the same socket. Stream names are compared
-    case-insensitively; the first spelling added is kept.
-    """
-
-    __slots__ = ("_conns", "_where", "max_per_connection")
-
-    def __init__(self, max_per_connection: int = MAX_STREAMS_PER_CONNECTION) -> None:
-        if (
-            isinstance(max_per_connection, bool)
-            or not isinstance(max_per_connection, int)
-            or max_per_connection < 1
-        ):
-            raise ValueError(f"max_per_connection must be an int >= 1, got {max_per_connection!r}")
-        self.max_per_connection = max_per_connection
-        self._conns: list[dict[str, str]] = []  # per connection: key -> spelling
-        self._where: dict[str, int] = {}
-
-    def __len__(self) -> int:
-        return len(self._where)
-
-    def __contains__(self, stream: object) -> bool:
-        return isinstance(stream, str) and _key(stream) in self._where
-
-    def connection_of(self, stream: str) -> int | None:
-        """The connection index holding ``stream``, or None."""
-        return self._where.get(_key(stream))
-
-    def add(self, stream: str) -> int:
-        """Place ``stream`` (idempotent) and return its connection index."""
-        key = _key(stream)
-        where = self._where.get(key)
-        if where is not None:
-            return where
-        index = next(
-            (i for i, conn in enumerate(self._conns) if len(conn) < self.max_per_connection),
-            len(self._conns),
-        )
-        if index == len(self._conns):
-            self._conns.append({})
-        self._conns[index][key] = stream
-        self._where[key] = index
-        return index
-
-    def add_many(self, streams: Iterable[str]) -> dict[int, list[str]]:
-        """Place several streams; returns the new ones grouped by connection index."""
-        out: dict[int, list[str]] = {}
-        for stream in streams:
-            if stream in self:
-                continue
-            out.setdefault(self.add(stream), []).append(stream)
-        return out
-
-    def remove(self, stream: str) -> int | None:
-        """Remove ``stream``; return the connection index it was on (None if absent)."""
-        key = _key(stream)
-        index = self._where.pop(key, None)
-        if index is not None:
-            del self._conns[index][key]
-        return index
-
-    def remove_many(self, streams: Iterable[str]) -> dict[int, list[str]]:
-        """Remove several streams; returns the removed ones grouped by connection index."""
-        out: dict[int, list[str]] = {}
-        for stream in streams:
-            key = _key(stream)
-            index = self._where.get(key)
-            if index is None:
-                continue
-            out.setdefault(index, []).append(self._conns[index][key])
-            self.remove(stream)
-        return out
-
-    def connections(self) -> list[list[str]]:
-        """The streams of every connection index, in insertion order (empty lists kept
-        except at the end)."""
-        conns = [list(c.values()) for c in self._conns]
-        while conns and not conns[-1]:
-            conns.pop()
-        return conns

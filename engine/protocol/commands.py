@@ -1,90 +1,145 @@
-"""Client commands: decoding one text frame into a typed :class:`Command`.
+"""Client commands: decoding one text frame into a typed, validated :class:`Command`.
 
 Pure core. :func:`decode_command` never raises anything but a
 :class:`~engine.errors.ProtocolError` subclass, whatever bytes it is given;
 the connection answers that error with an ``ERROR`` frame and stays open.
-Field-level validation of order bodies belongs to :mod:`engine.trading`;
-this module checks the envelope (``action``, ``id``) and the fields of the
-non-trading commands.
+
+It checks the envelope (one JSON object, ``action``, ``id``) and hands the body
+to the one parser of its action (:data:`PARSERS`): the session commands'
+parsers are here, the trading commands' are :mod:`engine.trading.requests`.
+A parser returns the command's typed arguments (:attr:`Command.args`) or
+raises :class:`~engine.trading.errors.RequestError` naming the field, which
+becomes ``BAD_REQUEST``; a ``symbol`` that is a string but not a symbol is
+``UNKNOWN_SYMBOL`` (:mod:`engine.protocol.symbols`). So a command that decodes
+is well-formed; what depends on the server's state (authentication, whether
+the feed serves the symbol, whether the order exists) is decided later.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from engine.config import SYMBOL_RE
-from engine.errors import BadRequest, UnknownAction
+from engine.errors import BadRequest, ProtocolError, UnknownAction
+from engine.protocol.enums import Action
+from engine.trading.errors import RequestError
+from engine.trading.requests import (
+    BracketRequest,
+    CancelRequest,
+    OcoRequest,
+    OrderRequest,
+    parse_bracket,
+    parse_cancel,
+    parse_oco,
+    parse_order,
+)
+from engine.trading.validation import symbol_field
 
 __all__ = [
     "ACCOUNT_ACTIONS",
-    "ACTIONS",
+    "PARSERS",
+    "Args",
+    "AuthArgs",
     "Command",
+    "NoArgs",
+    "OrdersQuery",
     "RequestId",
+    "SymbolArgs",
     "decode_command",
-    "normalize_symbol",
 ]
 
 RequestId = str | int | None
 
-#: Every action of protocol version 1.
-ACTIONS = frozenset(
-    {
-        "subscribe_ticker",
-        "unsubscribe_ticker",
-        "get_positions",
-        "get_portfolio",
-        "get_orders",
-        "place_order",
-        "place_oco",
-        "place_bracket",
-        "cancel_order",
-        "auth",
-        "ping",
-    }
-)
 #: Actions that act on an account and so need authentication.
 ACCOUNT_ACTIONS = frozenset(
-    {"get_positions", "get_portfolio", "get_orders", "place_order", "place_oco",
-     "place_bracket", "cancel_order"}
+    {Action.GET_POSITIONS, Action.GET_PORTFOLIO, Action.GET_ORDERS, Action.PLACE_ORDER,
+     Action.PLACE_OCO, Action.PLACE_BRACKET, Action.CANCEL_ORDER}
 )
+_ACTIONS: dict[str, Action] = {a.value: a for a in Action}  # faster than Action(name)
 _MAX_ID_LEN = 64
 _MAX_INT_ID = 2**53 - 1
 
 
 @dataclass(frozen=True, slots=True)
-class Command:
-    """A decoded command: its action, its request id and its body (the JSON object)."""
+class NoArgs:
+    """The arguments of a command that has none (``ping``, ``get_positions``, ...)."""
 
-    action: str
+
+@dataclass(frozen=True, slots=True)
+class SymbolArgs:
+    """``subscribe_ticker`` / ``unsubscribe_ticker``: the upper-cased symbol."""
+
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersQuery:
+    """``get_orders``: ``status`` ``"open"`` (the default) or ``"all"``."""
+
+    include_closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuthArgs:
+    """``auth``: a non-empty token."""
+
+    token: str
+
+
+Args = (NoArgs | SymbolArgs | OrdersQuery | AuthArgs | OrderRequest | OcoRequest
+        | BracketRequest | CancelRequest)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A decoded command: its action, its request id, its body (the JSON object)
+    and its validated arguments."""
+
+    action: Action
     request_id: RequestId
     body: dict[str, Any]
-
-    def symbol(self) -> str:
-        """The command's ``symbol`` field, validated and upper-cased."""
-        return normalize_symbol(self.body.get("symbol"), self.request_id)
-
-    def optional_str(self, name: str) -> str | None:
-        value = self.body.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise BadRequest(f"field '{name}' must be a string", self.request_id)
-        return value
+    args: Args
 
 
-def normalize_symbol(value: Any, request_id: RequestId = None, field: str = "symbol") -> str:
-    """Upper-case a symbol and check it matches ``[A-Z0-9]{2,20}``."""
-    if value is None:
-        raise BadRequest(f"field '{field}' is required", request_id)
-    if not isinstance(value, str):
-        raise BadRequest(f"field '{field}' must be a string", request_id)
-    sym = value.upper()
-    if not SYMBOL_RE.match(sym):
-        raise BadRequest(f"field '{field}' must match [A-Z0-9]{{2,20}}", request_id)
-    return sym
+def _no_args(_body: Mapping[str, Any]) -> NoArgs:
+    return NoArgs()
+
+
+def _symbol_args(body: Mapping[str, Any]) -> SymbolArgs:
+    return SymbolArgs(symbol_field("symbol", body.get("symbol")))
+
+
+def _orders_query(body: Mapping[str, Any]) -> OrdersQuery:
+    status = body.get("status", "open")
+    if status not in ("open", "all"):
+        raise RequestError("status", 'must be "open" or "all"')
+    return OrdersQuery(include_closed=status == "all")
+
+
+def _auth_args(body: Mapping[str, Any]) -> AuthArgs:
+    token = body.get("token")
+    if not isinstance(token, str) or not token:
+        raise RequestError("token", "must be a non-empty string")
+    return AuthArgs(token)
+
+
+#: The one parser of each action's body.
+PARSERS: dict[Action, Callable[[Mapping[str, Any]], Args]] = {
+    Action.SUBSCRIBE_TICKER: _symbol_args,
+    Action.UNSUBSCRIBE_TICKER: _symbol_args,
+    Action.GET_POSITIONS: _no_args,
+    Action.GET_PORTFOLIO: _no_args,
+    Action.GET_ORDERS: _orders_query,
+    Action.PLACE_ORDER: parse_order,
+    Action.PLACE_OCO: parse_oco,
+    Action.PLACE_BRACKET: parse_bracket,
+    Action.CANCEL_ORDER: parse_cancel,
+    Action.AUTH: _auth_args,
+    Action.PING: _no_args,
+}
 
 
 def _request_id(obj: dict[str, Any]) -> RequestId:
@@ -103,11 +158,12 @@ def _request_id(obj: dict[str, Any]) -> RequestId:
 
 
 def decode_command(frame: str | bytes, *, binary: bool = False) -> Command:
-    """Decode one WebSocket message into a :class:`Command`.
+    """Decode and validate one WebSocket message into a :class:`Command`.
 
     ``binary`` is true for a binary frame, which the protocol forbids: it is a
     ``BAD_REQUEST`` whatever it holds (invalid UTF-8 can only arrive this way;
     in a text frame it is a WebSocket protocol error the transport handles).
+    Every error raised after the ``id`` was read carries it.
     """
     if binary:
         raise BadRequest("binary frames are not accepted; send JSON in a text frame")
@@ -118,36 +174,20 @@ def decode_command(frame: str | bytes, *, binary: bool = False) -> Command:
     if not isinstance(obj, dict):
         raise BadRequest("frame must hold one JSON object")
     rid = _request_id(obj)
-    action = obj.get("action")
-    if action is None:
+    name = obj.get("action")
+    if name is None:
         raise BadRequest("field 'action' is required", rid)
-    if not isinstance(action, str):
+    if not isinstance(name, str):
         raise BadRequest("field 'action' must be a string", rid)
-    if action not in ACTIONS:
-        shown = action if len(action) <= 40 else action[:40] + "..."
+    action = _ACTIONS.get(name)
+    if action is None:
+        shown = name if len(name) <= 40 else name[:40] + "..."
         raise UnknownAction(f"unknown action {shown!r}", rid)
-    cmd = Command(action, rid, obj)
-    if action in ("subscribe_ticker", "unsubscribe_ticker"):
-        cmd.symbol()
-    elif action == "get_orders":
-        status = obj.get("status", "open")
-        if status not in ("open", "all"):
-            raise BadRequest("field 'status' must be \"open\" or \"all\"", rid)
-    elif action == "auth":
-        token = obj.get("token")
-        if not isinstance(token, str) or not token:
-            raise BadRequest("field 'token' must be a non-empty string", rid)
-    elif action == "cancel_order":
-        ids = [obj.get(k) for k in ("orderId", "clientOrderId", "listId")]
-        if all(v is None for v in ids):
-            raise BadRequest("field 'orderId', 'clientOrderId' or 'listId' is required", rid)
-        for name in ("orderId", "listId"):
-            value = obj.get(name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value <= 0
-            ):
-                raise BadRequest(f"field '{name}' must be a positive integer", rid)
-        client_id = obj.get("clientOrderId")
-        if client_id is not None and (not isinstance(client_id, str) or not client_id):
-            raise BadRequest("field 'clientOrderId' must be a non-empty string", rid)
-    return cmd
+    try:
+        args = PARSERS[action](obj)
+    except RequestError as exc:
+        raise BadRequest(str(exc), rid) from None
+    except ProtocolError as exc:  # UNKNOWN_SYMBOL from the symbol rule
+        exc.request_id = rid
+        raise
+    return Command(action, rid, obj, args)

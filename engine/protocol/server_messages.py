@@ -1,9 +1,15 @@
 """Server messages of protocol version 1, encoded to JSON bytes.
 
 Pure core: every function takes the server time ``ts`` (epoch ms) as an
-argument. Money is exact (:class:`~decimal.Decimal`) inside; on the wire a
-value is the nearest double to the exact value (``float(Decimal)`` rounds
-correctly), never rounded to a display precision.
+argument. This module is the one place a server message is shaped: each
+message type of :class:`~engine.protocol.enums.MessageType` has one named
+builder here, and callers (actors, the Engine facade, the bench) only pass
+values in; none of them adds or changes a field. A builder that answers a
+command takes its ``request_id`` and puts it on the message as ``id``.
+
+Money is exact (:class:`~decimal.Decimal`) inside; on the wire a value is
+the nearest double to the exact value (``float(Decimal)`` rounds correctly),
+never rounded to a display precision.
 
 :class:`Outgoing` pairs the JSON payload with its ready-made WebSocket text
 frame, so a message encoded once can be written to any number of sockets.
@@ -14,29 +20,42 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from engine.messages import MarketSnapshot
+from engine.protocol.enums import ErrorCode, MessageType
 from engine.protocol.frames import text_frame
+from engine.trading.events import Event, ListEvent, OrderEvent
+from engine.trading.order import Order
+from engine.trading.order_list import OrderList
+
+if TYPE_CHECKING:
+    from engine.trading.ledger import Ledger
 
 __all__ = [
     "PROTOCOL_VERSION",
     "Outgoing",
+    "authenticated",
     "connected",
-    "encode",
     "error",
     "feed_status",
+    "list_object",
     "market_update",
+    "order_event",
     "order_list_update",
+    "order_object",
     "order_update",
     "orders",
+    "pong",
     "portfolio_update",
     "position_update",
-    "simple",
-    "wire_number",
+    "subscribed",
+    "unsubscribed",
 ]
+
+RequestId = str | int | None
 
 PROTOCOL_VERSION = 1
 
@@ -63,35 +82,35 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot encode {type(obj).__name__}")
 
 
-def encode(message: Mapping[str, Any], conflate_key: str | None = None) -> Outgoing:
+def _encode(message: Mapping[str, Any], conflate_key: str | None = None) -> Outgoing:
     """Encode one message (a dict with ``type`` and ``timestamp``)."""
     payload = orjson.dumps(message, default=_default)
     return Outgoing(payload, text_frame(payload), conflate_key)
 
 
-def wire_number(value: Decimal | None) -> float | None:
+def _number(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _with_id(msg: dict[str, Any], request_id: str | int | None) -> dict[str, Any]:
+def _with_id(msg: dict[str, Any], request_id: RequestId) -> dict[str, Any]:
     if request_id is not None:
         msg["id"] = request_id
     return msg
 
 
-def simple(
-    type_: str, ts: int, request_id: str | int | None = None, **fields: Any
-) -> Outgoing:
-    """A small message: ``{"type": type_, **fields, "timestamp": ts}``."""
+def _simple(type_: str, ts: int, request_id: RequestId = None, **fields: Any) -> Outgoing:
+    """``{"type": type_, **fields, "timestamp": ts, "id": request_id}`` (no ``id`` when
+    ``request_id`` is None). The shared shape of the builders below; not for callers."""
     msg: dict[str, Any] = {"type": type_, **fields, "timestamp": ts}
-    return encode(_with_id(msg, request_id))
+    return _encode(_with_id(msg, request_id))
 
 
 def connected(
     version: str, account: str | None, feed: Mapping[str, Any], ts: int
 ) -> Outgoing:
-    return simple(
-        "CONNECTED",
+    """CONNECTED: the first message of every connection."""
+    return _simple(
+        MessageType.CONNECTED,
         ts,
         protocol=PROTOCOL_VERSION,
         server=f"tickdesk/{version}",
@@ -100,23 +119,44 @@ def connected(
     )
 
 
-def error(code: str, message: str, ts: int, request_id: str | int | None = None) -> Outgoing:
-    return simple("ERROR", ts, request_id, code=code, message=message)
+def subscribed(symbol: str, ts: int, request_id: RequestId = None) -> Outgoing:
+    """SUBSCRIBED: the reply to ``subscribe_ticker``."""
+    return _simple(MessageType.SUBSCRIBED, ts, request_id, symbol=symbol)
+
+
+def unsubscribed(symbol: str, ts: int, request_id: RequestId = None) -> Outgoing:
+    """UNSUBSCRIBED: the reply to ``unsubscribe_ticker``."""
+    return _simple(MessageType.UNSUBSCRIBED, ts, request_id, symbol=symbol)
+
+
+def authenticated(account: str, ts: int, request_id: RequestId = None) -> Outgoing:
+    """AUTHENTICATED: the reply to a successful ``auth``."""
+    return _simple(MessageType.AUTHENTICATED, ts, request_id, account=account)
+
+
+def pong(ts: int, request_id: RequestId = None) -> Outgoing:
+    """PONG: the reply to ``ping``."""
+    return _simple(MessageType.PONG, ts, request_id)
+
+
+def error(code: ErrorCode, message: str, ts: int, request_id: RequestId = None) -> Outgoing:
+    """ERROR: a command that was refused (``message`` is for people)."""
+    return _simple(MessageType.ERROR, ts, request_id, code=code, message=message)
 
 
 def market_update(snap: MarketSnapshot, ts: int) -> Outgoing:
     """The MARKET_UPDATE of one symbol state; conflatable per symbol."""
     msg = {
-        "type": "MARKET_UPDATE",
+        "type": MessageType.MARKET_UPDATE,
         "symbol": snap.symbol,
         "price": float(snap.price),
-        "priceChange": wire_number(snap.price_change),
-        "priceChangePercent": wire_number(snap.price_change_percent),
-        "high": wire_number(snap.high),
-        "low": wire_number(snap.low),
-        "volume": wire_number(snap.volume),
-        "bid": wire_number(snap.bid),
-        "ask": wire_number(snap.ask),
+        "priceChange": _number(snap.price_change),
+        "priceChangePercent": _number(snap.price_change_percent),
+        "high": _number(snap.high),
+        "low": _number(snap.low),
+        "volume": _number(snap.volume),
+        "bid": _number(snap.bid),
+        "ask": _number(snap.ask),
         "eventTime": snap.event_time,
         "seq": snap.seq,
         "timestamp": ts,
@@ -126,45 +166,127 @@ def market_update(snap: MarketSnapshot, ts: int) -> Outgoing:
 
 
 def position_update(
-    positions: Iterable[Mapping[str, Any]], ts: int, request_id: str | int | None = None
-) -> Outgoing:
-    return simple("POSITION_UPDATE", ts, request_id, positions=list(positions))
-
-
-def portfolio_update(
-    portfolio: Mapping[str, Any], ts: int, request_id: str | int | None = None
-) -> Outgoing:
-    return simple("PORTFOLIO_UPDATE", ts, request_id, portfolio=dict(portfolio))
-
-
-def order_update(
-    order_type: str,
-    execution_type: str,
-    order: Mapping[str, Any],
+    ledger: Ledger,
+    marks: Mapping[str, Decimal],
     ts: int,
     request_id: str | int | None = None,
 ) -> Outgoing:
-    return simple(
-        "ORDER_UPDATE",
+    """The POSITION_UPDATE of one account: its open positions (flat ones are not
+    listed), each valued at its mark (``markPrice`` null, ``unrealizedPnl`` 0 and
+    ``notional`` at the entry price while a symbol has no mark)."""
+    positions: list[dict[str, Any]] = []
+    for pos in ledger.open_positions():
+        mark = marks.get(pos.symbol)
+        qty = abs(pos.quantity)
+        positions.append(
+            {
+                "symbol": pos.symbol,
+                "side": "LONG" if pos.quantity > 0 else "SHORT",
+                "quantity": qty,
+                "entryPrice": pos.entry_price,
+                "markPrice": mark,
+                "unrealizedPnl": pos.unrealized(mark),
+                "realizedPnl": pos.realized_pnl,
+                "notional": qty * (mark if mark is not None else pos.entry_price),
+            }
+        )
+    return _simple(MessageType.POSITION_UPDATE, ts, request_id, positions=positions)
+
+
+def portfolio_update(
+    ledger: Ledger,
+    marks: Mapping[str, Decimal],
+    open_orders: int,
+    ts: int,
+    request_id: str | int | None = None,
+) -> Outgoing:
+    """The PORTFOLIO_UPDATE of one account. ``totalPnl`` is
+    ``realizedPnl + unrealizedPnl - fees`` (equity minus the starting balance);
+    ``open_orders`` is the account's open-order count (the order book's, which
+    the caller passes in)."""
+    unrealized = ledger.unrealized_pnl(marks)
+    portfolio = {
+        "balance": ledger.balance,
+        "equity": ledger.balance + unrealized,
+        "unrealizedPnl": unrealized,
+        "realizedPnl": ledger.realized_pnl,
+        "totalPnl": ledger.realized_pnl + unrealized - ledger.fees,
+        "fees": ledger.fees,
+        "positionsCount": len(ledger.open_positions()),
+        "openOrdersCount": open_orders,
+    }
+    return _simple(MessageType.PORTFOLIO_UPDATE, ts, request_id, portfolio=portfolio)
+
+
+def order_object(order: Order) -> dict[str, Any]:
+    """The ``order`` object of ORDER_UPDATE and ORDERS (camelCase, None for absent
+    values, Decimals left for the encoder)."""
+    return {
+        "orderId": order.order_id,
+        "clientOrderId": order.client_order_id,
+        "listId": order.list_id,
+        "symbol": order.symbol,
+        "side": order.side,
+        "type": order.type,
+        "status": order.status,
+        "quantity": order.quantity,
+        "price": order.price,
+        "stopPrice": order.stop_price,
+        "trailingDelta": order.trailing_delta,
+        "currentStopPrice": order.current_stop_price,
+        "trailingExtreme": order.trailing_extreme,
+        "filledQuantity": order.filled_quantity,
+        "avgPrice": order.avg_price,
+        "fee": order.fee,
+        "rejectReason": order.reject_reason,
+        "createTime": order.create_time,
+        "updateTime": order.update_time,
+    }
+
+
+def list_object(order_list: OrderList) -> dict[str, Any]:
+    """The ``list`` object of ORDER_LIST_UPDATE."""
+    return {
+        "listId": order_list.list_id,
+        "listType": order_list.list_type,
+        "status": order_list.status,
+        "orderIds": list(order_list.order_ids),
+        "rejectReason": order_list.reject_reason,
+    }
+
+
+def order_update(event: OrderEvent, ts: int, request_id: RequestId = None) -> Outgoing:
+    """ORDER_UPDATE of one order event; ``orderType`` is the list's type (OCO,
+    BRACKET) for a leg of a list, else the order's type."""
+    order = event.order
+    return _simple(
+        MessageType.ORDER_UPDATE,
         ts,
         request_id,
-        orderType=order_type,
-        executionType=execution_type,
-        order=dict(order),
+        orderType=order.list_type if order.list_type is not None else order.type,
+        executionType=event.execution_type,
+        order=order_object(order),
     )
 
 
-def order_list_update(
-    order_list: Mapping[str, Any], ts: int, request_id: str | int | None = None
-) -> Outgoing:
-    return simple("ORDER_LIST_UPDATE", ts, request_id, list=dict(order_list))
+def order_list_update(event: ListEvent, ts: int, request_id: RequestId = None) -> Outgoing:
+    """ORDER_LIST_UPDATE of one list event."""
+    return _simple(MessageType.ORDER_LIST_UPDATE, ts, request_id,
+                  list=list_object(event.order_list))
 
 
-def orders(
-    order_list: Iterable[Mapping[str, Any]], ts: int, request_id: str | int | None = None
-) -> Outgoing:
-    return simple("ORDERS", ts, request_id, orders=list(order_list))
+def order_event(event: Event, ts: int, request_id: RequestId = None) -> Outgoing:
+    """The message of any event the order book reports (ORDER_UPDATE or ORDER_LIST_UPDATE)."""
+    if isinstance(event, OrderEvent):
+        return order_update(event, ts, request_id)
+    return order_list_update(event, ts, request_id)
+
+
+def orders(found: Iterable[Order], ts: int, request_id: RequestId = None) -> Outgoing:
+    """ORDERS: the reply to ``get_orders``."""
+    return _simple(MessageType.ORDERS, ts, request_id, orders=[order_object(o) for o in found])
 
 
 def feed_status(status: Mapping[str, Any], ts: int) -> Outgoing:
-    return simple("FEED_STATUS", ts, **status)
+    """FEED_STATUS: the feed's state (sent to every connection on each change)."""
+    return _simple(MessageType.FEED_STATUS, ts, **status)

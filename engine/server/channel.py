@@ -29,12 +29,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 from engine.outbox import Outbox
+from engine.protocol.enums import CloseCode
 from engine.protocol.frames import close_frame
 from engine.protocol.server_messages import Outgoing
 
 __all__ = [
-    "CLOSE_SLOW_CONSUMER",
-    "CLOSE_WRITE_TIMEOUT",
     "Channel",
     "ChannelOwner",
     "ChannelStats",
@@ -42,11 +41,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("tickdesk.channel")
-
-#: Close code for a client whose ordered backlog passed ``max_queued_bytes``.
-CLOSE_SLOW_CONSUMER = 4001
-#: Close code for a client whose socket stayed unwritable for ``write_timeout_s``.
-CLOSE_WRITE_TIMEOUT = 4002
 
 _BATCH_BYTES = 256 * 1024
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
@@ -183,7 +177,7 @@ class SocketChannel:
             elif not self._outbox.push(frame, key):
                 evict = True
         if evict:
-            self.close(CLOSE_SLOW_CONSUMER, "slow consumer: send queue limit reached",
+            self.close(CloseCode.SLOW_CONSUMER, "slow consumer: send queue limit reached",
                        drop_pending=True)
 
     def write_control(self, data: bytes) -> None:
@@ -202,7 +196,7 @@ class SocketChannel:
             elif not self._outbox.push(data, None):
                 evict = True
         if evict:
-            self.close(CLOSE_SLOW_CONSUMER, "slow consumer: send queue limit reached",
+            self.close(CloseCode.SLOW_CONSUMER, "slow consumer: send queue limit reached",
                        drop_pending=True)
 
     def close(self, code: int, reason: str = "", *, drop_pending: bool = False,
@@ -235,7 +229,7 @@ class SocketChannel:
             else:
                 self._outbox.max_strict_bytes += len(frame)
                 self._outbox.push(frame, None)
-        if code in (CLOSE_SLOW_CONSUMER, CLOSE_WRITE_TIMEOUT):
+        if code in (CloseCode.SLOW_CONSUMER, CloseCode.WRITE_TIMEOUT):
             log.warning("closing client %s (%s): %s", self.conn_id, self.peer, reason)
         self._owner.shutdown_later(self, grace_s=0.0 if drop_pending else 2.0)
 

@@ -49,9 +49,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import h11
+from wsproto.frame_protocol import CloseReason
 
+from engine.protocol.enums import CloseCode
 from engine.rate_limit import RateLimiter
-from engine.server.channel import CLOSE_WRITE_TIMEOUT, SocketChannel
+from engine.server.channel import SocketChannel
 from engine.server.http import (
     HostPolicy,
     HttpResponse,
@@ -62,6 +64,7 @@ from engine.server.http import (
     reason_phrase,
 )
 from engine.server.websocket import MessageHandler, Step, WsEndpoint
+from engine.stats import counter, gauge
 
 __all__ = [
     "ACCEPT_BACKOFF_S",
@@ -69,6 +72,7 @@ __all__ = [
     "Accepted",
     "EdgeLimits",
     "EdgeLoop",
+    "EdgeStatistics",
     "EdgeStats",
     "Site",
     "UpgradeHandler",
@@ -144,6 +148,21 @@ class EdgeStats:
         self.handshake_timeouts = 0
         self.misdirected = 0
         self.pending_refused = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeStatistics:
+    """What the I/O thread holds and did (``/metrics``: ``tickdesk_edge_*``)."""
+
+    connections: int = gauge("Sockets the I/O thread owns (pending and upgraded).")
+    pending: int = gauge("Connections not yet upgraded (still in HTTP).")
+    channels_waiting: int = gauge("Channels with queued data waiting for their socket.")
+    write_timeouts: int = counter("Channels closed 4002: socket not writable in time.")
+    handshake_timeouts: int = counter("Connections whose request head did not complete in time.")
+    pending_refused: int = counter("Connections closed at accept: pending cap (total or per IP).")
+    bad_requests: int = counter("Requests answered 400/414/431 (malformed or too large).")
+    misdirected: int = counter("Requests answered 421: Host not one of the server's names.")
+    descriptor_limit: int = counter("accept() calls that failed for lack of descriptors.")
 
 
 class _Conn:
@@ -246,6 +265,13 @@ class EdgeLoop:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    def statistics(self) -> EdgeStatistics:
+        """Any thread (sizes read without the loop's lock: a moment's view)."""
+        st = self.stats
+        return EdgeStatistics(len(self._conns), len(self._pending), len(self._writing),
+                              st.evictions, st.handshake_timeouts, st.pending_refused,
+                              st.bad_requests, st.misdirected, st.descriptor_limit)
 
     # -- any thread: the ChannelOwner protocol and flow control ---------------
 
@@ -400,7 +426,7 @@ class EdgeLoop:
             if ch.stalled_for(now) > ch.write_timeout_s:
                 self._writing.pop(id(ch), None)
                 self.stats.evictions += 1
-                ch.close(CLOSE_WRITE_TIMEOUT, "slow consumer: socket not writable",
+                ch.close(CloseCode.WRITE_TIMEOUT, "slow consumer: socket not writable",
                          drop_pending=True)
         site = self._site
         if now >= self._next_ping_sweep:
@@ -751,7 +777,7 @@ class EdgeLoop:
             self.stats.bad_requests += 1
             log.info("%s: WebSocket handshake refused by wsproto (400)", conn.peer)
             ch.write_control(raw_response(400, "bad WebSocket handshake"))
-            ch.close(1002, "", frame=b"")
+            ch.close(CloseReason.PROTOCOL_ERROR, "", frame=b"")
             conn.reading = False
             conn.finish_when_flushed = True
             if ch.flush():

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from engine.errors import TickdeskError
+
 __all__ = [
     "LOOPBACK_NAMES",
     "HostPolicy",
@@ -54,7 +56,7 @@ class UpgradeRequest:
     peer: str
 
 
-class Refusal(Exception):
+class Refusal(TickdeskError):
     """Raised by an upgrade handler to refuse the handshake with an HTTP status."""
 
     def __init__(self, status: int, message: str) -> None:

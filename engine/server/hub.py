@@ -10,12 +10,22 @@ subscriber, with the message encoded and framed once by the caller.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from engine.protocol.server_messages import Outgoing
 from engine.server.channel import Channel
+from engine.stats import gauge
 
-__all__ = ["Hub"]
+__all__ = ["Hub", "HubStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class HubStatistics:
+    """The routing tables' sizes now (``/metrics``: ``tickdesk_hub_*``)."""
+
+    subscriptions: int = gauge("Symbol subscriptions of all sessions together.")
+    symbols_watched: int = gauge("Symbols with at least one subscriber.")
+    accounts_connected: int = gauge("Accounts with at least one session.")
 
 
 class Hub:
@@ -29,9 +39,6 @@ class Hub:
         self._by_account: dict[str, tuple[Channel, ...]] = {}
         self._symbols_of: dict[int, set[str]] = {}
         self._account_of: dict[int, str] = {}
-        #: Called with (symbol, watched) when a symbol gains its first or loses
-        #: its last subscriber (the Binance feed subscribes upstream on demand).
-        self.on_interest: Callable[[str, bool], None] | None = None
 
     # -- membership ---------------------------------------------------------
 
@@ -42,19 +49,15 @@ class Hub:
             self._symbols_of[ch.conn_id] = set()
 
     def remove(self, ch: Channel) -> None:
-        lost: list[str] = []
         with self._lock:
             if self._channels.pop(ch.conn_id, None) is None:
                 return
             self._all = tuple(self._channels.values())
             for sym in self._symbols_of.pop(ch.conn_id, set()):
-                if self._drop(self._by_symbol, sym, ch):
-                    lost.append(sym)
+                self._drop(self._by_symbol, sym, ch)
             account = self._account_of.pop(ch.conn_id, None)
             if account is not None:
                 self._drop(self._by_account, account, ch)
-        for sym in lost:
-            self._interest(sym, False)
 
     def set_account(self, ch: Channel, account: str) -> None:
         with self._lock:
@@ -82,11 +85,7 @@ class Hub:
             if syms is None or symbol in syms:
                 return False
             syms.add(symbol)
-            current = self._by_symbol.get(symbol, ())
-            self._by_symbol[symbol] = (*current, ch)
-            first = not current
-        if first:
-            self._interest(symbol, True)
+            self._by_symbol[symbol] = (*self._by_symbol.get(symbol, ()), ch)
         return True
 
     def unsubscribe(self, ch: Channel, symbol: str) -> bool:
@@ -96,9 +95,7 @@ class Hub:
             if syms is None or symbol not in syms:
                 return False
             syms.discard(symbol)
-            last = self._drop(self._by_symbol, symbol, ch)
-        if last:
-            self._interest(symbol, False)
+            self._drop(self._by_symbol, symbol, ch)
         return True
 
     # -- publishing (lock-free reads) ----------------------------------------
@@ -126,11 +123,12 @@ class Hub:
     def channels(self) -> tuple[Channel, ...]:
         return self._all
 
-    def subscriber_count(self, symbol: str) -> int:
-        return len(self._by_symbol.get(symbol, ()))
-
-    def watched_symbols(self) -> list[str]:
-        return [s for s, chans in self._by_symbol.items() if chans]
+    def statistics(self) -> HubStatistics:
+        with self._lock:
+            return HubStatistics(
+                subscriptions=sum(len(chans) for chans in self._by_symbol.values()),
+                symbols_watched=len(self._by_symbol),
+                accounts_connected=len(self._by_account))
 
     def __len__(self) -> int:
         return len(self._all)
@@ -138,16 +136,10 @@ class Hub:
     # -- internals ----------------------------------------------------------
 
     @staticmethod
-    def _drop(table: dict[str, tuple[Channel, ...]], key: str, ch: Channel) -> bool:
-        """Remove ``ch`` from ``table[key]``; True if that emptied it."""
+    def _drop(table: dict[str, tuple[Channel, ...]], key: str, ch: Channel) -> None:
+        """Remove ``ch`` from ``table[key]`` (the key goes when that empties it)."""
         remaining = tuple(c for c in table.get(key, ()) if c is not ch)
         if remaining:
             table[key] = remaining
-            return False
-        table.pop(key, None)
-        return True
-
-    def _interest(self, symbol: str, watched: bool) -> None:
-        cb = self.on_interest
-        if cb is not None:
-            cb(symbol, watched)
+        else:
+            table.pop(key, None)

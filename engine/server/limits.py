@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import dataclass
 
 from engine.rate_limit import KeyedBuckets
 from engine.server.http import Refusal
+from engine.stats import counter
 
-__all__ = ["AuthFailures", "ConnectionLimits", "SharedBudgets", "peer_ip"]
+__all__ = ["AuthFailures", "AuthStatistics", "ConnectionLimits", "SharedBudgets", "peer_ip"]
 
 
 def peer_ip(peer: str) -> str:
@@ -74,6 +76,14 @@ class ConnectionLimits:
             return self._by_ip.get(ip, 0)
 
 
+@dataclass(frozen=True, slots=True)
+class AuthStatistics:
+    """Token handshakes that failed (``/metrics``: ``tickdesk_auth_*``)."""
+
+    failures: int = counter("Handshakes refused for a wrong ?token= (HTTP 401).")
+    refused: int = counter("Token handshakes refused 429: their address failed too often.")
+
+
 class AuthFailures:
     """Failed token handshakes per IP (see the module docstring)."""
 
@@ -84,6 +94,9 @@ class AuthFailures:
         self.failures = 0
         #: Token handshakes refused 429 because their address failed too often.
         self.refused = 0
+
+    def statistics(self) -> AuthStatistics:
+        return AuthStatistics(self.failures, self.refused)
 
     def check(self, ip: str, now_s: float) -> None:
         """Raise ``Refusal(429)`` while ``ip`` has no failure budget left."""

@@ -9,15 +9,18 @@ ones to running totals, so a scrape sees every channel exactly once.
   HTTP 503 while the feed is ``DOWN`` (200 otherwise).
 * ``/metrics``: Prometheus text exposition (``prometheus-client``), from a
   registry of this engine only (several engines in one process never clash):
-  the snapshot's gauges and counters, plus what :class:`EngineMetrics` counts
-  as it happens (ORDER_UPDATEs by execution type, the tick fan-out latency).
+  the snapshot's gauges and counters; every ``statistics()`` the engine lists,
+  read at scrape time by :class:`StatisticsCollector` (each declared field of
+  those dataclasses is one metric, see :mod:`engine.stats`); and what
+  :class:`EngineMetrics` counts as it happens (ORDER_UPDATEs by execution
+  type, the tick fan-out latency).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -30,15 +33,18 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from engine.server.channel import CLOSE_SLOW_CONSUMER, CLOSE_WRITE_TIMEOUT, SocketChannel
+from engine.protocol.enums import CloseCode, ExecutionType
+from engine.server.channel import SocketChannel
 from engine.server.http import HttpResponse, Route
-from engine.trading.order import ExecutionType
+from engine.stats import samples
 
 __all__ = [
     "FEED_STATES",
     "TICK_LATENCY_BUCKETS",
     "EngineMetrics",
     "OpsSnapshot",
+    "StatisticsCollector",
+    "StatisticsSource",
     "TransportStats",
     "healthz_route",
     "metrics_route",
@@ -85,7 +91,7 @@ class TransportStats:
         self._live: dict[int, SocketChannel] = {}
         self._sent = 0
         self._conflated = 0
-        self._evictions = {CLOSE_SLOW_CONSUMER: 0, CLOSE_WRITE_TIMEOUT: 0}
+        self._evictions: dict[int, int] = {CloseCode.SLOW_CONSUMER: 0, CloseCode.WRITE_TIMEOUT: 0}
         self._closed = 0
 
     def opened(self, ch: SocketChannel) -> None:
@@ -123,10 +129,6 @@ class OpsSnapshot:
     evictions: Mapping[int, int]
     refused: int
     uptime_s: float
-    #: Failed token handshakes (HTTP 401) since start.
-    auth_failures: int = 0
-    #: FeedShared counters: connects, opened, gapEvents, missingTrades.
-    feed_counters: Mapping[str, int] = field(default_factory=dict)
 
 
 def healthz_route(snapshot: Callable[[], OpsSnapshot]) -> Route:
@@ -170,9 +172,6 @@ class _Collector:
         yield CounterMetricFamily("tickdesk_handshakes_refused",
                                   "Handshakes refused by the connection limits (HTTP 503).",
                                   value=snap.refused)
-        yield CounterMetricFamily("tickdesk_auth_failures",
-                                  "Handshakes refused for a wrong ?token= (HTTP 401).",
-                                  value=snap.auth_failures)
         feed = GaugeMetricFamily("tickdesk_feed_status",
                                  "1 for the feed's current status, 0 for the others.",
                                  labels=["feed", "status"])
@@ -182,29 +181,49 @@ class _Collector:
         yield feed
         yield GaugeMetricFamily("tickdesk_uptime_seconds", "Seconds since the engine started.",
                                 value=snap.uptime_s)
-        fc = snap.feed_counters
-        connects = fc.get("connects", 0)
-        yield CounterMetricFamily("tickdesk_feed_connection_attempts",
-                                  "Upstream connection attempts (Binance feed).", value=connects)
-        yield CounterMetricFamily("tickdesk_feed_connections_opened",
-                                  "Upstream connections that opened (Binance feed).",
-                                  value=fc.get("opened", 0))
-        yield CounterMetricFamily("tickdesk_feed_reconnects",
-                                  "Upstream connection attempts after the first (retries after "
-                                  "a loss, and 24 h rotations).",
-                                  value=max(0, connects - 1))
-        yield CounterMetricFamily("tickdesk_feed_agg_trade_gaps",
-                                  "Aggregate-trade id jumps seen (each a run of missed trades).",
-                                  value=fc.get("gapEvents", 0))
-        yield CounterMetricFamily("tickdesk_feed_agg_trades_missed",
-                                  "Aggregate-trade ids missed in total.",
-                                  value=fc.get("missingTrades", 0))
+
+
+#: ``(prefix, labels, statistics)``: one object's ``statistics()`` dataclass, exported
+#: as ``tickdesk_<prefix>_<field>{labels}``; several sources may share a prefix
+#: (one family per field name, a sample per source).
+StatisticsSource = tuple[str, Mapping[str, str], object]
+
+
+class StatisticsCollector:
+    """Turns the statistics dataclasses of :mod:`engine.stats` into metric families.
+
+    ``read`` is called once per scrape (on the HTTP handler thread) and returns
+    the sources to export; a source that has none now (an actor down) is simply
+    left out of the list."""
+
+    def __init__(self, read: Callable[[], Iterable[StatisticsSource]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
+        for prefix, labels, stats in self._read():
+            for name, kind, help_text, label, value in samples(stats):
+                full = f"tickdesk_{prefix}_{name}"
+                names = [*labels, *([label] if label else [])]
+                family = families.get(full)
+                if family is None:
+                    make = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+                    family = families[full] = make(full, help_text, labels=names)
+                if isinstance(value, Mapping):
+                    for key, v in sorted(value.items()):
+                        family.add_metric([*labels.values(), key], v)
+                else:
+                    family.add_metric(list(labels.values()), value)
+        yield from families.values()
 
 
 def metrics_route(snapshot: Callable[[], OpsSnapshot],
-                  counted: EngineMetrics | None = None) -> Route:
+                  counted: EngineMetrics | None = None,
+                  statistics: Callable[[], Iterable[StatisticsSource]] | None = None) -> Route:
     registry = counted.registry if counted is not None else CollectorRegistry(auto_describe=False)
     registry.register(_Collector(snapshot))
+    if statistics is not None:
+        registry.register(StatisticsCollector(statistics))
 
     def metrics(_headers: Mapping[str, str], _query: Mapping[str, list[str]]) -> HttpResponse:
         return HttpResponse(200, CONTENT_TYPE_LATEST, generate_latest(registry))

@@ -44,21 +44,20 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from engine.protocol.enums import CloseCode
 from engine.protocol.frames import close_frame
 from engine.rate_limit import RateLimiter, Verdict
 from engine.server.channel import SocketChannel
 
-__all__ = ["CLOSE_MESSAGE_TOO_BIG", "CLOSE_PING_TIMEOUT", "MessageHandler", "Step", "WsEndpoint"]
+__all__ = ["MessageHandler", "Step", "WsEndpoint"]
 
 log = logging.getLogger("tickdesk.websocket")
 
 #: ``handler(data, is_binary) -> keep_reading`` for each complete message.
 MessageHandler = Callable[[bytes | str, bool], bool]
-
-CLOSE_MESSAGE_TOO_BIG = 1009
-CLOSE_PING_TIMEOUT = 1008
 
 
 class Step(enum.Enum):
@@ -137,7 +136,7 @@ class WsEndpoint:
                         self.channel.close(event.code, event.reason or "", frame=reply)
                     return Step.FINISH
         except (LocalProtocolError, RemoteProtocolError):
-            self.channel.close(1002, "protocol error", drop_pending=True)
+            self.channel.close(CloseReason.PROTOCOL_ERROR, "protocol error", drop_pending=True)
             return Step.FINISH
         return Step.READ
 
@@ -146,7 +145,7 @@ class WsEndpoint:
         if not self._ping_interval or now < self._next_ping or self.channel.closed:
             return True
         if self._awaiting_pong:
-            self.channel.close(CLOSE_PING_TIMEOUT, "Ping/Pong timeout")
+            self.channel.close(CloseCode.POLICY, "Ping/Pong timeout")
             return False
         self._next_ping = now + self._ping_interval
         self._awaiting_pong = True
@@ -164,7 +163,7 @@ class WsEndpoint:
             if verdict is Verdict.CLOSE:
                 log.warning("client %s (%s): closed for flooding pings",
                             self.channel.conn_id, self.channel.peer)
-                self.channel.close(1008, "rate limit exceeded")
+                self.channel.close(CloseCode.POLICY, "rate limit exceeded")
                 return Step.CLOSED
             if verdict is Verdict.REFUSE:
                 return Step.READ  # over the budget: not answered
@@ -176,7 +175,7 @@ class WsEndpoint:
         if self._control is None:
             return True
         if self._control.check(self._monotonic()) is Verdict.CLOSE:
-            self.channel.close(1008, "rate limit exceeded")
+            self.channel.close(CloseCode.POLICY, "rate limit exceeded")
             return False
         return True
 
@@ -184,7 +183,7 @@ class WsEndpoint:
         data = event.data
         self._size += len(data)
         if self._size > self._max:
-            self.channel.close(CLOSE_MESSAGE_TOO_BIG, "Message is too big", drop_pending=False)
+            self.channel.close(CloseCode.TOO_BIG, "Message is too big", drop_pending=False)
             self._parts.clear()
             return Step.CLOSED
         self._binary = isinstance(event, BytesMessage)

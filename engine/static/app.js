@@ -21,7 +21,7 @@
   const DEFAULT_WATCH = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"];
   const TOKEN_KEY = "tickdesk.token";
   const WATCH_KEY = "tickdesk.watch";
-  const SYMBOL_RE = /^[A-Z0-9]{2,20}$/;
+  const SYMBOL_RULE = symbolRule();
   const OPEN_STATUSES = new Set(["PENDING_NEW", "NEW", "PARTIALLY_FILLED"]);
   const LIMIT_LEGS = ["LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"];
   const STOP_LEGS = ["STOP_LOSS", "STOP_LOSS_LIMIT"];
@@ -30,6 +30,17 @@
     "TRAILING_STOP"]);
 
   const $ = (id) => document.getElementById(id);
+
+  // The daemon writes its symbol rule into the page (engine/protocol/symbols.py), so the
+  // page never keeps a copy; without it, any non-blank text goes to the server to judge.
+  function symbolRule() {
+    const meta = document.querySelector('meta[name="tickdesk-symbol-pattern"]');
+    const pattern = meta ? meta.content : "";
+    try {
+      if (pattern) return { pattern, re: new RegExp(`^(?:${pattern})$`) };
+    } catch (_) { /* fall through */ }
+    return { pattern: "not blank", re: /^\S+$/ };
+  }
 
   // -- state ------------------------------------------------------------------
   const state = {
@@ -393,7 +404,7 @@
     let list = DEFAULT_WATCH;
     try {
       const stored = JSON.parse(localStorage.getItem(WATCH_KEY) || "null");
-      if (Array.isArray(stored)) list = stored.filter((s) => SYMBOL_RE.test(s));
+      if (Array.isArray(stored)) list = stored.filter((s) => SYMBOL_RULE.re.test(s));
     } catch (_) { /* use the default */ }
     for (const s of list) addSymbol(s, false);
   }
@@ -410,8 +421,8 @@
 
   function addSymbol(raw, announce) {
     const symbol = String(raw || "").trim().toUpperCase();
-    if (!SYMBOL_RE.test(symbol)) {
-      notice(`"${raw}" is not a symbol (2–20 letters or digits).`);
+    if (!SYMBOL_RULE.re.test(symbol)) {
+      notice(`"${raw}" is not a symbol (${SYMBOL_RULE.pattern}).`);
       return false;
     }
     if (state.watch.has(symbol)) return true;

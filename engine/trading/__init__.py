@@ -8,12 +8,12 @@ book reports) and ``book`` (the :class:`OrderBook` state machine).
 """
 
 from engine.money import Side
+from engine.protocol.enums import ExecutionType
 from engine.trading.book import FeeFn, OrderBook, RejectReason, RiskCheck, bps_fee
-from engine.trading.errors import RequestError, TradingError, UnknownOrder
+from engine.trading.errors import RequestError, UnknownOrder
 from engine.trading.events import Event, FillIntent, ListEvent, OrderEvent, Outcome
 from engine.trading.ledger import Ledger
 from engine.trading.order import (
-    ExecutionType,
     LegRole,
     ListStatus,
     ListType,
@@ -62,7 +62,6 @@ __all__ = [
     "RiskCheck",
     "Side",
     "StopKind",
-    "TradingError",
     "UnknownOrder",
     "bps_fee",
     "parse_bracket",

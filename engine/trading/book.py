@@ -18,12 +18,12 @@ Contract with the caller
   ``ALL_DONE`` when no order of the list is open any more, ``REJECTED``).
 * **Fills.** The book decides fills; it computes each fill's fee with the
   ``fee_for(account, quantity, price)`` function given at construction
-  (:func:`bps_fee` mirrors ``Ledger.fee_for``) and sets ``filledQuantity``,
-  ``avgPrice`` and ``fee`` on the order. Each fill is also returned as a
-  :class:`~engine.trading.events.FillIntent` that the caller applies to the
-  ledger. Fills are always **full** fills: the whole quantity fills on the
-  first qualifying trade (trade sizes are not consulted; ``PARTIALLY_FILLED``
-  is never produced).
+  (:func:`bps_fee` charges :func:`~engine.money.fill_fee`, as ``Ledger.fee_for``
+  does) and sets ``filledQuantity``, ``avgPrice`` and ``fee`` on the order.
+  Each fill is also returned as a :class:`~engine.trading.events.FillIntent`
+  that the caller applies to the ledger. Fills are always **full** fills: the
+  whole quantity fills on the first qualifying trade (trade sizes are not
+  consulted; ``PARTIALLY_FILLED`` is never produced).
 * **Buying power.** At placement the book calls the optional
   ``risk(account, symbol, side, quantity, price)`` callback (the caller owns
   the ledgers and knows ``max_leverage`` and ``allow_short``); a returned
@@ -72,10 +72,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from decimal import Decimal, localcontext
+from decimal import Decimal
 
 from engine.messages import Trade
-from engine.money import MONEY, ZERO, Side
+from engine.money import ZERO, Side, fill_fee
+from engine.protocol.enums import ExecutionType
 from engine.trading import trailing
 from engine.trading.errors import UnknownOrder
 from engine.trading.events import (
@@ -87,7 +88,6 @@ from engine.trading.events import (
     Outcome,
 )
 from engine.trading.order import (
-    ExecutionType,
     LegRole,
     ListStatus,
     ListType,
@@ -99,7 +99,6 @@ from engine.trading.order import (
 from engine.trading.order_list import OrderList
 from engine.trading.requests import BracketRequest, OcoRequest, OrderRequest
 from engine.trading.triggers import (
-    BPS,
     bracket_prices_ok,
     limit_fills,
     limit_maker_would_match,
@@ -129,15 +128,18 @@ class RejectReason:
     ORDER_WOULD_MATCH_IMMEDIATELY = "ORDER_WOULD_MATCH_IMMEDIATELY"
     OCO_BAD_PRICES = "OCO_BAD_PRICES"
     BRACKET_BAD_PRICES = "BRACKET_BAD_PRICES"
+    #: The account checks of :mod:`engine.trading.risk`.
+    SHORT_NOT_ALLOWED = "SHORT_NOT_ALLOWED"
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
 
 
 def bps_fee(fee_bps: Decimal) -> FeeFn:
-    """A fee function charging ``fee_bps`` of the notional, computed exactly as
-    ``Ledger.fee_for`` (so a ledger with the same ``fee_bps`` agrees)."""
+    """A fee function charging ``fee_bps`` of the notional with
+    :func:`~engine.money.fill_fee`, as ``Ledger.fee_for`` does (so a ledger
+    with the same ``fee_bps`` agrees)."""
 
     def fee_for(account: str, quantity: Decimal, price: Decimal) -> Decimal:
-        with localcontext(MONEY):
-            return quantity * price * fee_bps / BPS
+        return fill_fee(quantity, price, fee_bps)
 
     return fee_for
 
@@ -244,9 +246,6 @@ class OrderBook:
 
     def get(self, order_id: int) -> Order | None:
         return self._orders.get(order_id)
-
-    def get_list(self, list_id: int) -> OrderList | None:
-        return self._lists.get(list_id)
 
     def open_orders(self, account: str) -> list[Order]:
         """The account's open orders (PENDING_NEW bracket exits included), by id."""

@@ -1,12 +1,13 @@
-"""Errors raised by the pure order core.
+"""Errors raised by the pure order core (drawn in :mod:`engine.errors`).
 
-Pure core: no threads, sockets, clocks or pykka. The tree::
+Pure core: no threads, sockets, clocks or pykka.
 
-    TradingError
-    ├── RequestError   a command body is malformed: names the bad field
-    │                  (the caller replies ERROR BAD_REQUEST, nothing changes)
-    └── UnknownOrder   cancel of an order that is unknown, not the account's,
-                       or no longer open (the caller replies ERROR UNKNOWN_ORDER)
+* :class:`RequestError`: a command body is malformed; it names the bad field
+  and is a :class:`~engine.errors.BadRequest` (the caller replies
+  ``ERROR BAD_REQUEST``, nothing changes).
+* :class:`~engine.errors.UnknownOrder`: cancel of an order that is unknown,
+  not the account's, or no longer open (``ERROR UNKNOWN_ORDER``); the same
+  class the protocol layer uses, re-exported here.
 
 Business rejections (insufficient balance, bad OCO prices, ...) are not
 exceptions: they are ``REJECTED`` events in an :class:`~engine.trading.events.Outcome`.
@@ -14,21 +15,14 @@ exceptions: they are ``REJECTED`` events in an :class:`~engine.trading.events.Ou
 
 from __future__ import annotations
 
-__all__ = ["RequestError", "TradingError", "UnknownOrder"]
+from engine.errors import BadRequest, UnknownOrder
+
+__all__ = ["RequestError", "UnknownOrder"]
 
 
-class TradingError(Exception):
-    """Base of the order core's exceptions."""
-
-
-class RequestError(TradingError):
+class RequestError(BadRequest):
     """A missing, ill-typed or out-of-range field in a command body."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
-        self.message = message
-
-
-class UnknownOrder(TradingError):
-    """The order (or list) to cancel is unknown to this account or not open."""

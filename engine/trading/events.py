@@ -11,19 +11,19 @@ Pure core: no threads, sockets, clocks or pykka. Every value here is frozen.
   a ledger with the same ``fee_bps`` computes exactly the same amount.
 
 Events are in the order the changes happened; a caller sends each account's
-events to that account's connections in that order. ``to_wire()`` gives the
-message body without ``timestamp`` (the caller's clock stamps it) and with
-Decimals left for the caller's JSON encoder.
+events to that account's connections in that order. The wire messages of
+events are built by :mod:`engine.protocol.server_messages` (``order_update``,
+``order_list_update``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from engine.money import Side
-from engine.trading.order import ExecutionType, Order
+from engine.protocol.enums import ExecutionType
+from engine.trading.order import Order
 from engine.trading.order_list import OrderList
 
 __all__ = ["Event", "FillIntent", "ListEvent", "OrderEvent", "Outcome"]
@@ -38,14 +38,6 @@ class OrderEvent:
     def account(self) -> str:
         return self.order.account
 
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "type": "ORDER_UPDATE",
-            "orderType": self.order.wire_order_type,
-            "executionType": self.execution_type.value,
-            "order": self.order.to_wire(),
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class ListEvent:
@@ -54,9 +46,6 @@ class ListEvent:
     @property
     def account(self) -> str:
         return self.order_list.account
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"type": "ORDER_LIST_UPDATE", "list": self.order_list.to_wire()}
 
 
 Event = OrderEvent | ListEvent

@@ -17,8 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
-from engine.money import BPS as _BPS
-from engine.money import MONEY, ZERO, Side
+from engine.money import MONEY, ZERO, Side, fill_fee
 
 __all__ = [
     "ENTRY_PRICE_PLACES",
@@ -89,8 +88,7 @@ class Ledger:
         return [p for _, p in sorted(self.positions.items()) if p.quantity]
 
     def fee_for(self, quantity: Decimal, price: Decimal) -> Decimal:
-        with localcontext(MONEY):
-            return quantity * price * self.fee_bps / _BPS
+        return fill_fee(quantity, price, self.fee_bps)
 
     def apply_fill(self, symbol: str, side: Side, quantity: Decimal, price: Decimal) -> FillResult:
         """Apply one fill; return what it changed.

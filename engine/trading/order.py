@@ -3,8 +3,8 @@
 Pure core: no threads, sockets, clocks or pykka. An :class:`Order` is a frozen
 value: the :class:`~engine.trading.book.OrderBook` replaces it on every change,
 so an order carried by an event is an immutable snapshot that any thread may
-read. :meth:`Order.to_wire` gives the ``order`` object of docs/protocol.md (Decimals
-left as Decimal for the caller's JSON encoder); :meth:`Order.to_record` /
+read (its wire form is built by :mod:`engine.protocol.server_messages`).
+:meth:`Order.to_record` /
 :meth:`Order.from_record` give a plain JSON-safe dict (Decimals as strings) that
 a store can persist, trailing state included.
 """
@@ -21,7 +21,6 @@ from engine.money import ZERO, Side
 
 __all__ = [
     "OPEN_STATUSES",
-    "ExecutionType",
     "LegRole",
     "ListStatus",
     "ListType",
@@ -101,16 +100,6 @@ OPEN_STATUSES = frozenset(
 )
 
 
-class ExecutionType(StrEnum):
-    NEW = "NEW"
-    TRIGGERED = "TRIGGERED"
-    AMENDED = "AMENDED"
-    TRADE = "TRADE"
-    CANCELED = "CANCELED"
-    EXPIRED = "EXPIRED"
-    REJECTED = "REJECTED"
-
-
 class ListType(StrEnum):
     OCO = "OCO"
     BRACKET = "BRACKET"
@@ -185,11 +174,6 @@ class Order:
         or a triggered ``*_LIMIT`` stop)."""
         return self.type.is_limit or (self.triggered and self.type.limit_after_trigger)
 
-    @property
-    def wire_order_type(self) -> str:
-        """docs/protocol.md ``orderType``: the list's type for a leg, else the order's."""
-        return self.list_type.value if self.list_type is not None else self.type.value
-
     def evolve(self, **changes: Any) -> Order:
         """A copy with ``changes`` applied: ``dataclasses.replace`` without its
         per-call introspection (about 3x faster; this is the book's hot path).
@@ -200,30 +184,6 @@ class Order:
         for name, value in changes.items():
             _set(new, name, value)
         return new
-
-    def to_wire(self) -> dict[str, Any]:
-        """The docs/protocol.md ``order`` object (camelCase, None for absent values)."""
-        return {
-            "orderId": self.order_id,
-            "clientOrderId": self.client_order_id,
-            "listId": self.list_id,
-            "symbol": self.symbol,
-            "side": self.side.value,
-            "type": self.type.value,
-            "status": self.status.value,
-            "quantity": self.quantity,
-            "price": self.price,
-            "stopPrice": self.stop_price,
-            "trailingDelta": self.trailing_delta,
-            "currentStopPrice": self.current_stop_price,
-            "trailingExtreme": self.trailing_extreme,
-            "filledQuantity": self.filled_quantity,
-            "avgPrice": self.avg_price,
-            "fee": self.fee,
-            "rejectReason": self.reject_reason,
-            "createTime": self.create_time,
-            "updateTime": self.update_time,
-        }
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-safe dict of every field (Decimals as exact strings)."""

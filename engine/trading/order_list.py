@@ -9,7 +9,6 @@ none is; a list refused at placement is ``REJECTED`` (and never stored).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from engine.trading.order import ListStatus, ListType
 
@@ -27,13 +26,3 @@ class OrderList:
     create_time: int
     update_time: int
     reject_reason: str | None = None
-
-    def to_wire(self) -> dict[str, Any]:
-        """The docs/protocol.md ``list`` object of ``ORDER_LIST_UPDATE``."""
-        return {
-            "listId": self.list_id,
-            "listType": self.list_type.value,
-            "status": self.status.value,
-            "orderIds": list(self.order_ids),
-            "rejectReason": self.reject_reason,
-        }

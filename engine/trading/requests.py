@@ -1,10 +1,12 @@
 """Typed requests parsed from ``place_order``, ``place_oco``, ``place_bracket``
 and ``cancel_order`` command bodies (dicts as decoded from JSON).
 
-Pure core: no threads, sockets, clocks or pykka. Parsing checks shape and
-types only (per docs/trading.md); a malformed body raises
+Pure core: no threads, sockets, clocks or pykka. These are the one validator
+of each trading command: :func:`engine.protocol.commands.decode_command`
+calls them. Parsing checks shape and types only (docs/trading.md); a malformed body raises
 :class:`~engine.trading.errors.RequestError` naming the field, e.g.
-``stopLoss.stopPrice``. Anything that depends on the market or the account
+``stopLoss.stopPrice`` (a ``symbol`` that is not one raises
+:class:`~engine.errors.UnknownSymbol`). Anything that depends on the market or the account
 (prices relative to the last trade, buying power, duplicate ids) is decided by
 the :class:`~engine.trading.book.OrderBook` and ends in a ``REJECTED`` event.
 Keys other than the ones read here (``action``, ``id``, ...) are ignored.
@@ -31,7 +33,6 @@ from engine.trading.order import OrderType
 from engine.trading.validation import (
     client_order_id,
     field_path,
-    int_field,
     optional_positive_decimal,
     positive_decimal,
     require_object,
@@ -269,8 +270,13 @@ def parse_bracket(body: Mapping[str, Any]) -> BracketRequest:
 
 
 def parse_cancel(body: Mapping[str, Any]) -> CancelRequest:
-    """Parse a ``cancel_order`` body: exactly one of ``orderId``,
-    ``clientOrderId`` or ``listId``."""
+    """Parse a ``cancel_order`` body: exactly one of ``orderId``, ``clientOrderId``
+    or ``listId``.
+
+    ``orderId`` and ``listId`` are JSON integers > 0, as the server sends them
+    (not strings, floats or booleans); ``clientOrderId`` follows the rule of
+    :func:`~engine.trading.validation.client_order_id`.
+    """
     body = require_object("body", body)
     given = [k for k in ("orderId", "clientOrderId", "listId") if body.get(k) is not None]
     if not given:
@@ -281,7 +287,7 @@ def parse_cancel(body: Mapping[str, Any]) -> CancelRequest:
     if key == "clientOrderId":
         cid = client_order_id(key, body[key])
         return CancelRequest(client_order_id=cid)
-    value = int_field(key, body[key])
-    if value <= 0:
-        raise RequestError(key, "must be > 0")
+    value = body[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise RequestError(key, "must be a positive integer")
     return CancelRequest(order_id=value) if key == "orderId" else CancelRequest(list_id=value)

@@ -21,9 +21,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import NamedTuple
 
-from engine.money import MONEY, Side
+from engine.money import BPS, MONEY, Side
 from engine.trading.order import StopKind
-from engine.trading.triggers import BPS, stop_condition
+from engine.trading.triggers import stop_condition
 
 __all__ = ["INACTIVE", "TrailState", "TrailStep", "start", "step", "trail_stop_price"]
 

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 
-from engine.money import MONEY, Side
+from engine.money import BPS, MONEY, Side
 from engine.trading.order import StopKind
 
 __all__ = [
-    "BPS",
     "bracket_prices_ok",
     "limit_fills",
     "limit_maker_would_match",
@@ -36,8 +35,6 @@ __all__ = [
     "stop_condition",
     "taker_price",
 ]
-
-BPS = Decimal(10000)
 
 
 def stop_condition(kind: StopKind, side: Side, stop_price: Decimal, price: Decimal) -> bool:

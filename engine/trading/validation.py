@@ -3,7 +3,9 @@
 Pure core: no threads, sockets, clocks or pykka. Each validator takes the
 field's name (dotted for nested objects, e.g. ``stopLoss.stopPrice``) and its
 raw value, and returns a typed value or raises
-:class:`~engine.trading.errors.RequestError` naming the field.
+:class:`~engine.trading.errors.RequestError` naming the field (except a
+string that is not a symbol: :func:`symbol_field` raises
+:class:`~engine.errors.UnknownSymbol`).
 
 Numbers may be JSON numbers or numeric strings. Floats become Decimal through
 ``str()`` (the shortest repr, so ``0.1`` is ``Decimal("0.1")``, not the binary
@@ -19,7 +21,9 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from engine.errors import UnknownSymbol
 from engine.money import MONEY, Side
+from engine.protocol.symbols import SYMBOL_PATTERN, normalize_symbol
 from engine.trading.errors import RequestError
 
 __all__ = [
@@ -49,7 +53,6 @@ MAX_TRAILING_DELTA = 10000
 
 _QUANTUM = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_SYMBOL = re.compile(r"[A-Z0-9]{2,20}")
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,36}")
 
 
@@ -136,12 +139,22 @@ def side_field(name: str, value: Any) -> Side:
 
 
 def symbol_field(name: str, value: Any) -> str:
-    """An upper-case symbol ``[A-Z0-9]{2,20}`` (lower case is upper-cased)."""
+    """An upper-case symbol (lower case is upper-cased; see :mod:`engine.protocol.symbols`).
+
+    A missing or non-string value is a :class:`RequestError` (``BAD_REQUEST``);
+    a string that is not a symbol raises :class:`~engine.errors.UnknownSymbol`
+    (``UNKNOWN_SYMBOL``, as for a symbol the feed does not serve).
+    """
     if value is None:
         raise RequestError(name, "is required")
-    if not isinstance(value, str) or not _SYMBOL.fullmatch(value.upper()):
-        raise RequestError(name, "must match [A-Z0-9]{2,20}")
-    return value.upper()
+    if not isinstance(value, str):
+        raise RequestError(name, "must be a string")
+    symbol = normalize_symbol(value)
+    if symbol is None:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise UnknownSymbol(f"{shown!r} is not a symbol: field '{name}' must match "
+                            f"{SYMBOL_PATTERN}")
+    return symbol
 
 
 def client_order_id(name: str, value: Any) -> str | None:

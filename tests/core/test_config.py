@@ -70,6 +70,8 @@ def test_every_key_is_documented_in_config_toml_and_docs() -> None:
         ({"feed": {"source": "kraken"}}, "feed.source"),
         ({"feed": {"symbols": []}}, "feed.symbols"),
         ({"feed": {"symbols": ["BTC-USDT"]}}, "feed.symbols"),
+        ({"feed": {"symbols": ["BTCUSDT\n"]}}, "feed.symbols"),
+        ({"feed": {"symbols": ["\u0131\u0131"]}}, "feed.symbols"),
         ({"feed": {"simulated": {"ticks_per_second": 0}}}, "feed.simulated.ticks_per_second"),
         ({"feed": {"binance": {"url": "http://x"}}}, "feed.binance.url"),
         ({"feed": {"source": "replay"}}, "feed.replay.path"),

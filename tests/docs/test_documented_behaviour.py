@@ -46,9 +46,6 @@ def test_the_documented_error_code(session: LocalSession, command: dict[str, Any
     assert _error(session, command) == code
 
 
-@pytest.mark.xfail(strict=True, reason="the contract's rule, documented in docs/protocol.md: a "
-                   "symbol not of the form [A-Z0-9]{2,20} is UNKNOWN_SYMBOL; today it is "
-                   "BAD_REQUEST (issue #10 item 2 changes it)")
 @pytest.mark.parametrize("command", [
     {"action": "subscribe_ticker", "symbol": "b"},
     {"action": "place_order", "symbol": "BTC-USDT", "side": "BUY", "type": "MARKET",

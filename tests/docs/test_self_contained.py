@@ -100,17 +100,7 @@ def _named_paths(doc: Path) -> set[str]:
     return names
 
 
-#: Modules design.md describes that other parts of issue #10 are adding.
-PLANNED = {"engine/trading/risk.py", "engine/feeds/registry.py"}
-
-
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_every_named_path_exists(doc: Path) -> None:
-    missing = {n for n in _named_paths(doc) if not (ROOT / n).exists()} - PLANNED
+    missing = {n for n in _named_paths(doc) if not (ROOT / n).exists()}
     assert missing == set()
-
-
-@pytest.mark.xfail(strict=True, reason="engine/trading/risk.py and engine/feeds/registry.py "
-                   "are being written (issue #10): drop this mark and PLANNED once they exist")
-def test_the_planned_modules_exist() -> None:
-    assert {n for n in PLANNED if not (ROOT / n).exists()} == set()

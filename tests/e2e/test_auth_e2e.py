@@ -76,3 +76,18 @@ def test_tokens_never_reach_the_logs(secured: Engine, caplog: pytest.LogCaptureF
     text = caplog.text
     assert "GET /api/ws/realtime" in text
     assert ALICE.token not in text and "wrong-secret-xyz" not in text
+
+
+def test_a_command_is_validated_before_authentication(secured: Engine) -> None:
+    anon = WsClient(secured.url)
+    try:
+        assert anon.recv()["account"] is None
+        order = {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "type": "MARKET"}
+        anon.send({**order, "id": 1})  # no quantity: malformed, whoever sends it
+        assert anon.reply(1)["code"] == "BAD_REQUEST"
+        anon.send({**order, "quantity": 0.001, "id": 2})
+        assert anon.reply(2)["code"] == "UNAUTHORIZED"
+        anon.send({"action": "cancel_order", "orderId": "12", "id": 3})
+        assert anon.reply(3)["code"] == "BAD_REQUEST"
+    finally:
+        anon.close()

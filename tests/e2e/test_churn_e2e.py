@@ -56,7 +56,7 @@ def test_churn_returns_to_the_baseline_thread_count(engine: Engine) -> None:
     wait_until(lambda: threading.active_count() <= baseline, seconds=10,
                what=f"threads back to the baseline of {baseline}")
     elapsed = time.monotonic() - t0
-    assert engine.hub.subscriber_count("BTCUSDT") == 0
+    assert engine.hub.statistics().subscriptions == 0
     assert engine.limits.live == 0
     gc.collect()
     rss_after = rss_mib()

@@ -32,6 +32,7 @@ from engine.config import (  # noqa: E402
     ServerConfig,
     SimulatedConfig,
 )
+from engine.protocol.symbols import SYMBOL_PATTERN  # noqa: E402
 from tests.conftest import make_config, timeout  # noqa: E402
 from tickdesk import Engine  # noqa: E402
 
@@ -197,6 +198,12 @@ def test_watch_list_add_and_remove(engine: Engine, dash: Dash) -> None:
     dash.page.press("#watch-symbol", "Enter")
     expect(dash.page.locator("#notice")).to_contain_text("NOPEUSDT removed")
     expect(dash.page.locator('#watch-rows tr[data-symbol="NOPEUSDT"]')).to_have_count(0)
+    # the page checks symbols by the rule the daemon serves with it
+    dash.page.fill("#watch-symbol", "btc-usdt")
+    dash.page.press("#watch-symbol", "Enter")
+    expect(dash.page.locator("#notice")).to_contain_text(
+        f'"btc-usdt" is not a symbol ({SYMBOL_PATTERN})')
+    expect(dash.page.locator('#watch-rows tr[data-symbol="BTC-USDT"]')).to_have_count(0)
     dash.assert_no_problems()
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import http.client
 import re
 
 import pytest
 
 from engine.dashboard import STATIC_FILES, dashboard_routes
+from engine.protocol.symbols import SYMBOL_PATTERN
 from tickdesk import Engine
 
 
@@ -48,6 +50,17 @@ def test_the_page_links_its_assets_and_derives_the_socket_url(engine: Engine) ->
     # No CDN, works offline: nothing outside this origin (the SVG namespace aside).
     assert b"http" not in page
     assert set(re.findall(rb"https?://[^\s\"'`]*", js)) == {b"http://www.w3.org/2000/svg"}
+
+
+def test_the_page_carries_the_servers_symbol_rule_and_the_script_no_copy(
+        engine: Engine) -> None:
+    _, _, page = get(engine, "/")
+    found = re.findall(rb'<meta name="tickdesk-symbol-pattern" content="([^"]*)">', page)
+    assert found == [html.escape(SYMBOL_PATTERN).encode()]
+    assert b"{{" not in page
+    _, _, js = get(engine, "/static/app.js")
+    assert b"tickdesk-symbol-pattern" in js
+    assert b"A-Z0-9" not in js and b"{2,20}" not in js
 
 
 @pytest.mark.parametrize("path", [

@@ -30,6 +30,9 @@ def test_feed_order_and_latency_metrics(upstream: FakeBinanceUpstream) -> None:
             client.send({"action": "subscribe_ticker", "symbol": "BTCUSDT", "id": "s"})
             client.reply("s")
             assert upstream.wait_until(lambda: upstream.subscribers("btcusdt@aggTrade") == 1)
+            # the upstream sees the subscription at the handshake, before the feed's
+            # side has counted the connection as open (it is then UP)
+            wait_until(lambda: engine.feed_status()["status"] == "UP", what="the feed UP")
             m = _metrics(engine)
             assert m[("tickdesk_feed_connection_attempts_total", ())] == 1
             assert m[("tickdesk_feed_connections_opened_total", ())] == 1
@@ -49,7 +52,7 @@ def test_feed_order_and_latency_metrics(upstream: FakeBinanceUpstream) -> None:
             # One upstream loss: the feed reconnects once.
             assert upstream.drop_all() == 1
             wait_until(lambda: engine.feed_status()["status"] == "UP"
-                       and engine.feed_shared.counters()["opened"] == 2,
+                       and engine.feed_shared.statistics().connections_opened == 2,
                        what="the feed to reconnect")
             assert upstream.wait_until(lambda: upstream.subscribers("btcusdt@aggTrade") == 1)
             push_and_see("41000")

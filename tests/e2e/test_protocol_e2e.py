@@ -107,7 +107,11 @@ BAD_INPUTS = [
     ('{"action":"teleport","id":"t"}', "UNKNOWN_ACTION"),
     ('{"action":"subscribe_ticker","id":"t"}', "BAD_REQUEST"),
     ('{"action":"subscribe_ticker","symbol":"DOGEBTC","id":"t"}', "UNKNOWN_SYMBOL"),
-    ('{"action":"subscribe_ticker","symbol":"BTC/USDT","id":"t"}', "BAD_REQUEST"),
+    ('{"action":"subscribe_ticker","symbol":"BTC/USDT","id":"t"}', "UNKNOWN_SYMBOL"),
+    ('{"action":"subscribe_ticker","symbol":7,"id":"t"}', "BAD_REQUEST"),
+    ('{"action":"place_order","symbol":"BTC-USDT","side":"BUY","type":"MARKET",'
+     '"quantity":1,"id":"t"}', "UNKNOWN_SYMBOL"),
+    ('{"action":"cancel_order","orderId":"12","id":"t"}', "BAD_REQUEST"),
     ('{"action":"place_order","symbol":"BTCUSDT","side":"HOLD","type":"MARKET",'
      '"quantity":1,"id":"t"}', "BAD_REQUEST"),
     ('{"action":"place_order","symbol":"BTCUSDT","side":"BUY","type":"MARKET",'
@@ -186,3 +190,21 @@ def test_cancel_by_list_id_cancels_the_whole_oco(client: WsClient) -> None:
     assert sorted(o["orderId"] for o in canceled) == sorted(lst["orderIds"])
     done = client.wait_for(lambda m: m["type"] == "ORDER_LIST_UPDATE")["list"]
     assert done["status"] == "ALL_DONE"
+
+
+def test_order_events_carry_the_id_only_on_the_connection_that_asked(engine: Engine,
+                                                                     client: WsClient) -> None:
+    other = WsClient(engine.url)  # the same account (open mode), another connection
+    try:
+        assert other.recv()["type"] == "CONNECTED"
+        client.send({"action": "place_order", "symbol": "BTCUSDT", "side": "BUY",
+                     "type": "MARKET", "quantity": 0.001, "id": "mine"})
+        mine = [client.wait_for(lambda m: m["type"] == "ORDER_UPDATE") for _ in range(2)]
+        seen = [other.wait_for(lambda m: m["type"] == "ORDER_UPDATE") for _ in range(2)]
+        assert [m["executionType"] for m in mine] == ["NEW", "TRADE"]
+        assert all(m["id"] == "mine" for m in mine)
+        assert [m["executionType"] for m in seen] == ["NEW", "TRADE"]
+        assert all("id" not in m for m in seen)
+        assert [m["order"] for m in seen] == [m["order"] for m in mine]
+    finally:
+        other.close()

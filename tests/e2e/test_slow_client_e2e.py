@@ -20,7 +20,7 @@ import orjson
 import websocket
 
 from engine.config import FeedConfig, ServerConfig, SimulatedConfig
-from engine.server.channel import CLOSE_SLOW_CONSUMER, CLOSE_WRITE_TIMEOUT
+from engine.protocol.enums import CloseCode
 from tests.conftest import make_config, wait_until
 from tests.e2e.wsclient import WsClient
 from tickdesk import Engine
@@ -96,7 +96,7 @@ def test_a_client_that_never_reads_is_dropped_and_the_others_keep_streaming() ->
 
             def evicted() -> bool:
                 ev = eng.ops_snapshot().evictions
-                return ev[CLOSE_SLOW_CONSUMER] + ev[CLOSE_WRITE_TIMEOUT] >= 1
+                return ev[CloseCode.SLOW_CONSUMER] + ev[CloseCode.WRITE_TIMEOUT] >= 1
 
             wait_until(evicted, seconds=60, what="the non-reading client to be dropped")
             assert connection_threads() <= limit
@@ -108,7 +108,7 @@ def test_a_client_that_never_reads_is_dropped_and_the_others_keep_streaming() ->
             # Only the non-reading client was dropped: it alone is gone.
             snap = eng.ops_snapshot()
             ev = snap.evictions
-            assert ev[CLOSE_SLOW_CONSUMER] + ev[CLOSE_WRITE_TIMEOUT] == 1
+            assert ev[CloseCode.SLOW_CONSUMER] + ev[CloseCode.WRITE_TIMEOUT] == 1
             wait_until(lambda: eng.ops_snapshot().connections == READERS,
                        what="the dropped client's transport to close")
             # Its server threads are gone too.
@@ -116,8 +116,8 @@ def test_a_client_that_never_reads_is_dropped_and_the_others_keep_streaming() ->
                        what="the dropped client's threads to end")
             # Reading it now drains what the kernel held, then ends: the server dropped
             # its queue (no close frame fits a full socket, so EOF is as good as 4001/4002).
-            assert slow.wait_closed(seconds=30) in (CLOSE_SLOW_CONSUMER, CLOSE_WRITE_TIMEOUT,
-                                                    1006)
+            assert slow.wait_closed(seconds=30) in (CloseCode.SLOW_CONSUMER,
+                                                    CloseCode.WRITE_TIMEOUT, 1006)
         finally:
             stop.set()
             for r in readers:

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from engine.clock import Clock
 from engine.config import BinanceConfig, FeedConfig
+from tests.clock import FakeClock
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, is_update, wait_until
 from tickdesk.app import Engine, LocalSession
@@ -36,12 +38,13 @@ def upstream() -> Iterator[FakeBinanceUpstream]:
 
 
 def _engine(url: str, *, stall: float = 0.5, rotate_after: float = 85800.0,
-            **supervisor: Any) -> Engine:
+            clock: Clock | None = None, **supervisor: Any) -> Engine:
     feed = FeedConfig(source="binance", symbols=("BTCUSDT", "ETHUSDT"),
                       binance=BinanceConfig(url=url, stall_timeout_s=stall,
                                             rotate_after_s=rotate_after))
     return Engine(engine_config(feed, backoff_min_s=BACKOFF_MIN, backoff_max_s=BACKOFF_MAX,
-                                backoff_jitter=JITTER, **supervisor), listen=False)
+                                backoff_jitter=JITTER, **supervisor), listen=False,
+                  clock=clock)
 
 
 def _collect(session: LocalSession, pred: Callable[[Msg], bool], timeout: float = 5.0
@@ -140,18 +143,29 @@ def test_repeated_drops_reconnect_with_backoff_and_prices_resume(
 
 
 def test_data_stall_is_detected_and_recovers(upstream: FakeBinanceUpstream) -> None:
-    with _engine(upstream.base_url, stall=0.3) as engine:
+    """A stall is measured on the feed's clock: silence alone is not one until
+    that clock has moved more than ``stall_timeout_s`` past the last frame."""
+    clock = FakeClock()
+    with _engine(upstream.base_url, stall=0.3, clock=clock) as engine:
         session = _subscribed(engine, upstream)
         upstream.stall()  # connection open, pongs answered, no data
+
+        def still_up_after(seconds: float) -> None:
+            clock.advance(seconds)
+            reads = clock.reads_from("feed-binance-watch")
+            wait_until(lambda: clock.reads_from("feed-binance-watch") >= reads + 2,
+                       what="the feed's watchdog to look at its clock again")
+            assert engine.feed_status()["status"] == "UP"
+
+        still_up_after(0)
+        still_up_after(0.29)
+        clock.advance(0.02)
         seen = _collect(session, _status("RECONNECTING"), timeout=5)
-        assert seen[-1]["reason"].startswith("data stall: no data for")
+        assert seen[-1]["reason"] == "data stall: no data for 0.3s"  # 0.31 s, as logged
         _retry_in_bounds(seen[-1])
-        t0 = time.monotonic()
         upstream.unstall()
         upstream.set_price("BTCUSDT", "49000.0")
         session.wait_for(is_update("BTCUSDT", 49000.0), timeout=5)
-        print(f"\nrecovery after a stall (data back -> price delivered): "
-              f"{(time.monotonic() - t0) * 1000:.0f} ms")
         assert engine.feed_status()["status"] == "UP"
 
 

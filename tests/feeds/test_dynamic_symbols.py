@@ -7,13 +7,16 @@ from typing import Any
 
 import pytest
 
+from engine.clock import Clock
 from engine.config import BinanceConfig, FeedConfig
+from tests.clock import FakeClock
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, is_update, wait_until
 from tickdesk.app import Engine
 
 LISTED = {"BTCUSDT": "50000.0", "ETHUSDT": "3000.0", "SOLUSDT": "150.0",
           **{f"X{i}USDT": f"{i + 1}.0" for i in range(8)}}
+WATCHDOG = "feed-binance-watch"
 #: listed on the exchange, but nothing trades: SUBSCRIBE is accepted, no data comes
 SILENT = "NOSUCHCOIN"
 
@@ -24,11 +27,11 @@ def upstream() -> Iterator[FakeBinanceUpstream]:
         yield fake
 
 
-def _engine(url: str, dynamic: bool = True) -> Engine:
+def _engine(url: str, dynamic: bool = True, clock: Clock | None = None) -> Engine:
     feed = FeedConfig(source="binance", symbols=("BTCUSDT", "ETHUSDT"), dynamic_symbols=dynamic,
                       binance=BinanceConfig(url=url, stall_timeout_s=0.5,
                                             subscribe_timeout_s=0.5))
-    return Engine(engine_config(feed), listen=False)
+    return Engine(engine_config(feed), listen=False, clock=clock)
 
 
 def _reply(rid: str) -> Any:
@@ -78,19 +81,34 @@ def test_symbol_without_data_is_unknown_after_the_timeout(upstream: FakeBinanceU
         assert not engine.feed_shared.serves(SILENT)
 
 
-def test_control_messages_respect_five_per_second(upstream: FakeBinanceUpstream) -> None:
-    with _engine(upstream.base_url) as engine:
+def test_control_messages_respect_five_per_second() -> None:
+    """On the feed's own clock: five SUBSCRIBEs go out at once, the sixth only
+    when that clock has moved a full second past them."""
+    clock = FakeClock()
+    # The fake's own limit counts real seconds; here time is the FakeClock's.
+    with FakeBinanceUpstream(known_symbols=[SILENT], stream_prices=LISTED,
+                             control_rate_limit=None) as upstream, \
+            _engine(upstream.base_url, clock=clock) as engine:
         _up(engine)
         session = engine.connect()
         for i in range(8):
             session.send({"action": "subscribe_ticker", "symbol": f"X{i}USDT", "id": i})
+        assert upstream.wait_until(lambda: upstream.control_messages == 5)
+
+        def held_after(seconds: float) -> None:
+            clock.advance(seconds)
+            reads = clock.reads_from(WATCHDOG)  # it sends the queued control messages
+            wait_until(lambda: clock.reads_from(WATCHDOG) >= reads + 2,
+                       what="the feed's watchdog to look at its clock again")
+            assert upstream.control_messages == 5
+
+        held_after(0)
+        held_after(0.999)
+        clock.advance(0.001)
         for i in range(8):
             assert session.wait_for(lambda m, i=i: m.get("id") == i,
                                     timeout=5)["type"] == "SUBSCRIBED"
-        times = upstream.control_times
-        assert len(times) == 8
-        for k in range(len(times) - 5):
-            assert times[k + 5] - times[k] >= 0.95  # any 6 span at least ~1 s
+        assert upstream.control_messages == 8
 
 
 def test_dynamic_off_answers_unknown_at_once(upstream: FakeBinanceUpstream) -> None:
@@ -101,3 +119,37 @@ def test_dynamic_off_answers_unknown_at_once(upstream: FakeBinanceUpstream) -> N
         err = session.wait_for(lambda m: m.get("id") == 1, timeout=5)
         assert err["code"] == "UNKNOWN_SYMBOL"
         assert upstream.control_requests == []
+
+
+def test_refused_and_silent_symbols_each_get_exactly_one_answer() -> None:
+    # UNLISTED is refused by the exchange at once; the two silent ones time out, a few
+    # milliseconds apart (one wake-up timer serves both deadlines); SOLUSDT is added.
+    with FakeBinanceUpstream(known_symbols=[SILENT, "SILENTTWO"], stream_prices=LISTED) as fake, \
+            _engine(fake.base_url) as engine:
+        _up(engine)
+        session = engine.connect()
+        for rid, symbol in (("r", "UNLISTED"), ("s1", SILENT), ("s2", "SILENTTWO"),
+                            ("ok", "SOLUSDT")):
+            session.send({"action": "subscribe_ticker", "symbol": symbol, "id": rid})
+        answers: dict[str, list[dict[str, Any]]] = {}
+
+        def answered(msg: dict[str, Any]) -> bool:
+            if msg.get("type") in ("SUBSCRIBED", "ERROR"):
+                answers.setdefault(str(msg.get("id")), []).append(msg)
+            return len(answers) == 4
+
+        session.wait_for(answered, timeout=10)
+        # every waiter is answered; a ping afterwards shows no second answer is queued
+        session.send({"action": "ping", "id": "end"})
+        session.wait_for(lambda m: answered(m) and m.get("id") == "end", timeout=5)
+        assert {rid: [m["type"] for m in msgs] for rid, msgs in answers.items()} == {
+            "r": ["ERROR"], "s1": ["ERROR"], "s2": ["ERROR"], "ok": ["SUBSCRIBED"]}
+        assert "refused by the exchange" in answers["r"][0]["message"]
+        assert answers["s1"][0]["code"] == answers["s2"][0]["code"] == "UNKNOWN_SYMBOL"
+        assert "no market data" in answers["s2"][0]["message"]
+        wait_until(lambda: sorted((c["method"], tuple(c["params"]))
+                                  for c in fake.control_requests if c["method"] == "UNSUBSCRIBE")
+                   == [("UNSUBSCRIBE", (f"{s}@aggTrade", f"{s}@ticker"))
+                       for s in ("nosuchcoin", "silenttwo")],
+                   what="both silent subscriptions withdrawn")
+        assert engine.feed_shared.snapshot()["dynamicSymbols"] == ["SOLUSDT"]

@@ -13,6 +13,7 @@ from engine.feeds.base import FeedShared, MarketItem
 from engine.feeds.replay import ReplaySource
 from engine.market.replay_format import ReplayRecord
 from engine.messages import Trade
+from tests.clock import FakeClock
 from tests.conftest import timeout
 from tests.feeds.helpers import data_file, engine_config, is_update, wait_until
 from tickdesk.app import Engine
@@ -150,7 +151,10 @@ def test_in_flight_batches_are_bounded_and_stop_is_prompt() -> None:
 
 
 def test_pacing_follows_recorded_times() -> None:
+    """The second frame, recorded 400 ms after the first, is due 200 ms later
+    at speed 2 on the source's clock: not before, and at once when it is."""
     sink = _HoldingSink()
+    clock = FakeClock()
 
     def opener(_path: str) -> Iterator[ReplayRecord]:
         frame = '{"e":"aggTrade","E":1,"s":"BTCUSDT","a":1,"p":"2","q":"1","T":5,"m":true}'
@@ -158,17 +162,31 @@ def test_pacing_follows_recorded_times() -> None:
         yield ReplayRecord(1_000_400, frame)  # 400 ms later, at speed 2: 200 ms
 
     src = ReplaySource(ReplayConfig(path="x", speed=2.0), frozenset({"BTCUSDT"}), sink,
-                       SystemClock(), FeedShared(), opener=opener)
-    t0 = time.monotonic()
+                       clock, FeedShared(), opener=opener)
+    start_ms = clock.now_ms()
+
+    def held_after(seconds: float) -> None:
+        clock.advance(seconds)
+        reads = clock.reads_from("feed-replay")
+        wait_until(lambda: clock.reads_from("feed-replay") >= reads + 2,
+                   what="the replay to look at its clock again")
+        with sink.cond:
+            assert len(sink.batches) == 1
+
     src.start()
     try:
         with sink.cond:
+            assert sink.cond.wait_for(lambda: len(sink.batches) == 1, timeout=5)
+        held_after(0)
+        held_after(0.199)
+        clock.advance(0.001)
+        with sink.cond:
             assert sink.cond.wait_for(lambda: len(sink.batches) == 2, timeout=5)
-        elapsed = time.monotonic() - t0
         assert src.finished.wait(5)
     finally:
         src.stop()
-    assert elapsed >= 0.18  # paced: never faster than the recording allows
+    stamps = [item.event_time for batch in sink.batches for item in batch]
+    assert stamps == [start_ms, start_ms + 200]  # re-stamped with the source's clock
 
 
 def test_orders_fill_during_a_replay() -> None:

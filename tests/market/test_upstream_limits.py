@@ -7,10 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.market.upstream_limits import (
-    MAX_STREAMS_PER_CONNECTION,
     SlidingWindowLimiter,
-    StreamAllocator,
-    assign_streams,
     connection_attempt_limiter,
     control_message_limiter,
     next_rotation,
@@ -80,29 +77,3 @@ def test_next_rotation() -> None:
     for kwargs in ({"margin_s": -1.0}, {"lifetime_s": 10.0, "margin_s": 10.0}, {"lifetime_s": 0}):
         with pytest.raises(ValueError):
             next_rotation(0.0, **kwargs)
-
-
-def test_assign_streams_splits_at_1024() -> None:
-    streams = [f"s{i}@aggTrade" for i in range(2500)]
-    groups = assign_streams([*streams, "S0@AGGTRADE"])  # a case-variant duplicate
-    assert [len(g) for g in groups] == [1024, 1024, 452]
-    assert [s for g in groups for s in g] == streams
-    assert MAX_STREAMS_PER_CONNECTION == 1024
-    assert assign_streams([]) == []
-
-
-def test_allocator_incremental() -> None:
-    alloc = StreamAllocator(max_per_connection=2)
-    assert [alloc.add(s) for s in ("a@t", "b@t", "c@t", "b@t")] == [0, 0, 1, 0]
-    assert alloc.connections() == [["a@t", "b@t"], ["c@t"]]
-    assert alloc.remove("A@T") == 0
-    assert alloc.remove("a@t") is None
-    assert alloc.add("d@t") == 0  # the hole on connection 0 is reused first
-    assert alloc.connection_of("c@t") == 1 and "C@t" in alloc and len(alloc) == 3
-    assert alloc.remove_many(["c@t", "x@t"]) == {1: ["c@t"]}
-    assert alloc.connections() == [["b@t", "d@t"]]
-    assert alloc.add_many(["e@t", "f@t", "b@t", "g@t"]) == {1: ["e@t", "f@t"], 2: ["g@t"]}
-    alloc.remove_many(["b@t", "d@t"])
-    assert alloc.connections() == [[], ["e@t", "f@t"], ["g@t"]]  # indices stay stable
-    with pytest.raises(ValueError):
-        StreamAllocator(0)

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from engine.protocol.enums import CloseCode
 from engine.protocol.frames import close_frame, text_frame
-from engine.server.channel import CLOSE_SLOW_CONSUMER, CLOSE_WRITE_TIMEOUT, SocketChannel
+from engine.server.channel import SocketChannel
 from engine.server.edge import EdgeLoop
 from tests.conftest import timeout, wait_until
 
@@ -91,7 +92,7 @@ def test_overflow_of_ordered_messages_evicts_with_4001(writer: EdgeLoop) -> None
     ch, peer = _pair(writer, max_queued=8192)
     for _ in range(200):
         ch.send_frame(text_frame(b"y" * 500))
-    assert ch.closed and ch.close_code == CLOSE_SLOW_CONSUMER
+    assert ch.closed and ch.close_code == CloseCode.SLOW_CONSUMER
     ch.transport_closed()
     peer.close()
 
@@ -100,8 +101,8 @@ def test_a_socket_that_stays_unwritable_is_evicted_with_4002(writer: EdgeLoop) -
     ch, peer = _pair(writer, write_timeout=0.2)
     while ch.queued_bytes == 0:
         ch.send_frame(text_frame(b"z" * 1000))
-    wait_until(lambda: ch.close_code == CLOSE_WRITE_TIMEOUT, what="eviction")
-    assert writer.stats.evictions == 1
+    wait_until(lambda: ch.close_code == CloseCode.WRITE_TIMEOUT, what="eviction")
+    assert writer.statistics().write_timeouts == 1
     ch.transport_closed()
     peer.close()
 
@@ -154,10 +155,10 @@ def test_eviction_never_writes_a_close_frame_into_a_half_sent_frame() -> None:
     ch.send_frame(text_frame(b"q" * 3000))  # 100 bytes go out: the frame is cut
     sock.room = 10**6  # the peer read: the socket now takes anything
     sock.taken.clear()
-    ch.close(CLOSE_SLOW_CONSUMER, "slow consumer", drop_pending=True)
+    ch.close(CloseCode.SLOW_CONSUMER, "slow consumer", drop_pending=True)
     # Any byte now would be read as the rest of the cut frame: nothing is sent.
     assert sock.taken == []
-    assert ch.closed and ch.close_code == CLOSE_SLOW_CONSUMER
+    assert ch.closed and ch.close_code == CloseCode.SLOW_CONSUMER
 
 
 def test_a_close_frame_follows_whole_frames() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 
+from engine.protocol import server_messages as sm
 from engine.trading import (
     ExecutionType,
     ListEvent,
@@ -59,7 +61,7 @@ def test_new_limit_order_wire_shape() -> None:
     book = OrderBook()
     out = place(book, 40000, now=123, type="LIMIT", price="39000.5")
     assert kinds(out) == [(1, NEW)]
-    wire = out.order_events()[0].to_wire()
+    wire = orjson.loads(sm.order_update(out.order_events()[0], 5).payload)
     assert wire["type"] == "ORDER_UPDATE" and wire["orderType"] == "LIMIT"
     assert wire["executionType"] == "NEW"
     assert wire["order"] == {
@@ -334,13 +336,14 @@ OCO_SELL: dict[str, Any] = {
 def test_oco_accepted() -> None:
     out = place_oco(OrderBook(), 40000, **OCO_SELL)
     (list_event,) = out.list_events()
-    assert list_event.to_wire()["list"] == {
+    assert orjson.loads(sm.order_list_update(list_event, 5).payload)["list"] == {
         "listId": 1, "listType": "OCO", "status": "EXECUTING", "orderIds": [1, 2],
         "rejectReason": None,
     }
     assert kinds(out) == [(1, NEW), (2, NEW)]
     assert isinstance(out.events[0], ListEvent)
-    assert all(e.to_wire()["orderType"] == "OCO" for e in out.order_events())
+    assert all(orjson.loads(sm.order_update(e, 5).payload)["orderType"] == "OCO"
+               for e in out.order_events())
 
 
 @pytest.mark.parametrize("last", [41000, 39000, 42000, 38000])

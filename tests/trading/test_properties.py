@@ -11,8 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.money import MONEY
+from engine.protocol import server_messages as sm
 from engine.trading import (
     BracketRequest,
+    Event,
     ExecutionType,
     FillIntent,
     Ledger,
@@ -156,8 +158,15 @@ def fills(outcomes: list[Outcome]) -> list[FillIntent]:
     return [f for o in outcomes for f in o.fills]
 
 
+def _event_fields(event: Event) -> Any:
+    """What the wire says of an event (ORDER_UPDATE / ORDER_LIST_UPDATE), Decimals exact."""
+    if isinstance(event, OrderEvent):
+        return (event.execution_type, sm.order_object(event.order))
+    return ("LIST", sm.list_object(event.order_list))
+
+
 def wire(outcomes: list[Outcome]) -> list[Any]:
-    return [([e.to_wire() for e in o.events], list(o.fills)) for o in outcomes]
+    return [([_event_fields(e) for e in o.events], list(o.fills)) for o in outcomes]
 
 
 def drive(ops: list[Op], **kwargs: Any) -> Driver:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from engine.errors import UnknownSymbol
 from engine.trading import (
     OrderType,
     RequestError,
@@ -45,7 +46,6 @@ def test_lower_case_symbol_is_upper_cased() -> None:
     ("fields", "field"),
     [
         ({"symbol": None}, "symbol"),
-        ({"symbol": "BTC-USDT"}, "symbol"),
         ({"symbol": 5}, "symbol"),
         ({"side": "buy"}, "side"),
         ({"side": None}, "side"),
@@ -90,6 +90,14 @@ def test_bad_order_fields_are_named(fields: dict[str, Any], field: str) -> None:
         else:
             raw[key] = value
     assert error_field(raw) == field
+
+
+@pytest.mark.parametrize("symbol", ["BTC-USDT", "B", "X" * 21, "btc usdt", "\u0131\u0131"])
+def test_a_string_that_is_not_a_symbol_is_an_unknown_symbol(symbol: str) -> None:
+    with pytest.raises(UnknownSymbol):
+        parse_order(body(symbol=symbol))
+    with pytest.raises(UnknownSymbol):
+        parse_oco({"symbol": symbol, "side": "SELL", "quantity": 1})
 
 
 def test_not_an_object() -> None:
@@ -182,10 +190,12 @@ def test_bad_bracket_fields(fields: dict[str, Any], field: str) -> None:
 
 def test_cancel_parsing() -> None:
     assert parse_cancel({"orderId": 5}).order_id == 5
-    assert parse_cancel({"orderId": "5"}).order_id == 5
     assert parse_cancel({"clientOrderId": "abc"}).client_order_id == "abc"
     assert parse_cancel({"listId": 2}).list_id == 2
     assert error_field({}, parse_cancel) == "orderId"
     assert error_field({"orderId": 1, "listId": 2}, parse_cancel) == "listId"
     assert error_field({"orderId": "x"}, parse_cancel) == "orderId"
+    assert error_field({"orderId": "5"}, parse_cancel) == "orderId"  # ids are JSON integers
+    assert error_field({"orderId": 5.0}, parse_cancel) == "orderId"
+    assert error_field({"listId": True}, parse_cancel) == "listId"
     assert error_field({"orderId": 0}, parse_cancel) == "orderId"

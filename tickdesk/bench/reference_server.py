@@ -26,6 +26,7 @@ import orjson
 from engine.market.board import MarketBoard
 from engine.messages import Trade
 from engine.protocol import server_messages as sm
+from engine.protocol.enums import Action
 from engine.version import __version__
 
 __all__ = ["ReferenceServer"]
@@ -110,11 +111,11 @@ class ReferenceServer:
                     cmd = orjson.loads(raw)
                 except orjson.JSONDecodeError:
                     continue
-                if cmd.get("action") == "subscribe_ticker":
+                if cmd.get("action") == Action.SUBSCRIBE_TICKER:
                     sym = str(cmd.get("symbol"))
                     self._subs.add(ws)
                     now = int(time.time() * 1000)
-                    await ws.send(sm.simple("SUBSCRIBED", now, symbol=sym).payload, text=True)
+                    await ws.send(sm.subscribed(sym, now).payload, text=True)
                     latest = self._latest.get(sym)
                     if latest is not None:
                         await ws.send(latest.payload, text=True)

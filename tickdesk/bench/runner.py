@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from engine.errors import TickdeskError
 from tickdesk.bench import SYMBOL
 from tickdesk.bench.lean_client import handshake, masked_frame, run_client
 from tickdesk.bench.servers import serve
@@ -33,7 +34,7 @@ __all__ = ["BenchError", "Row", "Workload", "run_matrix"]
 _CTX = mp.get_context("spawn")
 
 
-class BenchError(Exception):
+class BenchError(TickdeskError):
     """A server or client process failed or did not answer in time."""
 
 

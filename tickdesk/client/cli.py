@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from engine.errors import TickdeskError
 from tickdesk.client.connection import DEFAULT_URL, TickdeskClient
 from tickdesk.client.errors import ClientError, CommandError, ConnectError
 from tickdesk.client.render import WatchModel, orders_table, update_line
@@ -41,7 +42,7 @@ ORDER_TYPES = ("MARKET", "LIMIT", "LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT",
                "TAKE_PROFIT_LIMIT", "TRAILING_STOP")
 
 
-class _Failed(Exception):
+class _Failed(TickdeskError):
     """End a command with an exit status (its message already printed)."""
 
     def __init__(self, status: int) -> None:

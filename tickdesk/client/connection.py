@@ -56,6 +56,7 @@ import orjson
 import websocket
 
 from engine.backoff import Backoff, BackoffPolicy
+from engine.errors import TickdeskError
 from tickdesk.client.errors import (
     ClientClosed,
     CommandError,
@@ -92,7 +93,7 @@ DEFAULT_BACKOFF = BackoffPolicy(min_s=0.5, max_s=30.0, factor=2.0, jitter=0.2,
 _ids = itertools.count(1)
 
 
-class _Handshake(Exception):
+class _Handshake(TickdeskError):
     """A new connection failed before it was open (internal)."""
 
 

@@ -1,14 +1,10 @@
 """Errors raised by the tickdesk client library.
 
-Pure: no threads, sockets or clocks. The tree::
-
-    TickdeskError
-    └── ClientError            anything the client library raises on purpose
-        ├── ConnectError       the first connection could not be made
-        ├── CommandError       the server answered a command with ERROR (code, message)
-        ├── ConnectionLost     the connection dropped before the reply came
-        ├── ClientClosed       the client is closed
-        └── RequestTimeout     no reply (or no connection) within the timeout
+Pure: no threads, sockets or clocks. Every one is a :class:`ClientError`, a
+:class:`~engine.errors.TickdeskError` (the whole tree is drawn in
+:mod:`engine.errors`): ``ConnectError`` (the first connection could not be
+made), ``CommandError`` (the server answered ERROR: ``code``, ``message``),
+``ConnectionLost``, ``ClientClosed`` and ``RequestTimeout``.
 
 ``ConnectionLost`` means the command may or may not have been executed: the
 client never resends a command by itself (an order must not be placed twice);

@@ -71,7 +71,8 @@ class Position(TypedDict):
     side: str
     quantity: float
     entryPrice: float
-    markPrice: float
+    #: None before the symbol's first trade (then ``unrealizedPnl`` is 0).
+    markPrice: float | None
     unrealizedPnl: float
     realizedPnl: float
     notional: float

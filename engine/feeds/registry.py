@@ -1,0 +1,145 @@
+"""The feed sources ``feed.source`` may name: each one's factory and capabilities.
+
+Edge module (it imports every source's module), read by the FeedActor's thread
+when it starts a source and by the Engine when it wires the actors. A new source
+is its module plus one line in :data:`SOURCES` (and its name in
+:data:`engine.config.FEED_SOURCES`, which the config validates against; a test
+keeps the two in step, because the pure config may not import this edge module).
+
+A source is either a **thread source** (``open``: a :class:`FeedSource` with its
+own thread(s), reporting through a :class:`SourceSink`) or **pulse-driven**
+(``pulsed``: a :class:`PulsedMarket` the FeedActor steps itself each time its
+TimerActor pulses, ``ticks_per_second`` times a second). The FeedActor and the
+Engine never test a source's name; they read its capabilities:
+
+``dedupes``       route a trade only if its trade id is newer than the last one
+                  routed for the symbol (and a ticker only if its event time is
+                  newer): two connections overlap during a rotation.
+``live_symbols``  ``subscribe_ticker`` of a symbol not served may subscribe it
+                  upstream (with ``feed.dynamic_symbols``); the source is then a
+                  :class:`LiveSymbolSource`. ``max_symbols`` bounds how many
+                  symbols one connection may carry (None: no bound).
+``up_at_start``   FEED_STATUS is UP as soon as the FeedActor started; otherwise
+                  only once the source reports its upstream open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from engine.clock import Clock
+from engine.config import FeedConfig
+from engine.feeds.base import FeedShared, FeedSink, FeedSource
+from engine.feeds.binance import BinanceSource
+from engine.feeds.replay import ReplaySource
+from engine.market.binance_codec import MAX_STREAMS_PER_CONNECTION, stream_names
+from engine.market.simulated import SimulatedMarket
+from engine.messages import Ticker24h, Trade
+
+__all__ = [
+    "SOURCES",
+    "LiveSymbolSource",
+    "OpenSource",
+    "PulsedFeed",
+    "PulsedMarket",
+    "SourceKind",
+    "SourceSink",
+    "source_kind",
+]
+
+
+class SourceSink(FeedSink, Protocol):
+    """A :class:`FeedSink` that also takes a source's rotation and control reports."""
+
+    def rotate_due(self) -> None:
+        """The connection should be replaced (connect new first)."""
+
+    def control(self, reply: Any) -> None:
+        """A live control request was sent, answered or refused."""
+
+
+class LiveSymbolSource(FeedSource, Protocol):
+    """A thread source that can add and drop symbols while it runs (``live_symbols``)."""
+
+    def subscribe(self, symbols: Iterable[str]) -> int:
+        """Queue a SUBSCRIBE; returns its request id (its outcome comes as ``control``)."""
+        ...
+
+    def unsubscribe(self, symbols: Iterable[str]) -> int:
+        """Queue an UNSUBSCRIBE; returns its request id."""
+        ...
+
+
+class PulsedMarket(Protocol):
+    """A market the FeedActor steps on every pulse (pure: time is passed in)."""
+
+    @property
+    def symbols(self) -> tuple[str, ...]: ...
+
+    def step(self, symbol: str, now_ms: int) -> Trade: ...
+
+    def ticker(self, symbol: str, now_ms: int) -> Ticker24h: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PulsedFeed:
+    market: PulsedMarket
+    ticks_per_second: float
+
+
+#: ``open(cfg, sink, clock, shared)``: a thread source, not started yet.
+OpenSource = Callable[[FeedConfig, SourceSink, Clock, FeedShared], FeedSource]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceKind:
+    """One feed source: how to make it and what it can do (see the module docstring)."""
+
+    open: OpenSource | None = None
+    pulsed: Callable[[FeedConfig], PulsedFeed] | None = None
+    dedupes: bool = False
+    live_symbols: bool = False
+    max_symbols: int | None = None
+    up_at_start: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.open is None) == (self.pulsed is None):
+            raise ValueError("a source is either a thread source (open) or pulse-driven")
+
+
+def _simulated(cfg: FeedConfig) -> PulsedFeed:
+    return PulsedFeed(SimulatedMarket(cfg.symbols, cfg.simulated.seed),
+                      cfg.simulated.ticks_per_second)
+
+
+def _replay(cfg: FeedConfig, sink: SourceSink, clock: Clock, shared: FeedShared) -> FeedSource:
+    return ReplaySource(cfg.replay, frozenset(cfg.symbols), sink, clock, shared)
+
+
+def _binance(cfg: FeedConfig, sink: SourceSink, clock: Clock, shared: FeedShared) -> FeedSource:
+    # every symbol served so far, the ones added live included
+    return BinanceSource(cfg.binance, shared.served(), sink, clock, shared,
+                         rotate_after_s=cfg.binance.rotate_after_s,
+                         on_rotate=sink.rotate_due, on_control=sink.control)
+
+
+#: Binance allows 1024 streams a connection; each symbol takes two (@aggTrade, @ticker).
+_BINANCE_MAX_SYMBOLS = MAX_STREAMS_PER_CONNECTION // len(stream_names("BTCUSDT"))
+
+#: Every feed source by its ``feed.source`` name.
+SOURCES: dict[str, SourceKind] = {
+    "simulated": SourceKind(pulsed=_simulated),
+    "replay": SourceKind(open=_replay),
+    "binance": SourceKind(open=_binance, dedupes=True, live_symbols=True, up_at_start=False,
+                          max_symbols=_BINANCE_MAX_SYMBOLS),
+}
+
+
+def source_kind(name: str) -> SourceKind:
+    """The source ``feed.source`` names (the config validated the name already)."""
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise ValueError(f"unknown feed source {name!r}; known: {', '.join(SOURCES)}") from None
