@@ -28,7 +28,12 @@ Other threads talk to the loop only through :meth:`want_write`,
 requests (each channel is queued at most once per state change) plus a
 one-byte wake-up on a socket pair.
 
-Costs: one thread and three descriptors (the selector and the wake pair) per
+Plain routes (``/healthz``, ``/metrics``, the dashboard's files) are computed
+on one route thread (``tickdesk-routes``, at most 64 requests waiting, 503
+beyond), so a slow scrape never stalls the sockets; the connection is not
+read meanwhile, and its answer keeps its place among pipelined requests.
+
+Costs: two threads and three descriptors (the selector and the wake pair) per
 process, one descriptor per connection; no thread per connection.
 """
 
@@ -91,6 +96,7 @@ _MAX_TARGET = 8192
 _ACCEPT_BATCH = 64
 _SWEEP_S = 0.1
 _LINGER_S = 2.0
+_MAX_ROUTE_JOBS = 64
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
 _NO_FD_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
@@ -168,9 +174,29 @@ class EdgeStatistics:
 class _Conn:
     """One accepted socket: HTTP until upgraded, then WebSocket."""
 
-    __slots__ = ("channel", "close_after", "deadline", "fd", "finish_when_flushed", "http",
-                 "ip", "line_done", "lingering", "mask", "method_path", "out", "paused", "peer",
-                 "reading", "received", "sock", "upgrade", "writing", "ws")
+    __slots__ = (
+        "awaiting",
+        "channel",
+        "close_after",
+        "deadline",
+        "fd",
+        "finish_when_flushed",
+        "http",
+        "ip",
+        "line_done",
+        "lingering",
+        "mask",
+        "method_path",
+        "out",
+        "paused",
+        "peer",
+        "reading",
+        "received",
+        "sock",
+        "upgrade",
+        "writing",
+        "ws",
+    )
 
     def __init__(self, sock: socket.socket, ip: str, peer: str, http: h11.Connection,
                  deadline: float) -> None:
@@ -189,6 +215,7 @@ class _Conn:
         self.channel: SocketChannel | None = None
         self.paused = False
         self.lingering = False
+        self.awaiting = False  # a route is computing this connection's answer
         self.method_path = ""
         self.finish_when_flushed = False
         self.reading = True
@@ -226,6 +253,7 @@ class EdgeLoop:
         self._next_sweep = 0.0
         self._next_ping_sweep = 0.0
         self._thread = threading.Thread(target=self._run, name="tickdesk-edge", daemon=True)
+        self._routes = _RouteThread(lambda job, resp: self._post("route_done", (job, resp)))
         self.stats = EdgeStats()
 
     # -- setup (caller's thread, before start) ---------------------------------
@@ -245,10 +273,13 @@ class EdgeLoop:
 
     def start(self) -> None:
         self._thread.start()
+        if self._site is not None:
+            self._routes.start()
 
     def stop(self, timeout: float = 2.0) -> None:
         """End the loop and close every socket it still holds."""
         self._post("stop", None)
+        self._routes.stop(timeout)
         if self._thread.is_alive():
             self._thread.join(timeout)
         for conn in list(self._conns.values()):
@@ -356,6 +387,9 @@ class EdgeLoop:
             log.exception("I/O loop crashed")
 
     def _handle(self, op: str, arg: Any) -> None:
+        if op == "route_done":
+            self._route_done(*arg)
+            return
         if op == "stop_accepting":
             self._close_listener()
             for pending in list(self._pending.values()):
@@ -411,7 +445,7 @@ class EdgeLoop:
 
     def _sweep(self, now: float) -> None:
         for conn in list(self._pending.values()):
-            if now >= conn.deadline and conn.fd in self._conns:
+            if now >= conn.deadline and conn.fd in self._conns and not conn.awaiting:
                 if conn.lingering:
                     self._finish(conn)
                     continue
@@ -590,6 +624,8 @@ class EdgeLoop:
             conn.mask = 0
         self._unpend(conn)
         ch = conn.channel
+        if ch is None and conn.upgrade is not None:
+            ch = conn.upgrade[0].channel  # accepted, never upgraded: release it too
         if ch is not None:
             self._by_channel.pop(id(ch), None)
             self._writing.pop(id(ch), None)
@@ -645,7 +681,7 @@ class EdgeLoop:
     def _http_events(self, conn: _Conn) -> None:
         site = self._site
         while (site is not None and conn.http is not None and conn.fd in self._conns
-               and not conn.out and not conn.close_after):
+               and not conn.out and not conn.close_after and not conn.awaiting):
             http = conn.http
             try:
                 event = http.next_event()
@@ -745,14 +781,26 @@ class EdgeLoop:
             return
         route = site.routes.get(path)
         if route is None:
-            resp = _text(404, "not found")
-        else:
-            try:
-                resp = route(headers, query)
-            except Exception:
-                log.exception("route %s failed", path)
-                resp = _text(500, "internal error")
-        self._respond(conn, resp, head=head, close=has_body)
+            self._respond(conn, _text(404, "not found"), head=head, close=has_body)
+            return
+        # Routes run on the route thread: a slow /metrics (it asks actors) must
+        # not stall every socket. This connection waits, unread, meanwhile.
+        conn.awaiting = True
+        conn.reading = False
+        self._sync(conn)
+        if not self._routes.submit(_RouteJob(conn, route, path, headers, query, head, has_body)):
+            conn.awaiting = False
+            self._respond(conn, _text(503, "busy"), head=head, close=True)
+
+    def _route_done(self, job: _RouteJob, resp: HttpResponse) -> None:
+        conn = job.conn
+        if self._conns.get(conn.fd) is not conn or not conn.awaiting:
+            return  # it went away meanwhile
+        conn.awaiting = False
+        conn.reading = True
+        self._respond(conn, resp, head=job.head, close=job.close)
+        if conn.fd in self._conns and not conn.out and not conn.close_after:
+            self._http_events(conn)
 
     def _upgrade(self, conn: _Conn, site: Site) -> None:
         assert conn.upgrade is not None and conn.http is not None
@@ -863,6 +911,64 @@ class EdgeLoop:
             conn.writing = False
             conn.reading = True
             self._sync(conn)
+
+
+@dataclass(frozen=True, slots=True)
+class _RouteJob:
+    conn: _Conn
+    route: Route
+    path: str
+    headers: Mapping[str, str]
+    query: Mapping[str, list[str]]
+    head: bool
+    close: bool
+
+
+class _RouteThread:
+    """One thread that computes plain routes' responses (``tickdesk-routes``).
+
+    Bounded: at most :data:`_MAX_ROUTE_JOBS` waiting; :meth:`submit` returns
+    False beyond (the request is answered 503). Each answer goes back to the
+    I/O thread through ``done``."""
+
+    def __init__(self, done: Callable[[_RouteJob, HttpResponse], None]) -> None:
+        self._done = done
+        self._jobs: deque[_RouteJob | None] = deque()
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="tickdesk-routes", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        with self._cond:
+            self._jobs.appendleft(None)
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def submit(self, job: _RouteJob) -> bool:
+        with self._cond:
+            if len(self._jobs) >= _MAX_ROUTE_JOBS or not self._thread.is_alive():
+                return False
+            self._jobs.append(job)
+            self._cond.notify()
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs:
+                    self._cond.wait()
+                job = self._jobs.popleft()
+            if job is None:
+                return
+            try:
+                resp = job.route(job.headers, job.query)
+            except Exception:
+                log.exception("route %s failed", job.path)
+                resp = _text(500, "internal error")
+            self._done(job, resp)
 
 
 def _text(status: int, message: str) -> HttpResponse:
