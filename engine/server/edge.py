@@ -361,7 +361,7 @@ class EdgeLoop:
                     if op == "stop":
                         stop = True
                     else:
-                        self._handle(op, arg)
+                        self._guarded(self._handle, op, arg)
                 if stop:
                     break
                 timeout = self._fire_timers()
@@ -377,14 +377,28 @@ class EdgeLoop:
                     elif data == "listener":
                         self._accept()
                     elif isinstance(data, _Conn):
-                        if events & _WRITE and data.fd in self._conns:
-                            self._on_writable(data)
-                        if events & _READ and data.fd in self._conns:
-                            self._on_readable(data)
+                        # (identity, not the fd: a finished socket's number may be reused)
+                        if events & _WRITE and self._conns.get(data.fd) is data:
+                            self._guarded(self._on_writable, data)
+                        if events & _READ and self._conns.get(data.fd) is data:
+                            self._guarded(self._on_readable, data)
                     elif isinstance(data, SocketChannel):
                         self._flush_bare(data)
         except Exception:  # pragma: no cover - a bug; surface it loudly
             log.exception("I/O loop crashed")
+
+    def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run one step; a bug in it ends that connection (logged), never the loop."""
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("I/O step %s failed", getattr(fn, "__name__", fn))
+            for arg in args:
+                conn = arg if isinstance(arg, _Conn) else (
+                    self._by_channel.get(id(arg)) if isinstance(arg, SocketChannel) else None)
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        self._finish(conn)
 
     def _handle(self, op: str, arg: Any) -> None:
         if op == "route_done":
