@@ -23,7 +23,7 @@ from typing import Any
 
 import pykka
 
-from engine.errors import TickdeskError
+from engine.errors import StoreUnavailable, TickdeskError
 from engine.stats import counter
 
 __all__ = ["ActorSlot", "ExpectedFailure", "FailureHook", "GetStatistics", "SlotStatistics",
@@ -40,9 +40,13 @@ class ExpectedFailure(TickdeskError):
 
 
 class _HideExpectedFailures(logging.Filter):
+    """Drops pykka's tracebacks of :class:`ExpectedFailure` and of
+    :class:`~engine.errors.StoreUnavailable` returned to an asker (the
+    PortfolioActor logs the store failure itself, once)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, ExpectedFailure)
+        return not isinstance(exc, ExpectedFailure | StoreUnavailable)
 
 
 logging.getLogger("pykka").addFilter(_HideExpectedFailures())
@@ -99,6 +103,7 @@ class TickdeskActor(pykka.ThreadingActor):
             self.started()
         except Exception as exc:
             self._report(f"start failed: {type(exc).__name__}")
+            self._drain()
             raise
 
     def started(self) -> None:
@@ -123,6 +128,32 @@ class TickdeskActor(pykka.ThreadingActor):
             name = exception_type.__name__ if exception_type else "failure"
             reason = f"crashed: {name}"
         self._report(reason)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Hand every ``tell`` message still in the mailbox of this failed
+        actor to :meth:`orphaned` (pykka would drop them silently). ``ask``
+        messages go back to the mailbox for pykka, which fails them with
+        ``ActorDeadError`` (or answers a stop). Bounded by what the mailbox
+        holds; a tell racing with the stop may still be dropped by pykka."""
+        inbox = self.actor_inbox
+        asks = []
+        while not inbox.empty():  # this thread is the only consumer: get() cannot block
+            envelope = inbox.get()
+            if envelope.reply_to is not None:
+                asks.append(envelope)
+                continue
+            try:
+                self.orphaned(envelope.message)
+            except Exception:
+                log.exception("%s: answering an orphaned message failed", self.name)
+        for envelope in asks:
+            inbox.put(envelope)
+
+    def orphaned(self, message: Any) -> None:
+        """A ``tell`` message left in the mailbox when this actor failed; the
+        default drops it. Actors that owe an answer (account commands)
+        override this to give one."""
 
     def on_stop(self) -> None:
         self.cleanup()

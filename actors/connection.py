@@ -48,7 +48,7 @@ from engine.server.channel import Channel
 from engine.server.hub import Hub
 from engine.version import __version__
 
-__all__ = ["ConnectionActor", "InboundGate", "SessionServices"]
+__all__ = ["ConnectionActor", "InboundGate", "SessionServices", "announce"]
 
 log = logging.getLogger("tickdesk.connection")
 
@@ -130,11 +130,36 @@ class InboundGate:
             self.on_room()
 
 
+def announce(channel: Channel, services: SessionServices, account: str | None) -> None:
+    """Send CONNECTED, then join the hub (with the account, if any).
+
+    CONNECTED must be the first message, so it goes out before the channel
+    joins the hub (and can receive broadcasts); a FEED_STATUS change that
+    happened in between is sent right after it. Runs where the session
+    starts: the I/O thread for a socket (so the client is in the hub before
+    it can have read CONNECTED), the actor's own thread for an in-process
+    session."""
+    if account is None:
+        account = services.default_account
+    status = dict(services.feed_status())
+    channel.deliver(sm.connected(__version__, account, status, services.now_ms()))
+    hub = services.hub
+    hub.add(channel)
+    if account is not None:
+        hub.set_account(channel, account)
+    latest = dict(services.feed_status())
+    if latest != status:
+        channel.deliver(sm.feed_status(latest, services.now_ms()))
+
+
 class ConnectionActor(TickdeskActor):
     def __init__(self, channel: Channel, services: SessionServices,
                  account: str | None, gate: InboundGate | None = None, *,
-                 rate_limited: bool = True) -> None:
+                 rate_limited: bool = True, announced: bool = False) -> None:
+        """``announced``: :func:`announce` already ran (the I/O thread does it
+        for a socket, before the client can read CONNECTED and act on it)."""
         super().__init__(f"connection-{channel.conn_id}")
+        self._announced = announced
         self._gate = gate
         self._ch = channel
         self._svc = services
@@ -145,18 +170,8 @@ class ConnectionActor(TickdeskActor):
         self.handlers = {ClientFrame: self._on_frame, ClientGone: self._on_gone}
 
     def started(self) -> None:
-        # CONNECTED must be the first message, so it goes out before the channel
-        # joins the hub (and can receive broadcasts); a FEED_STATUS change that
-        # happened in between is sent right after it.
-        status = dict(self._svc.feed_status())
-        self._ch.deliver(sm.connected(__version__, self._account, status, self._svc.now_ms()))
-        hub = self._svc.hub
-        hub.add(self._ch)
-        if self._account is not None:
-            hub.set_account(self._ch, self._account)
-        latest = dict(self._svc.feed_status())
-        if latest != status:
-            self._ch.deliver(sm.feed_status(latest, self._svc.now_ms()))
+        if not self._announced:
+            announce(self._ch, self._svc, self._account)
 
     def cleanup(self) -> None:
         self._svc.hub.remove(self._ch)
@@ -218,7 +233,10 @@ class ConnectionActor(TickdeskActor):
         elif action is Action.SUBSCRIBE_TICKER and isinstance(args, SymbolArgs):
             symbol = args.symbol
             if not self._svc.known_symbol(symbol) and self._svc.dynamic_symbols:
-                if not self._svc.feed.tell(AddSymbol(self._ch, symbol, rid)):
+                if self._account is None:  # open mode (loopback only) has "default"
+                    raise Unauthorized(f"symbol {symbol} is not served; authenticate to add "
+                                       "symbols (auth or ?token=)", rid)
+                if not self._svc.feed.tell(AddSymbol(self._ch, symbol, rid, self._account)):
                     raise UnknownSymbol(f"symbol {symbol} cannot be checked while the feed "
                                         "is reconnecting; try again", rid)
                 return

@@ -29,17 +29,30 @@ actor calls ``on_up`` when its source reports :class:`SourceUp`). State
 that must outlive a generation (counters, aggregate-trade id positions, the
 connection-attempt window) lives in :class:`~engine.feeds.base.FeedShared`.
 
-For a source that ``dedupes`` (Binance), trades are routed only if their
-aggregate-trade id is newer than the last one routed for the symbol (and
-tickers only if newer), so the overlap of two connections during a rotation
-never routes a trade twice (:class:`~engine.market.dedupe.Watermarks`).
+For a source that ``dedupes`` (Binance), every trade first passes the
+:class:`~engine.market.plausibility.TradeGuard` (an id far ahead of the last
+one, or a price outside the band around the last trade or the ticker's last
+price, is held and dropped unless the next trade vouches for it: dropped
+trades are counted in :class:`~engine.feeds.base.FeedShared` by reason and
+logged, at most one line per :data:`DROP_LOG_EVERY_S` plus the first). Then
+trades are routed only if their aggregate-trade id is newer than the last one
+routed for the symbol (and tickers only if newer), so the overlap of two
+connections during a rotation never routes a trade twice
+(:class:`~engine.market.dedupe.Watermarks`). Both live in this actor, so a
+new generation (a new connection after a failure) starts with fresh
+watermarks; the guard is seeded with the previous generation's last trusted
+trades (soft references, see the guard's docstring).
 
 Symbols added live (a source with ``live_symbols``, ``feed.dynamic_symbols``):
 :class:`~engine.market.live_symbols.LiveSymbols` decides which may be added
 and what each waiting client is answered; this actor carries the decisions
 out (SUBSCRIBED / ERROR to the waiters, SUBSCRIBE / UNSUBSCRIBE upstream) and
 keeps one ``threading.Timer``, a transport only, that wakes it at the
-earliest deadline to ask what has expired.
+earliest deadline to ask what has expired. The hub reports each symbol's
+first and last subscriber (:class:`SymbolInterest`); a live symbol nobody
+watched for ``unsubscribe_grace_s`` is withdrawn (no longer served,
+UNSUBSCRIBE upstream). Owners and served live symbols live in FeedShared, so
+a new generation takes them over (and looks at the hub for who watches).
 """
 
 from __future__ import annotations
@@ -65,6 +78,7 @@ from actors.messages import (
     SendSnapshot,
     SourceFailed,
     SourceUp,
+    SymbolInterest,
     TradeTick,
 )
 from actors.timer import TimerActor
@@ -82,16 +96,21 @@ from engine.market.live_symbols import (
     Refused,
     Subscribe,
     Subscribed,
+    Withdraw,
 )
+from engine.market.plausibility import TradeGuard
 from engine.messages import Ticker24h, Trade
 from engine.protocol import server_messages as sm
 from engine.server.channel import Channel
 from engine.server.hub import Hub
 from engine.stats import counter
 
-__all__ = ["FeedActor", "FeedSourceError", "FeedStatistics"]
+__all__ = ["DROP_LOG_EVERY_S", "FeedActor", "FeedSourceError", "FeedStatistics"]
 
 log = logging.getLogger("tickdesk.feed")
+
+#: Implausible trades: the first drop is logged, then at most one line this often.
+DROP_LOG_EVERY_S = 10.0
 
 _source_ids = itertools.count(1)
 
@@ -197,8 +216,17 @@ class FeedActor(TickdeskActor):
         self._pending: int | None = None  # a rotation's new source, until it is up
         self.rotations = 0
         self._dedupe = Watermarks() if self._kind.dedupes else None
+        self._guard: TradeGuard | None = None
+        if self._kind.dedupes:
+            self._guard = TradeGuard(cfg.binance.max_trade_id_jump,
+                                     cfg.binance.max_price_deviation_pct)
+            self._guard.seed(self._shared.references())
+        self._drops_unlogged = 0
+        self._drop_logged_at: float | None = None
         self._live = self._kind.live_symbols
-        self._live_symbols: LiveSymbols[_Waiter] = LiveSymbols(cfg.binance.subscribe_timeout_s)
+        self._live_symbols: LiveSymbols[_Waiter] = LiveSymbols(
+            cfg.binance.subscribe_timeout_s, max_per_account=cfg.max_live_symbols_per_account,
+            grace_s=cfg.binance.unsubscribe_grace_s)
         #: Transport only: wakes this actor at the earliest live-symbol deadline.
         self._wake: threading.Timer | None = None
         self._wake_at: float | None = None
@@ -213,6 +241,7 @@ class FeedActor(TickdeskActor):
             AddSymbol: self._on_add_symbol,
             _CheckDeadlines: self._on_check_deadlines,
             ControlAnswer: self._on_control_answer,
+            SymbolInterest: self._on_interest,
             SendSnapshot: self._on_send_snapshot,
         }
 
@@ -237,6 +266,11 @@ class FeedActor(TickdeskActor):
                 self._route_trade(self._market.step(sym, now), now, t0)
                 self._route_ticker(self._market.ticker(sym, now))
         elif kind.open is not None:
+            if self._live:
+                self._live_symbols.restore(self._shared.live_owners(),
+                                           self._hub.watched_symbols(),
+                                           self._clock.monotonic())
+                self._arm_wake()
             self._add_source(kind.open)
 
     def _add_source(self, make: OpenSource) -> int:
@@ -267,7 +301,11 @@ class FeedActor(TickdeskActor):
         self._primary = None
         self._pending = None
         self._carry(self._live_symbols.abandon())
-        self._arm_wake()
+        self._cancel_wake()
+        if self._guard is not None:
+            for trade, reason in self._guard.give_up():
+                self._count_drop(trade, reason)
+            self._shared.keep_references(self._guard.references())
         for source in sources:
             try:
                 source.stop(timeout=2.0)
@@ -308,15 +346,53 @@ class FeedActor(TickdeskActor):
                         continue  # e.g. the tail of a timed-out subscription
                     self._carry([confirmed])
                     self._arm_wake()
+                if isinstance(item, Trade):
+                    self._admit_trade(item, msg.received_ms, t0)
+                    continue
+                if self._guard is not None and isinstance(item, Ticker24h):
+                    self._guard.note_quote(item.symbol, item.last_price)
                 if self._dedupe is not None and not self._dedupe.admit(item):
                     continue
-                if isinstance(item, Trade):
-                    self._route_trade(item, msg.received_ms, t0)
-                else:
-                    self._route_ticker(item)
+                self._route_ticker(item)
         finally:
             if msg.done is not None:
                 msg.done()
+
+    def _admit_trade(self, trade: Trade, received_ms: int, t0: float) -> None:
+        """Plausibility, then de-duplication, then routing (see the module docstring)."""
+        if self._guard is None:
+            self._route_trade(trade, received_ms, t0)
+            return
+        verdict = self._guard.check(trade)
+        for dropped, reason in verdict.dropped:
+            self._count_drop(dropped, reason)
+        for item in verdict.route:
+            if self._dedupe is None or self._dedupe.admit(item):
+                self._note_gap(item)
+                self._route_trade(item, received_ms, t0)
+
+    def _note_gap(self, trade: Trade) -> None:
+        """Aggregate-trade id continuity (across reconnects: kept in FeedShared)."""
+        if trade.trade_id is None:
+            return
+        gap = self._shared.observe_trade(trade.symbol, trade.trade_id)
+        if gap:
+            log.warning("%s: %d aggregate trade(s) missed before id %d",
+                        trade.symbol, gap, trade.trade_id)
+
+    def _count_drop(self, trade: Trade, reason: str) -> None:
+        self._shared.count_dropped(reason)
+        now = self._clock.monotonic()
+        last = self._drop_logged_at
+        if last is not None and now - last < DROP_LOG_EVERY_S:
+            self._drops_unlogged += 1
+            return
+        more = self._drops_unlogged
+        self._drops_unlogged = 0
+        self._drop_logged_at = now
+        log.warning("feed: dropped an implausible trade (%s): %s id %s price %s%s", reason,
+                    trade.symbol, trade.trade_id, trade.price,
+                    f"; {more} more dropped since the last report" if more else "")
 
     def _on_source_up(self, msg: SourceUp) -> None:
         if msg.source == self._pending:
@@ -354,7 +430,11 @@ class FeedActor(TickdeskActor):
         self._carry(self._live_symbols.add(
             msg.symbol, (msg.channel, msg.request_id), served=self._shared.serves(msg.symbol),
             supported=self._live_source() is not None, served_count=len(self._shared.served()),
-            max_symbols=self._kind.max_symbols))
+            max_symbols=self._kind.max_symbols, account=msg.account))
+
+    def _on_interest(self, msg: SymbolInterest) -> None:
+        self._live_symbols.interest(msg.symbol, msg.watched, self._clock.monotonic())
+        self._arm_wake()
 
     def _on_control_answer(self, msg: ControlAnswer) -> None:
         reply = msg.reply
@@ -368,7 +448,8 @@ class FeedActor(TickdeskActor):
     def _on_check_deadlines(self, _msg: _CheckDeadlines) -> None:
         self._wake = None
         self._wake_at = None
-        self._carry(self._live_symbols.expired(self._clock.monotonic()))
+        self._carry(self._live_symbols.expired(self._clock.monotonic(),
+                                               self._hub.watched_symbols()))
         self._arm_wake()
 
     def _carry(self, decisions: list[Decision[_Waiter]]) -> None:
@@ -376,13 +457,27 @@ class FeedActor(TickdeskActor):
         for d in decisions:
             if isinstance(d, Subscribed):
                 if d.new:
-                    self._shared.add_symbol(d.symbol)
-                    log.info("feed: %s added live", d.symbol)
+                    owner = self._live_symbols.owners().get(d.symbol, "")
+                    self._shared.add_symbol(d.symbol, owner)
+                    log.info("feed: %s added live (by account %s)", d.symbol, owner or "?")
                 for ch, rid in d.waiters:
                     self._hub.subscribe(ch, d.symbol)
                     ch.deliver(sm.subscribed(d.symbol, self._clock.now_ms(), rid))
                     if not d.new:
                         self._on_send_snapshot(SendSnapshot(ch, d.symbol))
+                if d.new and self._hub.subscriber_count(d.symbol) == 0:
+                    # every waiter left meanwhile: its grace starts now
+                    self._live_symbols.interest(d.symbol, False, self._clock.monotonic())
+            elif isinstance(d, Withdraw):
+                self._shared.remove_symbol(d.symbol)
+                self._latest.pop(d.symbol, None)
+                if self._guard is not None:
+                    self._guard.forget([d.symbol])
+                log.info("feed: %s withdrawn (added live by %s; no subscriber for %.0fs)",
+                         d.symbol, d.owner or "?", self._cfg.binance.unsubscribe_grace_s)
+                source = self._live_source()
+                if source is not None:
+                    source.unsubscribe([d.symbol])
             elif isinstance(d, Refused):
                 now = self._clock.now_ms()
                 for ch, rid in d.waiters:
@@ -398,15 +493,18 @@ class FeedActor(TickdeskActor):
                 else:
                     source.unsubscribe([d.symbol])
 
+    def _cancel_wake(self) -> None:
+        if self._wake is not None:
+            self._wake.cancel()
+        self._wake = None
+        self._wake_at = None
+
     def _arm_wake(self) -> None:
         """Keep one timer armed for the earliest live-symbol deadline (none if none)."""
         due = self._live_symbols.next_deadline()
         if due is not None and self._wake_at is not None and self._wake_at <= due:
             return  # armed already, early enough
-        if self._wake is not None:
-            self._wake.cancel()
-            self._wake = None
-            self._wake_at = None
+        self._cancel_wake()
         if due is None:
             return
         me = self.actor_ref

@@ -159,6 +159,18 @@ class AddSymbol:
     channel: Channel
     symbol: str
     request_id: RequestId
+    #: The account of the asking connection: it owns the symbol if it is added.
+    account: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolInterest:
+    """A symbol gained its first subscriber (``watched``) or lost its last one (the
+    hub, in the subscribing client's thread → FeedActor): live symbols nobody
+    watches are withdrawn after ``feed.binance.unsubscribe_grace_s``."""
+
+    symbol: str
+    watched: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,30 @@ ORDER_LIST_UPDATE events sent, in order, to the account's connections. The
 connection that placed the order gets the events of its command with its
 request ``id``.
 
-If settling fails the actor raises: the Supervisor restarts it and the new
-generation reloads the book from what was persisted, so what clients were
-told and what is stored never diverge.
+If the store cannot write (the PortfolioActor answers the settle with
+:class:`~engine.errors.StoreUnavailable`: disk full, I/O error) nothing is
+announced and nothing crashes: the book, which the outcome had already
+changed, is rebuilt from the store (which holds exactly what was announced,
+``LoadBook``), and a command is answered ``ERROR STORE_UNAVAILABLE`` with its
+``id``. An outcome of a *trade* (a fill, a trigger, a trailing move) is
+dropped the same way: the order is back to what the store holds, keeps
+working, and is tried again on the next trade, at that trade's price. The
+first settle that commits again works normally: no restart is needed.
+
+While the store is known to be unwritable (the engine's
+:class:`~engine.store_health.StoreHealth`), at most one settle a second is
+attempted (:data:`STORE_RETRY_MS`): in between, commands that would write
+are answered ``STORE_UNAVAILABLE`` at once, without touching the book, and
+trades are not matched against the book (they still update the last
+prices). That bounds the rebuilds to one a second, so a refused store cannot
+make this actor fall behind its trades; the first attempt after the store
+writes again (a probe of the PortfolioActor, or this actor's own retry)
+works normally.
+
+Any other settle failure (the PortfolioActor gone, a timeout) still raises:
+the command is answered ``ERROR INTERNAL`` first, then the Supervisor
+restarts this actor and the new generation reloads the book from what was
+persisted, so what clients were told and what is stored never diverge.
 
 Restore: ``started()`` (in this actor's thread) asks the PortfolioActor for
 the persisted orders and id counters (``LoadBook``; the PortfolioActor is
@@ -30,11 +51,13 @@ from actors.base import ActorSlot, FailureHook, TickdeskActor
 from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
-from engine.errors import ProtocolError, UnknownSymbol
+from engine.errors import InternalError, ProtocolError, StoreUnavailable, UnknownSymbol
 from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import OrdersQuery
+from engine.protocol.enums import Action
 from engine.server.hub import Hub
+from engine.store_health import StoreHealth
 from engine.trading.book import OrderBook, bps_fee
 from engine.trading.events import OrderEvent, Outcome
 from engine.trading.requests import BracketRequest, CancelRequest, OcoRequest, OrderRequest
@@ -42,6 +65,11 @@ from engine.trading.requests import BracketRequest, CancelRequest, OcoRequest, O
 __all__ = ["OrderMonitorActor"]
 
 _SETTLE_TIMEOUT_S = 10.0
+#: While the store is unwritable, attempt a settle at most this often.
+STORE_RETRY_MS = 1000
+#: Commands that write (settle) when they succeed.
+_WRITING = frozenset({Action.PLACE_ORDER, Action.PLACE_OCO, Action.PLACE_BRACKET,
+                      Action.CANCEL_ORDER})
 
 
 class OrderMonitorActor(TickdeskActor):
@@ -57,8 +85,12 @@ class OrderMonitorActor(TickdeskActor):
         on_failure: FailureHook | None = None,
         generation: int = 0,
         on_order_event: Callable[[str], None] | None = None,
+        store_health: StoreHealth | None = None,
     ) -> None:
         super().__init__("order_monitor", on_failure, generation)
+        self._store_health = store_health
+        #: When a settle was last refused by the store (None: not since it wrote).
+        self._refused_at: int | None = None
         self._hub = hub
         self._portfolio = portfolio
         self._trading = trading
@@ -75,21 +107,51 @@ class OrderMonitorActor(TickdeskActor):
     def started(self) -> None:
         if self._given_book is not None:
             return
+        self._reload()
+
+    def _reload(self) -> bool:
+        """Rebuild the book from the store (False: no store configured)."""
         state: BookState | None = self._portfolio.ask(LoadBook(), timeout=_SETTLE_TIMEOUT_S)
         if state is None:
-            return
+            return False
         self._book = OrderBook.restore(state.orders, state.next_order_id, state.next_list_id,
                                        fee_for=bps_fee(self._trading.fee_bps))
-        for account in {o.account for o in state.orders}:
+        accounts = {o.account for o in state.orders} | set(self._open_counts)
+        self._recount(accounts)
+        return True
+
+    def _recount(self, accounts: set[str]) -> None:
+        """Tell the PortfolioActor the open-order counts that changed."""
+        for account in accounts:
             count = self._book.order_count(account)
-            self._open_counts[account] = count
-            self._portfolio.tell(OpenOrdersChanged(account, count))
+            if self._open_counts.get(account) != count:
+                self._open_counts[account] = count
+                self._portfolio.tell(OpenOrdersChanged(account, count))
+
+    def orphaned(self, message: object) -> None:
+        """An account command left in the mailbox when this actor failed: its
+        client still gets its one answer (``ERROR INTERNAL``, not applied)."""
+        if isinstance(message, AccountRequest):
+            err = InternalError(message.request_id)
+            message.channel.deliver(sm.error(err.code, err.message, self._now_ms(),
+                                             message.request_id))
 
     # -- trades -------------------------------------------------------------
+
+    def _store_refusing(self, now: int) -> bool:
+        """True while the store is known unwritable and the last refused
+        settle is less than :data:`STORE_RETRY_MS` old (see the docstring)."""
+        if self._refused_at is None:
+            return False
+        if self._store_health is not None and self._store_health.writable:
+            return False  # it writes again (a probe succeeded): try at once
+        return now - self._refused_at < STORE_RETRY_MS
 
     def _on_tick(self, msg: TradeTick) -> None:
         trade = msg.trade
         self._last[trade.symbol] = trade.price
+        if self._store_refusing(self._now_ms()):
+            return  # not matched: the outcome could not be stored
         outcome = self._book.on_trade(
             trade,
             now_ms=self._now_ms(),
@@ -97,19 +159,33 @@ class OrderMonitorActor(TickdeskActor):
             slippage_bps=self._trading.slippage_bps,
         )
         if outcome:
-            self._settle_and_announce(outcome, None)
+            self._settle_and_announce(outcome, None)  # on a store failure: retried next trade
 
     # -- commands -----------------------------------------------------------
 
     def _on_request(self, req: AccountRequest) -> None:
         rid = req.request_id
+        if req.action in _WRITING and self._store_refusing(self._now_ms()):
+            self._answer(req, StoreUnavailable(rid))
+            return
         try:
             outcome = self._run(req)
         except ProtocolError as exc:  # UnknownOrder, UnknownSymbol, a field the book refuses
             req.channel.deliver(sm.error(exc.code, exc.message, self._now_ms(), rid))
             return
-        if outcome is not None:
+        except Exception:
+            self._answer(req, InternalError(rid))  # answered, then restarted from the store
+            raise
+        if outcome is None:
+            return
+        try:
             self._settle_and_announce(outcome, req)
+        except Exception:
+            self._answer(req, InternalError(rid))
+            raise
+
+    def _answer(self, req: AccountRequest, err: ProtocolError) -> None:
+        req.channel.deliver(sm.error(err.code, err.message, self._now_ms(), req.request_id))
 
     def _run(self, req: AccountRequest) -> Outcome | None:
         """Run one validated account command (``req.args`` was parsed by the decoder)."""
@@ -158,10 +234,20 @@ class OrderMonitorActor(TickdeskActor):
 
     def _settle_and_announce(self, outcome: Outcome, origin: AccountRequest | None) -> None:
         if outcome.fills or outcome.events:
-            # Raises on failure: the actor dies and the Supervisor restarts it
-            # from the persisted state (see the module docstring).
-            self._portfolio.ask(Settle(outcome, self._book.next_order_id,
-                                       self._book.next_list_id), timeout=_SETTLE_TIMEOUT_S)
+            try:
+                self._portfolio.ask(Settle(outcome, self._book.next_order_id,
+                                           self._book.next_list_id), timeout=_SETTLE_TIMEOUT_S)
+            except StoreUnavailable:
+                # Nothing was stored or applied: forget the outcome (the book
+                # goes back to the store's state) and say so (module docstring).
+                self._refused_at = self._now_ms()
+                self._reload()
+                if origin is not None:
+                    self._answer(origin, StoreUnavailable(origin.request_id))
+                return
+            self._refused_at = None
+            # Any other failure raises: the actor dies and the Supervisor
+            # restarts it from the persisted state.
         now = self._now_ms()
         accounts: set[str] = set()
         for event in outcome.events:
@@ -176,8 +262,4 @@ class OrderMonitorActor(TickdeskActor):
                 origin.channel.deliver(out if rid is None else sm.order_event(event, now, rid))
             else:
                 self._hub.to_account(event.account, out)
-        for account in accounts:
-            count = self._book.order_count(account)
-            if self._open_counts.get(account) != count:
-                self._open_counts[account] = count
-                self._portfolio.tell(OpenOrdersChanged(account, count))
+        self._recount(accounts)

@@ -12,17 +12,24 @@ It opens it in ``started()`` (its own thread; SQLite's ``check_same_thread``
 holds) and closes it in ``cleanup()`` (same thread), loads the ledgers from
 it, and on ``Settle`` applies the fills to *copies* of the affected ledgers,
 commits the whole outcome in one transaction, and only then swaps the copies
-in and replies. If the commit fails nothing in memory changed and the error
-goes back to the OrderMonitorActor, which crashes and is restarted from the
-store. ``LoadBook`` gives the OrderMonitorActor the persisted orders, so only
-this thread ever touches SQLite. After a restart of this actor the ledgers
-reload from the store.
+in and replies. If the commit fails nothing in memory changed: a store error
+(``sqlite3.Error``: disk full, I/O error) is counted in the engine's
+:class:`~engine.store_health.StoreHealth` (the store is then *unwritable*
+for ``/healthz``) and answered with :class:`~engine.errors.StoreUnavailable`,
+which the OrderMonitorActor turns into ``ERROR STORE_UNAVAILABLE`` without
+crashing (see its docstring). While the store is unwritable, each timer
+``Pulse`` (at most one a second) probes it with a write that touches no
+tickdesk data (:meth:`Store.probe`), so ``/healthz`` turns healthy again as soon as the
+store writes, even on an idle daemon. ``LoadBook`` gives the
+OrderMonitorActor the persisted orders, so only this thread ever touches
+SQLite. After a restart of this actor the ledgers reload from the store.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,10 +37,12 @@ from decimal import Decimal
 from actors.base import FailureHook, TickdeskActor
 from actors.messages import AccountRequest, OpenOrdersChanged, Pulse, TradeTick
 from engine.config import TradingConfig
+from engine.errors import InternalError, StoreUnavailable
 from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.server.hub import Hub
 from engine.store import Store
+from engine.store_health import StoreHealth, error_kind
 from engine.trading.events import Outcome
 from engine.trading.ledger import Ledger
 from engine.trading.order import Order
@@ -48,6 +57,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("tickdesk.portfolio")
+
+#: While the store is unwritable, probe it at most this often (on timer pulses).
+PROBE_INTERVAL_MS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +105,17 @@ class PortfolioActor(TickdeskActor):
         *,
         store_path: str = "",
         store_synchronous: str = "full",
+        store_health: StoreHealth | None = None,
         on_failure: FailureHook | None = None,
         generation: int = 0,
     ) -> None:
         """``store_path``: the SQLite database (a path, or a ``file:`` URI);
-        empty means no persistence."""
+        empty means no persistence. ``store_health`` outlives this actor (the
+        Engine's), so a restart keeps the counts."""
         super().__init__("portfolio", on_failure, generation)
         self._store_path = store_path
+        self._health = store_health if store_health is not None else StoreHealth()
+        self._last_probe_ms: int | None = None
         self._store_synchronous = store_synchronous
         self._store: Store | None = None
         self._hub = hub
@@ -127,9 +143,11 @@ class PortfolioActor(TickdeskActor):
         try:
             state = store.load(self._trading.fee_bps)
             ledgers = dict(state.ledgers)
-            for name, ledger in self._ledgers.items():
-                ledgers.setdefault(name, ledger)
-            store.add_accounts(ledgers.values())
+            new = [ledger for name, ledger in self._ledgers.items() if name not in ledgers]
+            for ledger in new:
+                ledgers[ledger.name] = ledger
+            if new:  # no write at all on a restart: a full disk cannot stop it
+                store.add_accounts(new)
         except BaseException:
             store.close()
             raise
@@ -166,6 +184,7 @@ class PortfolioActor(TickdeskActor):
 
     def _on_pulse(self, msg: Pulse) -> None:
         now = self._now_ms()
+        self._maybe_probe(now)
         for account in self._hub.accounts():
             ledger = self._ledgers.get(account)
             if ledger is not None:
@@ -189,8 +208,49 @@ class PortfolioActor(TickdeskActor):
                 ledger = changed[fill.account] = copy.deepcopy(self._ledger(fill.account))
             ledger.apply_fill(fill.symbol, fill.side, fill.quantity, fill.price)
         if self._store is not None:
-            self._store.settle(msg.outcome, changed, msg.next_order_id, msg.next_list_id)
+            try:
+                self._store.settle(msg.outcome, changed, msg.next_order_id, msg.next_list_id)
+            except sqlite3.Error as exc:
+                self._store_failed(exc, "settle")
+                raise StoreUnavailable() from None
+            self._store_ok()
         self._ledgers.update(changed)
+
+    def orphaned(self, message: object) -> None:
+        """An account command left in the mailbox when this actor failed: its
+        client still gets its one answer (``ERROR INTERNAL``, not applied)."""
+        if isinstance(message, AccountRequest):
+            err = InternalError(message.request_id)
+            message.channel.deliver(sm.error(err.code, err.message, self._now_ms(),
+                                             message.request_id))
+
+    # -- store health ------------------------------------------------------------
+
+    def _store_failed(self, exc: sqlite3.Error, what: str) -> None:
+        kind = error_kind(exc)
+        if self._health.writable:
+            log.error("store %s: %s failed (%s: %s); commands get STORE_UNAVAILABLE until "
+                      "it writes again", self._store_path, what, kind, exc)
+        else:
+            log.debug("store %s: %s failed again (%s: %s)", self._store_path, what, kind, exc)
+        self._health.failed(kind, str(exc))
+
+    def _store_ok(self) -> None:
+        if self._health.succeeded():
+            log.info("store %s writes again", self._store_path)
+
+    def _maybe_probe(self, now: int) -> None:
+        if self._store is None or self._health.writable:
+            return
+        if self._last_probe_ms is not None and now - self._last_probe_ms < PROBE_INTERVAL_MS:
+            return
+        self._last_probe_ms = now
+        try:
+            self._store.probe()
+        except sqlite3.Error as exc:
+            self._store_failed(exc, "probe")
+            return
+        self._store_ok()
 
     def _on_load_book(self, _msg: LoadBook) -> BookState | None:
         if self._store is None:

@@ -26,6 +26,11 @@ child are reported through ``on_feed_status`` (FEED_STATUS):
   continue at the maximum delay and the next ``UP`` clears it.
 
 Reports of an older generation (a child already replaced) are ignored.
+
+Every start, failure and restart is also recorded in a :class:`ChildBoard`
+(thread-safe; the Engine's, read by ``/healthz`` and ``/metrics`` through
+:mod:`engine.health`), so crash loops and escalations are visible from
+outside the actor tree.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import contextlib
 import logging
 import random
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -44,12 +50,70 @@ from actors.base import ActorSlot, TickdeskActor
 from actors.messages import ChildFailed, ChildUp, RestartChild
 from engine.backoff import Backoff, BackoffPolicy
 from engine.clock import Clock
+from engine.health import ChildRecord
 from engine.stats import counter
 
-__all__ = ["AwaitStarted", "ChildSpec", "FeedStatusReport", "Supervisor", "SupervisorLink",
-           "SupervisorStatistics"]
+__all__ = ["AwaitStarted", "ChildBoard", "ChildSpec", "ChildStatistics", "FeedStatusReport",
+           "Supervisor", "SupervisorLink", "SupervisorStatistics"]
 
 log = logging.getLogger("tickdesk.supervisor")
+
+
+@dataclass(frozen=True, slots=True)
+class ChildStatistics:
+    """What the :class:`ChildBoard` counts (``/metrics``: ``tickdesk_actor_restarts``)."""
+
+    restarts: Mapping[str, int] = counter("Restarts of each supervised actor.", label="actor")
+
+
+class ChildBoard:
+    """Each child's starts, failures and restarts (thread-safe: the Supervisor
+    writes from its thread, ``/healthz`` and ``/metrics`` read from HTTP
+    threads). Keeps the last ``max_failures`` failure times per child (a bound)."""
+
+    def __init__(self, max_failures: int = 100) -> None:
+        self._lock = threading.Lock()
+        self._max = max_failures
+        self._restarts: dict[str, int] = {}
+        self._failures: dict[str, deque[float]] = {}
+        self._started: dict[str, float | None] = {}
+        self._escalated: dict[str, bool] = {}
+        self._reason: dict[str, str | None] = {}
+
+    def _add(self, name: str) -> None:
+        if name not in self._failures:
+            self._restarts[name] = 0
+            self._failures[name] = deque(maxlen=self._max)
+            self._started[name] = None
+            self._escalated[name] = False
+            self._reason[name] = None
+
+    def started(self, name: str, now_s: float, restart: bool) -> None:
+        with self._lock:
+            self._add(name)
+            self._started[name] = now_s
+            if restart:
+                self._restarts[name] += 1
+
+    def failed(self, name: str, now_s: float, reason: str, escalated: bool) -> None:
+        with self._lock:
+            self._add(name)
+            self._failures[name].append(now_s)
+            self._started[name] = None
+            self._escalated[name] = escalated
+            self._reason[name] = reason
+
+    def statistics(self) -> ChildStatistics:
+        with self._lock:
+            return ChildStatistics(dict(self._restarts))
+
+    def records(self) -> tuple[ChildRecord, ...]:
+        with self._lock:
+            return tuple(
+                ChildRecord(name, self._restarts[name], tuple(self._failures[name]),
+                            self._started[name], self._escalated[name], self._reason[name])
+                for name in self._failures)
+
 
 class SupervisorLink(Protocol):
     """What a child gets from its Supervisor (thread-safe, never blocks).
@@ -124,8 +188,10 @@ class Supervisor(TickdeskActor):
         *,
         on_feed_status: Callable[[FeedStatusReport], None] | None = None,
         rand: Callable[[], float] = random.random,
+        board: ChildBoard | None = None,
     ) -> None:
         super().__init__("supervisor")
+        self.board = board if board is not None else ChildBoard()
         self._children = {c.name: c for c in children}
         self._order = [c.name for c in children]
         self._policy = policy
@@ -172,7 +238,9 @@ class Supervisor(TickdeskActor):
             self._feed_status(name, FeedStatusReport("RECONNECTING", 0, 0, "connecting"))
         ref = spec.factory(self._link, gen)
         spec.slot.set(ref)
-        self._backoff[name].on_started(self._clock.monotonic())
+        now = self._clock.monotonic()
+        self._backoff[name].on_started(now)
+        self.board.started(name, now, restart=gen > 0)
         if spec.up_on_start:
             self._feed_status(name, FeedStatusReport("UP", 0, None, None))
 
@@ -198,7 +266,9 @@ class Supervisor(TickdeskActor):
             # lost its upstream): never leave two generations alive.
             with contextlib.suppress(pykka.ActorDeadError):
                 old.stop(block=False)
-        decision = self._backoff[msg.name].on_failure(self._clock.monotonic(), self._rand())
+        now = self._clock.monotonic()
+        decision = self._backoff[msg.name].on_failure(now, self._rand())
+        self.board.failed(msg.name, now, msg.reason, decision.escalate)
         log.warning("%s %s; restart %d in %.2fs%s", msg.name, msg.reason, decision.attempt,
                     decision.delay_s, " (escalated)" if decision.escalate else "")
         self._feed_status(msg.name, FeedStatusReport(

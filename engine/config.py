@@ -149,6 +149,16 @@ class BinanceConfig:
     rotate_after_s: float = _opt(85800.0, _between(1, 86000))
     #: A symbol subscribed live that sends no data within this time is unknown.
     subscribe_timeout_s: float = _opt(5.0, _between(0.1, 60))
+    #: TCP connect, TLS and WebSocket handshake together must finish within this.
+    connect_timeout_s: float = _opt(10.0, _between(0.1, 600))
+    #: A frame (or a fragmented message) longer than this closes the connection.
+    max_frame_bytes: int = _opt(1 << 20, _between(1024, 1 << 30))
+    #: An aggregate-trade id more than this far ahead of the last one is implausible.
+    max_trade_id_jump: int = _opt(1_000_000, _between(1, 1 << 62))
+    #: A trade price further than this (percent) from the reference is implausible.
+    max_price_deviation_pct: float = _opt(20.0, _between(0.01, 1000))
+    #: A symbol added live is unsubscribed this long after its last subscriber left.
+    unsubscribe_grace_s: float = _opt(60.0, _between(0, 86400))
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +184,8 @@ class FeedConfig:
     #: Binance only: ``subscribe_ticker`` of a symbol not in ``symbols`` subscribes
     #: it upstream live (ERROR UNKNOWN_SYMBOL if Binance sends nothing for it).
     dynamic_symbols: bool = _opt(True)
+    #: Symbols one account may have added live (pending or subscribed) at once.
+    max_live_symbols_per_account: int = _opt(8, _between(1, 512))
 
 
 @dataclass(frozen=True, slots=True)

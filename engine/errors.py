@@ -16,11 +16,15 @@ drawing matches the classes::
     │   ├── Unauthorized       UNAUTHORIZED
     │   ├── UnknownOrder       UNKNOWN_ORDER: also what the order book raises on a bad cancel
     │   ├── RateLimited        RATE_LIMITED
+    │   ├── StoreUnavailable   STORE_UNAVAILABLE: the store could not write; nothing applied
     │   └── InternalError      INTERNAL (message is generic, never an exception text)
     ├── StoreError             the database cannot be used (engine.store)
+    │   ├── StoreInUse         another process holds the store's owner lock (engine.store_lock)
+    │   └── StoreCorrupt       damaged pages or a record that does not decode (engine.store_check)
     ├── Refusal                a handshake refused with an HTTP status (engine.server.http)
     ├── ExpectedFailure        an actor fails on purpose to be restarted (actors.base)
     │   └── FeedSourceError    the feed's upstream was lost (actors.feed)
+    ├── FrameTooLarge          an upstream frame over the limit (engine.feeds.ws_transport)
     ├── SessionClosed          an in-process session is closed (tickdesk.app)
     ├── ClientError            what the client library raises (tickdesk.client.errors)
     │   ├── ConnectError       the first connection could not be made
@@ -47,6 +51,7 @@ __all__ = [
     "InternalError",
     "ProtocolError",
     "RateLimited",
+    "StoreUnavailable",
     "TickdeskError",
     "Unauthorized",
     "UnknownAction",
@@ -101,6 +106,17 @@ class UnknownOrder(ProtocolError):
 
 class RateLimited(ProtocolError):
     code = ErrorCode.RATE_LIMITED
+
+
+class StoreUnavailable(ProtocolError):
+    """The durable store refused a write (disk full, I/O error): the command
+    changed nothing and may be retried once the store writes again."""
+
+    code = ErrorCode.STORE_UNAVAILABLE
+
+    def __init__(self, request_id: str | int | None = None) -> None:
+        super().__init__("the store cannot write (disk full or I/O error); the command was "
+                         "not applied, retry later", request_id)
 
 
 class InternalError(ProtocolError):

@@ -40,6 +40,7 @@ edited. Decimals are stored as TEXT (``str(Decimal)``), which is exact.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -65,6 +66,8 @@ __all__ = [
     "StoredState",
     "migrate",
 ]
+
+log = logging.getLogger("tickdesk.store")
 
 
 class StoreError(TickdeskError):
@@ -372,8 +375,28 @@ class Store:
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
-                db.execute("ROLLBACK")
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:  # the original error is the one to report
+                    log.warning("rollback failed after a failed write", exc_info=True)
             raise
+
+    def probe(self) -> None:
+        """Commit one real write that touches no tickdesk data: raises
+        ``sqlite3.Error`` while the store cannot write, returns once it can.
+
+        It bumps SQLite's ``PRAGMA user_version`` (a header field tickdesk
+        does not otherwise use; the schema version is its own table), which
+        rewrites page 1: one page appended to the write-ahead log and one
+        fsync. (Rewriting a row with its own value would not do: SQLite skips
+        identical overwrites, and the commit would succeed on a full disk.)"""
+        with self._transaction():
+            n = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            self._db.execute(f"PRAGMA user_version = {(n + 1) % 2**31}")
+
+    def account_names(self) -> set[str]:
+        """The names of the stored accounts."""
+        return {name for (name,) in self._db.execute("SELECT name FROM accounts")}
 
     # -- reads ----------------------------------------------------------------
 

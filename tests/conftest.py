@@ -25,7 +25,7 @@ from tickdesk import Config, Engine
 settings.register_profile("tickdesk", deadline=None)
 settings.load_profile("tickdesk")
 
-_STRAY = ("tickdesk.db", "tickdesk.db-wal", "tickdesk.db-shm")
+_STRAY = ("tickdesk.db", "tickdesk.db-wal", "tickdesk.db-shm", "tickdesk.db.lock")
 _preexisting: set[str] = set()
 
 

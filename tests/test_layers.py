@@ -39,6 +39,7 @@ PURE = [
     "engine/outbox.py",
     "engine/schedule.py",
     "engine/backoff.py",
+    "engine/health.py",
     "engine/rate_limit.py",
     "engine/version.py",
     "engine/protocol",

@@ -300,3 +300,54 @@ def test_load_always_matches_the_live_book_and_ledgers(ops: list[tuple[Any, ...]
                                                             rig.book.next_list_id)
         assert len(store.fills()) == sum(o.status is OrderStatus.FILLED
                                          for o in rig.book.all_orders())
+
+
+def test_a_full_store_refuses_a_settle_whole_then_takes_it(tmp_path: Path) -> None:
+    """SQLite's ``max_page_count`` makes a write that needs a new page fail
+    with SQLITE_FULL, exactly like a full disk; raising it is freeing space."""
+    from engine.store_health import error_kind
+
+    db = str(tmp_path / "full.db")
+    with Store(db) as store:
+        rig = Rig(store)
+        rig.trade("BTCUSDT", "40000")
+        pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+        store._db.execute(f"PRAGMA max_page_count = {pages}")
+        failed = None
+        for i in range(150):
+            req = parse_order({"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT",
+                               "quantity": "1", "price": str(41000 + i),
+                               "clientOrderId": f"resting-{i:04d}-" + "x" * 20})
+            out = rig.book.place("alice", req, now_ms=T0 + i, last_price=Decimal(40000))
+            before = store.load()
+            try:
+                store.settle(out, rig.ledgers, rig.book.next_order_id, rig.book.next_list_id)
+            except sqlite3.Error as exc:
+                failed = (out, exc)
+                break
+        assert failed is not None, "the page limit was never reached"
+        out, exc = failed
+        assert error_kind(exc) == "full" and "full" in str(exc)
+        assert store.load() == before  # the failed settle left nothing
+        assert not store._db.in_transaction
+        store._db.execute(f"PRAGMA max_page_count = {pages * 100}")  # space is back
+        store.settle(out, rig.ledgers, rig.book.next_order_id, rig.book.next_list_id)
+        store.probe()
+        after = store.load()
+    assert [o.order_id for o in after.orders] == [o.order_id for o in before.orders] + [
+        out.order_events()[0].order.order_id]
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("SQLITE_FULL", "full"), ("SQLITE_IOERR_WRITE", "io"), ("SQLITE_IOERR_FSYNC", "io"),
+    ("SQLITE_BUSY", "busy"), ("SQLITE_READONLY_DBMOVED", "readonly"),
+    ("SQLITE_CORRUPT", "corrupt"), ("SQLITE_NOTADB", "corrupt"), ("SQLITE_MISUSE", "other"),
+    (None, "other"),
+])
+def test_store_error_kinds(name: str | None, kind: str) -> None:
+    from engine.store_health import error_kind
+
+    exc = sqlite3.OperationalError("x")
+    if name is not None:
+        exc.sqlite_errorname = name  # type: ignore[attr-defined]
+    assert error_kind(exc) == kind

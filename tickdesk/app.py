@@ -33,13 +33,14 @@ import orjson
 import pykka
 
 from actors.base import ActorSlot, FailureHook, GetStatistics
-from actors.connection import ConnectionActor, InboundGate, SessionServices
+from actors.connection import ConnectionActor, InboundGate, SessionServices, announce
 from actors.feed import FeedActor
-from actors.messages import ClientFrame, ClientGone, Pulse
+from actors.messages import ClientFrame, ClientGone, Pulse, SymbolInterest
 from actors.order_monitor import OrderMonitorActor
 from actors.portfolio import PortfolioActor
 from actors.supervisor import (
     AwaitStarted,
+    ChildBoard,
     ChildSpec,
     FeedStatusReport,
     Supervisor,
@@ -53,6 +54,7 @@ from engine.dashboard import dashboard_routes
 from engine.errors import TickdeskError
 from engine.feeds.base import FeedShared
 from engine.feeds.registry import source_kind
+from engine.health import assess
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import CloseCode
@@ -71,6 +73,9 @@ from engine.server.ops import (
     metrics_route,
 )
 from engine.store import Store
+from engine.store_check import verify
+from engine.store_health import StoreHealth
+from engine.store_lock import StoreLock
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
 
@@ -223,6 +228,16 @@ class Engine:
         self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
         self.feed_shared = FeedShared(cfg.feed.symbols)
+        if self._feed_kind.live_symbols and cfg.feed.dynamic_symbols:
+            # The FeedActor withdraws live symbols nobody watches (after a grace).
+            # A report lost while the feed restarts is made up for: a new FeedActor
+            # looks at the hub's watched symbols when it starts.
+            feed_slot = self.feed
+
+            def interest(symbol: str, watched: bool) -> None:
+                feed_slot.tell(SymbolInterest(symbol, watched))
+
+            self.hub.on_interest = interest
         self._ids = itertools.count(1)
         self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
         self._tokens = {a.token: a.name for a in cfg.accounts}
@@ -250,6 +265,13 @@ class Engine:
         self._started = False
         self._stopped = False
         self._store_path, self._store_anchor = self._store_location(cfg.store.path)
+        #: Held from start() to stop() for a database file (None in memory).
+        self._store_lock = (StoreLock(self._store_path) if self._store_anchor is None
+                            else None)
+        #: Whether the store writes, and its errors by kind (the PortfolioActor's reports).
+        self.store_health = StoreHealth()
+        #: Every child's starts, failures and restarts (the Supervisor's records).
+        self.children = ChildBoard()
         self.services = SessionServices(
             hub=self.hub,
             feed=self.feed,
@@ -272,13 +294,18 @@ class Engine:
     def start(self) -> Engine:
         if self._started:
             raise RuntimeError("engine already started")
-        # Open (and migrate) the store once here, in the caller's thread, so a
-        # bad path or a too-new database fails start() instead of crash-looping
-        # the PortfolioActor. This connection is closed before any actor runs.
+        # The store is this engine's alone (StoreInUse otherwise). Check it
+        # (pages, schema version, every record: StoreCorrupt) and open (and
+        # migrate) it once here, in the caller's thread, so a bad path or a
+        # bad database fails start() instead of crash-looping the
+        # PortfolioActor. This connection is closed before any actor runs.
         try:
+            if self._store_lock is not None:
+                self._store_lock.acquire()
+                verify(self._store_path)
             Store(self._store_path).close()
         except BaseException:
-            self._close_anchor()
+            self._release_store()
             raise
         self._started = True
         self._started_at = self.clock.monotonic()
@@ -289,7 +316,8 @@ class Engine:
             max_restarts=sup.max_restarts, restart_window_s=sup.restart_window_s,
         )
         self._supervisor = Supervisor.start(self._children(), policy, self.clock,
-                                            on_feed_status=self._feed_status_changed)
+                                            on_feed_status=self._feed_status_changed,
+                                            board=self.children)
         # Return with every child's slot set, so a session opened right away
         # can reach them (their start-up, e.g. loading the store, runs before
         # their first message).
@@ -328,6 +356,7 @@ class Engine:
         """Close every client with 1001, stop every actor and thread. Idempotent."""
         if self._stopped or not self._started:
             self._stopped = True
+            self._release_store()
             return
         self._stopped = True
         self.edge.stop_accepting()
@@ -352,13 +381,17 @@ class Engine:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 ref.stop(block=True, timeout=1.0)
         self.edge.stop()
-        self._close_anchor()
+        self._release_store()
 
-    def _close_anchor(self) -> None:
+    def _release_store(self) -> None:
+        """Close the in-memory anchor, or release the file's owner lock (after
+        every actor has stopped, so the PortfolioActor has closed the store)."""
         anchor = self._store_anchor
         self._store_anchor = None
         if anchor is not None:
             anchor.close()
+        if self._store_lock is not None:
+            self._store_lock.release()
 
     @property
     def store_path(self) -> str:
@@ -415,10 +448,16 @@ class Engine:
     def ops_snapshot(self) -> OpsSnapshot:
         """What ``/healthz`` and ``/metrics`` show (see :mod:`engine.server.ops`)."""
         live, sent, conflated, evictions, _ = self.transport_stats.totals()
+        now = self.clock.monotonic()
+        sup = self.config.supervisor
+        actors = {r.name: assess(r, now, sup.restart_window_s, sup.reset_after_s)
+                  for r in self.children.records()}
         return OpsSnapshot(feed=self._feed_status.get(), connections=live,
                            sessions=len(self.hub), messages_sent=sent, conflated=conflated,
                            evictions=evictions, refused=self.limits.refused,
-                           uptime_s=max(0.0, self.clock.monotonic() - self._started_at))
+                           uptime_s=max(0.0, now - self._started_at),
+                           actors=actors, store=self.store_health.snapshot(),
+                           restart_window_s=sup.restart_window_s)
 
     def statistics(self) -> list[StatisticsSource]:
         """Every ``statistics()`` that ``/metrics`` exports, read now (see
@@ -429,6 +468,8 @@ class Engine:
             ("hub", {}, self.hub.statistics()),
             ("edge", {}, self.edge.statistics()),
             ("auth", {}, self.auth_failures.statistics()),
+            ("actor", {}, self.children.statistics()),
+            ("store", {}, self.store_health.statistics()),
         ]
         slots = (self.portfolio, self.order_monitor, self.feed, *self._timers.values())
         sources += [("actor", {"actor": slot.name}, slot.statistics()) for slot in slots]
@@ -497,14 +538,16 @@ class Engine:
         def portfolio(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return PortfolioActor.start(self.hub, cfg.trading, self._accounts, clock.now_ms,
                                         store_path=self._store_path,
-                                        store_synchronous=cfg.store.synchronous, on_failure=hook,
+                                        store_synchronous=cfg.store.synchronous,
+                                        store_health=self.store_health, on_failure=hook,
                                         generation=gen)
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
                                            self.feed_shared.serves, on_failure=hook,
                                            generation=gen,
-                                           on_order_event=self.metrics.order_event)
+                                           on_order_event=self.metrics.order_event,
+                                           store_health=self.store_health)
 
         def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,
@@ -565,6 +608,7 @@ class Engine:
         self.transport_stats.opened(channel)
 
         def released() -> None:
+            self.hub.remove(channel)  # also when the actor never started
             self.limits.release(ip)
             self.transport_stats.closed(channel)
             with self._transports_cv:
@@ -587,7 +631,10 @@ class Engine:
             return more
 
         def start() -> None:
-            ref = ConnectionActor.start(channel, self.services, account, gate)
+            # CONNECTED and the hub before the actor: once the client has read
+            # CONNECTED it is in the hub (account broadcasts reach it).
+            announce(channel, self.services, account)
+            ref = ConnectionActor.start(channel, self.services, account, gate, announced=True)
             target.set(ref)
             with self._lock:
                 self._connections[conn_id] = ref

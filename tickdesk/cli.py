@@ -3,7 +3,14 @@
 Edge module. ``tickdesk run`` starts the daemon and logs one line with the
 WebSocket URL; SIGINT or SIGTERM closes every client with 1001, stops every
 actor explicitly (pykka's threads would make an atexit-based stop hang) and
-exits 0. A bad configuration exits with status 2 and a message naming the key.
+exits 0. A bad configuration exits with status 2 and a message naming the key;
+so does a store that another daemon holds (``store <path> is in use by pid
+N``). A store that cannot be opened, or fails its integrity check, exits 1
+with a message naming what is wrong (table, row, field), before listening.
+
+``SIGXFSZ`` is ignored: a process file-size limit (``ulimit -f``) then makes
+a store write fail with an I/O error, answered ``STORE_UNAVAILABLE``, instead
+of killing the daemon.
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ __all__ = ["main"]
 log = logging.getLogger("tickdesk")
 
 EXIT_CONFIG = 2
+#: Another process holds the store's owner lock (like a configuration error:
+#: retrying does not help until the operator acts).
+EXIT_STORE_IN_USE = 2
+EXIT_FAILED = 1
 
 
 def _load(path: str | None) -> Config:
@@ -63,23 +74,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     import sqlite3
 
     from engine.store import StoreError
+    from engine.store_lock import StoreInUse
 
     t0 = time.monotonic()
     engine = Engine(cfg)
     try:
         engine.start()
-    except (StoreError, sqlite3.Error) as exc:
-        print(f"tickdesk: cannot open the store {cfg.store.path!r}: {exc}", file=sys.stderr)
+    except StoreInUse as exc:
+        print(f"tickdesk: {exc}", file=sys.stderr)
         engine.stop()
-        return 1
+        return EXIT_STORE_IN_USE
+    except (StoreError, sqlite3.Error) as exc:
+        text = str(exc)
+        if cfg.store.path not in text:
+            text = f"cannot open the store {cfg.store.path!r}: {text}"
+        print(f"tickdesk: {text}", file=sys.stderr)
+        engine.stop()
+        return EXIT_FAILED
     except OSError as exc:
         print(f"tickdesk: cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror}",
               file=sys.stderr)
         engine.stop()
-        return 1
+        return EXIT_FAILED
     log.info("tickdesk %s listening on %s (feed %s, started in %.0f ms)", __version__,
              engine.url, cfg.feed.source, (time.monotonic() - t0) * 1000)
     print(ready_message(cfg, engine.url), flush=True)

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from engine.market.agg_gaps import AggGapTracker
 from engine.market.binance_codec import CodecStats, Decoded
+from engine.market.plausibility import REASONS, Reference
 from engine.market.upstream_limits import SlidingWindowLimiter, connection_attempt_limiter
 from engine.messages import Ticker24h, Trade
 from engine.stats import counter
@@ -70,6 +71,10 @@ class FeedSharedStatistics:
         "Upstream frames decoded, by what they held (trade, ticker, dropped, ...).", label="kind")
     frames_dropped: Mapping[str, int] = counter(
         "Upstream frames dropped as malformed, by reason.", label="reason")
+    dropped_trades: Mapping[str, int] = counter(
+        "Implausible upstream trades dropped, by reason (id_jump: id far ahead; price_band: "
+        "price outside the band; unconfirmed: no reference and not vouched for).",
+        label="reason")
 
 
 class FeedShared:
@@ -93,6 +98,9 @@ class FeedShared:
         """Aggregate-trade ids missed in total."""
         self.skipped_symbols = 0
         """Events of symbols the feed does not serve (replay files with more symbols)."""
+        self._dropped: dict[str, int] = dict.fromkeys(REASONS, 0)
+        self._references: dict[str, Reference] = {}
+        self._owners: dict[str, str] = {}
 
     # -- served symbols (configured + added live) ---------------------------------
 
@@ -100,10 +108,25 @@ class FeedShared:
         """True if the feed serves ``symbol`` (thread-safe; clients' ``known_symbol``)."""
         return symbol in self._served
 
-    def add_symbol(self, symbol: str) -> None:
-        """Serve ``symbol`` from now on, and after every reconnect."""
+    def add_symbol(self, symbol: str, owner: str | None = None) -> None:
+        """Serve ``symbol`` from now on, and after every reconnect; ``owner``: the
+        account that added it live."""
         with self._lock:
             self._served[symbol] = None
+            if owner is not None and symbol not in self.configured:
+                self._owners[symbol] = owner
+
+    def remove_symbol(self, symbol: str) -> None:
+        """Stop serving a symbol added live (configured symbols stay)."""
+        with self._lock:
+            if symbol not in self.configured:
+                self._served.pop(symbol, None)
+                self._owners.pop(symbol, None)
+
+    def live_owners(self) -> dict[str, str]:
+        """Symbols added live, and the account that added each."""
+        with self._lock:
+            return {s: self._owners.get(s, "") for s in self._served if s not in self.configured}
 
     def served(self) -> list[str]:
         with self._lock:
@@ -123,6 +146,25 @@ class FeedShared:
                 self.gap_events += 1
                 self.missing_trades += gap
             return gap
+
+    def count_dropped(self, reason: str) -> None:
+        """An implausible trade was dropped (``reason``: one of ``plausibility.REASONS``)."""
+        with self._lock:
+            self._dropped[reason] = self._dropped.get(reason, 0) + 1
+
+    def dropped_trades(self) -> dict[str, int]:
+        """Implausible trades dropped, by reason (every reason, zeros included)."""
+        with self._lock:
+            return dict(self._dropped)
+
+    def keep_references(self, refs: dict[str, Reference]) -> None:
+        """The last trusted trade of each symbol, for the next connection's guard."""
+        with self._lock:
+            self._references.update(refs)
+
+    def references(self) -> dict[str, Reference]:
+        with self._lock:
+            return dict(self._references)
 
     def count_skipped(self) -> None:
         with self._lock:
@@ -151,7 +193,8 @@ class FeedShared:
                 connection_attempts=self.connects, connections_opened=self.opened,
                 reconnects=max(0, self.connects - 1), agg_trade_gaps=self.gap_events,
                 agg_trades_missed=self.missing_trades, events_skipped=self.skipped_symbols,
-                frames_decoded=dict(self._stats.decoded), frames_dropped=dict(self._stats.dropped))
+                frames_decoded=dict(self._stats.decoded), frames_dropped=dict(self._stats.dropped),
+                dropped_trades=dict(self._dropped))
 
     def snapshot(self) -> dict[str, object]:
         """Counters for logs, status and tests."""
@@ -164,4 +207,5 @@ class FeedShared:
                 "missingTrades": self.missing_trades,
                 "skippedSymbols": self.skipped_symbols,
                 "dynamicSymbols": sorted(set(self._served) - self.configured),
+                "droppedTrades": dict(self._dropped),
             }

@@ -21,22 +21,32 @@ Transport settings:
 * websocket-client's own ``reconnect=`` is **not** used: a connection lives
   exactly as long as this source. Reconnecting is the Supervisor's job.
 
+Connecting: the TCP socket (and TLS) is opened by
+:func:`~engine.feeds.ws_transport.open_socket` and handed to the
+``WebSocketApp``; connect, TLS and the WebSocket handshake together are
+bounded by ``feed.binance.connect_timeout_s`` (socket timeout, and the
+watchdog shuts the socket down at the deadline). Once open, frames longer
+than ``feed.binance.max_frame_bytes`` are refused before their payload is
+read (:class:`~engine.feeds.ws_transport.BoundedFrames`). The source reports
+``up`` only with its **first data frame** (a trade or ticker), not at the
+handshake: an upstream that opens and closes at once never counts as up.
+
 Failures (each ends the connection and calls ``sink.failed(reason)`` once,
-after ``run_forever`` has returned): a refused or failed handshake
-(``connect failed: <error type>``), a close or error from the upstream
-(``upstream closed (<code>)`` / ``upstream error: <type>``), a *data stall*
-(no frame for ``feed.binance.stall_timeout_s``, pings notwithstanding: the
-watchdog aborts the socket; before the handshake completes the same limit
-is reported as ``connect timeout``), and Binance's ``serverShutdown`` event
+after ``run_forever`` has returned, and is logged): a refused or failed
+handshake (``connect failed: <error type>``), no handshake within
+``connect_timeout_s`` (``connect timeout``), a close or error from the
+upstream (``upstream closed (<code>)`` / ``upstream error: <type>``), a frame
+over the limit (``frame too large: <n> bytes (max <m>)``), a *data stall* (no
+frame for ``feed.binance.stall_timeout_s``, pings notwithstanding: the
+watchdog aborts the socket), and Binance's ``serverShutdown`` event
 (``server shutdown``). A source that was stopped reports nothing.
 
 Limits: before connecting, the source takes a slot of the 300-attempts-per-
 5-minutes window kept in :class:`FeedShared` (it waits, stoppably, if the
 window is full). Live control messages (``subscribe``) are queued and sent
-by the watchdog at most 5 per second (sliding window). Trades whose
-aggregate-trade id skips ahead of the last one seen for the symbol (across
-reconnects: the positions live in :class:`FeedShared`) are logged and
-counted as a gap.
+by the watchdog at most 5 per second (sliding window). (Aggregate-trade id
+gaps are counted by the FeedActor, on the trades it trusts: a poison id must
+not count as billions of missed trades.)
 
 Bound: at most ``max_in_flight`` batches wait for the FeedActor; beyond
 that the reader blocks, which shows as a stall if it lasts.
@@ -51,6 +61,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -62,6 +73,7 @@ import websocket
 from engine.clock import Clock
 from engine.config import BinanceConfig
 from engine.feeds.base import FeedShared, FeedSink
+from engine.feeds.ws_transport import FrameTooLarge, install_frame_limit, open_socket
 from engine.market.binance_codec import (
     ControlError,
     ControlReply,
@@ -119,6 +131,9 @@ class BinanceSource:
         self._symbols = frozenset(s.upper() for s in symbols)
         self.url = combined_url(cfg.url, streams_for(sorted(self._symbols)))
         self._stall_s = cfg.stall_timeout_s
+        self._connect_s = cfg.connect_timeout_s
+        self._max_frame = cfg.max_frame_bytes
+        self._base_url = cfg.url
         self._sink = sink
         self._clock = clock
         self._shared = shared
@@ -134,6 +149,9 @@ class BinanceSource:
         self._app: websocket.WebSocketApp | None = None
         self._reason: str | None = None
         self._opened_at: float | None = None
+        self._connect_deadline: float | None = None
+        self._raw: socket.socket | None = None  # until the handshake is done
+        self._up_sent = False
         self._last_frame = clock.monotonic()
         self._rotation_signalled = False
         self._halted_at = 0.0
@@ -172,6 +190,8 @@ class BinanceSource:
             # does not wake it: let the reader see the close reply, or cut.
             if not self.done.wait(self._close_timeout):
                 self._abort(app)
+        else:
+            self._cut_raw()  # connecting: wake a handshake that waits
         for t in (self._reader, self._watchdog):
             if t is not None and t is not threading.current_thread():
                 t.join(timeout)
@@ -198,19 +218,26 @@ class BinanceSource:
         try:
             if not self._await_attempt_slot():
                 return
+            log.info("connecting to %s", self.url)
+            with self._lock:
+                self._connect_deadline = self._clock.monotonic() + self._connect_s
+            sock = self._connect()
+            if sock is None:
+                return
             app = websocket.WebSocketApp(
                 self.url,
                 on_open=self._on_open,
                 on_message=self._on_message,
                 on_error=self._on_error,
                 on_close=self._on_close,
+                socket=sock,
             )
             with self._lock:
                 if self._halt.is_set():
+                    sock.close()
                     return
                 self._app = app
                 self._last_frame = self._clock.monotonic()
-            log.info("connecting to %s", self.url)
             try:
                 app.run_forever(
                     ping_interval=self._ping_interval,
@@ -225,6 +252,24 @@ class BinanceSource:
                 self._sink.failed(reason)
         finally:
             self.done.set()
+
+    def _connect(self) -> socket.socket | None:
+        """The TCP (+TLS) socket, bounded by ``connect_timeout_s``; None (failure
+        reported, unless stopped) if it could not be opened."""
+        try:
+            sock = open_socket(self._base_url, self._connect_s)
+        except TimeoutError:
+            reason = f"connect timeout (no connection within {self._connect_s:g}s)"
+        except Exception as exc:
+            reason = f"connect failed: {type(exc).__name__}"
+        else:
+            with self._lock:
+                self._raw = sock
+            return sock
+        if not self._halt.is_set():
+            log.warning("binance feed lost: %s", reason)
+            self._sink.failed(reason)
+        return None
 
     def _await_attempt_slot(self) -> bool:
         """Take a connection-attempt slot (300 per 5 min); False if stopped meanwhile."""
@@ -246,25 +291,36 @@ class BinanceSource:
             app.keep_running = False
             return
         now = self._clock.monotonic()
+        sock = app.sock
+        if sock is not None:
+            # From here on the stall watchdog bounds reads and sends (it shuts the
+            # socket down); a socket timeout would make websocket-client report a
+            # slow frame as a lost connection.
+            sock.settimeout(None)
+            install_frame_limit(sock, self._max_frame, self._frame_too_large)
         with self._lock:
             self._opened_at = now
             self._last_frame = now
+            self._raw = None
         self._shared.note_open()
-        log.info("binance feed open (%d symbols)", len(self._symbols))
-        self._sink.up()
+        log.info("binance handshake done (%d symbols); up at the first data frame",
+                 len(self._symbols))
+
+    def _frame_too_large(self, exc: FrameTooLarge) -> None:
+        self._set_reason(str(exc))
+
+    def _first_data(self) -> None:
+        if not self._up_sent:
+            self._up_sent = True
+            log.info("binance feed up: first data frame received")
+            self._sink.up()
 
     def _on_message(self, app: websocket.WebSocketApp, text: Any) -> None:
         try:
             self._last_frame = self._clock.monotonic()
             decoded = self._shared.record(decode_frame(text))
-            if isinstance(decoded, Trade):
-                if decoded.trade_id is not None:
-                    gap = self._shared.observe_trade(decoded.symbol, decoded.trade_id)
-                    if gap:
-                        log.warning("%s: %d aggregate trade(s) missed before id %d",
-                                    decoded.symbol, gap, decoded.trade_id)
-                self._deliver(decoded)
-            elif isinstance(decoded, Ticker24h):
+            if isinstance(decoded, Trade | Ticker24h):
+                self._first_data()
                 self._deliver(decoded)
             elif isinstance(decoded, ServerShutdown):
                 self._set_reason("server shutdown")
@@ -288,8 +344,13 @@ class BinanceSource:
 
     def _on_error(self, _app: websocket.WebSocketApp, exc: Any) -> None:
         if self._opened_at is None:
+            if isinstance(exc, TimeoutError | websocket.WebSocketTimeoutException):
+                self._set_reason(f"connect timeout (no handshake within {self._connect_s:g}s)")
             self._set_reason(f"connect failed: {type(exc).__name__}")
         else:
+            code = getattr(exc, "status_code", None)  # a close frame, as websocket-client
+            if isinstance(exc, websocket.WebSocketConnectionClosedException) and code:
+                self._set_reason(f"upstream closed ({code})")  # reports it (1.9)
             self._set_reason(f"upstream error: {type(exc).__name__}")
 
     def _on_close(self, _app: websocket.WebSocketApp, code: Any, _msg: Any) -> None:
@@ -307,15 +368,20 @@ class BinanceSource:
                 if self._clock.monotonic() - self._halted_at > self._close_timeout:
                     self._abort(app)
                 continue
-            if app is None:
-                continue  # still waiting for a connection-attempt slot
             now = self._clock.monotonic()
+            if self._opened_at is None:
+                deadline = self._connect_deadline
+                if deadline is not None and now > deadline:
+                    # abort() does nothing before the handshake: cut the socket itself.
+                    self._set_reason(
+                        f"connect timeout (no handshake within {self._connect_s:g}s)")
+                    self._cut_raw()
+                continue
+            if app is None:
+                continue
             idle = now - self._last_frame
             if idle > self._stall_s:
-                if self._opened_at is None:
-                    self._set_reason("connect timeout")
-                else:
-                    self._set_reason(f"data stall: no data for {idle:.1f}s")
+                self._set_reason(f"data stall: no data for {idle:.1f}s")
                 self._abort(app)
                 continue
             if self._opened_at is not None:
@@ -326,7 +392,16 @@ class BinanceSource:
                     log.info("binance connection is %.0fs old: rotating", now - self._opened_at)
                     self._on_rotate()
 
+    def _cut_raw(self) -> None:
+        """Shut the not-yet-open socket down: wakes a reader blocked in the handshake."""
+        with self._lock:
+            raw = self._raw
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                raw.shutdown(socket.SHUT_RDWR)
+
     def _abort(self, app: websocket.WebSocketApp | None) -> None:
+        self._cut_raw()
         if app is None:
             return
         app.keep_running = False

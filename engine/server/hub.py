@@ -10,6 +10,7 @@ subscriber, with the message encoded and framed once by the caller.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.protocol.server_messages import Outgoing
@@ -39,6 +40,10 @@ class Hub:
         self._by_account: dict[str, tuple[Channel, ...]] = {}
         self._symbols_of: dict[int, set[str]] = {}
         self._account_of: dict[int, str] = {}
+        #: Called with (symbol, watched) when a symbol gains its first or loses its
+        #: last subscriber, outside the lock, in the caller's thread (the FeedActor
+        #: withdraws live symbols nobody watches). Must not block.
+        self.on_interest: Callable[[str, bool], None] | None = None
 
     # -- membership ---------------------------------------------------------
 
@@ -49,15 +54,19 @@ class Hub:
             self._symbols_of[ch.conn_id] = set()
 
     def remove(self, ch: Channel) -> None:
+        lost: list[str] = []
         with self._lock:
             if self._channels.pop(ch.conn_id, None) is None:
                 return
             self._all = tuple(self._channels.values())
             for sym in self._symbols_of.pop(ch.conn_id, set()):
-                self._drop(self._by_symbol, sym, ch)
+                if self._drop(self._by_symbol, sym, ch):
+                    lost.append(sym)
             account = self._account_of.pop(ch.conn_id, None)
             if account is not None:
                 self._drop(self._by_account, account, ch)
+        for sym in lost:
+            self._interest(sym, False)
 
     def set_account(self, ch: Channel, account: str) -> None:
         with self._lock:
@@ -85,7 +94,10 @@ class Hub:
             if syms is None or symbol in syms:
                 return False
             syms.add(symbol)
-            self._by_symbol[symbol] = (*self._by_symbol.get(symbol, ()), ch)
+            current = self._by_symbol.get(symbol, ())
+            self._by_symbol[symbol] = (*current, ch)
+        if not current:
+            self._interest(symbol, True)
         return True
 
     def unsubscribe(self, ch: Channel, symbol: str) -> bool:
@@ -95,7 +107,9 @@ class Hub:
             if syms is None or symbol not in syms:
                 return False
             syms.discard(symbol)
-            self._drop(self._by_symbol, symbol, ch)
+            last = self._drop(self._by_symbol, symbol, ch)
+        if last:
+            self._interest(symbol, False)
         return True
 
     # -- publishing (lock-free reads) ----------------------------------------
@@ -123,6 +137,14 @@ class Hub:
     def channels(self) -> tuple[Channel, ...]:
         return self._all
 
+    def subscriber_count(self, symbol: str) -> int:
+        return len(self._by_symbol.get(symbol, ()))
+
+    def watched_symbols(self) -> set[str]:
+        """Symbols with at least one subscriber now."""
+        with self._lock:
+            return set(self._by_symbol)
+
     def statistics(self) -> HubStatistics:
         with self._lock:
             return HubStatistics(
@@ -136,10 +158,17 @@ class Hub:
     # -- internals ----------------------------------------------------------
 
     @staticmethod
-    def _drop(table: dict[str, tuple[Channel, ...]], key: str, ch: Channel) -> None:
-        """Remove ``ch`` from ``table[key]`` (the key goes when that empties it)."""
+    def _drop(table: dict[str, tuple[Channel, ...]], key: str, ch: Channel) -> bool:
+        """Remove ``ch`` from ``table[key]`` (the key goes when that empties it);
+        True if it did."""
         remaining = tuple(c for c in table.get(key, ()) if c is not ch)
         if remaining:
             table[key] = remaining
-        else:
-            table.pop(key, None)
+            return False
+        table.pop(key, None)
+        return True
+
+    def _interest(self, symbol: str, watched: bool) -> None:
+        cb = self.on_interest
+        if cb is not None:
+            cb(symbol, watched)

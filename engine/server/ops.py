@@ -4,23 +4,27 @@ Edge module. :class:`TransportStats` is told when each WebSocket transport
 opens and closes, keeps the live channels and adds the counters of closed
 ones to running totals, so a scrape sees every channel exactly once.
 
-* ``/healthz``: JSON ``{"status": "ok"|"degraded", "feed": {...FEED_STATUS},
-  "connections": n, "uptimeS": s}``; ``ok`` only while the feed is ``UP``;
-  HTTP 503 while the feed is ``DOWN`` (200 otherwise).
+* ``/healthz``: JSON ``{"status": "ok"|"degraded"|"failing", "reasons": [...],
+  "feed": {...FEED_STATUS}, "actors": {name: {...}}, "store": {...},
+  "connections": n, "uptimeS": s}``. HTTP **503** with ``status = "failing"``
+  while :func:`engine.health.reasons` gives any reason (the feed is ``DOWN``,
+  an actor is crash-looping or escalated, the store cannot write); otherwise
+  200, ``ok`` while the feed is ``UP`` and ``degraded`` while it reconnects.
 * ``/metrics``: Prometheus text exposition (``prometheus-client``), from a
   registry of this engine only (several engines in one process never clash):
-  the snapshot's gauges and counters; every ``statistics()`` the engine lists,
-  read at scrape time by :class:`StatisticsCollector` (each declared field of
-  those dataclasses is one metric, see :mod:`engine.stats`); and what
-  :class:`EngineMetrics` counts as it happens (ORDER_UPDATEs by execution
-  type, the tick fan-out latency).
+  the snapshot's gauges and counters (``tickdesk_healthy`` among them); every
+  ``statistics()`` the engine lists, read at scrape time by
+  :class:`StatisticsCollector` (each declared field of those dataclasses is
+  one metric, see :mod:`engine.stats`: actor restarts by actor and store
+  errors by kind among them); and what :class:`EngineMetrics` counts as it
+  happens (ORDER_UPDATEs by execution type, the tick fan-out latency).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -33,10 +37,12 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from engine.health import ActorHealth, reasons
 from engine.protocol.enums import CloseCode, ExecutionType
 from engine.server.channel import SocketChannel
 from engine.server.http import HttpResponse, Route
 from engine.stats import samples
+from engine.store_health import StoreHealthSnapshot
 
 __all__ = [
     "FEED_STATES",
@@ -129,20 +135,39 @@ class OpsSnapshot:
     evictions: Mapping[int, int]
     refused: int
     uptime_s: float
+    #: Each supervised actor, judged by :func:`engine.health.assess`.
+    actors: Mapping[str, ActorHealth] = field(default_factory=dict)
+    store: StoreHealthSnapshot = field(default_factory=lambda: StoreHealthSnapshot(True))
+    #: ``supervisor.restart_window_s``, quoted in the reasons.
+    restart_window_s: float = 300.0
+
+    def reasons(self) -> list[str]:
+        """Why the engine is unhealthy; empty when it is healthy."""
+        return reasons(self.actors, self.feed, self.store.writable, self.store.last_error,
+                       self.restart_window_s)
 
 
 def healthz_route(snapshot: Callable[[], OpsSnapshot]) -> Route:
     def healthz(_headers: Mapping[str, str], _query: Mapping[str, list[str]]) -> HttpResponse:
         snap = snapshot()
-        feed_status = snap.feed.get("status")
+        why = snap.reasons()
+        status = "failing" if why else "ok" if snap.feed.get("status") == "UP" else "degraded"
         body = {
-            "status": "ok" if feed_status == "UP" else "degraded",
+            "status": status,
+            "reasons": why,
             "feed": dict(snap.feed),
+            "actors": {
+                name: {"restarts": a.restarts, "recentFailures": a.recent_failures,
+                       "crashLooping": a.crash_looping, "escalated": a.escalated,
+                       "lastFailure": a.last_reason}
+                for name, a in sorted(snap.actors.items())
+            },
+            "store": {"writable": snap.store.writable, "lastError": snap.store.last_error,
+                      "errors": dict(snap.store.errors)},
             "connections": snap.connections,
             "uptimeS": round(snap.uptime_s, 3),
         }
-        return HttpResponse(503 if feed_status == "DOWN" else 200, "application/json",
-                            orjson.dumps(body))
+        return HttpResponse(503 if why else 200, "application/json", orjson.dumps(body))
 
     return healthz
 
@@ -181,6 +206,8 @@ class _Collector:
         yield feed
         yield GaugeMetricFamily("tickdesk_uptime_seconds", "Seconds since the engine started.",
                                 value=snap.uptime_s)
+        yield GaugeMetricFamily("tickdesk_healthy", "1 while /healthz answers 200, else 0.",
+                                value=0 if snap.reasons() else 1)
 
 
 #: ``(prefix, labels, statistics)``: one object's ``statistics()`` dataclass, exported

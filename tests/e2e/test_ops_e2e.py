@@ -60,12 +60,13 @@ def test_healthz_is_503_while_the_feed_is_down(engine: Engine) -> None:
     status, _, body = _get(engine, "/healthz")
     health = json.loads(body)
     assert status == 503
-    assert health["status"] == "degraded" and health["feed"]["reason"] == "upstream refused"
+    assert health["status"] == "failing" and health["feed"]["reason"] == "upstream refused"
+    assert health["reasons"] == ["feed is DOWN: upstream refused"]
 
 
 @pytest.mark.parametrize(("feed_status", "http", "shown"),
                          [("UP", 200, "ok"), ("RECONNECTING", 200, "degraded"),
-                          ("DOWN", 503, "degraded")])
+                          ("DOWN", 503, "failing")])
 def test_healthz_table(feed_status: str, http: int, shown: str) -> None:
     snap = OpsSnapshot(feed={"feed": "x", "status": feed_status}, connections=3, sessions=3,
                        messages_sent=0, conflated=0, evictions={}, refused=0, uptime_s=1.23456)

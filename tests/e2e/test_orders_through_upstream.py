@@ -36,6 +36,8 @@ def test_trailing_stop_example_5_through_the_live_feed(upstream: FakeBinanceUpst
             upstream.push_trade("BTCUSDT", price, "0.5")
             client.wait_for(lambda m: m["type"] == "MARKET_UPDATE" and m["price"] == float(price))
 
+        # the first trade since the start waits for the next one to vouch for it
+        upstream.push_trade("BTCUSDT", "40000", "0.5")
         push_and_see("40000")
         client.send({"action": "place_order", "symbol": "BTCUSDT", "side": "SELL",
                      "type": "STOP_LOSS", "quantity": "0.1", "trailingDelta": 700, "id": "t"})

@@ -47,6 +47,8 @@ def test_statistics_reach_metrics(upstream: FakeBinanceUpstream) -> None:
                 client.wait_for(lambda m: m["type"] == "MARKET_UPDATE"
                                 and m["price"] == float(price))
 
+            # the first trade since the start waits for the next one to vouch for it
+            upstream.push_trade("BTCUSDT", "40000", "0.5")
             for i in range(7):
                 push_and_see(40000 + i)
             upstream.push_raw("not json at all")
@@ -54,8 +56,8 @@ def test_statistics_reach_metrics(upstream: FakeBinanceUpstream) -> None:
                 ("tickdesk_feed_frames_dropped_total", (("reason", "not_json"),))) == 1,
                 what="the dropped frame counted")
             m = _metrics(engine)
-            assert _one(m, "tickdesk_feed_trades_total") == 7
-            assert _one(m, "tickdesk_feed_frames_decoded_total", kind="trade") == 7
+            assert _one(m, "tickdesk_feed_trades_total") == 8
+            assert _one(m, "tickdesk_feed_frames_decoded_total", kind="trade") == 8
             assert _one(m, "tickdesk_feed_rotations_total") == 0
             assert _one(m, "tickdesk_hub_subscriptions") == 1
             assert _one(m, "tickdesk_hub_symbols_watched") == 1
@@ -76,13 +78,13 @@ def test_statistics_reach_metrics(upstream: FakeBinanceUpstream) -> None:
             assert upstream.drop_all() == 1
             wait_until(lambda: _one(_metrics(engine), "tickdesk_supervisor_restarts_total",
                                     child="feed") == 1, what="the feed restart counted")
-            wait_until(lambda: engine.feed_status()["status"] == "UP", what="the feed UP")
             assert upstream.wait_until(lambda: upstream.subscribers("btcusdt@aggTrade") == 1)
-            for i in range(3):
+            for i in range(3):  # they continue the last trusted trade: routed at once
                 push_and_see(41000 + i)
+            wait_until(lambda: engine.feed_status()["status"] == "UP", what="the feed UP")
             m = _metrics(engine)
             assert _one(m, "tickdesk_feed_trades_total") == 3
-            assert _one(m, "tickdesk_feed_frames_decoded_total", kind="trade") == 10
+            assert _one(m, "tickdesk_feed_frames_decoded_total", kind="trade") == 11
             assert _one(m, "tickdesk_supervisor_restarts_total", child="portfolio") == 0
 
             # Every declared field of every source is exported under its own name,

@@ -29,7 +29,12 @@ Two ways to feed it:
   a price is accepted by ``SUBSCRIBE`` but never gets any data.
 
 Faults for tests: :meth:`drop_all`, :meth:`refuse`, :meth:`stall`,
-:meth:`send_garbage`, :meth:`server_shutdown_event`; counters
+:meth:`send_garbage`, :meth:`server_shutdown_event`; :meth:`never_answer`
+(accept TCP, read the upgrade request, never answer it), :meth:`close_at_once`
+(accept the upgrade, then close before any data), :meth:`send_oversized`
+(a text frame announcing and streaming ``n`` bytes, never built in memory),
+poison trades with ``push_trade(..., advance=False)`` (any id and price,
+without moving the fake's own id sequence); counters
 (:attr:`connection_attempts`, :attr:`control_messages`, ...), records
 (:attr:`request_targets`, :attr:`control_requests`, :attr:`control_times`) and
 :meth:`wait_until` to wait on them without sleeping.
@@ -168,6 +173,8 @@ class FakeBinanceUpstream:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._stalled = False
+        self._silent = False
+        self._close_at_once = False
         self._refuse_count: int | None = 0  # None: refuse until told otherwise
         self._refuse_until: float | None = None
         self._agg_ids: dict[str, int] = {}
@@ -181,6 +188,10 @@ class FakeBinanceUpstream:
         self.pings_sent = 0
         self.pongs_received = 0
         self.frames_sent = 0
+        self.unanswered_handshakes = 0
+        """Upgrade requests read and left unanswered (:meth:`never_answer`)."""
+        self.closed_at_once = 0
+        self.oversized_bytes_sent = 0
         # records (append-only): the request path of every handshake (refused
         # ones too), and every control message (parsed JSON; the raw text if it
         # is not JSON, None for a binary frame) with its time.monotonic()
@@ -319,17 +330,21 @@ class FakeBinanceUpstream:
         buyer_is_maker: bool = False,
         agg_id: int | None = None,
         event_time_ms: int | None = None,
+        advance: bool = True,
     ) -> int:
         """Push one trade as ``@aggTrade`` (and ``@trade``) events; returns recipients.
 
         Aggregate ids count up per symbol from 1000 unless ``agg_id`` is given
         (then counting continues from it, so a gap can be made on purpose).
+        ``advance=False``: a poison trade; the next trade continues the sequence
+        as if this one had not been sent.
         """
         sym = symbol.upper()
         now = self._clock_ms() if event_time_ms is None else event_time_ms
         with self._lock:
             aid = agg_id if agg_id is not None else self._agg_ids.get(sym, 999) + 1
-            self._agg_ids[sym] = aid
+            if advance:
+                self._agg_ids[sym] = aid
             tid = self._trade_ids.get(sym, 99_999) + 1
             self._trade_ids[sym] = tid
         p, q = _dec(price), _dec(qty)
@@ -448,6 +463,41 @@ class FakeBinanceUpstream:
     def unstall(self) -> None:
         self._stalled = False
 
+    def never_answer(self, on: bool = True) -> None:
+        """Accept TCP connections and read the upgrade request, but never answer it
+        (the connection is held until the client gives up or the fake closes)."""
+        self._silent = on
+
+    def close_at_once(self, on: bool = True) -> None:
+        """Accept the upgrade, then close the connection (1000) before any data."""
+        self._close_at_once = on
+
+    def send_oversized(self, n_bytes: int, chunk: int = 1 << 16) -> int:
+        """Send every open connection one text frame of ``n_bytes`` (header first,
+        then the payload in ``chunk``-byte writes, stopping when the peer closes);
+        returns the payload bytes written in total."""
+        header = struct.pack("!BBQ", 0x81, 127, n_bytes)  # FIN + text, 64-bit length
+        block = b"x" * chunk
+        total = 0
+        for conn in self._snapshot():
+            with conn.lock:
+                if conn.closed:
+                    continue
+                try:
+                    conn.sock.sendall(header)
+                    left = n_bytes
+                    while left > 0 and not self._stopping.is_set():
+                        part = block if left >= chunk else block[:left]
+                        conn.sock.sendall(part)
+                        left -= len(part)
+                        total += len(part)
+                except OSError:
+                    pass  # the client closed: that is the point
+        with self._lock:
+            self.oversized_bytes_sent += total
+        self._notify()
+        return total
+
     def send_garbage(self, text: str = '\x00not json {"e":') -> int:
         """Send a text frame that is not valid JSON to every connection."""
         return self._broadcast(text)
@@ -480,6 +530,12 @@ class FakeBinanceUpstream:
             self.connection_attempts += 1
             self.request_targets.append(request.target)
         self._notify()
+        if self._silent:
+            with self._lock:
+                self.unanswered_handshakes += 1
+            self._notify()
+            self._hold(sock)
+            return
         if self._should_refuse():
             with self._lock:
                 self.refused_connections += 1
@@ -517,9 +573,28 @@ class FakeBinanceUpstream:
             self.accepted_connections += 1
         self._notify()
         try:
+            if self._close_at_once:
+                conn.close_reason = "closed at once"
+                with self._lock:
+                    self.closed_at_once += 1
+                self._send_close(conn, 1000, "bye")
+                return
             self._run(conn)
         finally:
             self._close_conn(conn, abort=False, reason=conn.close_reason or "ended")
+
+    def _hold(self, sock: socket.socket) -> None:
+        """Keep a connection open, unanswered, until the peer closes it or we stop."""
+        while not self._stopping.is_set():
+            try:
+                ready, _, _ = select.select([sock], [], [], _POLL_S)
+                if ready and not sock.recv(65536):
+                    break
+            except (OSError, ValueError):
+                break
+        with contextlib.suppress(OSError):
+            sock.close()
+        self._notify()
 
     def _handshake(self, sock: socket.socket, ws: WSConnection) -> Request | None:
         deadline = time.monotonic() + _HANDSHAKE_TIMEOUT_S

@@ -358,3 +358,54 @@ def test_streaming_mode_pushes_the_set_price_with_consecutive_ids() -> None:
 def test_set_price_needs_streaming_mode(upstream: FakeBinanceUpstream) -> None:
     with pytest.raises(RuntimeError, match="streaming"):
         upstream.set_price("BTCUSDT", "1")
+
+
+# -- the fault modes ----------------------------------------------------------------
+
+
+def test_never_answer_holds_the_upgrade_unanswered(upstream: FakeBinanceUpstream) -> None:
+    upstream.never_answer()
+    with pytest.raises(websocket.WebSocketTimeoutException):
+        websocket.create_connection(upstream.combined_url(["btcusdt@aggTrade"]), timeout=0.2)
+    assert upstream.wait_until(lambda: upstream.unanswered_handshakes == 1)
+    assert upstream.accepted_connections == 0
+    upstream.never_answer(False)
+    connect(upstream.combined_url(["btcusdt@aggTrade"])).close()
+
+
+def test_close_at_once_accepts_then_closes_before_any_data(
+        upstream: FakeBinanceUpstream) -> None:
+    upstream.close_at_once()
+    ws = connect(upstream.combined_url(["btcusdt@aggTrade"]))
+    try:
+        opcode, frame = ws.recv_data_frame(True)
+        assert opcode == websocket.ABNF.OPCODE_CLOSE
+        assert int.from_bytes(frame.data[:2], "big") == 1000
+        assert upstream.closed_at_once == 1
+    finally:
+        abort(ws)
+
+
+def test_a_poison_trade_does_not_move_the_id_sequence(upstream: FakeBinanceUpstream) -> None:
+    ws = connect(combined_url(upstream.base_url, ["btcusdt@aggTrade"]))
+    try:
+        assert upstream.wait_until(lambda: upstream.subscribers("btcusdt@aggtrade") == 1)
+        upstream.push_trade("BTCUSDT", "100", "1")
+        upstream.push_trade("BTCUSDT", "0.01", "1", agg_id=2**63 - 1, advance=False)
+        upstream.push_trade("BTCUSDT", "101", "1")
+        ids = [orjson.loads(recv_text(ws))["data"]["a"] for _ in range(3)]
+        assert ids == [1000, 2**63 - 1, 1001]
+    finally:
+        ws.close()
+
+
+def test_send_oversized_announces_the_length_and_streams_the_payload(
+        upstream: FakeBinanceUpstream) -> None:
+    ws = connect(combined_url(upstream.base_url, ["btcusdt@aggTrade"]))
+    try:
+        assert upstream.wait_until(lambda: upstream.open_connections() == 1)
+        assert upstream.send_oversized(300_000) == 300_000  # small enough to fit in buffers
+        opcode, frame = ws.recv_data_frame(True)
+        assert opcode == websocket.ABNF.OPCODE_TEXT and len(frame.data) == 300_000
+    finally:
+        ws.close()

@@ -166,7 +166,8 @@ def test_data_stall_is_detected_and_recovers(upstream: FakeBinanceUpstream) -> N
         upstream.unstall()
         upstream.set_price("BTCUSDT", "49000.0")
         session.wait_for(is_update("BTCUSDT", 49000.0), timeout=5)
-        assert engine.feed_status()["status"] == "UP"
+        # UP is reported with the first data frame (the supervisor sets it meanwhile)
+        wait_until(lambda: engine.feed_status()["status"] == "UP", what="feed UP")
 
 
 def test_server_shutdown_event_reconnects(upstream: FakeBinanceUpstream) -> None:

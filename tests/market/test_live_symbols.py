@@ -12,6 +12,7 @@ from engine.market.live_symbols import (
     Subscribe,
     Subscribed,
     Unsubscribe,
+    Withdraw,
 )
 from engine.protocol.enums import ErrorCode
 
@@ -188,3 +189,91 @@ def test_bad_bounds_are_refused() -> None:
         LiveSymbols(0.0)
     with pytest.raises(ValueError):
         LiveSymbols(1.0, max_pending=0)
+
+
+# -- owners: a bound per account, and withdrawal after the last subscriber left --------
+
+
+def owned(max_per_account: int = 2, grace_s: float = 30.0) -> LiveSymbols[Waiter]:
+    return LiveSymbols(5.0, max_per_account=max_per_account, grace_s=grace_s)
+
+
+def confirm(symbols: LiveSymbols[Waiter], symbol: str, account: str, request: int,
+            now: float = 0.0) -> None:
+    """``account`` adds ``symbol``; its SUBSCRIBE leaves and its first event arrives."""
+    assert symbols.add(symbol, f"{account}-w", served=False, supported=True, served_count=2,
+                       max_symbols=512, account=account) == [Subscribe(symbol)]
+    symbols.requested(symbol, request)
+    symbols.sent(request, now)
+    got = symbols.first_event(symbol)
+    assert got is not None and got.new
+
+
+def test_an_account_may_add_only_so_many_symbols_pending_or_served() -> None:
+    symbols = owned(max_per_account=2)
+    confirm(symbols, "AAAUSDT", "alice", 1)
+    assert symbols.add("BBBUSDT", "a2", served=False, supported=True, served_count=3,
+                       max_symbols=512, account="alice") == [Subscribe("BBBUSDT")]
+    [refused] = symbols.add("CCCUSDT", "a3", served=False, supported=True, served_count=4,
+                            max_symbols=512, account="alice")
+    assert isinstance(refused, Refused) and refused.code is ErrorCode.RATE_LIMITED
+    assert refused.waiters == ("a3",) and "max_live_symbols_per_account" in refused.message
+    # another account has its own budget; joining a pending symbol costs nothing
+    assert symbols.add("CCCUSDT", "b1", served=False, supported=True, served_count=4,
+                       max_symbols=512, account="bob") == [Subscribe("CCCUSDT")]
+    assert symbols.add("BBBUSDT", "b2", served=False, supported=True, served_count=4,
+                       max_symbols=512, account="bob") == []
+    assert symbols.owned_by("alice") == 2 and symbols.owned_by("bob") == 1
+
+
+def test_a_symbol_nobody_watches_is_withdrawn_after_the_grace_and_frees_its_owner() -> None:
+    symbols = owned(max_per_account=1, grace_s=30.0)
+    confirm(symbols, "AAAUSDT", "alice", 1)
+    symbols.interest("AAAUSDT", True, 1.0)
+    symbols.interest("AAAUSDT", False, 10.0)  # the last subscriber left
+    assert symbols.next_deadline() == 40.0
+    assert symbols.expired(39.9) == []
+    assert symbols.expired(40.0) == [Withdraw("AAAUSDT", "alice")]
+    assert symbols.owned_by("alice") == 0 and symbols.next_deadline() is None
+    assert symbols.owners() == {}
+
+
+def test_coming_back_within_the_grace_keeps_the_symbol() -> None:
+    symbols = owned(grace_s=30.0)
+    confirm(symbols, "AAAUSDT", "alice", 1)
+    symbols.interest("AAAUSDT", False, 10.0)
+    symbols.interest("AAAUSDT", True, 20.0)
+    assert symbols.expired(100.0) == [] and symbols.next_deadline() is None
+    assert symbols.owners() == {"AAAUSDT": "alice"}
+
+
+def test_a_subscriber_whose_report_is_on_its_way_keeps_the_symbol() -> None:
+    symbols = owned(grace_s=30.0)
+    confirm(symbols, "AAAUSDT", "alice", 1)
+    symbols.interest("AAAUSDT", False, 0.0)
+    assert symbols.expired(30.0, watched={"AAAUSDT"}) == []
+    assert symbols.owners() == {"AAAUSDT": "alice"}
+
+
+def test_interest_in_configured_symbols_is_ignored() -> None:
+    symbols = owned()
+    symbols.interest("BTCUSDT", False, 0.0)
+    assert symbols.next_deadline() is None and symbols.expired(1e9) == []
+
+
+def test_a_new_generation_takes_over_owners_and_starts_the_grace_of_unwatched_ones() -> None:
+    old = owned(max_per_account=2, grace_s=30.0)
+    confirm(old, "AAAUSDT", "alice", 1)
+    confirm(old, "BBBUSDT", "alice", 2)
+    new = owned(max_per_account=2, grace_s=30.0)
+    new.restore(old.owners(), watched={"AAAUSDT"}, now=100.0)
+    assert new.owned_by("alice") == 2
+    assert new.expired(130.0) == [Withdraw("BBBUSDT", "alice")]
+    assert new.owners() == {"AAAUSDT": "alice"}
+
+
+def test_bad_owner_limits_are_refused() -> None:
+    with pytest.raises(ValueError):
+        LiveSymbols(5.0, max_per_account=0)
+    with pytest.raises(ValueError):
+        LiveSymbols(5.0, grace_s=-1)
