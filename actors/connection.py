@@ -40,6 +40,7 @@ from engine.errors import (
     Unauthorized,
     UnknownSymbol,
 )
+from engine.market.symbol_info import SymbolCatalog
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import ACCOUNT_ACTIONS, AuthArgs, Command, SymbolArgs, decode_command
 from engine.protocol.enums import Action, CloseCode
@@ -81,6 +82,8 @@ class SessionServices:
     #: ``account_budget(account, now_s)``: takes one token of the account's
     #: command budget (shared by its connections); False when it has none.
     account_budget: Callable[[str, float], bool] | None = None
+    #: Every served symbol's exchange info (``get_symbol_info``); None: none known.
+    symbols: SymbolCatalog | None = None
 
 
 class InboundGate:
@@ -249,6 +252,14 @@ class ConnectionActor(TickdeskActor):
             self._ch.deliver(sm.unsubscribed(args.symbol, now(), rid))
         elif action is Action.AUTH and isinstance(args, AuthArgs):
             self._auth(args.token, rid)
+        elif action is Action.GET_SYMBOL_INFO and isinstance(args, SymbolArgs):
+            # market data, not an account command: anonymous clients may ask
+            self._check_known(args.symbol, rid)
+            info = self._svc.symbols.get(args.symbol) if self._svc.symbols is not None else None
+            if info is None:
+                raise UnknownSymbol(f"symbol {args.symbol}: its exchange filters could not be "
+                                    "loaded", rid)
+            self._ch.deliver(sm.symbol_info(info, now(), rid))
         elif action in ACCOUNT_ACTIONS:
             if self._account is None:
                 raise Unauthorized("authenticate first (auth or ?token=)", rid)

@@ -78,6 +78,7 @@ from actors.messages import (
     SendSnapshot,
     SourceFailed,
     SourceUp,
+    SymbolInfoLoaded,
     SymbolInterest,
     TradeTick,
 )
@@ -99,6 +100,7 @@ from engine.market.live_symbols import (
     Withdraw,
 )
 from engine.market.plausibility import TradeGuard
+from engine.market.symbol_info import SymbolCatalog, SymbolInfo
 from engine.messages import Ticker24h, Trade
 from engine.protocol import server_messages as sm
 from engine.server.channel import Channel
@@ -193,8 +195,16 @@ class FeedActor(TickdeskActor):
         shared: FeedShared | None = None,
         on_up: Callable[[], None] | None = None,
         on_tick_latency: Callable[[float], None] | None = None,
+        symbols: SymbolCatalog | None = None,
+        load_symbol_info: Callable[[str], SymbolInfo | None] | None = None,
     ) -> None:
+        """``symbols`` and ``load_symbol_info`` (Binance): a symbol added live whose
+        exchange info is not in ``symbols`` is loaded first, in a loader thread
+        (the call blocks, with bounded retries and timeouts), and refused
+        ``UNKNOWN_SYMBOL`` without being subscribed when it cannot be."""
         super().__init__("feed", on_failure, generation)
+        self._catalog = symbols
+        self._load_symbol_info = load_symbol_info
         self._cfg = cfg
         self._hub = hub
         self._orders = order_monitor
@@ -243,6 +253,7 @@ class FeedActor(TickdeskActor):
             ControlAnswer: self._on_control_answer,
             SymbolInterest: self._on_interest,
             SendSnapshot: self._on_send_snapshot,
+            SymbolInfoLoaded: self._on_symbol_info_loaded,
         }
 
     def statistics(self) -> FeedStatistics:
@@ -487,6 +498,9 @@ class FeedActor(TickdeskActor):
                 if source is None:
                     continue  # the source is gone; so is its subscription
                 if isinstance(d, Subscribe):
+                    if self._needs_info(d.symbol):
+                        self._start_info_loader(d.symbol)
+                        continue
                     request = source.subscribe([d.symbol])
                     self._live_symbols.requested(d.symbol, request)
                     log.info("feed: subscribing %s live (request %d)", d.symbol, request)
@@ -498,6 +512,44 @@ class FeedActor(TickdeskActor):
             self._wake.cancel()
         self._wake = None
         self._wake_at = None
+    def _needs_info(self, symbol: str) -> bool:
+        """A symbol to add live whose exchange filters must be loaded first."""
+        return (self._load_symbol_info is not None and self._catalog is not None
+                and self._catalog.get(symbol) is None)
+
+    def _start_info_loader(self, symbol: str) -> None:
+        """Load ``symbol``'s exchange info in a short-lived thread (at most
+        ``MAX_PENDING_SYMBOLS`` symbols are pending, so at most that many run)."""
+        load = self._load_symbol_info
+        assert load is not None
+        me = self.actor_ref
+
+        def run() -> None:
+            try:
+                found = load(symbol) is not None
+            except Exception:
+                log.exception("feed: loading the exchange info of %s failed", symbol)
+                found = False
+            with contextlib.suppress(pykka.ActorDeadError):
+                me.tell(SymbolInfoLoaded(symbol, found))
+
+        threading.Thread(target=run, name=f"feed-exchange-info-{symbol}", daemon=True).start()
+
+    def _on_symbol_info_loaded(self, msg: SymbolInfoLoaded) -> None:
+        symbol = msg.symbol
+        if symbol not in self._live_symbols:
+            return  # answered meanwhile (the feed went away)
+        if not msg.found:
+            self._carry(self._live_symbols.unavailable(
+                symbol, f"symbol {symbol}: its exchange filters could not be loaded "
+                        "(unknown to the exchange, or no answer)"))
+            return
+        source = self._live_source()
+        if source is None:
+            return  # the source is gone; abandon() answers the waiters
+        request = source.subscribe([symbol])
+        self._live_symbols.requested(symbol, request)
+        log.info("feed: subscribing %s live (request %d)", symbol, request)
 
     def _arm_wake(self) -> None:
         """Keep one timer armed for the earliest live-symbol deadline (none if none)."""

@@ -174,6 +174,15 @@ class SymbolInterest:
 
 
 @dataclass(frozen=True, slots=True)
+class SymbolInfoLoaded:
+    """A live-added symbol's exchange info was looked up (loader thread → FeedActor);
+    ``found`` is False when its filters could not be loaded."""
+
+    symbol: str
+    found: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ControlAnswer:
     """Binance's reply to a live control request (source thread → FeedActor)."""
 

@@ -52,6 +52,7 @@ from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
 from engine.errors import InternalError, ProtocolError, StoreUnavailable, UnknownSymbol
+from engine.market.symbol_info import SymbolCatalog
 from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import OrdersQuery
@@ -60,7 +61,10 @@ from engine.server.hub import Hub
 from engine.store_health import StoreHealth
 from engine.trading.book import OrderBook, bps_fee
 from engine.trading.events import OrderEvent, Outcome
+from engine.trading.filters import check_order
+from engine.trading.order import Order, OrderType
 from engine.trading.requests import BracketRequest, CancelRequest, OcoRequest, OrderRequest
+from engine.trading.triggers import taker_price
 
 __all__ = ["OrderMonitorActor"]
 
@@ -86,6 +90,7 @@ class OrderMonitorActor(TickdeskActor):
         generation: int = 0,
         on_order_event: Callable[[str], None] | None = None,
         store_health: StoreHealth | None = None,
+        symbols: SymbolCatalog | None = None,
     ) -> None:
         super().__init__("order_monitor", on_failure, generation)
         self._store_health = store_health
@@ -99,7 +104,9 @@ class OrderMonitorActor(TickdeskActor):
         self._on_order_event = on_order_event
         self._max_age_ms = int(trading.max_tick_age_s * 1000)
         self._given_book = book
-        self._book = book if book is not None else OrderBook(fee_for=bps_fee(trading.fee_bps))
+        self._symbols = symbols
+        self._book = book if book is not None else OrderBook(
+            fee_for=bps_fee(trading.fee_bps), order_check=self._filters)
         self._last: dict[str, Decimal] = {}
         self._open_counts: dict[str, int] = {}
         self.handlers = {TradeTick: self._on_tick, AccountRequest: self._on_request}
@@ -115,7 +122,8 @@ class OrderMonitorActor(TickdeskActor):
         if state is None:
             return False
         self._book = OrderBook.restore(state.orders, state.next_order_id, state.next_list_id,
-                                       fee_for=bps_fee(self._trading.fee_bps))
+                                       fee_for=bps_fee(self._trading.fee_bps),
+                                       order_check=self._filters)
         accounts = {o.account for o in state.orders} | set(self._open_counts)
         self._recount(accounts)
         return True
@@ -223,6 +231,22 @@ class OrderMonitorActor(TickdeskActor):
     def _check_symbol(self, symbol: str, req: AccountRequest) -> None:
         if not self._known_symbol(symbol):
             raise UnknownSymbol(f"symbol {symbol} is not served by this feed", req.request_id)
+        if self._symbols is not None and self._symbols.get(symbol) is None:
+            raise UnknownSymbol(f"symbol {symbol}: its exchange filters could not be loaded",
+                                req.request_id)
+
+    def _filters(self, order: Order) -> str | None:
+        """The book's placement check: the symbol's Binance filters. A MARKET
+        order's notional is valued at the price it would fill at (the taker
+        price of the last trade: slippage included)."""
+        info = self._symbols.get(order.symbol) if self._symbols is not None else None
+        if info is None:
+            return None
+        last = self._last.get(order.symbol)
+        fill = (taker_price(order.side, last, self._trading.slippage_bps)
+                if last is not None and order.type is OrderType.MARKET else None)
+        failure = check_order(info, order, last_price=last, market_fill_price=fill)
+        return None if failure is None else failure.value
 
     def _risk(self, account: str, symbol: str, side: Side, quantity: Decimal,
               price: Decimal) -> str | None:

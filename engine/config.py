@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from engine.errors import ConfigError
+from engine.market.symbol_info import SymbolOverride
 from engine.protocol.symbols import SYMBOL_PATTERN, is_symbol, normalize_symbol
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "SimulatedConfig",
     "StoreConfig",
     "SupervisorConfig",
+    "SymbolOverride",
     "TradingConfig",
     "is_loopback_host",
     "load_config",
@@ -88,6 +90,10 @@ def _symbols(v: Any) -> str | None:
 
 def _ws_url(v: Any) -> str | None:
     return None if re.match(r"^wss?://[^\s/]+", v) else "must be a ws:// or wss:// URL"
+
+
+def _http_url(v: Any) -> str | None:
+    return None if re.match(r"^https?://[^\s/]+/?$", v) else "must be an http:// or https:// URL"
 
 
 def _origins(v: Any) -> str | None:
@@ -159,6 +165,10 @@ class BinanceConfig:
     max_price_deviation_pct: float = _opt(20.0, _between(0.01, 1000))
     #: A symbol added live is unsubscribed this long after its last subscriber left.
     unsubscribe_grace_s: float = _opt(60.0, _between(0, 86400))
+    #: REST API base of ``GET /api/v3/exchangeInfo`` (the symbols' filters).
+    rest_url: str = _opt("https://api.binance.com", _http_url)
+    #: Timeout of one exchangeInfo request (3 attempts at most).
+    rest_timeout_s: float = _opt(5.0, _between(0.1, 60))
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +257,9 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
     accounts: tuple[AccountConfig, ...] = ()
+    #: ``[[symbols]]``: per-symbol changes to the exchange filters (see
+    #: :class:`~engine.market.symbol_info.SymbolOverride`).
+    symbols: tuple[SymbolOverride, ...] = ()
 
     @property
     def open_mode(self) -> bool:
@@ -319,6 +332,9 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
         if annotation == "tuple[AccountConfig, ...]":
             kwargs[name] = _accounts(data[name], key)
             continue
+        if annotation == "tuple[SymbolOverride, ...]":
+            kwargs[name] = _symbol_overrides(data[name], key)
+            continue
         value = _coerce(key, annotation, data[name])
         if key == "feed.symbols":
             value = tuple(normalize_symbol(s) or s for s in value)
@@ -346,6 +362,38 @@ def _accounts(value: Any, key: str) -> tuple[AccountConfig, ...]:
     names = [a.name for a in out]
     if len(set(names)) != len(names):
         raise ConfigError(key, "two accounts have the same name")
+    return tuple(out)
+
+
+def _symbol_overrides(value: Any, key: str) -> tuple[SymbolOverride, ...]:
+    """``[[symbols]]``: ``symbol`` plus any override field (all optional, >= 0)."""
+    if not isinstance(value, list):
+        raise ConfigError(key, "must be an array of tables ([[symbols]])")
+    known = {f.name: str(f.type).removesuffix(" | None") for f in fields(SymbolOverride)}
+    out: list[SymbolOverride] = []
+    for i, item in enumerate(value):
+        k = f"{key}[{i}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(k, "must be a table")
+        kwargs: dict[str, Any] = {}
+        for name, raw in item.items():
+            if name not in known:
+                raise ConfigError(f"{k}.{name}", "unknown key")
+            v = _coerce(f"{k}.{name}", known[name], raw)
+            if isinstance(v, (int, Decimal)) and not isinstance(v, bool) and v < 0:
+                raise ConfigError(f"{k}.{name}", "must be >= 0 (0 means no limit)")
+            kwargs[name] = v
+        symbol = kwargs.get("symbol")
+        if symbol is None:
+            raise ConfigError(f"{k}.symbol", "is required")
+        normal = normalize_symbol(symbol)
+        if normal is None:
+            raise ConfigError(f"{k}.symbol", f"{symbol!r} is not a symbol ({SYMBOL_PATTERN})")
+        kwargs["symbol"] = normal
+        out.append(SymbolOverride(**kwargs))
+    names = [o.symbol for o in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(key, "lists a symbol twice")
     return tuple(out)
 
 

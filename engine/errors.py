@@ -18,6 +18,7 @@ drawing matches the classes::
     │   ├── RateLimited        RATE_LIMITED
     │   ├── StoreUnavailable   STORE_UNAVAILABLE: the store could not write; nothing applied
     │   └── InternalError      INTERNAL (message is generic, never an exception text)
+    ├── SymbolInfoError        malformed exchange info of a symbol (engine.market.symbol_info)
     ├── StoreError             the database cannot be used (engine.store)
     │   ├── StoreInUse         another process holds the store's owner lock (engine.store_lock)
     │   └── StoreCorrupt       damaged pages or a record that does not decode (engine.store_check)

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import settings
 
 from engine.config import FeedConfig, IntervalsConfig, ServerConfig, SimulatedConfig, StoreConfig
+from tests.fakes.binance_rest import FakeBinanceRest, shared_rest
 from tickdesk import Config, Engine
 
 # No per-example time limit in property tests: how long an example takes on a
@@ -69,6 +70,15 @@ def wait_until(predicate: Callable[[], bool], seconds: float = 5.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.005)
+
+
+@pytest.fixture(scope="session")
+def binance_rest() -> Iterator[FakeBinanceRest]:
+    """The fake Binance REST API (exchangeInfo) of every Binance-fed engine of the
+    session; started before any test's thread check, closed at the end."""
+    rest = shared_rest()
+    yield rest
+    rest.close()
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ import logging
 import math
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -53,8 +53,10 @@ from engine.config import Config
 from engine.dashboard import dashboard_routes
 from engine.errors import TickdeskError
 from engine.feeds.base import FeedShared
+from engine.feeds.exchange_info import fetch_exchange_info
 from engine.feeds.registry import source_kind
 from engine.health import assess
+from engine.market.symbol_info import SymbolCatalog, SymbolInfo, build_catalog, load_snapshot
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import CloseCode
@@ -238,6 +240,9 @@ class Engine:
                 feed_slot.tell(SymbolInterest(symbol, watched))
 
             self.hub.on_interest = interest
+        #: Every served symbol's exchange info and filters: from the shipped
+        #: snapshot (simulated, replay) or from Binance at start().
+        self.symbols = self._symbol_catalog()
         self._ids = itertools.count(1)
         self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
         self._tokens = {a.token: a.name for a in cfg.accounts}
@@ -287,6 +292,7 @@ class Engine:
             rate_limit_per_s=cfg.server.rate_limit_per_s,
             rate_limit_burst=cfg.server.rate_limit_burst,
             account_budget=self.account_budgets.try_take,
+            symbols=self.symbols,
         )
 
     # -- lifecycle ------------------------------------------------------------
@@ -309,6 +315,8 @@ class Engine:
             raise
         self._started = True
         self._started_at = self.clock.monotonic()
+        if self._feed_kind.exchange_filters:
+            self._load_exchange_info(self.config.feed.symbols)
         sup = self.config.supervisor
         policy = BackoffPolicy(
             min_s=sup.backoff_min_s, max_s=sup.backoff_max_s, factor=sup.backoff_factor,
@@ -531,6 +539,34 @@ class Engine:
                 self._auth_log_missed += 1
             raise
 
+    def _symbol_catalog(self) -> SymbolCatalog:
+        cfg = self.config
+        if self._feed_kind.exchange_filters:
+            return SymbolCatalog(overrides=cfg.symbols)  # filled by start()
+        catalog, missing = build_catalog(cfg.feed.symbols, load_snapshot(), cfg.symbols)
+        if missing:
+            log.warning("no Binance filters known for %s: their orders are checked for shape "
+                        "only (add [[symbols]] to config.toml to set filters)",
+                        ", ".join(missing))
+        return catalog
+
+    def load_symbol_info(self, symbol: str) -> SymbolInfo | None:
+        """Binance only: load one symbol's exchange info (its filters) into the
+        catalog; None when it cannot be loaded. Blocks (bounded retries and
+        timeouts); the FeedActor calls it from a loader thread."""
+        return self._load_exchange_info([symbol]).get(symbol)
+
+    def _load_exchange_info(self, symbols: Iterable[str]) -> dict[str, SymbolInfo]:
+        b = self.config.feed.binance
+        wanted = list(symbols)
+        found = fetch_exchange_info(b.rest_url, wanted, timeout_s=b.rest_timeout_s)
+        stored = {s: self.symbols.add(info) for s, info in found.items()}
+        missing = [s for s in wanted if s not in stored]
+        if missing:
+            log.warning("exchangeInfo: no filters for %s from %s: their orders are refused "
+                        "UNKNOWN_SYMBOL", ", ".join(missing), b.rest_url)
+        return stored
+
     def _children(self) -> list[ChildSpec]:
         cfg = self.config
         clock = self.clock
@@ -547,14 +583,19 @@ class Engine:
                                            self.feed_shared.serves, on_failure=hook,
                                            generation=gen,
                                            on_order_event=self.metrics.order_event,
-                                           store_health=self.store_health)
+                                           store_health=self.store_health,
+                                           symbols=self.symbols)
 
         def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,
                                    clock, on_failure=link, generation=gen,
                                    shared=self.feed_shared,
                                    on_up=lambda: link.up("feed", gen),
-                                   on_tick_latency=self.metrics.tick_latency)
+                                   on_tick_latency=self.metrics.tick_latency,
+                                   symbols=self.symbols,
+                                   load_symbol_info=(self.load_symbol_info
+                                                     if self._feed_kind.exchange_filters
+                                                     else None))
 
         def timer(name: str, period: float) -> Callable[[FailureHook, int], Any]:
             def start(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:

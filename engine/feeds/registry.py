@@ -21,6 +21,10 @@ Engine never test a source's name; they read its capabilities:
                   symbols one connection may carry (None: no bound).
 ``up_at_start``   FEED_STATUS is UP as soon as the FeedActor started; otherwise
                   only once the source reports its upstream open.
+``exchange_filters``  the symbols' filters come from the exchange's REST API
+                  (``GET /api/v3/exchangeInfo``, :mod:`engine.feeds.exchange_info`)
+                  at start and before a symbol is added live; otherwise from the
+                  shipped snapshot (:func:`engine.market.symbol_info.load_snapshot`).
 """
 
 from __future__ import annotations
@@ -103,6 +107,7 @@ class SourceKind:
     live_symbols: bool = False
     max_symbols: int | None = None
     up_at_start: bool = True
+    exchange_filters: bool = False
 
     def __post_init__(self) -> None:
         if (self.open is None) == (self.pulsed is None):
@@ -133,7 +138,7 @@ SOURCES: dict[str, SourceKind] = {
     "simulated": SourceKind(pulsed=_simulated),
     "replay": SourceKind(open=_replay),
     "binance": SourceKind(open=_binance, dedupes=True, live_symbols=True, up_at_start=False,
-                          max_symbols=_BINANCE_MAX_SYMBOLS),
+                          max_symbols=_BINANCE_MAX_SYMBOLS, exchange_filters=True),
 }
 
 

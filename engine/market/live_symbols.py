@@ -20,7 +20,9 @@ first trade or ticker (:meth:`LiveSymbols.first_event`: SUBSCRIBED to every
 waiter, and the symbol is served from then on). If the exchange refuses it
 (:meth:`LiveSymbols.refused`) or the time passes (:meth:`LiveSymbols.expired`,
 which also withdraws it with :class:`Unsubscribe`), every waiter gets
-``UNKNOWN_SYMBOL``. :meth:`LiveSymbols.abandon` answers them all when the
+``UNKNOWN_SYMBOL``; so do the waiters of a symbol the actor gives up on before
+subscribing it (:meth:`LiveSymbols.unavailable`: its exchange filters could
+not be loaded). :meth:`LiveSymbols.abandon` answers them all when the
 feed goes away. Every waiter gets exactly one answer.
 
 Owners: every live symbol belongs to the account whose request added it.
@@ -240,6 +242,16 @@ class LiveSymbols(Generic[W]):
             return None
         self._owner[symbol] = pending.owner
         return Subscribed(symbol, tuple(pending.waiters), new=True)
+
+    def unavailable(self, symbol: str, message: str) -> list[Decision[W]]:
+        """``symbol`` cannot be added before its SUBSCRIBE went out (e.g. its
+        exchange filters could not be loaded): every waiter gets
+        ``UNKNOWN_SYMBOL`` with ``message``. Nothing for a symbol not pending or
+        already requested upstream."""
+        pending = self._pending.get(symbol)
+        if pending is None or pending.request is not None:
+            return []
+        return [self._drop(symbol, ErrorCode.UNKNOWN_SYMBOL, message)]
 
     def expired(self, now: float, watched: frozenset[str] | set[str] = frozenset()
                 ) -> list[Decision[W]]:

@@ -70,7 +70,8 @@ class NoArgs:
 
 @dataclass(frozen=True, slots=True)
 class SymbolArgs:
-    """``subscribe_ticker`` / ``unsubscribe_ticker``: the upper-cased symbol."""
+    """``subscribe_ticker`` / ``unsubscribe_ticker`` / ``get_symbol_info``: the
+    upper-cased symbol."""
 
     symbol: str
 
@@ -137,6 +138,7 @@ PARSERS: dict[Action, Callable[[Mapping[str, Any]], Args]] = {
     Action.PLACE_OCO: parse_oco,
     Action.PLACE_BRACKET: parse_bracket,
     Action.CANCEL_ORDER: parse_cancel,
+    Action.GET_SYMBOL_INFO: _symbol_args,
     Action.AUTH: _auth_args,
     Action.PING: _no_args,
 }

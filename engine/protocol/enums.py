@@ -26,6 +26,7 @@ class Action(StrEnum):
     PLACE_OCO = "place_oco"
     PLACE_BRACKET = "place_bracket"
     CANCEL_ORDER = "cancel_order"
+    GET_SYMBOL_INFO = "get_symbol_info"
     AUTH = "auth"
     PING = "ping"
 
@@ -44,6 +45,7 @@ class MessageType(StrEnum):
     ORDER_LIST_UPDATE = "ORDER_LIST_UPDATE"
     ORDERS = "ORDERS"
     FEED_STATUS = "FEED_STATUS"
+    SYMBOL_INFO = "SYMBOL_INFO"
     PONG = "PONG"
     ERROR = "ERROR"
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from engine.market.symbol_info import SymbolInfo
 from engine.messages import MarketSnapshot
 from engine.protocol.enums import ErrorCode, MessageType
 from engine.protocol.frames import text_frame
@@ -52,6 +53,7 @@ __all__ = [
     "portfolio_update",
     "position_update",
     "subscribed",
+    "symbol_info",
     "unsubscribed",
 ]
 
@@ -290,3 +292,73 @@ def orders(found: Iterable[Order], ts: int, request_id: RequestId = None) -> Out
 def feed_status(status: Mapping[str, Any], ts: int) -> Outgoing:
     """FEED_STATUS: the feed's state (sent to every connection on each change)."""
     return _simple(MessageType.FEED_STATUS, ts, **status)
+
+
+def _exact(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _filter_objects(info: SymbolInfo) -> list[dict[str, Any]]:
+    """The symbol's filters as Binance's exchangeInfo writes them (values exact,
+    as strings); the filters the engine does not apply as received."""
+    out: list[dict[str, Any]] = []
+    if info.price_filter is not None:
+        p = info.price_filter
+        out.append({"filterType": "PRICE_FILTER", "minPrice": _exact(p.min_price),
+                    "maxPrice": _exact(p.max_price), "tickSize": _exact(p.tick_size)})
+    if info.percent_price is not None:
+        pp = info.percent_price
+        out.append({"filterType": "PERCENT_PRICE", "multiplierUp": _exact(pp.multiplier_up),
+                    "multiplierDown": _exact(pp.multiplier_down),
+                    "avgPriceMins": pp.avg_price_mins})
+    if info.percent_price_by_side is not None:
+        b = info.percent_price_by_side
+        out.append({"filterType": "PERCENT_PRICE_BY_SIDE",
+                    "bidMultiplierUp": _exact(b.bid_multiplier_up),
+                    "bidMultiplierDown": _exact(b.bid_multiplier_down),
+                    "askMultiplierUp": _exact(b.ask_multiplier_up),
+                    "askMultiplierDown": _exact(b.ask_multiplier_down),
+                    "avgPriceMins": b.avg_price_mins})
+    for kind, lot in (("LOT_SIZE", info.lot_size), ("MARKET_LOT_SIZE", info.market_lot_size)):
+        if lot is not None:
+            out.append({"filterType": kind, "minQty": _exact(lot.min_qty),
+                        "maxQty": _exact(lot.max_qty), "stepSize": _exact(lot.step_size)})
+    if info.min_notional is not None:
+        m = info.min_notional
+        out.append({"filterType": "MIN_NOTIONAL", "minNotional": _exact(m.min_notional),
+                    "applyToMarket": m.apply_to_market, "avgPriceMins": m.avg_price_mins})
+    if info.notional is not None:
+        n = info.notional
+        out.append({"filterType": "NOTIONAL", "minNotional": _exact(n.min_notional),
+                    "applyMinToMarket": n.apply_min_to_market,
+                    "maxNotional": _exact(n.max_notional),
+                    "applyMaxToMarket": n.apply_max_to_market,
+                    "avgPriceMins": n.avg_price_mins})
+    if info.trailing_delta is not None:
+        t = info.trailing_delta
+        out.append({"filterType": "TRAILING_DELTA",
+                    "minTrailingAboveDelta": t.min_trailing_above_delta,
+                    "maxTrailingAboveDelta": t.max_trailing_above_delta,
+                    "minTrailingBelowDelta": t.min_trailing_below_delta,
+                    "maxTrailingBelowDelta": t.max_trailing_below_delta})
+    out.extend(dict(f) for f in info.other_filters)
+    return out
+
+
+def symbol_info(info: SymbolInfo, ts: int, request_id: RequestId = None) -> Outgoing:
+    """SYMBOL_INFO: the reply to ``get_symbol_info`` — the symbol's assets, status,
+    precisions and filters in Binance's exchangeInfo field names, and where the
+    filters came from (``filtersSource``)."""
+    return _simple(
+        MessageType.SYMBOL_INFO,
+        ts,
+        request_id,
+        symbol=info.symbol,
+        status=info.status,
+        baseAsset=info.base_asset,
+        baseAssetPrecision=info.base_asset_precision,
+        quoteAsset=info.quote_asset,
+        quoteAssetPrecision=info.quote_asset_precision,
+        filters=_filter_objects(info),
+        filtersSource=info.source,
+    )

@@ -107,12 +107,15 @@ from engine.trading.triggers import (
     taker_price,
 )
 
-__all__ = ["FeeFn", "OrderBook", "RejectReason", "RiskCheck", "bps_fee"]
+__all__ = ["FeeFn", "OrderBook", "OrderCheck", "RejectReason", "RiskCheck", "bps_fee"]
 
 #: ``fee_for(account, quantity, price) -> fee``.
 FeeFn = Callable[[str, Decimal, Decimal], Decimal]
 #: ``risk(account, symbol, side, quantity, price) -> reject reason or None``.
 RiskCheck = Callable[[str, str, Side, Decimal, Decimal], str | None]
+#: ``check(order) -> reject reason or None``, run on every new order and list
+#: leg at placement (the symbol filters, :mod:`engine.trading.filters`).
+OrderCheck = Callable[[Order], str | None]
 
 _NEG = Decimal("-Infinity")
 _POS = Decimal("Infinity")
@@ -171,9 +174,12 @@ class OrderBook:
         next_order_id: int = 1,
         next_list_id: int = 1,
         full_scan: bool = False,
+        order_check: OrderCheck | None = None,
     ) -> None:
         """``full_scan`` evaluates every open order on every trade instead of
-        using the price index (for tests that check the index)."""
+        using the price index (for tests that check the index); ``order_check``
+        may reject each new order (and each leg of a list) at placement."""
+        self._order_check = order_check
         self._fee_for: FeeFn = fee_for if fee_for is not None else bps_fee(Decimal(10))
         self._max_open = max_open_orders
         self._next_order_id = next_order_id
@@ -198,6 +204,7 @@ class OrderBook:
         fee_for: FeeFn | None = None,
         max_open_orders: int = 200,
         full_scan: bool = False,
+        order_check: OrderCheck | None = None,
     ) -> OrderBook:
         """A book holding persisted ``orders`` (open ones keep working, with
         their trailing state). Lists are rebuilt from the orders' ``list_id``;
@@ -211,6 +218,7 @@ class OrderBook:
             next_order_id=max(next_order_id, max_order + 1),
             next_list_id=max(next_list_id, max_list + 1),
             full_scan=full_scan,
+            order_check=order_check,
         )
         members: dict[int, list[Order]] = {}
         for order in ordered:
@@ -310,6 +318,11 @@ class OrderBook:
             return RejectReason.DUPLICATE_CLIENT_ORDER_ID
         if self.order_count(account) + len(orders) > self._max_open:
             return RejectReason.TOO_MANY_OPEN_ORDERS
+        if self._order_check is not None:
+            for order in orders:
+                reason = self._order_check(order)
+                if reason is not None:
+                    return reason
         return None
 
     # -------------------------------------------------------------- placement

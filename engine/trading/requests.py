@@ -9,7 +9,10 @@ calls them. Parsing checks shape and types only (docs/trading.md); a malformed b
 :class:`~engine.errors.UnknownSymbol`). Anything that depends on the market or the account
 (prices relative to the last trade, buying power, duplicate ids) is decided by
 the :class:`~engine.trading.book.OrderBook` and ends in a ``REJECTED`` event.
-Keys other than the ones read here (``action``, ``id``, ...) are ignored.
+A key that is not a field of the command (nor the envelope's ``action`` and
+``id``) is refused, naming it (``stopLoss.stopPirce: unknown field``), so a
+misspelt field never silently changes what an order does. ``timeInForce`` and
+``icebergQty`` are fields of ``place_order``.
 
 Per-type fields (a field a type does not use is refused, as Binance does)::
 
@@ -119,6 +122,27 @@ _PRICED = frozenset(
         OrderType.TAKE_PROFIT_LIMIT,
     }
 )
+#: The envelope's keys, allowed in every command body.
+ENVELOPE_FIELDS = frozenset({"action", "id"})
+#: The fields of each command body (besides the envelope) and of its nested objects.
+ORDER_FIELDS = frozenset({"symbol", "side", "type", "quantity", "price", "stopPrice",
+                          "trailingDelta", "clientOrderId", "timeInForce", "icebergQty"})
+OCO_FIELDS = frozenset({"symbol", "side", "quantity", "above", "below"})
+OCO_LEG_FIELDS = frozenset({"type", "price", "stopPrice", "trailingDelta", "clientOrderId"})
+BRACKET_FIELDS = frozenset({"symbol", "side", "quantity", "entry", "takeProfit", "stopLoss"})
+BRACKET_ENTRY_FIELDS = frozenset({"type", "price", "clientOrderId"})
+BRACKET_TAKE_PROFIT_FIELDS = frozenset({"price", "clientOrderId"})
+BRACKET_STOP_LOSS_FIELDS = frozenset({"stopPrice", "price", "trailingDelta", "clientOrderId"})
+
+
+def _no_unknown_fields(prefix: str, body: Mapping[str, Any], known: frozenset[str]) -> None:
+    """Refuse the first key of ``body`` that is not in ``known`` (sorted, so the
+    answer does not depend on the client's key order)."""
+    unknown = sorted(k for k in body if k not in known)
+    if unknown:
+        raise RequestError(field_path(prefix, str(unknown[0])), "unknown field")
+
+
 _LIMIT_LEGS = frozenset({OrderType.LIMIT_MAKER, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT})
 _STOP_LEGS = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT})
 
@@ -169,6 +193,7 @@ def _type_fields(
 def parse_order(body: Mapping[str, Any]) -> OrderRequest:
     """Parse a ``place_order`` body."""
     body = require_object("body", body)
+    _no_unknown_fields("", body, ORDER_FIELDS | ENVELOPE_FIELDS)
     symbol = symbol_field("symbol", body.get("symbol"))
     side = side_field("side", body.get("side"))
     kind = _type_field("type", body.get("type"))
@@ -190,6 +215,7 @@ def _oco_leg(name: str, value: Any, allowed: frozenset[OrderType]) -> OcoLeg:
     if value is None:
         raise RequestError(name, "is required")
     leg = require_object(name, value)
+    _no_unknown_fields(name, leg, OCO_LEG_FIELDS)
     kind = _type_field(field_path(name, "type"), leg.get("type"), allowed)
     price, stop, delta = _type_fields(name, leg, kind)
     return OcoLeg(
@@ -207,6 +233,7 @@ def parse_oco(body: Mapping[str, Any]) -> OcoRequest:
     """Parse a ``place_oco`` body. For SELL the ``above`` leg is the LIMIT_MAKER /
     TAKE_PROFIT(_LIMIT) one and ``below`` the STOP_LOSS(_LIMIT); BUY the mirror."""
     body = require_object("body", body)
+    _no_unknown_fields("", body, OCO_FIELDS | ENVELOPE_FIELDS)
     symbol = symbol_field("symbol", body.get("symbol"))
     side = side_field("side", body.get("side"))
     quantity = positive_decimal("quantity", body.get("quantity"))
@@ -227,12 +254,14 @@ def parse_oco(body: Mapping[str, Any]) -> OcoRequest:
 def parse_bracket(body: Mapping[str, Any]) -> BracketRequest:
     """Parse a ``place_bracket`` body."""
     body = require_object("body", body)
+    _no_unknown_fields("", body, BRACKET_FIELDS | ENVELOPE_FIELDS)
     symbol = symbol_field("symbol", body.get("symbol"))
     side = side_field("side", body.get("side"))
     quantity = positive_decimal("quantity", body.get("quantity"))
     if body.get("entry") is None:
         raise RequestError("entry", "is required")
     entry = require_object("entry", body.get("entry"))
+    _no_unknown_fields("entry", entry, BRACKET_ENTRY_FIELDS)
     entry_type = _type_field(
         "entry.type", entry.get("type"), frozenset({OrderType.MARKET, OrderType.LIMIT})
     )
@@ -240,10 +269,12 @@ def parse_bracket(body: Mapping[str, Any]) -> BracketRequest:
     if body.get("takeProfit") is None:
         raise RequestError("takeProfit", "is required")
     tp = require_object("takeProfit", body.get("takeProfit"))
+    _no_unknown_fields("takeProfit", tp, BRACKET_TAKE_PROFIT_FIELDS)
     tp_price = positive_decimal("takeProfit.price", tp.get("price"))
     if body.get("stopLoss") is None:
         raise RequestError("stopLoss", "is required")
     sl = require_object("stopLoss", body.get("stopLoss"))
+    _no_unknown_fields("stopLoss", sl, BRACKET_STOP_LOSS_FIELDS)
     stop_price = positive_decimal("stopLoss.stopPrice", sl.get("stopPrice"))
     ids = [
         client_order_id("entry.clientOrderId", entry.get("clientOrderId")),

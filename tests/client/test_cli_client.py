@@ -63,7 +63,7 @@ def test_market_order_prints_new_and_trade(live: Engine) -> None:
 
 
 def test_rejection_and_errors_exit_1(live: Engine) -> None:
-    out = tickdesk("order", "buy", "BTCUSDT", "1000", "--url", live.url, "--json")
+    out = tickdesk("order", "buy", "BTCUSDT", "10", "--url", live.url, "--json")
     assert out.returncode == 1
     (msg,) = [json.loads(line) for line in out.stdout.splitlines()]
     assert msg["executionType"] == "REJECTED"
@@ -76,10 +76,10 @@ def test_rejection_and_errors_exit_1(live: Engine) -> None:
 
 
 def test_limit_order_listed_then_cancelled(live: Engine) -> None:
-    out = tickdesk("order", "buy", "ETHUSDT", "0.1", "--type", "limit", "--price", "100",
+    out = tickdesk("order", "buy", "ETHUSDT", "0.1", "--type", "limit", "--price", "1000",
                    "--client-order-id", "cheap", "--url", live.url)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("NEW") and "cheap BUY LIMIT 0.1 ETHUSDT @ 100 NEW" in out.stdout
+    assert out.stdout.startswith("NEW") and "cheap BUY LIMIT 0.1 ETHUSDT @ 1000 NEW" in out.stdout
     out = tickdesk("orders", "--url", live.url)
     assert out.returncode == 0
     header, row = out.stdout.splitlines()

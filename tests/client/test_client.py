@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -181,7 +182,8 @@ def test_market_order_result_and_its_fill(client: TickdeskClient) -> None:
 def test_rejection_is_a_result_and_bad_input_a_command_error(client: TickdeskClient) -> None:
     client.subscribe("BTCUSDT")
     client.wait_for(is_tick("BTCUSDT"), timeout(5))  # a MARKET order needs a price
-    rejected = client.place_order("BTCUSDT", "BUY", "MARKET", 1000)
+    # 10 BTC (within the MARKET_LOT_SIZE maximum) is far more than 10000 USDT buys
+    rejected = client.place_order("BTCUSDT", "BUY", "MARKET", 10)
     assert not rejected.accepted and rejected.execution_type == "REJECTED"
     assert rejected.reject_reason == "INSUFFICIENT_BALANCE" and rejected.status == "REJECTED"
     for kwargs, code in [
@@ -206,8 +208,22 @@ def test_rejection_is_a_result_and_bad_input_a_command_error(client: TickdeskCli
     assert client.state is State.OPEN
 
 
+def test_symbol_info_and_a_filter_rejection(client: TickdeskClient) -> None:
+    info = client.get_symbol_info("btcusdt")
+    assert info["type"] == "SYMBOL_INFO" and info["baseAsset"] == "BTC"
+    lot = next(f for f in info["filters"] if f["filterType"] == "LOT_SIZE")
+    client.subscribe("BTCUSDT")
+    client.wait_for(is_tick("BTCUSDT"), timeout(5))
+    half_step = Decimal(lot["stepSize"]) / 2
+    rejected = client.place_order("BTCUSDT", "BUY", "MARKET", Decimal("0.001") + half_step)
+    assert not rejected.accepted and rejected.reject_reason == "Filter failure: LOT_SIZE"
+    with pytest.raises(CommandError) as err:
+        client.get_symbol_info("NOPEUSDT")
+    assert err.value.code == "UNKNOWN_SYMBOL"
+
+
 def test_limit_order_with_client_id_rests_then_cancels(client: TickdeskClient) -> None:
-    result = client.place_order("ETHUSDT", "BUY", "LIMIT", "0.1", price=100,
+    result = client.place_order("ETHUSDT", "BUY", "LIMIT", "0.1", price=1000,
                                 client_order_id="cheap")
     assert result.accepted and result.client_order_id == "cheap" and result.status == "NEW"
     assert [o["clientOrderId"] for o in client.get_orders()] == ["cheap"]
@@ -254,7 +270,7 @@ def test_concurrent_requests_from_many_threads(client: TickdeskClient) -> None:
     def work(n: int) -> None:
         try:
             for i in range(5):
-                r = client.place_order("ETHUSDT", "BUY", "LIMIT", "0.01", price=100,
+                r = client.place_order("ETHUSDT", "BUY", "LIMIT", "0.01", price=1000,
                                        client_order_id=f"t{n}-{i}")
                 assert r.client_order_id == f"t{n}-{i}"
                 client.ping()

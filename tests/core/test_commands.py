@@ -48,6 +48,8 @@ from engine.trading.requests import CancelRequest, OrderRequest, parse_cancel
         ('{"action":"place_bracket","symbol":"x","side":"BUY","quantity":1}', False,
          "UNKNOWN_SYMBOL", "symbol"),
         ('{"action":"get_orders","status":"closed"}', False, "BAD_REQUEST", "status"),
+        ('{"action":"get_symbol_info"}', False, "BAD_REQUEST", "symbol"),
+        ('{"action":"get_symbol_info","symbol":["BTCUSDT"]}', False, "BAD_REQUEST", "symbol"),
         ('{"action":"auth"}', False, "BAD_REQUEST", "token"),
         ('{"action":"cancel_order"}', False, "BAD_REQUEST", "orderId"),
         ('{"action":"cancel_order","orderId":"1"}', False, "BAD_REQUEST", "orderId"),
@@ -133,3 +135,9 @@ def test_trading_commands_decode_to_their_typed_requests() -> None:
 
 def test_every_action_has_exactly_one_parser() -> None:
     assert set(PARSERS) == set(Action)
+
+
+def test_get_symbol_info_decodes_its_symbol() -> None:
+    cmd = decode_command('{"action":"get_symbol_info","symbol":"ethusdt","id":3}')
+    assert (cmd.action, cmd.request_id, cmd.args) == (Action.GET_SYMBOL_INFO, 3,
+                                                      SymbolArgs("ETHUSDT"))

@@ -47,7 +47,7 @@ def test_every_key_is_documented_in_config_toml_and_docs() -> None:
             value = getattr(obj, f.name)
             if hasattr(value, "__dataclass_fields__"):
                 out += keys(value, f"{prefix}{f.name}.")
-            elif f.name != "accounts":
+            elif f.name not in ("accounts", "symbols"):  # arrays of tables, below
                 out.append(f"{prefix}{f.name}")
         return out
 
@@ -55,6 +55,26 @@ def test_every_key_is_documented_in_config_toml_and_docs() -> None:
         leaf = key.rsplit(".", 1)[-1]
         assert re.search(rf"^#?\s*{leaf}\s*=", toml, re.M), f"{key} missing from config.toml"
         assert f"`{key}`" in docs, f"{key} missing from docs/configuration.md"
+
+
+def test_every_symbols_key_is_documented_in_config_toml_and_docs() -> None:
+    from engine.market.symbol_info import OVERRIDE_FIELDS
+
+    toml = (ROOT / "config.toml").read_text(encoding="utf-8")
+    docs = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert "# [[symbols]]" in toml
+    for name in ("symbol", *OVERRIDE_FIELDS):
+        assert re.search(rf"^# {name} = ", toml, re.M), f"symbols.{name} missing from config.toml"
+        assert f"`{name}`" in docs, f"symbols.{name} missing from docs/configuration.md"
+
+
+def test_symbol_overrides_parse_exactly() -> None:
+    cfg = parse_config({"symbols": [{"symbol": "btcusdt", "tick_size": "0.1",
+                                     "apply_min_to_market": False,
+                                     "min_trailing_above_delta": 5}]})
+    (o,) = cfg.symbols
+    assert (o.symbol, o.tick_size, o.apply_min_to_market) == ("BTCUSDT", Decimal("0.1"), False)
+    assert o.min_trailing_above_delta == 5 and o.step_size is None
 
 
 @pytest.mark.parametrize(
@@ -88,6 +108,19 @@ def test_every_key_is_documented_in_config_toml_and_docs() -> None:
         ({"server": {"rate_limit_burst": 2.5}}, "server.rate_limit_burst"),
         ({"server": {"max_connections": 0}}, "server.max_connections"),
         ({"server": {"max_connections_per_ip": -1}}, "server.max_connections_per_ip"),
+        ({"feed": {"binance": {"rest_url": "ftp://x"}}}, "feed.binance.rest_url"),
+        ({"feed": {"binance": {"rest_timeout_s": 0}}}, "feed.binance.rest_timeout_s"),
+        ({"symbols": {"symbol": "BTCUSDT"}}, "symbols"),
+        ({"symbols": [{"tick_size": "0.1"}]}, "symbols[0].symbol"),
+        ({"symbols": [{"symbol": "BTC-USDT"}]}, "symbols[0].symbol"),
+        ({"symbols": [{"symbol": "BTCUSDT", "tick": "0.1"}]}, "symbols[0].tick"),
+        ({"symbols": [{"symbol": "BTCUSDT", "tick_size": "-1"}]}, "symbols[0].tick_size"),
+        ({"symbols": [{"symbol": "BTCUSDT", "tick_size": "abc"}]}, "symbols[0].tick_size"),
+        ({"symbols": [{"symbol": "BTCUSDT", "apply_min_to_market": 1}]},
+         "symbols[0].apply_min_to_market"),
+        ({"symbols": [{"symbol": "BTCUSDT"}, {"symbol": "ETHUSDT", "min_qty": True}]},
+         "symbols[1].min_qty"),
+        ({"symbols": [{"symbol": "BTCUSDT"}, {"symbol": "btcusdt"}]}, "symbols"),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(data: dict[str, object], key: str) -> None:

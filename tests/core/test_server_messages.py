@@ -114,7 +114,7 @@ def test_every_message_type_has_its_builder() -> None:
         MessageType.ORDER_UPDATE: sm.order_update,
         MessageType.ORDER_LIST_UPDATE: sm.order_list_update, MessageType.ORDERS: sm.orders,
         MessageType.FEED_STATUS: sm.feed_status, MessageType.PONG: sm.pong,
-        MessageType.ERROR: sm.error,
+        MessageType.ERROR: sm.error, MessageType.SYMBOL_INFO: sm.symbol_info,
     }
     assert set(built) == set(MessageType)
     assert all(b.__name__ in sm.__all__ for b in built.values())

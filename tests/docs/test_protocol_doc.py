@@ -30,6 +30,7 @@ import pytest
 from wsproto.frame_protocol import CloseReason
 
 import tickdesk.client.types as client_types
+from engine.market.symbol_info import SymbolInfo, parse_symbol
 from engine.messages import MarketSnapshot
 from engine.money import Side
 from engine.protocol import server_messages as sm
@@ -112,6 +113,7 @@ OBJECTS = {
     "positions": "`position` object",
     "portfolio": "`portfolio` object",
     "feed": "`feed` object",
+    "filters": "`filter` object",
 }
 #: Keys every message may carry, documented once under "Transport".
 ENVELOPE = {"type", "timestamp", "id"}
@@ -165,6 +167,36 @@ def _snapshot(**changes: Any) -> MarketSnapshot:
     return MarketSnapshot(**values)
 
 
+def _symbol_info() -> SymbolInfo:
+    """Every filter type Binance has sent (both generations) and two it passes on."""
+    def lot(kind: str) -> dict[str, Any]:
+        return {"filterType": kind, "minQty": "0.00001", "maxQty": "9000", "stepSize": "0.00001"}
+
+    return parse_symbol({
+        "symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "baseAssetPrecision": 8,
+        "quoteAsset": "USDT", "quoteAssetPrecision": 8,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000",
+             "tickSize": "0.01"},
+            {"filterType": "PERCENT_PRICE", "multiplierUp": "5", "multiplierDown": "0.2",
+             "avgPriceMins": 5},
+            {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5",
+             "bidMultiplierDown": "0.2", "askMultiplierUp": "5", "askMultiplierDown": "0.2",
+             "avgPriceMins": 5},
+            lot("LOT_SIZE"), lot("MARKET_LOT_SIZE"),
+            {"filterType": "MIN_NOTIONAL", "minNotional": "10", "applyToMarket": True,
+             "avgPriceMins": 5},
+            {"filterType": "NOTIONAL", "minNotional": "5", "applyMinToMarket": True,
+             "maxNotional": "9000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+            {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10,
+             "maxTrailingAboveDelta": 2000, "minTrailingBelowDelta": 10,
+             "maxTrailingBelowDelta": 2000},
+            {"filterType": "ICEBERG_PARTS", "limit": 10},
+            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+        ],
+    }, source="snapshot")
+
+
 #: Builder name -> what it sends, called as the server's code calls it.
 SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
     "connected": lambda: [sm.connected("0.1.0", "alice", _feed(), TS),
@@ -184,6 +216,7 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
     "position_update": lambda: [sm.position_update(*_ledger(), TS, RID)],
     "pong": lambda: [sm.pong(TS, RID)],
     "subscribed": lambda: [sm.subscribed("BTCUSDT", TS, RID)],
+    "symbol_info": lambda: [sm.symbol_info(_symbol_info(), TS, RID)],
     "unsubscribed": lambda: [sm.unsubscribed("BTCUSDT", TS, RID)],
     "authenticated": lambda: [sm.authenticated("alice", TS, RID)],
 }

@@ -144,8 +144,8 @@ def test_realtime_prices_and_a_market_order_from_the_ticket(engine: Engine, dash
 def test_rejections_and_errors_are_shown(engine: Engine, dash: Dash) -> None:
     dash.open(engine)
     expect(dash.status()).to_have_text("REAL-TIME")
-    # A LIMIT_MAKER buy far above the market would match at once.
-    dash.place(type="LIMIT_MAKER", side="BUY", quantity="0.0001", t_price="10000000")
+    # A LIMIT_MAKER buy far above the market (about 86000) would match at once.
+    dash.place(type="LIMIT_MAKER", side="BUY", quantity="0.0001", t_price="100000")
     expect(dash.result()).to_contain_text("rejected — ORDER_WOULD_MATCH_IMMEDIATELY")
     expect(dash.result()).to_have_attribute("data-kind", "error")
     expect(dash.page.locator("#activity")).to_contain_text("ORDER_WOULD_MATCH_IMMEDIATELY")
@@ -155,8 +155,8 @@ def test_rejections_and_errors_are_shown(engine: Engine, dash: Dash) -> None:
     expect(dash.result()).to_contain_text("quantity")
     # An OCO whose prices are on the wrong sides is REJECTED as a list.
     dash.place(type="OCO", side="SELL", quantity="0.01",
-               oco_above_type="LIMIT_MAKER", oco_above_price="1",
-               oco_below_type="STOP_LOSS", oco_below_stop="10000000")
+               oco_above_type="LIMIT_MAKER", oco_above_price="70000",
+               oco_below_type="STOP_LOSS", oco_below_stop="100000")
     expect(dash.result()).to_contain_text("OCO_BAD_PRICES")
     dash.assert_no_problems()
 
@@ -164,7 +164,7 @@ def test_rejections_and_errors_are_shown(engine: Engine, dash: Dash) -> None:
 def test_open_orders_lists_and_the_cancel_button(engine: Engine, dash: Dash) -> None:
     dash.open(engine)
     expect(dash.status()).to_have_text("REAL-TIME")
-    dash.place(type="LIMIT", side="BUY", quantity="0.01", t_price="1000")
+    dash.place(type="LIMIT", side="BUY", quantity="0.01", t_price="50000")
     expect(dash.result()).to_contain_text("accepted as order #")
     row = dash.page.locator("#order-rows tr").filter(has_text="LIMIT")
     expect(row).to_contain_text("NEW")
@@ -174,7 +174,7 @@ def test_open_orders_lists_and_the_cancel_button(engine: Engine, dash: Dash) -> 
     expect(dash.page.locator("#activity")).to_contain_text("CANCELED")
     # Lists: a bracket with a resting LIMIT entry, then a trailing stop.
     dash.place(type="BRACKET", side="BUY", quantity="0.01", br_entry_type="LIMIT",
-               br_entry_price="1000", br_tp_price="2000", br_sl_stop="500")
+               br_entry_price="50000", br_tp_price="60000", br_sl_stop="45000")
     expect(dash.result()).to_contain_text("BRACKET #")
     expect(dash.page.locator("#order-rows tr").filter(has_text="BRACKET")).to_have_count(3)
     dash.place(type="TRAILING_STOP", side="SELL", quantity="0.001", t_delta="500")
@@ -265,8 +265,9 @@ def test_account_state_is_fetched_again_after_an_internal_error(engine: Engine,
                                                               dash: Dash) -> None:
     with engine.connect() as session:
         session.send({"action": "place_order", "symbol": "ETHUSDT", "side": "BUY",
-                      "type": "LIMIT", "quantity": 0.1, "price": 100, "id": 1})
-        session.wait_for(lambda m: m.get("id") == 1, timeout=timeout(5))
+                      "type": "LIMIT", "quantity": 0.1, "price": 1000, "id": 1})
+        assert session.wait_for(lambda m: m.get("id") == 1,
+                                timeout=timeout(5))["executionType"] == "NEW"
     monitor = engine.order_monitor.ref
     engine.order_monitor.set(None)        # as while the supervisor restarts it
     try:

@@ -11,19 +11,21 @@ from engine.config import BinanceConfig, FeedConfig
 from tests.conftest import make_config, wait_until
 from tests.e2e.test_ops_e2e import _metrics
 from tests.e2e.wsclient import WsClient
+from tests.fakes.binance_rest import FakeBinanceRest, shared_rest
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tickdesk import Engine
 
 
 @pytest.fixture
-def upstream() -> Iterator[FakeBinanceUpstream]:
+def upstream(binance_rest: FakeBinanceRest) -> Iterator[FakeBinanceUpstream]:
     with FakeBinanceUpstream(known_symbols={"BTCUSDT"}) as fake:
         yield fake
 
 
 def test_feed_order_and_latency_metrics(upstream: FakeBinanceUpstream) -> None:
     feed = FeedConfig(source="binance", symbols=("BTCUSDT",),
-                      binance=BinanceConfig(url=upstream.base_url, stall_timeout_s=60))
+                      binance=BinanceConfig(url=upstream.base_url, stall_timeout_s=60,
+                                            rest_url=shared_rest().base_url))
     with Engine(make_config(feed=feed)) as engine:
         client = WsClient(engine.url)
         try:
@@ -61,7 +63,7 @@ def test_feed_order_and_latency_metrics(upstream: FakeBinanceUpstream) -> None:
             wait_until(lambda: engine.feed_status()["status"] == "UP", what="feed UP")
 
             client.send({"action": "place_order", "symbol": "BTCUSDT", "side": "BUY",
-                         "type": "LIMIT", "quantity": 0.1, "price": 100,
+                         "type": "LIMIT", "quantity": 0.1, "price": 30000,
                          "clientOrderId": "cheap", "id": 1})
             assert client.reply(1)["executionType"] == "NEW"
             client.send({"action": "cancel_order", "clientOrderId": "cheap", "id": 2})

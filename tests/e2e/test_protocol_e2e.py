@@ -88,7 +88,7 @@ def test_market_order_end_to_end(client: WsClient) -> None:
 
 def test_limit_order_rests_and_can_be_cancelled(client: WsClient) -> None:
     client.send({"action": "place_order", "symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT",
-                 "quantity": 0.1, "price": 100, "clientOrderId": "cheap", "id": 1})
+                 "quantity": 0.1, "price": 1000, "clientOrderId": "cheap", "id": 1})
     assert client.reply(1)["order"]["status"] == "NEW"
     client.send({"action": "get_orders", "id": 2})
     assert [o["clientOrderId"] for o in client.reply(2)["orders"]] == ["cheap"]

@@ -15,6 +15,7 @@ from engine.stats import counter, gauge, samples
 from tests.conftest import make_config, wait_until
 from tests.e2e.test_ops_e2e import _metrics
 from tests.e2e.wsclient import WsClient
+from tests.fakes.binance_rest import shared_rest
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tickdesk import Engine
 
@@ -34,7 +35,8 @@ def _one(m: Metrics, name: str, **labels: str) -> float:
 
 def test_statistics_reach_metrics(upstream: FakeBinanceUpstream) -> None:
     feed = FeedConfig(source="binance", symbols=("BTCUSDT",),
-                      binance=BinanceConfig(url=upstream.base_url, stall_timeout_s=60))
+                      binance=BinanceConfig(url=upstream.base_url, stall_timeout_s=60,
+                                            rest_url=shared_rest().base_url))
     with Engine(make_config(feed=feed)) as engine:
         client = WsClient(engine.url)
         try:

@@ -17,6 +17,7 @@ import pytest
 from engine.clock import Clock
 from engine.config import BinanceConfig, FeedConfig
 from tests.clock import FakeClock
+from tests.fakes.binance_rest import FakeBinanceRest, shared_rest
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, is_update, wait_until
 from tickdesk.app import Engine, LocalSession
@@ -32,7 +33,7 @@ def _fake() -> FakeBinanceUpstream:
 
 
 @pytest.fixture
-def upstream() -> Iterator[FakeBinanceUpstream]:
+def upstream(binance_rest: FakeBinanceRest) -> Iterator[FakeBinanceUpstream]:
     with _fake() as fake:
         yield fake
 
@@ -41,7 +42,8 @@ def _engine(url: str, *, stall: float = 0.5, rotate_after: float = 85800.0,
             clock: Clock | None = None, **supervisor: Any) -> Engine:
     feed = FeedConfig(source="binance", symbols=("BTCUSDT", "ETHUSDT"),
                       binance=BinanceConfig(url=url, stall_timeout_s=stall,
-                                            rotate_after_s=rotate_after))
+                                            rotate_after_s=rotate_after,
+                                            rest_url=shared_rest().base_url))
     return Engine(engine_config(feed, backoff_min_s=BACKOFF_MIN, backoff_max_s=BACKOFF_MAX,
                                 backoff_jitter=JITTER, **supervisor), listen=False,
                   clock=clock)

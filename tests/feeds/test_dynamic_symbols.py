@@ -10,6 +10,7 @@ import pytest
 from engine.clock import Clock
 from engine.config import BinanceConfig, FeedConfig
 from tests.clock import FakeClock
+from tests.fakes.binance_rest import FakeBinanceRest, entry, shared_rest
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, is_update, wait_until
 from tickdesk.app import Engine
@@ -22,15 +23,27 @@ SILENT = "NOSUCHCOIN"
 
 
 @pytest.fixture
-def upstream() -> Iterator[FakeBinanceUpstream]:
+def upstream(binance_rest: FakeBinanceRest) -> Iterator[FakeBinanceUpstream]:
     with FakeBinanceUpstream(known_symbols=[SILENT], stream_prices=LISTED) as fake:
         yield fake
+
+
+def _rest() -> FakeBinanceRest:
+    """The exchange's REST API knows every listed symbol (the silent ones too) and
+    UNLISTED, so that the WebSocket's own refusal is what these tests see (a symbol
+    exchangeInfo does not know is refused before any SUBSCRIBE: test_exchange_info.py)."""
+    rest = shared_rest()
+    for symbol in [*LISTED, SILENT, "SILENTTWO", "UNLISTED"]:
+        if symbol not in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):  # in the snapshot
+            rest.add(entry(symbol, symbol.removesuffix("USDT"), "USDT"))
+    return rest
 
 
 def _engine(url: str, dynamic: bool = True, clock: Clock | None = None) -> Engine:
     feed = FeedConfig(source="binance", symbols=("BTCUSDT", "ETHUSDT"), dynamic_symbols=dynamic,
                       binance=BinanceConfig(url=url, stall_timeout_s=0.5,
-                                            subscribe_timeout_s=0.5))
+                                            subscribe_timeout_s=0.5,
+                                            rest_url=_rest().base_url))
     return Engine(engine_config(feed), listen=False, clock=clock)
 
 
@@ -81,7 +94,7 @@ def test_symbol_without_data_is_unknown_after_the_timeout(upstream: FakeBinanceU
         assert not engine.feed_shared.serves(SILENT)
 
 
-def test_control_messages_respect_five_per_second() -> None:
+def test_control_messages_respect_five_per_second(binance_rest: FakeBinanceRest) -> None:
     """On the feed's own clock: five SUBSCRIBEs go out at once, the sixth only
     when that clock has moved a full second past them."""
     clock = FakeClock()
@@ -105,9 +118,17 @@ def test_control_messages_respect_five_per_second() -> None:
         held_after(0)
         held_after(0.999)
         clock.advance(0.001)
-        for i in range(8):
-            assert session.wait_for(lambda m, i=i: m.get("id") == i,
-                                    timeout=5)["type"] == "SUBSCRIBED"
+        # each symbol's filters are loaded first (one loader thread each), so the
+        # answers may come in any order
+        answers: dict[Any, str] = {}
+
+        def all_answered(m: dict[str, Any]) -> bool:
+            if m.get("id") in range(8):
+                answers[m["id"]] = m["type"]
+            return len(answers) == 8
+
+        session.wait_for(all_answered, timeout=5)
+        assert answers == dict.fromkeys(range(8), "SUBSCRIBED")
         assert upstream.control_messages == 8
 
 
@@ -121,7 +142,8 @@ def test_dynamic_off_answers_unknown_at_once(upstream: FakeBinanceUpstream) -> N
         assert upstream.control_requests == []
 
 
-def test_refused_and_silent_symbols_each_get_exactly_one_answer() -> None:
+def test_refused_and_silent_symbols_each_get_exactly_one_answer(
+        binance_rest: FakeBinanceRest) -> None:
     # UNLISTED is refused by the exchange at once; the two silent ones time out, a few
     # milliseconds apart (one wake-up timer serves both deadlines); SOLUSDT is added.
     with FakeBinanceUpstream(known_symbols=[SILENT, "SILENTTWO"], stream_prices=LISTED) as fake, \

@@ -277,3 +277,22 @@ def test_bad_owner_limits_are_refused() -> None:
         LiveSymbols(5.0, max_per_account=0)
     with pytest.raises(ValueError):
         LiveSymbols(5.0, grace_s=-1)
+# -- given up before subscribing (its exchange filters could not be loaded) ----
+
+
+def test_unavailable_answers_every_waiter_once_and_frees_the_slot() -> None:
+    symbols = live(max_pending=1)
+    assert ask(symbols, "NEWUSDT", "a") == [Subscribe("NEWUSDT")]
+    assert ask(symbols, "NEWUSDT", "b") == []  # waits with the first
+    assert symbols.unavailable("NEWUSDT", "no filters") == [
+        Refused("NEWUSDT", ("a", "b"), ErrorCode.UNKNOWN_SYMBOL, "no filters")]
+    assert "NEWUSDT" not in symbols
+    assert symbols.unavailable("NEWUSDT", "no filters") == []  # answered already
+    assert ask(symbols, "OTHERUSDT", "c") == [Subscribe("OTHERUSDT")]  # the slot is free
+
+
+def test_unavailable_leaves_a_requested_subscription_alone() -> None:
+    symbols = live()
+    pend(symbols, "SOLUSDT", "a", request=4)
+    assert symbols.unavailable("SOLUSDT", "no filters") == []
+    assert "SOLUSDT" in symbols

@@ -175,7 +175,8 @@ def test_bracket_parses() -> None:
     ("fields", "field"),
     [
         ({"entry": None}, "entry"),
-        ({"entry": {"type": "STOP_LOSS", "stopPrice": 1}}, "entry.type"),
+        ({"entry": {"type": "STOP_LOSS"}}, "entry.type"),
+        ({"entry": {"type": "STOP_LOSS", "stopPrice": 1}}, "entry.stopPrice"),
         ({"entry": {"type": "LIMIT"}}, "entry.price"),
         ({"entry": {"type": "MARKET", "price": 1}}, "entry.price"),
         ({"takeProfit": {}}, "takeProfit.price"),
@@ -199,3 +200,41 @@ def test_cancel_parsing() -> None:
     assert error_field({"orderId": 5.0}, parse_cancel) == "orderId"
     assert error_field({"listId": True}, parse_cancel) == "listId"
     assert error_field({"orderId": 0}, parse_cancel) == "orderId"
+
+
+# ---------------------------------------------------------------- unknown fields
+
+
+@pytest.mark.parametrize(
+    ("raw", "parser", "field"),
+    [
+        (body(type="MARKET", quantitty="1"), parse_order, "quantitty"),
+        (body(type="LIMIT", price=1, stopPirce=2), parse_order, "stopPirce"),
+        (body(type="MARKET", b="1", a="2"), parse_order, "a"),  # first in sorted order
+        (oco(extra=1), parse_oco, "extra"),
+        (oco(above={"type": "LIMIT_MAKER", "price": 41000, "timeInForce": "GTC"}), parse_oco,
+         "above.timeInForce"),
+        (oco(below={"type": "STOP_LOSS", "stopPrice": 39000, "stopprice": 1}), parse_oco,
+         "below.stopprice"),
+        (bracket(takeprofit={"price": 1}), parse_bracket, "takeprofit"),
+        (bracket(entry={"type": "LIMIT", "price": 40000, "quantity": 2}), parse_bracket,
+         "entry.quantity"),
+        (bracket(takeProfit={"price": 42000, "stopPrice": 1}), parse_bracket,
+         "takeProfit.stopPrice"),
+        (bracket(stopLoss={"stopPrice": 39000, "trailing": 50}), parse_bracket,
+         "stopLoss.trailing"),
+    ],
+)
+def test_unknown_fields_are_refused_by_name(raw: dict[str, Any], parser: Any,
+                                            field: str) -> None:
+    with pytest.raises(RequestError) as info:
+        parser(raw)
+    assert info.value.field == field and info.value.message == f"{field}: unknown field"
+
+
+def test_envelope_and_announced_fields_are_known() -> None:
+    req = parse_order(body(type="LIMIT", price=1, action="place_order", id="x1",
+                           timeInForce="GTC", icebergQty="0.1"))
+    assert req.price == D(1)
+    parse_oco(oco(action="place_oco", id=7))
+    parse_bracket(bracket(action="place_bracket", id="b"))

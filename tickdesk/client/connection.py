@@ -459,6 +459,11 @@ class TickdeskClient:
         reply = self.request("get_portfolio", timeout=timeout)
         return cast(Portfolio, reply["portfolio"])
 
+    def get_symbol_info(self, symbol: str, *, timeout: float | None = None) -> Message:
+        """The ``SYMBOL_INFO`` of ``symbol``: base/quote asset, status and Binance's
+        filters in exchangeInfo field names (no authentication needed)."""
+        return self.request("get_symbol_info", symbol=symbol, timeout=timeout)
+
     def ping(self, *, timeout: float | None = None) -> float:
         """Round-trip time of a ``ping``/``PONG``, in seconds."""
         t0 = time.monotonic()
