@@ -1,6 +1,7 @@
 """OrderMonitorActor: owns the order book and works every order on every trade.
 
-Runs in its own pykka thread. Every trade the FeedActor routes reaches it,
+Runs in its own pykka thread. Every trade (and every book change,
+:class:`~actors.messages.BookTick`) the FeedActor routes reaches it,
 whether or not a client watches the symbol; the pure
 :class:`~engine.trading.book.OrderBook` decides triggers and fills. An
 outcome is *settled* before it is announced: the PortfolioActor applies the
@@ -44,26 +45,34 @@ With no store configured the book starts empty.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from actors.base import ActorSlot, FailureHook, TickdeskActor
-from actors.messages import AccountRequest, OpenOrdersChanged, TradeTick
+from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
 from engine.errors import InternalError, ProtocolError, StoreUnavailable, UnknownSymbol
 from engine.market.symbol_info import SymbolCatalog
-from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import OrdersQuery
 from engine.protocol.enums import Action
 from engine.server.hub import Hub
 from engine.store_health import StoreHealth
+from engine.trading.assets import UnknownAssets, symbol_assets
 from engine.trading.book import OrderBook, bps_fee
 from engine.trading.events import OrderEvent, Outcome
+from engine.trading.fill_model import FillModel
 from engine.trading.filters import check_order
+from engine.trading.ledger import AssetsFn
 from engine.trading.order import Order, OrderType
-from engine.trading.requests import BracketRequest, CancelRequest, OcoRequest, OrderRequest
+from engine.trading.requests import (
+    AmendRequest,
+    BracketRequest,
+    CancelRequest,
+    OcoRequest,
+    OrderRequest,
+)
 from engine.trading.triggers import taker_price
 
 __all__ = ["OrderMonitorActor"]
@@ -89,6 +98,7 @@ class OrderMonitorActor(TickdeskActor):
         on_failure: FailureHook | None = None,
         generation: int = 0,
         on_order_event: Callable[[str], None] | None = None,
+        assets_of: AssetsFn = symbol_assets,
         store_health: StoreHealth | None = None,
         symbols: SymbolCatalog | None = None,
     ) -> None:
@@ -102,14 +112,18 @@ class OrderMonitorActor(TickdeskActor):
         self._now_ms = now_ms
         self._known_symbol = known_symbol
         self._on_order_event = on_order_event
+        self._assets_of = assets_of
         self._max_age_ms = int(trading.max_tick_age_s * 1000)
         self._given_book = book
         self._symbols = symbols
+        self._fill_model = FillModel(trading.fill_model)
         self._book = book if book is not None else OrderBook(
-            fee_for=bps_fee(trading.fee_bps), order_check=self._filters)
+            fee_for=bps_fee(trading.fee_bps), order_check=self._filters,
+            fill_model=self._fill_model)
         self._last: dict[str, Decimal] = {}
         self._open_counts: dict[str, int] = {}
-        self.handlers = {TradeTick: self._on_tick, AccountRequest: self._on_request}
+        self.handlers = {TradeTick: self._on_tick, BookTick: self._on_book,
+                         AccountRequest: self._on_request}
 
     def started(self) -> None:
         if self._given_book is not None:
@@ -121,9 +135,12 @@ class OrderMonitorActor(TickdeskActor):
         state: BookState | None = self._portfolio.ask(LoadBook(), timeout=_SETTLE_TIMEOUT_S)
         if state is None:
             return False
+        previous = self._book
         self._book = OrderBook.restore(state.orders, state.next_order_id, state.next_list_id,
                                        fee_for=bps_fee(self._trading.fee_bps),
-                                       order_check=self._filters)
+                                       order_check=self._filters,
+                                       fill_model=self._fill_model)
+        self._book.keep_quotes(previous)  # market data, not stored: it survives a reload
         accounts = {o.account for o in state.orders} | set(self._open_counts)
         self._recount(accounts)
         return True
@@ -157,17 +174,25 @@ class OrderMonitorActor(TickdeskActor):
 
     def _on_tick(self, msg: TradeTick) -> None:
         trade = msg.trade
+        now = self._now_ms()
+        if trade.is_stale(now, self._max_age_ms):
+            return  # sets no price: no fill, no trigger, no placement reference
         self._last[trade.symbol] = trade.price
         if self._store_refusing(self._now_ms()):
             return  # not matched: the outcome could not be stored
         outcome = self._book.on_trade(
             trade,
-            now_ms=self._now_ms(),
+            now_ms=now,
             max_tick_age_ms=self._max_age_ms,
             slippage_bps=self._trading.slippage_bps,
         )
         if outcome:
             self._settle_and_announce(outcome, None)  # on a store failure: retried next trade
+
+    def _on_book(self, msg: BookTick) -> None:
+        """A book change: remembered for the next fills (books fill nothing
+        by themselves, so there is nothing to settle or announce)."""
+        self._book.on_book(msg.book, now_ms=self._now_ms(), max_tick_age_ms=self._max_age_ms)
 
     # -- commands -----------------------------------------------------------
 
@@ -209,6 +234,8 @@ class OrderMonitorActor(TickdeskActor):
             return self._book.cancel(account, order_id=args.order_id,
                                      client_order_id=args.client_order_id,
                                      list_id=args.list_id, now_ms=now)
+        if isinstance(args, AmendRequest):
+            return self._book.amend(account, args, now_ms=now)
         if isinstance(args, OrderRequest):
             self._check_symbol(args.symbol, req)
             return self._book.place(account, args, now_ms=now,
@@ -234,6 +261,11 @@ class OrderMonitorActor(TickdeskActor):
         if self._symbols is not None and self._symbols.get(symbol) is None:
             raise UnknownSymbol(f"symbol {symbol}: its exchange filters could not be loaded",
                                 req.request_id)
+        try:
+            self._assets_of(symbol)  # the ledger books every fill in the symbol's quote asset
+        except UnknownAssets:
+            raise UnknownSymbol(f"symbol {symbol}: its base and quote asset are not known",
+                                req.request_id) from None
 
     def _filters(self, order: Order) -> str | None:
         """The book's placement check: the symbol's Binance filters. A MARKET
@@ -248,10 +280,9 @@ class OrderMonitorActor(TickdeskActor):
         failure = check_order(info, order, last_price=last, market_fill_price=fill)
         return None if failure is None else failure.value
 
-    def _risk(self, account: str, symbol: str, side: Side, quantity: Decimal,
-              price: Decimal) -> str | None:
+    def _risk(self, orders: Sequence[Order], reference: Decimal) -> str | None:
         reason: str | None = self._portfolio.ask(
-            RiskQuery(account, symbol, side, quantity, price), timeout=_SETTLE_TIMEOUT_S)
+            RiskQuery(orders[0].account, tuple(orders), reference), timeout=_SETTLE_TIMEOUT_S)
         return reason
 
     # -- settle, then announce -----------------------------------------------

@@ -5,7 +5,14 @@ broadcasts POSITION_UPDATE and PORTFOLIO_UPDATE when its TimerActors fire,
 applies fills for the OrderMonitorActor (``ask``: the fill is applied, and
 persisted when a store is configured, before the caller announces it), and
 answers risk checks (``RiskQuery``, decided by :mod:`engine.trading.risk`). The
-ledger math is pure (:mod:`engine.trading.ledger`).
+ledger math is pure (:mod:`engine.trading.ledger`, settled by
+:mod:`engine.trading.settlement`).
+
+Marks: a trade older than ``trading.max_tick_age_s`` on arrival (this actor's
+clock) moves no mark. Reservations: a ``RiskQuery`` that passes *stages* the
+plan it approved; the ``Settle`` of the same command (the OrderMonitorActor
+asks it next, from its one thread) takes it when the order's ``NEW`` is
+settled. Staged plans never outlive that ``Settle``.
 
 Persistence: this actor is the one owner of the :class:`~engine.store.Store`.
 It opens it in ``started()`` (its own thread; SQLite's ``check_same_thread``
@@ -30,23 +37,24 @@ from __future__ import annotations
 import copy
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from actors.base import FailureHook, TickdeskActor
 from actors.messages import AccountRequest, OpenOrdersChanged, Pulse, TradeTick
-from engine.config import TradingConfig
+from engine.config import TradingConfig, account_start
 from engine.errors import InternalError, StoreUnavailable
-from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.server.hub import Hub
 from engine.store import Store
 from engine.store_health import StoreHealth, error_kind
+from engine.trading.assets import symbol_assets
 from engine.trading.events import Outcome
-from engine.trading.ledger import Ledger
+from engine.trading.ledger import AssetsFn, Ledger
 from engine.trading.order import Order
-from engine.trading.risk import risk_reject
+from engine.trading.risk import risk_plan
+from engine.trading.settlement import Staged, settle_outcome
 
 __all__ = [
     "BookState",
@@ -86,13 +94,12 @@ class BookState:
 
 @dataclass(frozen=True, slots=True)
 class RiskQuery:
-    """Would this order, filled at ``price``, be refused? (ask; replies a reason or None)."""
+    """Would these orders (one order, or a list's legs that reserve once) be
+    refused at the ``reference`` price? (ask; replies a reason or None)."""
 
     account: str
-    symbol: str
-    side: Side
-    quantity: Decimal
-    price: Decimal
+    orders: tuple[Order, ...]
+    reference: Decimal
 
 
 class PortfolioActor(TickdeskActor):
@@ -108,10 +115,15 @@ class PortfolioActor(TickdeskActor):
         store_health: StoreHealth | None = None,
         on_failure: FailureHook | None = None,
         generation: int = 0,
+        starts: Mapping[str, tuple[str, dict[str, Decimal]]] | None = None,
+        assets_of: AssetsFn = symbol_assets,
     ) -> None:
         """``store_path``: the SQLite database (a path, or a ``file:`` URI);
         empty means no persistence. ``store_health`` outlives this actor (the
-        Engine's), so a restart keeps the counts."""
+        Engine's), so a restart keeps the counts. ``starts``: ``account ->
+        (home asset, starting balances)`` (default:
+        :func:`~engine.config.account_start` of ``trading``). ``assets_of``: a
+        symbol's base and quote asset."""
         super().__init__("portfolio", on_failure, generation)
         self._store_path = store_path
         self._health = store_health if store_health is not None else StoreHealth()
@@ -121,9 +133,15 @@ class PortfolioActor(TickdeskActor):
         self._hub = hub
         self._trading = trading
         self._now_ms = now_ms
-        self._ledgers = {
-            name: Ledger(name, trading.starting_balance, trading.fee_bps) for name in accounts
-        }
+        default = account_start(trading)
+        self._ledgers = {}
+        for name in accounts:
+            home, balances = (starts or {}).get(name, default)
+            self._ledgers[name] = Ledger(name, balances, trading.fee_bps, home,
+                                         assets_of=assets_of)
+        self._assets_of = assets_of
+        self._max_age_ms = int(trading.max_tick_age_s * 1000)
+        self._staged: dict[int, Staged] = {}
         self._marks: dict[str, Decimal] = {}
         self._open_orders: dict[str, int] = {}
         self.handlers = {
@@ -141,13 +159,23 @@ class PortfolioActor(TickdeskActor):
             return
         store = Store(self._store_path, self._store_synchronous)
         try:
-            state = store.load(self._trading.fee_bps)
+            state = store.load(self._trading.fee_bps,
+                               {n: lg.home_asset for n, lg in self._ledgers.items()},
+                               self._trading.home_asset, self._assets_of)
             ledgers = dict(state.ledgers)
             new = [ledger for name, ledger in self._ledgers.items() if name not in ledgers]
             for ledger in new:
                 ledgers[ledger.name] = ledger
-            if new:  # no write at all on a restart: a full disk cannot stop it
-                store.add_accounts(new)
+            # an asset configured for a stored account later starts at its amount
+            grown = [ledger for name, ledger in self._ledgers.items()
+                     if name in ledgers and ledger not in new
+                     and set(ledger.starting) - set(ledgers[name].starting)]
+            for ledger in grown:
+                stored = ledgers[ledger.name]
+                for asset in set(ledger.starting) - set(stored.starting):
+                    stored.starting[asset] = ledger.starting[asset]
+            if new or grown:  # no write at all on a plain restart: a full disk cannot stop it
+                store.add_accounts([*new, *grown])
         except BaseException:
             store.close()
             raise
@@ -172,7 +200,9 @@ class PortfolioActor(TickdeskActor):
         return ledger
 
     def _on_tick(self, msg: TradeTick) -> None:
-        self._marks[msg.trade.symbol] = msg.trade.price
+        trade = msg.trade
+        if not trade.is_stale(self._now_ms(), self._max_age_ms):
+            self._marks[trade.symbol] = trade.price
 
     def _on_open_orders(self, msg: OpenOrdersChanged) -> None:
         self._open_orders[msg.account] = msg.count
@@ -201,12 +231,11 @@ class PortfolioActor(TickdeskActor):
 
     def _on_settle(self, msg: Settle) -> None:
         # Work on copies: if a fill or the commit fails, memory is unchanged.
-        changed: dict[str, Ledger] = {}
-        for fill in msg.outcome.fills:
-            ledger = changed.get(fill.account)
-            if ledger is None:
-                ledger = changed[fill.account] = copy.deepcopy(self._ledger(fill.account))
-            ledger.apply_fill(fill.symbol, fill.side, fill.quantity, fill.price)
+        staged, self._staged = self._staged, {}
+        touched = {f.account for f in msg.outcome.fills}
+        touched.update(e.account for e in msg.outcome.events)
+        changed = {name: copy.deepcopy(self._ledger(name)) for name in sorted(touched)}
+        settle_outcome(changed, msg.outcome, staged, self._marks, self._trading)
         if self._store is not None:
             try:
                 self._store.settle(msg.outcome, changed, msg.next_order_id, msg.next_list_id)
@@ -259,5 +288,9 @@ class PortfolioActor(TickdeskActor):
         return BookState(state.orders, state.next_order_id, state.next_list_id)
 
     def _on_risk(self, msg: RiskQuery) -> str | None:
-        return risk_reject(self._ledger(msg.account), self._marks, self._trading,
-                           msg.symbol, msg.side, msg.quantity, msg.price)
+        plan, reason = risk_plan(self._ledger(msg.account), self._marks, self._trading,
+                                 msg.orders, msg.reference)
+        if reason is None:
+            ids = tuple(o.order_id for o in msg.orders)
+            self._staged[min(ids)] = Staged(msg.account, ids, plan)
+        return reason

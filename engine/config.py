@@ -41,6 +41,7 @@ __all__ = [
     "SupervisorConfig",
     "SymbolOverride",
     "TradingConfig",
+    "account_start",
     "is_loopback_host",
     "load_config",
     "load_config_text",
@@ -57,6 +58,10 @@ def _opt(default: Any, check: Check | None = None) -> Any:
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples for sequence defaults")
     return field(default=default, metadata={"check": check})
+
+
+def _asset(v: Any) -> str | None:
+    return None if re.fullmatch(r"[A-Z0-9]{2,20}", v) else "must be an asset name, [A-Z0-9]{2,20}"
 
 
 def _positive(v: Any) -> str | None:
@@ -223,6 +228,16 @@ class TradingConfig:
     max_leverage: Decimal = _opt(Decimal(1), _between(0.01, 100))
     allow_short: bool = _opt(True)
     max_tick_age_s: float = _opt(5.0, _between(0.001, 86400))
+    #: The asset equity is valued in, for accounts that set none (open mode's ``default``).
+    home_asset: str = _opt("USDT", lambda v: _asset(v))
+    #: Starting balances ``{asset = amount}`` of accounts that set none; empty means
+    #: ``{<home_asset> = starting_balance}``.
+    balances: tuple[tuple[str, Decimal], ...] = _opt(())
+    #: How orders fill: ``book`` (takers at the bid/ask and depth, resting
+    #: orders at most each trade's quantity), ``queue`` (as ``book``, and the
+    #: quantity shown ahead at the order's price trades first) or ``full``
+    #: (the whole order on the first qualifying trade). See docs/trading.md.
+    fill_model: str = _opt("book", _one_of("book", "queue", "full"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +260,20 @@ class AccountConfig:
     #: Read the token from this environment variable instead (keeps it out of the file).
     token_env: str = _opt("", lambda v: None if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", v)
                           else "must be an environment variable name")
+    #: The account's home asset; empty: ``trading.home_asset``.
+    home_asset: str = _opt("", lambda v: None if v == "" else _asset(v))
+    #: The account's starting balances; empty: ``trading.balances``.
+    balances: tuple[tuple[str, Decimal], ...] = _opt(())
+
+
+def account_start(trading: TradingConfig,
+                  account: AccountConfig | None = None) -> tuple[str, dict[str, Decimal]]:
+    """``(home_asset, starting balances)`` of an account (None: open mode's
+    ``default``), with the documented defaults applied."""
+    home = (account.home_asset if account is not None else "") or trading.home_asset
+    pairs = (account.balances if account is not None else ()) or trading.balances
+    balances = dict(pairs) if pairs else {home: trading.starting_balance}
+    return home, balances
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +334,19 @@ def _coerce(key: str, annotation: str, value: Any) -> Any:
         if isinstance(value, str):
             return value
         raise ConfigError(key, f"must be a string, not {type(value).__name__}")
+    if annotation == "tuple[tuple[str, Decimal], ...]":
+        if not isinstance(value, Mapping):
+            raise ConfigError(key, "must be a table {ASSET = amount, ...}")
+        pairs: list[tuple[str, Decimal]] = []
+        for asset, amount in value.items():
+            problem = _asset(asset)
+            if problem:
+                raise ConfigError(f"{key}.{asset}", problem)
+            d = _coerce(f"{key}.{asset}", "Decimal", amount)
+            if d < 0:
+                raise ConfigError(f"{key}.{asset}", "must be >= 0")
+            pairs.append((asset, d))
+        return tuple(sorted(pairs))
     if annotation == "tuple[str, ...]":
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)

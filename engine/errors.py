@@ -11,6 +11,7 @@ drawing matches the classes::
     ├── ProtocolError          a client command that is answered with ERROR
     │   ├── BadRequest         BAD_REQUEST: malformed frame, missing/ill-typed field
     │   │   └── RequestError   a bad field of an order command (engine.trading.errors)
+    │   │       └── AmendRefused  an amend Binance refuses (engine.trading.errors)
     │   ├── UnknownAction      UNKNOWN_ACTION
     │   ├── UnknownSymbol      UNKNOWN_SYMBOL
     │   ├── Unauthorized       UNAUTHORIZED
@@ -22,6 +23,7 @@ drawing matches the classes::
     ├── StoreError             the database cannot be used (engine.store)
     │   ├── StoreInUse         another process holds the store's owner lock (engine.store_lock)
     │   └── StoreCorrupt       damaged pages or a record that does not decode (engine.store_check)
+    ├── UnknownAssets          a symbol's base and quote asset are not known (engine.trading.assets)
     ├── Refusal                a handshake refused with an HTTP status (engine.server.http)
     ├── ExpectedFailure        an actor fails on purpose to be restarted (actors.base)
     │   └── FeedSourceError    the feed's upstream was lost (actors.feed)

@@ -32,6 +32,12 @@ class Trade:
     trade_id: int | None = None
     buyer_is_maker: bool | None = None
 
+    def is_stale(self, now_ms: int, max_age_ms: int) -> bool:
+        """The one freshness rule (docs/trading.md): a trade whose event time is
+        more than ``max_age_ms`` before ``now_ms`` sets no price (no fill, no
+        trigger, no mark, no placement reference)."""
+        return now_ms - self.event_time > max_age_ms
+
 
 @dataclass(frozen=True, slots=True)
 class Ticker24h:

@@ -45,15 +45,16 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import orjson
 
 from engine.errors import TickdeskError
 from engine.money import Side
+from engine.trading.assets import symbol_assets
 from engine.trading.events import FillIntent, OrderEvent, Outcome
-from engine.trading.ledger import Ledger, Position
+from engine.trading.ledger import LEDGER, AssetsFn, Ledger, Position, Reservation
 from engine.trading.order import ListStatus, ListType, Order, OrderStatus
 from engine.trading.order_list import OrderList
 
@@ -141,8 +142,45 @@ def _v2_lists(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX orders_by_account ON orders(account, order_id)")
 
 
+def _v3_assets(db: sqlite3.Connection) -> None:
+    """A balance per asset, each position's exact cost, and the reservations of
+    open orders. A v2 account's one balance becomes its ``USDT`` balance (the
+    quote asset every v2 balance was kept in); a position's cost is its
+    quantity times its stored entry price. Orders open at the upgrade reserve
+    nothing (a v2 store has no reservations to carry over)."""
+    db.execute(
+        """CREATE TABLE balances (
+            account TEXT NOT NULL REFERENCES accounts(name),
+            asset TEXT NOT NULL,
+            starting TEXT NOT NULL,
+            realized_pnl TEXT NOT NULL,
+            fees TEXT NOT NULL,
+            PRIMARY KEY (account, asset)
+        )"""
+    )
+    db.execute(
+        "INSERT INTO balances SELECT name, 'USDT', starting_balance, realized_pnl, fees "
+        "FROM accounts"
+    )
+    db.execute("ALTER TABLE positions ADD COLUMN cost TEXT")
+    rows = db.execute("SELECT account, symbol, quantity, entry_price FROM positions").fetchall()
+    with localcontext(LEDGER):
+        db.executemany(
+            "UPDATE positions SET cost = ? WHERE account = ? AND symbol = ?",
+            ((str(Decimal(q) * Decimal(e)), a, s) for a, s, q, e in rows),
+        )
+    db.execute(
+        """CREATE TABLE reservations (
+            account TEXT NOT NULL REFERENCES accounts(name),
+            key INTEGER NOT NULL,
+            record TEXT NOT NULL,
+            PRIMARY KEY (account, key)
+        )"""
+    )
+
+
 #: Ordered, append-only: ``MIGRATIONS[n - 1]`` takes the schema to version ``n``.
-MIGRATIONS: tuple[Migration, ...] = (_v1_core, _v2_lists)
+MIGRATIONS: tuple[Migration, ...] = (_v1_core, _v2_lists, _v3_assets)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -261,14 +299,20 @@ class Store:
     # -- writes ---------------------------------------------------------------
 
     def add_accounts(self, ledgers: Iterable[Ledger]) -> None:
-        """Persist accounts not stored yet (existing rows are left alone), so an
-        account keeps the starting balance it was created with."""
+        """Persist accounts, and starting balances of assets, not stored yet
+        (existing rows are left alone), so an account keeps the balances it was
+        created with; an asset added to its configuration later starts at its
+        configured amount."""
         with self._transaction():
             for ledger in ledgers:
                 self._db.execute(
-                    "INSERT OR IGNORE INTO accounts VALUES (?, ?, ?, ?)",
-                    (ledger.name, str(ledger.starting_balance), str(ledger.realized_pnl),
-                     str(ledger.fees)),
+                    "INSERT OR IGNORE INTO accounts VALUES (?, ?, '0', '0')",
+                    (ledger.name, str(ledger.starting_balance)),
+                )
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO balances VALUES (?, ?, ?, '0', '0')",
+                    ((ledger.name, asset, str(amount))
+                     for asset, amount in sorted(ledger.starting.items())),
                 )
 
     def settle(
@@ -283,9 +327,10 @@ class Store:
         Writes the latest snapshot of every order the outcome's events touch
         (trailing state included; REJECTED orders are not kept, as in the
         book), every list snapshot (REJECTED lists are not kept), every fill,
-        the balances and the traded positions of the accounts that had fills
-        (``ledgers_after`` holds them *after* the fills were applied), and the
-        id counters. Any exception rolls everything back and propagates.
+        the balances, traded positions and reservations of every account in
+        ``ledgers_after`` (the accounts the outcome touched, *after* it was
+        applied), and the id counters. Any exception rolls everything back
+        and propagates.
         """
         orders: dict[int, Order] = {}
         lists: dict[int, OrderList] = {}
@@ -302,8 +347,9 @@ class Store:
             traded: dict[str, set[str]] = {}
             for fill in outcome.fills:
                 traded.setdefault(fill.account, set()).add(fill.symbol)
-            for account, symbols in traded.items():
-                self._write_account(ledgers_after[account], symbols)
+            for account in sorted(set(traded) | set(ledgers_after)):
+                # KeyError (rolled back) if a traded account's ledger is missing
+                self._write_account(ledgers_after[account], traded.get(account, set()))
             self._db.executemany(
                 "INSERT INTO counters (name, value) VALUES (?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
@@ -345,23 +391,33 @@ class Store:
         )
 
     def _write_account(self, ledger: Ledger, symbols: Iterable[str]) -> None:
-        self._db.execute(
-            "INSERT INTO accounts VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-            "starting_balance = excluded.starting_balance, "
-            "realized_pnl = excluded.realized_pnl, fees = excluded.fees",
-            (ledger.name, str(ledger.starting_balance), str(ledger.realized_pnl),
-             str(ledger.fees)),
+        name = ledger.name
+        self._db.executemany(
+            "INSERT INTO balances VALUES (?, ?, ?, ?, ?) ON CONFLICT(account, asset) DO UPDATE "
+            "SET starting = excluded.starting, realized_pnl = excluded.realized_pnl, "
+            "fees = excluded.fees",
+            ((name, asset, str(ledger.starting.get(asset, 0)),
+              str(ledger.realized.get(asset, 0)), str(ledger.fees.get(asset, 0)))
+             for asset in ledger.assets()),
         )
         rows = []
-        for symbol in symbols:
+        for symbol in sorted(symbols):
             pos = ledger.position(symbol)
-            rows.append((ledger.name, symbol, str(pos.quantity), str(pos.entry_price),
-                         str(pos.realized_pnl)))
+            rows.append((name, symbol, str(pos.quantity), str(pos.entry_price),
+                         str(pos.realized_pnl), str(pos.cost)))
         self._db.executemany(
-            "INSERT INTO positions VALUES (?, ?, ?, ?, ?) "
+            "INSERT INTO positions (account, symbol, quantity, entry_price, realized_pnl, cost) "
+            "VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(account, symbol) DO UPDATE SET quantity = excluded.quantity, "
-            "entry_price = excluded.entry_price, realized_pnl = excluded.realized_pnl",
+            "entry_price = excluded.entry_price, realized_pnl = excluded.realized_pnl, "
+            "cost = excluded.cost",
             rows,
+        )
+        self._db.execute("DELETE FROM reservations WHERE account = ?", (name,))
+        self._db.executemany(
+            "INSERT INTO reservations VALUES (?, ?, ?)",
+            ((name, held.key, _dumps(held.to_record()))
+             for held in sorted(ledger.reservations.values(), key=lambda r: r.key)),
         )
 
     @contextmanager
@@ -400,23 +456,41 @@ class Store:
 
     # -- reads ----------------------------------------------------------------
 
-    def load(self, fee_bps: Decimal = Decimal(10)) -> StoredState:
-        """Read everything back (see :class:`StoredState`). ``fee_bps`` is not
-        persisted state: it comes from the configuration."""
+    def load(self, fee_bps: Decimal = Decimal(10),
+             homes: Mapping[str, str] | None = None, default_home: str = "USDT",
+             assets_of: AssetsFn = symbol_assets) -> StoredState:
+        """Read everything back (see :class:`StoredState`). ``fee_bps``, the
+        accounts' home assets (``homes``, else ``default_home``) and the symbols'
+        assets (``assets_of``) are not persisted state: they come from the
+        configuration and the exchange info."""
         db = self._db
         ledgers: dict[str, Ledger] = {}
-        for name, start, realized, fees in db.execute(
-            "SELECT name, starting_balance, realized_pnl, fees FROM accounts ORDER BY name"
+        homes = homes or {}
+        for (name,) in db.execute("SELECT name FROM accounts ORDER BY name"):
+            ledgers[name] = Ledger(name, {}, fee_bps, homes.get(name, default_home),
+                                   assets_of=assets_of)
+        for account, asset, start, realized, fees in db.execute(
+            "SELECT account, asset, starting, realized_pnl, fees FROM balances "
+            "ORDER BY account, asset"
         ):
-            ledgers[name] = Ledger(name, Decimal(start), fee_bps, Decimal(realized),
-                                   Decimal(fees))
-        for account, symbol, qty, entry, realized in db.execute(
-            "SELECT account, symbol, quantity, entry_price, realized_pnl FROM positions "
+            ledger = ledgers[account]
+            ledger.starting[asset] = Decimal(start)
+            if Decimal(realized):
+                ledger.realized[asset] = Decimal(realized)
+            if Decimal(fees):
+                ledger.fees[asset] = Decimal(fees)
+        for account, symbol, qty, cost, realized in db.execute(
+            "SELECT account, symbol, quantity, cost, realized_pnl FROM positions "
             "ORDER BY account, symbol"
         ):
             ledgers[account].positions[symbol] = Position(
-                symbol, Decimal(qty), Decimal(entry), Decimal(realized)
+                symbol, Decimal(qty), Decimal(cost), Decimal(realized)
             )
+        for account, record in db.execute(
+            "SELECT account, record FROM reservations ORDER BY account, key"
+        ):
+            held = Reservation.from_record(orjson.loads(record))
+            ledgers[account].reservations[held.key] = held
         orders = tuple(
             Order.from_record(orjson.loads(record))
             for (record,) in db.execute("SELECT record FROM orders ORDER BY order_id")

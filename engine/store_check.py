@@ -11,7 +11,10 @@ of starting and answering every account command with ``INTERNAL``.
 What "decodes" means, per table (the code writes these, so anything else is
 damage or a foreign hand):
 
-* every money or quantity column is TEXT holding a finite ``Decimal``;
+* every money or quantity column is TEXT holding a finite ``Decimal``
+  (``balances``, ``positions.cost`` included);
+* ``reservations.record`` is a JSON object :meth:`Reservation.from_record`
+  accepts;
 * ``orders.record`` is a JSON object whose decimal fields are finite
   decimals, which :meth:`Order.from_record` accepts, and whose ``order_id``
   is the row's;
@@ -36,6 +39,7 @@ import orjson
 
 from engine.money import Side
 from engine.store import SCHEMA_VERSION, StoreError
+from engine.trading.ledger import Reservation
 from engine.trading.order import ListStatus, ListType, Order
 
 __all__ = ["StoreCorrupt", "check_pages", "check_records", "check_schema_version", "verify"]
@@ -147,6 +151,27 @@ def _first_problem(db: sqlite3.Connection) -> str | None:
                                 strict=True):
             if (p := _decimal_problem(value)) is not None:
                 return f"{_where('positions', rowid, f' ({account}/{symbol})', field)}: {p}"
+    has_cost = "positions" in tables and "cost" in {
+        r[1] for r in db.execute("PRAGMA table_info(positions)")}
+    for rowid, account, symbol, cost in rows(
+            "positions", "SELECT rowid, account, symbol, cost FROM positions"
+            if has_cost else "SELECT rowid, account, symbol, '0' FROM positions"):
+        if (p := _decimal_problem(cost)) is not None:
+            return f"{_where('positions', rowid, f' ({account}/{symbol})', 'cost')}: {p}"
+    for rowid, account, asset, *money in rows(
+            "balances", "SELECT rowid, account, asset, starting, realized_pnl, fees "
+                        "FROM balances"):
+        for field, value in zip(("starting", "realized_pnl", "fees"), money, strict=True):
+            if (p := _decimal_problem(value)) is not None:
+                return f"{_where('balances', rowid, f' ({account}/{asset})', field)}: {p}"
+    for rowid, account, text in rows(
+            "reservations", "SELECT rowid, account, record FROM reservations"):
+        try:
+            Reservation.from_record(orjson.loads(text))
+        except (orjson.JSONDecodeError, TypeError, KeyError, ValueError, ArithmeticError,
+                AssertionError) as exc:
+            where = _where("reservations", rowid, f" ({account})", "record")
+            return f"{where}: does not decode ({type(exc).__name__})"
     for fill_id, side, *money in rows(
             "fills", "SELECT fill_id, side, quantity, price, fee FROM fills"):
         if side not in {s.value for s in Side}:

@@ -72,10 +72,12 @@ def wait_until(predicate: Callable[[], bool], seconds: float = 5.0,
         time.sleep(0.005)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def binance_rest() -> Iterator[FakeBinanceRest]:
     """The fake Binance REST API (exchangeInfo) of every Binance-fed engine of the
-    session; started before any test's thread check, closed at the end."""
+    session (``rest_url=shared_rest().base_url``). Started for every session,
+    before any test's thread check, so a test run alone finds it as one run in
+    the whole suite does; closed at the end."""
     rest = shared_rest()
     yield rest
     rest.close()

@@ -177,7 +177,9 @@ def test_kill9_then_restart_keeps_what_was_announced(tmp_path: Path,
     c.place("TRADE", symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.05")
     c.place("NEW", symbol="BTCUSDT", side="SELL", type="LIMIT", quantity="0.05",
             price=str(p * 2), clientOrderId="far-sell")
-    c.place("NEW", symbol="BTCUSDT", side="SELL", type="STOP_LOSS", quantity="0.1",
+    # the far sell reserves the whole long: this stop opens a short (reserving
+    # buying power), as does the OCO (docs/trading.md, Reservations)
+    c.place("NEW", symbol="BTCUSDT", side="SELL", type="STOP_LOSS", quantity="0.01",
             trailingDelta=500)
     c.place("NEW", "place_oco", symbol="BTCUSDT", side="SELL", quantity="0.01",
             above={"type": "LIMIT_MAKER", "price": str(p * 3)},

@@ -128,9 +128,10 @@ def test_restart_restores_everything_and_orders_keep_working(
     first = start(engines, quiet_config(store_path))
     c = Client(first)
     p = c.first_price()
-    c.place("TRADE", symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.1")
-    c.place(symbol=SYMBOL, side="SELL", type="LIMIT", quantity="0.05", price=str(p * 2))
-    trailing = c.place(symbol=SYMBOL, side="SELL", type="STOP_LOSS", quantity="0.1",
+    c.place("TRADE", symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.05")
+    # The two SELLs together reserve the whole position (docs/trading.md, Reservations).
+    c.place(symbol=SYMBOL, side="SELL", type="LIMIT", quantity="0.02", price=str(p * 2))
+    trailing = c.place(symbol=SYMBOL, side="SELL", type="STOP_LOSS", quantity="0.03",
                        trailingDelta=700)["order"]["orderId"]
     c.request("place_oco", "ORDER_UPDATE", symbol=SYMBOL, side="SELL", quantity="0.01",
               above={"type": "LIMIT_MAKER", "price": str(p * 3)},

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,17 +15,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.config import TradingConfig
 from engine.messages import Trade
+from engine.money import Side
 from engine.protocol.enums import ExecutionType
 from engine.store import SCHEMA_VERSION, Store, StoreError, migrate
 from engine.trading.book import OrderBook
 from engine.trading.events import Outcome
 from engine.trading.ledger import Ledger
-from engine.trading.order import OrderStatus
+from engine.trading.order import Order, OrderStatus
 from engine.trading.requests import parse_oco, parse_order
+from engine.trading.risk import risk_plan
+from engine.trading.settlement import Staged, settle_outcome
 
 T0 = 1_700_000_000_000
 ROOT = Path(__file__).resolve().parents[1]
+TRADING = TradingConfig(max_leverage=Decimal(3))
 
 
 class Rig:
@@ -33,15 +39,24 @@ class Rig:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.book = OrderBook()
-        self.ledgers = {"alice": Ledger("alice", Decimal(10000)),
-                        "bob": Ledger("bob", Decimal(5000))}
+        self.ledgers = {"alice": Ledger.single("alice", Decimal(10000)),
+                        "bob": Ledger.single("bob", Decimal(5000))}
         store.add_accounts(self.ledgers.values())
         self.last: dict[str, Decimal] = {}
         self.now = T0
+        self.staged: dict[int, Staged] = {}
+
+    def risk(self, orders: Sequence[Order], reference: Decimal) -> str | None:
+        plan, reason = risk_plan(self.ledgers[orders[0].account], self.last, TRADING, orders,
+                                 reference)
+        if reason is None:
+            ids = tuple(o.order_id for o in orders)
+            self.staged[min(ids)] = Staged(orders[0].account, ids, plan)
+        return reason
 
     def settle(self, outcome: Outcome) -> Outcome:
-        for f in outcome.fills:
-            self.ledgers[f.account].apply_fill(f.symbol, f.side, f.quantity, f.price)
+        settle_outcome(self.ledgers, outcome, self.staged, self.last, TRADING)
+        self.staged = {}
         self.store.settle(outcome, self.ledgers, self.book.next_order_id, self.book.next_list_id)
         return outcome
 
@@ -49,13 +64,14 @@ class Rig:
         self.now += 1
         req = parse_order(body)
         return self.settle(self.book.place(account, req, now_ms=self.now,
-                                           last_price=self.last.get(req.symbol)))
+                                           last_price=self.last.get(req.symbol), risk=self.risk))
 
     def oco(self, account: str, **body: Any) -> Outcome:
         self.now += 1
         req = parse_oco(body)
         return self.settle(self.book.place_oco(account, req, now_ms=self.now,
-                                               last_price=self.last.get(req.symbol)))
+                                               last_price=self.last.get(req.symbol),
+                                               risk=self.risk))
 
     def trade(self, symbol: str, price: str) -> Outcome:
         self.now += 1
@@ -65,10 +81,11 @@ class Rig:
 
 
 def _ledger_state(ledger: Ledger) -> tuple[Any, ...]:
-    positions = sorted((p.symbol, str(p.quantity), str(p.entry_price), str(p.realized_pnl))
+    positions = sorted((p.symbol, str(p.quantity), str(p.cost), str(p.realized_pnl))
                        for p in ledger.positions.values())
-    return (ledger.name, str(ledger.starting_balance), str(ledger.realized_pnl),
-            str(ledger.fees), positions)
+    held = sorted(str(r.to_record()) for r in ledger.reservations.values())
+    return (ledger.name, sorted(ledger.starting.items()),
+            sorted((a, ledger.balance_of(a)) for a in ledger.assets()), positions, held)
 
 
 def _busy_day(rig: Rig) -> None:
@@ -122,6 +139,7 @@ def test_restored_book_keeps_working(tmp_path: Path) -> None:
         state = store.load()
         rig2 = Rig.__new__(Rig)
         rig2.store, rig2.ledgers, rig2.now = store, state.ledgers, rig.now
+        rig2.staged = {}
         rig2.last = dict(rig.last)
         rig2.book = OrderBook.restore(state.orders, state.next_order_id, state.next_list_id)
         out = rig2.trade("BTCUSDT", "39000")  # below 39060: the trailing stop fires
@@ -155,7 +173,7 @@ def test_migrates_an_old_database(tmp_path: Path) -> None:
     conn.close()
     with Store(db) as store:
         assert store.migrated_from == 1
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         state = store.load()
         tables = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master")}
     assert "order_lists" in tables
@@ -163,6 +181,43 @@ def test_migrates_an_old_database(tmp_path: Path) -> None:
     assert alice.balance == Decimal("10011.75")
     assert alice.position("BTCUSDT").quantity == Decimal("-0.1")
     assert (state.next_order_id, state.next_list_id) == (7, 3)
+
+
+def test_migrates_a_v2_database_with_data_to_per_asset_balances(tmp_path: Path) -> None:
+    """v2 -> v3: the one balance becomes the USDT balance, each position gets its
+    exact cost (quantity x entry), open orders survive, and the account keeps
+    trading exactly from there."""
+    db = str(tmp_path / "v2.db")
+    with Store(db) as store:  # a v3 store, only to get a real order record
+        rig = Rig(store)
+        rig.trade("BTCUSDT", "40000")
+        rig.place("alice", symbol="BTCUSDT", side="BUY", type="LIMIT", quantity="0.1",
+                  price="39000")
+        record = store._db.execute("SELECT record FROM orders").fetchone()[0]
+    Path(db).unlink()
+    conn = sqlite3.connect(db, isolation_level=None)
+    assert migrate(conn, target=2) == 0
+    conn.execute("INSERT INTO accounts VALUES ('alice', '10000', '12.5', '0.75')")
+    conn.execute("INSERT INTO positions VALUES ('alice', 'ETHUSDT', '3', '2000.123456789', "
+                 "'12.5')")
+    conn.execute("INSERT INTO orders VALUES (1, 'alice', NULL, 'NEW', ?)", (record,))
+    conn.execute("INSERT INTO counters VALUES ('next_order_id', 2), ('next_list_id', 1)")
+    conn.close()
+    with Store(db) as store:
+        assert (store.migrated_from, store.schema_version) == (2, 3)
+        state = store.load()
+    alice = state.ledgers["alice"]
+    assert alice.starting == {"USDT": Decimal(10000)}
+    assert alice.balance_of("USDT") == Decimal("10011.75")
+    eth = alice.position("ETHUSDT")
+    assert (eth.quantity, eth.cost) == (Decimal(3), Decimal("6000.370370367"))
+    assert eth.entry_price == Decimal("2000.123456789")
+    assert [o.order_id for o in state.orders] == [1] and state.orders[0].is_open
+    assert alice.reservations == {}  # a v2 store reserved nothing
+    # Selling it all at 2100 realizes exactly 3 x (2100 - 2000.123456789).
+    alice.fee_bps = Decimal(0)
+    result = alice.apply_fill("ETHUSDT", Side.SELL, Decimal(3), Decimal(2100))
+    assert result.realized_pnl == Decimal("299.629629633")
 
 
 def test_refuses_a_newer_database(tmp_path: Path) -> None:
@@ -223,7 +278,7 @@ from engine.trading.requests import parse_order
 
 store = Store({db!r})
 book = OrderBook()
-ledgers = {{"alice": Ledger("alice", Decimal(10000))}}
+ledgers = {{"alice": Ledger.single("alice", Decimal(10000))}}
 store.add_accounts(ledgers.values())
 def settle(out):
     for f in out.fills:
@@ -252,7 +307,7 @@ def test_a_crash_inside_settle_keeps_all_or_nothing(tmp_path: Path) -> None:
     assert len(fills) == 1
     alice = state.ledgers["alice"]
     assert alice.position("BTCUSDT").quantity == Decimal("0.25")
-    assert alice.fees == Decimal("10.000")
+    assert alice.home_fees == Decimal("10.000")
     assert state.next_order_id == 2
 
 

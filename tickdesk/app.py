@@ -49,7 +49,7 @@ from actors.supervisor import (
 from actors.timer import TimerActor
 from engine.backoff import BackoffPolicy
 from engine.clock import Clock, SystemClock
-from engine.config import Config
+from engine.config import Config, account_start
 from engine.dashboard import dashboard_routes
 from engine.errors import TickdeskError
 from engine.feeds.base import FeedShared
@@ -78,6 +78,8 @@ from engine.store import Store
 from engine.store_check import verify
 from engine.store_health import StoreHealth
 from engine.store_lock import StoreLock
+from engine.trading.assets import assets_from
+from engine.trading.ledger import AssetsFn
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
 
@@ -243,6 +245,9 @@ class Engine:
         #: Every served symbol's exchange info and filters: from the shipped
         #: snapshot (simulated, replay) or from Binance at start().
         self.symbols = self._symbol_catalog()
+        #: A symbol's base and quote asset, for the ledgers and the order checks: from
+        #: its exchange info (the suffix rule only for a symbol that has none).
+        self.assets_of: AssetsFn = assets_from(self.symbols.get)
         self._ids = itertools.count(1)
         self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
         self._tokens = {a.token: a.name for a in cfg.accounts}
@@ -576,7 +581,10 @@ class Engine:
                                         store_path=self._store_path,
                                         store_synchronous=cfg.store.synchronous,
                                         store_health=self.store_health, on_failure=hook,
-                                        generation=gen)
+                                        generation=gen,
+                                        starts={a.name: account_start(cfg.trading, a)
+                                                for a in cfg.accounts},
+                                        assets_of=self.assets_of)
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
@@ -584,6 +592,7 @@ class Engine:
                                            generation=gen,
                                            on_order_event=self.metrics.order_event,
                                            store_health=self.store_health,
+                                           assets_of=self.assets_of,
                                            symbols=self.symbols)
 
         def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:

@@ -27,10 +27,12 @@ from engine.errors import BadRequest, ProtocolError, UnknownAction
 from engine.protocol.enums import Action
 from engine.trading.errors import RequestError
 from engine.trading.requests import (
+    AmendRequest,
     BracketRequest,
     CancelRequest,
     OcoRequest,
     OrderRequest,
+    parse_amend,
     parse_bracket,
     parse_cancel,
     parse_oco,
@@ -56,7 +58,7 @@ RequestId = str | int | None
 #: Actions that act on an account and so need authentication.
 ACCOUNT_ACTIONS = frozenset(
     {Action.GET_POSITIONS, Action.GET_PORTFOLIO, Action.GET_ORDERS, Action.PLACE_ORDER,
-     Action.PLACE_OCO, Action.PLACE_BRACKET, Action.CANCEL_ORDER}
+     Action.PLACE_OCO, Action.PLACE_BRACKET, Action.CANCEL_ORDER, Action.AMEND_ORDER}
 )
 _ACTIONS: dict[str, Action] = {a.value: a for a in Action}  # faster than Action(name)
 _MAX_ID_LEN = 64
@@ -91,7 +93,7 @@ class AuthArgs:
 
 
 Args = (NoArgs | SymbolArgs | OrdersQuery | AuthArgs | OrderRequest | OcoRequest
-        | BracketRequest | CancelRequest)
+        | BracketRequest | CancelRequest | AmendRequest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,7 @@ PARSERS: dict[Action, Callable[[Mapping[str, Any]], Args]] = {
     Action.PLACE_BRACKET: parse_bracket,
     Action.CANCEL_ORDER: parse_cancel,
     Action.GET_SYMBOL_INFO: _symbol_args,
+    Action.AMEND_ORDER: parse_amend,
     Action.AUTH: _auth_args,
     Action.PING: _no_args,
 }

@@ -27,6 +27,7 @@ class Action(StrEnum):
     PLACE_BRACKET = "place_bracket"
     CANCEL_ORDER = "cancel_order"
     GET_SYMBOL_INFO = "get_symbol_info"
+    AMEND_ORDER = "amend_order"
     AUTH = "auth"
     PING = "ping"
 

@@ -202,18 +202,31 @@ def portfolio_update(
     ts: int,
     request_id: str | int | None = None,
 ) -> Outgoing:
-    """The PORTFOLIO_UPDATE of one account. ``totalPnl`` is
-    ``realizedPnl + unrealizedPnl - fees`` (equity minus the starting balance);
-    ``open_orders`` is the account's open-order count (the order book's, which
-    the caller passes in)."""
-    unrealized = ledger.unrealized_pnl(marks)
+    """The PORTFOLIO_UPDATE of one account, valued in its home asset at the
+    last prices (:func:`engine.trading.valuation.account_value`): every
+    asset's ``free``, ``locked`` and ``total`` (and ``value`` in the home
+    asset, None when it has no rate); ``equity``, ``unrealizedPnl``,
+    ``realizedPnl``, ``fees`` and ``totalPnl`` (``realized + unrealized -
+    fees``) sum the valued assets only; ``unvalued`` names the others.
+    ``balance`` is the home asset's total. ``open_orders`` is the account's
+    open-order count (the order book's, which the caller passes in)."""
+    from engine.trading.valuation import account_value
+
+    valued = account_value(ledger, marks)
     portfolio = {
+        "homeAsset": valued.home_asset,
         "balance": ledger.balance,
-        "equity": ledger.balance + unrealized,
-        "unrealizedPnl": unrealized,
-        "realizedPnl": ledger.realized_pnl,
-        "totalPnl": ledger.realized_pnl + unrealized - ledger.fees,
-        "fees": ledger.fees,
+        "equity": valued.equity,
+        "unrealizedPnl": valued.unrealized_pnl,
+        "realizedPnl": valued.realized_pnl,
+        "totalPnl": valued.realized_pnl + valued.unrealized_pnl - valued.fees,
+        "fees": valued.fees,
+        "balances": [
+            {"asset": a.asset, "free": a.free, "locked": a.locked, "total": a.total,
+             "value": a.value}
+            for a in valued.assets
+        ],
+        "unvalued": list(valued.unvalued),
         "positionsCount": len(ledger.open_positions()),
         "openOrdersCount": open_orders,
     }
@@ -240,6 +253,8 @@ def order_object(order: Order) -> dict[str, Any]:
         "filledQuantity": order.filled_quantity,
         "avgPrice": order.avg_price,
         "fee": order.fee,
+        "timeInForce": order.time_in_force,
+        "icebergQty": order.iceberg_qty,
         "rejectReason": order.reject_reason,
         "createTime": order.create_time,
         "updateTime": order.update_time,
@@ -259,8 +274,14 @@ def list_object(order_list: OrderList) -> dict[str, Any]:
 
 def order_update(event: OrderEvent, ts: int, request_id: RequestId = None) -> Outgoing:
     """ORDER_UPDATE of one order event; ``orderType`` is the list's type (OCO,
-    BRACKET) for a leg of a list, else the order's type."""
+    BRACKET) for a leg of a list, else the order's type. A fill (``TRADE``)
+    also carries ``lastQty`` / ``lastPrice`` (this fill) and ``executedQty``
+    (cumulative, the order's ``filledQuantity``)."""
     order = event.order
+    fill: dict[str, Any] = {}
+    if event.last_qty is not None:
+        fill = {"lastQty": event.last_qty, "lastPrice": event.last_price,
+                "executedQty": order.filled_quantity}
     return _simple(
         MessageType.ORDER_UPDATE,
         ts,
@@ -268,6 +289,7 @@ def order_update(event: OrderEvent, ts: int, request_id: RequestId = None) -> Ou
         orderType=order.list_type if order.list_type is not None else order.type,
         executionType=event.execution_type,
         order=order_object(order),
+        **fill,
     )
 
 

@@ -21,34 +21,43 @@ Contract with the caller
   (:func:`bps_fee` charges :func:`~engine.money.fill_fee`, as ``Ledger.fee_for``
   does) and sets ``filledQuantity``, ``avgPrice`` and ``fee`` on the order.
   Each fill is also returned as a :class:`~engine.trading.events.FillIntent`
-  that the caller applies to the ledger. Fills are always **full** fills: the
-  whole quantity fills on the first qualifying trade (trade sizes are not
-  consulted; ``PARTIALLY_FILLED`` is never produced).
+  that the caller applies to the ledger. How much fills and at what price is
+  the fill model's (:mod:`engine.trading.fill_model`, chosen at
+  construction): takers walk the known book (:meth:`OrderBook.on_book`),
+  resting orders fill at most each trade's quantity (``PARTIALLY_FILLED`` in
+  between); with ``full`` the whole quantity fills on the first qualifying
+  trade.
 * **Buying power.** At placement the book calls the optional
-  ``risk(account, symbol, side, quantity, price)`` callback (the caller owns
-  the ledgers and knows ``max_leverage`` and ``allow_short``); a returned
-  string, e.g. ``INSUFFICIENT_BALANCE`` or ``SHORT_NOT_ALLOWED``, rejects the
-  order. ``price`` is the last trade price, or the order's price / stop price
-  when no trade is known yet. Fills are not re-checked.
+  ``risk(orders, reference)`` callback last (the caller owns the ledgers and
+  knows ``max_leverage`` and ``allow_short``) with the orders that reserve
+  funds (the order; an OCO's two legs, reserved once; a bracket's entry) and
+  the reference price: the last trade price, or the order's price / stop
+  price when no trade is known yet. A returned string, e.g.
+  ``INSUFFICIENT_BALANCE: ...`` or ``SHORT_NOT_ALLOWED: ...``, rejects the
+  order; None accepts it (nothing after the callback can reject it).
 * **Stale ticks.** A trade with ``now_ms - trade.event_time > max_tick_age_ms``
   changes nothing at all: no fill, no trigger, no trailing move.
 
 Execution rules (docs/trading.md, and Binance where it is silent)
 -----------------------------------------------------------------
-* MARKET fills at once at ``last_price`` moved ``slippage_bps`` against the
-  taker; with no last price it is REJECTED ``NO_MARKET_PRICE``.
-* A LIMIT that is marketable at placement (last trade at or through its price)
-  fills at once as a taker: at the slipped last price, never worse than its
-  limit. A resting LIMIT fills at its limit price when a trade reaches it.
-  LIMIT_MAKER is REJECTED ``ORDER_WOULD_MATCH_IMMEDIATELY`` instead.
+* MARKET fills at once: at the known book (walking its levels), or without a
+  book at ``last_price`` moved ``slippage_bps`` against the taker; with
+  neither it is REJECTED ``NO_MARKET_PRICE``.
+* A LIMIT that is marketable at placement (the best opposite price, or
+  without a book the last trade, at or through its price) takes at once as a
+  taker, never worse than its limit; the rest rests (GTC) or expires (IOC;
+  FOK fills all at once or expires all). A resting LIMIT fills at its limit
+  price when a trade reaches it. A LIMIT_MAKER that would take is REJECTED
+  ``ORDER_WOULD_MATCH_IMMEDIATELY`` instead.
 * A stop whose condition holds at placement is REJECTED
   ``STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY`` (also for a trailing stop with a
   ``stopPrice``: that price is its activation condition). A trailing stop
   without ``stopPrice`` needs a last price (else ``NO_MARKET_PRICE``).
-* A triggered STOP_LOSS / TAKE_PROFIT / TRAILING_STOP fills at once at the
-  triggering trade's slipped price. A triggered ``*_LIMIT`` becomes a LIMIT at
-  ``price``: if the triggering trade already reaches it, it fills at once as a
-  taker (slipped, capped by the limit), else it rests.
+* A triggered STOP_LOSS / TAKE_PROFIT / TRAILING_STOP executes at once as a
+  MARKET (without a book: at the triggering trade's slipped price). A
+  triggered ``*_LIMIT`` becomes a LIMIT at ``price`` and is worked as a LIMIT
+  just placed (without a book, marketable iff the triggering trade reaches it).
+* ``amend`` reduces an open order's quantity in place (queue kept).
 * OCO: when a leg triggers or fills, the other open leg is EXPIRED in the same
   call, so both can never fill. Bad price relation: ``OCO_BAD_PRICES``; with no
   last price: ``NO_MARKET_PRICE``.
@@ -70,15 +79,15 @@ index and evaluates only the candidates, in orderId order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
-from engine.messages import Trade
-from engine.money import ZERO, Side, fill_fee
+from engine.messages import BookTicker, DepthSnapshot, Trade
+from engine.money import MONEY, ZERO, Side, fill_fee
 from engine.protocol.enums import ExecutionType
 from engine.trading import trailing
-from engine.trading.errors import UnknownOrder
+from engine.trading.errors import AmendRefused, UnknownOrder
 from engine.trading.events import (
     EMPTY,
     Event,
@@ -86,6 +95,16 @@ from engine.trading.events import (
     ListEvent,
     OrderEvent,
     Outcome,
+)
+from engine.trading.fill_model import (
+    FillModel,
+    Quote,
+    Slice,
+    level_quantity,
+    merge_quote,
+    resting_fill,
+    take,
+    worse_than,
 )
 from engine.trading.order import (
     LegRole,
@@ -95,9 +114,10 @@ from engine.trading.order import (
     OrderStatus,
     OrderType,
     StopKind,
+    TimeInForce,
 )
 from engine.trading.order_list import OrderList
-from engine.trading.requests import BracketRequest, OcoRequest, OrderRequest
+from engine.trading.requests import AmendRequest, BracketRequest, OcoRequest, OrderRequest
 from engine.trading.triggers import (
     bracket_prices_ok,
     limit_fills,
@@ -111,12 +131,16 @@ __all__ = ["FeeFn", "OrderBook", "OrderCheck", "RejectReason", "RiskCheck", "bps
 
 #: ``fee_for(account, quantity, price) -> fee``.
 FeeFn = Callable[[str, Decimal, Decimal], Decimal]
-#: ``risk(account, symbol, side, quantity, price) -> reject reason or None``.
-RiskCheck = Callable[[str, str, Side, Decimal, Decimal], str | None]
+#: ``risk(orders, reference_price) -> reject reason or None``.
+RiskCheck = Callable[[Sequence[Order], Decimal], str | None]
 #: ``check(order) -> reject reason or None``, run on every new order and list
 #: leg at placement (the symbol filters, :mod:`engine.trading.filters`).
 OrderCheck = Callable[[Order], str | None]
 
+#: Types that carry a time in force (a list's legs are always GTC).
+_HAS_TIME_IN_FORCE = frozenset(
+    {OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT}
+)
 _NEG = Decimal("-Infinity")
 _POS = Decimal("Infinity")
 
@@ -159,6 +183,9 @@ class _Out:
     def order(self, kind: ExecutionType, order: Order) -> None:
         self.events.append(OrderEvent(kind, order))
 
+    def trade(self, order: Order, quantity: Decimal, price: Decimal) -> None:
+        self.events.append(OrderEvent(ExecutionType.TRADE, order, quantity, price))
+
     def build(self) -> Outcome:
         return Outcome(tuple(self.events), tuple(self.fills))
 
@@ -175,11 +202,15 @@ class OrderBook:
         next_list_id: int = 1,
         full_scan: bool = False,
         order_check: OrderCheck | None = None,
+        fill_model: FillModel = FillModel.BOOK,
     ) -> None:
         """``full_scan`` evaluates every open order on every trade instead of
         using the price index (for tests that check the index); ``order_check``
-        may reject each new order (and each leg of a list) at placement."""
+        may reject each new order (and each leg of a list) at placement.
+        ``fill_model`` is ``trading.fill_model`` (see :mod:`engine.trading.fill_model`)."""
         self._order_check = order_check
+        self._model = fill_model
+        self._quotes: dict[str, Quote] = {}
         self._fee_for: FeeFn = fee_for if fee_for is not None else bps_fee(Decimal(10))
         self._max_open = max_open_orders
         self._next_order_id = next_order_id
@@ -205,6 +236,7 @@ class OrderBook:
         max_open_orders: int = 200,
         full_scan: bool = False,
         order_check: OrderCheck | None = None,
+        fill_model: FillModel = FillModel.BOOK,
     ) -> OrderBook:
         """A book holding persisted ``orders`` (open ones keep working, with
         their trailing state). Lists are rebuilt from the orders' ``list_id``;
@@ -219,6 +251,7 @@ class OrderBook:
             next_list_id=max(next_list_id, max_list + 1),
             full_scan=full_scan,
             order_check=order_check,
+            fill_model=fill_model,
         )
         members: dict[int, list[Order]] = {}
         for order in ordered:
@@ -243,6 +276,23 @@ class OrderBook:
                 update_time=max(o.update_time for o in legs),
             )
         return book
+
+    @property
+    def fill_model(self) -> FillModel:
+        return self._model
+
+    def quote(self, symbol: str) -> Quote | None:
+        """The known book of ``symbol`` (None before any book message)."""
+        return self._quotes.get(symbol)
+
+    def keep_quotes(self, other: OrderBook) -> None:
+        """Take the known books of ``other`` (a book rebuilt from the store
+        keeps the market data the old one had)."""
+        self._quotes.update(other._quotes)
+
+    def _quote_for(self, symbol: str) -> Quote | None:
+        """The book the fill model uses: none at all with ``full``."""
+        return None if self._model is FillModel.FULL else self._quotes.get(symbol)
 
     @property
     def next_order_id(self) -> int:
@@ -353,12 +403,17 @@ class OrderBook:
             price=request.price,
             stop_price=request.stop_price,
             trailing_delta=request.trailing_delta,
+            time_in_force=request.time_in_force,
+            iceberg_qty=request.iceberg_qty,
         )
-        reason = self._common_reject(account, [order]) or _placement_reject(order, last_price)
+        quote = self._quote_for(order.symbol)
+        reason = self._common_reject(account, [order]) or _placement_reject(
+            order, last_price, quote
+        )
         if reason is None and risk is not None:
-            ref = last_price if last_price is not None else order.price or order.stop_price
+            ref = _reference_price(order, last_price, quote)
             assert ref is not None  # else _placement_reject refused it
-            reason = risk(account, order.symbol, order.side, order.quantity, ref)
+            reason = risk([order], ref)
         out = _Out()
         if reason is not None:
             out.order(ExecutionType.REJECTED, _rejected(order, reason))
@@ -368,6 +423,42 @@ class OrderBook:
         out.order(ExecutionType.NEW, order)
         self._execute_at_once(order, last_price, slippage_bps, now_ms, out)
         return out.build()
+
+    def amend(self, account: str, request: AmendRequest, *, now_ms: int) -> Outcome:
+        """Reduce an open order's quantity, keeping its place in the queue
+        (Binance's "order amend keep priority"): one ``AMENDED`` event. Raises
+        :class:`~engine.trading.errors.UnknownOrder` for an order that is not
+        the account's open order, :class:`~engine.trading.errors.AmendRefused`
+        for an increase (or the same quantity), a quantity at or below what
+        has filled, or an order of a list; both change nothing."""
+        target = self._find(account, request.order_id, request.client_order_id)
+        if target is None or target.account != account or not target.is_open:
+            raise UnknownOrder("unknown order or not open")
+        if target.list_id is not None:
+            raise AmendRefused("orderId", "an order of an order list cannot be amended")
+        new_qty = request.new_qty
+        if new_qty >= target.quantity:
+            raise AmendRefused("newQty", "must be less than the order's quantity "
+                               f"{target.quantity} (amend only reduces)")
+        if new_qty <= target.filled_quantity:
+            raise AmendRefused("newQty", "must be greater than the filled quantity "
+                               f"{target.filled_quantity}")
+        left = new_qty - target.filled_quantity
+        slice_left = None if target.slice_left is None else min(target.slice_left, left)
+        amended = target.evolve(quantity=new_qty, slice_left=slice_left, update_time=now_ms)
+        self._put(amended)
+        out = _Out()
+        out.order(ExecutionType.AMENDED, amended)
+        return out.build()
+
+    def _find(self, account: str, order_id: int | None, client_order_id: str | None
+              ) -> Order | None:
+        if order_id is not None:
+            return self._orders.get(order_id)
+        if client_order_id is not None:
+            found = self._client_ids.get(account, {}).get(client_order_id)
+            return None if found is None else self._orders[found]
+        return None
 
     def place_oco(
         self,
@@ -403,7 +494,7 @@ class OrderBook:
                 reason = RejectReason.OCO_BAD_PRICES
         if reason is None and risk is not None:
             assert last_price is not None
-            reason = risk(account, request.symbol, request.side, request.quantity, last_price)
+            reason = risk(legs, last_price)
         return self._open_list(ListType.OCO, list_id, legs, reason, last_price, now_ms)
 
     def place_bracket(
@@ -466,13 +557,7 @@ class OrderBook:
             ):
                 reason = RejectReason.BRACKET_BAD_PRICES
             elif risk is not None:
-                reason = risk(
-                    account,
-                    request.symbol,
-                    request.side,
-                    request.quantity,
-                    last_price if last_price is not None else ref,
-                )
+                reason = risk([entry], last_price if last_price is not None else ref)
         out = _Out()
         self._open_list_into(ListType.BRACKET, list_id, legs, reason, last_price, now_ms, out)
         if reason is None:
@@ -515,6 +600,7 @@ class OrderBook:
             list_id=list_id,
             list_type=list_type,
             leg=role,
+            time_in_force=TimeInForce.GTC if kind in _HAS_TIME_IN_FORCE else None,
         )
 
     def _open_list(
@@ -561,6 +647,8 @@ class OrderBook:
         for leg in legs:
             if leg.status is not OrderStatus.PENDING_NEW:
                 leg = _seed_trailing(leg, last_price)
+                if leg.type is OrderType.LIMIT_MAKER:
+                    leg = self._join(leg)
             self._put(leg)
             out.order(ExecutionType.NEW, leg)
 
@@ -572,19 +660,75 @@ class OrderBook:
         now_ms: int,
         out: _Out,
     ) -> None:
-        """Fill a just-accepted MARKET, or a LIMIT marketable at ``last_price``."""
+        """Work a just-accepted order: a MARKET or LIMIT takes what it can at
+        once, a LIMIT_MAKER joins the queue, a stop waits for its trigger."""
+        if order.type is OrderType.LIMIT_MAKER:
+            self._put(self._join(order))
+            return
+        if order.type not in (OrderType.MARKET, OrderType.LIMIT):
+            return
+        order = self._take_now(order, last_price, slippage_bps, now_ms, out)
+        self._list_effects(order, now_ms, out)
+
+    def _take_now(
+        self,
+        order: Order,
+        last_price: Decimal | None,
+        slippage_bps: Decimal,
+        now_ms: int,
+        out: _Out,
+    ) -> Order:
+        """Fill what ``order`` (a MARKET, a LIMIT, a triggered stop) takes at
+        once, then settle the rest by its time in force: ``IOC`` and ``FOK``
+        expire it, a GTC LIMIT rests (joining the queue). ``last_price`` is
+        the last trade (for a stop, the triggering trade)."""
+        limit = order.price if order.working_as_limit else None
+        slices = self._taker_slices(order, limit, last_price, slippage_bps)
+        tif = order.time_in_force
+        if tif is TimeInForce.FOK and sum(s.quantity for s in slices) < order.remaining:
+            slices = ()
+        for part in slices:
+            order = self._fill(order, part.price, part.quantity, now_ms, out)
+        if order.is_open and limit is not None:
+            if tif in (TimeInForce.IOC, TimeInForce.FOK):
+                self._close(order, OrderStatus.EXPIRED, now_ms, out)
+                return self._orders[order.order_id]
+            order = self._join(order)
+            self._put(order)
+        return order
+
+    def _taker_slices(
+        self,
+        order: Order,
+        limit: Decimal | None,
+        last_price: Decimal | None,
+        slippage_bps: Decimal,
+    ) -> tuple[Slice, ...]:
+        """What a taker gets: the known book's opposite side walked level by
+        level; without one, the whole quantity at the slipped last trade price
+        (capped by the limit) if the last trade reaches the limit."""
+        quote = self._quote_for(order.symbol)
+        levels = quote.opposite(order.side) if quote is not None else ()
+        if levels:
+            return take(order.side, order.remaining, levels, slippage_bps, limit)
         if last_price is None:
-            return
-        if order.type is OrderType.MARKET:
-            price = taker_price(order.side, last_price, slippage_bps)
-        elif order.type is OrderType.LIMIT and order.price is not None and limit_fills(
-            order.side, order.price, last_price
-        ):
-            price = taker_price(order.side, last_price, slippage_bps, order.price)
-        else:
-            return
-        filled = self._fill(order, price, now_ms, out)
-        self._list_effects(filled, now_ms, out)
+            return ()
+        if limit is not None and not limit_fills(order.side, limit, last_price):
+            return ()
+        return (Slice(taker_price(order.side, last_price, slippage_bps, limit), order.remaining),)
+
+    def _join(self, order: Order) -> Order:
+        """``order`` as it starts resting (or refills an iceberg slice): a new
+        queue position behind what the book shows at its price (model
+        ``queue``), and its visible slice (icebergs, except with ``full``)."""
+        ahead: Decimal | None = ZERO
+        if self._model is FillModel.QUEUE:
+            assert order.price is not None
+            ahead = level_quantity(order.side, order.price, self._quotes.get(order.symbol))
+        slice_left = None
+        if order.iceberg_qty is not None and self._model is not FillModel.FULL:
+            slice_left = min(order.iceberg_qty, order.remaining)
+        return order.evolve(queue_ahead=ahead, slice_left=slice_left)
 
     # ------------------------------------------------------------------ cancel
 
@@ -602,13 +746,8 @@ class OrderBook:
         order of the list and ends it (``ALL_DONE``). Raises
         :class:`~engine.trading.errors.UnknownOrder` (and changes nothing) when
         the order/list is unknown, another account's, or no longer open."""
-        target: Order | None = None
-        if order_id is not None:
-            target = self._orders.get(order_id)
-        elif client_order_id is not None:
-            found = self._client_ids.get(account, {}).get(client_order_id)
-            target = None if found is None else self._orders[found]
-        elif list_id is not None:
+        target = self._find(account, order_id, client_order_id)
+        if order_id is None and client_order_id is None and list_id is not None:
             order_list = self._lists.get(list_id)
             if order_list is not None and order_list.account == account:
                 target = next(
@@ -629,6 +768,38 @@ class OrderBook:
         self._finish_list_if_done(order_list.list_id, now_ms, out)
         return out.build()
 
+    # ------------------------------------------------------------------ books
+
+    def on_book(
+        self, book: BookTicker | DepthSnapshot, *, now_ms: int, max_tick_age_ms: int = 5000
+    ) -> None:
+        """Take one book message (best bid/ask or top levels) of a symbol. A
+        message older than ``max_tick_age_ms`` or than the known book is
+        ignored. Books fill nothing by themselves (trades do); with model
+        ``queue`` a level shown smaller than the quantity ahead of a resting
+        order at that price shrinks it (what left the level ahead of us was
+        canceled or traded), a price inside the known book with no level
+        means nothing is ahead any more, and an order whose level was not
+        known yet learns the quantity ahead from the first book that shows it."""
+        if now_ms - book.event_time > max_tick_age_ms:
+            return
+        current = self._quotes.get(book.symbol)
+        quote = merge_quote(current, book)
+        if quote is current:
+            return
+        self._quotes[book.symbol] = quote
+        if self._model is not FillModel.QUEUE:
+            return
+        for oid in list(self._watch.get(book.symbol, ())):
+            order = self._orders[oid]
+            ahead = order.queue_ahead
+            if not order.working_as_limit or (ahead is not None and ahead <= 0):
+                continue
+            assert order.price is not None
+            shown = level_quantity(order.side, order.price, quote)
+            if shown is not None and (ahead is None or shown < ahead):
+                self._put(order.evolve(queue_ahead=shown))
+
     # ------------------------------------------------------------------ trades
 
     def on_trade(
@@ -640,7 +811,7 @@ class OrderBook:
         slippage_bps: Decimal = ZERO,
     ) -> Outcome:
         """Evaluate every open order of ``trade.symbol`` against one trade."""
-        if now_ms - trade.event_time > max_tick_age_ms:
+        if trade.is_stale(now_ms, max_tick_age_ms):
             return EMPTY
         watch = self._watch.get(trade.symbol)
         if not watch:
@@ -656,18 +827,30 @@ class OrderBook:
         out = _Out()
         for oid in candidates:
             if oid in watch:  # a sibling may have expired it during this trade
-                self._evaluate(self._orders[oid], price, slippage_bps, now_ms, out)
+                self._evaluate(self._orders[oid], trade, slippage_bps, now_ms, out)
         return out.build() if out.events else EMPTY
 
     def _evaluate(
-        self, order: Order, price: Decimal, slippage_bps: Decimal, now_ms: int, out: _Out
+        self, order: Order, trade: Trade, slippage_bps: Decimal, now_ms: int, out: _Out
     ) -> None:
         side = order.side
+        price = trade.price
         if order.working_as_limit:
-            assert order.price is not None
-            if limit_fills(side, order.price, price):
-                filled = self._fill(order, order.price, now_ms, out)
-                self._list_effects(filled, now_ms, out)
+            limit = order.price
+            assert limit is not None
+            quantity, ahead = resting_fill(
+                self._model, side, limit, price, trade.quantity, order.visible,
+                order.queue_ahead,
+            )
+            if quantity > 0:
+                order = order.evolve(queue_ahead=ahead)
+                order = self._fill(order, limit, quantity, now_ms, out)
+                if order.is_open and order.slice_left is not None and order.slice_left <= 0:
+                    order = self._join(order)  # the next slice: a new queue position
+                    self._put(order)
+                self._list_effects(order, now_ms, out)
+            elif ahead != order.queue_ahead:
+                self._put(order.evolve(queue_ahead=ahead))
             return
         kind = order.type.stop_kind
         assert kind is not None, "only stops and limits are watched"
@@ -696,28 +879,37 @@ class OrderBook:
         order = order.evolve(triggered=True, update_time=now_ms)
         self._put(order)
         out.order(ExecutionType.TRIGGERED, order)
-        if not order.type.limit_after_trigger:
-            order = self._fill(order, taker_price(side, price, slippage_bps), now_ms, out)
-        else:
-            assert order.price is not None
-            if limit_fills(side, order.price, price):
-                fill_price = taker_price(side, price, slippage_bps, order.price)
-                order = self._fill(order, fill_price, now_ms, out)
+        order = self._take_now(order, price, slippage_bps, now_ms, out)
         self._list_effects(order, now_ms, out)
 
     # ---------------------------------------------------------------- changes
 
-    def _fill(self, order: Order, price: Decimal, now_ms: int, out: _Out) -> Order:
-        fee = self._fee_for(order.account, order.quantity, price)
+    def _fill(
+        self, order: Order, price: Decimal, quantity: Decimal, now_ms: int, out: _Out
+    ) -> Order:
+        """One fill of ``quantity`` at ``price``: cumulative filled quantity,
+        average price and fee on the order, a ``TRADE`` event carrying this
+        fill, and a :class:`FillIntent` for the ledger."""
+        fee = self._fee_for(order.account, quantity, price)
+        done = order.filled_quantity
+        total = done + quantity
+        with localcontext(MONEY):
+            avg = (
+                price
+                if order.avg_price is None or done == 0
+                else (order.avg_price * done + price * quantity) / total
+            )
+            total_fee = order.fee + fee
         filled = order.evolve(
-            status=OrderStatus.FILLED,
-            filled_quantity=order.quantity,
-            avg_price=price,
-            fee=fee,
+            status=OrderStatus.FILLED if total >= order.quantity else OrderStatus.PARTIALLY_FILLED,
+            filled_quantity=total,
+            avg_price=avg,
+            fee=total_fee,
+            slice_left=None if order.slice_left is None else order.slice_left - quantity,
             update_time=now_ms,
         )
         self._put(filled)
-        out.order(ExecutionType.TRADE, filled)
+        out.trade(filled, quantity, price)
         out.fills.append(
             FillIntent(
                 account=order.account,
@@ -725,7 +917,7 @@ class OrderBook:
                 client_order_id=order.client_order_id,
                 symbol=order.symbol,
                 side=order.side,
-                quantity=order.quantity,
+                quantity=quantity,
                 price=price,
                 fee=fee,
                 time=now_ms,
@@ -752,6 +944,8 @@ class OrderBook:
                 for leg in siblings:
                     if leg.status is OrderStatus.PENDING_NEW:
                         released = leg.evolve(status=OrderStatus.NEW, update_time=now_ms)
+                        if released.type is OrderType.LIMIT_MAKER:
+                            released = self._join(released)
                         self._put(released)
                         out.order(ExecutionType.NEW, released)
         else:
@@ -778,14 +972,44 @@ def _rejected(order: Order, reason: str) -> Order:
     return order.evolve(status=OrderStatus.REJECTED, reject_reason=reason)
 
 
-def _placement_reject(order: Order, last_price: Decimal | None) -> str | None:
-    """Market-dependent checks of a single order at placement."""
+def _best_opposite(order: Order, quote: Quote | None) -> Decimal | None:
+    """The best price ``order`` could take from the known book (BUY: the ask)."""
+    if quote is None:
+        return None
+    levels = quote.opposite(order.side)
+    return levels[0][0] if levels else None
+
+
+def _reference_price(
+    order: Order, last_price: Decimal | None, quote: Quote | None
+) -> Decimal | None:
+    """The price buying power is checked at: the last trade, else the book's
+    best opposite price, else the order's own price or stop price."""
+    if last_price is not None:
+        return last_price
+    best = _best_opposite(order, quote)
+    if best is not None:
+        return best
+    return order.price or order.stop_price
+
+
+def _placement_reject(
+    order: Order, last_price: Decimal | None, quote: Quote | None
+) -> str | None:
+    """Market-dependent checks of a single order at placement. With a known
+    book, a LIMIT_MAKER is refused iff it would take liquidity (BUY at or
+    above the best ask, SELL at or below the best bid); without one, iff the
+    last trade reaches its price."""
     kind = order.type
-    if kind is OrderType.MARKET and last_price is None:
+    best = _best_opposite(order, quote)
+    if kind is OrderType.MARKET and last_price is None and best is None:
         return RejectReason.NO_MARKET_PRICE
     if kind is OrderType.LIMIT_MAKER:
         assert order.price is not None
-        if limit_maker_would_match(order.side, order.price, last_price):
+        if best is not None:
+            if not worse_than(order.side, best, order.price):
+                return RejectReason.ORDER_WOULD_MATCH_IMMEDIATELY
+        elif limit_maker_would_match(order.side, order.price, last_price):
             return RejectReason.ORDER_WOULD_MATCH_IMMEDIATELY
     stop_kind = kind.stop_kind
     if stop_kind is not None:

@@ -5,6 +5,9 @@ Pure core: no threads, sockets, clocks or pykka.
 * :class:`RequestError`: a command body is malformed; it names the bad field
   and is a :class:`~engine.errors.BadRequest` (the caller replies
   ``ERROR BAD_REQUEST``, nothing changes).
+* :class:`AmendRefused`: an ``amend_order`` Binance refuses (an increase, a
+  quantity at or below what has filled, an order of a list); a
+  :class:`RequestError` naming the field, so also ``BAD_REQUEST``.
 * :class:`~engine.errors.UnknownOrder`: cancel of an order that is unknown,
   not the account's, or no longer open (``ERROR UNKNOWN_ORDER``); the same
   class the protocol layer uses, re-exported here.
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 from engine.errors import BadRequest, UnknownOrder
 
-__all__ = ["RequestError", "UnknownOrder"]
+__all__ = ["AmendRefused", "RequestError", "UnknownOrder"]
 
 
 class RequestError(BadRequest):
@@ -26,3 +29,7 @@ class RequestError(BadRequest):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class AmendRefused(RequestError):
+    """``amend_order`` cannot apply: the order is unchanged."""

@@ -3,7 +3,8 @@
 Pure core: no threads, sockets, clocks or pykka. Every value here is frozen.
 
 * :class:`OrderEvent` is one ``ORDER_UPDATE``: an execution type and an
-  immutable snapshot of the order right after that change.
+  immutable snapshot of the order right after that change (a fill also
+  carries its own quantity and price).
 * :class:`ListEvent` is one ``ORDER_LIST_UPDATE``.
 * :class:`FillIntent` is one fill the caller must apply to the account's
   ledger (``Ledger.apply_fill(symbol, side, quantity, price)``). ``fee`` is
@@ -31,8 +32,14 @@ __all__ = ["Event", "FillIntent", "ListEvent", "OrderEvent", "Outcome"]
 
 @dataclass(frozen=True, slots=True)
 class OrderEvent:
+    """One ``ORDER_UPDATE``. A ``TRADE`` event also carries this fill's
+    ``last_qty`` / ``last_price`` (Binance's ``l`` / ``L``); the order snapshot
+    has the cumulative ``filledQuantity``, ``avgPrice`` and ``fee``."""
+
     execution_type: ExecutionType
     order: Order
+    last_qty: Decimal | None = None
+    last_price: Decimal | None = None
 
     @property
     def account(self) -> str:

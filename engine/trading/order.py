@@ -28,6 +28,7 @@ __all__ = [
     "OrderStatus",
     "OrderType",
     "StopKind",
+    "TimeInForce",
 ]
 
 
@@ -78,6 +79,16 @@ _STOP_KIND: dict[OrderType, StopKind] = {
     OrderType.TAKE_PROFIT: StopKind.TAKE_PROFIT,
     OrderType.TAKE_PROFIT_LIMIT: StopKind.TAKE_PROFIT,
 }
+
+
+class TimeInForce(StrEnum):
+    """How long a LIMIT (or a triggered ``*_LIMIT``) works, as Binance:
+    ``GTC`` until filled or canceled, ``IOC`` fills what it can at once and
+    expires the rest, ``FOK`` fills all at once or expires all."""
+
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
 
 
 class OrderStatus(StrEnum):
@@ -135,8 +146,9 @@ class Order:
 
     Internal (not on the wire, but persisted): ``list_type``/``leg`` (its place
     in an order list), ``tracking_active`` (a trailing order has started
-    tracking its extreme) and ``triggered`` (a stop has fired; a ``*_LIMIT``
-    stop then works as a LIMIT at ``price``).
+    tracking its extreme), ``triggered`` (a stop has fired; a ``*_LIMIT``
+    stop then works as a LIMIT at ``price``), ``slice_left`` and
+    ``queue_ahead`` (the fill model's state of a resting order).
     """
 
     order_id: int
@@ -163,6 +175,23 @@ class Order:
     leg: LegRole | None = None
     tracking_active: bool = False
     triggered: bool = False
+    time_in_force: TimeInForce | None = None
+    iceberg_qty: Decimal | None = None
+    #: An iceberg's visible quantity still working in its current slice.
+    slice_left: Decimal | None = None
+    #: Quantity resting ahead of this order at its price (fill model "queue");
+    #: None while the book has not shown its price level yet.
+    queue_ahead: Decimal | None = ZERO
+
+    @property
+    def remaining(self) -> Decimal:
+        """Quantity not yet filled."""
+        return self.quantity - self.filled_quantity
+
+    @property
+    def visible(self) -> Decimal:
+        """Quantity a trade can fill now: an iceberg's slice, else the remaining."""
+        return self.slice_left if self.slice_left is not None else self.remaining
 
     @property
     def is_open(self) -> bool:
@@ -212,6 +241,10 @@ class Order:
             "leg": None if self.leg is None else self.leg.value,
             "tracking_active": self.tracking_active,
             "triggered": self.triggered,
+            "time_in_force": None if self.time_in_force is None else self.time_in_force.value,
+            "iceberg_qty": _dec(self.iceberg_qty),
+            "slice_left": _dec(self.slice_left),
+            "queue_ahead": _dec(self.queue_ahead),
         }
 
     @classmethod
@@ -221,6 +254,7 @@ class Order:
         leg = record.get("leg")
         delta = record.get("trailing_delta")
         list_id = record.get("list_id")
+        tif = record.get("time_in_force")
         return cls(
             order_id=int(record["order_id"]),
             client_order_id=str(record["client_order_id"]),
@@ -246,6 +280,10 @@ class Order:
             leg=None if leg is None else LegRole(leg),
             tracking_active=bool(record.get("tracking_active", False)),
             triggered=bool(record.get("triggered", False)),
+            time_in_force=None if tif is None else TimeInForce(tif),
+            iceberg_qty=_undec(record.get("iceberg_qty")),
+            slice_left=_undec(record.get("slice_left")),
+            queue_ahead=_undec(record.get("queue_ahead", "0")),
         )
 
 

@@ -1,5 +1,5 @@
-"""Typed requests parsed from ``place_order``, ``place_oco``, ``place_bracket``
-and ``cancel_order`` command bodies (dicts as decoded from JSON).
+"""Typed requests parsed from ``place_order``, ``place_oco``, ``place_bracket``,
+``cancel_order`` and ``amend_order`` command bodies (dicts as decoded from JSON).
 
 Pure core: no threads, sockets, clocks or pykka. These are the one validator
 of each trading command: :func:`engine.protocol.commands.decode_command`
@@ -21,6 +21,10 @@ Per-type fields (a field a type does not use is refused, as Binance does)::
     STOP_LOSS, TAKE_PROFIT      stopPrice and/or trailingDelta
     *_LIMIT                     price + (stopPrice and/or trailingDelta)
     TRAILING_STOP               trailingDelta, optional stopPrice
+
+``timeInForce`` (``GTC`` default, ``IOC``, ``FOK``) is accepted for LIMIT and
+the ``*_LIMIT`` stops only; ``icebergQty`` (``0 < icebergQty < quantity``,
+GTC only, as Binance) for LIMIT, LIMIT_MAKER and the ``*_LIMIT`` stops.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any
 
 from engine.money import Side
 from engine.trading.errors import RequestError
-from engine.trading.order import OrderType
+from engine.trading.order import OrderType, TimeInForce
 from engine.trading.validation import (
     client_order_id,
     field_path,
@@ -45,11 +49,13 @@ from engine.trading.validation import (
 )
 
 __all__ = [
+    "AmendRequest",
     "BracketRequest",
     "CancelRequest",
     "OcoLeg",
     "OcoRequest",
     "OrderRequest",
+    "parse_amend",
     "parse_bracket",
     "parse_cancel",
     "parse_oco",
@@ -67,6 +73,8 @@ class OrderRequest:
     stop_price: Decimal | None = None
     trailing_delta: int | None = None
     client_order_id: str | None = None
+    time_in_force: TimeInForce | None = None
+    iceberg_qty: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +111,15 @@ class BracketRequest:
     entry_client_order_id: str | None = None
     take_profit_client_order_id: str | None = None
     stop_loss_client_order_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AmendRequest:
+    """``amend_order``: exactly one of ``order_id`` / ``client_order_id``."""
+
+    new_qty: Decimal
+    order_id: int | None = None
+    client_order_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +160,9 @@ def _no_unknown_fields(prefix: str, body: Mapping[str, Any], known: frozenset[st
         raise RequestError(field_path(prefix, str(unknown[0])), "unknown field")
 
 
+_TIME_IN_FORCE = frozenset(
+    {OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT}
+)
 _LIMIT_LEGS = frozenset({OrderType.LIMIT_MAKER, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT})
 _STOP_LEGS = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT})
 
@@ -199,6 +219,15 @@ def parse_order(body: Mapping[str, Any]) -> OrderRequest:
     kind = _type_field("type", body.get("type"))
     quantity = positive_decimal("quantity", body.get("quantity"))
     price, stop, delta = _type_fields("", body, kind)
+    tif = _time_in_force(body.get("timeInForce"), kind)
+    iceberg = optional_positive_decimal("icebergQty", body.get("icebergQty"))
+    if iceberg is not None:
+        if kind not in _PRICED:
+            raise RequestError("icebergQty", f"is not allowed for {kind.value}")
+        if iceberg >= quantity:
+            raise RequestError("icebergQty", "must be less than quantity")
+        if tif not in (None, TimeInForce.GTC):
+            raise RequestError("timeInForce", "must be GTC for an iceberg order")
     return OrderRequest(
         symbol=symbol,
         side=side,
@@ -208,7 +237,22 @@ def parse_order(body: Mapping[str, Any]) -> OrderRequest:
         stop_price=stop,
         trailing_delta=delta,
         client_order_id=client_order_id("clientOrderId", body.get("clientOrderId")),
+        time_in_force=tif,
+        iceberg_qty=iceberg,
     )
+
+
+def _time_in_force(value: Any, kind: OrderType) -> TimeInForce | None:
+    """GTC by default for the types that have one; refused for the others."""
+    if kind not in _TIME_IN_FORCE:
+        if value is not None:
+            raise RequestError("timeInForce", f"is not allowed for {kind.value}")
+        return None
+    if value is None:
+        return TimeInForce.GTC
+    if not isinstance(value, str) or value not in TimeInForce.__members__:
+        raise RequestError("timeInForce", "must be one of GTC, IOC, FOK")
+    return TimeInForce(value)
 
 
 def _oco_leg(name: str, value: Any, allowed: frozenset[OrderType]) -> OcoLeg:
@@ -322,3 +366,23 @@ def parse_cancel(body: Mapping[str, Any]) -> CancelRequest:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise RequestError(key, "must be a positive integer")
     return CancelRequest(order_id=value) if key == "orderId" else CancelRequest(list_id=value)
+
+
+def parse_amend(body: Mapping[str, Any]) -> AmendRequest:
+    """Parse an ``amend_order`` body: ``orderId`` (a JSON integer > 0, as the
+    server sends it) or ``clientOrderId``, and ``newQty`` (> 0; the book checks
+    it against the order)."""
+    body = require_object("body", body)
+    given = [k for k in ("orderId", "clientOrderId") if body.get(k) is not None]
+    if not given:
+        raise RequestError("orderId", "orderId or clientOrderId is required")
+    if len(given) > 1:
+        raise RequestError(given[1], "give only one of orderId, clientOrderId")
+    new_qty = positive_decimal("newQty", body.get("newQty"))
+    if given[0] == "clientOrderId":
+        return AmendRequest(new_qty, client_order_id=client_order_id(
+            "clientOrderId", body["clientOrderId"]))
+    value = body["orderId"]
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise RequestError("orderId", "must be a positive integer")
+    return AmendRequest(new_qty, order_id=value)

@@ -67,7 +67,7 @@ def test_rejection_and_errors_exit_1(live: Engine) -> None:
     assert out.returncode == 1
     (msg,) = [json.loads(line) for line in out.stdout.splitlines()]
     assert msg["executionType"] == "REJECTED"
-    assert msg["order"]["rejectReason"] == "INSUFFICIENT_BALANCE"
+    assert msg["order"]["rejectReason"].startswith("INSUFFICIENT_BALANCE: USDT available ")
     out = tickdesk("order", "buy", "BTCUSDT", "0.01", "--type", "LIMIT", "--url", live.url)
     assert out.returncode == 1 and "BAD_REQUEST" in out.stderr and not out.stdout
     out = tickdesk("order", "cancel", "999999", "--url", live.url, "--json")
@@ -93,6 +93,24 @@ def test_limit_order_listed_then_cancelled(live: Engine) -> None:
     out = tickdesk("orders", "--all", "--json", "--url", live.url)
     orders = [json.loads(line) for line in out.stdout.splitlines()]
     assert [(o["clientOrderId"], o["status"]) for o in orders] == [("cheap", "CANCELED")]
+
+
+def test_iceberg_limit_amended_from_the_cli(live: Engine) -> None:
+    out = tickdesk("order", "buy", "ETHUSDT", "0.3", "--type", "LIMIT", "--price", "2000",
+                   "--time-in-force", "gtc", "--iceberg-qty", "0.1", "--client-order-id", "ice",
+                   "--url", live.url, "--json")
+    assert out.returncode == 0, out.stderr
+    (new,) = [json.loads(line) for line in out.stdout.splitlines()]
+    assert (new["order"]["timeInForce"], new["order"]["icebergQty"]) == ("GTC", 0.1)
+    out = tickdesk("order", "amend", "--client-order-id", "ice", "0.2", "--url", live.url,
+                   "--json")
+    assert out.returncode == 0, out.stderr
+    amended = json.loads(out.stdout)
+    assert amended["executionType"] == "AMENDED" and amended["order"]["quantity"] == 0.2
+    out = tickdesk("order", "amend", str(new["order"]["orderId"]), "0.5", "--url", live.url)
+    assert out.returncode == 1 and "BAD_REQUEST" in out.stderr
+    out = tickdesk("order", "amend", "0.5", "--url", live.url)
+    assert out.returncode == 2
 
 
 @pytest.mark.parametrize("args", [

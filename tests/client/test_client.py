@@ -185,7 +185,8 @@ def test_rejection_is_a_result_and_bad_input_a_command_error(client: TickdeskCli
     # 10 BTC (within the MARKET_LOT_SIZE maximum) is far more than 10000 USDT buys
     rejected = client.place_order("BTCUSDT", "BUY", "MARKET", 10)
     assert not rejected.accepted and rejected.execution_type == "REJECTED"
-    assert rejected.reject_reason == "INSUFFICIENT_BALANCE" and rejected.status == "REJECTED"
+    assert rejected.reject_reason.startswith("INSUFFICIENT_BALANCE: USDT available ")
+    assert rejected.status == "REJECTED"
     for kwargs, code in [
         ({"quantity": -1}, "BAD_REQUEST"),
         ({"symbol": "NOPEUSDT"}, "UNKNOWN_SYMBOL"),
@@ -229,6 +230,19 @@ def test_limit_order_with_client_id_rests_then_cancels(client: TickdeskClient) -
     assert [o["clientOrderId"] for o in client.get_orders()] == ["cheap"]
     canceled = client.cancel_order(client_order_id="cheap")
     assert canceled.execution_type == "CANCELED" and canceled.order_id == result.order_id
+
+
+def test_amend_order_reduces_and_refuses_an_increase(client: TickdeskClient) -> None:
+    result = client.place_order("ETHUSDT", "BUY", "LIMIT", "0.3", price=2000,
+                                client_order_id="small", timeInForce="GTC")
+    amended = client.amend_order("0.2", client_order_id="small")
+    assert amended.execution_type == "AMENDED" and amended.order_id == result.order_id
+    assert amended.order["quantity"] == 0.2 and amended.order["timeInForce"] == "GTC"
+    with pytest.raises(CommandError) as info:
+        client.amend_order("0.25", order_id=result.order_id)
+    assert info.value.code == "BAD_REQUEST" and "newQty" in info.value.message
+    with pytest.raises(ValueError):
+        client.amend_order("0.1")
 
 
 def test_oco_and_bracket_results(client: TickdeskClient) -> None:

@@ -53,6 +53,8 @@ from engine.trading.requests import CancelRequest, OrderRequest, parse_cancel
         ('{"action":"auth"}', False, "BAD_REQUEST", "token"),
         ('{"action":"cancel_order"}', False, "BAD_REQUEST", "orderId"),
         ('{"action":"cancel_order","orderId":"1"}', False, "BAD_REQUEST", "orderId"),
+        ('{"action":"amend_order","newQty":"1"}', False, "BAD_REQUEST", "orderId"),
+        ('{"action":"amend_order","orderId":1}', False, "BAD_REQUEST", "newQty"),
         ('{"action":"cancel_order","orderId":"12"}', False, "BAD_REQUEST", "orderId"),
         ('{"action":"cancel_order","orderId":12.0}', False, "BAD_REQUEST", "orderId"),
         ('{"action":"cancel_order","orderId":true}', False, "BAD_REQUEST", "orderId"),
@@ -141,3 +143,10 @@ def test_get_symbol_info_decodes_its_symbol() -> None:
     cmd = decode_command('{"action":"get_symbol_info","symbol":"ethusdt","id":3}')
     assert (cmd.action, cmd.request_id, cmd.args) == (Action.GET_SYMBOL_INFO, 3,
                                                       SymbolArgs("ETHUSDT"))
+def test_amend_order_decodes_to_its_request_and_needs_an_account() -> None:
+    from engine.protocol.commands import ACCOUNT_ACTIONS
+    from engine.trading.requests import AmendRequest
+
+    cmd = decode_command('{"action":"amend_order","orderId":3,"newQty":"0.5","id":1}')
+    assert cmd.action is Action.AMEND_ORDER and cmd.action in ACCOUNT_ACTIONS
+    assert cmd.args == AmendRequest(Decimal("0.5"), order_id=3)

@@ -37,7 +37,15 @@ from engine.protocol import server_messages as sm
 from engine.protocol.enums import Action, CloseCode, ErrorCode, ExecutionType, MessageType
 from engine.trading.events import ListEvent, OrderEvent
 from engine.trading.ledger import Ledger
-from engine.trading.order import LegRole, ListStatus, ListType, Order, OrderStatus, OrderType
+from engine.trading.order import (
+    LegRole,
+    ListStatus,
+    ListType,
+    Order,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+)
 from engine.trading.order_list import OrderList
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,6 +120,7 @@ OBJECTS = {
     "list": "`list` object",
     "positions": "`position` object",
     "portfolio": "`portfolio` object",
+    "balances": "`balance` object",
     "feed": "`feed` object",
     "filters": "`filter` object",
 }
@@ -143,10 +152,11 @@ def _order_list() -> OrderList:
 
 
 def _ledger() -> tuple[Ledger, dict[str, Decimal]]:
-    ledger = Ledger("alice", Decimal(10000), Decimal(10))
+    ledger = Ledger("alice", {"USDT": Decimal(10000), "XYZ": Decimal(5)}, Decimal(10))
     ledger.apply_fill("BTCUSDT", Side.BUY, Decimal("0.1"), Decimal("40000"))
     ledger.apply_fill("ETHUSDT", Side.SELL, Decimal("1"), Decimal("3000"))
-    return ledger, {"BTCUSDT": Decimal("41000")}  # ETHUSDT has no mark yet
+    # ETHUSDT has no mark yet; XYZ has no rate (unvalued)
+    return ledger, {"BTCUSDT": Decimal("41000")}
 
 
 def _feed() -> dict[str, Any]:
@@ -195,6 +205,12 @@ def _symbol_info() -> SymbolInfo:
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
         ],
     }, source="snapshot")
+def _fill_event() -> OrderEvent:
+    """A partial fill of an iceberg order (carries lastQty / lastPrice / executedQty)."""
+    order = _order(status=OrderStatus.PARTIALLY_FILLED, filled_quantity=Decimal("0.2"),
+                   avg_price=Decimal("39000"), fee=Decimal("7.8"),
+                   time_in_force=TimeInForce.GTC, iceberg_qty=Decimal("0.25"))
+    return OrderEvent(ExecutionType.TRADE, order, Decimal("0.2"), Decimal("39000"))
 
 
 #: Builder name -> what it sends, called as the server's code calls it.
@@ -206,8 +222,10 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
     "feed_status": lambda: [sm.feed_status(_feed(), TS)],
     "market_update": lambda: [sm.market_update(_snapshot(), TS),
                               sm.market_update(_snapshot(price_change=None, bid=None), TS)],
-    "order_update": lambda: [sm.order_update(OrderEvent(ExecutionType.NEW, o), TS, RID)
-                             for o in (_order(), _order(list_id=None, list_type=None, leg=None))],
+    "order_update": lambda: [
+        *(sm.order_update(OrderEvent(ExecutionType.NEW, o), TS, RID)
+          for o in (_order(), _order(list_id=None, list_type=None, leg=None))),
+        sm.order_update(_fill_event(), TS)],
     "order_list_update": lambda: [sm.order_list_update(ListEvent(_order_list()), TS, RID)],
     "order_event": lambda: [sm.order_event(OrderEvent(ExecutionType.TRADE, _order()), TS, RID),
                             sm.order_event(ListEvent(_order_list()), TS)],
@@ -246,16 +264,23 @@ def _by_type() -> dict[str, list[dict[str, Any]]]:
 BY_TYPE = _by_type()
 
 
+def _nested(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(key, object)`` for every object value (or item of a list value) of
+    ``obj``, at any depth."""
+    for key, value in obj.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                yield key, item
+                yield from _nested(item)
+
+
 def _object_keys() -> dict[str, set[str]]:
     """Object section -> every key the samples put in such an object."""
     keys: dict[str, set[str]] = {}
     for payload in PAYLOADS:
-        for key, value in payload.items():
-            items = value if isinstance(value, list) else [value]
-            for item in items:
-                if isinstance(item, dict):
-                    assert key in OBJECTS, f"{payload['type']}.{key} is an object of no section"
-                    keys.setdefault(OBJECTS[key], set()).update(item)
+        for key, item in _nested(payload):
+            assert key in OBJECTS, f"{payload['type']}.{key} is an object of no section"
+            keys.setdefault(OBJECTS[key], set()).update(item)
     for mtype, section in FIELDS_OF.items():
         for payload in BY_TYPE.get(mtype, []):
             keys.setdefault(section, set()).update(set(payload) - ENVELOPE)
@@ -461,6 +486,7 @@ TYPED_OBJECTS = {
     "OrderList": "`list` object",
     "Position": "`position` object",
     "Portfolio": "`portfolio` object",
+    "Balance": "`balance` object",
     "Feed": "`feed` object",
     "FeedStatus": "`feed` object",
 }
@@ -483,11 +509,10 @@ def _values(name: str) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     section = TYPED_OBJECTS.get(name)
     for payload in PAYLOADS:
-        for key, value in payload.items():
+        for key, item in _nested(payload):
             if section is not None and OBJECTS.get(key) == section:
-                for item in value if isinstance(value, list) else [value]:
-                    for k, v in item.items():
-                        out.setdefault(k, []).append(v)
+                for k, v in item.items():
+                    out.setdefault(k, []).append(v)
     return out
 
 
@@ -515,6 +540,10 @@ def _admits(annotation: Any, value: Any) -> bool:
         return isinstance(value, list) and all(_admits(item, v) for v in value)
     if annotation is float:
         return type(value) in (int, float)
+    if typing.is_typeddict(annotation):
+        hints = typing.get_type_hints(annotation)
+        return (isinstance(value, dict) and set(value) == set(hints)
+                and all(_admits(hints[k], v) for k, v in value.items()))
     if isinstance(annotation, type):
         return type(value) is annotation
     return True  # an annotation this check does not model

@@ -13,6 +13,8 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
+
 from engine.money import Side
 from engine.trading.book import RejectReason
 from engine.trading.filters import FilterFailure
@@ -72,17 +74,72 @@ def test_the_trailing_examples_are_the_tested_ones() -> None:
 
 
 def test_the_account_example_is_what_the_ledger_computes() -> None:
-    ledger = Ledger("a", Decimal(10000), Decimal(10))
+    ledger = Ledger.single("a", Decimal(10000), Decimal(10))
     for side, qty, price in ((Side.BUY, 1, 100), (Side.BUY, 1, 110), (Side.SELL, 3, 120)):
-        ledger.apply_fill("X", side, Decimal(qty), Decimal(price))
-    marks = {"X": Decimal(118)}
-    assert ledger.fees == Decimal("0.57")
+        ledger.apply_fill("XUSDT", side, Decimal(qty), Decimal(price))
+    marks = {"XUSDT": Decimal(118)}
+    assert ledger.home_fees == Decimal("0.57")
     assert ledger.realized_pnl == 30
     assert ledger.balance == Decimal("10029.43")
-    assert ledger.unrealized_pnl(marks) == 2
-    assert ledger.equity(marks) == Decimal("10031.43")
-    pos = ledger.position("X")
+    assert ledger.unrealized_in("USDT", marks) == 2
+    assert ledger.equity_in("USDT", marks) == Decimal("10031.43")
+    pos = ledger.position("XUSDT")
     assert (pos.quantity, pos.entry_price) == (Decimal(-1), Decimal(120))
     text = _section("Account")
     for shown in ("10,029.43", "10,031.43", "31.43", "−1 @ 120", "+2 @ 105"):
         assert shown in text
+
+
+def test_the_multi_currency_example_is_what_the_account_computes() -> None:
+    from engine.protocol import server_messages as sm
+    from tests.trading.desk import Desk, reason
+
+    def state() -> tuple[Decimal, Decimal, Decimal, float]:
+        led = desk.ledger
+        equity = orjson.loads(sm.portfolio_update(led, desk.marks, 0, 0).payload)
+        return (led.balance_of("USDT"), led.balance_of("BTC"), led.locked("BTC"),
+                equity["portfolio"]["equity"])
+
+    desk = Desk({"USDT": 10000, "BTC": "0.5"}, fee_bps=10)
+    for symbol, price in (("BTCUSDT", "40000"), ("NKNUSDT", "0.1"), ("LRCBTC", "0.000005")):
+        desk.trade(symbol, price)
+    rows = [state()]
+    assert reason(desk.place(symbol="NKNUSDT", side="BUY", type="MARKET", quantity=1000)) is None
+    rows.append(state())
+    assert reason(desk.place(symbol="LRCBTC", side="BUY", type="MARKET", quantity=10000)) is None
+    rows.append(state())
+    limit = desk.place(symbol="LRCBTC", side="BUY", type="LIMIT", quantity=20000,
+                       price="0.000004")
+    assert reason(limit) is None
+    rows.append(state())
+    desk.trade("NKNUSDT", "0.11")
+    desk.trade("LRCBTC", "0.0000055")
+    rows.append(state())
+    desk.trade("NKNUSDT", "0.12")
+    desk.place(symbol="NKNUSDT", side="SELL", type="MARKET", quantity=1000)
+    desk.trade("LRCBTC", "0.000006")
+    desk.place(symbol="LRCBTC", side="SELL", type="MARKET", quantity=10000)
+    desk.cancel(limit.order_events()[0].order.order_id)
+    rows.append(state())
+    D = Decimal
+    assert rows == [
+        (D(10000), D("0.5"), 0, 30000.0),
+        (D("9999.9"), D("0.5"), 0, 29999.9),
+        (D("9999.9"), D("0.49995"), 0, 29997.9),
+        (D("9999.9"), D("0.49995"), D("0.08008"), 29997.9),
+        (D("9999.9"), D("0.49995"), D("0.08008"), 30207.9),
+        (D("10019.78"), D("0.50989"), 0, 30415.38),
+    ]
+    assert desk.ledger.realized == {"USDT": D(20), "BTC": D("0.01")}
+    assert desk.ledger.fees == {"USDT": D("0.22"), "BTC": D("0.00011")}
+    text = _section("Risk checks at placement")
+    for shown in ("30,207.9", "0.08008", "10,019.78", "0.50989", "30,415.38", "29,997.9"):
+        assert shown in text
+
+
+def test_the_round_trip_of_the_issue_realizes_exactly_one() -> None:
+    ledger = Ledger.single("a", Decimal(0), Decimal(0))
+    for side, qty, price in ((Side.BUY, 1, 1), (Side.BUY, 2, 2), (Side.SELL, 3, 2)):
+        ledger.apply_fill("XUSDT", side, Decimal(qty), Decimal(price))
+    assert ledger.realized_pnl == Decimal(1) and ledger.position("XUSDT").cost == 0
+    assert "BUY 1 @ 1, BUY 2 @ 2, SELL 3 @ 2 realizes exactly 1" in _section("Account")

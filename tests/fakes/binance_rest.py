@@ -62,6 +62,19 @@ def entry(symbol: str, base: str, quote: str, *, tick: str = "0.01", step: str =
     }
 
 
+class _Server(ThreadingHTTPServer):
+    """Names its request threads ``fake-binance-rest-request`` (socketserver's
+    ``Thread-N (process_request_thread)`` would count as the engine's own HTTP
+    handlers in the tests that count those)."""
+
+    daemon_threads = True
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        t = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                             name="fake-binance-rest-request", daemon=True)
+        t.start()
+
+
 class FakeBinanceRest:
     def __init__(self, symbols: Mapping[str, Mapping[str, Any]] | None = None, *,
                  delay_s: float = 0.0) -> None:
@@ -82,7 +95,7 @@ class FakeBinanceRest:
             def do_GET(self) -> None:
                 fake._answer(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name="fake-binance-rest", daemon=True)

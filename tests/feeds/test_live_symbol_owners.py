@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from engine.config import AccountConfig, BinanceConfig, FeedConfig
-from tests.fakes.binance_rest import shared_rest
+from tests.fakes.binance_rest import FakeBinanceRest, entry, shared_rest
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, wait_until
 from tickdesk.app import Engine, LocalSession
@@ -24,7 +24,9 @@ ALICE, BOB = "alice-token-1", "bob-token-22"
 
 
 @pytest.fixture
-def upstream() -> Iterator[FakeBinanceUpstream]:
+def upstream(binance_rest: FakeBinanceRest) -> Iterator[FakeBinanceUpstream]:
+    for i in range(4):  # exchangeInfo knows the symbols that may be added live
+        binance_rest.add(entry(f"X{i}USDT", f"X{i}", "USDT"))
     with FakeBinanceUpstream(stream_prices=LISTED) as fake:
         yield fake
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 from engine.clock import SystemClock
-from engine.config import FeedConfig, ReplayConfig
+from engine.config import FeedConfig, ReplayConfig, TradingConfig
 from engine.feeds.base import FeedShared, MarketItem
 from engine.feeds.replay import ReplaySource
 from engine.market.replay_format import ReplayRecord
@@ -22,7 +22,9 @@ from tickdesk.app import Engine
 def _replay_engine(path: str, symbols: tuple[str, ...], **replay: object) -> Engine:
     feed = FeedConfig(source="replay", symbols=symbols,
                       replay=ReplayConfig(path=path, **replay))  # type: ignore[arg-type]
-    return Engine(engine_config(feed), listen=False)
+    # Some ETH too: an XRPETH order is funded from the account's ETH (docs/trading.md).
+    trading = TradingConfig(balances=(("ETH", Decimal(1)), ("USDT", Decimal(10000))))
+    return Engine(engine_config(feed).with_overrides(trading=trading), listen=False)
 
 
 def test_cryptofeed_capture_prices_reach_a_subscriber() -> None:

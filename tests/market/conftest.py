@@ -1,4 +1,5 @@
-"""Shared fixtures: the real recorded Binance data in ``<worktree>/../shared/data``.
+"""Shared fixtures: the real recorded Binance data in ``<worktree>/../shared/data``
+(or the directory named by ``TICKDESK_DATA_DIR``, for a checkout elsewhere).
 
 The data files are test fixtures only (see ``shared/data/SOURCES.md`` for their
 licenses); they are never copied into this repository.
@@ -6,11 +7,15 @@ licenses); they are never copied into this repository.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA_DIR = Path(
+    os.environ.get("TICKDESK_DATA_DIR")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "data"
+)
 
 
 def data_file(relative: str) -> Path:

@@ -16,8 +16,15 @@ from engine.trading import (
     parse_oco,
     parse_order,
 )
+from engine.trading.fill_model import FillModel
 
 SYMBOL = "BTCUSDT"
+
+
+def full_book(**kwargs: Any) -> OrderBook:
+    """A book with ``fill_model = "full"``: the older contract (whole fills on
+    the first qualifying trade, takers at the last trade) these tests pin."""
+    return OrderBook(fill_model=FillModel.FULL, **kwargs)
 ACCOUNT = "alice"
 
 

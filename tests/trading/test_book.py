@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,7 @@ from engine.trading import (
 from tests.trading.helpers import (
     ACCOUNT,
     D,
+    full_book,
     kinds,
     place,
     place_bracket,
@@ -58,7 +60,7 @@ def rejection(outcome: object) -> str | None:
 
 
 def test_new_limit_order_wire_shape() -> None:
-    book = OrderBook()
+    book = full_book()
     out = place(book, 40000, now=123, type="LIMIT", price="39000.5")
     assert kinds(out) == [(1, NEW)]
     wire = orjson.loads(sm.order_update(out.order_events()[0], 5).payload)
@@ -81,6 +83,8 @@ def test_new_limit_order_wire_shape() -> None:
         "filledQuantity": D(0),
         "avgPrice": None,
         "fee": D(0),
+        "timeInForce": "GTC",
+        "icebergQty": None,
         "rejectReason": None,
         "createTime": 123,
         "updateTime": 123,
@@ -91,7 +95,7 @@ def test_new_limit_order_wire_shape() -> None:
 
 
 def test_market_fills_at_once_with_fee() -> None:
-    book = OrderBook()
+    book = full_book()
     out = place(book, 40000, type="MARKET", quantity="0.5")
     assert kinds(out) == [(1, NEW), (1, TRADE)]
     filled = out.order_events()[-1].order
@@ -105,18 +109,18 @@ def test_market_fills_at_once_with_fee() -> None:
 
 @pytest.mark.parametrize(("side", "price"), [("BUY", "40040"), ("SELL", "39960")])
 def test_market_slippage_against_taker(side: str, price: str) -> None:
-    out = place(OrderBook(), 40000, slippage=10, type="MARKET", side=side)
+    out = place(full_book(), 40000, slippage=10, type="MARKET", side=side)
     assert out.fills[0].price == D(price)
 
 
 def test_market_without_price_is_rejected() -> None:
-    book = OrderBook()
+    book = full_book()
     assert rejection(place(book, None, type="MARKET")) == "NO_MARKET_PRICE"
     assert book.all_orders(ACCOUNT) == []
 
 
 def test_trailing_without_stop_price_needs_a_price() -> None:
-    out = place(OrderBook(), None, type="TRAILING_STOP", side="SELL", trailingDelta=100)
+    out = place(full_book(), None, type="TRAILING_STOP", side="SELL", trailingDelta=100)
     assert rejection(out) == "NO_MARKET_PRICE"
 
 
@@ -134,7 +138,7 @@ def test_trailing_without_stop_price_needs_a_price() -> None:
     ],
 )
 def test_stop_that_would_trigger_immediately(kind: str, side: str, stop: int) -> None:
-    out = place(OrderBook(), 40000, type=kind, side=side, stopPrice=stop)
+    out = place(full_book(), 40000, type=kind, side=side, stopPrice=stop)
     assert rejection(out) == "STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY"
 
 
@@ -148,12 +152,12 @@ def test_stop_that_would_trigger_immediately(kind: str, side: str, stop: int) ->
     ],
 )
 def test_stop_on_the_right_side_is_accepted(kind: str, side: str, stop: int) -> None:
-    out = place(OrderBook(), 40000, type=kind, side=side, stopPrice=stop)
+    out = place(full_book(), 40000, type=kind, side=side, stopPrice=stop)
     assert kinds(out) == [(1, NEW)]
 
 
 def test_stop_without_last_price_is_accepted() -> None:
-    out = place(OrderBook(), None, type="STOP_LOSS", side="SELL", stopPrice=39000)
+    out = place(full_book(), None, type="STOP_LOSS", side="SELL", stopPrice=39000)
     assert kinds(out) == [(1, NEW)]
 
 
@@ -163,7 +167,7 @@ def test_stop_without_last_price_is_accepted() -> None:
      ("SELL", 40000, True), ("SELL", 39900, True), ("SELL", 40001, False)],
 )
 def test_limit_maker(side: str, price: int, reject: bool) -> None:
-    out = place(OrderBook(), 40000, type="LIMIT_MAKER", side=side, price=price)
+    out = place(full_book(), 40000, type="LIMIT_MAKER", side=side, price=price)
     if reject:
         assert rejection(out) == "ORDER_WOULD_MATCH_IMMEDIATELY"
     else:
@@ -171,7 +175,7 @@ def test_limit_maker(side: str, price: int, reject: bool) -> None:
 
 
 def test_duplicate_client_order_id() -> None:
-    book = OrderBook()
+    book = full_book()
     place(book, type="MARKET", clientOrderId="abc")  # filled, still known
     assert rejection(place(book, type="MARKET", clientOrderId="abc")) == (
         "DUPLICATE_CLIENT_ORDER_ID"
@@ -184,20 +188,21 @@ def test_duplicate_client_order_id() -> None:
 
 
 def test_generated_client_id_avoids_user_ids() -> None:
-    book = OrderBook()
+    book = full_book()
     place(book, type="LIMIT", price=1, clientOrderId="td-2")
     out = place(book, type="LIMIT", price=1)
     assert out.order_events()[0].order.client_order_id == "td-2-1"
 
 
 def test_risk_callback_rejects_with_its_reason() -> None:
-    calls: list[tuple[str, str, Side, Decimal, Decimal]] = []
+    calls: list[tuple[list[tuple[str, str, Side, Decimal, Decimal | None]], Decimal]] = []
 
-    def risk(account: str, symbol: str, side: Side, qty: Decimal, price: Decimal) -> str | None:
-        calls.append((account, symbol, side, qty, price))
-        return "INSUFFICIENT_BALANCE"
+    def risk(orders: Sequence[Order], reference: Decimal) -> str | None:
+        calls.append(([(o.account, o.symbol, o.side, o.quantity, o.price) for o in orders],
+                      reference))
+        return "INSUFFICIENT_BALANCE: USDT available 1 < needed 2"
 
-    book = OrderBook()
+    book = full_book()
     out = book.place(
         ACCOUNT,
         parse_order({"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "quantity": 2,
@@ -206,20 +211,20 @@ def test_risk_callback_rejects_with_its_reason() -> None:
         last_price=D(40000),
         risk=risk,
     )
-    assert rejection(out) == "INSUFFICIENT_BALANCE"
-    assert calls == [(ACCOUNT, "BTCUSDT", Side.SELL, D(2), D(40000))]
+    assert rejection(out) == "INSUFFICIENT_BALANCE: USDT available 1 < needed 2"
+    assert calls == [([(ACCOUNT, "BTCUSDT", Side.SELL, D(2), D(41000))], D(40000))]
     assert book.order_count(ACCOUNT) == 0
 
 
 def test_too_many_open_orders() -> None:
-    book = OrderBook(max_open_orders=2)
+    book = full_book(max_open_orders=2)
     place(book, type="LIMIT", price=1)
     place(book, type="LIMIT", price=1)
     assert rejection(place(book, type="LIMIT", price=1)) == "TOO_MANY_OPEN_ORDERS"
 
 
 def test_ids_increase_even_over_rejections() -> None:
-    book = OrderBook()
+    book = full_book()
     place(book, None, type="MARKET")
     out = place(book, type="LIMIT", price=1)
     assert out.order_events()[0].order.order_id == 2
@@ -230,7 +235,7 @@ def test_ids_increase_even_over_rejections() -> None:
 
 
 def test_resting_limit_fills_at_its_price_without_slippage() -> None:
-    book = OrderBook()
+    book = full_book()
     place(book, 40000, type="LIMIT", side="BUY", price=39000)
     assert not run(book, ["39000.01"], slippage=50)[0]
     (out,) = run(book, [38500], slippage=50)
@@ -239,15 +244,15 @@ def test_resting_limit_fills_at_its_price_without_slippage() -> None:
 
 
 def test_marketable_limit_fills_at_once_never_worse_than_limit() -> None:
-    out = place(OrderBook(), 40000, slippage=10, type="LIMIT", side="BUY", price=41000)
+    out = place(full_book(), 40000, slippage=10, type="LIMIT", side="BUY", price=41000)
     assert kinds(out) == [(1, NEW), (1, TRADE)]
     assert out.fills[0].price == D(40040)
-    capped = place(OrderBook(), 40000, slippage=10, type="LIMIT", side="BUY", price=40010)
+    capped = place(full_book(), 40000, slippage=10, type="LIMIT", side="BUY", price=40010)
     assert capped.fills[0].price == D(40010)
 
 
 def test_stop_loss_triggers_and_fills_slipped() -> None:
-    book = OrderBook()
+    book = full_book()
     place(book, 40000, type="STOP_LOSS", side="SELL", stopPrice=39000)
     assert not run(book, ["39000.01"])[0]
     (out,) = run(book, [39000], slippage=10)  # inclusive
@@ -256,7 +261,7 @@ def test_stop_loss_triggers_and_fills_slipped() -> None:
 
 
 def test_take_profit_buy_triggers_at_or_below() -> None:
-    book = OrderBook()
+    book = full_book()
     place(book, 40000, type="TAKE_PROFIT", side="BUY", stopPrice=39000)
     (out,) = run(book, [38000])
     assert kinds(out) == [(1, TRIGGERED), (1, TRADE)]
@@ -264,7 +269,7 @@ def test_take_profit_buy_triggers_at_or_below() -> None:
 
 
 def test_stop_limit_becomes_a_resting_limit() -> None:
-    book = OrderBook()
+    book = full_book()
     place(book, 40000, type="STOP_LOSS_LIMIT", side="SELL", stopPrice=39000, price=39500)
     triggered, waiting, filled = run(book, [39000, 39499, 39600])
     assert kinds(triggered) == [(1, TRIGGERED)]
@@ -276,7 +281,7 @@ def test_stop_limit_becomes_a_resting_limit() -> None:
 
 
 def test_stop_limit_marketable_on_trigger_fills_at_once() -> None:
-    book = OrderBook()
+    book = full_book()
     place(book, 40000, type="STOP_LOSS_LIMIT", side="SELL", stopPrice=39000, price=38000)
     (out,) = run(book, [39000])
     assert kinds(out) == [(1, TRIGGERED), (1, TRADE)]
@@ -284,7 +289,7 @@ def test_stop_limit_marketable_on_trigger_fills_at_once() -> None:
 
 
 def test_stale_tick_changes_nothing() -> None:
-    book = OrderBook()
+    book = full_book()
     place(book, 40000, type="LIMIT", side="BUY", price=39000)
     place(book, 40000, type="TRAILING_STOP", side="SELL", trailingDelta=100)
     stale = book.on_trade(trade(30000, at=0), now_ms=5001, max_tick_age_ms=5000)
@@ -294,7 +299,7 @@ def test_stale_tick_changes_nothing() -> None:
 
 
 def test_other_symbols_are_untouched() -> None:
-    book = OrderBook()
+    book = full_book()
     place(book, 40000, type="LIMIT", side="BUY", price=39000)
     assert not book.on_trade(trade(1, symbol="ETHUSDT"), now_ms=0)
 
@@ -303,7 +308,7 @@ def test_other_symbols_are_untouched() -> None:
 
 
 def test_cancel_semantics() -> None:
-    book = OrderBook()
+    book = full_book()
     place(book, type="LIMIT", price=39000, clientOrderId="mine")
     place(book, type="MARKET")
     with pytest.raises(UnknownOrder):
@@ -334,7 +339,7 @@ OCO_SELL: dict[str, Any] = {
 
 
 def test_oco_accepted() -> None:
-    out = place_oco(OrderBook(), 40000, **OCO_SELL)
+    out = place_oco(full_book(), 40000, **OCO_SELL)
     (list_event,) = out.list_events()
     assert orjson.loads(sm.order_list_update(list_event, 5).payload)["list"] == {
         "listId": 1, "listType": "OCO", "status": "EXECUTING", "orderIds": [1, 2],
@@ -348,7 +353,7 @@ def test_oco_accepted() -> None:
 
 @pytest.mark.parametrize("last", [41000, 39000, 42000, 38000])
 def test_oco_bad_prices(last: int) -> None:
-    book = OrderBook()
+    book = full_book()
     out = place_oco(book, last, **OCO_SELL)
     (list_event,) = out.list_events()
     assert list_event.order_list.status is ListStatus.REJECTED
@@ -361,18 +366,18 @@ def test_oco_bad_prices(last: int) -> None:
 def test_oco_buy_mirror() -> None:
     legs: dict[str, Any] = {"side": "BUY", "above": {"type": "STOP_LOSS", "stopPrice": 41000},
             "below": {"type": "TAKE_PROFIT", "stopPrice": 39000}}
-    assert kinds(place_oco(OrderBook(), 40000, **legs)) == [(1, NEW), (2, NEW)]
-    rejected = place_oco(OrderBook(), 41500, **legs)
+    assert kinds(place_oco(full_book(), 40000, **legs)) == [(1, NEW), (2, NEW)]
+    rejected = place_oco(full_book(), 41500, **legs)
     assert rejected.list_events()[0].order_list.reject_reason == "OCO_BAD_PRICES"
 
 
 def test_oco_without_price() -> None:
-    out = place_oco(OrderBook(), None, **OCO_SELL)
+    out = place_oco(full_book(), None, **OCO_SELL)
     assert out.list_events()[0].order_list.reject_reason == "NO_MARKET_PRICE"
 
 
 def test_oco_stop_leg_expires_the_other() -> None:
-    book = OrderBook()
+    book = full_book()
     place_oco(book, 40000, **OCO_SELL)
     (out,) = run(book, [38000])
     assert kinds(out) == [(2, TRIGGERED), (2, TRADE), (1, EXPIRED)]
@@ -382,7 +387,7 @@ def test_oco_stop_leg_expires_the_other() -> None:
 
 
 def test_oco_limit_leg_fill_expires_the_stop() -> None:
-    book = OrderBook()
+    book = full_book()
     place_oco(book, 40000, **OCO_SELL)
     (out,) = run(book, [41000])
     assert kinds(out) == [(1, TRADE), (2, EXPIRED)]
@@ -390,7 +395,7 @@ def test_oco_limit_leg_fill_expires_the_stop() -> None:
 
 
 def test_oco_stop_limit_leg_rests_after_trigger() -> None:
-    book = OrderBook()
+    book = full_book()
     legs = dict(OCO_SELL, below={"type": "STOP_LOSS_LIMIT", "stopPrice": 39000, "price": 39200})
     place_oco(book, 40000, **legs)
     triggered, filled = run(book, [39000, 39300])
@@ -401,7 +406,7 @@ def test_oco_stop_limit_leg_rests_after_trigger() -> None:
 
 
 def test_cancel_one_leg_cancels_the_list() -> None:
-    book = OrderBook()
+    book = full_book()
     place_oco(book, 40000, **OCO_SELL)
     out = book.cancel(ACCOUNT, order_id=2, now_ms=1)
     assert kinds(out) == [(1, CANCELED), (2, CANCELED)]
@@ -411,7 +416,7 @@ def test_cancel_one_leg_cancels_the_list() -> None:
 
 
 def test_cancel_by_list_id() -> None:
-    book = OrderBook()
+    book = full_book()
     place_oco(book, 40000, **OCO_SELL)
     with pytest.raises(UnknownOrder):
         book.cancel("bob", list_id=1, now_ms=1)
@@ -429,7 +434,7 @@ BRACKET_BUY: dict[str, Any] = {
 
 
 def test_bracket_legs_pending_until_entry_fills() -> None:
-    book = OrderBook()
+    book = full_book()
     out = place_bracket(book, 40000, **BRACKET_BUY)
     assert out.list_events()[0].order_list.order_ids == (1, 2, 3)
     assert kinds(out) == [(1, NEW), (2, NEW), (3, NEW)]
@@ -446,7 +451,7 @@ def test_bracket_legs_pending_until_entry_fills() -> None:
 
 
 def test_bracket_market_entry_releases_exits_at_once() -> None:
-    book = OrderBook()
+    book = full_book()
     out = place_bracket(book, 40000, slippage=10, **dict(BRACKET_BUY, entry={"type": "MARKET"}))
     assert kinds(out) == [(1, NEW), (2, NEW), (3, NEW), (1, TRADE), (2, NEW), (3, NEW)]
     assert out.fills[0].price == D(40040)
@@ -461,7 +466,7 @@ def test_bracket_market_entry_releases_exits_at_once() -> None:
      ("SELL", 39000, 39000)],
 )
 def test_bracket_bad_prices(side: str, tp: int, sl: int) -> None:
-    book = OrderBook()
+    book = full_book()
     out = place_bracket(book, 40000, side=side, entry={"type": "MARKET"},
                         takeProfit={"price": tp}, stopLoss={"stopPrice": sl})
     assert out.list_events()[0].order_list.reject_reason == "BRACKET_BAD_PRICES"
@@ -470,7 +475,7 @@ def test_bracket_bad_prices(side: str, tp: int, sl: int) -> None:
 
 
 def test_bracket_cancel_entry_cancels_all() -> None:
-    book = OrderBook()
+    book = full_book()
     place_bracket(book, 40000, **BRACKET_BUY)
     out = book.cancel(ACCOUNT, order_id=3, now_ms=1)
     assert kinds(out) == [(1, CANCELED), (2, CANCELED), (3, CANCELED)]
@@ -478,13 +483,13 @@ def test_bracket_cancel_entry_cancels_all() -> None:
 
 
 def test_bracket_client_ids_must_differ_from_generated_ones() -> None:
-    out = place_bracket(OrderBook(), 40000, **dict(
+    out = place_bracket(full_book(), 40000, **dict(
         BRACKET_BUY, entry={"type": "LIMIT", "price": 39500, "clientOrderId": "td-3"}))
     assert out.list_events()[0].order_list.reject_reason == "DUPLICATE_CLIENT_ORDER_ID"
 
 
 def test_bracket_with_trailing_stop_limit_exit() -> None:
-    book = OrderBook()
+    book = full_book()
     place_bracket(book, 40000, **dict(
         BRACKET_BUY, stopLoss={"stopPrice": 39400, "price": 39000, "trailingDelta": 100}))
     fill, activate, trigger = run(book, [39500, 39400, 39006])
@@ -498,14 +503,15 @@ def test_bracket_with_trailing_stop_limit_exit() -> None:
 
 
 def test_records_round_trip_and_restore_keeps_working() -> None:
-    book = OrderBook()
+    book = full_book()
     place(book, 40000, type="TRAILING_STOP", side="SELL", trailingDelta=700)
     place_oco(book, 40000, **dict(OCO_SELL, above={"type": "LIMIT_MAKER", "price": 43000}))
     run(book, [42000])
     records = [o.to_record() for o in book.all_orders()]
     orders = [Order.from_record(r) for r in records]
     assert orders == book.all_orders()
-    restored = OrderBook.restore(orders, book.next_order_id, book.next_list_id)
+    restored = OrderBook.restore(orders, book.next_order_id, book.next_list_id,
+                                 fill_model=full_book().fill_model)
     assert restored.get(1).trailing_extreme == D(42000)  # type: ignore[union-attr]
     (out,) = run(restored, [38900])
     assert kinds(out) == [(1, TRIGGERED), (1, TRADE), (3, TRIGGERED), (3, TRADE), (2, EXPIRED)]

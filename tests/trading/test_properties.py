@@ -1,4 +1,6 @@
-"""Property tests over random price paths and order mixes (hypothesis)."""
+"""Property tests over random price paths, books and order mixes (hypothesis),
+under every fill model (``full``, the older contract, and the realistic
+``book`` and ``queue``)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.messages import BookTicker, Trade
 from engine.money import MONEY
 from engine.protocol import server_messages as sm
 from engine.trading import (
@@ -31,7 +35,8 @@ from engine.trading import (
     Side,
     UnknownOrder,
 )
-from tests.trading.helpers import SYMBOL, trade
+from engine.trading.fill_model import FillModel
+from tests.trading.helpers import SYMBOL
 
 Op = tuple[int, int, int, int, int]
 
@@ -48,6 +53,7 @@ SETTINGS = settings(
 )
 ACCOUNTS = ("a", "b")
 TYPES = list(OrderType)
+MODELS = pytest.mark.parametrize("model", list(FillModel))
 
 
 def cents(value: int) -> Decimal:
@@ -62,6 +68,9 @@ class Driver:
     last_cents: int = 10000
     now: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
+    #: The trade each outcome came from (None for placements and cancels).
+    causes: list[Trade | None] = field(default_factory=list)
+    last_book: BookTicker | None = None
 
     @property
     def last(self) -> Decimal:
@@ -73,14 +82,25 @@ class Driver:
             out = self.apply(op)
             if out is not None:
                 self.outcomes.append(out)
+                self.causes.append(self.cause)
 
     def apply(self, op: Op) -> Outcome | None:
         kind, a, b, c, d = op
         account = ACCOUNTS[b % 2]
+        self.cause: Trade | None = None
+        if kind == 3 and c % 2:  # a book around the last price
+            spread = 1 + d % 4
+            self.last_book = BookTicker(
+                SYMBOL, cents(self.last_cents - spread + a % 2), Decimal(1 + b % 9).scaleb(-1),
+                cents(self.last_cents + spread), Decimal(1 + c % 7).scaleb(-1), self.now,
+                self.now)
+            self.book.on_book(self.last_book, now_ms=self.now)
+            return None
         if kind <= 3:
             self.last_cents = max(self.last_cents + a, 100)
-            return self.book.on_trade(trade(self.last, at=self.now), now_ms=self.now,
-                                      slippage_bps=Decimal(b % 3))
+            self.cause = Trade(SYMBOL, self.last, Decimal(1 + d % 6).scaleb(-1),
+                               event_time=self.now, trade_time=self.now)
+            return self.book.on_trade(self.cause, now_ms=self.now, slippage_bps=Decimal(b % 3))
         qty = Decimal(1 + b % 5).scaleb(-1)
         side = Side.BUY if c % 2 else Side.SELL
         if kind <= 6:
@@ -169,17 +189,18 @@ def wire(outcomes: list[Outcome]) -> list[Any]:
     return [([_event_fields(e) for e in o.events], list(o.fills)) for o in outcomes]
 
 
-def drive(ops: list[Op], **kwargs: Any) -> Driver:
-    driver = Driver(OrderBook(**kwargs))
+def drive(ops: list[Op], model: FillModel = FillModel.FULL, **kwargs: Any) -> Driver:
+    driver = Driver(OrderBook(fill_model=model, **kwargs))
     driver.run(ops)
     return driver
 
 
+@MODELS
 @SETTINGS
 @given(ops_strategy)
-def test_trailing_stop_never_loosens(ops: list[Op]) -> None:
+def test_trailing_stop_never_loosens(model: FillModel, ops: list[Op]) -> None:
     seen: dict[int, Order] = {}
-    for event in order_events(drive(ops).outcomes):
+    for event in order_events(drive(ops, model).outcomes):
         order = event.order
         before = seen.get(order.order_id)
         if (
@@ -202,13 +223,14 @@ def test_trailing_stop_never_loosens(ops: list[Op]) -> None:
         seen[order.order_id] = order
 
 
+@MODELS
 @SETTINGS
 @given(ops_strategy)
-def test_lists_are_exclusive_and_brackets_wait_for_entry(ops: list[Op]) -> None:
-    trades: dict[int, list[Order]] = defaultdict(list)
+def test_lists_are_exclusive_and_brackets_wait_for_entry(model: FillModel, ops: list[Op]) -> None:
+    trades: dict[int, set[int]] = defaultdict(set)
     entry_filled: set[int] = set()
     terminal: set[int] = set()
-    for event in order_events(drive(ops).outcomes):
+    for event in order_events(drive(ops, model).outcomes):
         order = event.order
         assert order.order_id not in terminal, "no event after a final state"
         if order.status in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED):
@@ -220,24 +242,25 @@ def test_lists_are_exclusive_and_brackets_wait_for_entry(ops: list[Op]) -> None:
         )
         if order.list_type is ListType.BRACKET and order.leg is not None:
             if order.leg.value == "ENTRY":
-                if event.execution_type is ExecutionType.TRADE:
+                if order.status is OrderStatus.FILLED:
                     entry_filled.add(order.list_id)
             elif acting or order.status is OrderStatus.NEW:
                 assert order.list_id in entry_filled, "exit acted before the entry filled"
         if event.execution_type is ExecutionType.TRADE and order.leg is not None and (
             order.leg.value != "ENTRY"
         ):
-            trades[order.list_id].append(order)
+            trades[order.list_id].add(order.order_id)
     assert all(len(filled) == 1 for filled in trades.values()), "both legs filled"
 
 
+@MODELS
 @SETTINGS
 @given(ops_strategy)
-def test_fills_reconcile_with_the_ledger(ops: list[Op]) -> None:
-    all_fills = fills(drive(ops).outcomes)
+def test_fills_reconcile_with_the_ledger(model: FillModel, ops: list[Op]) -> None:
+    all_fills = fills(drive(ops, model).outcomes)
     start = Decimal(10000)
     for account in ACCOUNTS:
-        ledger = Ledger(account, start, fee_bps=Decimal(10))
+        ledger = Ledger.single(account, start, fee_bps=Decimal(10))
         signed: dict[str, Decimal] = defaultdict(Decimal)
         fees = Decimal(0)
         for fill in all_fills:
@@ -247,28 +270,66 @@ def test_fills_reconcile_with_the_ledger(ops: list[Op]) -> None:
             assert result.fee == fill.fee
             signed[fill.symbol] += fill.quantity * fill.side.sign
             fees = MONEY.add(fees, fill.fee)
-        assert ledger.balance == MONEY.subtract(MONEY.add(start, ledger.realized_pnl), ledger.fees)
-        assert ledger.fees == fees
+        assert ledger.balance == MONEY.subtract(MONEY.add(start, ledger.realized_pnl),
+                                                ledger.home_fees)
+        assert ledger.home_fees == fees
         for symbol, quantity in signed.items():
             assert ledger.position(symbol).quantity == quantity
 
 
+@MODELS
 @SETTINGS
 @given(ops_strategy, st.integers(0, 70))
-def test_restore_then_continue_matches(ops: list[Op], split: int) -> None:
+def test_restore_then_continue_matches(model: FillModel, ops: list[Op], split: int) -> None:
     split = min(split, len(ops))
-    straight = drive(ops)
-    first = drive(ops[:split])
+    straight = drive(ops, model)
+    first = drive(ops[:split], model)
     records = [o.to_record() for o in first.book.all_orders()]
     restored = OrderBook.restore(
-        [Order.from_record(r) for r in records], first.book.next_order_id, first.book.next_list_id
+        [Order.from_record(r) for r in records], first.book.next_order_id, first.book.next_list_id,
+        fill_model=model,
     )
-    second = Driver(restored, last_cents=first.last_cents, now=first.now)
+    if first.last_book is not None:  # after a restart the feed sends the book again
+        restored.on_book(first.last_book, now_ms=first.now)
+    second = Driver(restored, last_cents=first.last_cents, now=first.now,
+                    last_book=first.last_book)
     second.run(ops[split:])
     assert wire(first.outcomes + second.outcomes) == wire(straight.outcomes)
 
 
+@MODELS
 @SETTINGS
 @given(ops_strategy)
-def test_price_index_matches_full_scan(ops: list[Op]) -> None:
-    assert wire(drive(ops).outcomes) == wire(drive(ops, full_scan=True).outcomes)
+def test_price_index_matches_full_scan(model: FillModel, ops: list[Op]) -> None:
+    assert wire(drive(ops, model).outcomes) == wire(drive(ops, model, full_scan=True).outcomes)
+
+
+@pytest.mark.parametrize("model", [FillModel.BOOK, FillModel.QUEUE])
+@SETTINGS
+@given(ops_strategy)
+def test_realistic_fills_add_up_and_resting_fills_never_exceed_the_trade(
+    model: FillModel, ops: list[Op]
+) -> None:
+    driver = drive(ops, model)
+    per_order: dict[int, list[FillIntent]] = defaultdict(list)
+    final: dict[int, Order] = {}
+    for outcome, cause in zip(driver.outcomes, driver.causes, strict=True):
+        triggered = {e.order.order_id for e in outcome.order_events()
+                     if e.execution_type is ExecutionType.TRIGGERED}
+        for event in outcome.order_events():
+            final[event.order.order_id] = event.order
+        for f in outcome.fills:
+            per_order[f.order_id].append(f)
+            order = final[f.order_id]
+            if cause is not None and f.order_id not in triggered:
+                # a resting order filled by this trade: at its limit, at most the trade
+                assert f.price == order.price and f.quantity <= cause.quantity
+    for oid, parts in per_order.items():
+        order = final[oid]
+        total = sum((f.quantity for f in parts), Decimal(0))
+        assert total == order.filled_quantity <= order.quantity
+        assert order.fee == sum((f.fee for f in parts), Decimal(0))
+        notional = sum((f.quantity * f.price for f in parts), Decimal(0))
+        assert abs(order.avg_price * total - notional) <= Decimal("1e-40")  # type: ignore[operator]
+        assert (order.status is OrderStatus.FILLED) == (total == order.quantity) or (
+            order.status in (OrderStatus.EXPIRED, OrderStatus.CANCELED))

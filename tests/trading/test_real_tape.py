@@ -14,6 +14,7 @@ from engine.market.replay_format import records_from_bytes
 from engine.messages import Trade
 from engine.trading import ExecutionType, OrderBook, OrderEvent, parse_oco, parse_order
 from engine.trading.book import bps_fee
+from engine.trading.fill_model import FillModel
 from engine.trading.ledger import Ledger
 from tests.market.conftest import data_file
 
@@ -36,8 +37,8 @@ def _trailing_body(side: str) -> dict[str, object]:
 
 def test_trailing_stops_on_a_real_tape_match_a_naive_oracle() -> None:
     tape = _tape()
-    book = OrderBook(fee_for=bps_fee(Decimal(10)), max_open_orders=1000)
-    ledger = Ledger(ACCOUNT, Decimal(10000), Decimal(10))
+    book = OrderBook(fill_model=FillModel.FULL, fee_for=bps_fee(Decimal(10)), max_open_orders=1000)
+    ledger = Ledger.single(ACCOUNT, Decimal(10000), Decimal(10))
     first = tape[0]
     now = first.event_time
 
@@ -96,4 +97,16 @@ def test_trailing_stops_on_a_real_tape_match_a_naive_oracle() -> None:
             oracle[new] = (side, p)
     assert triggers >= 10, "the tape should trigger trailing stops repeatedly"
     assert oco_fills <= 1, "an OCO fills one leg at most"
-    assert ledger.balance == ledger.starting_balance + ledger.realized_pnl - ledger.fees
+    assert ledger.balance == ledger.starting_balance + ledger.realized_pnl - ledger.home_fees
+
+
+def test_fill_models_measurement_on_the_xrp_tape() -> None:
+    """The docs/trading.md measurement: same grid strategy, same tape, each model."""
+    from tickdesk.bench.fill_models import load, run
+
+    frames = load(data_file("freqtrade/XRP_OLD-trades.json.gz"))
+    full = run(frames, FillModel.FULL)
+    book = run(frames, FillModel.BOOK)
+    assert full.partial_fills == 0 and full.fills == full.orders_filled
+    assert book.partial_fills > 0 and book.fills > full.fills
+    assert book.pnl != full.pnl

@@ -1,126 +1,184 @@
-"""The account risk checks (engine.trading.risk), without threads or actors.
+"""Placement checks and reservations (engine.trading.risk, .ledger, .settlement),
+through a real OrderBook without threads (tests/trading/desk.py).
 
-Every expected outcome is worked out by hand from the documented rules:
-shorts are refused only when ``allow_short`` is off and the fill would leave
-the position below zero; buying power refuses a fill that would push the sum
-of absolute notionals above ``equity * max_leverage``, where the order's symbol
-is valued at the order's price, other positions at their mark (else entry),
-and reduce-only orders always pass.
+Every expected number is worked out by hand from docs/trading.md: an order's
+part that reduces the unreserved position reserves that quantity; the part
+that increases the exposure needs ``quantity x lock price x (1 + fee)`` of the
+quote asset's available buying power, ``(balance + unrealized) x max_leverage
+- exposure - locked``; a fill consumes its share, a cancel or an expiry
+releases the rest.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
-
-from engine.config import TradingConfig
 from engine.money import Side
-from engine.trading.ledger import Ledger, Position
-from engine.trading.risk import risk_reject
+from engine.trading.order import OrderStatus
+from engine.trading.risk import amount_text
+from tests.trading.desk import Desk, reason
 
-BTC, ETH = "BTCUSDT", "ETHUSDT"
 D = Decimal
+BTC = "BTCUSDT"
 
 
-def ledger(*positions: tuple[str, str, str], balance: str = "10000") -> Ledger:
-    """A fee-free account holding ``(symbol, signed quantity, entry price)`` positions."""
-    return Ledger("alice", D(balance), D(0),
-                  positions={s: Position(s, D(q), D(e)) for s, q, e in positions})
+def test_amount_text_is_plain_and_short() -> None:
+    assert [amount_text(D(x)) for x in ("120.50", "1E+3", "0.000", "-0")] == [
+        "120.5", "1000", "0", "0"]
 
 
-def cfg(*, allow_short: bool = True, max_leverage: str = "1") -> TradingConfig:
-    return TradingConfig(allow_short=allow_short, max_leverage=D(max_leverage))
+def test_the_buying_power_boundary_is_inclusive_and_the_reason_names_the_amounts() -> None:
+    desk = Desk({"USDT": 10000})
+    desk.trade(BTC, 40001)
+    assert reason(desk.place(symbol=BTC, side="BUY", type="LIMIT", quantity="0.25",
+                             price="40000")) is None
+    desk = Desk({"USDT": 10000})
+    desk.trade(BTC, 40001)
+    assert reason(desk.place(symbol=BTC, side="BUY", type="LIMIT", quantity="0.25000001",
+                             price="40000")) == (
+        "INSUFFICIENT_BALANCE: USDT available 10000 < needed 10000.0004")
 
 
-def check(led: Ledger, side: Side, qty: str, price: str, *, marks: dict[str, Decimal] | None = None,
-          trading: TradingConfig | None = None, symbol: str = BTC) -> str | None:
-    return risk_reject(led, marks or {}, trading or cfg(), symbol, side, D(qty), D(price))
-
-
-def test_an_affordable_order_passes() -> None:
-    assert check(ledger(), Side.BUY, "0.1", "40000") is None
-
-
-def test_buying_power_boundary_is_inclusive() -> None:
-    # 10000 of equity at leverage 1: 0.25 BTC at 40000 is exactly 10000 of notional.
-    assert check(ledger(), Side.BUY, "0.25", "40000") is None
-    assert check(ledger(), Side.BUY, "0.25000001", "40000") == "INSUFFICIENT_BALANCE"
+def test_the_fee_is_reserved_too() -> None:
+    desk = Desk({"USDT": 1000}, fee_bps=10)
+    desk.trade(BTC, 1100)
+    assert reason(desk.place(symbol=BTC, side="BUY", type="LIMIT", quantity="1",
+                             price="1000")) == (
+        "INSUFFICIENT_BALANCE: USDT available 1000 < needed 1001")
 
 
 def test_leverage_scales_buying_power() -> None:
-    two = cfg(max_leverage="2")
-    assert check(ledger(), Side.BUY, "0.5", "40000", trading=two) is None
-    assert check(ledger(), Side.BUY, "0.50000001", "40000", trading=two) == "INSUFFICIENT_BALANCE"
+    desk = Desk({"USDT": 10000}, max_leverage=D(2))
+    desk.trade(BTC, 40001)
+    assert reason(desk.place(symbol=BTC, side="BUY", type="LIMIT", quantity="0.5",
+                             price="40000")) is None
+    assert reason(desk.place(symbol=BTC, side="BUY", type="LIMIT", quantity="0.00000001",
+                             price="40000")) == (
+        "INSUFFICIENT_BALANCE: USDT available 0 < needed 0.0004")
 
 
-def test_a_short_counts_against_buying_power_like_a_long() -> None:
-    assert check(ledger(), Side.SELL, "0.25", "40000") is None
-    assert check(ledger(), Side.SELL, "0.26", "40000") == "INSUFFICIENT_BALANCE"
+def test_five_buy_limits_of_089_equity_only_the_first_is_accepted() -> None:
+    # The issue's case: each BUY LIMIT is worth 0.89 x equity (0.2225 x 40000 = 8900).
+    desk = Desk({"USDT": 10000}, fee_bps=10)
+    desk.trade(BTC, 40100)
+    reasons = [reason(desk.place(symbol=BTC, side="BUY", type="LIMIT", quantity="0.2225",
+                                 price="40000")) for _ in range(5)]
+    # 8900 x 1.001 = 8908.9 reserved; 10000 - 8908.9 = 1091.1 left.
+    assert reasons == [None] + ["INSUFFICIENT_BALANCE: USDT available 1091.1 < needed 8908.9"] * 4
+    assert desk.ledger.locked("USDT") == D("8908.9")
+    assert desk.ledger.free("USDT") == D("1091.1")
+    desk.trade(BTC, 39990)  # one trade fills the one accepted order
+    assert desk.ledger.position(BTC).quantity == D("0.2225")
+    assert desk.ledger.locked("USDT") == 0 and desk.ledger.reservations == {}
+    # leverage stays at most 1: exposure 0.2225 x 39990 <= equity
+    equity = desk.ledger.equity_in("USDT", desk.marks)
+    assert desk.ledger.exposure_in("USDT", desk.marks) <= equity
 
 
-def test_the_order_symbol_is_valued_at_the_order_price_not_its_mark() -> None:
-    # Long 0.2 BTC from 40000, buying 0.05 more at 40000: gross 0.25 * 40000 = 10000,
-    # equity 10000 + 0.2 * (40000 - 40000) = 10000: exactly at the limit. Had the
-    # stale mark of 30000 been used for the equity (8000), it would be refused.
-    led = ledger((BTC, "0.2", "40000"))
-    stale = {BTC: D(30000)}
-    assert check(led, Side.BUY, "0.05", "40000", marks=stale) is None
-    # at 40001: gross 0.25 * 40001 = 10000.25 > equity 10000.2
-    assert check(led, Side.BUY, "0.05", "40001", marks=stale) == "INSUFFICIENT_BALANCE"
+def test_two_reducing_orders_cannot_together_exceed_the_position() -> None:
+    # The issue's case: long 0.01, SELL LIMIT 0.01, SELL STOP_LOSS 0.01 with shorts off.
+    desk = Desk({"USDT": 10000}, allow_short=False)
+    desk.trade(BTC, 40000)
+    assert reason(desk.place(symbol=BTC, side="BUY", type="MARKET", quantity="0.01")) is None
+    limit = desk.place(symbol=BTC, side="SELL", type="LIMIT", quantity="0.01", price="41000")
+    assert reason(limit) is None
+    assert desk.ledger.position_locked(BTC, Side.SELL) == D("0.01")
+    assert reason(desk.place(symbol=BTC, side="SELL", type="STOP_LOSS", quantity="0.01",
+                             stopPrice="39000")) == (
+        "SHORT_NOT_ALLOWED: BTCUSDT unreserved position 0 < 0.01")
+    # Cancelling the limit releases the position: now the stop is accepted.
+    desk.cancel(limit.order_events()[0].order.order_id)
+    assert desk.ledger.position_locked(BTC, Side.SELL) == 0
+    assert reason(desk.place(symbol=BTC, side="SELL", type="STOP_LOSS", quantity="0.01",
+                             stopPrice="39000")) is None
+    desk.trade(BTC, 38000)
+    assert desk.ledger.position(BTC).quantity == 0 and desk.ledger.reservations == {}
 
 
-def test_other_positions_are_valued_at_their_mark_else_their_entry() -> None:
-    # Long 1 ETH from 2000, leverage 2. With ETH marked at 3000: equity 11000,
-    # limit 22000, ETH notional 3000, so 19000 of BTC = 0.475 at 40000.
-    led = ledger((ETH, "1", "2000"))
-    two = cfg(max_leverage="2")
-    assert check(led, Side.BUY, "0.475", "40000", marks={ETH: D(3000)}, trading=two) is None
-    assert check(led, Side.BUY, "0.47500001", "40000", marks={ETH: D(3000)},
-                 trading=two) == "INSUFFICIENT_BALANCE"
-    # Without a mark: equity 10000, limit 20000, ETH at its entry 2000: room 18000 = 0.45.
-    assert check(led, Side.BUY, "0.475", "40000", trading=two) == "INSUFFICIENT_BALANCE"
-    assert check(led, Side.BUY, "0.45", "40000", trading=two) is None
+def test_with_shorts_allowed_the_rest_of_a_sell_reserves_buying_power() -> None:
+    desk = Desk({"USDT": 1000})
+    desk.trade(BTC, 1000)
+    desk.place(symbol=BTC, side="BUY", type="MARKET", quantity="0.5")
+    # SELL 1: 0.5 reduces the long, 0.5 opens a short at 1100: 550 of buying power,
+    # with 1000 - 500 (the long's exposure) = 500 available.
+    assert reason(desk.place(symbol=BTC, side="SELL", type="LIMIT", quantity="1",
+                             price="1100")) == (
+        "INSUFFICIENT_BALANCE: USDT available 500 < needed 550")
+    assert reason(desk.place(symbol=BTC, side="SELL", type="LIMIT", quantity="0.9",
+                             price="1100")) is None
+    held = next(iter(desk.ledger.reservations.values()))
+    assert (held.reduce, held.increase, held.amount) == (D("0.5"), D("0.4"), D(440))
 
 
-def test_reduce_only_orders_pass_even_when_equity_is_negative() -> None:
-    # Long 1 BTC from 40000, marked at 1000: equity 10000 - 39000 = -29000.
-    led = ledger((BTC, "1", "40000"))
-    crashed = {BTC: D(1000)}
-    assert check(led, Side.SELL, "0.5", "1000", marks=crashed) is None
-    assert check(led, Side.SELL, "1", "1000", marks=crashed) is None
-    # Adding to it, or flipping through zero, is not reducing.
-    assert check(led, Side.BUY, "0.001", "1000", marks=crashed) == "INSUFFICIENT_BALANCE"
-    assert check(led, Side.SELL, "1.5", "1000", marks=crashed) == "INSUFFICIENT_BALANCE"
+def test_a_stop_buy_reserves_at_its_stop_price_above_the_market() -> None:
+    desk = Desk({"USDT": 10000})
+    desk.trade(BTC, 40000)
+    assert reason(desk.place(symbol=BTC, side="BUY", type="STOP_LOSS", quantity="0.1",
+                             stopPrice="41000")) is None
+    assert desk.ledger.locked("USDT") == D(4100)
 
 
-@pytest.mark.parametrize(("held", "qty", "expected"), [
-    (None, "0.001", "SHORT_NOT_ALLOWED"),        # selling from flat
-    ("0.1", "0.1", None),                        # selling down to exactly zero
-    ("0.1", "0.10000001", "SHORT_NOT_ALLOWED"),  # one step past zero
-    ("-0.1", "0.001", "SHORT_NOT_ALLOWED"),      # adding to an existing short
-])
-def test_shorts_refused_when_not_allowed(held: str | None, qty: str, expected: str | None) -> None:
-    led = ledger((BTC, held, "40000")) if held is not None else ledger()
-    assert check(led, Side.SELL, qty, "40000", trading=cfg(allow_short=False)) == expected
+def test_an_oco_reserves_once_and_its_expiry_releases() -> None:
+    desk = Desk({"USDT": 10000}, allow_short=False)
+    desk.trade(BTC, 40000)
+    desk.place(symbol=BTC, side="BUY", type="MARKET", quantity="0.1")
+    oco = desk.oco(symbol=BTC, side="SELL", quantity="0.1",
+                   above={"type": "LIMIT_MAKER", "price": "42000"},
+                   below={"type": "STOP_LOSS", "stopPrice": "38000"})
+    assert reason(oco) is None
+    assert next(iter(desk.ledger.reservations.values())).reduce == D("0.1")
+    assert len(desk.ledger.reservations) == 1
+    assert reason(desk.place(symbol=BTC, side="SELL", type="LIMIT", quantity="0.1",
+                             price="45000")).startswith("SHORT_NOT_ALLOWED")
+    out = desk.trade(BTC, 42000)
+    statuses = sorted(e.order.status.value for e in out.order_events())
+    assert statuses == ["EXPIRED", "FILLED"]
+    assert desk.ledger.reservations == {} and desk.ledger.position(BTC).quantity == 0
 
 
-def test_buying_back_a_short_is_allowed_when_shorts_are_not() -> None:
-    led = ledger((BTC, "-0.1", "40000"))
-    assert check(led, Side.BUY, "0.1", "40000", trading=cfg(allow_short=False)) is None
+def test_bracket_exits_reserve_the_position_the_entry_built() -> None:
+    desk = Desk({"USDT": 100000}, allow_short=False)
+    desk.trade(BTC, 40100)
+    out = desk.bracket(symbol=BTC, side="BUY", quantity="1",
+                       entry={"type": "LIMIT", "price": "40000"},
+                       takeProfit={"price": "42000"}, stopLoss={"stopPrice": "39000"})
+    assert reason(out) is None
+    assert desk.ledger.locked("USDT") == D(40000)
+    desk.trade(BTC, 40000)  # the entry fills; the exits go NEW
+    assert desk.ledger.locked("USDT") == 0
+    assert desk.ledger.position_locked(BTC, Side.SELL) == 1
+    assert reason(desk.place(symbol=BTC, side="SELL", type="MARKET", quantity="1")) == (
+        "SHORT_NOT_ALLOWED: BTCUSDT unreserved position 0 < 1")
+    desk.trade(BTC, 42000)
+    assert desk.ledger.position(BTC).quantity == 0 and desk.ledger.reservations == {}
+    assert all(not o.is_open for o in desk.book.all_orders())
 
 
-def test_the_short_check_comes_first() -> None:
-    # Fails both checks (0.3 * 40000 = 12000 > 10000): the short reason wins.
-    no_short = cfg(allow_short=False)
-    assert check(ledger(), Side.SELL, "0.3", "40000", trading=no_short) == "SHORT_NOT_ALLOWED"
-    assert check(ledger(), Side.SELL, "0.3", "40000") == "INSUFFICIENT_BALANCE"
+def test_a_symbol_is_funded_from_its_own_quote_asset() -> None:
+    usdt_only = Desk({"USDT": 10000})
+    usdt_only.trade("LRCBTC", "0.000005")
+    assert reason(usdt_only.place(symbol="LRCBTC", side="BUY", type="MARKET",
+                                  quantity="10000")) == (
+        "INSUFFICIENT_BALANCE: BTC available 0 < needed 0.05")
+    both = Desk({"USDT": 10000, "BTC": "0.5"}, fee_bps=10)
+    both.trade("LRCBTC", "0.000005")
+    assert reason(both.place(symbol="LRCBTC", side="BUY", type="MARKET",
+                             quantity="10000")) is None
+    # The fee is in BTC, from the BTC balance; USDT is untouched.
+    assert both.ledger.balance_of("BTC") == D("0.49995")
+    assert both.ledger.balance_of("USDT") == 10000
+    assert both.book.all_orders()[0].status is OrderStatus.FILLED
 
 
-def test_the_check_changes_nothing() -> None:
-    led = ledger((BTC, "0.2", "40000"))
-    marks = {BTC: D(30000), ETH: D(2000)}
-    check(led, Side.BUY, "1", "50000", marks=marks)
-    assert marks == {BTC: D(30000), ETH: D(2000)}
-    assert led.positions == {BTC: Position(BTC, D("0.2"), D(40000))}
-    assert led.balance == D(10000)
+def test_a_lower_quantity_releases_the_increasing_part_first() -> None:
+    # What an amend that lowers the quantity does to the reservation.
+    desk = Desk({"USDT": 1000})
+    desk.trade(BTC, 1000)
+    desk.place(symbol=BTC, side="BUY", type="MARKET", quantity="0.5")
+    desk.place(symbol=BTC, side="SELL", type="LIMIT", quantity="0.8", price="1100")
+    (held,) = desk.ledger.reservations.values()
+    assert (held.reduce, held.increase) == (D("0.5"), D("0.3"))
+    desk.ledger.shrink_to(held.key, D("0.6"))
+    assert (held.reduce, held.increase, held.amount) == (D("0.5"), D("0.1"), D(110))
+    desk.ledger.shrink_to(held.key, D("0.2"))
+    assert (held.reduce, held.increase) == (D("0.2"), 0)

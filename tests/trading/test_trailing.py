@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from engine.trading import ExecutionType, OrderBook, OrderStatus, Side, StopKind
+from engine.trading import ExecutionType, OrderStatus, Side, StopKind
 from engine.trading.trailing import INACTIVE, start, step, trail_stop_price
-from tests.trading.helpers import D, first_event, place, run
+from tests.trading.helpers import D, first_event, full_book, place, run
 
 EXAMPLES = [
     # (type, side, stopPrice, delta, limit price, path, trigger price)
@@ -47,7 +47,7 @@ def test_worked_example(
     path: list[object],
     trigger: str,
 ) -> None:
-    book = OrderBook()
+    book = full_book()
     fields: dict[str, Any] = {"type": kind, "side": side, "trailingDelta": delta}
     if stop is not None:
         fields["stopPrice"] = stop
@@ -67,7 +67,7 @@ def test_worked_example(
 
 
 def test_example_1_ignores_moves_before_activation() -> None:
-    book = OrderBook()
+    book = full_book()
     place(book, 40000, type="STOP_LOSS_LIMIT", side="BUY", stopPrice=44000,
           trailingDelta=500, price=50000)
     (first,) = run(book, [37000])
@@ -80,7 +80,7 @@ def test_example_1_ignores_moves_before_activation() -> None:
 
 
 def test_example_5_amends_each_move() -> None:
-    book = OrderBook()
+    book = full_book()
     placed = place(book, 40000, type="STOP_LOSS", side="SELL", trailingDelta=700)
     new = placed.order_events()[0].order
     assert (new.trailing_extreme, new.current_stop_price) == (D(40000), D(37200))

@@ -32,7 +32,7 @@ def run(path: str, n: int, synchronous: str | None) -> list[float]:
     if synchronous is not None:
         store._db.execute(f"PRAGMA synchronous={synchronous}")
     book = OrderBook()
-    ledgers = {"bench": Ledger("bench", Decimal(10) ** 9)}
+    ledgers = {"bench": Ledger.single("bench", Decimal(10) ** 9)}
     store.add_accounts(ledgers.values())
     sides = ("BUY", "SELL")
     times: list[float] = []

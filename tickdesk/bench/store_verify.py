@@ -31,7 +31,7 @@ from engine.trading.requests import parse_order
 def build(path: str, orders: int) -> None:
     store = Store(path, "normal")
     book = OrderBook(max_open_orders=orders + 1)
-    ledgers = {"bench": Ledger("bench", Decimal(10) ** 9)}
+    ledgers = {"bench": Ledger.single("bench", Decimal(10) ** 9)}
     store.add_accounts(ledgers.values())
     batch: list[Outcome] = []
     for i in range(orders):

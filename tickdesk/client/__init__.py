@@ -26,6 +26,7 @@ from tickdesk.client.errors import (
     RequestTimeout,
 )
 from tickdesk.client.types import (
+    Balance,
     ListResult,
     Order,
     OrderList,
@@ -37,6 +38,7 @@ from tickdesk.client.types import (
 
 __all__ = [
     "DEFAULT_URL",
+    "Balance",
     "ClientClosed",
     "ClientError",
     "CommandError",

@@ -89,9 +89,9 @@ def register(subparsers: Any) -> None:
                        help="redraw at most this often (default 0.5)")
     watch.set_defaults(func=cmd_watch)
 
-    order = subparsers.add_parser("order", help="place or cancel an order",
-                                  description="Place an order, or cancel one; prints the "
-                                              "resulting ORDER_UPDATEs.")
+    order = subparsers.add_parser("order", help="place, amend or cancel an order",
+                                  description="Place an order, amend or cancel one; prints "
+                                              "the resulting ORDER_UPDATEs.")
     actions = order.add_subparsers(dest="order_action", metavar="ACTION", required=True)
     for side in ("buy", "sell"):
         p = actions.add_parser(side, parents=[common, output], help=f"place a {side} order")
@@ -104,7 +104,17 @@ def register(subparsers: Any) -> None:
         p.add_argument("--trailing-delta", type=int, metavar="BPS",
                        help="trailing delta in basis points (1 = 0.01%%)")
         p.add_argument("--client-order-id", metavar="ID", help="your id for the order")
+        p.add_argument("--time-in-force", type=str.upper, choices=("GTC", "IOC", "FOK"),
+                       help="for LIMIT and *_LIMIT (default GTC)")
+        p.add_argument("--iceberg-qty", type=_decimal, metavar="QTY",
+                       help="show only this much at a time (LIMIT types)")
         p.set_defaults(func=cmd_order_place, side=side.upper())
+    amend = actions.add_parser("amend", parents=[common, output],
+                               help="reduce an open order's quantity (keeps its priority)")
+    amend.add_argument("order_id", type=int, nargs="?", metavar="ORDER_ID")
+    amend.add_argument("new_qty", type=_decimal, metavar="NEW_QTY")
+    amend.add_argument("--client-order-id", metavar="ID", help="amend by client order id")
+    amend.set_defaults(func=cmd_order_amend)
     cancel = actions.add_parser("cancel", parents=[common, output], help="cancel an order")
     cancel.add_argument("order_id", type=int, nargs="?", metavar="ORDER_ID")
     cancel.add_argument("--client-order-id", metavar="ID", help="cancel by client order id")
@@ -198,12 +208,29 @@ def _report(args: argparse.Namespace, updates: list[dict[str, Any]]) -> int:
 
 def cmd_order_place(args: argparse.Namespace) -> int:
     def body(client: TickdeskClient) -> int:
+        extra: dict[str, Any] = {}
+        if args.time_in_force is not None:
+            extra["timeInForce"] = args.time_in_force
+        if args.iceberg_qty is not None:
+            extra["icebergQty"] = args.iceberg_qty
         result = client.place_order(
             args.symbol, args.side, args.type, args.quantity, price=args.price,
             stop_price=args.stop_price, trailing_delta=args.trailing_delta,
-            client_order_id=args.client_order_id)
+            client_order_id=args.client_order_id, **extra)
         updates = _immediate_updates(client, result.request_id) or [result.update]
         return _report(args, updates)
+
+    return _run(args, body, reconnect=False)
+
+
+def cmd_order_amend(args: argparse.Namespace) -> int:
+    if (args.order_id is None) == (args.client_order_id is None):
+        _err("order amend: give ORDER_ID or --client-order-id (one of them), then NEW_QTY")
+        return EXIT_USAGE
+
+    def body(client: TickdeskClient) -> int:
+        result = client.amend_order(args.new_qty, args.order_id, args.client_order_id)
+        return _report(args, [result.update])
 
     return _run(args, body, reconnect=False)
 

@@ -446,6 +446,22 @@ class TickdeskClient:
         update = next(m for m in replies if m.get("type") == "ORDER_UPDATE")
         return OrderResult(update, str(update["id"]))
 
+    def amend_order(self, new_qty: Decimal | int | float | str, order_id: int | None = None,
+                    client_order_id: str | None = None, *,
+                    timeout: float | None = None) -> OrderResult:
+        """Reduce an open order's quantity to ``new_qty``, keeping its queue
+        position; returns the ``AMENDED`` ORDER_UPDATE. An increase, or a
+        quantity at or below what has filled, raises :class:`CommandError`
+        (``BAD_REQUEST``); an unknown order ``UNKNOWN_ORDER``."""
+        if (order_id is None) == (client_order_id is None):
+            raise ValueError("give exactly one of order_id, client_order_id")
+        cmd: dict[str, Any] = {"action": "amend_order", "newQty": _number(new_qty)}
+        _put(cmd, "orderId", order_id)
+        _put(cmd, "clientOrderId", client_order_id)
+        replies = self._request(cmd, _first_order_update, timeout)
+        update = next(m for m in replies if m.get("type") == "ORDER_UPDATE")
+        return OrderResult(update, str(update["id"]))
+
     def get_orders(self, status: str = "open", *, timeout: float | None = None) -> list[Order]:
         """The account's orders: ``"open"`` (default) or ``"all"``."""
         reply = self.request("get_orders", status=status, timeout=timeout)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict, cast
 
 __all__ = [
+    "Balance",
     "ListResult",
     "Order",
     "OrderList",
@@ -53,6 +54,8 @@ class Order(TypedDict):
     filledQuantity: float
     avgPrice: float | None
     fee: float
+    timeInForce: str | None
+    icebergQty: float | None
     rejectReason: str | None
     createTime: int
     updateTime: int
@@ -78,20 +81,33 @@ class Position(TypedDict):
     notional: float
 
 
+class Balance(TypedDict):
+    asset: str
+    free: float
+    locked: float
+    total: float
+    #: ``total`` in the home asset; None when the asset cannot be valued.
+    value: float | None
+
+
 class Portfolio(TypedDict):
+    homeAsset: str
     balance: float
     equity: float
     unrealizedPnl: float
     realizedPnl: float
     totalPnl: float
     fees: float
+    balances: list[Balance]
+    unvalued: list[str]
     positionsCount: int
     openOrdersCount: int
 
 
 @dataclass(frozen=True, slots=True)
 class OrderResult:
-    """The direct reply to ``place_order`` / ``cancel_order``: one ``ORDER_UPDATE``.
+    """The direct reply to ``place_order`` / ``cancel_order`` / ``amend_order``:
+    one ``ORDER_UPDATE``.
 
     ``accepted`` is False for ``executionType == "REJECTED"`` (see
     ``reject_reason``). Later updates of the order (fills, triggers) arrive as
