@@ -1,7 +1,7 @@
 """ConnectionActor: one per client; owns that client's session.
 
 Runs in its own pykka thread. It receives complete frames from the
-transport's reader thread, decodes them (:mod:`engine.protocol.commands`,
+I/O thread (:mod:`engine.server.edge`), decodes them (:mod:`engine.protocol.commands`,
 pure), answers session commands itself (subscribe, auth, ping) and forwards
 account commands to the PortfolioActor or OrderMonitorActor, which answer
 the client directly through its channel. Every bad frame is answered with a
@@ -12,6 +12,11 @@ Every frame (valid or not) first passes the client's rate limiter
 a frame over the limit is answered ``ERROR RATE_LIMITED`` and not executed,
 and a client refused more than ``rate_limit_burst`` times within 10 s is
 closed with 1008. In-process sessions (``Engine.connect``) are not limited.
+
+Account commands also take a token of the account's budget
+(``server.account_rate_limit_per_s``, shared by all its connections), so one
+account's many connections cannot crowd out another account. A failed
+``auth`` leaves the connection anonymous.
 
 Market data never passes through this actor: the FeedActor writes it to the
 client's channel directly (see docs/design.md, "The hot path").
@@ -51,7 +56,7 @@ from engine.server.channel import Channel
 from engine.server.hub import Hub
 from engine.version import __version__
 
-__all__ = ["ConnectionActor", "InboundGate", "SessionServices"]
+__all__ = ["ConnectionActor", "InboundGate", "SessionServices", "announce"]
 
 log = logging.getLogger("tickdesk.connection")
 
@@ -85,6 +90,9 @@ class SessionServices:
     #: ``subscribe_ticker`` of an unknown symbol asks the feed to add it live
     #: (the FeedActor then answers SUBSCRIBED or ERROR itself).
     dynamic_symbols: bool = False
+    #: ``account_budget(account, now_s)``: takes one token of the account's
+    #: command budget (shared by its connections); False when it has none.
+    account_budget: Callable[[str, float], bool] | None = None
     #: Every served symbol's exchange info (``get_symbol_info``); None: none known.
     symbols: SymbolCatalog | None = None
 
@@ -92,35 +100,80 @@ class SessionServices:
 class InboundGate:
     """Bounds the frames of one client waiting in its ConnectionActor's mailbox.
 
-    pykka mailboxes are unbounded, so the sender must hold back: the reader
-    thread calls :meth:`enter` before telling a frame and waits while
-    ``limit`` frames are unprocessed. It then stops reading the socket, and
-    TCP flow control pushes back on the client (overflow policy: the client
-    waits; nothing is dropped). :meth:`leave` runs after each frame.
+    pykka mailboxes are unbounded, so the sender holds back without
+    blocking: the I/O thread calls :meth:`enter` before telling a frame;
+    when that makes ``limit`` frames unprocessed it returns False and the I/O
+    thread stops reading the socket (TCP flow control then pushes back on the
+    client; overflow policy: the client waits, nothing is dropped).
+    :meth:`leave` runs in the actor after each frame; once the backlog is
+    down to half the limit it calls ``on_room`` (which resumes reading).
     """
 
-    def __init__(self, limit: int = 64) -> None:
-        self._sem = threading.BoundedSemaphore(limit)
+    def __init__(self, limit: int = 64, on_room: Callable[[], None] | None = None) -> None:
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        self.limit = limit
+        self.on_room = on_room
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._paused = False
 
-    def enter(self, still_open: Callable[[], bool], poll_s: float = 0.25) -> bool:
-        """Wait for room; False when the connection closed while waiting."""
-        while not self._sem.acquire(timeout=poll_s):
-            if not still_open():
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def enter(self) -> bool:
+        """Count one frame; False when the reader must pause (the frame still goes)."""
+        with self._lock:
+            self._waiting += 1
+            if self._waiting >= self.limit:
+                self._paused = True
                 return False
-        return True
+            return True
 
     def leave(self) -> None:
-        try:
-            self._sem.release()
-        except ValueError:  # pragma: no cover - more leaves than enters is a bug
-            log.error("inbound gate released too often")
+        with self._lock:
+            if self._waiting <= 0:  # pragma: no cover - more leaves than enters is a bug
+                log.error("inbound gate released too often")
+                return
+            self._waiting -= 1
+            resume = self._paused and self._waiting <= self.limit // 2
+            if resume:
+                self._paused = False
+        if resume and self.on_room is not None:
+            self.on_room()
+
+
+def announce(channel: Channel, services: SessionServices, account: str | None) -> None:
+    """Send CONNECTED, then join the hub (with the account, if any).
+
+    CONNECTED must be the first message, so it goes out before the channel
+    joins the hub (and can receive broadcasts); a FEED_STATUS change that
+    happened in between is sent right after it. Runs where the session
+    starts: the I/O thread for a socket (so the client is in the hub before
+    it can have read CONNECTED), the actor's own thread for an in-process
+    session."""
+    if account is None:
+        account = services.default_account
+    status = dict(services.feed_status())
+    channel.deliver(sm.connected(__version__, account, status, services.now_ms()))
+    hub = services.hub
+    hub.add(channel)
+    if account is not None:
+        hub.set_account(channel, account)
+    latest = dict(services.feed_status())
+    if latest != status:
+        channel.deliver(sm.feed_status(latest, services.now_ms()))
 
 
 class ConnectionActor(TickdeskActor):
     def __init__(self, channel: Channel, services: SessionServices,
                  account: str | None, gate: InboundGate | None = None, *,
-                 rate_limited: bool = True) -> None:
+                 rate_limited: bool = True, announced: bool = False) -> None:
+        """``announced``: :func:`announce` already ran (the I/O thread does it
+        for a socket, before the client can read CONNECTED and act on it)."""
         super().__init__(f"connection-{channel.conn_id}")
+        self._announced = announced
         self._gate = gate
         self._ch = channel
         self._svc = services
@@ -131,18 +184,8 @@ class ConnectionActor(TickdeskActor):
         self.handlers = {ClientFrame: self._on_frame, ClientGone: self._on_gone}
 
     def started(self) -> None:
-        # CONNECTED must be the first message, so it goes out before the channel
-        # joins the hub (and can receive broadcasts); a FEED_STATUS change that
-        # happened in between is sent right after it.
-        status = dict(self._svc.feed_status())
-        self._ch.deliver(sm.connected(__version__, self._account, status, self._svc.now_ms()))
-        hub = self._svc.hub
-        hub.add(self._ch)
-        if self._account is not None:
-            hub.set_account(self._ch, self._account)
-        latest = dict(self._svc.feed_status())
-        if latest != status:
-            self._ch.deliver(sm.feed_status(latest, self._svc.now_ms()))
+        if not self._announced:
+            announce(self._ch, self._svc, self._account)
 
     def cleanup(self) -> None:
         self._svc.hub.remove(self._ch)
@@ -234,6 +277,11 @@ class ConnectionActor(TickdeskActor):
         elif action in ACCOUNT_ACTIONS:
             if self._account is None:
                 raise Unauthorized("authenticate first (auth or ?token=)", rid)
+            budget = self._svc.account_budget
+            if (self._limiter is not None and budget is not None
+                    and not budget(self._account, self._svc.monotonic())):
+                raise RateLimited(f"account {self._account} is over its command budget; "
+                                  "slow down", rid)
             target = (self._svc.portfolio
                       if action in _PORTFOLIO_ACTIONS
                       else self._svc.order_monitor)
@@ -267,6 +315,12 @@ class ConnectionActor(TickdeskActor):
             if hmac.compare_digest(known.encode(), given):
                 account = name
         if account is None:
+            # A failed auth leaves the connection anonymous, whatever it was before.
+            self._account = self._svc.default_account
+            if self._account is None:
+                self._svc.hub.clear_account(self._ch)
+            else:
+                self._svc.hub.set_account(self._ch, self._account)
             raise Unauthorized("invalid token", rid)
         self._account = account
         self._svc.hub.set_account(self._ch, account)

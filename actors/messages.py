@@ -21,7 +21,7 @@ RequestId = str | int | None
 
 @dataclass(frozen=True, slots=True)
 class ClientFrame:
-    """A complete WebSocket message from the client (reader thread → ConnectionActor)."""
+    """A complete WebSocket message from the client (I/O thread → ConnectionActor)."""
 
     data: str | bytes
     binary: bool
@@ -29,7 +29,7 @@ class ClientFrame:
 
 @dataclass(frozen=True, slots=True)
 class ClientGone:
-    """The client's transport closed (reader thread → ConnectionActor)."""
+    """The client's transport closed (I/O thread → ConnectionActor)."""
 
 
 @dataclass(frozen=True, slots=True)

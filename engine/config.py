@@ -116,6 +116,16 @@ def _origins(v: Any) -> str | None:
     return None
 
 
+_HOST_RE = re.compile(r"^(\*|[a-z0-9]([a-z0-9.-]{0,252})|\[[0-9a-f:.]+\])$")
+
+
+def _hosts(v: Any) -> str | None:
+    for h in v:
+        if not _HOST_RE.match(h):
+            return f"{h!r} is not a host name like 'trade.example.com', '10.0.0.5' or '[::1]'"
+    return None
+
+
 def _path(v: Any) -> str | None:
     return None if v == "" or re.match(r"^/[A-Za-z0-9/_.-]*$", v) else "must be '' or a /path"
 
@@ -134,6 +144,14 @@ class ServerConfig:
     rate_limit_burst: int = _opt(40, _between(1, 1_000_000))
     max_connections: int = _opt(1000, _between(1, 1_000_000))
     max_connections_per_ip: int = _opt(100, _between(1, 1_000_000))
+    handshake_timeout_s: float = _opt(10.0, _between(0.05, 3600))
+    max_header_bytes: int = _opt(16384, _between(1024, 1024 * 1024))
+    max_pending_connections: int = _opt(512, _between(1, 1_000_000))
+    max_pending_per_ip: int = _opt(64, _between(1, 1_000_000))
+    allowed_hosts: tuple[str, ...] = _opt(("localhost", "127.0.0.1", "[::1]"), _hosts)
+    auth_failure_rate_per_s: float = _opt(0.2, _between(0.001, 1_000_000))
+    auth_failure_burst: int = _opt(10, _between(1, 1_000_000))
+    account_rate_limit_per_s: float = _opt(50.0, _between(0.001, 1_000_000))
 
 
 @dataclass(frozen=True, slots=True)

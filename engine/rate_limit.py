@@ -9,6 +9,9 @@ in seconds, so the rules are tested with plain numbers.
 * :class:`RateLimiter` adds the abuse rule: a client that is refused more than
   ``max_refusals`` times within ``window_s`` seconds is to be closed (1008).
   It remembers at most ``max_refusals + 1`` refusal times.
+* :class:`KeyedBuckets` keeps one bucket per key (an IP address, an account)
+  for at most ``max_keys`` keys; a new key beyond that forgets the key seen
+  least recently (overflow policy: that key starts again with a full bucket).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 
-__all__ = ["ABUSE_WINDOW_S", "RateLimiter", "TokenBucket", "Verdict"]
+__all__ = ["ABUSE_WINDOW_S", "KeyedBuckets", "RateLimiter", "TokenBucket", "Verdict"]
 
 #: The window of the abuse rule (seconds).
 ABUSE_WINDOW_S = 10.0
@@ -42,8 +45,8 @@ class TokenBucket:
         """Tokens left after the last call (not refilled up to now)."""
         return self._tokens
 
-    def try_take(self, now_s: float) -> bool:
-        """Take one token at time ``now_s``; False when none is left.
+    def refill(self, now_s: float) -> float:
+        """Add the tokens earned up to ``now_s``; returns the tokens available.
 
         Time going backwards (it should not, with a monotonic clock) adds nothing.
         """
@@ -52,7 +55,11 @@ class TokenBucket:
                                self._tokens + (now_s - self._last) * self.rate_per_s)
         if self._last is None or now_s > self._last:
             self._last = now_s
-        if self._tokens >= 1.0:
+        return self._tokens
+
+    def try_take(self, now_s: float) -> bool:
+        """Take one token at time ``now_s``; False when none is left."""
+        if self.refill(now_s) >= 1.0:
             self._tokens -= 1.0
             return True
         return False
@@ -85,3 +92,38 @@ class RateLimiter:
                 and now_s - self._refusals[0] <= self.window_s):
             return Verdict.CLOSE
         return Verdict.REFUSE
+
+
+class KeyedBuckets:
+    """One :class:`TokenBucket` per key, at most ``max_keys`` of them (see the module docstring)."""
+
+    __slots__ = ("_buckets", "burst", "max_keys", "rate_per_s")
+
+    def __init__(self, rate_per_s: float, burst: int, max_keys: int = 10_000) -> None:
+        TokenBucket(rate_per_s, burst)  # validates the parameters
+        if max_keys < 1:
+            raise ValueError("max_keys must be >= 1")
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self.max_keys = max_keys
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def _bucket(self, key: str) -> TokenBucket:
+        bucket = self._buckets.pop(key, None)
+        if bucket is None:
+            bucket = TokenBucket(self.rate_per_s, self.burst)
+            while len(self._buckets) >= self.max_keys:
+                del self._buckets[next(iter(self._buckets))]
+        self._buckets[key] = bucket  # most recently seen last
+        return bucket
+
+    def has_token(self, key: str, now_s: float) -> bool:
+        """True when ``key`` could take a token at ``now_s`` (takes none)."""
+        bucket = self._buckets.get(key)
+        return bucket is None or bucket.refill(now_s) >= 1.0
+
+    def try_take(self, key: str, now_s: float) -> bool:
+        return self._bucket(key).try_take(now_s)
+
+    def __len__(self) -> int:
+        return len(self._buckets)

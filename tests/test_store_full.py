@@ -44,6 +44,7 @@ host = "127.0.0.1"
 port = 0
 rate_limit_per_s = 1000.0
 rate_limit_burst = 1000
+account_rate_limit_per_s = 1000.0
 
 [feed]
 source = "simulated"

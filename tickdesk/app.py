@@ -1,4 +1,4 @@
-"""The Engine facade: builds the actor tree, the listener and the writer, and tears them down.
+"""The Engine facade: builds the actor tree and the I/O loop, and tears them down.
 
 Edge module. ``Engine`` is what ``tickdesk run`` runs and what an
 application embeds::
@@ -23,6 +23,7 @@ import contextlib
 import hmac
 import itertools
 import logging
+import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -32,7 +33,7 @@ import orjson
 import pykka
 
 from actors.base import ActorSlot, FailureHook, GetStatistics
-from actors.connection import ConnectionActor, InboundGate, SessionServices
+from actors.connection import ConnectionActor, InboundGate, SessionServices, announce
 from actors.feed import FeedActor
 from actors.messages import ClientFrame, ClientGone, Pulse, SymbolInterest
 from actors.order_monitor import OrderMonitorActor
@@ -61,9 +62,10 @@ from engine.protocol import server_messages as sm
 from engine.protocol.enums import CloseCode
 from engine.protocol.server_messages import Outgoing
 from engine.server.channel import SocketChannel
-from engine.server.http import HttpServer, Refusal, UpgradeRequest
+from engine.server.edge import Accepted, EdgeLimits, EdgeLoop, Site
+from engine.server.http import HostPolicy, Refusal, UpgradeRequest
 from engine.server.hub import Hub
-from engine.server.limits import ConnectionLimits, peer_ip
+from engine.server.limits import AuthFailures, ConnectionLimits, SharedBudgets, peer_ip
 from engine.server.ops import (
     EngineMetrics,
     OpsSnapshot,
@@ -72,8 +74,6 @@ from engine.server.ops import (
     healthz_route,
     metrics_route,
 )
-from engine.server.websocket import ServerWebSocket
-from engine.server.writer import WriterLoop
 from engine.store import Store
 from engine.store_check import verify
 from engine.store_health import StoreHealth
@@ -88,6 +88,8 @@ log = logging.getLogger("tickdesk.engine")
 
 WS_PATH = "/api/ws/realtime"
 _MEMORY_DBS = itertools.count(1)
+#: At most one log line about failed token handshakes per this many seconds.
+_AUTH_LOG_INTERVAL_S = 10.0
 
 
 class SessionClosed(TickdeskError):
@@ -221,7 +223,8 @@ class Engine:
         self._listen = listen
         cfg = self.config
         self.hub = Hub()
-        self.writer = WriterLoop(self.clock.monotonic)
+        #: The I/O thread: owns every client socket (engine.server.edge).
+        self.edge = EdgeLoop(self.clock.monotonic)
         self.portfolio = ActorSlot("portfolio")
         self.order_monitor = ActorSlot("order_monitor")
         self.feed = ActorSlot("feed")
@@ -251,12 +254,20 @@ class Engine:
         self._accounts = tuple(a.name for a in cfg.accounts) or ("default",)
         self._tokens = {a.token: a.name for a in cfg.accounts}
         self._supervisor: pykka.ActorRef[Any] | None = None
-        self._http: HttpServer | None = None
+        self._port: int | None = None
+        self.hosts = HostPolicy.for_server(cfg.server.host, cfg.server.allowed_hosts,
+                                           cfg.server.allowed_origins, cfg.server.port)
         self._sessions: dict[int, LocalSession] = {}
         self._connections: dict[int, pykka.ActorRef[Any]] = {}
         self._lock = threading.Lock()
         self._transports: dict[int, SocketChannel] = {}
         self._transports_cv = threading.Condition()
+        self.auth_failures = AuthFailures(cfg.server.auth_failure_rate_per_s,
+                                          cfg.server.auth_failure_burst)
+        self._auth_log_at = -_AUTH_LOG_INTERVAL_S
+        self._auth_log_missed = 0
+        account_rate = cfg.server.account_rate_limit_per_s
+        self.account_budgets = SharedBudgets(account_rate, max(1, math.ceil(2 * account_rate)))
         self.limits = ConnectionLimits(cfg.server.max_connections,
                                        cfg.server.max_connections_per_ip)
         self.transport_stats = TransportStats()
@@ -287,6 +298,7 @@ class Engine:
             monotonic=self.clock.monotonic,
             rate_limit_per_s=cfg.server.rate_limit_per_s,
             rate_limit_burst=cfg.server.rate_limit_burst,
+            account_budget=self.account_budgets.try_take,
             symbols=self.symbols,
         )
 
@@ -312,7 +324,6 @@ class Engine:
         self._started_at = self.clock.monotonic()
         if self._feed_kind.exchange_filters:
             self._load_exchange_info(self.config.feed.symbols)
-        self.writer.start()
         sup = self.config.supervisor
         policy = BackoffPolicy(
             min_s=sup.backoff_min_s, max_s=sup.backoff_max_s, factor=sup.backoff_factor,
@@ -337,8 +348,23 @@ class Engine:
                       "/metrics": metrics_route(self.ops_snapshot, self.metrics,
                                                 self.statistics),
                       **dashboard_routes()}
-            self._http = HttpServer(srv.host, srv.port, paths, self._on_upgrade, routes=routes)
-            self._http.start()
+            limits = EdgeLimits(
+                handshake_timeout_s=srv.handshake_timeout_s,
+                max_header_bytes=srv.max_header_bytes,
+                max_pending=srv.max_pending_connections,
+                max_pending_per_ip=srv.max_pending_per_ip,
+                max_message_bytes=srv.max_message_bytes,
+                ping_interval_s=srv.ping_interval_s,
+                control_rate_per_s=srv.rate_limit_per_s,
+                control_burst=srv.rate_limit_burst,
+            )
+            site = Site(paths, self._on_upgrade, routes, self.hosts, limits)
+            try:
+                self._port = self.edge.listen(srv.host, srv.port, site)
+            except BaseException:
+                self.stop()
+                raise
+        self.edge.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -348,9 +374,13 @@ class Engine:
             self._release_store()
             return
         self._stopped = True
-        if self._http is not None:
-            self._http.stop()
-        for ch in self.hub.channels():
+        self.edge.stop_accepting()
+        # Every transport, not only the hub's channels: a client whose actor
+        # has sent CONNECTED but not yet joined the hub must get its 1001 too.
+        with self._transports_cv:
+            transports = list(self._transports.values())
+        closing: dict[int, Any] = {id(ch): ch for ch in (*self.hub.channels(), *transports)}
+        for ch in closing.values():
             ch.close(CloseCode.GOING_AWAY, "server shutting down")
         self._await_transports(min(1.0, timeout / 4))
         with self._lock:
@@ -365,7 +395,7 @@ class Engine:
         for ref in conns:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 ref.stop(block=True, timeout=1.0)
-        self.writer.stop()
+        self.edge.stop()
         self._release_store()
 
     def _release_store(self) -> None:
@@ -416,9 +446,9 @@ class Engine:
 
     @property
     def port(self) -> int:
-        if self._http is None:
+        if self._port is None:
             raise RuntimeError("the engine is not listening")
-        return self._http.port
+        return self._port
 
     @property
     def url(self) -> str:
@@ -451,7 +481,8 @@ class Engine:
         sources: list[StatisticsSource] = [
             ("feed", {}, self.feed_shared.statistics()),
             ("hub", {}, self.hub.statistics()),
-            ("writer", {}, self.writer.statistics()),
+            ("edge", {}, self.edge.statistics()),
+            ("auth", {}, self.auth_failures.statistics()),
             ("actor", {}, self.children.statistics()),
             ("store", {}, self.store_health.statistics()),
         ]
@@ -494,6 +525,26 @@ class Engine:
             if hmac.compare_digest(known.encode(), token.encode()):
                 return name
         raise Refusal(401, "invalid token")
+
+    def _handshake_account(self, ip: str, token: str | None) -> str | None:
+        """``?token=`` of a handshake from ``ip``: 429 while that address has
+        failed too often, 401 (counted, logged at most once per interval) when wrong."""
+        if token is None or self.config.open_mode:
+            return None
+        now = self.clock.monotonic()
+        self.auth_failures.check(ip, now)
+        try:
+            return self._account_for(token)
+        except Refusal:
+            self.auth_failures.failed(ip, now)
+            if now - self._auth_log_at >= _AUTH_LOG_INTERVAL_S:
+                log.warning("failed token handshake from %s (%d more since the last report)",
+                            ip, self._auth_log_missed)
+                self._auth_log_at = now
+                self._auth_log_missed = 0
+            else:
+                self._auth_log_missed += 1
+            raise
 
     def _symbol_catalog(self) -> SymbolCatalog:
         cfg = self.config
@@ -588,33 +639,33 @@ class Engine:
         origin = req.headers.get("origin")
         if origin is None:
             return  # not a browser
-        host = req.headers.get("host", "")
-        own = {f"http://{host}", f"https://{host}"}
-        if origin in own or origin in self.config.server.allowed_origins:
-            return
-        raise Refusal(403, "origin not allowed")
+        if not self.hosts.origin_allowed(origin):
+            raise Refusal(403, "origin not allowed")
 
-    def _on_upgrade(self, sock: Any, req: UpgradeRequest) -> None:
-        """HTTP handler thread: check, accept, and start the client's actor."""
+    def _on_upgrade(self, sock: Any, req: UpgradeRequest) -> Accepted:
+        """I/O thread: check the handshake, build the client's channel and
+        session; the edge then answers 101 and calls ``start``."""
         if self._stopped:
             raise Refusal(503, "server shutting down")
         self._check_origin(req)
         tokens = req.query.get("token")
-        account = self._account_for(tokens[-1] if tokens else None)
+        if tokens is not None and len(tokens) > 1:
+            raise Refusal(400, "token given more than once")
         ip = peer_ip(req.peer)
+        account = self._handshake_account(ip, tokens[0] if tokens else None)
         self.limits.admit(ip)  # Refusal(503) when full; released with the transport
         srv = self.config.server
         conn_id = next(self._ids)
-        channel = SocketChannel(conn_id, sock, self.writer,
+        channel = SocketChannel(conn_id, sock, self.edge,
                                 max_queued_bytes=srv.max_queued_bytes,
                                 write_timeout_s=srv.write_timeout_s,
                                 monotonic=self.clock.monotonic, peer=req.peer)
-        target = ActorSlot(f"connection-{conn_id}")
         with self._transports_cv:
             self._transports[conn_id] = channel
         self.transport_stats.opened(channel)
 
         def released() -> None:
+            self.hub.remove(channel)  # also when the actor never started
             self.limits.release(ip)
             self.transport_stats.closed(channel)
             with self._transports_cv:
@@ -622,51 +673,47 @@ class Engine:
                 self._transports_cv.notify_all()
 
         channel.on_transport_closed(released)
-        gate = InboundGate()
-
-        def on_message(data: bytes | str, binary: bool) -> None:
-            # Reader thread: a closing client's frames are dropped (e.g. closed
-            # 1008 for flooding); otherwise wait for room in the actor's mailbox.
-            if (not channel.closed and gate.enter(lambda: not channel.closed)
-                    and not target.tell(ClientFrame(data, binary))):
-                gate.leave()
-
-        try:
-            ws = ServerWebSocket(req.environ, channel, on_message,
-                                 max_message_size=srv.max_message_bytes,
-                                 ping_interval=srv.ping_interval_s)
-        except Exception:
-            channel.transport_closed()  # release the slot; the handler closes the socket
-            raise
         if req.path != WS_PATH:
-            self._start_echo(ws, channel)
-            return
-        try:
-            ref = ConnectionActor.start(channel, self.services, account, gate)
-        except Exception:
-            channel.close(CloseCode.INTERNAL, "internal error", drop_pending=True)
-            ws.start_reading()
-            raise
-        target.set(ref)
-        with self._lock:
-            self._connections[conn_id] = ref
+            return Accepted(channel, self._echo(channel), lambda: None)
+        target = ActorSlot(f"connection-{conn_id}")
+        gate = InboundGate(on_room=lambda: self.edge.resume(channel))
 
-        def gone() -> None:
-            target.tell(ClientGone())
+        def on_message(data: bytes | str, binary: bool) -> bool:
+            # I/O thread: count the frame; False (pause reading) once the actor
+            # has ``gate.limit`` of them waiting.
+            more = gate.enter()
+            if not target.tell(ClientFrame(data, binary)):
+                gate.leave()
+                return True
+            return more
+
+        def start() -> None:
+            # CONNECTED and the hub before the actor: once the client has read
+            # CONNECTED it is in the hub (account broadcasts reach it).
+            announce(channel, self.services, account)
+            ref = ConnectionActor.start(channel, self.services, account, gate, announced=True)
+            target.set(ref)
             with self._lock:
-                self._connections.pop(conn_id, None)
+                self._connections[conn_id] = ref
 
-        channel.on_transport_closed(gone)
-        ws.start_reading()
+            def gone() -> None:
+                target.tell(ClientGone())
+                with self._lock:
+                    self._connections.pop(conn_id, None)
 
-    def _start_echo(self, ws: ServerWebSocket, channel: SocketChannel) -> None:
+            channel.on_transport_closed(gone)
+
+        return Accepted(channel, on_message, start)
+
+    @staticmethod
+    def _echo(channel: SocketChannel) -> Callable[[bytes | str, bool], bool]:
         """The conformance echo endpoint (``server.echo_path``): same transport,
         every message sent back as it came."""
         from engine.protocol.frames import frame_header
 
-        def echo(data: bytes | str, binary: bool) -> None:
+        def echo(data: bytes | str, binary: bool) -> bool:
             raw = data if isinstance(data, bytes) else data.encode()
             channel.send_frame(frame_header(0x2 if binary else 0x1, len(raw)) + raw)
+            return True
 
-        ws._on_message = echo
-        ws.start_reading()
+        return echo

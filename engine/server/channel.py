@@ -2,17 +2,17 @@
 
 Edge module. A :class:`SocketChannel` owns every byte written to one client
 socket: data frames from any thread (the feed's fan-out, actors' replies),
-and the control frames simple-websocket's reader thread writes (pongs, pings,
-close replies). All of them go through one lock, so frames never interleave
+and the control frames the I/O thread writes (the 101 response, pongs,
+pings, close replies). All of them go through one lock, so frames never interleave
 and keep their order.
 
 Writes never block: the fast path sends a ready frame with
 ``send(MSG_DONTWAIT)``. Whatever the kernel does not take is kept in the
 channel's :class:`~engine.outbox.Outbox` (MARKET_UPDATE conflated per
 symbol, everything else in order, bounded by ``max_queued_bytes``) and the
-channel is handed to the :class:`~engine.server.writer.WriterLoop`, whose
-thread flushes it when the socket becomes writable, batching queued frames
-into one ``send``.
+channel is handed to its :class:`ChannelOwner` (the I/O thread,
+:class:`~engine.server.edge.EdgeLoop`), which flushes it when the socket
+becomes writable, batching queued frames into one ``send``.
 
 A client is closed as a slow consumer (close code 4001) when its ordered
 backlog passes ``max_queued_bytes`` or its socket makes no progress for
@@ -26,18 +26,16 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from engine.outbox import Outbox
 from engine.protocol.enums import CloseCode
 from engine.protocol.frames import close_frame
 from engine.protocol.server_messages import Outgoing
 
-if TYPE_CHECKING:
-    from engine.server.writer import WriterLoop
-
 __all__ = [
     "Channel",
+    "ChannelOwner",
     "ChannelStats",
     "SocketChannel",
 ]
@@ -65,6 +63,22 @@ class Channel(Protocol):
     def closed(self) -> bool: ...
 
 
+class ChannelOwner(Protocol):
+    """The thread that owns the socket's readiness (the I/O loop); callable from any thread."""
+
+    def want_write(self, ch: SocketChannel) -> None:
+        """Flush ``ch`` when its socket becomes writable."""
+        ...
+
+    def shutdown_later(self, ch: SocketChannel, grace_s: float) -> None:
+        """End the connection after ``grace_s`` (0: now) unless it ended already."""
+        ...
+
+    def release(self, ch: SocketChannel) -> None:
+        """The channel is done: forget it and close its socket."""
+        ...
+
+
 class ChannelStats:
     """Counters of one channel (read without the lock: approximate by design)."""
 
@@ -82,7 +96,7 @@ class SocketChannel:
         self,
         conn_id: int,
         sock: socket.socket,
-        writer: WriterLoop,
+        owner: ChannelOwner,
         *,
         max_queued_bytes: int,
         write_timeout_s: float,
@@ -96,13 +110,13 @@ class SocketChannel:
         self.write_timeout_s = write_timeout_s
         self.stats = ChannelStats()
         self.close_code: int | None = None
-        self._writer = writer
+        self._owner = owner
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._outbox = Outbox(max_queued_bytes)
         self._inflight: memoryview | None = None
         self._last_progress = 0.0
-        self._registered = False  # handed to the writer loop, awaiting writability
+        self._registered = False  # handed to the owner, awaiting writability
         self._closing = False  # our close frame is queued: accept nothing more
         self._transport_closed = False
         self._on_transport_closed: list[Callable[[], None]] = []
@@ -120,11 +134,11 @@ class SocketChannel:
     def deliver(self, out: Outgoing) -> None:
         """The hot path (the feed's fan-out calls it once per subscriber per tick).
 
-        While the channel is idle (nothing queued, not registered with the
-        writer, not closing) the frame goes straight to the kernel with one
+        While the channel is idle (nothing queued, not registered with its
+        owner, not closing) the frame goes straight to the kernel with one
         non-blocking ``send``; any other case takes :meth:`send_frame`. The
         invariant behind the one flag test: a channel holds queued or
-        in-flight bytes exactly while it is registered with the writer.
+        in-flight bytes exactly while it is registered with its owner.
         """
         frame = out.frame
         with self._lock:
@@ -167,7 +181,8 @@ class SocketChannel:
                        drop_pending=True)
 
     def write_control(self, data: bytes) -> None:
-        """Bytes from simple-websocket's reader thread (handshake, pong, ping, close reply)."""
+        """Bytes from the I/O thread's protocol handling (101, pong, ping); written
+        even while closing (they are not data), never after the transport ended."""
         evict = False
         with self._lock:
             if self._transport_closed:
@@ -184,15 +199,19 @@ class SocketChannel:
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer: send queue limit reached",
                        drop_pending=True)
 
-    def close(self, code: int, reason: str = "", *, drop_pending: bool = False) -> None:
+    def close(self, code: int, reason: str = "", *, drop_pending: bool = False,
+              frame: bytes | None = None) -> None:
         """Send a close frame (after pending data unless ``drop_pending``), then
-        shut the socket down once the peer answered or a grace period passed."""
+        shut the socket down once the peer answered or a grace period passed.
+        ``frame`` replaces the close frame built from ``code`` and ``reason``
+        (the I/O thread's reply to a client's close)."""
         with self._lock:
             if self._closing or self._transport_closed:
                 return
             self._closing = True
             self.close_code = code
-            frame = close_frame(code, reason)
+            if frame is None:
+                frame = close_frame(code, reason)
             if drop_pending:
                 self._outbox.clear()
                 if self._inflight is not None:
@@ -212,7 +231,7 @@ class SocketChannel:
                 self._outbox.push(frame, None)
         if code in (CloseCode.SLOW_CONSUMER, CloseCode.WRITE_TIMEOUT):
             log.warning("closing client %s (%s): %s", self.conn_id, self.peer, reason)
-        self._writer.shutdown_later(self, grace_s=0.0 if drop_pending else 2.0)
+        self._owner.shutdown_later(self, grace_s=0.0 if drop_pending else 2.0)
 
     @property
     def conflated(self) -> int:
@@ -223,7 +242,7 @@ class SocketChannel:
     def queued_bytes(self) -> int:
         return self._outbox.queued_bytes + (len(self._inflight) if self._inflight else 0)
 
-    # -- writer thread ------------------------------------------------------
+    # -- I/O thread -----------------------------------------------------------
 
     def flush(self) -> bool:
         """Write what the socket takes now. True when nothing is left queued."""
@@ -253,12 +272,12 @@ class SocketChannel:
         return now - self._last_progress
 
     def shutdown_socket(self) -> None:
-        """Wake the reader thread: it then exits and closes the socket."""
+        """End the connection: the I/O thread sees the socket end and finishes it."""
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
 
     def transport_closed(self) -> None:
-        """The reader thread ended: release the socket and tell the owners."""
+        """The connection ended (I/O thread): release the socket and tell the owners."""
         with self._lock:
             if self._transport_closed:
                 return
@@ -266,7 +285,7 @@ class SocketChannel:
             self._outbox.clear()
             self._inflight = None
             self._registered = False
-        self._writer.release(self)
+        self._owner.release(self)
         self.stats.conflated = self._outbox.conflated
         for cb in self._on_transport_closed:
             try:
@@ -275,7 +294,7 @@ class SocketChannel:
                 log.exception("transport-closed callback failed for client %s", self.conn_id)
 
     def close_socket(self) -> None:
-        """Close the OS socket (the writer thread calls this once it forgot the channel)."""
+        """Close the OS socket (the I/O thread calls this once it forgot the channel)."""
         with contextlib.suppress(OSError):
             self.sock.close()
 
@@ -296,10 +315,10 @@ class SocketChannel:
         if not self._registered:
             self._registered = True
             self._last_progress = self._monotonic()
-            self._writer.want_write(self)
+            self._owner.want_write(self)
 
     def _transport_dead(self) -> None:
-        # The peer is gone; the reader thread will notice and call transport_closed().
+        # The peer is gone; the I/O thread will notice and call transport_closed().
         self._closing = True
         self._outbox.clear()
         self._inflight = None

@@ -1,31 +1,38 @@
-"""The HTTP listener: plain routes and WebSocket upgrades on one port.
+"""HTTP vocabulary of the edge: responses, routes, the upgrade request, the Host and Origin rules.
 
-Edge module. A ``ThreadingTCPServer`` accepts connections; each request is
-parsed by a short-lived handler thread. A WebSocket upgrade on a WebSocket
-path is checked (origin, token: :class:`UpgradePolicy`) and refused with a
-plain HTTP status before any upgrade (401, 403, 404, 503); an accepted one
-is handed to ``on_upgrade`` with its socket, which then belongs to the
-WebSocket layer (the TCP server does not close it when the handler returns).
-Other paths are served from ``routes`` or answered 404.
+Edge module, pure functions and data (the I/O thread in
+:mod:`engine.server.edge` uses them; nothing here reads a socket).
+
+* :class:`HttpResponse` / :data:`Route`: what a plain route returns.
+* :class:`UpgradeRequest` / :class:`Refusal`: what an upgrade handler sees,
+  and how it refuses with an HTTP status (401, 403, 429, 503...).
+* :class:`HostPolicy`: the server's own names. A request whose ``Host`` is
+  not one of them is answered 421 on every path (DNS rebinding: an attacker's
+  page reaches the daemon under the attacker's name); a browser's ``Origin``
+  must name one of them, on the server's port, or be listed in
+  ``server.allowed_origins``. The request's own ``Host`` is never trusted
+  for the Origin check.
 """
 
 from __future__ import annotations
 
-import logging
-import socket
-import socketserver
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from engine.errors import TickdeskError
 
-__all__ = ["HttpResponse", "HttpServer", "Refusal", "Route", "UpgradeRequest"]
-
-log = logging.getLogger("tickdesk.http")
+__all__ = [
+    "LOOPBACK_NAMES",
+    "HostPolicy",
+    "HttpResponse",
+    "Refusal",
+    "Route",
+    "UpgradeRequest",
+    "host_name",
+    "raw_response",
+    "reason_phrase",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +51,9 @@ Route = Callable[[Mapping[str, str], Mapping[str, list[str]]], HttpResponse]
 class UpgradeRequest:
     path: str
     query: Mapping[str, list[str]]
+    #: Header names lower-cased; a repeated header keeps its last value.
     headers: Mapping[str, str]
     peer: str
-    environ: dict[str, Any]
 
 
 class Refusal(TickdeskError):
@@ -58,135 +65,92 @@ class Refusal(TickdeskError):
         self.message = message
 
 
-#: ``on_upgrade(sock, request)``: accept the WebSocket (or raise Refusal).
-UpgradeHandler = Callable[[socket.socket, UpgradeRequest], None]
+_REASONS = {
+    101: "Switching Protocols", 200: "OK", 204: "No Content", 400: "Bad Request",
+    401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    408: "Request Timeout", 413: "Content Too Large", 414: "URI Too Long",
+    421: "Misdirected Request", 426: "Upgrade Required", 429: "Too Many Requests",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error",
+    501: "Not Implemented", 503: "Service Unavailable", 505: "HTTP Version Not Supported",
+}
 
 
-class _TCPServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
-
-    def __init__(self, addr: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 owner: HttpServer) -> None:
-        self.owner = owner
-        self.detached: set[socket.socket] = set()
-        self.detached_lock = threading.Lock()
-        super().__init__(addr, handler)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.detached_lock:
-            if request in self.detached:
-                self.detached.discard(request)
-                return  # the WebSocket layer owns it now
-        super().shutdown_request(request)
+def reason_phrase(status: int) -> str:
+    return _REASONS.get(status, "Error")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: _TCPServer
+def raw_response(status: int, message: str) -> bytes:
+    """A complete ``Connection: close`` error response, for when the request
+    could not be parsed (so no HTTP state machine can frame the answer)."""
+    body = (message + "\n").encode()
+    head = (f"HTTP/1.1 {status} {reason_phrase(status)}\r\n"
+            "Content-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "Cache-Control: no-store\r\n"
+            "Connection: close\r\n\r\n")
+    return head.encode("latin-1") + body
 
-    def log_message(self, format: str, *args: Any) -> None:
-        # The request line may carry ?token=...: never log a query string.
-        text = (format % args).replace(self.path, urlsplit(self.path).path)
-        log.debug("%s %s", self.address_string(), text)
 
-    def do_GET(self) -> None:
-        owner = self.server.owner
-        parts = urlsplit(self.path)
-        query = parse_qs(parts.query, keep_blank_values=True)
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        if parts.path in owner.ws_paths:
-            if headers.get("upgrade", "").lower() != "websocket":
-                self._send(HttpResponse(426, "text/plain", b"WebSocket upgrade required\n",
-                                        (("Upgrade", "websocket"),)))
-                return
-            self._upgrade(parts.path, query, headers)
-            return
-        route = owner.routes.get(parts.path)
-        if route is None:
-            self._send(HttpResponse(404, "text/plain", b"not found\n"))
-            return
+#: Always the server's own names (clients on this machine).
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def host_name(value: str) -> str:
+    """``Host`` header (or an origin's netloc) without its port, lower-cased;
+    IPv6 literals keep their brackets (``[::1]``)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        return value[: end + 1] if end > 0 else value
+    name, sep, port = value.rpartition(":")
+    if sep and port.isdigit():
+        return name
+    return value
+
+
+class HostPolicy:
+    """The server's names and the origins it accepts (see the module docstring).
+
+    ``hosts`` may contain ``"*"``: any Host is then accepted (for a daemon
+    behind a proxy that checks names itself; rebinding is then its job)."""
+
+    def __init__(self, hosts: Iterable[str], origins: Iterable[str], port: int) -> None:
+        hosts = tuple(hosts)
+        names = {host_name(h) for h in hosts if h != "*"}
+        self._any = "*" in hosts
+        self.names = frozenset(n for n in names if n)
+        self.origins = frozenset(o.lower().rstrip("/") for o in origins)
+        #: The listening port (set once bound, when the configured port is 0).
+        self.port = port
+
+    @classmethod
+    def for_server(cls, host: str, hosts: Iterable[str], origins: Iterable[str],
+                   port: int) -> HostPolicy:
+        """``hosts`` (``server.allowed_hosts``, by default :data:`LOOPBACK_NAMES`)
+        plus the configured listening host unless it is a wildcard address."""
+        own = [] if host in ("", "0.0.0.0", "::") else [f"[{host}]" if ":" in host else host]
+        return cls((*hosts, *own), origins, port)
+
+    def host_allowed(self, host_header: str | None) -> bool:
+        if self._any:
+            return True
+        if not host_header:
+            return False
+        return host_name(host_header) in self.names
+
+    def origin_allowed(self, origin: str) -> bool:
+        """A browser's Origin: listed, or one of our names on our port."""
+        origin = origin.strip().lower().rstrip("/")
+        if origin in self.origins:
+            return True
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            return False
         try:
-            resp = route(headers, query)
-        except Exception:
-            log.exception("route %s failed", parts.path)
-            resp = HttpResponse(500, "text/plain", b"internal error\n")
-        self._send(resp)
-
-    def _upgrade(self, path: str, query: Mapping[str, list[str]],
-                 headers: Mapping[str, str]) -> None:
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": path,
-            "QUERY_STRING": urlsplit(self.path).query,
-        }
-        for name, value in self.headers.items():
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
-        peer = f"{self.client_address[0]}:{self.client_address[1]}"
-        req = UpgradeRequest(path, query, headers, peer, environ)
-        sock: socket.socket = self.request
-        self.wfile.flush()
-        with self.server.detached_lock:
-            self.server.detached.add(sock)
-        try:
-            self.server.owner.on_upgrade(sock, req)
-        except Refusal as refusal:
-            with self.server.detached_lock:
-                self.server.detached.discard(sock)
-            self._send(HttpResponse(refusal.status, "text/plain",
-                                    refusal.message.encode() + b"\n"))
-            self.close_connection = True
-            return
-        except Exception:
-            with self.server.detached_lock:
-                self.server.detached.discard(sock)
-            log.exception("WebSocket upgrade failed")
-            self.close_connection = True
-            return
-        self.close_connection = True
-
-    def _send(self, resp: HttpResponse) -> None:
-        try:
-            self.send_response(resp.status)
-            self.send_header("Content-Type", resp.content_type)
-            self.send_header("Content-Length", str(len(resp.body)))
-            self.send_header("Cache-Control", "no-store")
-            for k, v in resp.headers:
-                self.send_header(k, v)
-            if resp.status >= 400:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            self.end_headers()
-            self.wfile.write(resp.body)
-        except OSError:
-            self.close_connection = True
-
-
-class HttpServer:
-    """Listens on ``host:port`` (0 picks a free port; see :attr:`port`)."""
-
-    def __init__(self, host: str, port: int, ws_paths: tuple[str, ...],
-                 on_upgrade: UpgradeHandler, routes: Mapping[str, Route] | None = None) -> None:
-        self.ws_paths = ws_paths
-        self.on_upgrade = on_upgrade
-        self.routes: dict[str, Route] = dict(routes or {})
-        self._server = _TCPServer((host, port), _Handler, self)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.2},
-                                        name="tickdesk-http", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop accepting; established WebSockets are closed by their owner."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join(timeout=2.0)
-        self._server.server_close()
+            port = parts.port
+        except ValueError:
+            return False
+        if port is None:
+            port = 443 if parts.scheme == "https" else 80
+        name = host_name(parts.netloc)
+        return port == self.port and name in self.names

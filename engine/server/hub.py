@@ -88,6 +88,13 @@ class Hub:
             self._account_of[ch.conn_id] = account
             self._by_account[account] = (*self._by_account.get(account, ()), ch)
 
+    def clear_account(self, ch: Channel) -> None:
+        """The client no longer acts on any account (a failed ``auth``)."""
+        with self._lock:
+            old = self._account_of.pop(ch.conn_id, None)
+            if old is not None:
+                self._drop(self._by_account, old, ch)
+
     def subscribe(self, ch: Channel, symbol: str) -> bool:
         """Add ``symbol`` to the client's watch list; False if already there."""
         with self._lock:

@@ -1,20 +1,31 @@
-"""Connection limits: how many live WebSocket connections, in total and per IP.
+"""Connection and abuse limits of the edge.
 
-Edge module, shared by the HTTP handler threads (which admit) and the reader
-threads (which release when a transport closes). A handshake over
-``server.max_connections`` or ``server.max_connections_per_ip`` is refused
-with HTTP 503 before the upgrade, so a refused client costs no thread beyond
-its short-lived handler.
+Edge module, thread-safe (the I/O thread admits and releases; actors check
+account budgets).
+
+* :class:`ConnectionLimits`: live WebSocket connections in total and per IP;
+  a handshake over ``server.max_connections`` or
+  ``server.max_connections_per_ip`` is refused with HTTP 503 before the
+  upgrade.
+* :class:`AuthFailures`: failed token handshakes per IP
+  (``server.auth_failure_rate_per_s`` / ``auth_failure_burst``); past the
+  budget a handshake with a token from that address is refused 429 before
+  its token is even compared, so guessing is slowed to the refill rate.
+* :class:`SharedBudgets`: one command budget per account
+  (``server.account_rate_limit_per_s``), shared by all its connections.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import dataclass
 
+from engine.rate_limit import KeyedBuckets
 from engine.server.http import Refusal
+from engine.stats import counter
 
-__all__ = ["ConnectionLimits", "peer_ip"]
+__all__ = ["AuthFailures", "AuthStatistics", "ConnectionLimits", "SharedBudgets", "peer_ip"]
 
 
 def peer_ip(peer: str) -> str:
@@ -63,3 +74,50 @@ class ConnectionLimits:
     def live_from(self, ip: str) -> int:
         with self._lock:
             return self._by_ip.get(ip, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthStatistics:
+    """Token handshakes that failed (``/metrics``: ``tickdesk_auth_*``)."""
+
+    failures: int = counter("Handshakes refused for a wrong ?token= (HTTP 401).")
+    refused: int = counter("Token handshakes refused 429: their address failed too often.")
+
+
+class AuthFailures:
+    """Failed token handshakes per IP (see the module docstring)."""
+
+    def __init__(self, rate_per_s: float, burst: int, max_ips: int = 10_000) -> None:
+        self._lock = threading.Lock()
+        self._buckets = KeyedBuckets(rate_per_s, burst, max_ips)
+        #: Failed token handshakes since start (tickdesk_auth_failures_total).
+        self.failures = 0
+        #: Token handshakes refused 429 because their address failed too often.
+        self.refused = 0
+
+    def statistics(self) -> AuthStatistics:
+        return AuthStatistics(self.failures, self.refused)
+
+    def check(self, ip: str, now_s: float) -> None:
+        """Raise ``Refusal(429)`` while ``ip`` has no failure budget left."""
+        with self._lock:
+            if not self._buckets.has_token(ip, now_s):
+                self.refused += 1
+                raise Refusal(429, "too many failed token attempts; try again later")
+
+    def failed(self, ip: str, now_s: float) -> None:
+        with self._lock:
+            self.failures += 1
+            self._buckets.try_take(ip, now_s)
+
+
+class SharedBudgets:
+    """Token buckets by key, shared by threads (one lock)."""
+
+    def __init__(self, rate_per_s: float, burst: int, max_keys: int = 100_000) -> None:
+        self._lock = threading.Lock()
+        self._buckets = KeyedBuckets(rate_per_s, burst, max_keys)
+
+    def try_take(self, key: str, now_s: float) -> bool:
+        with self._lock:
+            return self._buckets.try_take(key, now_s)

@@ -1,32 +1,40 @@
-"""The WebSocket transport: simple-websocket's server, with every write through our channel.
+"""The WebSocket protocol of one client, driven from the bytes the I/O thread reads.
 
-Edge module. We keep simple-websocket for what it does well (the handshake
-on top of wsproto, the reader thread, protocol pings with a pong deadline,
-the inbound size limit) and change three things by subclassing
-(``simple-websocket`` is pinned to 1.1.x in ``pyproject.toml`` because of it):
+Edge module; every method runs in the I/O thread (:mod:`engine.server.edge`).
+A :class:`WsEndpoint` wraps a sans-I/O ``wsproto.WSConnection`` (server
+side): the I/O thread feeds it what ``recv`` returned and :meth:`process`
+turns the events into actions:
 
-* Every byte the library writes goes through :class:`ChannelSocket` into the
-  client's :class:`~engine.server.channel.SocketChannel`: one lock, one order,
-  never a blocking write. (Plain simple-websocket lets its reader thread write
-  pongs into the middle of a data frame under backpressure.)
-* Control replies (pong, close) are written the moment their event is
-  parsed, not at the end of the read batch, so a pong is never queued
-  behind a message the application sent meanwhile (Autobahn case 5.19).
-* Complete messages are handed to a callback in the reader thread instead of
-  an internal list, so no third thread per client waits in ``receive()``.
+* complete messages (fragments joined, at most ``max_message_size`` bytes,
+  else close 1009) go to ``on_message``; when that returns False (the
+  client's actor has too many frames waiting) processing stops with the rest
+  still buffered in wsproto, and the I/O thread stops reading the socket
+  until :meth:`process` is called again;
+* pings are answered at once, in order, through the client's channel (the
+  same lock and order as every other write); every ping and pong takes a
+  token of the connection's control-frame budget: over it a ping is not
+  answered, and a client that keeps on is closed 1008;
+* a close from the client is answered (its code echoed) and the connection
+  is finished once the reply is written; a protocol error is a close too
+  (wsproto turns it into a ``CloseConnection`` with 1002/1007).
 
-permessage-deflate is declined (the offer is removed before the handshake):
-it would cost a compressor per client and open the door to compression bombs.
+Our own keep-alive pings (``server.ping_interval_s``) are sent by
+:meth:`tick`; a client that has not answered the previous one by the next
+is closed 1008 "Ping/Pong timeout".
+
+Data frames from the application never pass through wsproto: they are
+framed once (:mod:`engine.protocol.frames`) and written by the channel.
+permessage-deflate is declined (no extension is accepted): it would cost a
+compressor per client and open the door to compression bombs.
 """
 
 from __future__ import annotations
 
-import socket
-import threading
+import enum
+import logging
 from collections.abc import Callable
-from typing import Any
 
-import simple_websocket
+from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -36,148 +44,166 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
-from wsproto.utilities import LocalProtocolError
+from wsproto.frame_protocol import CloseReason
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from engine.protocol.enums import CloseCode
+from engine.protocol.frames import close_frame
+from engine.rate_limit import RateLimiter, Verdict
 from engine.server.channel import SocketChannel
 
-__all__ = ["ChannelSocket", "MessageHandler", "ServerWebSocket"]
+__all__ = ["MessageHandler", "Step", "WsEndpoint"]
 
-#: ``handler(data, is_binary)`` runs in the reader thread for each complete message.
-MessageHandler = Callable[[bytes | str, bool], None]
+log = logging.getLogger("tickdesk.websocket")
 
-
-class ChannelSocket:
-    """What simple-websocket sees as its socket: reads from the OS socket,
-    writes into the channel, and closing releases the channel."""
-
-    def __init__(self, sock: socket.socket, channel: SocketChannel) -> None:
-        self._sock = sock
-        self._channel = channel
-
-    def send(self, data: bytes) -> int:
-        self._channel.write_control(bytes(data))
-        return len(data)
-
-    def sendall(self, data: bytes) -> None:
-        self._channel.write_control(bytes(data))
-
-    def recv(self, bufsize: int) -> bytes:
-        return self._sock.recv(bufsize)
-
-    def fileno(self) -> int:
-        return self._sock.fileno()
-
-    def close(self) -> None:
-        self._channel.transport_closed()
-
-    def shutdown(self, how: int) -> None:
-        self._sock.shutdown(how)
+#: ``handler(data, is_binary) -> keep_reading`` for each complete message.
+MessageHandler = Callable[[bytes | str, bool], bool]
 
 
-class ServerWebSocket(simple_websocket.Server):  # type: ignore[misc]
-    """One accepted client. Construct it in the HTTP handler thread; the
-    reader thread waits until :meth:`start_reading` so the owner can get
-    ready before the first message arrives."""
+class Step(enum.Enum):
+    """What the I/O thread does after :meth:`WsEndpoint.process`."""
 
-    def __init__(
-        self,
-        environ: dict[str, Any],
-        channel: SocketChannel,
-        on_message: MessageHandler,
-        *,
-        max_message_size: int,
-        ping_interval: float | None,
-        receive_bytes: int = 16384,
-    ) -> None:
-        self._on_message = on_message
-        self._ready = threading.Event()
-        self._pending: bytearray | None = None  # a fragmented message being assembled
-        self._pending_len = 0
-        env = dict(environ)
-        env.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
-        env["werkzeug.socket"] = ChannelSocket(channel.sock, channel)
-        super().__init__(
-            env,
-            receive_bytes=receive_bytes,
-            ping_interval=ping_interval,
-            max_message_size=max_message_size,
-        )
+    READ = "read"  #: keep reading the socket
+    PAUSE = "pause"  #: stop reading until the actor catches up
+    FINISH = "finish"  #: close the connection once the channel is flushed
+    CLOSED = "closed"  #: we closed it (close frame queued); wait for the reply or the grace
 
-    def start_reading(self) -> None:
-        self._ready.set()
 
-    def _thread(self) -> None:
-        self._ready.wait()
+class WsEndpoint:
+    """One upgraded client (see the module docstring)."""
+
+    def __init__(self, channel: SocketChannel, on_message: MessageHandler, *,
+                 max_message_size: int, control: RateLimiter | None,
+                 monotonic: Callable[[], float], ping_interval_s: float | None) -> None:
+        self.channel = channel
+        self.on_message = on_message
+        self._ws = WSConnection(ConnectionType.SERVER)
+        self._max = max_message_size
+        self._control = control
+        self._monotonic = monotonic
+        self._ping_interval = ping_interval_s
+        self._next_ping = (monotonic() + ping_interval_s) if ping_interval_s else 0.0
+        self._awaiting_pong = False
+        self._parts: list[bytes | str] = []
+        self._size = 0
+        self._binary = False
+
+    def handshake(self, request: bytes, trailing: bytes) -> bool:
+        """Answer the (already checked) upgrade request with 101 through the
+        channel; False if wsproto rejects it (the caller answers 400)."""
         try:
-            super()._thread()
-        finally:
-            # super() closes the socket on every normal path; make sure of it.
-            try:
-                self.sock.close()
-            except Exception:  # pragma: no cover
-                pass
-
-    def _handle_events(self) -> bool:
-        for event in self.ws.events():
-            try:
+            self._ws.receive_data(request)
+            for event in self._ws.events():
                 if isinstance(event, Request):
-                    self.sock.send(self.ws.send(AcceptConnection(subprotocol=None)))
-                elif isinstance(event, CloseConnection):
-                    if self.is_server:
-                        self.sock.send(self.ws.send(event.response()))
-                    self.close_reason = event.code
-                    self.close_message = event.reason
-                    self.connected = False
-                    self.event.set()
-                    return False
-                elif isinstance(event, Ping):
-                    self.sock.send(self.ws.send(event.response()))
-                elif isinstance(event, Pong):
-                    self.pong_received = True
-                elif isinstance(event, (TextMessage, BytesMessage)):
-                    if not self._collect(event):
-                        return False
-            except LocalProtocolError:
-                self.connected = False
-                self.event.set()
+                    self.channel.write_control(self._ws.send(AcceptConnection()))
+                    break
+            else:
                 return False
-        return True
-
-    def _collect(self, event: TextMessage | BytesMessage) -> bool:
-        size = self._pending_len + len(event.data)
-        self._pending_len = size
-        if self.max_message_size and size > self.max_message_size:
-            self.sock.send(
-                self.ws.send(CloseConnection(CloseCode.TOO_BIG, "Message is too big"))
-            )
-            self.connected = False
-            self.close_reason = CloseCode.TOO_BIG
-            self.event.set()
+        except (RemoteProtocolError, LocalProtocolError):
             return False
-        binary = isinstance(event, BytesMessage)
-        raw = event.data
-        data: bytes | str = raw if isinstance(raw, str) else bytes(raw)
-        pending = self._pending
-        if pending is None and event.message_finished:
-            self._pending_len = 0
-            self._deliver(data, binary)
-            return True
-        if pending is None:
-            pending = bytearray()
-            self._pending = pending
-        pending += data if isinstance(data, bytes) else data.encode()
-        if event.message_finished:
-            whole = bytes(pending)
-            self._pending = None
-            self._pending_len = 0
-            self._deliver(whole if binary else whole.decode(), binary)
+        if trailing:  # frames the client sent right behind its request
+            self._ws.receive_data(trailing)
         return True
 
-    def _deliver(self, data: bytes | str, binary: bool) -> None:
-        try:
-            self._on_message(data, binary)
-        except Exception:  # the handler must never kill the reader thread
-            import logging
+    def receive(self, data: bytes) -> None:
+        self._ws.receive_data(data)
 
-            logging.getLogger("tickdesk.websocket").exception("message handler failed")
+    def process(self) -> Step:
+        """Handle the buffered events (see the module docstring)."""
+        ws = self._ws
+        try:
+            for event in ws.events():
+                if isinstance(event, (TextMessage, BytesMessage)):
+                    step = self._collect(event)
+                    if step is not Step.READ:
+                        return step
+                elif isinstance(event, Ping):
+                    step = self._ping(event)
+                    if step is not Step.READ:
+                        return step
+                elif isinstance(event, Pong):
+                    self._awaiting_pong = False
+                    if not self._take_control_token():
+                        return Step.CLOSED
+                elif isinstance(event, CloseConnection):
+                    if not self.channel.closed:
+                        # The client's close (REMOTE_CLOSING) is echoed; a frame
+                        # wsproto could not parse (still OPEN) is failed with its code.
+                        try:
+                            reply = ws.send(event.response())
+                        except LocalProtocolError:
+                            reply = close_frame(event.code, event.reason or "")
+                        self.channel.close(event.code, event.reason or "", frame=reply)
+                    return Step.FINISH
+        except (LocalProtocolError, RemoteProtocolError):
+            self.channel.close(CloseReason.PROTOCOL_ERROR, "protocol error", drop_pending=True)
+            return Step.FINISH
+        return Step.READ
+
+    def tick(self, now: float) -> bool:
+        """Keep-alive: send a ping when due; False when the client missed the last one."""
+        if not self._ping_interval or now < self._next_ping or self.channel.closed:
+            return True
+        if self._awaiting_pong:
+            self.channel.close(CloseCode.POLICY, "Ping/Pong timeout")
+            return False
+        self._next_ping = now + self._ping_interval
+        self._awaiting_pong = True
+        try:
+            self.channel.write_control(self._ws.send(Ping()))
+        except LocalProtocolError:
+            return False
+        return True
+
+    # -- internals ------------------------------------------------------------
+
+    def _ping(self, event: Ping) -> Step:
+        if self._control is not None:
+            verdict = self._control.check(self._monotonic())
+            if verdict is Verdict.CLOSE:
+                log.warning("client %s (%s): closed for flooding pings",
+                            self.channel.conn_id, self.channel.peer)
+                self.channel.close(CloseCode.POLICY, "rate limit exceeded")
+                return Step.CLOSED
+            if verdict is Verdict.REFUSE:
+                return Step.READ  # over the budget: not answered
+        if not self.channel.closed:
+            self.channel.write_control(self._ws.send(event.response()))
+        return Step.READ
+
+    def _take_control_token(self) -> bool:
+        if self._control is None:
+            return True
+        if self._control.check(self._monotonic()) is Verdict.CLOSE:
+            self.channel.close(CloseCode.POLICY, "rate limit exceeded")
+            return False
+        return True
+
+    def _collect(self, event: TextMessage | BytesMessage) -> Step:
+        data = event.data
+        self._size += len(data)
+        if self._size > self._max:
+            self.channel.close(CloseCode.TOO_BIG, "Message is too big", drop_pending=False)
+            self._parts.clear()
+            return Step.CLOSED
+        self._binary = isinstance(event, BytesMessage)
+        if not event.message_finished:
+            self._parts.append(data if isinstance(data, str) else bytes(data))
+            return Step.READ
+        if self._parts:
+            self._parts.append(data if isinstance(data, str) else bytes(data))
+            whole: bytes | str = ("".join(p for p in self._parts if isinstance(p, str))
+                                  if not self._binary
+                                  else b"".join(p for p in self._parts if isinstance(p, bytes)))
+            self._parts.clear()
+        else:
+            whole = data if isinstance(data, str) else bytes(data)
+        self._size = 0
+        if self.channel.closed:
+            return Step.READ
+        try:
+            keep = self.on_message(whole, self._binary)
+        except Exception:  # the handler must never kill the I/O thread
+            log.exception("message handler failed for client %s", self.channel.conn_id)
+            return Step.READ
+        return Step.READ if keep else Step.PAUSE

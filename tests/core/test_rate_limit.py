@@ -82,3 +82,16 @@ def test_allowed_commands_do_not_reset_the_refusal_window() -> None:
         Verdict.ALLOW, Verdict.REFUSE, Verdict.REFUSE]
     assert lim.check(1.0) is Verdict.ALLOW
     assert lim.check(1.0) is Verdict.CLOSE  # third refusal within 10 s
+
+
+def test_keyed_buckets_are_independent_and_bounded() -> None:
+    from engine.rate_limit import KeyedBuckets
+
+    kb = KeyedBuckets(rate_per_s=1.0, burst=2, max_keys=2)
+    assert kb.try_take("a", 0.0) and kb.try_take("a", 0.0)
+    assert not kb.try_take("a", 0.0) and not kb.has_token("a", 0.5)
+    assert kb.has_token("a", 1.0)  # refilled; has_token takes nothing
+    assert kb.try_take("b", 0.0)
+    assert kb.try_take("c", 0.0)  # a third key forgets the least recently seen ("a")
+    assert len(kb) == 2 and kb.has_token("a", 0.0)
+    assert kb.try_take("b", 0.0) and not kb.try_take("b", 0.0)

@@ -29,8 +29,9 @@ READERS = 3
 
 
 def connection_threads() -> int:
-    """Server threads that exist per client: its actor and its socket reader
-    (plus any short-lived HTTP handler still finishing a handshake)."""
+    """Server threads that exist per client: its actor (the I/O thread reads
+    every socket; the other names are those of the former transport, which
+    must not come back)."""
     return sum(1 for t in threading.enumerate()
                if t.name.startswith("ConnectionActor-") or "simple_websocket" in t.name
                or "process_request_thread" in t.name)

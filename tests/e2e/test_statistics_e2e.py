@@ -64,7 +64,9 @@ def test_statistics_reach_metrics(upstream: FakeBinanceUpstream) -> None:
             assert _one(m, "tickdesk_hub_subscriptions") == 1
             assert _one(m, "tickdesk_hub_symbols_watched") == 1
             assert _one(m, "tickdesk_hub_accounts_connected") == 1  # open mode: "default"
-            assert _one(m, "tickdesk_writer_write_timeouts_total") == 0
+            assert _one(m, "tickdesk_edge_write_timeouts_total") == 0
+            assert _one(m, "tickdesk_edge_pending") == 1  # this scrape itself, not upgraded
+            assert _one(m, "tickdesk_auth_failures_total") == 0
             assert _one(m, "tickdesk_supervisor_restarts_total", child="feed") == 0
             for actor in ("portfolio", "order_monitor", "feed", "timer-positions"):
                 assert _one(m, "tickdesk_actor_messages_dropped_total", actor=actor) == 0

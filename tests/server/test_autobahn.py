@@ -2,8 +2,8 @@
 
 Runs the suite's ``fuzzingclient`` against ``server.echo_path``, which
 echoes every message through exactly the transport real clients use
-(:class:`~engine.server.websocket.ServerWebSocket` writing through a
-:class:`~engine.server.channel.SocketChannel`). Cases 1–7 and 10; 9 (large
+(the I/O thread's :class:`~engine.server.websocket.WsEndpoint` writing
+through a :class:`~engine.server.channel.SocketChannel`). Cases 1–7 and 10; 9 (large
 messages, performance), 12 and 13 (permessage-deflate, which we decline)
 are excluded.
 

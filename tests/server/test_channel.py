@@ -1,4 +1,4 @@
-"""SocketChannel + WriterLoop over a real socketpair: never block, keep order,
+"""SocketChannel + its owner (the I/O loop) over a real socketpair: never block, keep order,
 conflate market data, evict slow consumers."""
 
 from __future__ import annotations
@@ -12,19 +12,19 @@ import pytest
 from engine.protocol.enums import CloseCode
 from engine.protocol.frames import close_frame, text_frame
 from engine.server.channel import SocketChannel
-from engine.server.writer import WriterLoop
+from engine.server.edge import EdgeLoop
 from tests.conftest import timeout, wait_until
 
 
 @pytest.fixture
-def writer() -> Iterator[WriterLoop]:
-    w = WriterLoop(time.monotonic)
+def writer() -> Iterator[EdgeLoop]:
+    w = EdgeLoop(time.monotonic)
     w.start()
     yield w
     w.stop()
 
 
-def _pair(writer: WriterLoop, **kw: float) -> tuple[SocketChannel, socket.socket]:
+def _pair(writer: EdgeLoop, **kw: float) -> tuple[SocketChannel, socket.socket]:
     a, b = socket.socketpair()
     a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -57,7 +57,7 @@ def _read_frames(sock: socket.socket, want: int) -> list[bytes]:
     return frames
 
 
-def test_a_full_socket_never_blocks_the_sender_and_order_is_kept(writer: WriterLoop) -> None:
+def test_a_full_socket_never_blocks_the_sender_and_order_is_kept(writer: EdgeLoop) -> None:
     ch, peer = _pair(writer)
     for i in range(300):  # far more than the socket buffers hold: a blocking
         ch.send_frame(text_frame(b"order-%04d" % i + b"." * 200))  # send would hang here
@@ -69,7 +69,7 @@ def test_a_full_socket_never_blocks_the_sender_and_order_is_kept(writer: WriterL
     peer.close()
 
 
-def test_market_updates_conflate_while_the_client_is_behind(writer: WriterLoop) -> None:
+def test_market_updates_conflate_while_the_client_is_behind(writer: EdgeLoop) -> None:
     ch, peer = _pair(writer)
     filler = text_frame(b"x" * 1000)
     while ch.queued_bytes == 0:  # fill the kernel buffers until the channel queues
@@ -88,7 +88,7 @@ def test_market_updates_conflate_while_the_client_is_behind(writer: WriterLoop) 
     peer.close()
 
 
-def test_overflow_of_ordered_messages_evicts_with_4001(writer: WriterLoop) -> None:
+def test_overflow_of_ordered_messages_evicts_with_4001(writer: EdgeLoop) -> None:
     ch, peer = _pair(writer, max_queued=8192)
     for _ in range(200):
         ch.send_frame(text_frame(b"y" * 500))
@@ -97,17 +97,17 @@ def test_overflow_of_ordered_messages_evicts_with_4001(writer: WriterLoop) -> No
     peer.close()
 
 
-def test_a_socket_that_stays_unwritable_is_evicted_with_4002(writer: WriterLoop) -> None:
+def test_a_socket_that_stays_unwritable_is_evicted_with_4002(writer: EdgeLoop) -> None:
     ch, peer = _pair(writer, write_timeout=0.2)
     while ch.queued_bytes == 0:
         ch.send_frame(text_frame(b"z" * 1000))
     wait_until(lambda: ch.close_code == CloseCode.WRITE_TIMEOUT, what="eviction")
-    assert writer.evictions == 1
+    assert writer.statistics().write_timeouts == 1
     ch.transport_closed()
     peer.close()
 
 
-def test_a_dead_peer_is_noticed_without_raising(writer: WriterLoop) -> None:
+def test_a_dead_peer_is_noticed_without_raising(writer: EdgeLoop) -> None:
     ch, peer = _pair(writer)
     peer.close()
     for _ in range(5):

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from engine.protocol.frames import text_frame
 from engine.protocol.server_messages import Outgoing
 from engine.server.channel import SocketChannel
+from engine.server.edge import EdgeLoop
 from engine.server.hub import Hub
-from engine.server.writer import WriterLoop
 
 
 def _drain(port: int, n: int) -> None:
@@ -58,7 +58,7 @@ def main() -> None:
         s, _addr = listener.accept()
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         socks.append(s)
-    writer = WriterLoop(time.monotonic)
+    writer = EdgeLoop(time.monotonic)
     writer.start()
     hub = Hub()
     for i, s in enumerate(socks):

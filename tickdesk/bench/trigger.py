@@ -126,7 +126,8 @@ def run_trigger_bench(open_orders: int = 1000, symbols: int = 100, trials: int =
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "bench.db") if store != "memory" else ""
         cfg = Config(
-            server=ServerConfig(port=0, rate_limit_per_s=100000, rate_limit_burst=100000),
+            server=ServerConfig(port=0, rate_limit_per_s=100000, rate_limit_burst=100000,
+                                account_rate_limit_per_s=100000),
             feed=FeedConfig(symbols=syms, simulated=SimulatedConfig(ticks_per_second=0.01)),
             store=StoreConfig(path=path,
                               synchronous=store if store in ("full", "normal") else "full"),
