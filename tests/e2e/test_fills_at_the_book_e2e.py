@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from actors.messages import BookTick
-from engine.config import BinanceConfig, FeedConfig
+from engine.config import FeedConfig
 from engine.messages import BookTicker
 from tests.conftest import make_config
 from tests.e2e.wsclient import WsClient
-from tests.fakes.binance_rest import shared_rest
+from tests.fakes.binance_rest import binance_config
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tickdesk import Engine
 
@@ -30,8 +30,7 @@ def upstream() -> Iterator[FakeBinanceUpstream]:
 
 def test_partial_fills_amend_and_market_at_the_ask(upstream: FakeBinanceUpstream) -> None:
     feed = FeedConfig(source="binance", symbols=("BTCUSDT",),
-                      binance=BinanceConfig(url=upstream.base_url, stall_timeout_s=60,
-                                            rest_url=shared_rest().base_url))
+                      binance=binance_config(upstream.base_url, stall_timeout_s=60))
     engine = Engine(make_config(feed=feed))
     engine.start()
     client = WsClient(engine.url)

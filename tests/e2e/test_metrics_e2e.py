@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.config import BinanceConfig, FeedConfig
+from engine.config import FeedConfig
 from tests.conftest import make_config, wait_until
 from tests.e2e.test_ops_e2e import _metrics
 from tests.e2e.wsclient import WsClient
-from tests.fakes.binance_rest import FakeBinanceRest, shared_rest
+from tests.fakes.binance_rest import FakeBinanceRest, binance_config
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tickdesk import Engine
 
@@ -24,8 +24,7 @@ def upstream(binance_rest: FakeBinanceRest) -> Iterator[FakeBinanceUpstream]:
 
 def test_feed_order_and_latency_metrics(upstream: FakeBinanceUpstream) -> None:
     feed = FeedConfig(source="binance", symbols=("BTCUSDT",),
-                      binance=BinanceConfig(url=upstream.base_url, stall_timeout_s=60,
-                                            rest_url=shared_rest().base_url))
+                      binance=binance_config(upstream.base_url, stall_timeout_s=60))
     with Engine(make_config(feed=feed)) as engine:
         client = WsClient(engine.url)
         try:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import BinanceConfig, FeedConfig, StoreConfig
+from engine.config import FeedConfig, StoreConfig
 from tests.conftest import make_config
 from tests.e2e.wsclient import WsClient
-from tests.fakes.binance_rest import FakeBinanceRest, shared_rest
+from tests.fakes.binance_rest import FakeBinanceRest, binance_config
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tickdesk import Engine
 
@@ -24,8 +24,7 @@ def upstream(binance_rest: FakeBinanceRest) -> Iterator[FakeBinanceUpstream]:
 def test_trailing_stop_example_5_through_the_live_feed(upstream: FakeBinanceUpstream,
                                                        tmp_path: Path) -> None:
     feed = FeedConfig(source="binance", symbols=("BTCUSDT",),
-                      binance=BinanceConfig(url=upstream.base_url, stall_timeout_s=60,
-                                            rest_url=shared_rest().base_url))
+                      binance=binance_config(upstream.base_url, stall_timeout_s=60))
     engine = Engine(make_config(feed=feed, store=StoreConfig(path=str(tmp_path / "t.db"))))
     engine.start()
     client = WsClient(engine.url)

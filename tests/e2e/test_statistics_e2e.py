@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import BinanceConfig, FeedConfig
+from engine.config import FeedConfig
 from engine.server.ops import StatisticsCollector
 from engine.stats import counter, gauge, samples
 from tests.conftest import make_config, wait_until
 from tests.e2e.test_ops_e2e import _metrics
 from tests.e2e.wsclient import WsClient
-from tests.fakes.binance_rest import shared_rest
+from tests.fakes.binance_rest import binance_config
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tickdesk import Engine
 
@@ -35,8 +35,7 @@ def _one(m: Metrics, name: str, **labels: str) -> float:
 
 def test_statistics_reach_metrics(upstream: FakeBinanceUpstream) -> None:
     feed = FeedConfig(source="binance", symbols=("BTCUSDT",),
-                      binance=BinanceConfig(url=upstream.base_url, stall_timeout_s=60,
-                                            rest_url=shared_rest().base_url))
+                      binance=binance_config(upstream.base_url, stall_timeout_s=60))
     with Engine(make_config(feed=feed)) as engine:
         client = WsClient(engine.url)
         try:

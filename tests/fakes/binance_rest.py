@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from engine.config import BinanceConfig
+
 __all__ = ["FakeBinanceRest", "entry", "shared_rest"]
 
 _SNAPSHOT = (Path(__file__).resolve().parents[2] / "engine" / "market" / "data"
@@ -181,3 +183,10 @@ def shared_rest() -> FakeBinanceRest:
         if _shared is None:
             _shared = FakeBinanceRest()
         return _shared
+
+
+def binance_config(url: str, **options: Any) -> BinanceConfig:
+    """``feed.binance`` for an engine fed by a fake upstream at ``url``: its
+    filters come from the session's fake exchangeInfo server (:func:`shared_rest`),
+    so no Binance-fed test can reach for the real REST API."""
+    return BinanceConfig(url=url, rest_url=shared_rest().base_url, **options)

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from engine.clock import Clock
-from engine.config import BinanceConfig, FeedConfig
+from engine.config import FeedConfig
 from tests.clock import FakeClock
-from tests.fakes.binance_rest import FakeBinanceRest, shared_rest
+from tests.fakes.binance_rest import FakeBinanceRest, binance_config
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, is_update, wait_until
 from tickdesk.app import Engine, LocalSession
@@ -41,9 +41,8 @@ def upstream(binance_rest: FakeBinanceRest) -> Iterator[FakeBinanceUpstream]:
 def _engine(url: str, *, stall: float = 0.5, rotate_after: float = 85800.0,
             clock: Clock | None = None, **supervisor: Any) -> Engine:
     feed = FeedConfig(source="binance", symbols=("BTCUSDT", "ETHUSDT"),
-                      binance=BinanceConfig(url=url, stall_timeout_s=stall,
-                                            rotate_after_s=rotate_after,
-                                            rest_url=shared_rest().base_url))
+                      binance=binance_config(url, stall_timeout_s=stall,
+                                             rotate_after_s=rotate_after))
     return Engine(engine_config(feed, backoff_min_s=BACKOFF_MIN, backoff_max_s=BACKOFF_MAX,
                                 backoff_jitter=JITTER, **supervisor), listen=False,
                   clock=clock)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from engine.config import BinanceConfig, FeedConfig
-from tests.fakes.binance_rest import shared_rest
+from engine.config import FeedConfig
+from tests.fakes.binance_rest import binance_config
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, is_update, wait_until
 from tickdesk.app import Engine, LocalSession
@@ -27,8 +27,7 @@ def _engine(url: str, **binance: Any) -> Engine:
     opts: dict[str, Any] = {"stall_timeout_s": 5.0, "connect_timeout_s": 0.3}
     opts.update(binance)
     feed = FeedConfig(source="binance", symbols=("BTCUSDT",),
-                      binance=BinanceConfig(url=url, rest_url=shared_rest().base_url,
-                                            **opts))
+                      binance=binance_config(url, **opts))
     return Engine(engine_config(feed, backoff_min_s=0.05, backoff_max_s=0.4),
                   listen=False)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from engine.config import AccountConfig, BinanceConfig, FeedConfig
+from engine.config import AccountConfig, FeedConfig
 from engine.market.binance_codec import stream_names
-from tests.fakes.binance_rest import FakeBinanceRest, entry, shared_rest
+from tests.fakes.binance_rest import FakeBinanceRest, binance_config, entry
 from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.feeds.helpers import engine_config, wait_until
 from tickdesk.app import Engine, LocalSession
@@ -35,9 +35,7 @@ def upstream(binance_rest: FakeBinanceRest) -> Iterator[FakeBinanceUpstream]:
 def _engine(url: str, *, grace_s: float = 60.0, per_account: int = 8) -> Engine:
     feed = FeedConfig(source="binance", symbols=("BTCUSDT",),
                       max_live_symbols_per_account=per_account,
-                      binance=BinanceConfig(url=url, stall_timeout_s=2.0,
-                                            rest_url=shared_rest().base_url,
-                                            unsubscribe_grace_s=grace_s))
+                      binance=binance_config(url, stall_timeout_s=2.0, unsubscribe_grace_s=grace_s))
     cfg = engine_config(feed).with_overrides(accounts=(AccountConfig("alice", ALICE),
                                                        AccountConfig("bob", BOB)))
     engine = Engine(cfg, listen=False)
