@@ -108,6 +108,7 @@ class _Session:
         self.model = model
         self.timeout = request_timeout
         self._was_open = False
+        self._reconnects = client.reconnects
 
     def refresh_account(self) -> None:
         """Ask for the snapshots; their replies reach the model through the
@@ -134,7 +135,10 @@ class _Session:
             if feed is not None:
                 self.model.feed = {k: v for k, v in feed.items()
                                    if k not in ("type", "timestamp")}
-        if is_open and not self._was_open:
+        # A drop and a reconnect between two turns shows only in the counter.
+        again = self.client.reconnects != self._reconnects
+        self._reconnects = self.client.reconnects
+        if is_open and (not self._was_open or again):
             self._was_open = True
             self.refresh_account()
         elif not is_open:

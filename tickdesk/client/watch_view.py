@@ -21,6 +21,7 @@ the quotes'. Numbers are right-aligned on their decimal point.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from rich.console import Console, Group
-from rich.text import Text
+from rich.text import Span, Text
 
 from tickdesk.client.render import fmt_num, update_line
 
@@ -111,6 +112,13 @@ def align_decimals(texts: Sequence[str]) -> list[str]:
 
 def layout_table(columns: Sequence[Column], rows: Sequence[Sequence[Cell]],
                  width: int) -> list[Text]:
+    """A header line and one line per row, fitted to ``width`` (see :func:`_layout`)."""
+    header, lines = _layout(columns, rows, width)
+    return [header, *(make() for make in lines)]
+
+
+def _layout(columns: Sequence[Column], rows: Sequence[Sequence[Cell]],
+            width: int) -> tuple[Text, list[Callable[[], Text]]]:
     """A header line and one line per row, fitted to ``width``: numeric columns
     aligned on their decimal point; columns dropped (highest ``drop`` first)
     until the rest fits; a line still too long is cut with an ellipsis."""
@@ -131,22 +139,36 @@ def layout_table(columns: Sequence[Column], rows: Sequence[Sequence[Cell]],
             break
         keep = [i for i in keep if columns[i].drop != level]
 
+    gap = " " * GAP
+
     def line(cells: list[tuple[str, str]]) -> Text:
-        out = Text(no_wrap=True, overflow="ellipsis")
+        # One string and its spans (not Text.append per cell: a frame has many rows).
+        parts: list[str] = []
+        spans: list[Span] = []
+        at = 0
         for n, (i, (text, style)) in enumerate(zip(keep, cells, strict=True)):
             if n:
-                out.append(" " * GAP)
+                parts.append(gap)
+                at += GAP
             cell = text.rjust(widths[i]) if columns[i].numeric else text.ljust(widths[i])
-            out.append(cell, style or None)
-        out.rstrip()
-        out.truncate(width, overflow="ellipsis")
+            if style:
+                spans.append(Span(at, at + len(cell), style))
+            parts.append(cell)
+            at += len(cell)
+        plain = "".join(parts).rstrip()
+        end = len(plain)
+        spans = [Span(sp.start, min(sp.end, end), sp.style) for sp in spans if sp.start < end]
+        out = Text(plain, no_wrap=True, overflow="ellipsis", spans=spans)
+        if len(out) > width:
+            out.truncate(width, overflow="ellipsis")
         return out
 
-    lines = [line([(columns[i].title.rjust(widths[i]) if columns[i].numeric
-                    else columns[i].title, HEAD_STYLE) for i in keep])]
-    for r, row in enumerate(rows):
-        lines.append(line([(texts[i][r], row[i][1]) for i in keep]))
-    return lines
+    header = line([(columns[i].title.rjust(widths[i]) if columns[i].numeric
+                    else columns[i].title, HEAD_STYLE) for i in keep])
+    # Rows are built when shown (a frame may cut most of them).
+    return header, [functools.partial(lambda r: line([(texts[i][r], rows[r][i][1])
+                                                       for i in keep]), r)
+                    for r in range(len(rows))]
 
 
 def _signed_style(text: str) -> str:
@@ -457,19 +479,20 @@ def _fill_key(fill: Mapping[str, Any]) -> tuple[Any, ...]:
 
 @dataclass
 class _Section:
-    """Lines of one part of the screen; ``body`` rows may be cut to fit."""
+    """Lines of one part of the screen; ``body`` rows (built when shown) may be
+    cut to fit."""
 
     head: list[Text]
-    body: list[Text] = field(default_factory=list)
+    body: list[Callable[[], Text]] = field(default_factory=list)
     shown: int = -1  # rows of ``body`` shown (-1: all)
 
     def lines(self, width: int) -> list[Text]:
         if self.shown < 0 or self.shown >= len(self.body):
-            return self.head + self.body
+            return self.head + [make() for make in self.body]
         hidden = len(self.body) - self.shown
         more = Text(f"… {hidden} more", style=DIM_STYLE, no_wrap=True)
         more.truncate(width)
-        return self.head + self.body[:self.shown] + [more]
+        return self.head + [make() for make in self.body[:self.shown]] + [more]
 
     def height(self) -> int:
         if self.shown < 0 or self.shown >= len(self.body):
@@ -516,8 +539,8 @@ def watch_view(model: WatchModel, width: int, height: int, clock: str,
                   (f"account {model.account or '-'}", ""))
     top = _Section([title, status])
 
-    quotes = layout_table(QUOTE_COLUMNS, model.quote_rows(), width)
-    quote_sec = _Section([Text(""), quotes[0]], quotes[1:])
+    quote_head, quote_rows = _layout(QUOTE_COLUMNS, model.quote_rows(), width)
+    quote_sec = _Section([Text(""), quote_head], quote_rows)
     if not model.is_open and model.ticks:
         quote_sec.head.insert(1, _fit(width, ("prices are stale: not connected", WARN_STYLE)))
 
@@ -527,8 +550,8 @@ def watch_view(model: WatchModel, width: int, height: int, clock: str,
     elif not model.positions:
         pos_sec = _Section([Text(""), _fit(width, ("positions: none", ""))])
     else:
-        pos = layout_table(POSITION_COLUMNS, model.position_rows(), width)
-        pos_sec = _Section([Text(""), pos[0]], pos[1:])
+        pos_head, pos_rows = _layout(POSITION_COLUMNS, model.position_rows(), width)
+        pos_sec = _Section([Text(""), pos_head], pos_rows)
     pf_sec = _Section(_pack(model.portfolio_items(), width))
 
     if model.panel == "orders":
@@ -540,8 +563,8 @@ def watch_view(model: WatchModel, width: int, height: int, clock: str,
             title_t = _fit(width, (f"WORKING ORDERS ({len(rows)})", HEAD_STYLE),
                            ("[f] fills", DIM_STYLE))
             if rows:
-                table = layout_table(ORDER_COLUMNS, rows, width)
-                panel_sec = _Section([Text(""), title_t, table[0]], table[1:])
+                head, body = _layout(ORDER_COLUMNS, rows, width)
+                panel_sec = _Section([Text(""), title_t, head], body)
             else:
                 panel_sec = _Section([Text(""), title_t, _fit(width, ("none", DIM_STYLE))])
     else:
@@ -549,8 +572,8 @@ def watch_view(model: WatchModel, width: int, height: int, clock: str,
         title_t = _fit(width, (f"LAST FILLS ({len(rows)})", HEAD_STYLE),
                        ("[o] orders", DIM_STYLE))
         if rows:
-            table = layout_table(FILL_COLUMNS, rows, width)
-            panel_sec = _Section([Text(""), title_t, table[0]], table[1:])
+            head, body = _layout(FILL_COLUMNS, rows, width)
+            panel_sec = _Section([Text(""), title_t, head], body)
         else:
             panel_sec = _Section([Text(""), title_t, _fit(width, ("none", DIM_STYLE))])
 
