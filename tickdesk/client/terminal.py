@@ -24,7 +24,7 @@ import time
 import tty
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from rich.console import Console
 from rich.live import Live
@@ -33,7 +33,7 @@ from tickdesk.client.connection import TickdeskClient
 from tickdesk.client.errors import ClientError, CommandError
 from tickdesk.client.watch_view import MAX_FILLS, WatchModel, watch_view
 
-__all__ = ["FILLS_ON_SCREEN", "Keyboard", "run_plain", "run_terminal"]
+__all__ = ["FILLS_ON_SCREEN", "HasFileno", "Keyboard", "run_plain", "run_terminal"]
 
 #: How many fills ``get_fills`` asks for at (re)connect.
 FILLS_ON_SCREEN = MAX_FILLS
@@ -42,11 +42,17 @@ KEY_READ_BYTES = 256
 TURN_S = 0.05
 
 
+class HasFileno(Protocol):
+    """What the keyboard reads from: stdin, or anything with a descriptor."""
+
+    def fileno(self) -> int: ...
+
+
 class Keyboard:
     """Keys from a terminal's stdin, without echo or line buffering (cbreak:
     Ctrl-C still raises SIGINT). Not a terminal: no keys."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: HasFileno) -> None:
         self._fd: int | None = None
         self._saved: list[Any] | None = None
         try:
@@ -186,7 +192,7 @@ def _on_resize(flag: threading.Event) -> Iterator[None]:
 
 def run_terminal(client: TickdeskClient, model: WatchModel, *, interval: float,
                  stop: threading.Event, request_timeout: float,
-                 stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+                 stdin: HasFileno | None = None, stdout: TextIO | None = None) -> None:
     """The full-screen view until ``q``, or ``stop`` is set (SIGINT / SIGTERM)."""
     out = stdout or sys.stdout
     console = Console(file=out, highlight=False,
