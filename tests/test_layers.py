@@ -49,6 +49,7 @@ PURE = [
     "tickdesk/client/types.py",
     "tickdesk/client/inbox.py",
     "tickdesk/client/render.py",
+    "tickdesk/client/watch_view.py",
 ]
 #: What a pure module may not import (it would bring threads, I/O or the clock).
 IMPURE = {"threading", "_thread", "socket", "time", "pykka", "simple_websocket", "websocket",

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tickdesk.client.render import WatchModel, fmt_num, orders_table, update_line
+from tickdesk.client.render import (
+    fmt_num,
+    orders_table,
+    portfolio_lines,
+    positions_table,
+    update_line,
+)
 
 
 def order(**fields: Any) -> dict[str, Any]:
@@ -57,35 +63,27 @@ def test_orders_table() -> None:
                            "-", "-"]
 
 
-def test_watch_screen_and_plain_changes() -> None:
-    model = WatchModel(("BTCUSDT", "ETHUSDT"), url="ws://x", color=False)
-    model.apply({"type": "CONNECTED", "account": "default",
-                 "feed": {"feed": "simulated", "status": "UP"}})
-    model.connection = "OPEN"
-    model.apply({"type": "MARKET_UPDATE", "symbol": "BTCUSDT", "price": 86000.5,
-                 "priceChange": -12.5, "priceChangePercent": -0.0145, "bid": 86000.0,
-                 "ask": 86001.0, "high": 87000.0, "low": 85000.0})
-    model.apply({"type": "MARKET_UPDATE", "symbol": "DOGEUSDT", "price": 1.0})  # not watched
-    model.apply({"type": "POSITION_UPDATE", "positions": []})
-    model.apply({"type": "PORTFOLIO_UPDATE", "portfolio": {
-        "balance": 10000, "equity": 10000, "unrealizedPnl": 0, "realizedPnl": 0, "fees": 0,
-        "openOrdersCount": 0}})
-    screen = model.screen("12:00:00")
-    assert "\x1b" not in "".join(screen)
-    assert screen[1] == "connection OPEN  feed simulated UP  account default"
-    btc = next(line for line in screen if line.startswith("BTCUSDT"))
-    assert btc.split() == ["BTCUSDT", "86000.5", "-12.5", "-0.01%", "86000", "86001", "87000",
-                           "85000"]
-    assert any(line.startswith("ETHUSDT") and "…" in line for line in screen)
-    assert "positions: none" in screen
-    assert not any("DOGE" in line for line in screen)
-    first = model.changes("12:00:00")
-    assert "12:00:00 BTCUSDT 86000.5 -12.5 (-0.01%)" in first
-    assert not any("ETHUSDT" in line for line in first)
-    assert model.changes("12:00:01") == []  # nothing changed
-    model.apply({"type": "FEED_STATUS", "feed": "simulated", "status": "RECONNECTING",
-                 "reason": "upstream closed"})
-    assert model.changes("12:00:02") == [
-        "12:00:02 feed simulated RECONNECTING (upstream closed)"]
-    colored = WatchModel(("BTCUSDT",), color=True).screen("t")
-    assert "\x1b[" in "".join(colored)
+def test_positions_table_and_portfolio_lines() -> None:
+    assert positions_table([]) == ["no positions"]
+    header, row = positions_table([{"symbol": "BTCUSDT", "side": "LONG", "quantity": 0.01,
+                                    "entryPrice": 86000.5, "markPrice": 86100.0,
+                                    "unrealizedPnl": 0.995, "realizedPnl": -1.25}])
+    assert header.split() == ["SYMBOL", "SIDE", "QTY", "ENTRY", "MARK", "UNREALIZED",
+                              "REALIZED"]
+    assert row.split() == ["BTCUSDT", "LONG", "0.01", "86000.5", "86100", "+0.995", "-1.25"]
+    lines = portfolio_lines({
+        "homeAsset": "USDT", "balance": 9139.1, "equity": 10000.095, "unrealizedPnl": 0.995,
+        "realizedPnl": 0.0, "totalPnl": 0.095, "fees": 0.9, "positionsCount": 1,
+        "openOrdersCount": 2, "unvalued": ["XYZ"],
+        "balances": [{"asset": "USDT", "free": 9000.0, "locked": 139.1, "total": 9139.1,
+                      "value": 9139.1},
+                     {"asset": "BTC", "free": 0.01, "locked": 0.0, "total": 0.01,
+                      "value": 861.0}]})
+    assert lines[0].split() == ["equity", "10000.095", "USDT"]
+    assert lines[2].split() == ["unrealized", "P&L", "+0.995", "USDT"]
+    assert "open orders     2" in lines
+    table = lines[lines.index("") + 1:]
+    assert table[0].split() == ["ASSET", "FREE", "LOCKED", "TOTAL", "VALUE", "USDT"]
+    assert table[1].split() == ["USDT", "9000", "139.1", "9139.1", "9139.1"]
+    assert table[2].split() == ["BTC", "0.01", "0", "0.01", "861"]
+    assert table[-1] == "not valued (no price): XYZ"

@@ -1,14 +1,19 @@
-"""The client commands of the ``tickdesk`` command line: ``watch``, ``order``, ``orders``,
-``fills``.
+"""The client commands of the ``tickdesk`` command line: ``watch``, ``order``
+(``buy``/``sell``, ``oco``, ``bracket``, ``amend``, ``cancel``), ``cancel``,
+``orders``, ``positions``, ``portfolio``, ``fills``.
 
-Edge module. :func:`register` adds them to ``tickdesk``'s subcommands; each
-one talks to a running daemon through :class:`~tickdesk.client.TickdeskClient`.
-Every command takes ``--url`` (default ``ws://127.0.0.1:8000/api/ws/realtime``)
-and ``--token`` (default: the ``TICKDESK_TOKEN`` environment variable).
+Edge module, run on the command's main thread. :func:`register` adds them to
+``tickdesk``'s subcommands; each one talks to a running daemon through
+:class:`~tickdesk.client.TickdeskClient`. Every command takes ``--url``
+(default: the ``TICKDESK_URL`` environment variable, else
+``ws://127.0.0.1:8000/api/ws/realtime``) and ``--token`` (default: the
+``TICKDESK_TOKEN`` environment variable): a flag beats the environment, which
+beats the default.
 
-Exit status: 0 success; 1 the order was rejected or the server answered
-``ERROR``; 2 usage error; 3 cannot connect (or the connection was lost, or the
-server did not answer in time). ``docs/clients.md`` is the user's guide.
+Exit status: 0 success; 1 the order (or list) was rejected or the server
+answered ``ERROR``; 2 usage error; 3 cannot connect (or the connection was
+lost, or the server did not answer in time). ``docs/clients.md`` is the
+user's guide.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -31,7 +35,16 @@ import orjson
 from engine.errors import TickdeskError
 from tickdesk.client.connection import DEFAULT_URL, TickdeskClient
 from tickdesk.client.errors import ClientError, CommandError, ConnectError
-from tickdesk.client.render import WatchModel, fills_csv, fills_table, orders_table, update_line
+from tickdesk.client.render import (
+    fills_csv,
+    fills_table,
+    orders_table,
+    portfolio_lines,
+    positions_table,
+    update_line,
+)
+from tickdesk.client.terminal import run_plain, run_terminal
+from tickdesk.client.watch_view import WatchModel
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_UNREACHABLE", "EXIT_USAGE", "register"]
 
@@ -42,6 +55,11 @@ EXIT_UNREACHABLE = 3  # cannot connect / connection lost / no answer in time
 
 ORDER_TYPES = ("MARKET", "LIMIT", "LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
                "TAKE_PROFIT_LIMIT", "TRAILING_STOP")
+
+
+#: Types an OCO leg may have (which of them fits above or below depends on the side).
+OCO_LEG_TYPES = ("LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "STOP_LOSS",
+                 "STOP_LOSS_LIMIT")
 
 
 class _Failed(TickdeskError):
@@ -88,9 +106,10 @@ def iso_time(ms: int) -> str:
 
 def _client_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=DEFAULT_URL,
-                        help=f"the daemon's WebSocket URL (default {DEFAULT_URL})")
-    common.add_argument("--token", default=os.environ.get("TICKDESK_TOKEN"),
+    common.add_argument("--url", default=os.environ.get("TICKDESK_URL") or DEFAULT_URL,
+                        help=f"the daemon's WebSocket URL (default: $TICKDESK_URL, else "
+                             f"{DEFAULT_URL})")
+    common.add_argument("--token", default=os.environ.get("TICKDESK_TOKEN") or None,
                         help="account token (default: $TICKDESK_TOKEN)")
     common.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="how long to wait to connect and for each reply (default 10)")
@@ -98,7 +117,7 @@ def _client_options() -> argparse.ArgumentParser:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``watch``, ``order`` and ``orders`` to ``tickdesk``'s subcommands
+    """Add the client commands to ``tickdesk``'s subcommands
     (``subparsers`` is what ``ArgumentParser.add_subparsers()`` returned)."""
     common = _client_options()
     output = argparse.ArgumentParser(add_help=False)
@@ -106,10 +125,13 @@ def register(subparsers: Any) -> None:
                         help="print one JSON object per line instead of text")
 
     watch = subparsers.add_parser(
-        "watch", parents=[common], help="live view of prices, positions and portfolio",
-        description="Live view: prices with change, positions, portfolio and feed status, "
-                    "redrawn in place (plain lines when stdout is not a terminal). "
-                    "Ctrl-C quits.")
+        "watch", parents=[common],
+        help="live full-screen view: quotes, positions, portfolio, orders, fills",
+        description="Live full-screen view, fitted to the terminal: the connection and feed "
+                    "status, quotes, positions, portfolio, and the working orders or the last "
+                    "fills. Keys: q quits, o shows the working orders, f the last fills, / "
+                    "adds a symbol (Enter adds, Esc cancels). Ctrl-C quits too. When stdout "
+                    "is not a terminal: plain timestamped lines of what changed.")
     watch.add_argument("symbols", nargs="+", metavar="SYMBOL")
     watch.add_argument("--interval", type=float, default=0.5, metavar="SECONDS",
                        help="redraw at most this often (default 0.5)")
@@ -135,6 +157,8 @@ def register(subparsers: Any) -> None:
         p.add_argument("--iceberg-qty", type=_decimal, metavar="QTY",
                        help="show only this much at a time (LIMIT types)")
         p.set_defaults(func=cmd_order_place, side=side.upper())
+    _add_oco(actions, [common, output])
+    _add_bracket(actions, [common, output])
     amend = actions.add_parser("amend", parents=[common, output],
                                help="reduce an open order's quantity (keeps its priority)")
     amend.add_argument("order_id", type=int, nargs="?", metavar="ORDER_ID")
@@ -145,6 +169,30 @@ def register(subparsers: Any) -> None:
     cancel.add_argument("order_id", type=int, nargs="?", metavar="ORDER_ID")
     cancel.add_argument("--client-order-id", metavar="ID", help="cancel by client order id")
     cancel.set_defaults(func=cmd_order_cancel)
+
+    top_cancel = subparsers.add_parser(
+        "cancel", parents=[common, output], help="cancel an order, a list, or every open order",
+        description="Cancel one open order (ORDER_ID or --client-order-id), a whole OCO or "
+                    "bracket (--list-id), or every open order (--all, optionally of one "
+                    "--symbol); prints each CANCELED update.")
+    top_cancel.add_argument("order_id", type=int, nargs="?", metavar="ORDER_ID")
+    top_cancel.add_argument("--client-order-id", metavar="ID", help="cancel by client order id")
+    top_cancel.add_argument("--list-id", type=int, metavar="ID",
+                            help="cancel every open order of this OCO or bracket")
+    top_cancel.add_argument("--all", action="store_true", help="cancel every open order")
+    top_cancel.add_argument("--symbol", type=str.upper,
+                            help="with --all: only this symbol's orders")
+    top_cancel.set_defaults(func=cmd_cancel)
+
+    positions = subparsers.add_parser("positions", parents=[common, output],
+                                      help="the account's open positions")
+    positions.set_defaults(func=cmd_positions)
+    portfolio = subparsers.add_parser(
+        "portfolio", parents=[common, output],
+        help="the account's equity, P&L, fees and balances",
+        description="Equity, balance, P&L and fees in the home asset, then each asset's "
+                    "balance (free, locked by open orders, total, value).")
+    portfolio.set_defaults(func=cmd_portfolio)
 
     orders = subparsers.add_parser("orders", parents=[common, output],
                                    help="list open orders (--all: every order)")
@@ -161,6 +209,68 @@ def register(subparsers: Any) -> None:
                             "(e.g. 2026-12-01 or 2026-12-01T09:30:00Z; UTC by default)")
     fills.add_argument("--csv", action="store_true", help="write CSV with a header row")
     fills.set_defaults(func=cmd_fills)
+
+
+def _add_oco(actions: Any, parents: list[argparse.ArgumentParser]) -> None:
+    oco = actions.add_parser(
+        "oco", parents=parents, help="place an OCO: a limit leg and a stop leg, one cancels "
+                                     "the other",
+        description="Place an OCO (one-cancels-the-other) of QUANTITY: the leg above the "
+                    "market and the leg below it. SELL: above is the take-profit "
+                    "(LIMIT_MAKER at --above-price; TAKE_PROFIT / TAKE_PROFIT_LIMIT with "
+                    "--above-type), below the stop (STOP_LOSS at --below-stop-price; "
+                    "STOP_LOSS_LIMIT when --below-price is given too). BUY: the mirror "
+                    "(above the stop, below the limit). Prints the list's and each leg's "
+                    "update; a REJECTED list exits 1.",
+        epilog="example: tickdesk order oco sell BTCUSDT 0.01 --above-price 90000 "
+               "--below-stop-price 80000 --below-price 79900")
+    oco.add_argument("side", type=str.upper, choices=("BUY", "SELL"), metavar="buy|sell")
+    oco.add_argument("symbol", metavar="SYMBOL")
+    oco.add_argument("quantity", type=_decimal, metavar="QUANTITY")
+    for leg in ("above", "below"):
+        oco.add_argument(f"--{leg}-type", type=str.upper, choices=OCO_LEG_TYPES, metavar="TYPE",
+                         help=f"the {leg} leg's type (default: from the side and the prices "
+                              f"given)")
+        oco.add_argument(f"--{leg}-price", type=_decimal, metavar="P",
+                         help=f"the {leg} leg's limit price")
+        oco.add_argument(f"--{leg}-stop-price", type=_decimal, metavar="P",
+                         help=f"the {leg} leg's stop (trigger) price")
+        oco.add_argument(f"--{leg}-trailing-delta", type=int, metavar="BPS",
+                         help=f"the {leg} leg trails by BPS basis points")
+        oco.add_argument(f"--{leg}-client-order-id", metavar="ID",
+                         help=f"your id for the {leg} leg")
+    oco.set_defaults(func=cmd_order_oco)
+
+
+def _add_bracket(actions: Any, parents: list[argparse.ArgumentParser]) -> None:
+    bracket = actions.add_parser(
+        "bracket", parents=parents, help="place a bracket: an entry with take-profit and "
+                                         "stop-loss exits",
+        description="Place a bracket: an entry of QUANTITY (MARKET, or LIMIT at "
+                    "--entry-price) and, once it has filled, two exits on the other side "
+                    "working as an OCO: a LIMIT_MAKER at --take-profit and a STOP_LOSS at "
+                    "--stop-loss (STOP_LOSS_LIMIT with --stop-limit-price; trailing with "
+                    "--trailing-delta). Prints the list's and each leg's update; a REJECTED "
+                    "list exits 1.",
+        epilog="example: tickdesk order bracket buy BTCUSDT 0.01 --entry-price 85000 "
+               "--take-profit 88000 --stop-loss 83000")
+    bracket.add_argument("side", type=str.upper, choices=("BUY", "SELL"), metavar="buy|sell")
+    bracket.add_argument("symbol", metavar="SYMBOL")
+    bracket.add_argument("quantity", type=_decimal, metavar="QUANTITY")
+    bracket.add_argument("--entry-price", type=_decimal, metavar="P",
+                         help="a LIMIT entry at P (default: a MARKET entry)")
+    bracket.add_argument("--take-profit", type=_decimal, metavar="P", required=True,
+                         help="the take-profit exit's limit price")
+    bracket.add_argument("--stop-loss", type=_decimal, metavar="P", required=True,
+                         help="the stop-loss exit's stop price")
+    bracket.add_argument("--stop-limit-price", type=_decimal, metavar="P",
+                         help="make the stop-loss a STOP_LOSS_LIMIT at P")
+    bracket.add_argument("--trailing-delta", type=int, metavar="BPS",
+                         help="the stop-loss trails by BPS basis points (from --stop-loss on)")
+    for leg in ("entry", "take-profit", "stop-loss"):
+        bracket.add_argument(f"--{leg}-client-order-id", metavar="ID",
+                             help=f"your id for the {leg} order")
+    bracket.set_defaults(func=cmd_order_bracket)
 
 
 # -- plumbing ------------------------------------------------------------------------------
@@ -285,6 +395,160 @@ def cmd_order_cancel(args: argparse.Namespace) -> int:
     return _run(args, body, reconnect=False)
 
 
+def _leg(args: argparse.Namespace, name: str, limit_side: bool) -> dict[str, Any]:
+    """One OCO leg from ``--NAME-*``: the type defaults to LIMIT_MAKER for the
+    limit leg, STOP_LOSS (STOP_LOSS_LIMIT with a price) for the stop leg."""
+    price = getattr(args, f"{name}_price")
+    kind = getattr(args, f"{name}_type")
+    if kind is None:
+        kind = "LIMIT_MAKER" if limit_side else (
+            "STOP_LOSS_LIMIT" if price is not None else "STOP_LOSS")
+    leg: dict[str, Any] = {"type": kind}
+    for flag, wire in (("price", "price"), ("stop_price", "stopPrice"),
+                       ("trailing_delta", "trailingDelta"),
+                       ("client_order_id", "clientOrderId")):
+        value = getattr(args, f"{name}_{flag}")
+        if value is not None:
+            leg[wire] = value
+    return leg
+
+
+def _report_list(args: argparse.Namespace, client: TickdeskClient, request_id: str,
+                 fallback: list[dict[str, Any]]) -> int:
+    updates = _immediate_updates(client, request_id) or fallback
+    for msg in updates:
+        if args.json:
+            _print_json(msg)
+        else:
+            print(update_line(msg), flush=True)
+    rejected = any(m.get("executionType") == "REJECTED" or
+                   (m.get("type") == "ORDER_LIST_UPDATE" and
+                    (m.get("list") or {}).get("status") == "REJECTED") for m in updates)
+    return EXIT_ERROR if rejected else EXIT_OK
+
+
+def cmd_order_oco(args: argparse.Namespace) -> int:
+    # SELL: the limit (take-profit) is above the market; BUY: below.
+    above = _leg(args, "above", limit_side=args.side == "SELL")
+    below = _leg(args, "below", limit_side=args.side == "BUY")
+
+    def body(client: TickdeskClient) -> int:
+        result = client.place_oco(args.symbol, args.side, args.quantity, above, below)
+        return _report_list(args, client, result.request_id,
+                            [result.list_update, *(leg.update for leg in result.legs)])
+
+    return _run(args, body, reconnect=False)
+
+
+def cmd_order_bracket(args: argparse.Namespace) -> int:
+    entry: dict[str, Any] = {"type": "MARKET" if args.entry_price is None else "LIMIT"}
+    _put_opt(entry, "price", args.entry_price)
+    _put_opt(entry, "clientOrderId", args.entry_client_order_id)
+    take: dict[str, Any] = {"price": args.take_profit}
+    _put_opt(take, "clientOrderId", args.take_profit_client_order_id)
+    stop: dict[str, Any] = {"stopPrice": args.stop_loss}
+    _put_opt(stop, "price", args.stop_limit_price)
+    _put_opt(stop, "trailingDelta", args.trailing_delta)
+    _put_opt(stop, "clientOrderId", args.stop_loss_client_order_id)
+
+    def body(client: TickdeskClient) -> int:
+        result = client.place_bracket(args.symbol, args.side, args.quantity, entry, take, stop)
+        return _report_list(args, client, result.request_id,
+                            [result.list_update, *(leg.update for leg in result.legs)])
+
+    return _run(args, body, reconnect=False)
+
+
+def _put_opt(target: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None:
+        target[key] = value
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """``tickdesk cancel``: one order, one list, or ``--all`` open orders."""
+    chosen = sum(x is not None for x in (args.order_id, args.client_order_id, args.list_id))
+    if args.all == (chosen == 1) or chosen > 1:
+        _err("cancel: give ORDER_ID, --client-order-id, --list-id or --all (one of them)")
+        return EXIT_USAGE
+    if args.symbol is not None and not args.all:
+        _err("cancel: --symbol goes with --all")
+        return EXIT_USAGE
+    if not args.all:
+        def one(client: TickdeskClient) -> int:
+            result = client.cancel_order(args.order_id, args.client_order_id,
+                                         list_id=args.list_id)
+            updates = _immediate_updates(client, result.request_id) or [result.update]
+            return _report(args, updates)
+
+        return _run(args, one, reconnect=False)
+
+    def every(client: TickdeskClient) -> int:
+        orders = [o for o in client.get_orders("open")
+                  if args.symbol is None or o["symbol"] == args.symbol]
+        done_lists: set[int] = set()
+        canceled = 0
+        for order in orders:
+            list_id = order.get("listId")
+            if list_id is not None and list_id in done_lists:
+                continue  # cancelled with the first leg of its list
+            try:
+                if list_id is not None:
+                    result = client.cancel_order(list_id=list_id)
+                    done_lists.add(list_id)
+                else:
+                    result = client.cancel_order(order["orderId"])
+            except CommandError as exc:
+                if exc.code != "UNKNOWN_ORDER":
+                    raise
+                # Closed since the listing (filled, triggered and filled, expired):
+                # it is no longer open, which is what --all asks for.
+                if not args.json:
+                    print(f"gone      #{order['orderId']} {order['clientOrderId']} "
+                          f"(closed before the cancel)", flush=True)
+                continue
+            for msg in _immediate_updates(client, result.request_id) or [result.update]:
+                if msg.get("executionType") == "CANCELED":
+                    canceled += 1
+                if args.json:
+                    _print_json(msg)
+                else:
+                    print(update_line(msg), flush=True)
+        if not args.json:
+            print(f"canceled {canceled} order{'s' if canceled != 1 else ''}", flush=True)
+        return EXIT_OK
+
+    return _run(args, every, reconnect=False)
+
+
+def cmd_positions(args: argparse.Namespace) -> int:
+    def body(client: TickdeskClient) -> int:
+        positions = client.get_positions()
+        if args.json:
+            for position in positions:
+                _print_json(position)
+        else:
+            for line in positions_table([dict(p) for p in positions]):
+                print(line)
+            sys.stdout.flush()
+        return EXIT_OK
+
+    return _run(args, body, reconnect=False)
+
+
+def cmd_portfolio(args: argparse.Namespace) -> int:
+    def body(client: TickdeskClient) -> int:
+        portfolio = client.get_portfolio()
+        if args.json:
+            _print_json(portfolio)
+        else:
+            for line in portfolio_lines(dict(portfolio)):
+                print(line)
+            sys.stdout.flush()
+        return EXIT_OK
+
+    return _run(args, body, reconnect=False)
+
+
 def cmd_orders(args: argparse.Namespace) -> int:
     def body(client: TickdeskClient) -> int:
         orders = client.get_orders("all" if args.all else "open")
@@ -326,34 +590,6 @@ def cmd_fills(args: argparse.Namespace) -> int:
 # -- watch -----------------------------------------------------------------------------------
 
 
-class _Screen:
-    """Redraws the view in place on a terminal (ANSI), or prints changes as plain lines."""
-
-    def __init__(self, out: TextIO, tty: bool) -> None:
-        self.out = out
-        self.tty = tty
-        self._started = False
-
-    def draw(self, model: WatchModel) -> None:
-        clock = time.strftime("%H:%M:%S")
-        if not self.tty:
-            lines = model.changes(clock)
-            if lines:
-                self.out.write("\n".join(lines) + "\n")
-                self.out.flush()
-            return
-        head = "" if self._started else "\x1b[?25l\x1b[2J"  # hide the cursor, clear once
-        self._started = True
-        body = "\x1b[K\n".join(model.screen(clock))
-        self.out.write(f"{head}\x1b[H{body}\x1b[K\n\x1b[J")
-        self.out.flush()
-
-    def finish(self) -> None:
-        if self.tty and self._started:
-            self.out.write("\x1b[?25h\n")  # show the cursor again
-            self.out.flush()
-
-
 def cmd_watch(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
@@ -369,31 +605,18 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace, client: TickdeskClient, stop: threading.Event) -> int:
-    tty = sys.stdout.isatty()
-    symbols = tuple(dict.fromkeys(s.upper() for s in args.symbols))
-    model = WatchModel(symbols, url=args.url, color=tty and "NO_COLOR" not in os.environ)
+    symbols = list(dict.fromkeys(s.upper() for s in args.symbols))
+    model = WatchModel(symbols, url=args.url)
     for sym in symbols:
         client.subscribe(sym)
-    if client.account is not None:  # a snapshot now rather than at the next broadcast
-        client.request("get_positions")
-        client.request("get_portfolio")
-    screen = _Screen(sys.stdout, tty)
     interval = max(0.05, args.interval)
-    next_draw = 0.0
-    try:
-        while not stop.is_set():
-            try:
-                msg: dict[str, Any] | None = client.get(timeout=0.1)
-            except TimeoutError:
-                msg = None
-            if msg is not None:
-                model.apply(msg)
-            model.connection = client.state.value
-            now = time.monotonic()
-            if now >= next_draw:
-                screen.draw(model)
-                next_draw = now + interval
-    finally:
-        screen.finish()
-    return EXIT_OK
+    if sys.stdout.isatty():
+        run_terminal(client, model, interval=interval, stop=stop, request_timeout=args.timeout)
+    else:
+        def write(lines: list[str]) -> None:
+            sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.flush()
 
+        run_plain(client, model, interval=interval, stop=stop, request_timeout=args.timeout,
+                  write=write)
+    return EXIT_OK

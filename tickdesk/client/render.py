@@ -1,4 +1,5 @@
-"""Text for people: order updates, order tables and the ``tickdesk watch`` view.
+"""Text for people: order updates, tables of orders, fills, positions and the
+portfolio (the ``tickdesk watch`` screen is ``watch_view.py``).
 
 Pure: no threads, sockets or clocks (times come in as arguments). The
 command-line module decides where the text goes; everything here returns
@@ -11,35 +12,34 @@ import csv
 import io
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 __all__ = [
     "FILL_CSV_COLUMNS",
-    "WatchModel",
     "csv_num",
     "fills_csv",
     "fills_table",
     "fmt_num",
     "order_line",
     "orders_table",
+    "portfolio_lines",
+    "positions_table",
     "update_line",
 ]
 
 Message = Mapping[str, Any]
 
-RESET = "\x1b[0m"
-GREEN = "\x1b[32m"
-RED = "\x1b[31m"
-BOLD = "\x1b[1m"
-DIM = "\x1b[2m"
-
-
 def fmt_num(value: Any, signed: bool = False) -> str:
-    """A wire number for people: no exponent, no trailing zeros; ``-`` for null."""
+    """A wire number (or a Decimal) for people: no exponent, no trailing zeros;
+    ``-`` for null."""
     if value is None:
         return "-"
+    if isinstance(value, Decimal) and value.is_finite():
+        text = format(value, "f")
+        text = (text.rstrip("0").rstrip(".") if "." in text else text) or "0"
+        text = "0" if text == "-0" else text
+        return "+" + text if signed and not text.startswith("-") else text
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     if isinstance(value, float) and not math.isfinite(value):
@@ -55,12 +55,6 @@ def fmt_num(value: Any, signed: bool = False) -> str:
     if signed and not text.startswith("-"):
         text = "+" + text
     return text
-
-
-def _pct(value: Any) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return "-"
-    return f"{value:+.2f}%"
 
 
 def order_line(order: Message) -> str:
@@ -193,132 +187,42 @@ def fills_table(fills: Sequence[Message], time_text: TimeText) -> list[str]:
         for f in fills])
 
 
-@dataclass
-class WatchModel:
-    """What ``tickdesk watch`` shows, fed with server messages (:meth:`apply`)."""
+_POSITION_COLUMNS = ("SYMBOL", "SIDE", "QTY", "ENTRY", "MARK", "UNREALIZED", "REALIZED")
 
-    symbols: tuple[str, ...]
-    url: str = ""
-    color: bool = True
-    ticks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    positions: list[dict[str, Any]] | None = None
-    portfolio: dict[str, Any] | None = None
-    feed: dict[str, Any] | None = None
-    account: str | None = None
-    connection: str = "CONNECTING"
-    last_order: str | None = None
-    _printed: dict[str, str] = field(default_factory=dict)
 
-    def apply(self, msg: Message) -> None:
-        kind = msg.get("type")
-        if kind == "MARKET_UPDATE":
-            sym = str(msg.get("symbol"))
-            if sym in self.symbols:
-                self.ticks[sym] = dict(msg)
-        elif kind == "POSITION_UPDATE":
-            self.positions = list(msg.get("positions") or [])
-        elif kind == "PORTFOLIO_UPDATE":
-            self.portfolio = dict(msg.get("portfolio") or {})
-        elif kind == "FEED_STATUS":
-            self.feed = {k: v for k, v in msg.items() if k not in ("type", "timestamp")}
-        elif kind == "CONNECTED":
-            feed = msg.get("feed")
-            self.feed = dict(feed) if isinstance(feed, Mapping) else self.feed
-            self.account = msg.get("account")
-        elif kind == "AUTHENTICATED":
-            self.account = msg.get("account")
-        elif kind in ("ORDER_UPDATE", "ORDER_LIST_UPDATE"):
-            self.last_order = update_line(msg)
+def positions_table(positions: Sequence[Message]) -> list[str]:
+    """The ``tickdesk positions`` table (header first), or one line saying there are none."""
+    if not positions:
+        return ["no positions"]
+    return _table(_POSITION_COLUMNS, [
+        (str(p.get("symbol")), str(p.get("side")), fmt_num(p.get("quantity")),
+         fmt_num(p.get("entryPrice")), fmt_num(p.get("markPrice")),
+         fmt_num(p.get("unrealizedPnl"), signed=True), fmt_num(p.get("realizedPnl"), signed=True))
+        for p in positions])
 
-    # -- pieces ------------------------------------------------------------------
 
-    def _paint(self, text: str, code: str) -> str:
-        return f"{code}{text}{RESET}" if self.color else text
+_PORTFOLIO_FIELDS = (("equity", "equity", False), ("balance", "balance", False),
+                     ("unrealized P&L", "unrealizedPnl", True),
+                     ("realized P&L", "realizedPnl", True), ("total P&L", "totalPnl", True),
+                     ("fees", "fees", False))
 
-    def feed_text(self) -> str:
-        if not self.feed:
-            return "feed ?"
-        text = f"feed {self.feed.get('feed', '?')} {self.feed.get('status', '?')}"
-        if self.feed.get("status") != "UP" and self.feed.get("reason"):
-            text += f" ({self.feed['reason']})"
-        return text
 
-    def price_rows(self) -> list[tuple[str, ...]]:
-        rows: list[tuple[str, ...]] = []
-        for sym in self.symbols:
-            t = self.ticks.get(sym)
-            if t is None:
-                rows.append((sym, "…", "", "", "", "", "", ""))
-                continue
-            rows.append((sym, fmt_num(t.get("price")), fmt_num(t.get("priceChange"), True),
-                         _pct(t.get("priceChangePercent")), fmt_num(t.get("bid")),
-                         fmt_num(t.get("ask")), fmt_num(t.get("high")), fmt_num(t.get("low"))))
-        return rows
-
-    def position_rows(self) -> list[tuple[str, ...]]:
-        return [(str(p.get("symbol")), str(p.get("side")), fmt_num(p.get("quantity")),
-                 fmt_num(p.get("entryPrice")), fmt_num(p.get("markPrice")),
-                 fmt_num(p.get("unrealizedPnl"), True), fmt_num(p.get("realizedPnl"), True))
-                for p in self.positions or ()]
-
-    def portfolio_text(self) -> str:
-        pf = self.portfolio
-        if pf is None:
-            return "portfolio: -" if self.account else "portfolio: (not authenticated)"
-        return (f"portfolio: balance {fmt_num(pf.get('balance'))}  equity "
-                f"{fmt_num(pf.get('equity'))}  uPnL {fmt_num(pf.get('unrealizedPnl'), True)}  "
-                f"rPnL {fmt_num(pf.get('realizedPnl'), True)}  fees {fmt_num(pf.get('fees'))}  "
-                f"open orders {pf.get('openOrdersCount', '-')}")
-
-    # -- the full screen ------------------------------------------------------------
-
-    def screen(self, clock: str) -> list[str]:
-        """The whole view, one string per line (ANSI colors if ``color``)."""
-        conn = self.connection
-        conn_text = self._paint(conn, GREEN if conn == "OPEN" else RED)
-        lines = [self._paint("tickdesk watch", BOLD) + f"  {self.url}  {clock}",
-                 f"connection {conn_text}  {self.feed_text()}  account {self.account or '-'}",
-                 ""]
-        price_lines = _table(("SYMBOL", "PRICE", "CHANGE", "CHG%", "BID", "ASK", "HIGH", "LOW"),
-                             self.price_rows())
-        lines.append(self._paint(price_lines[0], DIM))
-        for row, text in zip(self.price_rows(), price_lines[1:], strict=True):
-            change = row[2]
-            color = GREEN if change.startswith("+") else RED if change.startswith("-") else ""
-            lines.append(self._paint(text, color) if color else text)
-        lines.append("")
-        if self.positions is None:
-            lines.append("positions: -" if self.account else "positions: (not authenticated)")
-        elif not self.positions:
-            lines.append("positions: none")
-        else:
-            pos_lines = _table(("POSITION", "SIDE", "QTY", "ENTRY", "MARK", "UNREALIZED",
-                                "REALIZED"), self.position_rows())
-            lines.append(self._paint(pos_lines[0], DIM))
-            lines.extend(pos_lines[1:])
-        lines.append("")
-        lines.append(self.portfolio_text())
-        if self.last_order:
-            lines.append(f"last order: {self.last_order}")
-        lines.append(self._paint("Ctrl-C to quit", DIM))
-        return lines
-
-    def changes(self, clock: str) -> list[str]:
-        """Plain lines for what changed since the last call (for a pipe, not a TTY)."""
-        current: dict[str, str] = {"connection": f"connection {self.connection}",
-                                   "feed": self.feed_text()}
-        for row in self.price_rows():
-            if row[1] != "…":
-                current[f"price:{row[0]}"] = f"{row[0]} {row[1]} {row[2]} ({row[3]})"
-        if self.positions is not None:
-            current["positions"] = "positions: " + ("; ".join(
-                f"{r[0]} {r[1]} {r[2]} @ {r[3]} mark {r[4]} uPnL {r[5]}"
-                for r in self.position_rows()) or "none")
-        if self.portfolio is not None:
-            current["portfolio"] = self.portfolio_text()
-        if self.last_order:
-            current["order"] = f"order: {self.last_order}"
-        out = [f"{clock} {text}" for key, text in current.items()
-               if self._printed.get(key) != text]
-        self._printed.update(current)
-        return out
+def portfolio_lines(portfolio: Message) -> list[str]:
+    """``tickdesk portfolio``: the totals in the home asset, one per line, then
+    the balance of each asset (free, locked by open orders, total, value)."""
+    home = str(portfolio.get("homeAsset") or "")
+    label_w = max(len(label) for label, _, _ in _PORTFOLIO_FIELDS)
+    out = [f"{label.ljust(label_w)}  {fmt_num(portfolio.get(key), signed)} {home}".rstrip()
+           for label, key, signed in _PORTFOLIO_FIELDS if key in portfolio]
+    out.append(f"{'positions'.ljust(label_w)}  {portfolio.get('positionsCount', '-')}")
+    out.append(f"{'open orders'.ljust(label_w)}  {portfolio.get('openOrdersCount', '-')}")
+    balances = portfolio.get("balances") or []
+    if balances:
+        out.append("")
+        out += _table(("ASSET", "FREE", "LOCKED", "TOTAL", f"VALUE {home}".rstrip()), [
+            (str(b.get("asset")), fmt_num(b.get("free")), fmt_num(b.get("locked")),
+             fmt_num(b.get("total")), fmt_num(b.get("value"))) for b in balances])
+    unvalued = portfolio.get("unvalued") or []
+    if unvalued:
+        out.append(f"not valued (no price): {', '.join(str(a) for a in unvalued)}")
+    return out
