@@ -24,6 +24,7 @@ import hmac
 import itertools
 import logging
 import math
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -51,6 +52,7 @@ from engine.backoff import BackoffPolicy
 from engine.clock import Clock, SystemClock
 from engine.config import Config, account_start
 from engine.dashboard import dashboard_routes
+from engine.data_dir import MEMORY_PATHS, default_store_path
 from engine.errors import TickdeskError
 from engine.feeds.base import FeedShared
 from engine.feeds.exchange_info import fetch_exchange_info
@@ -74,7 +76,7 @@ from engine.server.ops import (
     healthz_route,
     metrics_route,
 )
-from engine.store import Store
+from engine.store import Store, StoreError
 from engine.store_check import verify
 from engine.store_health import StoreHealth
 from engine.store_lock import StoreLock
@@ -277,6 +279,7 @@ class Engine:
         self._started = False
         self._stopped = False
         self._store_path, self._store_anchor = self._store_location(cfg.store.path)
+        self._store_in_memory = self._store_anchor is not None
         #: Held from start() to stop() for a database file (None in memory).
         self._store_lock = (StoreLock(self._store_path) if self._store_anchor is None
                             else None)
@@ -314,6 +317,7 @@ class Engine:
         # PortfolioActor. This connection is closed before any actor runs.
         try:
             if self._store_lock is not None:
+                self._make_store_directory()
                 self._store_lock.acquire()
                 verify(self._store_path)
             Store(self._store_path).close()
@@ -408,14 +412,29 @@ class Engine:
         if self._store_lock is not None:
             self._store_lock.release()
 
+    def _make_store_directory(self) -> None:
+        """Create the store file's directory if it is missing (the user's data
+        directory on a first run), private to the user as XDG asks."""
+        directory = os.path.dirname(self._store_path)
+        if directory and not self._store_path.startswith("file:"):
+            try:
+                os.makedirs(directory, mode=0o700, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the directory of the store "
+                                 f"{self._store_path!r}: {exc.strerror}") from None
+
     @property
     def store_path(self) -> str:
         """Where the PortfolioActor keeps the ledger (a path, or a ``file:`` URI)."""
         return self._store_path
 
     @staticmethod
-    def _store_location(path: str) -> tuple[str, sqlite3.Connection | None]:
+    def _store_location(path: str | None) -> tuple[str, sqlite3.Connection | None]:
         """``store.path`` → (what the PortfolioActor opens, an anchor connection).
+
+        ``None`` (not configured) is the user's data directory
+        (:func:`engine.data_dir.default_store_path`, from this process's
+        environment).
 
         ``""`` (or ``":memory:"``) means no persistence: a private shared-cache
         in-memory database that lives as long as this Engine. The Engine holds
@@ -423,7 +442,9 @@ class Engine:
         ``check_same_thread=False`` is safe) so that the data survives a
         Supervisor restart of the PortfolioActor or the OrderMonitorActor, and
         nothing is written to disk."""
-        if path not in ("", ":memory:"):
+        if path is None:
+            return default_store_path(os.environ), None
+        if path not in MEMORY_PATHS:
             return path, None
         uri = f"file:tickdesk-mem-{next(_MEMORY_DBS)}?mode=memory&cache=shared"
         return uri, sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -584,7 +605,7 @@ class Engine:
                                         store_synchronous=cfg.store.synchronous,
                                         store_health=self.store_health,
                                         fill_bound=(MEMORY_FILLS_PER_ACCOUNT
-                                                    if cfg.store.path in ("", ":memory:")
+                                                    if self._store_in_memory
                                                     else None),
                                         on_failure=hook, generation=gen,
                                         starts={a.name: account_start(cfg.trading, a)

@@ -27,6 +27,7 @@ from types import FrameType
 from urllib.parse import urlencode
 
 from engine.config import Config
+from engine.config_layers import Effective
 from engine.errors import ConfigError
 from engine.version import __version__
 from tickdesk.client.cli import register as register_client_commands
@@ -42,14 +43,26 @@ EXIT_STORE_IN_USE = 2
 EXIT_FAILED = 1
 
 
-def _load(path: str | None) -> Config:
-    from engine.config import load_config
+#: ``tickdesk run`` flags that set a configuration key (precedence flag > env > file).
+RUN_FLAGS: dict[str, str] = {
+    "host": "server.host",
+    "port": "server.port",
+    "store": "store.path",
+    "feed": "feed.source",
+}
 
-    if path is None:
-        if os.path.exists("config.toml"):
-            return load_config("config.toml")
-        return Config()
-    return load_config(path)
+
+def _load(args: argparse.Namespace) -> Effective:
+    """The effective configuration of ``tickdesk run``: ``--config`` (else
+    ``./config.toml`` when present), ``TICKDESK_*__*`` variables, flags."""
+    from engine.config_layers import Override, load_effective
+
+    path: str | None = args.config
+    if path is None and os.path.exists("config.toml"):
+        path = "config.toml"
+    flags = [Override(key, getattr(args, name), f"flag --{name}")
+             for name, key in RUN_FLAGS.items() if getattr(args, name) is not None]
+    return load_effective(path, os.environ, flags, os.getcwd())
 
 
 def _setup_logging(cfg: Config) -> None:
@@ -60,10 +73,19 @@ def _setup_logging(cfg: Config) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        cfg = _load(args.config)
+        effective = _load(args)
     except ConfigError as exc:
         print(f"tickdesk: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    cfg = effective.config
+    if args.print_config:
+        from engine.config_render import render_effective
+
+        sys.stdout.write(render_effective(effective, {
+            f"tickdesk {__version__}": "effective configuration",
+            "precedence": "flag > env (TICKDESK_<SECTION>__<KEY>) > file > default",
+        }))
+        return 0
     _setup_logging(cfg)
     from tickdesk.app import Engine
 
@@ -90,8 +112,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_STORE_IN_USE
     except (StoreError, sqlite3.Error) as exc:
         text = str(exc)
-        if cfg.store.path not in text:
-            text = f"cannot open the store {cfg.store.path!r}: {text}"
+        if engine.store_path not in text:
+            text = f"cannot open the store {engine.store_path!r}: {text}"
         print(f"tickdesk: {text}", file=sys.stderr)
         engine.stop()
         return EXIT_FAILED
@@ -139,6 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", metavar="PATH",
                      help="configuration file (default: ./config.toml if present, "
                           "else built-in defaults)")
+    run.add_argument("--host", metavar="HOST", help="listen address (server.host)")
+    run.add_argument("--port", metavar="PORT", help="TCP port, 0 picks a free one (server.port)")
+    run.add_argument("--store", metavar="PATH",
+                     help="SQLite store, '' in memory (store.path; default: "
+                          "$XDG_DATA_HOME/tickdesk/tickdesk.db)")
+    run.add_argument("--feed", metavar="SOURCE",
+                     help="simulated, replay or binance (feed.source)")
+    run.add_argument("--print-config", action="store_true",
+                     help="print the effective configuration (TOML) and where each value "
+                          "came from, then exit")
     run.set_defaults(func=cmd_run)
     register_client_commands(sub)
     from tickdesk.bench.command import add_arguments, cmd_bench
