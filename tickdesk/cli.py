@@ -1,7 +1,11 @@
 """The ``tickdesk`` command line.
 
 Edge module. ``tickdesk run`` starts the daemon and logs one line with the
-WebSocket URL; SIGINT or SIGTERM closes every client with 1001, stops every
+WebSocket URL. Its configuration is layered by
+:func:`engine.config_layers.load_effective`: flags (``--host``, ``--port``,
+``--store``, ``--feed``) over ``TICKDESK_<SECTION>__<KEY>`` variables over the
+file (``--config``, else ``./config.toml`` when present) over the defaults;
+``--print-config`` prints the result with each value's origin and exits 0; SIGINT or SIGTERM closes every client with 1001, stops every
 actor explicitly (pykka's threads would make an atexit-based stop hang) and
 exits 0. A bad configuration exits with status 2 and a message naming the key;
 so does a store that another daemon holds (``store <path> is in use by pid
