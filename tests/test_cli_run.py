@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import timeout
 from tests.e2e.wsclient import WsClient
 
-QUIET = {"TICKDESK_LOG__LEVEL": "warning"}
+QUIET = {"TICKDESK_LOG__LEVEL": "warning"}  # enum values are case-insensitive
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -50,6 +50,7 @@ class Daemon:
         self.proc = subprocess.Popen([sys.executable, "-m", "tickdesk.cli", "run", *args],
                                      cwd=cwd, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
+        self.stderr = ""
 
     def ready_url(self) -> str:
         """The WebSocket URL of the ready message (stdout), within a bounded wait."""
@@ -67,7 +68,7 @@ class Daemon:
 
     def stop(self) -> int:
         os.kill(self.proc.pid, signal.SIGTERM)
-        self.proc.communicate(timeout=timeout(10))
+        _, self.stderr = self.proc.communicate(timeout=timeout(10))
         return self.proc.returncode
 
     def kill(self) -> None:
@@ -112,11 +113,13 @@ def test_run_port_and_store_flags_just_work(tmp_path: Path, daemons: list[Daemon
 def test_env_overrides_and_the_default_store_in_the_data_directory(
         tmp_path: Path, daemons: list[Daemon]) -> None:
     """No config file, no flags: ``TICKDESK_SERVER__PORT`` picks the port and the
-    store is created under ``$XDG_DATA_HOME/tickdesk``, not in the current directory."""
+    store is created under ``$XDG_DATA_HOME/tickdesk``, not in the current directory
+    (where a store of the older default is left alone, with a warning)."""
     port = _free_port()
     data_home = tmp_path / "data"
     work = tmp_path / "work"
     work.mkdir()
+    (work / "tickdesk.db").write_bytes(b"")
     d = Daemon(cwd=work, env=_env(XDG_DATA_HOME=str(data_home),
                                   TICKDESK_SERVER__PORT=str(port),
                                   TICKDESK_FEED__SYMBOLS="BTCUSDT",
@@ -128,7 +131,9 @@ def test_env_overrides_and_the_default_store_in_the_data_directory(
     assert (data_home / "tickdesk" / "tickdesk.db").exists()
     assert oct((data_home / "tickdesk").stat().st_mode & 0o777) == oct(0o700)
     assert d.stop() == 0
-    assert list(work.iterdir()) == []  # nothing written where it was started
+    assert [p.name for p in work.iterdir()] == ["tickdesk.db"]  # nothing written here
+    assert (work / "tickdesk.db").stat().st_size == 0
+    assert "older tickdesk" in d.stderr and "--store tickdesk.db" in d.stderr
 
 
 def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None:

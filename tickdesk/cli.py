@@ -5,9 +5,11 @@ WebSocket URL. Its configuration is layered by
 :func:`engine.config_layers.load_effective`: flags (``--host``, ``--port``,
 ``--store``, ``--feed``) over ``TICKDESK_<SECTION>__<KEY>`` variables over the
 file (``--config``, else ``./config.toml`` when present) over the defaults;
-``--print-config`` prints the result with each value's origin and exits 0; SIGINT or SIGTERM closes every client with 1001, stops every
-actor explicitly (pykka's threads would make an atexit-based stop hang) and
-exits 0. A bad configuration exits with status 2 and a message naming the key;
+``--print-config`` prints the result with each value's origin and exits 0.
+SIGINT or SIGTERM closes every client with 1001, stops every actor explicitly
+(pykka's threads would make an atexit-based stop hang) and exits 0. A bad
+configuration, from any layer, exits with status 2 and one line naming the key
+and its origin;
 so does a store that another daemon holds (``store <path> is in use by pid
 N``). A store that cannot be opened, or fails its integrity check, exits 1
 with a message naming what is wrong (table, row, field), before listening.
@@ -91,6 +93,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         }))
         return 0
     _setup_logging(cfg)
+    if effective.origin("store.path") == "default" and os.path.exists("tickdesk.db"):
+        log.warning("./tickdesk.db is a store of an older tickdesk, whose default store was "
+                    "in the current directory; this one uses %s. To keep using the old one: "
+                    "tickdesk run --store tickdesk.db", cfg.store.path)
     from tickdesk.app import Engine
 
     stop = threading.Event()
