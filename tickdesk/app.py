@@ -215,6 +215,19 @@ class LocalSession:
         self.close()
 
 
+def make_store_directory(path: str) -> None:
+    """Create the directory of the default store (the user's data directory on a
+    first run), private to the user as XDG asks. Only the default's: a store
+    configured in a directory that does not exist is an error naming it."""
+    directory = os.path.dirname(path)
+    if directory:
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory of the store {path!r}: "
+                             f"{exc.strerror}") from None
+
+
 class Engine:
     """The whole engine in one object; start/stop it, or use it as a context manager."""
 
@@ -317,7 +330,8 @@ class Engine:
         # PortfolioActor. This connection is closed before any actor runs.
         try:
             if self._store_lock is not None:
-                self._make_store_directory()
+                if self.config.store.path is None:  # the default: the data directory
+                    make_store_directory(self._store_path)
                 self._store_lock.acquire()
                 verify(self._store_path)
             Store(self._store_path).close()
@@ -411,17 +425,6 @@ class Engine:
             anchor.close()
         if self._store_lock is not None:
             self._store_lock.release()
-
-    def _make_store_directory(self) -> None:
-        """Create the store file's directory if it is missing (the user's data
-        directory on a first run), private to the user as XDG asks."""
-        directory = os.path.dirname(self._store_path)
-        if directory and not self._store_path.startswith("file:"):
-            try:
-                os.makedirs(directory, mode=0o700, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"cannot create the directory of the store "
-                                 f"{self._store_path!r}: {exc.strerror}") from None
 
     @property
     def store_path(self) -> str:

@@ -97,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.warning("./tickdesk.db is a store of an older tickdesk, whose default store was "
                     "in the current directory; this one uses %s. To keep using the old one: "
                     "tickdesk run --store tickdesk.db", cfg.store.path)
-    from tickdesk.app import Engine
+    from tickdesk.app import Engine, make_store_directory
 
     stop = threading.Event()
 
@@ -115,6 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     engine = Engine(cfg)
     try:
+        if effective.origin("store.path") == "default":
+            make_store_directory(engine.store_path)
         engine.start()
     except StoreInUse as exc:
         print(f"tickdesk: {exc}", file=sys.stderr)
