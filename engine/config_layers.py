@@ -33,6 +33,7 @@ directory when it came from the environment or a flag; ``~`` is expanded.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -49,6 +50,7 @@ __all__ = [
     "Effective",
     "Override",
     "env_overrides",
+    "is_secret",
     "key_annotation",
     "load_effective",
     "parse_value",
@@ -65,6 +67,13 @@ _SCALARS = frozenset({
     "tuple[tuple[str, Decimal], ...]",
 })
 _NOT_TOML = object()
+_SECRET_RE = re.compile(r"^(token|password|api_key)$|(secret|_token)$")
+
+
+def is_secret(name: str) -> bool:
+    """True for a key (its last part) whose value is never printed: ``token``,
+    ``password``, ``api_key``, or a name ending in ``secret`` or ``_token``."""
+    return bool(_SECRET_RE.search(name.rsplit(".", 1)[-1]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,12 +223,18 @@ def load_effective(path: str | None, env: Mapping[str, str],
         for stale in [k for k in origins if k.startswith(override.key + ".")]:
             del origins[stale]  # a table value (balances) replaced as a whole
         origins[override.key] = override.origin
+    given = {o.origin: o.raw for o in (*env_overrides(env), *flags)}
     try:
         cfg = parse_config(data, env)
     except ConfigError as exc:
         if exc.origin:
             raise
-        raise ConfigError(exc.key, exc.message, _origin_of(exc.key, origins)) from None
+        origin = _origin_of(exc.key, origins)
+        message = exc.message
+        raw = given.get(origin)
+        if raw is not None and not is_secret(exc.key) and repr(raw) not in message:
+            message += f" (given {raw!r})"
+        raise ConfigError(exc.key, message, origin) from None
     store_origin = origins.get("store.path", DEFAULT)
     if cfg.store.path is None:
         store = default_store_path(env)

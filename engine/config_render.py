@@ -13,24 +13,17 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from decimal import Decimal
 from typing import Any
 
 from engine.config import Config
-from engine.config_layers import Effective
+from engine.config_layers import Effective, is_secret
 
 __all__ = ["REDACTED", "is_secret", "render_effective"]
 
 REDACTED = "[REDACTED]"
-_SECRET_RE = re.compile(r"^(token|password|api_key)$|(secret|_token)$")
-
-
-def is_secret(name: str) -> bool:
-    """True for a key whose value must never be printed."""
-    return bool(_SECRET_RE.search(name))
 
 
 def _value(v: Any) -> str:
