@@ -61,11 +61,9 @@ DEFAULT = "default"
 ENV_PREFIX = "TICKDESK_"
 ENV_SEPARATOR = "__"
 
-#: Leaf types a single value (environment, flag) can set.
-_SCALARS = frozenset({
-    "bool", "int", "float", "Decimal", "str", "str | None", "tuple[str, ...]",
-    "tuple[tuple[str, Decimal], ...]",
-})
+#: An array of tables (``[[accounts]]``): a tuple of a config class; no single
+#: value (environment, flag) can set one.
+_TABLES_RE = re.compile(r"tuple\[(?!Decimal\b)[A-Z]\w*, \.\.\.\]")
 _NOT_TOML = object()
 _SECRET_RE = re.compile(r"^(token|password|api_key)$|(secret|_token)$")
 
@@ -129,7 +127,7 @@ def key_annotation(key: str, origin: str) -> str:
             node = value
             continue
         annotation = str(f.type)
-        if annotation not in _SCALARS:
+        if _TABLES_RE.fullmatch(annotation):
             raise ConfigError(key, "an array of tables can only be set in a config file", origin)
         if i != len(parts) - 1:
             raise ConfigError(".".join(parts[:i + 2]), "unknown key", origin)

@@ -223,3 +223,26 @@ def test_print_config_redacts_tokens(tmp_path: Path) -> None:
     assert f'token = "{REDACTED}"  # {path}' in text
     assert 'token_env = "BOT_TOKEN"' in text
     assert tomllib.loads(text)["accounts"][1] == {"name": "bot", "token_env": "BOT_TOKEN"}
+
+
+def test_every_key_can_come_from_the_environment() -> None:
+    """Generic over the dataclasses: each key printed by --print-config, set back
+    through its ``TICKDESK_`` variable, gives the same configuration and is
+    shown as coming from that variable (a key added later is covered too)."""
+    base = load_effective(None, HOME)
+    env: dict[str, str] = {}
+    section = ""
+    for line in render_effective(base).splitlines():
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif " = " in line:
+            name, rest = line.split(" = ", 1)
+            key = f"{section}.{name}"
+            env["TICKDESK_" + "__".join(p.upper() for p in key.split("."))] = \
+                rest.rsplit("  # ", 1)[0]
+    assert len(env) == len(_leaf_keys(base.config))
+    eff = load_effective(None, {**HOME, **env})
+    assert eff.config == base.config
+    for name in env:
+        key = ".".join(p.lower() for p in name.removeprefix("TICKDESK_").split("__"))
+        assert eff.origin(key) == f"env {name}"
