@@ -204,3 +204,7 @@ def test_every_config_error_exits_2_with_one_clear_line(tmp_path: Path) -> None:
     assert "--feed" in line and "feed.source" in line
     line = _one_error_line(_run("--print-config", "--host", "0.0.0.0", cwd=tmp_path))
     assert "--host" in line and "loopback" in line
+    line = _one_error_line(_run("--prot", "9000", cwd=tmp_path))  # a mistyped flag
+    assert "unrecognized arguments: --prot 9000" in line and "--help" in line
+    line = _one_error_line(_run("--port", cwd=tmp_path))
+    assert "--port" in line and "expected one argument" in line

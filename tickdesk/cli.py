@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Sequence
 from types import FrameType
+from typing import NoReturn
 from urllib.parse import urlencode
 
 from engine.config import Config
@@ -161,14 +162,22 @@ def ready_message(cfg: Config, ws_url: str) -> str:
             f"    or connect a WebSocket client to:\n        {ws_url}{suffix}{note}\n")
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line on stderr (what is wrong, and where the help
+    is) and exit status 2, like every configuration error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tickdesk",
         description="Real-time paper-trading engine: market feed, paper accounts, "
         "advanced orders, WebSocket push.",
     )
     parser.add_argument("--version", action="version", version=f"tickdesk {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("--config", metavar="PATH",
                      help="configuration file (default: ./config.toml if present, "
