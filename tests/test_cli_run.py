@@ -17,10 +17,13 @@ import sys
 import time
 import tomllib
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from engine.market.klines import Kline
+from engine.store import Store
 from tests.conftest import timeout
 from tests.e2e.wsclient import WsClient
 
@@ -208,3 +211,62 @@ def test_every_config_error_exits_2_with_one_clear_line(tmp_path: Path) -> None:
     assert "unrecognized arguments: --prot 9000" in line and "--help" in line
     line = _one_error_line(_run("--port", cwd=tmp_path))
     assert "--port" in line and "expected one argument" in line
+
+
+def _first_prices(url: str, n: int) -> list[Decimal]:
+    """The first ``n`` BTCUSDT prices a new subscriber sees."""
+    client = WsClient(url)
+    try:
+        assert client.recv()["type"] == "CONNECTED"
+        client.send({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+        return [Decimal(str(client.wait_for(
+            lambda m: m["type"] == "MARKET_UPDATE" and m["symbol"] == "BTCUSDT")["price"]))
+            for _ in range(n)]
+    finally:
+        client.close()
+
+
+def test_the_simulated_market_resumes_from_the_last_stored_prices(
+        tmp_path: Path, daemons: list[Daemon]) -> None:
+    """Restart the daemon on the same store: BTCUSDT goes on from its last stored
+    price (the close of its newest stored kline, read here from the store file),
+    not from the seed's start (the first run's first price)."""
+    store = tmp_path / "desk.db"
+    env = _env(TICKDESK_FEED__SYMBOLS="BTCUSDT", TICKDESK_FEED__SIMULATED__TICKS_PER_SECOND="50",
+               **QUIET)
+    args = ("--port", "0", "--store", str(store))
+    first = Daemon(*args, cwd=tmp_path, env=env)
+    daemons.append(first)
+    seen = _first_prices(first.ready_url(), 20)
+    assert first.stop() == 0  # every kline is written at stop
+    with Store(str(store)) as s:
+        last = s.last_prices()["BTCUSDT"]
+
+    second = Daemon(*args, cwd=tmp_path, env=env)
+    daemons.append(second)
+    resumed = _first_prices(second.ready_url(), 1)[0]
+    assert second.stop() == 0
+    assert resumed != seen[0]  # not the seed's first trade again
+    assert abs(resumed - last) < last / 100  # one step (a few bps) from the stored close
+
+
+def test_a_store_with_a_far_away_last_price_is_where_the_market_starts(
+        tmp_path: Path, daemons: list[Daemon]) -> None:
+    store = tmp_path / "desk.db"
+    with Store(str(store)) as s:  # a BTCUSDT minute bar that closed at 12,345.67
+        price = Decimal("12345.67")
+        s.write_klines([Kline("BTCUSDT", "1m", 60_000, 119_999, price, price, price, price,
+                              Decimal(1), price, 1)], keep=10)
+    d = Daemon("--port", "0", "--store", str(store), cwd=tmp_path,
+               env=_env(TICKDESK_FEED__SYMBOLS="BTCUSDT,ETHUSDT", **QUIET))
+    daemons.append(d)
+    url = d.ready_url()
+    (btc,) = _first_prices(url, 1)
+    assert abs(btc - price) < price / 100  # not 86,000, the seed's start
+    client = WsClient(url)
+    client.recv()
+    client.send({"action": "subscribe_ticker", "symbol": "ETHUSDT"})
+    eth = client.wait_for(lambda m: m["type"] == "MARKET_UPDATE" and m["symbol"] == "ETHUSDT")
+    client.close()
+    assert abs(Decimal(str(eth["price"])) - 3200) < 32  # nothing stored: its usual start
+    assert d.stop() == 0
