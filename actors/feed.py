@@ -272,7 +272,7 @@ class FeedActor(TickdeskActor):
     def started(self) -> None:
         kind = self._kind
         if kind.pulsed is not None:
-            pulsed = kind.pulsed(self._cfg)
+            pulsed = kind.pulsed(self._cfg, self._shared.last_prices())
             self._market = pulsed.market
             self._pulses_per_ticker = max(1, round(pulsed.ticks_per_second))
             me = ActorSlot("feed-self")
@@ -312,6 +312,8 @@ class FeedActor(TickdeskActor):
         return cast(LiveSymbolSource, source) if source is not None else None
 
     def cleanup(self) -> None:
+        if self._market is not None:  # the next generation resumes from here
+            self._shared.keep_prices(self._market.last_prices())
         timer = self._timer
         self._timer = None
         if timer is not None:

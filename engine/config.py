@@ -48,6 +48,8 @@ __all__ = [
     "load_config",
     "load_config_text",
     "parse_config",
+    "parse_toml",
+    "read_toml",
 ]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -77,11 +79,27 @@ def _between(lo: float, hi: float) -> Check:
     return check
 
 
-def _one_of(*choices: str) -> Check:
-    def check(v: Any) -> str | None:
-        return None if v in choices else f"must be one of {', '.join(map(repr, choices))}"
+class _OneOf:
+    """The check of an enum-like string key: its value must be one of ``choices``,
+    matched case-insensitively (:meth:`canonical` gives the spelling stored)."""
 
-    return check
+    def __init__(self, choices: tuple[str, ...]) -> None:
+        self.choices = choices
+
+    def canonical(self, v: str) -> str:
+        for choice in self.choices:
+            if choice.casefold() == v.casefold():
+                return choice
+        return v
+
+    def __call__(self, v: Any) -> str | None:
+        if v in self.choices:
+            return None
+        return f"must be one of {', '.join(map(repr, self.choices))}"
+
+
+def _one_of(*choices: str) -> Check:
+    return _OneOf(choices)
 
 
 def _int_one_of(*choices: int) -> Check:
@@ -254,7 +272,10 @@ class TradingConfig:
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
-    path: str = _opt("tickdesk.db")
+    #: The SQLite ledger; ``None`` (the default, not writable in TOML): the user's
+    #: data directory, ``$XDG_DATA_HOME/tickdesk/tickdesk.db`` (see
+    #: :func:`engine.data_dir.default_store_path`); ``""``: in memory.
+    path: str | None = _opt(None)
     synchronous: str = _opt("full", _one_of("full", "normal"))
 
 
@@ -396,10 +417,12 @@ def _build(cls: type[T], data: Any, prefix: str) -> T:
         if annotation == "tuple[SymbolOverride, ...]":
             kwargs[name] = _symbol_overrides(data[name], key)
             continue
-        value = _coerce(key, annotation, data[name])
+        value = _coerce(key, annotation.removesuffix(" | None"), data[name])
         if key == "feed.symbols":
             value = tuple(normalize_symbol(s) or s for s in value)
         check = f.metadata.get("check")
+        if isinstance(check, _OneOf) and isinstance(value, str):
+            value = check.canonical(value)  # enum-like values are case-insensitive
         if check is not None:
             problem = check(value)
             if problem:
@@ -539,13 +562,31 @@ def _check_binance_streams(feed: FeedConfig) -> None:
         )
 
 
+def parse_toml(text: str, name: str = "config.toml") -> dict[str, Any]:
+    """The mapping of a TOML document; a syntax error is a ConfigError naming
+    ``name`` (the file), the line and the column."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(name, f"not valid TOML: {exc}") from None
+
+
+def read_toml(path: str) -> dict[str, Any]:
+    """The mapping of the TOML file ``path`` (ConfigError naming it if it
+    cannot be read or parsed)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    return parse_toml(text, path)
+
+
 def load_config_text(text: str, env: Mapping[str, str] | None = None) -> Config:
     """Parse TOML text into a :class:`Config` (syntax errors name the line)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("config.toml", f"not valid TOML: {exc}") from None
-    return parse_config(data, env)
+    return parse_config(parse_toml(text), env)
 
 
 def load_config(path: str, env: Mapping[str, str] | None = None) -> Config:
@@ -554,9 +595,4 @@ def load_config(path: str, env: Mapping[str, str] | None = None) -> Config:
     The only function here that touches the file system and the process
     environment: ``env`` (default ``os.environ``) resolves ``token_env``.
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
-    return load_config_text(text, os.environ if env is None else env)
+    return parse_config(read_toml(path), os.environ if env is None else env)

@@ -70,12 +70,16 @@ class TickdeskError(Exception):
 
 
 class ConfigError(TickdeskError):
-    """The configuration is invalid; ``key`` names the offending key."""
+    """The configuration is invalid; ``key`` names the offending key and
+    ``origin``, when known, where its value came from (a file, an environment
+    variable, a command-line flag)."""
 
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
+    def __init__(self, key: str, message: str, origin: str = "") -> None:
+        where = f" (from {origin})" if origin else ""
+        super().__init__(f"{key}{where}: {message}")
         self.key = key
         self.message = message
+        self.origin = origin
 
 
 class ProtocolError(TickdeskError):

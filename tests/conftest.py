@@ -73,6 +73,26 @@ def wait_until(predicate: Callable[[], bool], seconds: float = 5.0,
 
 
 @pytest.fixture(scope="session", autouse=True)
+def private_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """No test writes into the real home: for the whole session (and every
+    daemon it starts, which inherits the environment) ``XDG_DATA_HOME`` is a
+    temporary directory, so a store left at its default lands there. The
+    developer's own ``TICKDESK_<SECTION>__<KEY>`` overrides are removed, so
+    they cannot change what a test starts."""
+    home = tmp_path_factory.mktemp("xdg-data-home")
+    saved = {k: v for k, v in os.environ.items()
+             if k == "XDG_DATA_HOME" or (k.startswith("TICKDESK_") and "__" in k)}
+    for k in saved:
+        del os.environ[k]
+    os.environ["XDG_DATA_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        os.environ.pop("XDG_DATA_HOME", None)
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def binance_rest() -> Iterator[FakeBinanceRest]:
     """The fake Binance REST API (exchangeInfo) of every Binance-fed engine of the
     session (``rest_url=shared_rest().base_url``). Started for every session,

@@ -146,7 +146,12 @@ def test_restart_restores_everything_and_orders_keep_working(
 
     second = start(engines, quiet_config(store_path))
     c2 = Client(second)
-    assert c2.first_price() == p  # the same seeded first trade: changes nothing
+    # The simulated market resumes from the last stored price (p x 1.02, the close
+    # of the newest stored kline), one step of its walk away, instead of its seed's
+    # first trade; that step triggers nothing and changes nothing.
+    resumed = c2.first_price()
+    assert resumed != p
+    assert abs(resumed - p * Decimal("1.02")) < p / 100
     after = c2.state()
     assert after == before
     # The restored trailing stop still works, and ids go on from where they were.

@@ -36,6 +36,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from engine.store import Store
 from tests.conftest import timeout, wait_until
+from tests.fakes.binance_rest import shared_rest
+from tests.fakes.binance_upstream import FakeBinanceUpstream
 from tests.test_kill9 import Daemon
 
 CONFIG = """
@@ -304,34 +306,82 @@ def test_commands_while_the_store_cannot_write(daemon: tuple[Daemon, Path],
     assert len(fills) == 1
 
 
-@pytest.mark.parametrize("daemon", [20.0], indirect=True)
+BINANCE_CONFIG = """
+[server]
+host = "127.0.0.1"
+port = 0
+
+[feed]
+source = "binance"
+symbols = ["BTCUSDT"]
+dynamic_symbols = false
+
+[feed.binance]
+url = {url!r}
+rest_url = {rest!r}
+
+[store]
+path = {db!r}
+"""
+
+
+@pytest.fixture
+def scripted_daemon(tmp_path: Path, fault: Fault
+                    ) -> Iterator[tuple[Daemon, Path, FakeBinanceUpstream]]:
+    """A daemon fed by a scripted fake Binance upstream: it trades only when
+    the test pushes a trade, so every price move is the test's."""
+    db = fault.dir / "full.db"
+    config = tmp_path / "config.toml"
+    with FakeBinanceUpstream(known_symbols={"BTCUSDT"}) as fake:
+        config.write_text(BINANCE_CONFIG.format(url=fake.base_url, rest=shared_rest().base_url,
+                                                db=str(db)))
+        d = Daemon(config, tmp_path)
+        try:
+            yield d, db, fake
+        finally:
+            d.ensure_dead()
+
+
 def test_trades_while_the_store_cannot_write_announce_nothing_then_resume(
-        daemon: tuple[Daemon, Path], fault: Fault) -> None:
-    """A trailing stop moves (AMENDED) on new highs of a live simulated market.
-    While the store cannot write, those moves are refused by the store and
-    never announced; the order keeps working from its stored state and moves
-    again once the store writes."""
-    d, db = daemon
+        scripted_daemon: tuple[Daemon, Path, FakeBinanceUpstream], fault: Fault) -> None:
+    """A trailing stop moves (AMENDED) on a new high. While the store cannot
+    write, that move is refused by the store and never announced; the order
+    keeps working from its stored state and moves again, from the next new
+    high, once the store writes."""
+    d, db, fake = scripted_daemon
     c = Client(d.url)
     c.ask("subscribe_ticker", "SUBSCRIBED", symbol="BTCUSDT")
+    assert fake.wait_until(lambda: fake.subscribers("btcusdt@aggTrade") == 1,
+                           timeout=timeout(10))
+    fake.push_trade("BTCUSDT", "50000", "0.5")
+    fake.push_trade("BTCUSDT", "50000", "0.5")  # the first price shows with the second
+    while c.answer(None, "MARKET_UPDATE")["price"] != 50000:
+        pass
     placed = c.ask("place_order", "ORDER_UPDATE", symbol="BTCUSDT", side="SELL",
                    type="STOP_LOSS", quantity="0.01", trailingDelta=2000)
+    assert placed["executionType"] == "NEW"
     order_id = placed["order"]["orderId"]
     fault.break_(d.proc.pid, db)
     marker = c.ask("ping", "PONG")  # messages after it were sent after the limit
     errors = ("tickdesk_store_errors_total", (("kind", fault.kind),))
+    fake.push_trade("BTCUSDT", "50100", "0.5")  # a new high: the stop would move
     wait_until(lambda: _metrics(d.url)[errors] >= 1,
-               seconds=20, what="a trade's settle refused by the store")
+               seconds=20, what="the trade's settle refused by the store")
     quiet = c.ask("ping", "PONG")  # drain what arrived meanwhile
     during = c.seen[c.seen.index(marker) + 1: c.seen.index(quiet)]
     assert [m for m in during if m["type"] == "ORDER_UPDATE"] == []
-    assert any(m["type"] == "MARKET_UPDATE" for m in during)  # the market went on
+    assert 50100 in [m["price"] for m in during if m["type"] == "MARKET_UPDATE"]  # it traded
     assert _metrics(d.url)[("tickdesk_actor_restarts_total", (("actor", "order_monitor"),))] == 0
 
     fault.heal(d.proc.pid)
+    wait_until(lambda: _http(d.url, "/healthz")[0] == 200, what="the store writes again")
+    fake.push_trade("BTCUSDT", "50200", "0.5")  # the next new high
     moved = c.answer(None, "ORDER_UPDATE")
     assert moved["order"]["orderId"] == order_id
-    assert moved["executionType"] in ("AMENDED", "TRIGGERED", "TRADE")
+    assert moved["executionType"] == "AMENDED"
+    # highest 50,200; stop at 50,200 x (1 - 2000/10000) (docs/trading.md, Trailing)
+    assert Decimal(str(moved["order"]["trailingExtreme"])) == Decimal(50200)
+    assert Decimal(str(moved["order"]["currentStopPrice"])) == Decimal(50200) * Decimal("0.8")
     rid = c.send("get_orders", status="all")
     orders = c.answer(rid, "ORDERS")["orders"]
     announced = [m for m in c.seen[:-1] if m["type"] == "ORDER_UPDATE"]

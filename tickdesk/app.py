@@ -24,6 +24,7 @@ import hmac
 import itertools
 import logging
 import math
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -51,6 +52,7 @@ from engine.backoff import BackoffPolicy
 from engine.clock import Clock, SystemClock
 from engine.config import Config, account_start
 from engine.dashboard import dashboard_routes
+from engine.data_dir import MEMORY_PATHS, default_store_path
 from engine.errors import InternalError, TickdeskError, UnknownSymbol
 from engine.feeds.base import FeedShared
 from engine.feeds.exchange_info import fetch_exchange_info
@@ -75,7 +77,7 @@ from engine.server.ops import (
     healthz_route,
     metrics_route,
 )
-from engine.store import Store
+from engine.store import Store, StoreError
 from engine.store_check import verify
 from engine.store_health import StoreHealth
 from engine.store_lock import StoreLock
@@ -214,6 +216,19 @@ class LocalSession:
         self.close()
 
 
+def make_store_directory(path: str) -> None:
+    """Create the directory of the default store (the user's data directory on a
+    first run), private to the user as XDG asks. Only the default's: a store
+    configured in a directory that does not exist is an error naming it."""
+    directory = os.path.dirname(path)
+    if directory:
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory of the store {path!r}: "
+                             f"{exc.strerror}") from None
+
+
 class Engine:
     """The whole engine in one object; start/stop it, or use it as a context manager."""
 
@@ -278,6 +293,7 @@ class Engine:
         self._started = False
         self._stopped = False
         self._store_path, self._store_anchor = self._store_location(cfg.store.path)
+        self._store_in_memory = self._store_anchor is not None
         #: Held from start() to stop() for a database file (None in memory).
         self._store_lock = (StoreLock(self._store_path) if self._store_anchor is None
                             else None)
@@ -313,11 +329,17 @@ class Engine:
         # migrate) it once here, in the caller's thread, so a bad path or a
         # bad database fails start() instead of crash-looping the
         # PortfolioActor. This connection is closed before any actor runs.
+        # A pulse-driven (simulated) market resumes from the last stored
+        # prices (the closes of the newest stored klines), not from its seed.
         try:
             if self._store_lock is not None:
+                if self.config.store.path is None:  # the default: the data directory
+                    make_store_directory(self._store_path)
                 self._store_lock.acquire()
                 verify(self._store_path)
-            Store(self._store_path).close()
+            with Store(self._store_path) as store:
+                if self._feed_kind.pulsed is not None:
+                    self.feed_shared.keep_prices(store.last_prices())
         except BaseException:
             self._release_store()
             raise
@@ -415,8 +437,12 @@ class Engine:
         return self._store_path
 
     @staticmethod
-    def _store_location(path: str) -> tuple[str, sqlite3.Connection | None]:
+    def _store_location(path: str | None) -> tuple[str, sqlite3.Connection | None]:
         """``store.path`` → (what the PortfolioActor opens, an anchor connection).
+
+        ``None`` (not configured) is the user's data directory
+        (:func:`engine.data_dir.default_store_path`, from this process's
+        environment).
 
         ``""`` (or ``":memory:"``) means no persistence: a private shared-cache
         in-memory database that lives as long as this Engine. The Engine holds
@@ -424,7 +450,9 @@ class Engine:
         ``check_same_thread=False`` is safe) so that the data survives a
         Supervisor restart of the PortfolioActor or the OrderMonitorActor, and
         nothing is written to disk."""
-        if path not in ("", ":memory:"):
+        if path is None:
+            return default_store_path(os.environ), None
+        if path not in MEMORY_PATHS:
             return path, None
         uri = f"file:tickdesk-mem-{next(_MEMORY_DBS)}?mode=memory&cache=shared"
         return uri, sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -606,7 +634,7 @@ class Engine:
                                         store_synchronous=cfg.store.synchronous,
                                         store_health=self.store_health,
                                         fill_bound=(MEMORY_FILLS_PER_ACCOUNT
-                                                    if cfg.store.path in ("", ":memory:")
+                                                    if self._store_in_memory
                                                     else None),
                                         on_failure=hook, generation=gen,
                                         starts={a.name: account_start(cfg.trading, a)

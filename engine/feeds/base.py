@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol
 
 from engine.market.agg_gaps import AggGapTracker
@@ -102,6 +103,7 @@ class FeedShared:
         self._dropped: dict[str, int] = dict.fromkeys(REASONS, 0)
         self._references: dict[str, Reference] = {}
         self._owners: dict[str, str] = {}
+        self._last_prices: dict[str, Decimal] = {}
 
     # -- served symbols (configured + added live) ---------------------------------
 
@@ -166,6 +168,16 @@ class FeedShared:
     def references(self) -> dict[str, Reference]:
         with self._lock:
             return dict(self._references)
+
+    def keep_prices(self, prices: Mapping[str, Decimal]) -> None:
+        """Prices a pulse-driven market resumes from: the stored ones at start
+        (the Engine), then each generation's last ones (the FeedActor)."""
+        with self._lock:
+            self._last_prices.update(prices)
+
+    def last_prices(self) -> dict[str, Decimal]:
+        with self._lock:
+            return dict(self._last_prices)
 
     def count_skipped(self) -> None:
         with self._lock:

@@ -9,7 +9,8 @@ keeps the two in step, because the pure config may not import this edge module).
 A source is either a **thread source** (``open``: a :class:`FeedSource` with its
 own thread(s), reporting through a :class:`SourceSink`) or **pulse-driven**
 (``pulsed``: a :class:`PulsedMarket` the FeedActor steps itself each time its
-TimerActor pulses, ``ticks_per_second`` times a second). The FeedActor and the
+TimerActor pulses, ``ticks_per_second`` times a second; it is made with the
+prices to resume from, :meth:`FeedShared.last_prices`). The FeedActor and the
 Engine never test a source's name; they read its capabilities:
 
 ``dedupes``       route a trade only if its trade id is newer than the last one
@@ -31,8 +32,9 @@ Engine never test a source's name; they read its capabilities:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 from engine.clock import Clock
@@ -84,6 +86,10 @@ class PulsedMarket(Protocol):
     @property
     def symbols(self) -> tuple[str, ...]: ...
 
+    def last_prices(self) -> dict[str, Decimal]:
+        """Each symbol's last price (what the next generation resumes from)."""
+        ...
+
     def step(self, symbol: str, now_ms: int) -> SimStep:
         """The book quoted at ``now_ms``, and the trade made inside it."""
         ...
@@ -106,7 +112,9 @@ class SourceKind:
     """One feed source: how to make it and what it can do (see the module docstring)."""
 
     open: OpenSource | None = None
-    pulsed: Callable[[FeedConfig], PulsedFeed] | None = None
+    #: ``pulsed(cfg, start_prices)``: the market, resuming each symbol in
+    #: ``start_prices`` from that price (see engine.market.simulated).
+    pulsed: Callable[[FeedConfig, Mapping[str, Decimal]], PulsedFeed] | None = None
     dedupes: bool = False
     live_symbols: bool = False
     max_symbols: Callable[[FeedConfig], int] | None = None
@@ -122,8 +130,9 @@ class SourceKind:
         return None if self.max_symbols is None else self.max_symbols(cfg)
 
 
-def _simulated(cfg: FeedConfig) -> PulsedFeed:
-    return PulsedFeed(SimulatedMarket(cfg.symbols, cfg.simulated.seed),
+def _simulated(cfg: FeedConfig, start_prices: Mapping[str, Decimal]) -> PulsedFeed:
+    return PulsedFeed(SimulatedMarket(cfg.symbols, cfg.simulated.seed,
+                                      start_prices=start_prices),
                       cfg.simulated.ticks_per_second)
 
 

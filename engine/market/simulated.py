@@ -24,6 +24,14 @@ before it, and never larger than that level: the simulated market never
 prints outside its own spread. 24 h statistics start from the start price
 as the open and track high, low and volume of the trades (a simulated day
 starts when the engine starts).
+
+Start prices: a symbol starts at its entry of :data:`START_PRICES` (or a
+stable made-up price), unless ``start_prices`` gives it one: the last price
+it traded at before a restart (the Engine passes the closes of the newest
+stored klines; the FeedActor, on a restart of its own, the prices its last
+generation reached), rounded to the symbol's tick. So a restarted market
+resumes where it was instead of jumping back to its seed's start; the walk
+from there is still deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from __future__ import annotations
 import math
 import random
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
@@ -103,27 +112,39 @@ def _start_for(symbol: str) -> tuple[Decimal, Decimal]:
 class SimulatedMarket:
     """Deterministic random walks and books for a set of symbols."""
 
-    def __init__(self, symbols: tuple[str, ...], seed: int, volatility_bps: float = 5.0) -> None:
+    def __init__(self, symbols: tuple[str, ...], seed: int, volatility_bps: float = 5.0,
+                 start_prices: Mapping[str, Decimal] | None = None) -> None:
         self._sigma = volatility_bps / 10000.0
         self._symbols: dict[str, SimulatedSymbol] = {}
+        starts = start_prices or {}
         for sym in symbols:
-            self.add_symbol(sym, seed)
+            self.add_symbol(sym, seed, starts.get(sym))
 
     @property
     def symbols(self) -> tuple[str, ...]:
         return tuple(self._symbols)
 
-    def add_symbol(self, symbol: str, seed: int) -> None:
+    def add_symbol(self, symbol: str, seed: int, start_price: Decimal | None = None) -> None:
+        """Add ``symbol``, starting at ``start_price`` (rounded to its tick) when
+        given and positive, else at its usual start price."""
         if symbol in self._symbols:
             return
-        start, tick = _start_for(symbol)
+        reference, tick = _start_for(symbol)
         rng = random.Random(seed * 1_000_003 + zlib.crc32(symbol.encode()))
-        lot = Decimal("0.00001") if start > 1000 else Decimal("0.001")
+        lot = Decimal("0.00001") if reference > 1000 else Decimal("0.001")
+        start = reference
+        if start_price is not None and start_price.is_finite() and start_price > 0:
+            with localcontext(MONEY):
+                start = max(2 * tick, start_price.quantize(tick))
         unit = max(lot, (Decimal(20_000) / start).quantize(lot))
         self._symbols[symbol] = SimulatedSymbol(
             symbol, rng, tick, lot, start, start, start, start, Decimal(0), mid=start,
             level_unit=unit,
         )
+
+    def last_prices(self) -> dict[str, Decimal]:
+        """Each symbol's last trade price (its start price before its first step)."""
+        return {sym: s.price for sym, s in self._symbols.items()}
 
     def step(self, symbol: str, now_ms: int) -> SimStep:
         """The next book and trade of ``symbol`` at time ``now_ms`` (see the module docstring)."""

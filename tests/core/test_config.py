@@ -25,7 +25,7 @@ def test_defaults_match_the_documented_ones() -> None:
     assert (t.starting_balance, t.fee_bps, t.slippage_bps, t.max_leverage) == (
         Decimal(10000), Decimal(10), Decimal(0), Decimal(1))
     assert t.allow_short is True and t.max_tick_age_s == 5
-    assert cfg.store.path == "tickdesk.db"
+    assert cfg.store.path is None  # the user's data directory (engine.data_dir)
     srv = cfg.server
     assert (srv.rate_limit_per_s, srv.rate_limit_burst) == (20, 40)
     assert (srv.max_connections, srv.max_connections_per_ip) == (1000, 100)

@@ -4,6 +4,7 @@ capabilities, and that the FeedActor and the Engine act on capabilities, not nam
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from decimal import Decimal
 
 import pytest
@@ -50,7 +51,7 @@ def test_capabilities_of_the_built_in_sources() -> None:
 
 
 def test_a_source_is_a_thread_source_or_pulse_driven_not_both() -> None:
-    def pulsed(cfg: FeedConfig) -> PulsedFeed:
+    def pulsed(cfg: FeedConfig, start: Mapping[str, Decimal]) -> PulsedFeed:
         return PulsedFeed(SimulatedMarket(cfg.symbols, 1), 1.0)
 
     def opened(cfg: FeedConfig, sink: SourceSink, clock: Clock, shared: FeedShared) -> FeedSource:
