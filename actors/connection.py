@@ -95,6 +95,8 @@ class SessionServices:
     account_budget: Callable[[str, float], bool] | None = None
     #: Every served symbol's exchange info (``get_symbol_info``); None: none known.
     symbols: SymbolCatalog | None = None
+    #: The symbols the feed serves now, in order (``get_symbols``).
+    served_symbols: Callable[[], list[str]] = list
 
 
 class InboundGate:
@@ -274,6 +276,9 @@ class ConnectionActor(TickdeskActor):
                 raise UnknownSymbol(f"symbol {args.symbol}: its exchange filters could not be "
                                     "loaded", rid)
             self._ch.deliver(sm.symbol_info(info, now(), rid))
+        elif action is Action.GET_SYMBOLS:
+            # market data too: the watch list a client starts from
+            self._ch.deliver(sm.symbols(self._svc.served_symbols(), now(), rid))
         elif action in ACCOUNT_ACTIONS:
             if self._account is None:
                 raise Unauthorized("authenticate first (auth or ?token=)", rid)

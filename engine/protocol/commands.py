@@ -155,6 +155,7 @@ PARSERS: dict[Action, Callable[[Mapping[str, Any]], Args]] = {
     Action.GET_EQUITY_HISTORY: parse_equity_query,
     Action.AUTH: _auth_args,
     Action.PING: _no_args,
+    Action.GET_SYMBOLS: _no_args,
 }
 
 

@@ -34,6 +34,8 @@ class Action(StrEnum):
     GET_EQUITY_HISTORY = "get_equity_history"
     AUTH = "auth"
     PING = "ping"
+    # -- the dashboard's watch list (issue 17) --
+    GET_SYMBOLS = "get_symbols"
 
 
 class MessageType(StrEnum):
@@ -56,6 +58,8 @@ class MessageType(StrEnum):
     SYMBOL_INFO = "SYMBOL_INFO"
     PONG = "PONG"
     ERROR = "ERROR"
+    # -- the dashboard's watch list (issue 17) --
+    SYMBOLS = "SYMBOLS"
 
 
 class ErrorCode(StrEnum):
