@@ -348,7 +348,7 @@ class Engine:
             routes = {"/healthz": healthz_route(self.ops_snapshot),
                       "/metrics": metrics_route(self.ops_snapshot, self.metrics,
                                                 self.statistics),
-                      **dashboard_routes()}
+                      **dashboard_routes(self.config.trading.fee_bps)}
             limits = EdgeLimits(
                 handshake_timeout_s=srv.handshake_timeout_s,
                 max_header_bytes=srv.max_header_bytes,

@@ -1,5 +1,8 @@
 // tickdesk dashboard: a plain-JavaScript client of the real-time protocol
-// (docs/protocol.md). No build step, no dependencies. See docs/dashboard.md.
+// (docs/protocol.md). No build step. See docs/dashboard.md. This file owns the
+// connection (its own section below: connect, reconnect, send), the watch list, the
+// account panels and the order ticket; desk.js draws the chart, book, tape, fills and
+// equity through the hooks this file calls (`desk.*`).
 "use strict";
 
 (() => {
@@ -18,7 +21,6 @@
   const MAX_ORDERS_SHOWN = 200;
   const MAX_ORDERS_KEPT = 1000;
   const MAX_PENDING = 300;
-  const DEFAULT_WATCH = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"];
   const TOKEN_KEY = "tickdesk.token";
   const WATCH_KEY = "tickdesk.watch";
   const SYMBOL_RULE = symbolRule();
@@ -67,7 +69,10 @@
     orders: new Map(),   // orderId -> order (plus listType)
     positions: [],
     refreshTimer: null,
+    served: [],          // the feed's symbols (SYMBOLS), offered when adding one
+    seedWatch: false,    // nothing remembered: the watch list starts from SYMBOLS
   };
+  let desk = null;       // the hooks of desk.js (chart, book, tape, fills, equity)
 
   // -- small helpers ----------------------------------------------------------
   function h(tag, props, ...children) {
@@ -208,6 +213,7 @@
     state.pings.clear();
     state.rttMs = null;
     for (const [id, p] of state.pending) {
+      if (p.onLost) p.onLost();
       if (p.kind === "ticket" && !p.done) {
         ticketResult("error", "Connection lost before the server answered: check the " +
           "orders table once reconnected.");
@@ -250,6 +256,7 @@
     fetchState({ action: "get_positions" });
     fetchState({ action: "get_portfolio" });
     fetchState({ action: "get_orders", status: "all" });
+    if (desk) desk.onAccount();
   }
 
   /** A get_* request that is retried (1, 2, 3 s later) if the server answers INTERNAL
@@ -281,6 +288,14 @@
     const now = Date.now();
     state.lastMsgAt = now;
     const pending = msg.id !== undefined ? state.pending.get(msg.id) : undefined;
+    if (pending && pending.onReply) {   // a desk.js request: its one reply
+      state.pending.delete(msg.id);
+      if (msg.type === "ERROR") {
+        activity("ERROR", `${msg.code}: ${msg.message}`, "bad");
+        pending.onError(msg);
+      } else pending.onReply(msg);
+      return;
+    }
     switch (msg.type) {
       case "CONNECTED": onConnected(msg); break;
       case "AUTHENTICATED": onAuthenticated(msg); break;
@@ -293,19 +308,35 @@
         break;
       }
       case "FEED_STATUS": onFeedStatus(msg); break;
-      case "MARKET_UPDATE": state.lastDataAt = now; onMarket(msg); break;
+      case "MARKET_UPDATE":       // streaming: drawn in the next frame, no render() here
+        state.lastDataAt = now;
+        onMarket(msg);
+        if (desk) desk.onMarket(msg);
+        return;
+      case "BOOK_UPDATE":
+        if (desk) desk.onBook(msg);
+        return;
+      case "SYMBOLS": onSymbols(msg); break;
       case "POSITION_UPDATE":
         state.lastDataAt = now;
         state.positions = msg.positions || [];
         renderPositions();
         break;
-      case "PORTFOLIO_UPDATE": state.lastDataAt = now; renderPortfolio(msg.portfolio); break;
+      case "PORTFOLIO_UPDATE":
+        state.lastDataAt = now;
+        renderPortfolio(msg.portfolio);
+        if (desk) desk.onPortfolio(msg.portfolio, msg.timestamp);
+        break;
       case "ORDERS":
         state.orders.clear();
         for (const o of msg.orders || []) storeOrder(o, null);
         renderOrders();
         break;
-      case "ORDER_UPDATE": state.lastDataAt = now; onOrderUpdate(msg, pending); break;
+      case "ORDER_UPDATE":
+        state.lastDataAt = now;
+        onOrderUpdate(msg, pending);
+        if (desk) desk.onOrderUpdate(msg);
+        break;
       case "ORDER_LIST_UPDATE": onListUpdate(msg, pending); break;
       case "ERROR": onError(msg, pending); break;
       default: break; // SUBSCRIBED, UNSUBSCRIBED and anything newer
@@ -325,6 +356,8 @@
     activity(again ? "RECONNECTED" : "CONNECTED",
       `${msg.server || "server"}, account ${msg.account || "— (token needed)"}`, "good");
     for (const symbol of state.watch.keys()) subscribe(symbol);
+    send({ action: "get_symbols" }, { kind: "symbols" });
+    if (desk) desk.onConnected();
     if (state.account) {
       state.authNeeded = false;
       showAuth(false);
@@ -400,13 +433,41 @@
   }
 
   // -- the watch list -------------------------------------------------------------
+  /** The remembered watch list; with none (a first visit), the list starts from the
+   * symbols the server serves (SYMBOLS, asked for after every CONNECTED). */
   function loadWatch() {
-    let list = DEFAULT_WATCH;
+    let list = null;
     try {
       const stored = JSON.parse(localStorage.getItem(WATCH_KEY) || "null");
       if (Array.isArray(stored)) list = stored.filter((s) => SYMBOL_RULE.re.test(s));
-    } catch (_) { /* use the default */ }
-    for (const s of list) addSymbol(s, false);
+    } catch (_) { /* start from the server's */ }
+    state.seedWatch = list === null;
+    for (const s of list || []) addSymbol(s, false);
+    showWatchEmpty();
+  }
+
+  function onSymbols(msg) {
+    state.served = (msg.symbols || []).filter((s) => SYMBOL_RULE.re.test(s));
+    if (state.seedWatch) {
+      state.seedWatch = false;
+      for (const s of state.served) addSymbol(s, false);
+      saveWatch();
+    }
+    updateDatalist();
+    if (desk && !desk.selected() && state.watch.size) selectSymbol(state.watch.keys().next().value);
+  }
+
+  function showWatchEmpty() {
+    const empty = $("watch-empty");
+    if (empty) empty.hidden = state.watch.size > 0 || state.seedWatch;
+  }
+
+  /** Show ``symbol`` in the chart, book and tape, and put it in the order ticket. */
+  function selectSymbol(symbol) {
+    if (!state.watch.has(symbol) && !SYMBOL_RULE.re.test(symbol)) return;
+    $("t-symbol").value = symbol;
+    updateTicket();
+    if (desk) desk.select(symbol);
   }
 
   function saveWatch() {
@@ -446,14 +507,13 @@
     const row = h("tr", { dataset: { symbol }, title: "Click to use in the order ticket" },
       h("td", { class: "sym", text: symbol }), cells.price, cells.change, cells.spark,
       h("td", { class: "act" }, remove));
-    row.addEventListener("click", () => {
-      $("t-symbol").value = symbol;
-      updateTicket();
-    });
+    row.addEventListener("click", () => selectSymbol(symbol));
     $("watch-rows").append(row);
-    state.watch.set(symbol, { row, cells, history: [], last: null, dirty: false });
+    state.watch.set(symbol, { row, cells, history: [], last: null, dirty: false, shown: null });
     saveWatch();
     updateDatalist();
+    showWatchEmpty();
+    if (desk && !desk.selected()) selectSymbol(symbol);
     if (state.live) subscribe(symbol);
     if (announce) activity("WATCH", `watching ${symbol}`);
     return true;
@@ -466,20 +526,41 @@
     state.watch.delete(symbol);
     saveWatch();
     updateDatalist();
+    showWatchEmpty();
     if (unsubscribe) send({ action: "unsubscribe_ticker", symbol });
   }
 
   function updateDatalist() {
     const list = $("watch-symbols");
-    list.replaceChildren(...[...state.watch.keys()].map((s) => h("option", { value: s })));
+    const all = new Set([...state.watch.keys(), ...state.served]);
+    list.replaceChildren(...[...all].map((s) => h("option", { value: s })));
   }
 
+  /** A MARKET_UPDATE: kept, and drawn in the next animation frame (with 50 symbols
+   * streaming, one frame draws every row that changed, once). */
   function onMarket(msg) {
     const entry = state.watch.get(msg.symbol);
     if (!entry) return;
-    const { cells } = entry;
-    const prev = entry.last;
+    if (!entry.shown) entry.shown = entry.last;
     entry.last = msg;
+    entry.pendingMsg = true;
+    const hist = entry.history;
+    const prev = entry.histMsg;
+    if (!hist.length || hist[hist.length - 1] !== msg.price || prev.seq !== msg.seq) {
+      hist.push(msg.price);
+      if (hist.length > SPARK_POINTS) hist.shift();
+      entry.histMsg = msg;
+      entry.dirty = true;
+    }
+    scheduleSparks();
+  }
+
+  function drawRow(entry) {
+    entry.pendingMsg = false;
+    const msg = entry.last;
+    const prev = entry.shown;
+    entry.shown = null;
+    const { cells } = entry;
     cells.price.textContent = fmtPrice(msg.price);
     cells.price.title = `bid ${fmtPrice(msg.bid)} / ask ${fmtPrice(msg.ask)}; ` +
       `24 h high ${fmtPrice(msg.high)}, low ${fmtPrice(msg.low)}, volume ${fmtQty(msg.volume)}`;
@@ -489,13 +570,6 @@
       cells.price.classList.toggle("tick-down", !up);
     }
     setSigned(cells.change, msg.priceChangePercent, fmtPct(msg.priceChangePercent));
-    const hist = entry.history;
-    if (!hist.length || hist[hist.length - 1] !== msg.price || prev.seq !== msg.seq) {
-      hist.push(msg.price);
-      if (hist.length > SPARK_POINTS) hist.shift();
-      entry.dirty = true;
-      scheduleSparks();
-    }
   }
 
   let sparkFrame = 0;
@@ -504,6 +578,7 @@
     sparkFrame = requestAnimationFrame(() => {
       sparkFrame = 0;
       for (const entry of state.watch.values()) {
+        if (entry.pendingMsg) drawRow(entry);
         if (entry.dirty) drawSpark(entry);
       }
     });
@@ -713,6 +788,7 @@
         row.classList.toggle("done", !OPEN_STATUSES.has(o.status));
       });
     $("orders-empty").hidden = list.length > 0;
+    if (desk) desk.onOrdersChanged();
   }
 
   function cancelOrder(o) {
@@ -783,6 +859,7 @@
       (type === "MARKET" ? " at market" : ` · ${type.replace(/_/g, " ").toLowerCase()}`);
     button.classList.toggle("buy", s === "BUY");
     button.classList.toggle("sell", s === "SELL");
+    if (desk) desk.onTicketChanged();
   }
 
   class TicketError extends Error {}
@@ -978,6 +1055,12 @@
       authenticate(token);
     });
     $("reconnect-now").addEventListener("click", () => { if (!state.ws) connect(); });
+    $("t-symbol").addEventListener("change", () => {
+      const symbol = $("t-symbol").value.trim().toUpperCase();
+      if (state.watch.has(symbol) && desk) desk.select(symbol);
+    });
+    $("ticket").addEventListener("input", () => { if (desk) desk.onTicketChanged(); });
+    desk = window.tickdeskDesk ? window.tickdeskDesk(deskApi()) : null;
     loadWatch();
     updateTicket();
     renderOrders();
@@ -986,8 +1069,37 @@
     connect();
   }
 
+  /** What desk.js may use of this file: sending, formatting, the ticket and the lists. */
+  function deskApi() {
+    return Object.freeze({
+      h, send, notice, activity, fmtPrice, fmtQty, fmtMoney, fmtTime,
+      live: () => state.live,
+      account: () => state.account,
+      watched: () => [...state.watch.keys()],
+      lastMarket: (symbol) => { const e = state.watch.get(symbol); return e ? e.last : null; },
+      openOrders: () => [...state.orders.values()].filter((o) => OPEN_STATUSES.has(o.status)),
+      selectSymbol,
+      ticketSymbol: () => $("t-symbol").value.trim().toUpperCase(),
+      ticketSide: side,
+      setTicketSide: (s) => {
+        document.querySelector(`#ticket input[name="side"][value="${s}"]`).checked = true;
+        updateTicket();
+      },
+      setTicketType: (t) => { $("t-type").value = t; updateTicket(); },
+      setTicketPrice: (v) => {
+        if (!PRICED.has($("t-type").value)) $("t-type").value = "LIMIT";
+        $("t-price").value = String(v);
+        updateTicket();
+      },
+    });
+  }
+
   // A read-only handle for people debugging in the console, and for the tests.
-  window.tickdesk = Object.freeze({ state, backoffDelay, connectionState });
+  window.tickdesk = Object.freeze({
+    state, backoffDelay, connectionState,
+    desk: () => (desk ? desk.inspect() : null),
+    chartImage: () => (desk ? desk.chartImage() : ""),
+  });
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
