@@ -1072,7 +1072,7 @@
   /** What desk.js may use of this file: sending, formatting, the ticket and the lists. */
   function deskApi() {
     return Object.freeze({
-      h, send, notice, activity, fmtPrice, fmtQty, fmtMoney, fmtTime,
+      h, send, notice, activity, fmtPrice, fmtQty, fmtMoney, fmtTime, decimalsOf,
       live: () => state.live,
       account: () => state.account,
       watched: () => [...state.watch.keys()],

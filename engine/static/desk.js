@@ -308,9 +308,13 @@ window.tickdeskDesk = (api) => {
     };
     fill(bookRows($("book-asks")), a, true);
     fill(bookRows($("book-bids")), b, false);
-    const spread = asks.length && bids.length ? asks[0][0] - bids[0][0] : null;
+    let spread = null;
+    if (asks.length && bids.length) {   // to the decimals of the prices: no float noise
+      const d = Math.min(8, Math.max(api.decimalsOf(asks[0][0]), api.decimalsOf(bids[0][0])));
+      spread = (asks[0][0] - bids[0][0]).toFixed(d);
+    }
     $("book-spread").textContent = spread === null ? (book ? "one-sided book" : "no book yet")
-      : `spread ${fmtPrice(Number(spread.toPrecision(12)))}`;
+      : `spread ${spread}`;
   }
 
   function drawTape() {
