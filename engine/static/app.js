@@ -17,6 +17,7 @@
   const DEAD_AFTER_MS = 15000;      // nothing at all received for this long: reconnect
   const TICK_MS = 250;              // the indicator's refresh
   const SPARK_POINTS = 90;
+  const SPARK_EVERY_MS = 500;       // sparklines are redrawn at most twice a second
   const MAX_ACTIVITY = 200;
   const MAX_ORDERS_SHOWN = 200;
   const MAX_ORDERS_KEPT = 1000;
@@ -100,21 +101,31 @@
     return dot < 0 ? 0 : s.length - dot - 1;
   }
 
+  // One Intl.NumberFormat per format, made once: toLocaleString() builds a new one on
+  // every call, which costs far more than the formatting (50 symbols streaming).
+  const PRICE_FORMATS = [];
+  for (let d = 0; d <= 8; d++) {
+    PRICE_FORMATS.push(new Intl.NumberFormat("en-US",
+      { minimumFractionDigits: d, maximumFractionDigits: d }));
+  }
+  const QTY_FORMAT = new Intl.NumberFormat("en-US", { maximumFractionDigits: 8 });
+  const MONEY_FORMAT = PRICE_FORMATS[2];
+  const TIME_FORMAT = new Intl.DateTimeFormat("en-GB", {
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+
   function fmtPrice(v) {
     if (v === null || v === undefined) return "—";
-    const d = Math.min(8, Math.max(2, decimalsOf(v)));
-    return v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+    return PRICE_FORMATS[Math.min(8, Math.max(2, decimalsOf(v)))].format(v);
   }
 
   function fmtQty(v) {
     if (v === null || v === undefined) return "—";
-    return v.toLocaleString("en-US", { maximumFractionDigits: 8 });
+    return QTY_FORMAT.format(v);
   }
 
   function fmtMoney(v, signed) {
     if (v === null || v === undefined) return "—";
-    const s = Math.abs(v).toLocaleString("en-US", {
-      minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    const s = MONEY_FORMAT.format(Math.abs(v));
     if (v < 0) return "−" + s;
     return signed && v > 0 ? "+" + s : s;
   }
@@ -127,7 +138,7 @@
 
   function fmtTime(ms) {
     if (!ms) return "—";
-    return new Date(ms).toLocaleTimeString("en-GB", { hour12: false });
+    return TIME_FORMAT.format(ms);
   }
 
   function signClass(v) {
@@ -495,7 +506,13 @@
     const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
     spark.append(line);
     const cells = {
-      price: h("td", { class: "num price", text: "—" }),
+      price: h("td", { class: "num price", text: "—", onpointerenter: () => {
+        const m = state.watch.get(symbol) && state.watch.get(symbol).last;
+        if (m) {   // the tooltip is written when the pointer comes, not on every tick
+          cells.price.title = `bid ${fmtPrice(m.bid)} / ask ${fmtPrice(m.ask)}; 24 h high ` +
+            `${fmtPrice(m.high)}, low ${fmtPrice(m.low)}, volume ${fmtQty(m.volume)}`;
+        }
+      } }),
       change: h("td", { class: "num change", text: "—" }),
       spark: h("td", { class: "trend" }, spark),
       line,
@@ -562,8 +579,6 @@
     entry.shown = null;
     const { cells } = entry;
     cells.price.textContent = fmtPrice(msg.price);
-    cells.price.title = `bid ${fmtPrice(msg.bid)} / ask ${fmtPrice(msg.ask)}; ` +
-      `24 h high ${fmtPrice(msg.high)}, low ${fmtPrice(msg.low)}, volume ${fmtQty(msg.volume)}`;
     if (prev && prev.price !== msg.price) {  // the colour of the last move
       const up = msg.price > prev.price;
       cells.price.classList.toggle("tick-up", up);
@@ -573,14 +588,22 @@
   }
 
   let sparkFrame = 0;
+  let sparksAt = 0;
   function scheduleSparks() {
     if (sparkFrame) return;
-    sparkFrame = requestAnimationFrame(() => {
+    sparkFrame = requestAnimationFrame((now) => {
       sparkFrame = 0;
+      const sparks = now - sparksAt >= SPARK_EVERY_MS;
+      let more = false;
       for (const entry of state.watch.values()) {
         if (entry.pendingMsg) drawRow(entry);
-        if (entry.dirty) drawSpark(entry);
+        if (entry.dirty) {
+          if (sparks) drawSpark(entry);
+          else more = true;
+        }
       }
+      if (sparks) sparksAt = now;
+      if (more) setTimeout(scheduleSparks, SPARK_EVERY_MS);
     });
   }
 
