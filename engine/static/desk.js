@@ -47,6 +47,9 @@ window.tickdeskDesk = (api) => {
     last: null,           // the latest MARKET_UPDATE of the selected symbol
     book: null,           // the latest BOOK_UPDATE of the selected symbol
     tape: [],             // [{time, price, qty, dir}], newest first
+    tapeNew: [],          // trades not drawn yet, oldest first
+    tapeReset: false,     // the tape's rows belong to another symbol
+    barDirty: false,      // the current candle changed since the last frame
     fillMarks: [],        // [{time (ms), side, quantity, price}] of the selected symbol
     priceLines: [],
     info: new Map(),      // symbol -> SYMBOL_INFO (or {missing: reason})
@@ -181,6 +184,7 @@ window.tickdeskDesk = (api) => {
     let bar = bars[bars.length - 1];
     if (bar && t < bar.time) return;          // older than the current candle
     if (!bar || t > bar.time) {
+      if (bar && desk.barDirty && candles) candles.update({ ...bar });  // its last state
       bar = { time: t, open: price, high: price, low: price, close: price };
       bars.push(bar);
       if (bars.length > MAX_BARS) bars.shift();
@@ -189,7 +193,7 @@ window.tickdeskDesk = (api) => {
       bar.low = Math.min(bar.low, price);
       bar.close = price;
     }
-    if (candles) candles.update({ ...bar });
+    desk.barDirty = true;   // drawn once in the next frame, however many trades came
   }
 
   function applyPrecision(symbol) {
@@ -317,19 +321,20 @@ window.tickdeskDesk = (api) => {
       : `spread ${spread}`;
   }
 
+  /** New trades go on top as new rows; the rows already shown are not touched. */
   function drawTape() {
     const tbody = $("tape-rows");
-    while (tbody.childElementCount < desk.tape.length) {
-      tbody.append(h("tr", null, h("td"), h("td", { class: "num" }), h("td", { class: "num" })));
+    const fresh = desk.tapeNew.splice(0).slice(0, TAPE_ROWS);
+    if (desk.tapeReset) {
+      desk.tapeReset = false;
+      tbody.replaceChildren();
     }
-    while (tbody.childElementCount > desk.tape.length) tbody.lastElementChild.remove();
-    desk.tape.forEach((t, i) => {
-      const row = tbody.children[i];
-      row.children[0].textContent = fmtTime(t.time);
-      row.children[1].textContent = fmtPrice(t.price);
-      row.children[1].className = "num " + (t.dir > 0 ? "up" : t.dir < 0 ? "down" : "flat");
-      row.children[2].textContent = t.qty === null ? "—" : fmtQty(t.qty);
-    });
+    const rows = fresh.map((t) => h("tr", null, h("td", { text: fmtTime(t.time) }),
+      h("td", { class: "num " + (t.dir > 0 ? "up" : t.dir < 0 ? "down" : "flat"),
+        text: fmtPrice(t.price) }),
+      h("td", { class: "num", text: t.qty === null ? "—" : fmtQty(t.qty) })));
+    tbody.prepend(...rows.reverse());
+    while (tbody.childElementCount > TAPE_ROWS) tbody.lastElementChild.remove();
   }
 
   // -- the ticket: bid/ask, notional, fee, filters ------------------------------------------
@@ -595,6 +600,8 @@ window.tickdeskDesk = (api) => {
     desk.last = api.lastMarket(symbol);
     desk.book = null;
     desk.tape = [];
+    desk.tapeNew = [];
+    desk.tapeReset = true;
     for (const id of ["chart-symbol", "book-symbol", "tape-symbol"]) $(id).textContent = symbol;
     $("chart-last").textContent = desk.last ? fmtPrice(desk.last.price) : "—";
     for (const row of document.querySelectorAll("#watch-rows tr")) {
@@ -628,6 +635,10 @@ window.tickdeskDesk = (api) => {
       desk.frame = 0;
       const d = desk.dirty;
       desk.dirty = new Set();
+      if (d.has("bar") && desk.barDirty && candles && desk.bars.length) {
+        desk.barDirty = false;
+        candles.update({ ...desk.bars[desk.bars.length - 1] });
+      }
       if (d.has("book")) drawBook();
       if (d.has("tape")) drawTape();
       if (d.has("ticket")) drawTicket();
@@ -649,11 +660,14 @@ window.tickdeskDesk = (api) => {
     const traded = volUp || (msg.volume === null && msg.price !== prev.price);
     if (!traded) return;                          // a book or 24 h ticker change only
     tradeIntoBar(msg.price, msg.eventTime);
-    desk.tape.unshift({ time: msg.eventTime, price: msg.price,
+    const trade = { time: msg.eventTime, price: msg.price,
       qty: volUp ? Number((msg.volume - prev.volume).toPrecision(12)) : null,
-      dir: Math.sign(msg.price - prev.price) });
+      dir: Math.sign(msg.price - prev.price) };
+    desk.tape.unshift(trade);
     if (desk.tape.length > TAPE_ROWS) desk.tape.length = TAPE_ROWS;
-    schedule("tape");
+    desk.tapeNew.push(trade);
+    if (desk.tapeNew.length > TAPE_ROWS) desk.tapeNew.shift();
+    schedule("tape", "bar");
   }
 
   // -- keyboard shortcuts (desktop) ------------------------------------------------------------
