@@ -299,14 +299,6 @@
     const now = Date.now();
     state.lastMsgAt = now;
     const pending = msg.id !== undefined ? state.pending.get(msg.id) : undefined;
-    if (pending && pending.onReply) {   // a desk.js request: its one reply
-      state.pending.delete(msg.id);
-      if (msg.type === "ERROR") {
-        activity("ERROR", `${msg.code}: ${msg.message}`, "bad");
-        pending.onError(msg);
-      } else pending.onReply(msg);
-      return;
-    }
     switch (msg.type) {
       case "CONNECTED": onConnected(msg); break;
       case "AUTHENTICATED": onAuthenticated(msg); break;
@@ -350,7 +342,12 @@
         break;
       case "ORDER_LIST_UPDATE": onListUpdate(msg, pending); break;
       case "ERROR": onError(msg, pending); break;
-      default: break; // SUBSCRIBED, UNSUBSCRIBED and anything newer
+      default:  // SUBSCRIBED, UNSUBSCRIBED, the replies to desk.js and anything newer
+        if (pending && pending.onReply) {   // a desk.js request: its one reply
+          state.pending.delete(msg.id);
+          pending.onReply(msg);
+        }
+        break;
     }
     render();
   }
@@ -408,6 +405,11 @@
   function onError(msg, pending) {
     const text = `${msg.code}: ${msg.message}`;
     activity("ERROR", text, "bad");
+    if (pending && pending.onError) {     // a desk.js request: it reports its own errors
+      state.pending.delete(msg.id);
+      pending.onError(msg);
+      return;
+    }
     if (msg.code === "UNAUTHORIZED") {
       if (pending && pending.kind === "auth") {
         sessionStorage.removeItem(TOKEN_KEY);

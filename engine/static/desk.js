@@ -76,7 +76,8 @@ window.tickdeskDesk = (api) => {
         attributionLogo: true, fontFamily: "system-ui, sans-serif" },
       grid: { vertLines: { color: colors.grid }, horzLines: { color: colors.grid } },
       rightPriceScale: { borderColor: colors.line },
-      timeScale: { borderColor: colors.line, timeVisible: true, secondsVisible: false },
+      timeScale: { borderColor: colors.line, timeVisible: true, secondsVisible: false,
+        rightOffset: 6, barSpacing: 8 },
       crosshair: { mode: 0 },
     };
   }

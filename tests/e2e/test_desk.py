@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from engine.config import FeedConfig, SimulatedConfig
+from engine.config import FeedConfig, ServerConfig, SimulatedConfig
 from tests.conftest import make_config, timeout
 
 # (test_dashboard skips the module, and so this one, when chromium is missing)
@@ -391,3 +391,29 @@ def test_screenshots_of_both_layouts(engine: Engine, browser: Browser, tmp_path:
                 Path(keep).mkdir(parents=True, exist_ok=True)
                 shutil.copy(tmp_path / name, Path(keep) / name)
             shot.assert_no_problems()
+
+
+def test_after_a_restart_the_book_tape_and_chart_come_back(laptop: Desk) -> None:
+    page = laptop.page
+    first = Engine(make_config()).start()
+    port = first.port
+    try:
+        laptop.open(first)
+        expect(laptop.status()).to_have_text("REAL-TIME")
+        expect(page.locator("#book-bids tr:not([hidden])")).to_have_count(5)
+        laptop.wait_js("tickdesk.desk().tape >= 1")
+    finally:
+        first.stop()
+    expect(laptop.status()).to_have_text("DISCONNECTED")
+    page.evaluate("window.tapeBefore = document.querySelector('#tape-rows tr').textContent")
+    second = Engine(make_config(server=ServerConfig(port=port))).start()
+    try:
+        expect(laptop.status()).to_have_text("REAL-TIME", timeout=ms(20))
+        # the book subscription and the candles were asked for again on the new socket
+        laptop.wait_js("document.querySelector('#tape-rows tr').textContent !== window.tapeBefore")
+        expect(page.locator("#book-bids tr:not([hidden])")).to_have_count(5)
+        laptop.wait_js("tickdesk.desk().bars >= 1 && tickdesk.desk().klines !== 'loading'")
+    finally:
+        second.stop()
+    # (the browser reports each refused reconnect attempt: expected while it was down)
+    assert [p for p in laptop.problems if "WebSocket connection to" not in p] == []
