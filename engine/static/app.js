@@ -1101,6 +1101,7 @@
       live: () => state.live,
       account: () => state.account,
       watched: () => [...state.watch.keys()],
+      known: (symbol) => state.watch.has(symbol) || state.served.includes(symbol),
       lastMarket: (symbol) => { const e = state.watch.get(symbol); return e ? e.last : null; },
       openOrders: () => [...state.orders.values()].filter((o) => OPEN_STATUSES.has(o.status)),
       selectSymbol,

@@ -766,7 +766,7 @@ window.tickdeskDesk = (api) => {
     onPortfolio(pf, ms) { if (pf) equityPoint(pf.equity, ms); },
     onTicketChanged() {
       const s = api.ticketSymbol();
-      if (s) loadInfo(s);
+      if (api.known(s)) loadInfo(s);   // not for every half-typed symbol
       schedule("ticket");
     },
     select,
