@@ -777,6 +777,7 @@ window.tickdeskDesk = (api) => {
       return {
         symbol: desk.symbol, interval: desk.interval, klines: desk.klines,
         bars: desk.bars.length, last: last ? { ...last } : null,
+        firstBars: desk.bars.slice(0, 5).map((b) => ({ ...b })),
         markers: markers ? markers.markers().length : 0, priceLines: desk.priceLines.length,
         tape: desk.tape.length, bookLevels: desk.book ? desk.book.bids.length + desk.book.asks.length : 0,
         equityPoints: desk.equity.length, chart: Boolean(chart),

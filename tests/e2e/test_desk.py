@@ -143,7 +143,7 @@ def test_the_chart_renders_and_moves(engine: Engine, desk: Desk) -> None:
     expect(canvas).to_be_visible()
     box = canvas.bounding_box()
     assert box is not None and box["width"] > 200 and box["height"] > 200
-    desk.wait_js("tickdesk.desk().bars >= 1")
+    desk.wait_js("tickdesk.desk().klines === 'loaded' && tickdesk.desk().bars >= 1")
     first = desk.inspect()["last"]
     # It moves: the candle follows the trades, and the drawn image changes.
     desk.page.evaluate("window.before = tickdesk.chartImage()")
@@ -159,6 +159,24 @@ def test_the_chart_renders_and_moves(engine: Engine, desk: Desk) -> None:
     desk.wait_js("tickdesk.desk().interval === '5m' && tickdesk.desk().bars >= 1")
     desk.no_horizontal_overflow()
     desk.assert_no_problems()
+
+
+def test_the_chart_starts_from_the_engines_klines_and_shows_earlier_fills(
+        engine: Engine, laptop: Desk) -> None:
+    fills = market_fills(engine, 2, symbol="BTCUSDT")          # before the page opens
+    with engine.connect() as session:
+        session.send({"action": "get_klines", "symbol": "BTCUSDT", "interval": "1m",
+                      "id": "k"})
+        klines = session.wait_for(lambda m: m.get("id") == "k", timeout=timeout(5))["klines"]
+    assert klines, "the engine has built no 1m bar yet"
+    laptop.open(engine)
+    laptop.wait_js("tickdesk.desk().klines === 'loaded'")
+    shown = laptop.page.evaluate("tickdesk.desk().firstBars")
+    # the page's first candles are the engine's, opens and times as the server sent them
+    for bar, row in zip(shown, klines, strict=False):
+        assert bar["time"] * 1000 == row[0] and bar["open"] == float(row[1])
+    laptop.wait_js(f"tickdesk.desk().markers >= {len(fills)}")   # one arrow per earlier fill
+    laptop.assert_no_problems()
 
 
 def test_an_order_from_the_ticket_appears_in_orders_fills_and_on_the_chart(
