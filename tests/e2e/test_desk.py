@@ -379,36 +379,43 @@ def test_keyboard_shortcuts(engine: Engine, laptop: Desk) -> None:
     laptop.assert_no_problems()
 
 
-def test_screenshots_of_both_layouts(engine: Engine, browser: Browser, tmp_path: Path) -> None:
+def test_screenshots_of_both_layouts(browser: Browser, tmp_path: Path) -> None:
     keep = os.environ.get("TICKDESK_SCREENSHOT_DIR")
-    market_fills(engine, 3, symbol="BTCUSDT")
     for name, viewport in (("dashboard.png", DESKTOP), ("dashboard-phone.png", PHONE)):
-        for shot in open_desk(browser, viewport):
-            page = shot.page
-            shot.open(engine)
-            expect(shot.status()).to_have_text("REAL-TIME")
-            shot.place(type="LIMIT", side="BUY", quantity="0.02", t_price="85000")
-            expect(shot.result()).to_contain_text("accepted")
-            shot.place(type="MARKET", side="SELL", symbol="ETHUSDT", quantity="0.5")
-            expect(page.locator("#position-rows tr")).to_have_count(2)
-            shot.place(type="MARKET", side="BUY", symbol="BTCUSDT", quantity="0.01")
-            expect(shot.result()).to_contain_text("filled")
-            page.click('#watch-rows tr[data-symbol="BTCUSDT"]')
-            page.select_option("#t-type", "LIMIT")
-            page.fill("#t-quantity", "0.05")
-            page.fill("#t-price", "85500")
-            shot.wait_js("tickdesk.desk().tape >= 8 && tickdesk.desk().markers >= 1")
-            sparks = page.locator("#watch-rows polyline.up, #watch-rows polyline.down")
-            expect(sparks).to_have_count(4)
-            page.evaluate("document.activeElement.blur(); window.scrollTo(0, 0)")
-            expect(page.locator("#sec-chart")).to_be_in_viewport()
-            data = page.screenshot(full_page=viewport is DESKTOP)
-            assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000
-            (tmp_path / name).write_bytes(data)
-            if keep:
-                Path(keep).mkdir(parents=True, exist_ok=True)
-                shutil.copy(tmp_path / name, Path(keep) / name)
-            shot.assert_no_problems()
+        with Engine(make_config()) as engine:     # a fresh account for each picture
+            market_fills(engine, 3, symbol="BTCUSDT")
+            take_screenshot(engine, browser, viewport, tmp_path / name, keep)
+
+
+def take_screenshot(engine: Engine, browser: Browser, viewport: dict[str, int], out: Path,
+                    keep: str | None) -> None:
+    """Trade a little from the page, then photograph it (kept in ``keep`` if given)."""
+    for shot in open_desk(browser, viewport):
+        page = shot.page
+        shot.open(engine)
+        expect(shot.status()).to_have_text("REAL-TIME")
+        shot.place(type="LIMIT", side="BUY", quantity="0.02", t_price="85000")
+        expect(shot.result()).to_contain_text("accepted")
+        shot.place(type="MARKET", side="SELL", symbol="ETHUSDT", quantity="0.5")
+        expect(page.locator("#position-rows tr")).to_have_count(2)
+        shot.place(type="MARKET", side="BUY", symbol="BTCUSDT", quantity="0.01")
+        expect(shot.result()).to_contain_text("filled")
+        page.click('#watch-rows tr[data-symbol="BTCUSDT"]')
+        page.select_option("#t-type", "LIMIT")
+        page.fill("#t-quantity", "0.05")
+        page.fill("#t-price", "85500")
+        shot.wait_js("tickdesk.desk().tape >= 8 && tickdesk.desk().markers >= 1")
+        sparks = page.locator("#watch-rows polyline.up, #watch-rows polyline.down")
+        expect(sparks).to_have_count(4)
+        page.evaluate("document.activeElement.blur(); window.scrollTo(0, 0)")
+        expect(page.locator("#sec-chart")).to_be_in_viewport()
+        data = page.screenshot(full_page=viewport is DESKTOP)
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000
+        out.write_bytes(data)
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(out, Path(keep) / out.name)
+        shot.assert_no_problems()
 
 
 def test_after_a_restart_the_book_tape_and_chart_come_back(laptop: Desk) -> None:
