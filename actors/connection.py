@@ -98,6 +98,8 @@ class SessionServices:
     account_budget: Callable[[str, float], bool] | None = None
     #: Every served symbol's exchange info (``get_symbol_info``); None: none known.
     symbols: SymbolCatalog | None = None
+    #: The symbols the feed serves now, in order (``get_symbols``).
+    served_symbols: Callable[[], list[str]] = list
 
 
 class InboundGate:
@@ -282,6 +284,9 @@ class ConnectionActor(TickdeskActor):
             self._check_known(args.symbol, rid)
             if not self._svc.portfolio.tell(KlineRequest(args, self._ch, rid)):
                 raise InternalError(rid)
+        elif action is Action.GET_SYMBOLS:
+            # market data too: the watch list a client starts from
+            self._ch.deliver(sm.symbols(self._svc.served_symbols(), now(), rid))
         elif action in ACCOUNT_ACTIONS:
             if self._account is None:
                 raise Unauthorized("authenticate first (auth or ?token=)", rid)

@@ -8,7 +8,14 @@ path ever reaches the file system (no traversal, no directory listing).
 ``index.html`` carries the symbol rule (:data:`engine.protocol.symbols.SYMBOL_PATTERN`)
 in a ``<meta name="tickdesk-symbol-pattern">`` the daemon fills in when it
 reads the file, so the page checks symbols by the server's one rule and keeps
-no copy of it.
+no copy of it; likewise the fee rate (``trading.fee_bps``) in
+``<meta name="tickdesk-fee-bps">``, for the order ticket's fee estimate.
+
+The chart is TradingView's lightweight-charts, vendored unmodified in
+``engine/static/vendor/`` with its licence (Apache-2.0) and served from here
+like our own files (no CDN). Its attribution logo adds one inline ``<style>``
+element; the Content-Security-Policy allows exactly that element by its hash
+(:data:`CHART_STYLE_HASH`) and no other inline style.
 
 Every response carries ``Connection: close``: a stopped engine then keeps no
 idle keep-alive connection (and no handler thread) of a browser alive, and a
@@ -22,12 +29,14 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Mapping
+from decimal import Decimal
 from importlib import resources
 
 from engine.protocol.symbols import SYMBOL_PATTERN
 from engine.server.http import HttpResponse, Route
 
-__all__ = ["SECURITY_HEADERS", "STATIC_FILES", "dashboard_routes"]
+__all__ = ["CHART_LIBRARY", "CHART_STYLE_HASH", "SECURITY_HEADERS", "STATIC_FILES",
+           "dashboard_routes"]
 
 log = logging.getLogger("tickdesk.dashboard")
 
@@ -37,12 +46,26 @@ STATIC_FILES: dict[str, tuple[str, str]] = {
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/static/app.css": ("app.css", "text/css; charset=utf-8"),
     "/static/favicon.svg": ("favicon.svg", "image/svg+xml"),
+    # -- the desk (issue 17): the chart library, vendored, and the panels' scripts --
+    "/static/vendor/lightweight-charts.standalone.production.js": (
+        "vendor/lightweight-charts.standalone.production.js", "text/javascript; charset=utf-8"),
+    "/static/vendor/lightweight-charts.LICENSE.txt": (
+        "vendor/lightweight-charts.LICENSE.txt", "text/plain; charset=utf-8"),
+    "/static/desk.js": ("desk.js", "text/javascript; charset=utf-8"),
 }
+
+#: The vendored chart library: npm package and version (README, docs/dashboard.md).
+CHART_LIBRARY = ("lightweight-charts", "5.2.1")
+
+#: CSP hash of the one inline ``<style>`` lightweight-charts 5.2.1 adds (the
+#: position of its attribution logo); a test recomputes it from the vendored file.
+CHART_STYLE_HASH = "sha256-3pRED1tOXas1FXFoPb9TGCjmYe9XQsmO9OV23khV2nY="
 
 #: Sent with every dashboard file: nothing but our own files and our own WebSocket.
 SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("Content-Security-Policy",
-     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+     "default-src 'none'; script-src 'self'; "
+     f"style-src 'self' '{CHART_STYLE_HASH}'; img-src 'self'; "
      "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
@@ -57,8 +80,9 @@ _VALUES: dict[bytes, bytes] = {
 }
 
 
-def _fill(body: bytes) -> bytes:
-    for placeholder, value in _VALUES.items():
+def _fill(body: bytes, fee_bps: Decimal) -> bytes:
+    values = {**_VALUES, b"{{fee_bps}}": html.escape(str(fee_bps)).encode()}
+    for placeholder, value in values.items():
         body = body.replace(placeholder, value)
     return body
 
@@ -72,8 +96,9 @@ def _serve(body: bytes, content_type: str) -> Route:
     return route
 
 
-def dashboard_routes() -> dict[str, Route]:
-    """The routes of the dashboard's files (a missing file is logged and not served)."""
+def dashboard_routes(fee_bps: Decimal = Decimal(10)) -> dict[str, Route]:
+    """The routes of the dashboard's files (a missing file is logged and not served);
+    ``fee_bps``: the engine's ``trading.fee_bps``, written into the page."""
     static = resources.files("engine").joinpath("static")
     routes: dict[str, Route] = {}
     for path, (name, content_type) in STATIC_FILES.items():
@@ -82,5 +107,6 @@ def dashboard_routes() -> dict[str, Route]:
         except OSError:
             log.warning("dashboard file %s is missing; %s is not served", name, path)
             continue
-        routes[path] = _serve(_fill(body), content_type)
+        routes[path] = _serve(_fill(body, fee_bps) if name == "index.html" else body,
+                              content_type)
     return routes

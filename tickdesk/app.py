@@ -308,6 +308,7 @@ class Engine:
             order_monitor=self.order_monitor,
             now_ms=self.clock.now_ms,
             known_symbol=self.feed_shared.serves,
+            served_symbols=self.feed_shared.served,
             dynamic_symbols=self._feed_kind.live_symbols and cfg.feed.dynamic_symbols,
             feed_status=self._feed_status.get,
             tokens=self._tokens,
@@ -370,7 +371,7 @@ class Engine:
             routes = {"/healthz": healthz_route(self.ops_snapshot),
                       "/metrics": metrics_route(self.ops_snapshot, self.metrics,
                                                 self.statistics),
-                      **dashboard_routes()}
+                      **dashboard_routes(self.config.trading.fee_bps)}
             limits = EdgeLimits(
                 handshake_timeout_s=srv.handshake_timeout_s,
                 max_header_bytes=srv.max_header_bytes,

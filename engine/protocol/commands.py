@@ -186,6 +186,7 @@ PARSERS: dict[Action, Callable[[Mapping[str, Any]], Args]] = {
     Action.GET_KLINES: _klines_query,
     Action.AUTH: _auth_args,
     Action.PING: _no_args,
+    Action.GET_SYMBOLS: _no_args,
 }
 
 

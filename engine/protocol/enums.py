@@ -35,6 +35,8 @@ class Action(StrEnum):
     GET_KLINES = "get_klines"
     AUTH = "auth"
     PING = "ping"
+    # -- the dashboard's watch list (issue 17) --
+    GET_SYMBOLS = "get_symbols"
 
 
 class MessageType(StrEnum):
@@ -58,6 +60,8 @@ class MessageType(StrEnum):
     SYMBOL_INFO = "SYMBOL_INFO"
     PONG = "PONG"
     ERROR = "ERROR"
+    # -- the dashboard's watch list (issue 17) --
+    SYMBOLS = "SYMBOLS"
 
 
 class ErrorCode(StrEnum):

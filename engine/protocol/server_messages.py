@@ -63,6 +63,7 @@ __all__ = [
     "position_update",
     "subscribed",
     "symbol_info",
+    "symbols",
     "unsubscribed",
 ]
 
@@ -424,6 +425,12 @@ def symbol_info(info: SymbolInfo, ts: int, request_id: RequestId = None) -> Outg
         filters=_filter_objects(info),
         filtersSource=info.source,
     )
+
+
+def symbols(served: Iterable[str], ts: int, request_id: RequestId = None) -> Outgoing:
+    """SYMBOLS: the reply to ``get_symbols`` — every symbol the feed serves now
+    (configured first, in their order, then those added live)."""
+    return _simple(MessageType.SYMBOLS, ts, request_id, symbols=list(served))
 
 
 def fill_object(fill: FillRecord) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 // tickdesk dashboard: a plain-JavaScript client of the real-time protocol
-// (docs/protocol.md). No build step, no dependencies. See docs/dashboard.md.
+// (docs/protocol.md). No build step. See docs/dashboard.md. This file owns the
+// connection (its own section below: connect, reconnect, send), the watch list, the
+// account panels and the order ticket; desk.js draws the chart, book, tape, fills and
+// equity through the hooks this file calls (`desk.*`).
 "use strict";
 
 (() => {
@@ -14,11 +17,11 @@
   const DEAD_AFTER_MS = 15000;      // nothing at all received for this long: reconnect
   const TICK_MS = 250;              // the indicator's refresh
   const SPARK_POINTS = 90;
+  const SPARK_EVERY_MS = 500;       // sparklines are redrawn at most twice a second
   const MAX_ACTIVITY = 200;
   const MAX_ORDERS_SHOWN = 200;
   const MAX_ORDERS_KEPT = 1000;
   const MAX_PENDING = 300;
-  const DEFAULT_WATCH = ["BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"];
   const TOKEN_KEY = "tickdesk.token";
   const WATCH_KEY = "tickdesk.watch";
   const SYMBOL_RULE = symbolRule();
@@ -67,7 +70,10 @@
     orders: new Map(),   // orderId -> order (plus listType)
     positions: [],
     refreshTimer: null,
+    served: [],          // the feed's symbols (SYMBOLS), offered when adding one
+    seedWatch: false,    // nothing remembered: the watch list starts from SYMBOLS
   };
+  let desk = null;       // the hooks of desk.js (chart, book, tape, fills, equity)
 
   // -- small helpers ----------------------------------------------------------
   function h(tag, props, ...children) {
@@ -95,21 +101,31 @@
     return dot < 0 ? 0 : s.length - dot - 1;
   }
 
+  // One Intl.NumberFormat per format, made once: toLocaleString() builds a new one on
+  // every call, which costs far more than the formatting (50 symbols streaming).
+  const PRICE_FORMATS = [];
+  for (let d = 0; d <= 8; d++) {
+    PRICE_FORMATS.push(new Intl.NumberFormat("en-US",
+      { minimumFractionDigits: d, maximumFractionDigits: d }));
+  }
+  const QTY_FORMAT = new Intl.NumberFormat("en-US", { maximumFractionDigits: 8 });
+  const MONEY_FORMAT = PRICE_FORMATS[2];
+  const TIME_FORMAT = new Intl.DateTimeFormat("en-GB", {
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+
   function fmtPrice(v) {
     if (v === null || v === undefined) return "—";
-    const d = Math.min(8, Math.max(2, decimalsOf(v)));
-    return v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+    return PRICE_FORMATS[Math.min(8, Math.max(2, decimalsOf(v)))].format(v);
   }
 
   function fmtQty(v) {
     if (v === null || v === undefined) return "—";
-    return v.toLocaleString("en-US", { maximumFractionDigits: 8 });
+    return QTY_FORMAT.format(v);
   }
 
   function fmtMoney(v, signed) {
     if (v === null || v === undefined) return "—";
-    const s = Math.abs(v).toLocaleString("en-US", {
-      minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    const s = MONEY_FORMAT.format(Math.abs(v));
     if (v < 0) return "−" + s;
     return signed && v > 0 ? "+" + s : s;
   }
@@ -122,7 +138,7 @@
 
   function fmtTime(ms) {
     if (!ms) return "—";
-    return new Date(ms).toLocaleTimeString("en-GB", { hour12: false });
+    return TIME_FORMAT.format(ms);
   }
 
   function signClass(v) {
@@ -208,6 +224,7 @@
     state.pings.clear();
     state.rttMs = null;
     for (const [id, p] of state.pending) {
+      if (p.onLost) p.onLost();
       if (p.kind === "ticket" && !p.done) {
         ticketResult("error", "Connection lost before the server answered: check the " +
           "orders table once reconnected.");
@@ -250,6 +267,7 @@
     fetchState({ action: "get_positions" });
     fetchState({ action: "get_portfolio" });
     fetchState({ action: "get_orders", status: "all" });
+    if (desk) desk.onAccount();
   }
 
   /** A get_* request that is retried (1, 2, 3 s later) if the server answers INTERNAL
@@ -293,22 +311,43 @@
         break;
       }
       case "FEED_STATUS": onFeedStatus(msg); break;
-      case "MARKET_UPDATE": state.lastDataAt = now; onMarket(msg); break;
+      case "MARKET_UPDATE":       // streaming: drawn in the next frame, no render() here
+        state.lastDataAt = now;
+        onMarket(msg);
+        if (desk) desk.onMarket(msg);
+        return;
+      case "BOOK_UPDATE":
+        if (desk) desk.onBook(msg);
+        return;
+      case "SYMBOLS": onSymbols(msg); break;
       case "POSITION_UPDATE":
         state.lastDataAt = now;
         state.positions = msg.positions || [];
         renderPositions();
         break;
-      case "PORTFOLIO_UPDATE": state.lastDataAt = now; renderPortfolio(msg.portfolio); break;
+      case "PORTFOLIO_UPDATE":
+        state.lastDataAt = now;
+        renderPortfolio(msg.portfolio);
+        if (desk) desk.onPortfolio(msg.portfolio, msg.timestamp);
+        break;
       case "ORDERS":
         state.orders.clear();
         for (const o of msg.orders || []) storeOrder(o, null);
         renderOrders();
         break;
-      case "ORDER_UPDATE": state.lastDataAt = now; onOrderUpdate(msg, pending); break;
+      case "ORDER_UPDATE":
+        state.lastDataAt = now;
+        onOrderUpdate(msg, pending);
+        if (desk) desk.onOrderUpdate(msg);
+        break;
       case "ORDER_LIST_UPDATE": onListUpdate(msg, pending); break;
       case "ERROR": onError(msg, pending); break;
-      default: break; // SUBSCRIBED, UNSUBSCRIBED and anything newer
+      default:  // SUBSCRIBED, UNSUBSCRIBED, the replies to desk.js and anything newer
+        if (pending && pending.onReply) {   // a desk.js request: its one reply
+          state.pending.delete(msg.id);
+          pending.onReply(msg);
+        }
+        break;
     }
     render();
   }
@@ -325,6 +364,8 @@
     activity(again ? "RECONNECTED" : "CONNECTED",
       `${msg.server || "server"}, account ${msg.account || "— (token needed)"}`, "good");
     for (const symbol of state.watch.keys()) subscribe(symbol);
+    send({ action: "get_symbols" }, { kind: "symbols" });
+    if (desk) desk.onConnected();
     if (state.account) {
       state.authNeeded = false;
       showAuth(false);
@@ -364,6 +405,11 @@
   function onError(msg, pending) {
     const text = `${msg.code}: ${msg.message}`;
     activity("ERROR", text, "bad");
+    if (pending && pending.onError) {     // a desk.js request: it reports its own errors
+      state.pending.delete(msg.id);
+      pending.onError(msg);
+      return;
+    }
     if (msg.code === "UNAUTHORIZED") {
       if (pending && pending.kind === "auth") {
         sessionStorage.removeItem(TOKEN_KEY);
@@ -400,13 +446,41 @@
   }
 
   // -- the watch list -------------------------------------------------------------
+  /** The remembered watch list; with none (a first visit), the list starts from the
+   * symbols the server serves (SYMBOLS, asked for after every CONNECTED). */
   function loadWatch() {
-    let list = DEFAULT_WATCH;
+    let list = null;
     try {
       const stored = JSON.parse(localStorage.getItem(WATCH_KEY) || "null");
       if (Array.isArray(stored)) list = stored.filter((s) => SYMBOL_RULE.re.test(s));
-    } catch (_) { /* use the default */ }
-    for (const s of list) addSymbol(s, false);
+    } catch (_) { /* start from the server's */ }
+    state.seedWatch = list === null;
+    for (const s of list || []) addSymbol(s, false);
+    showWatchEmpty();
+  }
+
+  function onSymbols(msg) {
+    state.served = (msg.symbols || []).filter((s) => SYMBOL_RULE.re.test(s));
+    if (state.seedWatch) {
+      state.seedWatch = false;
+      for (const s of state.served) addSymbol(s, false);
+      saveWatch();
+    }
+    updateDatalist();
+    if (desk && !desk.selected() && state.watch.size) selectSymbol(state.watch.keys().next().value);
+  }
+
+  function showWatchEmpty() {
+    const empty = $("watch-empty");
+    if (empty) empty.hidden = state.watch.size > 0 || state.seedWatch;
+  }
+
+  /** Show ``symbol`` in the chart, book and tape, and put it in the order ticket. */
+  function selectSymbol(symbol) {
+    if (!state.watch.has(symbol) && !SYMBOL_RULE.re.test(symbol)) return;
+    $("t-symbol").value = symbol;
+    updateTicket();
+    if (desk) desk.select(symbol);
   }
 
   function saveWatch() {
@@ -434,7 +508,13 @@
     const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
     spark.append(line);
     const cells = {
-      price: h("td", { class: "num price", text: "—" }),
+      price: h("td", { class: "num price", text: "—", onpointerenter: () => {
+        const m = state.watch.get(symbol) && state.watch.get(symbol).last;
+        if (m) {   // the tooltip is written when the pointer comes, not on every tick
+          cells.price.title = `bid ${fmtPrice(m.bid)} / ask ${fmtPrice(m.ask)}; 24 h high ` +
+            `${fmtPrice(m.high)}, low ${fmtPrice(m.low)}, volume ${fmtQty(m.volume)}`;
+        }
+      } }),
       change: h("td", { class: "num change", text: "—" }),
       spark: h("td", { class: "trend" }, spark),
       line,
@@ -446,14 +526,13 @@
     const row = h("tr", { dataset: { symbol }, title: "Click to use in the order ticket" },
       h("td", { class: "sym", text: symbol }), cells.price, cells.change, cells.spark,
       h("td", { class: "act" }, remove));
-    row.addEventListener("click", () => {
-      $("t-symbol").value = symbol;
-      updateTicket();
-    });
+    row.addEventListener("click", () => selectSymbol(symbol));
     $("watch-rows").append(row);
-    state.watch.set(symbol, { row, cells, history: [], last: null, dirty: false });
+    state.watch.set(symbol, { row, cells, history: [], last: null, dirty: false, shown: null });
     saveWatch();
     updateDatalist();
+    showWatchEmpty();
+    if (desk && !desk.selected()) selectSymbol(symbol);
     if (state.live) subscribe(symbol);
     if (announce) activity("WATCH", `watching ${symbol}`);
     return true;
@@ -466,46 +545,67 @@
     state.watch.delete(symbol);
     saveWatch();
     updateDatalist();
+    showWatchEmpty();
     if (unsubscribe) send({ action: "unsubscribe_ticker", symbol });
   }
 
   function updateDatalist() {
     const list = $("watch-symbols");
-    list.replaceChildren(...[...state.watch.keys()].map((s) => h("option", { value: s })));
+    const all = new Set([...state.watch.keys(), ...state.served]);
+    list.replaceChildren(...[...all].map((s) => h("option", { value: s })));
   }
 
+  /** A MARKET_UPDATE: kept, and drawn in the next animation frame (with 50 symbols
+   * streaming, one frame draws every row that changed, once). */
   function onMarket(msg) {
     const entry = state.watch.get(msg.symbol);
     if (!entry) return;
-    const { cells } = entry;
-    const prev = entry.last;
+    if (!entry.shown) entry.shown = entry.last;
     entry.last = msg;
+    entry.pendingMsg = true;
+    const hist = entry.history;
+    const prev = entry.histMsg;
+    if (!hist.length || hist[hist.length - 1] !== msg.price || prev.seq !== msg.seq) {
+      hist.push(msg.price);
+      if (hist.length > SPARK_POINTS) hist.shift();
+      entry.histMsg = msg;
+      entry.dirty = true;
+    }
+    scheduleSparks();
+  }
+
+  function drawRow(entry) {
+    entry.pendingMsg = false;
+    const msg = entry.last;
+    const prev = entry.shown;
+    entry.shown = null;
+    const { cells } = entry;
     cells.price.textContent = fmtPrice(msg.price);
-    cells.price.title = `bid ${fmtPrice(msg.bid)} / ask ${fmtPrice(msg.ask)}; ` +
-      `24 h high ${fmtPrice(msg.high)}, low ${fmtPrice(msg.low)}, volume ${fmtQty(msg.volume)}`;
     if (prev && prev.price !== msg.price) {  // the colour of the last move
       const up = msg.price > prev.price;
       cells.price.classList.toggle("tick-up", up);
       cells.price.classList.toggle("tick-down", !up);
     }
     setSigned(cells.change, msg.priceChangePercent, fmtPct(msg.priceChangePercent));
-    const hist = entry.history;
-    if (!hist.length || hist[hist.length - 1] !== msg.price || prev.seq !== msg.seq) {
-      hist.push(msg.price);
-      if (hist.length > SPARK_POINTS) hist.shift();
-      entry.dirty = true;
-      scheduleSparks();
-    }
   }
 
   let sparkFrame = 0;
+  let sparksAt = 0;
   function scheduleSparks() {
     if (sparkFrame) return;
-    sparkFrame = requestAnimationFrame(() => {
+    sparkFrame = requestAnimationFrame((now) => {
       sparkFrame = 0;
+      const sparks = now - sparksAt >= SPARK_EVERY_MS;
+      let more = false;
       for (const entry of state.watch.values()) {
-        if (entry.dirty) drawSpark(entry);
+        if (entry.pendingMsg) drawRow(entry);
+        if (entry.dirty) {
+          if (sparks) drawSpark(entry);
+          else more = true;
+        }
       }
+      if (sparks) sparksAt = now;
+      if (more) setTimeout(scheduleSparks, SPARK_EVERY_MS);
     });
   }
 
@@ -713,6 +813,7 @@
         row.classList.toggle("done", !OPEN_STATUSES.has(o.status));
       });
     $("orders-empty").hidden = list.length > 0;
+    if (desk) desk.onOrdersChanged();
   }
 
   function cancelOrder(o) {
@@ -783,6 +884,7 @@
       (type === "MARKET" ? " at market" : ` · ${type.replace(/_/g, " ").toLowerCase()}`);
     button.classList.toggle("buy", s === "BUY");
     button.classList.toggle("sell", s === "SELL");
+    if (desk) desk.onTicketChanged();
   }
 
   class TicketError extends Error {}
@@ -978,6 +1080,12 @@
       authenticate(token);
     });
     $("reconnect-now").addEventListener("click", () => { if (!state.ws) connect(); });
+    $("t-symbol").addEventListener("change", () => {
+      const symbol = $("t-symbol").value.trim().toUpperCase();
+      if (state.watch.has(symbol) && desk) desk.select(symbol);
+    });
+    $("ticket").addEventListener("input", () => { if (desk) desk.onTicketChanged(); });
+    desk = window.tickdeskDesk ? window.tickdeskDesk(deskApi()) : null;
     loadWatch();
     updateTicket();
     renderOrders();
@@ -986,8 +1094,38 @@
     connect();
   }
 
+  /** What desk.js may use of this file: sending, formatting, the ticket and the lists. */
+  function deskApi() {
+    return Object.freeze({
+      h, send, notice, activity, fmtPrice, fmtQty, fmtMoney, fmtTime, decimalsOf,
+      live: () => state.live,
+      account: () => state.account,
+      watched: () => [...state.watch.keys()],
+      known: (symbol) => state.watch.has(symbol) || state.served.includes(symbol),
+      lastMarket: (symbol) => { const e = state.watch.get(symbol); return e ? e.last : null; },
+      openOrders: () => [...state.orders.values()].filter((o) => OPEN_STATUSES.has(o.status)),
+      selectSymbol,
+      ticketSymbol: () => $("t-symbol").value.trim().toUpperCase(),
+      ticketSide: side,
+      setTicketSide: (s) => {
+        document.querySelector(`#ticket input[name="side"][value="${s}"]`).checked = true;
+        updateTicket();
+      },
+      setTicketType: (t) => { $("t-type").value = t; updateTicket(); },
+      setTicketPrice: (v) => {
+        if (!PRICED.has($("t-type").value)) $("t-type").value = "LIMIT";
+        $("t-price").value = String(v);
+        updateTicket();
+      },
+    });
+  }
+
   // A read-only handle for people debugging in the console, and for the tests.
-  window.tickdesk = Object.freeze({ state, backoffDelay, connectionState });
+  window.tickdesk = Object.freeze({
+    state, backoffDelay, connectionState,
+    desk: () => (desk ? desk.inspect() : null),
+    chartImage: () => (desk ? desk.chartImage() : ""),
+  });
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();

@@ -263,6 +263,7 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
     "unsubscribed": lambda: [sm.unsubscribed("BTCUSDT", TS, RID),
                              sm.unsubscribed("BTCUSDT", TS, RID, stream="book")],
     "authenticated": lambda: [sm.authenticated("alice", TS, RID)],
+    "symbols": lambda: [sm.symbols(["BTCUSDT", "ETHUSDT"], TS, RID)],
 }
 #: Public names of server_messages that build no message (or build the
 #: nested objects the messages above carry).

@@ -8,9 +8,7 @@ to keep a copy of the screenshot the last test takes.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -319,37 +317,4 @@ def test_the_printed_url_with_a_token_signs_in_and_hides_the_token(dash: Dash) -
         expect(dash.page.locator("#account")).to_have_text("alice")
         expect(dash.page.locator("#auth-form")).to_be_hidden()
         assert "token" not in dash.page.url
-    dash.assert_no_problems()
-
-
-def test_screenshot(engine: Engine, dash: Dash, tmp_path: Path) -> None:
-    page = dash.page
-    dash.open(engine)
-    expect(dash.status()).to_have_text("REAL-TIME")
-    dash.place(type="MARKET", side="BUY", quantity="0.05")
-    expect(page.locator("#position-rows tr")).to_have_count(1)
-    dash.place(type="MARKET", side="SELL", symbol="ETHUSDT", quantity="0.8")
-    expect(page.locator("#position-rows tr")).to_have_count(2)
-    dash.place(type="LIMIT", side="BUY", symbol="SOLUSDT", quantity="5", t_price="120")
-    expect(dash.result()).to_contain_text("accepted")
-    dash.place(type="TRAILING_STOP", side="SELL", quantity="0.05", t_delta="150")
-    expect(dash.result()).to_contain_text("accepted")
-    dash.place(type="LIMIT_MAKER", side="BUY", quantity="0.001", t_price="10000000")
-    expect(dash.result()).to_contain_text("rejected")
-    # Leave the ticket showing a stop-limit sell being typed.
-    page.click("#ticket label.side.sell")
-    page.select_option("#t-type", "STOP_LOSS_LIMIT")
-    page.fill("#t-quantity", "0.05")
-    page.fill("#t-price", "84000")
-    page.fill("#t-stop", "84500")
-    page.fill("#t-delta", "")
-    expect(page.locator("#watch-rows polyline.up, #watch-rows polyline.down")).to_have_count(4)
-    out = tmp_path / "dashboard.png"
-    data = page.screenshot(full_page=True)   # bytes (a path= write would start a thread)
-    out.write_bytes(data)
-    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000
-    keep = os.environ.get("TICKDESK_SCREENSHOT_DIR")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(out, Path(keep) / "dashboard.png")
     dash.assert_no_problems()

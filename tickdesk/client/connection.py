@@ -533,6 +533,12 @@ class TickdeskClient:
         filters in exchangeInfo field names (no authentication needed)."""
         return self.request("get_symbol_info", symbol=symbol, timeout=timeout)
 
+    def get_symbols(self, *, timeout: float | None = None) -> list[str]:
+        """Every symbol the server's feed serves now (``SYMBOLS``; no authentication
+        needed)."""
+        reply = self.request("get_symbols", timeout=timeout)
+        return cast(list[str], reply["symbols"])
+
     def ping(self, *, timeout: float | None = None) -> float:
         """Round-trip time of a ``ping``/``PONG``, in seconds."""
         t0 = time.monotonic()
