@@ -10,7 +10,7 @@ form-urlencoded body; a name given twice is -1101.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl
@@ -49,6 +49,7 @@ __all__ = [
     "otoco_command",
     "parse_params",
     "reject_error",
+    "spot_balances",
     "trade_json",
 ]
 
@@ -439,16 +440,38 @@ def trade_json(fill: Mapping[str, Any], list_id: int | None, fee_asset: str) -> 
             "isBuyer": fill["side"] == "BUY", "isMaker": False, "isBestMatch": True}
 
 
-def account_json(portfolio: Mapping[str, Any], fee_bps: Decimal, now_ms: int,
-                 assets: Iterable[str] = ()) -> dict[str, Any]:
-    """``GET /api/v3/account`` from a tickdesk ``portfolio`` object (``assets``:
-    assets listed at 0 even when the account holds none of them)."""
-    rate = fee_bps / Decimal(10000)
-    balances: dict[str, dict[str, str]] = {
-        a: {"asset": a, "free": fmt(_ZERO), "locked": fmt(_ZERO)} for a in assets}
+def spot_balances(portfolio: Mapping[str, Any], positions: Iterable[Mapping[str, Any]],
+                  assets_of: Callable[[str], tuple[str, str] | None]
+                  ) -> dict[str, tuple[Decimal, Decimal]]:
+    """The netted account seen as a spot wallet: ``{asset: (free, locked)}``.
+
+    tickdesk keeps a position per symbol and books only P&L and fees in the
+    quote asset (docs/trading.md); a spot bot expects the base asset to grow
+    by what it bought and the quote asset to shrink by what it paid. So each
+    asset's amount is its ``total``, plus the open positions that have it as
+    base asset (signed quantity), minus their cost (quantity x entry price)
+    in their quote asset; ``locked`` is what open orders reserve."""
+    total: dict[str, Decimal] = {}
+    locked: dict[str, Decimal] = {}
     for b in portfolio.get("balances", []):
-        balances[b["asset"]] = {"asset": b["asset"], "free": fmt(_d(b.get("free"))),
-                                "locked": fmt(_d(b.get("locked")))}
+        total[b["asset"]] = _d(b.get("total"))
+        locked[b["asset"]] = _d(b.get("locked"))
+    for p in positions:
+        pair = assets_of(str(p["symbol"]))
+        if pair is None:
+            continue
+        base, quote = pair
+        qty = _d(p.get("quantity"))
+        signed = qty if p.get("side") == "LONG" else -qty
+        total[base] = total.get(base, _ZERO) + signed
+        total[quote] = total.get(quote, _ZERO) - signed * _d(p.get("entryPrice"))
+    return {a: (total[a] - locked.get(a, _ZERO), locked.get(a, _ZERO)) for a in total}
+
+
+def account_json(balances: Mapping[str, tuple[Decimal, Decimal]], fee_bps: Decimal,
+                 now_ms: int) -> dict[str, Any]:
+    """``GET /api/v3/account`` from :func:`spot_balances`."""
+    rate = fee_bps / Decimal(10000)
     bps = int(fee_bps)
     return {
         "makerCommission": bps, "takerCommission": bps, "buyerCommission": 0,
@@ -457,7 +480,9 @@ def account_json(portfolio: Mapping[str, Any], fee_bps: Decimal, now_ms: int,
                             "seller": fmt(_ZERO)},
         "canTrade": True, "canWithdraw": False, "canDeposit": False, "brokered": False,
         "requireSelfTradePrevention": False, "preventSor": False, "updateTime": now_ms,
-        "accountType": "SPOT", "balances": [balances[a] for a in sorted(balances)],
+        "accountType": "SPOT",
+        "balances": [{"asset": a, "free": fmt(balances[a][0].quantize(EIGHT)),
+                      "locked": fmt(balances[a][1].quantize(EIGHT))} for a in sorted(balances)],
         "permissions": ["SPOT"], "uid": 0,
     }
 

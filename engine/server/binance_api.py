@@ -562,14 +562,26 @@ class BinanceApi:
 
     # -- account ------------------------------------------------------------------
 
+    def _assets_of(self, symbol: str) -> tuple[str, str] | None:
+        info = self._ctx.catalog.get(symbol)
+        if info is None or not info.base_asset or not info.quote_asset:
+            return None
+        return info.base_asset, info.quote_asset
+
     def _account(self, account: str | None, _p: dict[str, str]) -> Any:
         rid = self._rid()
-        msgs = self._call(account, [{"action": "get_portfolio", "id": rid}])
+        msgs = self._call(account, [{"action": "get_portfolio", "id": rid},
+                                    {"action": "get_positions", "id": f"{rid}.pos"}])
         self._raise_error(msgs, rid)
-        for m in msgs:
-            if m.get("type") == "PORTFOLIO_UPDATE":
-                return tr.account_json(m["portfolio"], self._ctx.fee_bps, self._ctx.now_ms())
-        raise BinanceError(-1000, "no answer to get_portfolio")
+        self._raise_error(msgs, f"{rid}.pos")
+        portfolio = next((m["portfolio"] for m in msgs if m.get("type") == "PORTFOLIO_UPDATE"),
+                         None)
+        positions = next((m["positions"] for m in msgs if m.get("type") == "POSITION_UPDATE"),
+                         None)
+        if portfolio is None or positions is None:
+            raise BinanceError(-1000, "no answer to get_portfolio")
+        balances = tr.spot_balances(portfolio, positions, self._assets_of)
+        return tr.account_json(balances, self._ctx.fee_bps, self._ctx.now_ms())
 
     def _my_trades(self, account: str | None, params: dict[str, str]) -> Any:
         symbol = self._known_symbol(params)
