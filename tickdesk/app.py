@@ -62,7 +62,13 @@ from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import CloseCode
 from engine.protocol.server_messages import Outgoing
-from engine.server.binance_api import API_PREFIX, ApiContext, BinanceApi, busy_response
+from engine.server.binance_api import (
+    API_PREFIX,
+    ApiContext,
+    BinanceApi,
+    busy_response,
+    openapi_route,
+)
 from engine.server.channel import SocketChannel
 from engine.server.edge import Accepted, EdgeLimits, EdgeLoop, Site
 from engine.server.http import ApiSite, HostPolicy, Refusal, UpgradeRequest
@@ -362,6 +368,7 @@ class Engine:
             routes = {"/healthz": healthz_route(self.ops_snapshot),
                       "/metrics": metrics_route(self.ops_snapshot, self.metrics,
                                                 self.statistics),
+                      "/openapi.json": openapi_route(),
                       **dashboard_routes()}
             limits = EdgeLimits(
                 handshake_timeout_s=srv.handshake_timeout_s,

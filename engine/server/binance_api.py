@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from engine.binance import openapi
 from engine.binance import translate as tr
 from engine.binance.endpoints import ENDPOINTS, Endpoint, Security, by_route
 from engine.binance.errors import INVALID_LISTEN_KEY, BinanceError, bad_param, mandatory
@@ -43,11 +44,13 @@ from engine.binance.signing import ApiKey, check_timestamp, verify_key, verify_s
 from engine.binance.weights import WeightBook
 from engine.market.symbol_info import SymbolCatalog
 from engine.protocol import server_messages as sm
-from engine.server.http import ApiRequest, HttpResponse
+from engine.server.http import ApiRequest, HttpResponse, Route
 from engine.server.limits import peer_ip
 from engine.server.shared_keys import SharedListenKeys
+from engine.version import __version__
 
-__all__ = ["API_PREFIX", "BinanceApi", "Gateway", "MarketView", "busy_response"]
+__all__ = ["API_PREFIX", "BinanceApi", "Gateway", "MarketView", "busy_response",
+           "openapi_route"]
 
 log = logging.getLogger("tickdesk.binance")
 
@@ -95,6 +98,17 @@ class ApiContext:
 
 def _json(status: int, body: Any, headers: tuple[tuple[str, str], ...] = ()) -> HttpResponse:
     return HttpResponse(status, _JSON, orjson.dumps(body), headers)
+
+
+def openapi_route() -> Route:
+    """``GET /openapi.json``: the document of the endpoints the router serves."""
+    body = orjson.dumps(openapi.document(__version__), option=orjson.OPT_INDENT_2)
+    resp = HttpResponse(200, _JSON, body)
+
+    def route(_headers: Mapping[str, str], _query: Mapping[str, list[str]]) -> HttpResponse:
+        return resp
+
+    return route
 
 
 def busy_response() -> HttpResponse:
