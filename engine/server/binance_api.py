@@ -71,9 +71,11 @@ class Gateway(Protocol):
 
 
 class MarketView(Protocol):
-    """The latest MARKET_UPDATE / BOOK_UPDATE of each served symbol (Decimals)."""
+    """The latest MARKET_UPDATE / BOOK_UPDATE of served symbols (Decimals)."""
 
-    def ticker(self, symbol: str) -> Mapping[str, Any] | None: ...
+    def tickers(self, symbols: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
+        """The symbols' MARKET_UPDATEs (a symbol without a price yet is absent)."""
+        ...
 
     def book(self, symbol: str) -> Mapping[str, Any] | None: ...
 
@@ -277,27 +279,29 @@ class BinanceApi:
                 "exchangeFilters": [], "symbols": symbols}
 
     def _each(self, params: Mapping[str, str],
-              one: Callable[[str], dict[str, Any] | None]) -> Any:
+              one: Callable[[str, Mapping[str, Any] | None], dict[str, Any] | None]) -> Any:
+        """One object for ``symbol`` (-1121 without data), else a list for
+        ``symbols`` or every served symbol."""
         wanted = self._symbols_param(params)
+        names = wanted or self._ctx.served()
+        tickers = self._ctx.market.tickers(names)
         if wanted is not None and "symbol" in params:
-            found = one(wanted[0])
+            found = one(wanted[0], tickers.get(wanted[0]))
             if found is None:
                 raise BinanceError(-1121, "Invalid symbol.")
             return found
-        out = [one(s) for s in (wanted or self._ctx.served())]
+        out = [one(s, tickers.get(s)) for s in names]
         return [o for o in out if o is not None]
 
     def _ticker_price(self, _a: str | None, params: dict[str, str]) -> Any:
-        def one(s: str) -> dict[str, Any] | None:
-            t = self._ctx.market.ticker(s)
+        def one(s: str, t: Mapping[str, Any] | None) -> dict[str, Any] | None:
             if t is None or t.get("price") is None:
                 return None
             return {"symbol": s, "price": tr.fmt(t["price"])}
         return self._each(params, one)
 
     def _book_ticker(self, _a: str | None, params: dict[str, str]) -> Any:
-        def one(s: str) -> dict[str, Any] | None:
-            t = self._ctx.market.ticker(s)
+        def one(s: str, t: Mapping[str, Any] | None) -> dict[str, Any] | None:
             if t is None:
                 return None
             return {"symbol": s, "bidPrice": tr.fmt(t.get("bid")),
@@ -308,8 +312,7 @@ class BinanceApi:
     def _ticker_24hr(self, _a: str | None, params: dict[str, str]) -> Any:
         now = self._ctx.now_ms()
 
-        def one(s: str) -> dict[str, Any] | None:
-            t = self._ctx.market.ticker(s)
+        def one(s: str, t: Mapping[str, Any] | None) -> dict[str, Any] | None:
             if t is None or t.get("price") is None:
                 return None
             last = t["price"]
