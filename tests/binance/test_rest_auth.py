@@ -139,3 +139,20 @@ def test_request_weight_budget_answers_429_with_retry_after() -> None:
         assert 1 <= int(second.headers["Retry-After"]) <= 60
     finally:
         eng.stop()
+
+
+def test_open_mode_acts_on_default_without_keys_but_checks_the_timestamp() -> None:
+    from tests.conftest import make_config
+
+    eng = Engine(make_config()).start()
+    try:
+        rest = Rest(eng.port, key=None, secret=None)
+        r = rest.keyed("GET", "/api/v3/account", timestamp=int(time.time() * 1000))
+        assert r.status_code == 200, r.text
+        assert {b["asset"] for b in r.json()["balances"]} == {"USDT"}
+        r = rest.keyed("GET", "/api/v3/account", timestamp=int(time.time() * 1000) - 60_000)
+        assert _code(r) == -1021
+        key = rest.keyed("POST", "/api/v3/userDataStream").json()["listenKey"]
+        assert eng.listen_keys.account(key, eng.clock.now_ms()) == "default"
+    finally:
+        eng.stop()
