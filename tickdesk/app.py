@@ -35,9 +35,9 @@ import pykka
 from actors.base import ActorSlot, FailureHook, GetStatistics
 from actors.connection import ConnectionActor, InboundGate, SessionServices, announce
 from actors.feed import FeedActor
-from actors.messages import ClientFrame, ClientGone, Pulse, SymbolInterest
+from actors.messages import ClientFrame, ClientGone, KlineRequest, Pulse, SymbolInterest
 from actors.order_monitor import OrderMonitorActor
-from actors.portfolio import PortfolioActor
+from actors.portfolio import KLINE_PULSE_S, PortfolioActor
 from actors.supervisor import (
     AwaitStarted,
     ChildBoard,
@@ -52,11 +52,12 @@ from engine.binance.signing import ApiKey
 from engine.clock import Clock, SystemClock
 from engine.config import Config, account_start
 from engine.dashboard import dashboard_routes
-from engine.errors import TickdeskError
+from engine.errors import InternalError, TickdeskError, UnknownSymbol
 from engine.feeds.base import FeedShared
 from engine.feeds.exchange_info import fetch_exchange_info
 from engine.feeds.registry import source_kind
 from engine.health import assess
+from engine.market.klines import DEFAULT_LIMIT, Kline, KlineQuery
 from engine.market.symbol_info import SymbolCatalog, SymbolInfo, build_catalog, load_snapshot
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
@@ -239,7 +240,7 @@ class Engine:
         self.order_monitor = ActorSlot("order_monitor")
         self.feed = ActorSlot("feed")
         self._timers = {name: ActorSlot(f"timer-{name}")
-                        for name in ("positions", "portfolio", "equity")}
+                        for name in ("positions", "portfolio", "equity", "klines")}
         self._feed_status = _FeedStatus(cfg.feed.source)
         self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
@@ -321,7 +322,7 @@ class Engine:
             catalog=self.symbols, served=self._served_symbols, listen_keys=self.listen_keys,
             now_ms=self.clock.now_ms, fee_bps=cfg.trading.fee_bps,
             weight_per_minute=cfg.server.api_weight_per_minute,
-            origin_allowed=self.hosts.origin_allowed))
+            origin_allowed=self.hosts.origin_allowed, klines=self._binance_klines))
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -527,6 +528,27 @@ class Engine:
 
     # -- in-process clients -------------------------------------------------------
 
+    def klines(self, symbol: str, interval: str, start_ms: int | None = None,
+               end_ms: int | None = None, limit: int = DEFAULT_LIMIT,
+               timeout: float = 2.0) -> list[Kline]:
+        """The bars of ``symbol`` and ``interval``, oldest first, with Binance's
+        ``startTime`` / ``endTime`` / ``limit`` semantics (docs/klines.md).
+
+        Thread-safe: asks the PortfolioActor, which owns the bars, and waits at
+        most ``timeout`` seconds (:class:`~engine.errors.InternalError` if it
+        does not answer, e.g. while it restarts). A bad interval or limit raises
+        :class:`~engine.market.klines.UnknownInterval` /
+        :class:`~engine.market.klines.BadKlineQuery`, a symbol the feed does not
+        serve :class:`~engine.errors.UnknownSymbol`, before anything is asked."""
+        query = KlineQuery.checked(symbol, interval, start_ms, end_ms, limit)
+        if not self.feed_shared.serves(symbol):
+            raise UnknownSymbol(f"symbol {symbol} is not served by this feed")
+        try:
+            bars: list[Kline] = self.portfolio.ask(KlineRequest(query), timeout=timeout)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            raise InternalError() from None
+        return bars
+
     def connect(self, callback: Callable[[dict[str, Any]], None] | None = None,
                 token: str | None = None) -> LocalSession:
         """Open an in-process session (see the module docstring)."""
@@ -541,6 +563,21 @@ class Engine:
         return session
 
     # -- internals ----------------------------------------------------------
+
+    def _binance_klines(self, symbol: str, interval: str, start_ms: int | None,
+                        end_ms: int | None, limit: int) -> list[list[Any]]:
+        """``GET /api/v3/klines``: :meth:`klines` in Binance's rows (API workers)."""
+        from engine.binance.errors import BinanceError
+        from engine.binance.translate import kline_row
+
+        try:
+            bars = self.klines(symbol, interval, start_ms, end_ms, limit)
+        except InternalError:
+            raise BinanceError(-1007, "Timeout waiting for response from backend server.",
+                               status=503) from None
+        except TickdeskError as exc:  # a query the KlineBook refuses (startTime > endTime)
+            raise BinanceError(-1130, f"Invalid data sent for a parameter: {exc}") from None
+        return [kline_row(k) for k in bars]
 
     def _served_symbols(self) -> list[str]:
         """The symbols the feed serves now (configured ones first)."""
@@ -630,7 +667,8 @@ class Engine:
                                         on_failure=hook, generation=gen,
                                         starts={a.name: account_start(cfg.trading, a)
                                                 for a in cfg.accounts},
-                                        assets_of=self.assets_of)
+                                        assets_of=self.assets_of,
+                                        kline_bars=cfg.market.kline_bars)
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
@@ -669,6 +707,7 @@ class Engine:
                       timer("portfolio", cfg.intervals.portfolio_s)),
             ChildSpec("timer-equity", self._timers["equity"],
                       timer("equity", cfg.intervals.equity_s)),
+            ChildSpec("timer-klines", self._timers["klines"], timer("klines", KLINE_PULSE_S)),
         ]
 
     def _feed_status_changed(self, report: FeedStatusReport) -> None:
