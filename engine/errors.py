@@ -27,6 +27,8 @@ drawing matches the classes::
     │   └── StoreCorrupt       damaged pages or a record that does not decode (engine.store_check)
     ├── UnknownAssets          a symbol's base and quote asset are not known (engine.trading.assets)
     ├── Refusal                a handshake refused with an HTTP status (engine.server.http)
+    ├── BinanceError           a Binance REST error answer {code, msg} (engine.binance.errors)
+    ├── ListenKeyLimit         every listen-key slot is live (engine.binance.listen_keys)
     ├── ExpectedFailure        an actor fails on purpose to be restarted (actors.base)
     │   └── FeedSourceError    the feed's upstream was lost (actors.feed)
     ├── FrameTooLarge          an upstream frame over the limit (engine.feeds.ws_transport)

@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 
-from engine.config import AccountConfig, Config, FeedConfig, MarketConfig, ReplayConfig, StoreConfig
+from engine.config import (
+    AccountConfig,
+    Config,
+    FeedConfig,
+    MarketConfig,
+    ReplayConfig,
+    ServerConfig,
+    StoreConfig,
+)
 from engine.errors import UnknownSymbol
 from engine.market.klines import INTERVALS, BadKlineQuery, UnknownInterval
 from engine.store import Store
@@ -128,7 +136,8 @@ def test_engine_klines_refuses_bad_queries_before_asking(tmp_path: Path) -> None
 
 def test_get_klines_over_a_socket_needs_no_token_and_answers_errors(tmp_path: Path) -> None:
     cfg = _config(str(data_file(TRADES_FILE)), "").with_overrides(
-        accounts=(AccountConfig(name="alice", token="alice-secret-token"),))
+        accounts=(AccountConfig(name="alice", token="alice-secret-token"),),
+        server=ServerConfig(port=0))  # an ephemeral port: 8000 may be anyone's
     trades = recorded_trades()
     with Engine(cfg) as engine:
         wait_until(lambda: _day_trades(engine) == N_TRADES, 30, "every trade counted")

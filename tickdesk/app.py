@@ -49,6 +49,7 @@ from actors.supervisor import (
 )
 from actors.timer import TimerActor
 from engine.backoff import BackoffPolicy
+from engine.binance.signing import ApiKey
 from engine.clock import Clock, SystemClock
 from engine.config import Config, account_start
 from engine.dashboard import dashboard_routes
@@ -64,9 +65,16 @@ from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import CloseCode
 from engine.protocol.server_messages import Outgoing
+from engine.server.binance_api import (
+    API_PREFIX,
+    ApiContext,
+    BinanceApi,
+    busy_response,
+    openapi_route,
+)
 from engine.server.channel import SocketChannel
 from engine.server.edge import Accepted, EdgeLimits, EdgeLoop, Site
-from engine.server.http import HostPolicy, Refusal, UpgradeRequest
+from engine.server.http import ApiSite, HostPolicy, Refusal, UpgradeRequest
 from engine.server.hub import Hub
 from engine.server.limits import AuthFailures, ConnectionLimits, SharedBudgets, peer_ip
 from engine.server.ops import (
@@ -77,6 +85,7 @@ from engine.server.ops import (
     healthz_route,
     metrics_route,
 )
+from engine.server.shared_keys import SharedListenKeys
 from engine.store import Store, StoreError
 from engine.store_check import verify
 from engine.store_health import StoreHealth
@@ -84,6 +93,7 @@ from engine.store_lock import StoreLock
 from engine.trading.assets import assets_from
 from engine.trading.history import MEMORY_FILLS_PER_ACCOUNT
 from engine.trading.ledger import AssetsFn
+from tickdesk.binance_gateway import EngineGateway, FeedMarket
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
 
@@ -319,6 +329,17 @@ class Engine:
             account_budget=self.account_budgets.try_take,
             symbols=self.symbols,
         )
+        # -- Binance-compatible REST API (docs/binance-compat.md) --
+        #: The user data stream's listen keys (thread-safe; the REST API makes them).
+        self.listen_keys = SharedListenKeys()
+        self.binance_gateway = EngineGateway(self._start_rest_session, self._ids)
+        self.binance_api = BinanceApi(ApiContext(
+            keys={a.api_key: ApiKey(a.name, a.api_secret) for a in cfg.accounts if a.api_key},
+            open_mode=cfg.open_mode, gateway=self.binance_gateway, market=FeedMarket(self.feed),
+            catalog=self.symbols, served=self._served_symbols, listen_keys=self.listen_keys,
+            now_ms=self.clock.now_ms, fee_bps=cfg.trading.fee_bps,
+            weight_per_minute=cfg.server.api_weight_per_minute,
+            origin_allowed=self.hosts.origin_allowed, klines=self._binance_klines))
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -371,6 +392,7 @@ class Engine:
             routes = {"/healthz": healthz_route(self.ops_snapshot),
                       "/metrics": metrics_route(self.ops_snapshot, self.metrics,
                                                 self.statistics),
+                      "/openapi.json": openapi_route(),
                       **dashboard_routes(self.config.trading.fee_bps)}
             limits = EdgeLimits(
                 handshake_timeout_s=srv.handshake_timeout_s,
@@ -382,7 +404,8 @@ class Engine:
                 control_rate_per_s=srv.rate_limit_per_s,
                 control_burst=srv.rate_limit_burst,
             )
-            site = Site(paths, self._on_upgrade, routes, self.hosts, limits)
+            api = ApiSite(API_PREFIX, self.binance_api.handle, busy_response())
+            site = Site(paths, self._on_upgrade, routes, self.hosts, limits, api=api)
             try:
                 self._port = self.edge.listen(srv.host, srv.port, site)
             except BaseException:
@@ -399,6 +422,7 @@ class Engine:
             return
         self._stopped = True
         self.edge.stop_accepting()
+        self.binance_gateway.close()
         # Every transport, not only the hub's channels: a client whose actor
         # has sent CONNECTED but not yet joined the hub must get its 1001 too.
         with self._transports_cv:
@@ -568,6 +592,38 @@ class Engine:
         return session
 
     # -- internals ----------------------------------------------------------
+
+    def _binance_klines(self, symbol: str, interval: str, start_ms: int | None,
+                        end_ms: int | None, limit: int) -> list[list[Any]]:
+        """``GET /api/v3/klines``: :meth:`klines` in Binance's rows (API workers)."""
+        from engine.binance.errors import BinanceError
+        from engine.binance.translate import kline_row
+
+        try:
+            bars = self.klines(symbol, interval, start_ms, end_ms, limit)
+        except InternalError:
+            raise BinanceError(-1007, "Timeout waiting for response from backend server.",
+                               status=503) from None
+        except TickdeskError as exc:  # a query the KlineBook refuses (startTime > endTime)
+            raise BinanceError(-1130, f"Invalid data sent for a parameter: {exc}") from None
+        return [kline_row(k) for k in bars]
+
+    def _served_symbols(self) -> list[str]:
+        """The symbols the feed serves now (configured ones first)."""
+        serves = self.feed_shared.serves
+        listed = dict.fromkeys((*self.config.feed.symbols, *self.symbols.symbols()))
+        return [s for s in listed if serves(s)]
+
+    def _start_rest_session(self, channel: Any, account: str | None) -> pykka.ActorRef[Any]:
+        """A ConnectionActor for an in-process REST client (any thread)."""
+        if self._stopped:
+            from engine.binance.errors import BinanceError
+
+            raise BinanceError(-1008, "Server is shutting down.")
+        ref = ConnectionActor.start(channel, self.services, account, rate_limited=False)
+        with self._lock:
+            self._connections[channel.conn_id] = ref
+        return ref
 
     def _account_for(self, token: str | None) -> str | None:
         if token is None or self.config.open_mode:
