@@ -91,6 +91,7 @@ from actors.messages import (
     TradeTick,
 )
 from actors.timer import TimerActor
+from engine.binance import stream_payloads as bp
 from engine.clock import Clock
 from engine.config import FeedConfig
 from engine.feeds.base import FeedShared, FeedSource, MarketItem
@@ -108,12 +109,13 @@ from engine.market.live_symbols import (
     Withdraw,
 )
 from engine.market.plausibility import TradeGuard
+from engine.market.quote_book import BookView
 from engine.market.simulated import SimStep
 from engine.market.symbol_info import SymbolCatalog, SymbolInfo
-from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
+from engine.messages import BookLevel, BookTicker, DepthSnapshot, Ticker24h, Trade
 from engine.protocol import server_messages as sm
 from engine.server.channel import Channel
-from engine.server.hub import Hub
+from engine.server.hub import Hub, StreamMaker
 from engine.stats import counter
 
 __all__ = ["DROP_LOG_EVERY_S", "FeedActor", "FeedSourceError", "FeedStatistics"]
@@ -189,6 +191,13 @@ class _CheckDeadlines:
 _Waiter = tuple[Channel, RequestId]
 
 
+def _stream_maker(name: str, payload: bytes, conflate_key: str | None) -> StreamMaker:
+    def make(combined: bool) -> sm.Outgoing:
+        return (bp.combined(name, payload, conflate_key) if combined
+                else bp.raw(payload, conflate_key))
+    return make
+
+
 class FeedActor(TickdeskActor):
     def __init__(
         self,
@@ -221,6 +230,8 @@ class FeedActor(TickdeskActor):
         self._clock = clock
         self._board = MarketBoard()
         self._latest: dict[str, sm.Outgoing] = {}
+        #: The best bid/ask last sent on each symbol's ``@bookTicker``.
+        self._binance_tops: dict[str, tuple[BookLevel, BookLevel]] = {}
         self._kind = source_kind(cfg.source)
         self._market: PulsedMarket | None = None
         self._pulses = 0
@@ -629,6 +640,34 @@ class FeedActor(TickdeskActor):
             out = sm.market_update(change.market, now)
             self._latest[item.symbol] = out
             self._hub.publish(item.symbol, out)
+        update_id = (item.update_id if isinstance(item, BookTicker) else item.last_update_id)
+        self._publish_binance_book(change.book, update_id)
+
+    # -- Binance streams (docs/binance-compat.md, "Streams") -------------------
+
+    def _publish_binance_trade(self, trade: Trade, seq: int) -> None:
+        """``@trade`` and ``@aggTrade`` of one routed trade, each encoded once and only
+        if someone subscribes it (every trade, in order: never conflated)."""
+        lower = trade.symbol.lower()
+        trade_id = trade.trade_id if trade.trade_id is not None else seq
+        for name, build in ((f"{lower}@trade", bp.trade), (f"{lower}@aggTrade", bp.agg_trade)):
+            if self._hub.has_stream(name):
+                payload = build(trade, trade_id, trade.event_time)
+                self._hub.publish_stream(name, _stream_maker(name, payload, None))
+
+    def _publish_binance_book(self, book: BookView, update_id: int) -> None:
+        """``@bookTicker`` when the best bid or ask (price or quantity) changed;
+        conflated per symbol for a slow client, like MARKET_UPDATE."""
+        name = f"{book.symbol.lower()}@bookTicker"
+        bid, ask = book.best_bid, book.best_ask
+        if bid is None or ask is None or not self._hub.has_stream(name):
+            return
+        top = (bid, ask)
+        if self._binance_tops.get(book.symbol) == top:
+            return
+        self._binance_tops[book.symbol] = top
+        payload = bp.book_ticker(book.symbol, update_id, bid[0], bid[1], ask[0], ask[1])
+        self._hub.publish_stream(name, _stream_maker(name, payload, name))
 
     def _route_trade(self, trade: Trade, received_ms: int, received_mono: float) -> None:
         """Publish one trade; ``received_mono`` (Clock.monotonic()) is when the engine
@@ -643,6 +682,7 @@ class FeedActor(TickdeskActor):
         self._orders.tell(tick)
         self._portfolio.tell(tick)
         self._hub.publish(trade.symbol, out)
+        self._publish_binance_trade(trade, snap.seq)
         self.trades += 1
         if self._on_tick_latency is not None:
             self._on_tick_latency(self._clock.monotonic() - received_mono)
