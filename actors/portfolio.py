@@ -53,6 +53,8 @@ from decimal import Decimal
 
 from actors.base import FailureHook, TickdeskActor
 from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, Pulse, TradeTick
+from engine.binance.stream_payloads import BalanceRow
+from engine.binance.user_stream import AccountChange
 from engine.config import TradingConfig, account_start
 from engine.errors import InternalError, StoreUnavailable
 from engine.protocol import server_messages as sm
@@ -99,6 +101,16 @@ class Settle:
 
 
 @dataclass(frozen=True, slots=True)
+class SettleReport:
+    """The reply to :class:`Settle`: each fill's fee asset (in ``outcome.fills``
+    order) and, per account, the assets whose free or locked amount changed
+    (what Binance's ``outboundAccountPosition`` lists)."""
+
+    fee_assets: tuple[str | None, ...]
+    changes: dict[str, AccountChange]
+
+
+@dataclass(frozen=True, slots=True)
 class LoadBook:
     """The persisted orders and id counters for ``OrderBook.restore`` (ask;
     replies a :class:`BookState`, or None when no store is configured)."""
@@ -119,6 +131,16 @@ class RiskQuery:
     account: str
     orders: tuple[Order, ...]
     reference: Decimal
+
+
+def _balance_change(before: Ledger | None, after: Ledger, now_ms: int) -> AccountChange:
+    """The assets whose free or locked amount differs between two ledgers."""
+    rows = []
+    for asset in sorted(set(after.assets()) | set(before.assets() if before else ())):
+        free, locked = after.free(asset), after.locked(asset)
+        if before is None or (before.free(asset), before.locked(asset)) != (free, locked):
+            rows.append(BalanceRow(asset, free, locked))
+    return AccountChange(tuple(rows), now_ms)
 
 
 class PortfolioActor(TickdeskActor):
@@ -297,7 +319,7 @@ class PortfolioActor(TickdeskActor):
         return sm.portfolio_update(ledger, self._marks, self._open_orders.get(account, 0),
                                    now, request_id)
 
-    def _on_settle(self, msg: Settle) -> None:
+    def _on_settle(self, msg: Settle) -> SettleReport:
         # Work on copies: if a fill or the commit fails, memory is unchanged.
         staged, self._staged = self._staged, {}
         touched = {f.account for f in msg.outcome.fills}
@@ -319,7 +341,12 @@ class PortfolioActor(TickdeskActor):
                     self._history.take_fill_id(), fill.account, fill.order_id,
                     fill.client_order_id, fill.symbol, fill.side, fill.quantity, fill.price,
                     fill.fee, asset, realized, fill.time))
+        report = SettleReport(tuple(asset for asset, _ in facts),
+                              {name: _balance_change(self._ledgers.get(name), after,
+                                                     self._now_ms())
+                               for name, after in changed.items()})
         self._ledgers.update(changed)
+        return report
 
     def orphaned(self, message: object) -> None:
         """An account command left in the mailbox when this actor failed: its
