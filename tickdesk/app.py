@@ -67,7 +67,7 @@ from engine.protocol.enums import CloseCode
 from engine.protocol.server_messages import Outgoing
 from engine.server.channel import SocketChannel
 from engine.server.edge import Accepted, EdgeLimits, EdgeLoop, Site
-from engine.server.http import HostPolicy, Refusal, UpgradeRequest
+from engine.server.http import HostPolicy, HttpResponse, Refusal, Route, UpgradeRequest
 from engine.server.hub import Hub
 from engine.server.limits import AuthFailures, ConnectionLimits, SharedBudgets, peer_ip
 from engine.server.ops import (
@@ -97,6 +97,19 @@ BINANCE_STREAM_KINDS = frozenset({StreamKind.TRADE, StreamKind.AGG_TRADE,
 _MEMORY_DBS = itertools.count(1)
 #: At most one log line about failed token handshakes per this many seconds.
 _AUTH_LOG_INTERVAL_S = 10.0
+
+
+def asyncapi_route() -> Route:
+    """``GET /asyncapi.json``: the AsyncAPI document, built once (tickdesk.asyncapi)."""
+    # imported here: ``python -m tickdesk.asyncapi`` must not find itself
+    # imported already by the package (tickdesk/__init__ imports this module)
+    from tickdesk.asyncapi import encoded
+
+    body = encoded()
+
+    def route(_headers: Any, _query: Any) -> HttpResponse:
+        return HttpResponse(200, "application/json", body)
+    return route
 
 
 class SessionClosed(TickdeskError):
@@ -354,7 +367,8 @@ class Engine:
             routes = {"/healthz": healthz_route(self.ops_snapshot),
                       "/metrics": metrics_route(self.ops_snapshot, self.metrics,
                                                 self.statistics),
-                      **dashboard_routes()}
+                      **dashboard_routes(),
+                      "/asyncapi.json": asyncapi_route()}
             limits = EdgeLimits(
                 handshake_timeout_s=srv.handshake_timeout_s,
                 max_header_bytes=srv.max_header_bytes,

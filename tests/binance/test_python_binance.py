@@ -1,0 +1,60 @@
+"""python-binance, unchanged, against a live engine on 127.0.0.1: its
+BinanceSocketManager with only ``STREAM_URL`` pointed at the daemon receives the
+trade, aggTrade, bookTicker and combined streams as it would from Binance."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.conftest import timeout
+from tickdesk import Engine
+
+binance = pytest.importorskip("binance", reason="python-binance is in the test extra")
+from binance import AsyncClient, BinanceSocketManager  # noqa: E402
+
+
+def _run(engine: Engine, body: Callable[[BinanceSocketManager], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        client = AsyncClient()  # no keys, no REST call: streams only
+        try:
+            bm = BinanceSocketManager(client)
+            bm.STREAM_URL = f"ws://127.0.0.1:{engine.port}/"
+            return await asyncio.wait_for(body(bm), timeout(15))
+        finally:
+            await client.close_connection()
+    return asyncio.run(main())
+
+
+async def _first(socket: Any, n: int = 1) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    async with socket as stream:
+        while len(out) < n:
+            msg = await stream.recv()
+            if msg is not None:
+                out.append(msg)
+    return out
+
+
+def test_trade_socket(engine: Engine) -> None:
+    msgs = _run(engine, lambda bm: _first(bm.trade_socket("BTCUSDT"), 3))
+    assert all(m["e"] == "trade" and m["s"] == "BTCUSDT" for m in msgs)
+    assert all(Decimal(m["p"]) > 0 for m in msgs)
+
+
+def test_aggtrade_and_book_ticker_sockets(engine: Engine) -> None:
+    agg = _run(engine, lambda bm: _first(bm.aggtrade_socket("ETHUSDT")))[0]
+    assert agg["e"] == "aggTrade" and agg["s"] == "ETHUSDT"
+    book = _run(engine, lambda bm: _first(bm.symbol_book_ticker_socket("ETHUSDT")))[0]
+    assert book["s"] == "ETHUSDT" and Decimal(book["b"]) < Decimal(book["a"])
+
+
+def test_multiplex_socket(engine: Engine) -> None:
+    msgs = _run(engine, lambda bm: _first(bm.multiplex_socket(
+        ["btcusdt@trade", "ethusdt@bookTicker"]), 6))
+    assert {m["stream"] for m in msgs} <= {"btcusdt@trade", "ethusdt@bookTicker"}
+    assert all(m["data"]["s"] in ("BTCUSDT", "ETHUSDT") for m in msgs)
