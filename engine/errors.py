@@ -10,8 +10,10 @@ drawing matches the classes::
     ├── ConfigError            bad configuration (the CLI exits with status 2)
     ├── ProtocolError          a client command that is answered with ERROR
     │   ├── BadRequest         BAD_REQUEST: malformed frame, missing/ill-typed field
-    │   │   └── RequestError   a bad field of an order command (engine.trading.errors)
-    │   │       └── AmendRefused  an amend Binance refuses (engine.trading.errors)
+    │   │   ├── RequestError   a bad field of an order command (engine.trading.errors)
+    │   │   │   └── AmendRefused  an amend Binance refuses (engine.trading.errors)
+    │   │   ├── UnknownInterval  an unknown kline interval (engine.market.klines)
+    │   │   └── BadKlineQuery  a bad kline limit or time range (engine.market.klines)
     │   ├── UnknownAction      UNKNOWN_ACTION
     │   ├── UnknownSymbol      UNKNOWN_SYMBOL
     │   ├── Unauthorized       UNAUTHORIZED
