@@ -17,13 +17,14 @@ A payload is encoded once; :func:`raw` frames it for ``/ws/...`` clients,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
+from engine.market.klines import Kline
 from engine.messages import Trade
 from engine.protocol.enums import ExecutionType
 from engine.protocol.frames import text_frame
@@ -35,12 +36,14 @@ __all__ = [
     "BINANCE_EXECUTION_TYPE",
     "BalanceRow",
     "FillFacts",
+    "KlineEvents",
     "agg_trade",
     "book_ticker",
     "combined",
     "decimal_text",
     "encode",
     "execution_report",
+    "kline",
     "list_status",
     "outbound_account_position",
     "raw",
@@ -275,3 +278,45 @@ def outbound_account_position(balances: Iterable[BalanceRow], update_time: int,
               for b in balances],
     })
 
+
+
+def kline(bar: Kline, closed: bool, event_time: int) -> bytes:
+    """``<symbol>@kline_<interval>``: one bar as it stands (``x``: it is final).
+    ``f``/``L`` (first and last trade id) are -1 and the taker-buy volumes
+    ``V``/``Q`` 0: the bar book does not keep them."""
+    return encode({
+        "e": "kline", "E": event_time, "s": bar.symbol,
+        "k": {"t": bar.open_time, "T": bar.close_time, "s": bar.symbol, "i": bar.interval,
+              "f": -1, "L": -1, "o": decimal_text(bar.open), "c": decimal_text(bar.close),
+              "h": decimal_text(bar.high), "l": decimal_text(bar.low),
+              "v": decimal_text(bar.volume), "n": bar.trades, "x": closed,
+              "q": decimal_text(bar.quote_volume), "V": _ZERO_TEXT, "Q": _ZERO_TEXT,
+              "B": "0"},
+    })
+
+
+class KlineEvents:
+    """Which ``@kline`` events a bar update makes: when an interval's bar rolls
+    over, the bar it replaces once more as final (``x: true``), then the new
+    one. Holds the last bar per symbol and interval (bounded by the symbols
+    served times the intervals); one owner thread."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], Kline] = {}
+
+    def on_bars(self, bars: Iterable[Kline], event_time: int,
+                wanted: Callable[[str], bool]) -> list[tuple[str, bytes]]:
+        """``(stream name, payload)`` of each event, for streams ``wanted`` says
+        someone subscribes (the last bar is remembered either way)."""
+        out: list[tuple[str, bytes]] = []
+        for bar in bars:
+            key = (bar.symbol, bar.interval)
+            name = f"{bar.symbol.lower()}@kline_{bar.interval}"
+            prev = self._last.get(key)
+            self._last[key] = bar
+            if not wanted(name):
+                continue
+            if prev is not None and prev.open_time < bar.open_time:
+                out.append((name, kline(prev, True, event_time)))
+            out.append((name, kline(bar, False, event_time)))
+        return out

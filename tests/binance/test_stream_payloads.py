@@ -142,3 +142,25 @@ def test_request_ids_binance_accepts() -> None:
     for rid in (None, 0, 2 ** 63 - 1, "abc123"):
         assert decode_request(orjson.dumps({"method": "LIST_SUBSCRIPTIONS",
                                             "id": rid})).request_id == rid
+
+
+def test_kline_events_send_the_replaced_bar_final_then_the_new_one() -> None:
+    from engine.market.klines import KlineBook
+
+    book = KlineBook(max_bars=10)
+    events = bp.KlineEvents()
+    wanted = {"btcusdt@kline_1m"}.__contains__
+    first = events.on_bars(book.on_trade("BTCUSDT", Decimal("10"), Decimal("1"), 60_000),
+                           60_001, wanted)
+    assert [name for name, _ in first] == ["btcusdt@kline_1m"]
+    k = orjson.loads(first[0][1])["k"]
+    assert (k["t"], k["T"], k["i"], k["o"], k["c"], k["n"], k["x"]) == (
+        60_000, 119_999, "1m", "10.00000000", "10.00000000", 1, False)
+    events.on_bars(book.on_trade("BTCUSDT", Decimal("12"), Decimal("2"), 61_000), 61_001,
+                   wanted)
+    rolled = events.on_bars(book.on_trade("BTCUSDT", Decimal("11"), Decimal("1"), 120_000),
+                            120_001, wanted)
+    final, new = (orjson.loads(p)["k"] for _, p in rolled)
+    assert (final["t"], final["x"], final["h"], final["c"], final["v"], final["q"]) == (
+        60_000, True, "12.00000000", "12.00000000", "3.00000000", "34.00000000")
+    assert (new["t"], new["x"], new["o"]) == (120_000, False, "11.00000000")
