@@ -30,6 +30,7 @@ from actors.base import TickdeskActor
 from actors.connection import InboundGate, SessionServices
 from actors.messages import ClientFrame, ClientGone
 from engine.binance import stream_payloads as bp
+from engine.binance import ws_api
 from engine.binance.stream_names import (
     MAX_STREAMS,
     Method,
@@ -41,12 +42,16 @@ from engine.binance.stream_names import (
     StreamRoute,
     decode_request,
 )
+from engine.binance.ws_api import WsApiCode, WsApiError, WsApiMethod, WsApiRequest
 from engine.protocol.enums import CloseCode
 from engine.rate_limit import RateLimiter, Verdict
 from engine.server.channel import Channel
 from engine.server.hub import UserStream
 
-__all__ = ["BinanceSessionActor", "check_streams", "join"]
+__all__ = ["ApiKeyLookup", "BinanceSessionActor", "check_streams", "join"]
+
+#: ``api_key -> (account, api_secret)`` of a configured key, else None.
+ApiKeyLookup = Callable[[str], tuple[str, str] | None]
 
 log = logging.getLogger("tickdesk.binance")
 
@@ -78,11 +83,17 @@ def join(channel: Channel, services: SessionServices, route: StreamRoute,
 
 class BinanceSessionActor(TickdeskActor):
     def __init__(self, channel: Channel, services: SessionServices, route: StreamRoute,
-                 gate: InboundGate | None, kinds: Collection[StreamKind]) -> None:
+                 gate: InboundGate | None, kinds: Collection[StreamKind],
+                 api_keys: ApiKeyLookup | None = None) -> None:
         super().__init__(f"binance-{channel.conn_id}")
         self._ch = channel
         self._svc = services
         self._combined = route.combined
+        self._ws_api = route.ws_api
+        self._api_keys = api_keys
+        #: The WebSocket API's user data subscription of this connection (one at most).
+        self._subscription: int | None = None
+        self._next_subscription = 0
         self._kinds = frozenset(kinds)
         self._gate = gate
         self._limiter = RateLimiter(services.rate_limit_per_s, services.rate_limit_burst)
@@ -110,6 +121,9 @@ class BinanceSessionActor(TickdeskActor):
             log.warning("binance session %s: closed for exceeding the rate limit",
                         self._ch.conn_id)
             self._ch.close(CloseCode.POLICY, "rate limit exceeded")
+            return
+        if self._ws_api:
+            self._ws_api_frame(msg, verdict)
             return
         rid: Any = None
         try:
@@ -144,3 +158,56 @@ class BinanceSessionActor(TickdeskActor):
         for s in req.streams:
             hub.subscribe_stream(self._ch, s.name, s.symbol, self._combined)
         return None
+
+    # -- the WebSocket API (/ws-api/v3) -------------------------------------------
+
+    def _ws_api_frame(self, msg: ClientFrame, verdict: Verdict) -> None:
+        rid: Any = None
+        try:
+            req = ws_api.decode(msg.data)
+            rid = req.request_id
+            if verdict is not Verdict.ALLOW:
+                raise WsApiError(WsApiCode.UNSUPPORTED_OPERATION,
+                                 "Too many requests; slow down.", rid, status=429)
+            result = self._ws_api_execute(req)
+            self._ch.deliver(bp.raw(ws_api.answer(rid, result)))
+        except WsApiError as exc:
+            if exc.request_id is None:
+                exc.request_id = rid
+            self._ch.deliver(bp.raw(ws_api.failure(exc)))
+
+    def _ws_api_execute(self, req: WsApiRequest) -> Any:
+        now = self._svc.now_ms()
+        rid = req.request_id
+        if req.method is WsApiMethod.PING:
+            return {}
+        if req.method is WsApiMethod.TIME:
+            return {"serverTime": now}
+        if req.method is WsApiMethod.SUBSCRIPTIONS:
+            return ([] if self._subscription is None
+                    else [{"subscriptionId": self._subscription}])
+        if req.method is WsApiMethod.UNSUBSCRIBE:
+            wanted = req.params.get("subscriptionId", self._subscription)
+            if self._subscription is None or wanted != self._subscription:
+                raise WsApiError(WsApiCode.BAD_PARAMETER,
+                                 f"No subscription with id {wanted!r}.", rid)
+            self._svc.hub.remove_user_stream(self._ch)
+            self._subscription = None
+            return {}
+        # userDataStream.subscribe.signature
+        if self._subscription is not None:
+            raise WsApiError(WsApiCode.UNSUPPORTED_OPERATION,
+                             "One user data subscription per connection.", rid)
+        key = req.params.get("apiKey")
+        found = (self._api_keys(key) if self._api_keys is not None and isinstance(key, str)
+                 else None)
+        if found is None:
+            raise WsApiError(WsApiCode.REJECTED_API_KEY, "Invalid API-key, IP, or "
+                             "permissions for action.", rid, status=401)
+        account, secret = found
+        ws_api.check_signature(req.params, secret, now, rid)
+        sub = self._next_subscription
+        self._next_subscription += 1
+        self._svc.hub.add_user_stream(UserStream(self._ch, subscription_id=sub), account)
+        self._subscription = sub
+        return {"subscriptionId": sub}

@@ -761,6 +761,18 @@ class Engine:
         found: str | None = keys.account(key, self.clock.now_ms())
         return found
 
+    def binance_api_key(self, api_key: str) -> tuple[str, str] | None:
+        """``(account, api_secret)`` of a configured Binance API key, or None
+        (any thread; compared in constant time)."""
+        found = None
+        given = api_key.encode()
+        for acct in self.config.accounts:
+            key = getattr(acct, "api_key", "")
+            secret = getattr(acct, "api_secret", "")
+            if key and secret and hmac.compare_digest(str(key).encode(), given):
+                found = (acct.name, str(secret))
+        return found
+
     def _binance_session(self, channel: SocketChannel, route: StreamRoute,
                          account: str | None) -> Accepted:
         """I/O thread: the session of one Binance stream client (one
@@ -778,7 +790,7 @@ class Engine:
         def start() -> None:
             join_binance(channel, self.services, route, account)
             ref = BinanceSessionActor.start(channel, self.services, route, gate,
-                                            BINANCE_STREAM_KINDS)
+                                            BINANCE_STREAM_KINDS, self.binance_api_key)
             target.set(ref)
             with self._lock:
                 self._connections[channel.conn_id] = ref

@@ -31,7 +31,14 @@ from typing import Any
 import orjson
 
 from engine.binance import stream_payloads as bp
-from engine.binance.stream_names import KLINE_INTERVALS, MAX_STREAMS, Method, StreamErrorCode
+from engine.binance.stream_names import (
+    KLINE_INTERVALS,
+    MAX_STREAMS,
+    WS_API_PATH,
+    Method,
+    StreamErrorCode,
+)
+from engine.binance.ws_api import WsApiCode, WsApiMethod
 from engine.messages import Trade
 from engine.money import Side
 from engine.protocol import server_messages as sm
@@ -167,6 +174,30 @@ def _binance() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
                 "msg": {"type": "string"}}},
             "id": {"type": ["integer", "string", "null"]}}},
     }
+    messages["binance_wsApiRequest"] = {
+        "name": "wsApiRequest", "title": "Binance WebSocket API request",
+        "payload": {"type": "object", "required": ["id", "method"], "properties": {
+            "id": {"type": ["integer", "string", "null"]},
+            "method": {"enum": [m.value for m in WsApiMethod]},
+            "params": {"type": "object"}}},
+    }
+    messages["binance_wsApiAnswer"] = {
+        "name": "wsApiAnswer", "title": "Binance WebSocket API answer",
+        "payload": {"type": "object", "required": ["id", "status"], "properties": {
+            "id": {"type": ["integer", "string", "null"]},
+            "status": {"type": "integer"},
+            "result": {},
+            "error": {"type": "object", "properties": {
+                "code": {"enum": [c.value for c in WsApiCode]},
+                "msg": {"type": "string"}}}}},
+    }
+    messages["binance_subscriptionEvent"] = {
+        "name": "subscriptionEvent", "title": "Binance user data event (WebSocket API)",
+        "payload": {"type": "object", "required": ["subscriptionId", "event"], "properties": {
+            "subscriptionId": {"type": "integer"},
+            "event": {"type": "object", "description": "an executionReport, listStatus or "
+                                                      "outboundAccountPosition"}}},
+    }
     market = [f"binance_{k}" for k in ("trade", "aggTrade", "bookTicker")]
     user = [f"binance_{k}" for k in ("executionReport", "listStatus",
                                      "outboundAccountPosition")]
@@ -189,6 +220,13 @@ def _binance() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
                            "\"data\": payload}; a listen key among the names adds the "
                            "user data stream.",
             "messages": refs(market + user + live)},
+        "binanceWsApi": {
+            "address": WS_API_PATH,
+            "description": "The slice of Binance's WebSocket API user data needs: "
+                           "userDataStream.subscribe.signature (HMAC-SHA256 with the "
+                           "account's api_secret), then the account's events.",
+            "messages": refs(["binance_wsApiRequest", "binance_wsApiAnswer",
+                              "binance_subscriptionEvent"])},
         "binanceUser": {
             "address": "/ws/{listenKey}",
             "description": "The user data stream of the listen key's account.",

@@ -31,6 +31,7 @@ from engine.errors import TickdeskError
 __all__ = [
     "KLINE_INTERVALS",
     "MAX_STREAMS",
+    "WS_API_PATH",
     "Method",
     "StreamError",
     "StreamErrorCode",
@@ -49,6 +50,8 @@ MAX_STREAMS = 1024
 #: Kline intervals a ``@kline_<i>`` stream may name (the engine's bar sizes).
 KLINE_INTERVALS = ("1m", "5m", "15m", "1h", "4h", "1d")
 _RAW_PREFIX = "/ws"
+#: Binance's WebSocket API (engine.binance.ws_api).
+WS_API_PATH = "/ws-api/v3"
 _COMBINED_PATH = "/stream"
 _LISTEN_KEY = re.compile(r"^[A-Za-z0-9]{1,128}$")
 _SYMBOL = re.compile(r"^[a-z0-9]{2,20}$")
@@ -102,6 +105,8 @@ class StreamRoute:
     combined: bool
     streams: tuple[StreamName, ...] = ()
     listen_key: str | None = None
+    #: Binance's WebSocket API (``/ws-api/v3``), not a stream path.
+    ws_api: bool = False
 
 
 def parse_stream(name: str) -> StreamName:
@@ -126,9 +131,10 @@ def parse_stream(name: str) -> StreamName:
 
 
 def is_stream_path(path: str) -> bool:
-    """The upgrade paths Binance's stream server has (checked before the upgrade
-    is routed; :func:`route` then says what it asks for, or why not)."""
-    return (path in (_RAW_PREFIX, _COMBINED_PATH)
+    """The upgrade paths Binance's stream server has, and its WebSocket API's
+    (checked before the upgrade is routed; :func:`route` then says what it asks
+    for, or why not)."""
+    return (path in (_RAW_PREFIX, _COMBINED_PATH, WS_API_PATH)
             or (path.startswith(_RAW_PREFIX + "/") and "/" not in path[len(_RAW_PREFIX) + 1:]))
 
 
@@ -147,6 +153,8 @@ def route(path: str, query: Mapping[str, Sequence[str]]) -> StreamRoute:
     listen key, or more than :data:`MAX_STREAMS` streams."""
     streams: list[StreamName] = []
     keys: list[str] = []
+    if path == WS_API_PATH:
+        return StreamRoute(False, ws_api=True)
     if path == _COMBINED_PATH:
         combined = True
         values = query.get("streams", [])

@@ -58,3 +58,46 @@ def test_multiplex_socket(engine: Engine) -> None:
         ["btcusdt@trade", "ethusdt@bookTicker"]), 6))
     assert {m["stream"] for m in msgs} <= {"btcusdt@trade", "ethusdt@bookTicker"}
     assert all(m["data"]["s"] in ("BTCUSDT", "ETHUSDT") for m in msgs)
+
+
+def test_user_socket_receives_the_execution_report_of_a_fill(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """python-binance's ``user_socket`` subscribes on the WebSocket API
+    (``userDataStream.subscribe.signature``, HMAC-signed with the account's
+    secret); the order is placed over our own protocol and its fill arrives as
+    Binance's executionReport."""
+    from tests.e2e.wsclient import WsClient
+
+    monkeypatch.setattr(AsyncClient, "WS_API_URL", f"ws://127.0.0.1:{engine.port}/ws-api/v3")
+    monkeypatch.setattr(engine, "binance_api_key",
+                        lambda key: ("default", "s3cret") if key == "k3y" else None)
+    own = WsClient(engine.url)
+    assert own.recv()["type"] == "CONNECTED"
+
+    async def main() -> list[dict[str, Any]]:
+        client = AsyncClient("k3y", "s3cret")
+        try:
+            bm = BinanceSocketManager(client)
+            bm.STREAM_URL = f"ws://127.0.0.1:{engine.port}/"
+            got: list[dict[str, Any]] = []
+            async with bm.user_socket() as stream:
+                own.send({"action": "place_order", "symbol": "BTCUSDT", "side": "BUY",
+                          "type": "MARKET", "quantity": 0.001, "clientOrderId": "pb-1"})
+                while not any(m.get("x") == "TRADE" for m in got):
+                    msg = await stream.recv()
+                    if msg:
+                        got.append(msg)
+            return got
+        finally:
+            await client.close_connection()
+
+    try:
+        own.send({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+        own.wait_for(lambda m: m["type"] == "MARKET_UPDATE")
+        events = asyncio.run(asyncio.wait_for(main(), timeout(15)))
+    finally:
+        own.close()
+    reports = [m for m in events if m.get("e") == "executionReport"]
+    assert [r["x"] for r in reports] == ["NEW", "TRADE"]
+    assert all(r["c"] == "pb-1" for r in reports)
+    assert reports[-1]["X"] == "FILLED" and Decimal(reports[-1]["z"]) == Decimal("0.001")
