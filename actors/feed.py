@@ -112,7 +112,14 @@ from engine.market.plausibility import TradeGuard
 from engine.market.quote_book import BookView
 from engine.market.simulated import SimStep
 from engine.market.symbol_info import SymbolCatalog, SymbolInfo
-from engine.messages import BookLevel, BookTicker, DepthSnapshot, Ticker24h, Trade
+from engine.messages import (
+    BookLevel,
+    BookTicker,
+    DepthSnapshot,
+    MarketSnapshot,
+    Ticker24h,
+    Trade,
+)
 from engine.protocol import server_messages as sm
 from engine.server.channel import Channel
 from engine.server.hub import Hub, StreamMaker
@@ -640,6 +647,7 @@ class FeedActor(TickdeskActor):
             out = sm.market_update(change.market, now)
             self._latest[item.symbol] = out
             self._hub.publish(item.symbol, out)
+            self._publish_binance_ticker(change.market)
         update_id = (item.update_id if isinstance(item, BookTicker) else item.last_update_id)
         self._publish_binance_book(change.book, update_id)
 
@@ -654,6 +662,13 @@ class FeedActor(TickdeskActor):
             if self._hub.has_stream(name):
                 payload = build(trade, trade_id, trade.event_time)
                 self._hub.publish_stream(name, _stream_maker(name, payload, None))
+
+    def _publish_binance_ticker(self, snap: MarketSnapshot) -> None:
+        """``@ticker`` of each new MARKET_UPDATE state (conflated per symbol)."""
+        name = f"{snap.symbol.lower()}@ticker"
+        if self._hub.has_stream(name):
+            payload = bp.ticker_24h(snap, snap.event_time)
+            self._hub.publish_stream(name, _stream_maker(name, payload, name))
 
     def _publish_binance_book(self, book: BookView, update_id: int) -> None:
         """``@bookTicker`` when the best bid or ask (price or quantity) changed;
@@ -683,6 +698,7 @@ class FeedActor(TickdeskActor):
         self._portfolio.tell(tick)
         self._hub.publish(trade.symbol, out)
         self._publish_binance_trade(trade, snap.seq)
+        self._publish_binance_ticker(snap)
         self.trades += 1
         if self._on_tick_latency is not None:
             self._on_tick_latency(self._clock.monotonic() - received_mono)
@@ -696,3 +712,4 @@ class FeedActor(TickdeskActor):
         out = sm.market_update(snap, self._clock.now_ms())
         self._latest[ticker.symbol] = out
         self._hub.publish(ticker.symbol, out)
+        self._publish_binance_ticker(snap)

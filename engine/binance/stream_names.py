@@ -4,11 +4,12 @@ Pure core (any thread; the I/O thread routes upgrades with it, a
 BinanceSessionActor decodes requests with it). What Binance documents for
 ``wss://stream.binance.com``:
 
-* ``/ws/<stream>`` a raw stream, ``/ws`` none yet, ``/ws/<listenKey>`` the
-  user data stream; ``/stream?streams=a/b/c`` a combined stream (every event
-  wrapped ``{"stream": name, "data": payload}``).
+* ``/ws/<stream>`` a raw stream, ``/ws`` none yet (nor ``/ws/<digits>``, which
+  ccxt opens before it subscribes), ``/ws/<listenKey>`` the user data stream;
+  ``/stream?streams=a/b/c`` a combined stream (every event wrapped
+  ``{"stream": name, "data": payload}``).
 * Stream names are lower case: ``<symbol>@trade``, ``@aggTrade``,
-  ``@bookTicker``, ``@kline_<interval>`` (the case of ``aggTrade`` and
+  ``@ticker``, ``@bookTicker``, ``@kline_<interval>`` (the case of ``aggTrade`` and
   ``bookTicker`` is Binance's own).
 * Live requests ``{"method": "SUBSCRIBE"|"UNSUBSCRIBE"|"LIST_SUBSCRIPTIONS",
   "params": [...], "id": n}`` are answered ``{"result": null, "id": n}`` (the
@@ -63,6 +64,7 @@ class StreamKind(StrEnum):
 
     TRADE = "trade"
     AGG_TRADE = "aggTrade"
+    TICKER = "ticker"
     BOOK_TICKER = "bookTicker"
     KLINE = "kline"
 
@@ -124,7 +126,7 @@ def parse_stream(name: str) -> StreamName:
         kind = StreamKind(rest)
     except ValueError:
         raise ValueError(f"unsupported stream {name!r}: <symbol>@trade, @aggTrade, "
-                         "@bookTicker or @kline_<interval>") from None
+                         "@ticker, @bookTicker or @kline_<interval>") from None
     if kind is StreamKind.KLINE:
         raise ValueError(f"invalid stream name {name!r}: kline needs an interval")
     return StreamName(name, symbol.upper(), kind)
@@ -141,6 +143,8 @@ def is_stream_path(path: str) -> bool:
 def _name_or_key(item: str, streams: list[StreamName], keys: list[str]) -> None:
     if "@" in item:
         streams.append(parse_stream(item))
+    elif item.isdigit():
+        return  # ccxt opens /ws/<n> (its n-th connection) and then SUBSCRIBEs: no stream
     elif _LISTEN_KEY.match(item):
         keys.append(item)
     else:

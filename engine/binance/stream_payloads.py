@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from engine.market.klines import Kline
-from engine.messages import Trade
+from engine.messages import MarketSnapshot, Trade
 from engine.protocol.enums import ExecutionType
 from engine.protocol.frames import text_frame
 from engine.protocol.server_messages import Outgoing
@@ -50,6 +50,7 @@ __all__ = [
     "stream_answer",
     "stream_error",
     "subscription_event",
+    "ticker_24h",
     "trade",
 ]
 
@@ -153,6 +154,30 @@ def book_ticker(symbol: str, update_id: int, bid: Decimal, bid_qty: Decimal, ask
         "u": update_id, "s": symbol, "b": decimal_text(bid), "B": decimal_text(bid_qty),
         "a": decimal_text(ask), "A": decimal_text(ask_qty),
     })
+
+
+def ticker_24h(snap: MarketSnapshot, event_time: int) -> bytes:
+    """``<symbol>@ticker``: the rolling 24 h statistics of one MARKET_UPDATE state.
+    ``o`` is the last price less the change; what the board does not keep
+    (quote volume ``q``, weighted average ``w``, last quantity ``Q``, trade ids
+    and count) is 0 (``-1`` for the ids)."""
+    change = snap.price_change
+    open_ = snap.price - change if change is not None else None
+    return encode({
+        "e": "24hrTicker", "E": event_time, "s": snap.symbol,
+        "p": decimal_text(change), "P": _percent(snap.price_change_percent),
+        "w": _ZERO_TEXT, "x": decimal_text(open_), "c": decimal_text(snap.price),
+        "Q": _ZERO_TEXT, "b": decimal_text(snap.bid), "B": decimal_text(snap.bid_qty),
+        "a": decimal_text(snap.ask), "A": decimal_text(snap.ask_qty),
+        "o": decimal_text(open_), "h": decimal_text(snap.high), "l": decimal_text(snap.low),
+        "v": decimal_text(snap.volume), "q": _ZERO_TEXT,
+        "O": snap.event_time - 86_400_000, "C": snap.event_time, "F": -1, "L": -1, "n": 0,
+    })
+
+
+def _percent(value: Decimal | None) -> str:
+    """Binance writes the 24 h change percent with 3 places."""
+    return format((value or Decimal(0)).quantize(Decimal("0.001")), "f")
 
 
 # -- user data ----------------------------------------------------------------

@@ -129,3 +129,17 @@ def test_a_foreign_origin_is_refused_on_stream_paths_too(engine: Engine) -> None
         websocket.create_connection(_base(engine) + "/ws/btcusdt@trade", timeout=5,
                                     origin="http://evil.example")
     assert info.value.status_code == 403
+
+
+def test_ticker_stream_and_ccxt_style_numbered_connection(engine: Engine) -> None:
+    c = WsClient(_base(engine) + "/ws/0")  # ccxt: /ws/<n>, then SUBSCRIBE
+    try:
+        c.send({"method": "SUBSCRIBE", "params": ["btcusdt@ticker"], "id": 1})
+        assert c.wait_for(lambda m: "id" in m) == {"result": None, "id": 1}
+        t = c.wait_for(lambda m: m.get("e") == "24hrTicker")
+    finally:
+        c.close()
+    assert t["s"] == "BTCUSDT" and _dec(t["c"]) > 0
+    assert _dec(t["o"]) + _dec(t["p"]) == _dec(t["c"])  # open + change = last
+    assert _dec(t["l"]) <= _dec(t["h"])
+    assert _dec(t["b"]) <= _dec(t["a"])
