@@ -54,15 +54,17 @@ from decimal import Decimal
 from actors.base import FailureHook, TickdeskActor
 from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, Pulse, TradeTick
 from engine.binance.stream_payloads import BalanceRow
+from engine.binance.translate import spot_balances
 from engine.binance.user_stream import AccountChange
 from engine.config import TradingConfig, account_start
 from engine.errors import InternalError, StoreUnavailable
+from engine.money import ZERO
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import Action
 from engine.server.hub import Hub
 from engine.store import FillFacts, Store
 from engine.store_health import StoreHealth, error_kind
-from engine.trading.assets import symbol_assets
+from engine.trading.assets import UnknownAssets, symbol_assets
 from engine.trading.events import Outcome
 from engine.trading.history import (
     EquityQuery,
@@ -133,13 +135,32 @@ class RiskQuery:
     reference: Decimal
 
 
+def _spot_view(ledger: Ledger) -> dict[str, tuple[Decimal, Decimal]]:
+    """The ledger as the spot wallet the Binance API shows (``{asset: (free,
+    locked)}``, :func:`engine.binance.translate.spot_balances`: GET /api/v3/account
+    and outboundAccountPosition use the one rule)."""
+    def pair(symbol: str) -> tuple[str, str] | None:
+        try:
+            assets = ledger.assets_of(symbol)
+        except UnknownAssets:
+            return None
+        return assets.base, assets.quote
+
+    balances = [{"asset": a, "total": ledger.balance_of(a), "locked": ledger.locked(a)}
+                for a in ledger.assets()]
+    positions = [{"symbol": p.symbol, "quantity": abs(p.quantity),
+                  "side": "LONG" if p.quantity > 0 else "SHORT",
+                  "entryPrice": p.entry_price} for p in ledger.open_positions()]
+    return spot_balances({"balances": balances}, positions, pair)
+
+
 def _balance_change(before: Ledger | None, after: Ledger, now_ms: int) -> AccountChange:
-    """The assets whose free or locked amount differs between two ledgers."""
-    rows = []
-    for asset in sorted(set(after.assets()) | set(before.assets() if before else ())):
-        free, locked = after.free(asset), after.locked(asset)
-        if before is None or (before.free(asset), before.locked(asset)) != (free, locked):
-            rows.append(BalanceRow(asset, free, locked))
+    """The assets whose free or locked amount (as the spot wallet shows them)
+    differs between two ledgers."""
+    old = _spot_view(before) if before is not None else {}
+    new = _spot_view(after)
+    rows = [BalanceRow(asset, *new.get(asset, (ZERO, ZERO)))
+            for asset in sorted(set(old) | set(new)) if old.get(asset) != new.get(asset)]
     return AccountChange(tuple(rows), now_ms)
 
 

@@ -50,15 +50,17 @@ __all__ = [
 ]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_API_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 
 Check = Callable[[Any], str | None]
 
 
-def _opt(default: Any, check: Check | None = None) -> Any:
-    """A config field with its default and an optional range check."""
+def _opt(default: Any, check: Check | None = None, *, secret: bool = False) -> Any:
+    """A config field with its default and an optional range check; a
+    ``secret`` one is left out of the dataclass's ``repr`` (never printed)."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples for sequence defaults")
-    return field(default=default, metadata={"check": check})
+    return field(default=default, metadata={"check": check}, repr=not secret)
 
 
 def _asset(v: Any) -> str | None:
@@ -152,6 +154,9 @@ class ServerConfig:
     auth_failure_rate_per_s: float = _opt(0.2, _between(0.001, 1_000_000))
     auth_failure_burst: int = _opt(10, _between(1, 1_000_000))
     account_rate_limit_per_s: float = _opt(50.0, _between(0.001, 1_000_000))
+    # -- Binance-compatible REST API (docs/binance-compat.md) --
+    #: Request weight one IP address may use per minute on /api/v3/ (Binance: 6000).
+    api_weight_per_minute: int = _opt(6000, _between(1, 10_000_000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +272,8 @@ class LogConfig:
 @dataclass(frozen=True, slots=True)
 class AccountConfig:
     name: str = _opt("", lambda v: None if _NAME_RE.match(v) else "must match [A-Za-z0-9_.-]{1,64}")
-    token: str = _opt("", lambda v: None if len(v) >= 8 else "must be at least 8 characters")
+    token: str = _opt("", lambda v: None if len(v) >= 8 else "must be at least 8 characters",
+                      secret=True)
     #: Read the token from this environment variable instead (keeps it out of the file).
     token_env: str = _opt("", lambda v: None if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", v)
                           else "must be an environment variable name")
@@ -275,6 +281,16 @@ class AccountConfig:
     home_asset: str = _opt("", lambda v: None if v == "" else _asset(v))
     #: The account's starting balances; empty: ``trading.balances``.
     balances: tuple[tuple[str, Decimal], ...] = _opt(())
+    # -- Binance-compatible REST API (docs/binance-compat.md) --
+    #: The account's Binance-style API key (``X-MBX-APIKEY``); empty: no REST access.
+    api_key: str = _opt("", lambda v: None if _API_KEY_RE.match(v)
+                        else "must be 8-128 characters of [A-Za-z0-9_-]")
+    #: The secret that HMAC-SHA256-signs its requests (with ``api_key``).
+    api_secret: str = _opt("", lambda v: None if len(v) >= 8
+                           else "must be at least 8 characters", secret=True)
+    #: Read ``api_secret`` from this environment variable instead.
+    api_secret_env: str = _opt("", lambda v: None if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", v)
+                               else "must be an environment variable name")
 
 
 def account_start(trading: TradingConfig,
@@ -411,10 +427,21 @@ def _accounts(value: Any, key: str) -> tuple[AccountConfig, ...]:
             raise ConfigError(f"{k}.name", "is required")
         if ("token" in item) == ("token_env" in item):
             raise ConfigError(f"{k}.token", "give exactly one of token and token_env")
+        if "api_secret" in item and "api_secret_env" in item:
+            raise ConfigError(f"{k}.api_secret", "give at most one of api_secret and "
+                              "api_secret_env")
+        has_secret = "api_secret" in item or "api_secret_env" in item
+        if ("api_key" in item) != has_secret:
+            raise ConfigError(f"{k}.api_key" if has_secret else f"{k}.api_secret",
+                              "api_key needs api_secret (or api_secret_env), and the other "
+                              "way round")
         out.append(acct)
     names = [a.name for a in out]
     if len(set(names)) != len(names):
         raise ConfigError(key, "two accounts have the same name")
+    keys = [a.api_key for a in out if a.api_key]
+    if len(set(keys)) != len(keys):
+        raise ConfigError(key, "two accounts have the same api_key")
     return tuple(out)
 
 
@@ -452,7 +479,8 @@ def _symbol_overrides(value: Any, key: str) -> tuple[SymbolOverride, ...]:
 
 def _resolve_tokens(accounts: tuple[AccountConfig, ...],
                     env: Mapping[str, str]) -> tuple[AccountConfig, ...]:
-    """Fill ``token`` from ``token_env``; tokens must be long enough and unique."""
+    """Fill ``token`` from ``token_env`` and ``api_secret`` from
+    ``api_secret_env``; tokens must be long enough and unique."""
     out: list[AccountConfig] = []
     for i, acct in enumerate(accounts):
         if acct.token_env:
@@ -462,6 +490,13 @@ def _resolve_tokens(accounts: tuple[AccountConfig, ...],
                                   f"environment variable {acct.token_env} is not set or "
                                   "shorter than 8 characters")
             acct = replace(acct, token=value)
+        if acct.api_secret_env:
+            secret = env.get(acct.api_secret_env, "")
+            if len(secret) < 8:
+                raise ConfigError(f"accounts[{i}].api_secret_env",
+                                  f"environment variable {acct.api_secret_env} is not set or "
+                                  "shorter than 8 characters")
+            acct = replace(acct, api_secret=secret)
         out.append(acct)
     tokens = [a.token for a in out]
     if len(set(tokens)) != len(tokens):

@@ -45,6 +45,7 @@ PURE = [
     "engine/protocol",
     "engine/market",
     "engine/trading",
+    "engine/binance",
     "tickdesk/client/errors.py",
     "tickdesk/client/types.py",
     "tickdesk/client/inbox.py",

@@ -50,6 +50,7 @@ from actors.supervisor import (
 )
 from actors.timer import TimerActor
 from engine.backoff import BackoffPolicy
+from engine.binance.signing import ApiKey
 from engine.binance.stream_names import StreamKind, StreamRoute, is_stream_path
 from engine.binance.stream_names import route as stream_route
 from engine.clock import Clock, SystemClock
@@ -65,9 +66,17 @@ from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import CloseCode
 from engine.protocol.server_messages import Outgoing
+from engine.server.binance_api import API_PREFIX, ApiContext, BinanceApi, busy_response
 from engine.server.channel import SocketChannel
 from engine.server.edge import Accepted, EdgeLimits, EdgeLoop, Site
-from engine.server.http import HostPolicy, HttpResponse, Refusal, Route, UpgradeRequest
+from engine.server.http import (
+    ApiSite,
+    HostPolicy,
+    HttpResponse,
+    Refusal,
+    Route,
+    UpgradeRequest,
+)
 from engine.server.hub import Hub
 from engine.server.limits import AuthFailures, ConnectionLimits, SharedBudgets, peer_ip
 from engine.server.ops import (
@@ -78,6 +87,7 @@ from engine.server.ops import (
     healthz_route,
     metrics_route,
 )
+from engine.server.shared_keys import SharedListenKeys
 from engine.store import Store
 from engine.store_check import verify
 from engine.store_health import StoreHealth
@@ -85,6 +95,7 @@ from engine.store_lock import StoreLock
 from engine.trading.assets import assets_from
 from engine.trading.history import MEMORY_FILLS_PER_ACCOUNT
 from engine.trading.ledger import AssetsFn
+from tickdesk.binance_gateway import EngineGateway, MarketCache
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
 
@@ -321,6 +332,17 @@ class Engine:
             account_budget=self.account_budgets.try_take,
             symbols=self.symbols,
         )
+        # -- Binance-compatible REST API (docs/binance-compat.md) --
+        #: The user data stream's listen keys (thread-safe; the REST API makes them).
+        self.listen_keys = SharedListenKeys()
+        self.binance_gateway = EngineGateway(self._start_rest_session, self._ids)
+        self.market_cache = MarketCache()
+        self.binance_api = BinanceApi(ApiContext(
+            keys={a.api_key: ApiKey(a.name, a.api_secret) for a in cfg.accounts if a.api_key},
+            open_mode=cfg.open_mode, gateway=self.binance_gateway, market=self.market_cache,
+            catalog=self.symbols, served=self._served_symbols, listen_keys=self.listen_keys,
+            now_ms=self.clock.now_ms, fee_bps=cfg.trading.fee_bps,
+            weight_per_minute=cfg.server.api_weight_per_minute))
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -379,7 +401,8 @@ class Engine:
                 control_rate_per_s=srv.rate_limit_per_s,
                 control_burst=srv.rate_limit_burst,
             )
-            site = Site(paths, self._on_upgrade, routes, self.hosts, limits,
+            api = ApiSite(API_PREFIX, self.binance_api.handle, busy_response())
+            site = Site(paths, self._on_upgrade, routes, self.hosts, limits, api,
                         ws_path_match=is_stream_path)
             try:
                 self._port = self.edge.listen(srv.host, srv.port, site)
@@ -387,6 +410,7 @@ class Engine:
                 self.stop()
                 raise
         self.edge.start()
+        self._start_market_cache()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -397,6 +421,7 @@ class Engine:
             return
         self._stopped = True
         self.edge.stop_accepting()
+        self.binance_gateway.close()
         # Every transport, not only the hub's channels: a client whose actor
         # has sent CONNECTED but not yet joined the hub must get its 1001 too.
         with self._transports_cv:
@@ -539,6 +564,32 @@ class Engine:
         return session
 
     # -- internals ----------------------------------------------------------
+
+    def _served_symbols(self) -> list[str]:
+        """The symbols the feed serves now (configured ones first)."""
+        serves = self.feed_shared.serves
+        listed = dict.fromkeys((*self.config.feed.symbols, *self.symbols.symbols()))
+        return [s for s in listed if serves(s)]
+
+    def _start_rest_session(self, channel: Any, account: str | None) -> pykka.ActorRef[Any]:
+        """A ConnectionActor for an in-process REST client (any thread)."""
+        if self._stopped:
+            from engine.binance.errors import BinanceError
+
+            raise BinanceError(-1008, "Server is shutting down.")
+        ref = ConnectionActor.start(channel, self.services, account, rate_limited=False)
+        with self._lock:
+            self._connections[channel.conn_id] = ref
+        return ref
+
+    def _start_market_cache(self) -> None:
+        """The REST market endpoints' view: one anonymous client watching every
+        served symbol's ticker and book."""
+        cache = self.market_cache
+        channel = cache.open(next(self._ids), lambda _ch: None)
+        ref = self._start_rest_session(channel, None)
+        for cmd in cache.subscriptions(self._served_symbols()):
+            ref.tell(ClientFrame(orjson.dumps(cmd).decode(), False))
 
     def _account_for(self, token: str | None) -> str | None:
         if token is None or self.config.open_mode:
@@ -755,11 +806,7 @@ class Engine:
 
     def listen_key_account(self, key: str) -> str | None:
         """The account of an active listen key, or None."""
-        keys = getattr(self, "listen_keys", None)
-        if keys is None:
-            return None
-        found: str | None = keys.account(key, self.clock.now_ms())
-        return found
+        return self.listen_keys.account(key, self.clock.now_ms())
 
     def binance_api_key(self, api_key: str) -> tuple[str, str] | None:
         """``(account, api_secret)`` of a configured Binance API key, or None
@@ -767,10 +814,9 @@ class Engine:
         found = None
         given = api_key.encode()
         for acct in self.config.accounts:
-            key = getattr(acct, "api_key", "")
-            secret = getattr(acct, "api_secret", "")
-            if key and secret and hmac.compare_digest(str(key).encode(), given):
-                found = (acct.name, str(secret))
+            if (acct.api_key and acct.api_secret
+                    and hmac.compare_digest(acct.api_key.encode(), given)):
+                found = (acct.name, acct.api_secret)
         return found
 
     def _binance_session(self, channel: SocketChannel, route: StreamRoute,

@@ -55,7 +55,8 @@ def _load(path: str | None) -> Config:
 def _setup_logging(cfg: Config) -> None:
     from engine.logs import setup_logging
 
-    setup_logging(cfg.log.level, cfg.log.format, secrets=[a.token for a in cfg.accounts])
+    secrets = [s for a in cfg.accounts for s in (a.token, a.api_secret) if s]
+    setup_logging(cfg.log.level, cfg.log.format, secrets=secrets)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

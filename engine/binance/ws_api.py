@@ -16,7 +16,6 @@ Methods: ``userDataStream.subscribe.signature``, ``userDataStream.unsubscribe``,
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from urllib.parse import urlencode
 
 import orjson
 
+from engine.binance.signing import sign
 from engine.errors import TickdeskError
 
 __all__ = [
@@ -129,8 +129,7 @@ def check_signature(params: Mapping[str, Any], secret: str, now_ms: int,
         raise WsApiError(WsApiCode.BAD_PARAMETER, "Mandatory parameter 'signature' was "
                          "not sent.", request_id)
     signed = urlencode(sorted((k, v) for k, v in params.items() if k != "signature"))
-    expected = hmac.new(secret.encode(), signed.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, given.lower()):
+    if not hmac.compare_digest(sign(secret, signed), given.lower()):
         raise WsApiError(WsApiCode.INVALID_SIGNATURE, "Signature for this request is not "
                          "valid.", request_id)
 

@@ -33,8 +33,18 @@ on one route thread (``tickdesk-routes``, at most 64 requests waiting, 503
 beyond), so a slow scrape never stalls the sockets; the connection is not
 read meanwhile, and its answer keeps its place among pipelined requests.
 
-Costs: two threads and three descriptors (the selector and the wake pair) per
-process, one descriptor per connection; no thread per connection.
+An optional API (``Site.api``, an :class:`~engine.server.http.ApiSite`: the
+Binance-compatible REST paths) also takes POST, PUT and DELETE with a body of
+at most ``max_body_bytes`` (413 and close beyond, checked against
+``Content-Length`` before reading and against what arrives when chunked); the
+whole body must arrive within the same ``handshake_timeout_s`` as the head.
+Its requests run on their own ``workers`` threads (``tickdesk-api``, at most
+``max_waiting`` queued, answered ``busy`` beyond), because an order waits
+for the engine: they never hold up the route thread or the sockets.
+
+Costs: two threads (plus the API workers when configured) and three
+descriptors (the selector and the wake pair) per process, one descriptor per
+connection; no thread per connection.
 """
 
 from __future__ import annotations
@@ -60,6 +70,8 @@ from engine.protocol.enums import CloseCode
 from engine.rate_limit import RateLimiter
 from engine.server.channel import SocketChannel
 from engine.server.http import (
+    ApiRequest,
+    ApiSite,
     HostPolicy,
     HttpResponse,
     Refusal,
@@ -139,6 +151,8 @@ class Site:
     routes: Mapping[str, Route]
     hosts: HostPolicy
     limits: EdgeLimits
+    #: Paths under ``api.prefix`` (all methods but OPTIONS), e.g. ``/api/v3/``.
+    api: ApiSite | None = None
     #: Upgrade paths beyond the exact ``ws_paths`` (Binance's ``/ws/<stream>``,
     #: ``/stream``): a pure predicate of the path; same handler, same bounds.
     ws_path_match: Callable[[str], bool] | None = None
@@ -184,7 +198,9 @@ class _Conn:
     """One accepted socket: HTTP until upgraded, then WebSocket."""
 
     __slots__ = (
+        "api",
         "awaiting",
+        "body",
         "channel",
         "close_after",
         "deadline",
@@ -225,6 +241,8 @@ class _Conn:
         self.paused = False
         self.lingering = False
         self.awaiting = False  # a route is computing this connection's answer
+        self.body: bytearray | None = None  # an API request's body, while it arrives
+        self.api: ApiRequest | None = None  # that request (its body still empty)
         self.method_path = ""
         self.finish_when_flushed = False
         self.reading = True
@@ -263,6 +281,7 @@ class EdgeLoop:
         self._next_ping_sweep = 0.0
         self._thread = threading.Thread(target=self._run, name="tickdesk-edge", daemon=True)
         self._routes = _RouteThread(lambda job, resp: self._post("route_done", (job, resp)))
+        self._api: _RouteThread | None = None
         self.stats = EdgeStats()
 
     # -- setup (caller's thread, before start) ---------------------------------
@@ -274,6 +293,10 @@ class EdgeLoop:
         lst.setblocking(False)
         self._listener = lst
         self._site = site
+        if site.api is not None:
+            self._api = _RouteThread(lambda job, resp: self._post("route_done", (job, resp)),
+                                     name="tickdesk-api", threads=site.api.workers,
+                                     max_jobs=site.api.max_waiting)
         self._sel.register(lst, _READ, "listener")
         self._listening = True
         bound = int(lst.getsockname()[1])
@@ -284,11 +307,15 @@ class EdgeLoop:
         self._thread.start()
         if self._site is not None:
             self._routes.start()
+        if self._api is not None:
+            self._api.start()
 
     def stop(self, timeout: float = 2.0) -> None:
         """End the loop and close every socket it still holds."""
         self._post("stop", None)
         self._routes.stop(timeout)
+        if self._api is not None:
+            self._api.stop(timeout)
         if self._thread.is_alive():
             self._thread.join(timeout)
         for conn in list(self._conns.values()):
@@ -727,17 +754,67 @@ class EdgeLoop:
             if isinstance(event, h11.Request):
                 self._request(conn, event, site)
             elif isinstance(event, h11.EndOfMessage):
-                if (conn.upgrade is None and http.our_state is h11.DONE
-                        and http.their_state is h11.DONE):
-                    http.start_next_cycle()
-                    trailing = http.trailing_data[0]
-                    conn.received = len(trailing)
-                    conn.line_done = b"\n" in trailing
-                    conn.deadline = self._monotonic() + site.limits.handshake_timeout_s
+                if conn.api is not None:
+                    self._api_submit(conn)
+                elif conn.upgrade is None:
+                    self._next_cycle(conn, site)
             elif isinstance(event, h11.ConnectionClosed):
                 self._finish(conn)
                 return
-            # h11.Data: the body of a request we answered already (and close after).
+            elif isinstance(event, h11.Data) and conn.body is not None and site.api is not None:
+                conn.body += event.data
+                if len(conn.body) > site.api.max_body_bytes:
+                    self._too_large(conn, site.api)
+                    return
+            # other h11.Data: the body of a request we answered already (and close after).
+
+    def _next_cycle(self, conn: _Conn, site: Site) -> None:
+        """Both sides are done with a request: ready the connection for the next one."""
+        http = conn.http
+        if http is None or http.our_state is not h11.DONE or http.their_state is not h11.DONE:
+            return
+        http.start_next_cycle()
+        trailing = http.trailing_data[0]
+        conn.received = len(trailing)
+        conn.line_done = b"\n" in trailing
+        conn.deadline = self._monotonic() + site.limits.handshake_timeout_s
+
+    def _too_large(self, conn: _Conn, api: ApiSite) -> None:
+        self.stats.bad_requests += 1
+        log.info("%s: request body over %d bytes refused (413)", conn.peer, api.max_body_bytes)
+        conn.api = None
+        conn.body = None
+        self._respond(conn, _text(413, "request body too large"), close=True)
+
+    def _api_request(self, conn: _Conn, method: str, path: str, query: str,
+                     headers: Mapping[str, str], api: ApiSite) -> None:
+        """An API request's head: refuse a declared body over the cap at once,
+        else collect the body (:meth:`_http_events`) and submit at its end."""
+        declared = headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > api.max_body_bytes:
+            self._too_large(conn, api)
+            return
+        conn.api = ApiRequest(method, path, query, b"", headers, conn.peer)
+        conn.body = bytearray()
+
+    def _api_submit(self, conn: _Conn) -> None:
+        req, body = conn.api, conn.body
+        conn.api = None
+        conn.body = None
+        workers, site = self._api, self._site
+        if req is None or body is None or workers is None or site is None or site.api is None:
+            return
+        api = site.api
+        full = ApiRequest(req.method, req.path, req.query, bytes(body), req.headers, req.peer)
+        head = req.method == "HEAD"
+        conn.awaiting = True
+        conn.reading = False
+        self._sync(conn)
+        job = _RouteJob(conn, lambda _h, _q: api.handler(full), req.path, req.headers, {},
+                        head, False)
+        if not workers.submit(job):
+            conn.awaiting = False
+            self._respond(conn, api.busy, head=head, close=True)
 
     def _request(self, conn: _Conn, req: h11.Request, site: Site) -> None:
         headers: dict[str, str] = {}
@@ -769,6 +846,11 @@ class EdgeLoop:
         has_body = ("transfer-encoding" in headers
                     or headers.get("content-length", "0").strip() not in ("", "0"))
         method = req.method
+        api = site.api
+        if (api is not None and path.startswith(api.prefix)
+                and method in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE")):
+            self._api_request(conn, method.decode("latin-1"), path, parts.query, headers, api)
+            return
         if method == b"OPTIONS":
             known = target == "*" or path in site.routes or site.upgrades(path)
             resp = (HttpResponse(204, "text/plain", b"", (("Allow", _ALLOW),)) if known
@@ -822,8 +904,13 @@ class EdgeLoop:
         conn.awaiting = False
         conn.reading = True
         self._respond(conn, resp, head=job.head, close=job.close)
+        site = self._site
+        if site is not None and conn.fd in self._conns and not conn.close_after:
+            self._next_cycle(conn, site)  # an API request's end was read before it ran
         if conn.fd in self._conns and not conn.out and not conn.close_after:
             self._http_events(conn)
+        if conn.fd in self._conns and conn.http is not None:
+            self._sync(conn)  # reading again (it was off while the route ran)
 
     def _upgrade(self, conn: _Conn, site: Site) -> None:
         assert conn.upgrade is not None and conn.http is not None
@@ -948,31 +1035,40 @@ class _RouteJob:
 
 
 class _RouteThread:
-    """One thread that computes plain routes' responses (``tickdesk-routes``).
+    """Threads that compute routes' responses (``tickdesk-routes``: one; the
+    API's ``tickdesk-api``: ``threads``).
 
-    Bounded: at most :data:`_MAX_ROUTE_JOBS` waiting; :meth:`submit` returns
-    False beyond (the request is answered 503). Each answer goes back to the
-    I/O thread through ``done``."""
+    Bounded: at most ``max_jobs`` (default :data:`_MAX_ROUTE_JOBS`) waiting;
+    :meth:`submit` returns False beyond (the request is answered 503, or the
+    API's ``busy``). Each answer goes back to the I/O thread through ``done``."""
 
-    def __init__(self, done: Callable[[_RouteJob, HttpResponse], None]) -> None:
+    def __init__(self, done: Callable[[_RouteJob, HttpResponse], None], *,
+                 name: str = "tickdesk-routes", threads: int = 1,
+                 max_jobs: int = _MAX_ROUTE_JOBS) -> None:
         self._done = done
+        self._max = max_jobs
         self._jobs: deque[_RouteJob | None] = deque()
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="tickdesk-routes", daemon=True)
+        self._threads = [threading.Thread(target=self._run, daemon=True,
+                                          name=name if threads == 1 else f"{name}-{i}")
+                         for i in range(threads)]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float) -> None:
         with self._cond:
-            self._jobs.appendleft(None)
-            self._cond.notify()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+            for _ in self._threads:
+                self._jobs.appendleft(None)
+            self._cond.notify_all()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout)
 
     def submit(self, job: _RouteJob) -> bool:
         with self._cond:
-            if len(self._jobs) >= _MAX_ROUTE_JOBS or not self._thread.is_alive():
+            if len(self._jobs) >= self._max or not self._threads[0].is_alive():
                 return False
             self._jobs.append(job)
             self._cond.notify()

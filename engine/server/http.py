@@ -24,6 +24,9 @@ from engine.errors import TickdeskError
 
 __all__ = [
     "LOOPBACK_NAMES",
+    "ApiHandler",
+    "ApiRequest",
+    "ApiSite",
     "HostPolicy",
     "HttpResponse",
     "Refusal",
@@ -45,6 +48,40 @@ class HttpResponse:
 
 #: A plain route: takes the request headers and query, returns a response.
 Route = Callable[[Mapping[str, str], Mapping[str, list[str]]], HttpResponse]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """One request under an API prefix, with its raw query and body (signatures
+    are computed over them as sent)."""
+
+    method: str
+    path: str
+    #: The query string as sent (without ``?``), percent-encoded.
+    query: str
+    body: bytes
+    #: Header names lower-cased; a repeated header keeps its last value.
+    headers: Mapping[str, str]
+    peer: str
+
+
+#: An API handler: runs on the API workers (it may wait for the engine).
+ApiHandler = Callable[[ApiRequest], HttpResponse]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSite:
+    """Requests whose path starts with ``prefix`` (any of GET, HEAD, POST, PUT,
+    DELETE) go to ``handler`` on ``workers`` threads, at most ``max_waiting``
+    queued (beyond: ``busy``); a body larger than ``max_body_bytes`` is
+    answered 413 and the connection closed."""
+
+    prefix: str
+    handler: ApiHandler
+    busy: HttpResponse
+    max_body_bytes: int = 65536
+    workers: int = 4
+    max_waiting: int = 64
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import timeout
+from tests.binance.helpers import ALICE_KEY, ALICE_SECRET, Rest, accounts_config
+from tests.conftest import timeout, wait_until
 from tickdesk import Engine
 
 binance = pytest.importorskip("binance", reason="python-binance is in the test extra")
@@ -60,44 +61,43 @@ def test_multiplex_socket(engine: Engine) -> None:
     assert all(m["data"]["s"] in ("BTCUSDT", "ETHUSDT") for m in msgs)
 
 
-def test_user_socket_receives_the_execution_report_of_a_fill(
-        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_user_socket_receives_the_execution_report_of_a_rest_order_fill(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """python-binance's ``user_socket`` subscribes on the WebSocket API
     (``userDataStream.subscribe.signature``, HMAC-signed with the account's
-    secret); the order is placed over our own protocol and its fill arrives as
-    Binance's executionReport."""
-    from tests.e2e.wsclient import WsClient
-
+    secret); the bot places a MARKET order over REST (``create_order``) and its
+    fill arrives as Binance's executionReport, with the order's id."""
+    engine = Engine(accounts_config()).start()
     monkeypatch.setattr(AsyncClient, "WS_API_URL", f"ws://127.0.0.1:{engine.port}/ws-api/v3")
-    monkeypatch.setattr(engine, "binance_api_key",
-                        lambda key: ("default", "s3cret") if key == "k3y" else None)
-    own = WsClient(engine.url)
-    assert own.recv()["type"] == "CONNECTED"
 
-    async def main() -> list[dict[str, Any]]:
-        client = AsyncClient("k3y", "s3cret")
+    async def main() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        client = AsyncClient(ALICE_KEY, ALICE_SECRET)
+        client.API_URL = f"http://127.0.0.1:{engine.port}/api"
         try:
             bm = BinanceSocketManager(client)
             bm.STREAM_URL = f"ws://127.0.0.1:{engine.port}/"
             got: list[dict[str, Any]] = []
             async with bm.user_socket() as stream:
-                own.send({"action": "place_order", "symbol": "BTCUSDT", "side": "BUY",
-                          "type": "MARKET", "quantity": 0.001, "clientOrderId": "pb-1"})
+                placed = await client.create_order(symbol="BTCUSDT", side="BUY",
+                                                   type="MARKET", quantity="0.001")
                 while not any(m.get("x") == "TRADE" for m in got):
                     msg = await stream.recv()
                     if msg:
                         got.append(msg)
-            return got
+            return placed, got
         finally:
             await client.close_connection()
 
     try:
-        own.send({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
-        own.wait_for(lambda m: m["type"] == "MARKET_UPDATE")
-        events = asyncio.run(asyncio.wait_for(main(), timeout(15)))
+        rest = Rest(engine.port)
+        wait_until(lambda: rest.public("GET", "/api/v3/ticker/price",
+                                       symbol="BTCUSDT").status_code == 200,
+                   10, "a first BTCUSDT price")
+        placed, events = asyncio.run(asyncio.wait_for(main(), timeout(20)))
     finally:
-        own.close()
+        engine.stop()
     reports = [m for m in events if m.get("e") == "executionReport"]
     assert [r["x"] for r in reports] == ["NEW", "TRADE"]
-    assert all(r["c"] == "pb-1" for r in reports)
+    assert all(r["i"] == placed["orderId"] for r in reports)
+    assert all(r["c"] == placed["clientOrderId"] for r in reports)
     assert reports[-1]["X"] == "FILLED" and Decimal(reports[-1]["z"]) == Decimal("0.001")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.binance.helpers import Rest, accounts_config
 from tests.e2e.wsclient import WsClient
 from tickdesk import Engine
 
@@ -19,24 +20,20 @@ EXEC_FIELDS = {"e", "E", "s", "c", "S", "o", "f", "q", "p", "P", "F", "g", "C", 
                "V"}
 
 
-class _Keys:
-    """The listen-key owner interface the engine asks (``account(key, now_ms)``)."""
-
-    def __init__(self, keys: dict[str, str]) -> None:
-        self.keys = keys
-
-    def account(self, key: str, now_ms: int) -> str | None:
-        return self.keys.get(key)
-
-
 @pytest.fixture
-def keyed(engine: Engine) -> Iterator[Engine]:
-    engine.listen_keys = _Keys({"k1": "default"})  # type: ignore[attr-defined]
-    yield engine
+def keyed() -> Iterator[tuple[Engine, str]]:
+    """An engine with API-keyed accounts, and alice's listen key made over REST."""
+    engine = Engine(accounts_config()).start()
+    try:
+        resp = Rest(engine.port).keyed("POST", "/api/v3/userDataStream")
+        assert resp.status_code == 200
+        yield engine, resp.json()["listenKey"]
+    finally:
+        engine.stop()
 
 
 def _own(engine: Engine) -> WsClient:
-    c = WsClient(engine.url)
+    c = WsClient(engine.url + "?token=alice-token-1")
     assert c.recv()["type"] == "CONNECTED"
     return c
 
@@ -45,17 +42,18 @@ def _next_event(c: WsClient, kind: str) -> dict[str, Any]:
     return c.wait_for(lambda m: m.get("e") == kind)
 
 
-@pytest.mark.parametrize("path", ["/ws/k1", "/stream?streams=k1"])
-def test_market_buy_reports_new_then_trade_then_balances(keyed: Engine, path: str) -> None:
-    engine = keyed
-    user = WsClient(f"ws://127.0.0.1:{engine.port}{path}")
+@pytest.mark.parametrize("path", ["/ws/{key}", "/stream?streams={key}"])
+def test_market_buy_reports_new_then_trade_then_balances(keyed: tuple[Engine, str],
+                                                         path: str) -> None:
+    engine, key = keyed
+    user = WsClient(f"ws://127.0.0.1:{engine.port}{path.format(key=key)}")
     own = _own(engine)
     combined = path.startswith("/stream")
 
     def event(kind: str) -> dict[str, Any]:
         msg = user.wait_for(lambda m: (m.get("data", {}) if combined else m).get("e") == kind)
         if combined:
-            assert msg["stream"] == "k1"
+            assert msg["stream"] == key
             return dict(msg["data"])
         return msg
 
@@ -81,23 +79,25 @@ def test_market_buy_reports_new_then_trade_then_balances(keyed: Engine, path: st
         assert Decimal(trade["n"]) == Decimal(str(fill["order"]["fee"])) > 0
         assert trade["N"] in ("BTC", "USDT") and trade["t"] > 0 and trade["m"] is False
         position = event("outboundAccountPosition")
-        own.send({"action": "get_portfolio", "id": "p"})
-        portfolio = own.reply("p")["portfolio"]
-        free = {b["asset"]: Decimal(str(b["free"])) for b in portfolio["balances"]}
-        rows = {b["a"]: b for b in position["B"]}
-        # the fee moved the cash balance (the ledger's balances are cash: start +
-        # realized - fees; a position is not a balance, docs/binance-compat.md)
-        assert "USDT" in rows and set(rows) <= set(free)
-        for asset, row in rows.items():
-            assert Decimal(row["f"]) == free[asset] and Decimal(row["l"]) == 0
+        rows = {b["a"]: (Decimal(b["f"]), Decimal(b["l"])) for b in position["B"]}
+        # a spot wallet: alice's 1 BTC grew by what she bought, her 10000 USDT
+        # shrank by what she paid and the fee (docs/binance-compat.md)
+        assert rows["BTC"] == (Decimal("1.01"), 0)
+        assert trade["N"] == "USDT"
+        assert rows["USDT"] == (Decimal(10000) - Decimal(trade["Z"]) - Decimal(trade["n"]), 0)
+        # ... and the same numbers GET /api/v3/account shows
+        account = Rest(engine.port).signed("GET", "/api/v3/account").json()
+        wallet = {b["asset"]: (Decimal(b["free"]), Decimal(b["locked"]))
+                  for b in account["balances"]}
+        assert all(wallet[a] == v for a, v in rows.items())
     finally:
         user.close()
         own.close()
 
 
-def test_resting_limit_locks_then_cancel_reports_canceled(keyed: Engine) -> None:
-    engine = keyed
-    user = WsClient(f"ws://127.0.0.1:{engine.port}/ws/k1")
+def test_resting_limit_locks_then_cancel_reports_canceled(keyed: tuple[Engine, str]) -> None:
+    engine, key = keyed
+    user = WsClient(f"ws://127.0.0.1:{engine.port}/ws/{key}")
     own = _own(engine)
     try:
         own.send({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
@@ -127,9 +127,9 @@ def test_resting_limit_locks_then_cancel_reports_canceled(keyed: Engine) -> None
         own.close()
 
 
-def test_oco_reports_list_status_and_each_leg(keyed: Engine) -> None:
-    engine = keyed
-    user = WsClient(f"ws://127.0.0.1:{engine.port}/ws/k1")
+def test_oco_reports_list_status_and_each_leg(keyed: tuple[Engine, str]) -> None:
+    engine, key = keyed
+    user = WsClient(f"ws://127.0.0.1:{engine.port}/ws/{key}")
     own = _own(engine)
     try:
         own.send({"action": "subscribe_ticker", "symbol": "BTCUSDT"})

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from engine.binance.ws_api import WsApiCode, WsApiError, check_signature, decode
+from tests.binance.helpers import ALICE_KEY, ALICE_SECRET, accounts_config
 from tests.e2e.wsclient import WsClient
 from tickdesk import Engine
 
@@ -53,27 +54,28 @@ def test_decode_refuses_unknown_methods_and_bad_json() -> None:
     assert info.value.code is WsApiCode.INVALID_JSON
 
 
-def test_over_the_wire(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "binance_api_key",
-                        lambda key: ("default", "s3") if key == "k" else None)
+def test_over_the_wire() -> None:
+    engine = Engine(accounts_config()).start()
     c = WsClient(f"ws://127.0.0.1:{engine.port}/ws-api/v3")
     try:
         c.send({"id": "a", "method": "ping"})
         assert c.recv() == {"id": "a", "status": 200, "result": {}}
         c.send({"id": "b", "method": "userDataStream.subscribe.signature",
-                "params": _signed("s3", apiKey="nope", timestamp=int(time.time() * 1000))})
+                "params": _signed(ALICE_SECRET, apiKey="nope", timestamp=int(time.time() * 1000))})
         refused = c.recv()
         assert (refused["status"], refused["error"]["code"]) == (401, -2015)
         c.send({"id": "c", "method": "userDataStream.subscribe.signature",
-                "params": _signed("wrong", apiKey="k", timestamp=int(time.time() * 1000))})
+                "params": _signed("wrong", apiKey=ALICE_KEY, timestamp=int(time.time() * 1000))})
         assert c.recv()["error"]["code"] == -1022
         c.send({"id": "d", "method": "session.subscriptions"})
         assert c.recv()["result"] == []  # the refusals changed nothing
         c.send({"id": "e", "method": "userDataStream.subscribe.signature",
-                "params": _signed("s3", apiKey="k", timestamp=int(time.time() * 1000))})
+                "params": _signed(ALICE_SECRET, apiKey=ALICE_KEY,
+                                  timestamp=int(time.time() * 1000))})
         assert c.recv() == {"id": "e", "status": 200, "result": {"subscriptionId": 0}}
         c.send({"id": "f", "method": "userDataStream.unsubscribe",
                 "params": {"subscriptionId": 0}})
         assert c.recv() == {"id": "f", "status": 200, "result": {}}
     finally:
         c.close()
+        engine.stop()

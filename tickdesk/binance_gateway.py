@@ -1,0 +1,232 @@
+"""The REST API's way into the engine: in-process clients, one per account.
+
+Edge module (public package: it starts ConnectionActors). The Binance REST
+handlers (:mod:`engine.server.binance_api`) run on the edge's API workers and
+call :meth:`EngineGateway.call`, which sends the commands as one more client
+of the account, exactly as a WebSocket client's frames, through a
+ConnectionActor (not rate-limited: REST has its request-weight budget), and
+waits for the answers carrying the commands' ids. So REST orders are the
+same orders the dashboard and the WebSocket clients see, decided by the same
+OrderMonitorActor.
+
+Bounds: at most :data:`MAX_WAITING` calls wait at once (beyond: -1008, HTTP
+503, nothing sent); each waits at most its ``timeout`` (-1007, HTTP 503:
+"execution status unknown", as Binance says); a call keeps at most
+:data:`MAX_MESSAGES` answers. Messages without a waited-for id (the
+account's broadcasts) are dropped on arrival.
+
+:class:`MarketCache` is the market side: one anonymous client subscribed to
+every served symbol's ticker and book, keeping the latest MARKET_UPDATE and
+BOOK_UPDATE of each (the REST ticker and depth endpoints read it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pykka
+
+from actors.messages import ClientFrame, ClientGone
+from engine.binance.errors import BinanceError
+from engine.protocol.server_messages import Outgoing
+from engine.server.channel import Channel
+
+__all__ = ["MAX_MESSAGES", "MAX_WAITING", "EngineGateway", "MarketCache"]
+
+log = logging.getLogger("tickdesk.binance")
+
+MAX_WAITING = 256
+MAX_MESSAGES = 10_000
+
+#: ``start(channel, account) -> actor``: a ConnectionActor for the channel.
+StartSession = Callable[[Channel, str | None], "pykka.ActorRef[Any]"]
+
+
+class _Channel:
+    """Where one in-process client's messages go (the Channel protocol)."""
+
+    def __init__(self, conn_id: int, on_message: Callable[[dict[str, Any]], None],
+                 on_close: Callable[[_Channel], None]) -> None:
+        self.conn_id = conn_id
+        self._on_message = on_message
+        self._on_close = on_close
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def deliver(self, out: Outgoing) -> None:
+        if self._closed:
+            return
+        try:
+            msg = json.loads(out.payload, parse_float=Decimal)
+        except ValueError:  # pragma: no cover - the engine writes JSON
+            return
+        if isinstance(msg, dict):
+            self._on_message(msg)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._on_close(self)
+
+
+class _Waiter:
+    __slots__ = ("done", "last", "messages")
+
+    def __init__(self, last: str) -> None:
+        self.last = last
+        self.messages: list[dict[str, Any]] = []
+        self.done = False
+
+
+class _Session:
+    __slots__ = ("channel", "ref")
+
+    def __init__(self, channel: _Channel, ref: pykka.ActorRef[Any]) -> None:
+        self.channel = channel
+        self.ref = ref
+
+
+class EngineGateway:
+    """See the module docstring. Thread-safe."""
+
+    def __init__(self, start: StartSession, conn_ids: Iterable[int]) -> None:
+        self._start = start
+        self._ids = iter(conn_ids)
+        self._cond = threading.Condition()
+        self._sessions: dict[str, _Session] = {}
+        self._waiters: dict[str, _Waiter] = {}
+        self._calls = 0
+        self._closed = False
+        self._seq = itertools.count(1)
+
+    def call(self, account: str, commands: Sequence[Mapping[str, Any]],
+             timeout: float) -> list[dict[str, Any]]:
+        ids = [str(c["id"]) for c in commands]
+        waiter = _Waiter(ids[-1])
+        with self._cond:
+            if self._closed:
+                raise BinanceError(-1008, "Server is shutting down.")
+            if self._calls >= MAX_WAITING:
+                raise BinanceError(-1008, "Server is currently overloaded with other "
+                                          "requests. Please try again in a few minutes.")
+            if any(i in self._waiters for i in ids):  # pragma: no cover - ids are unique
+                raise BinanceError(-1000, "request id in use")
+            self._calls += 1
+            for i in ids:
+                self._waiters[i] = waiter
+        try:
+            session = self._session(account)
+            for cmd in commands:
+                try:
+                    session.ref.tell(ClientFrame(orjson.dumps(dict(cmd)).decode(), False))
+                except pykka.ActorDeadError:
+                    self._drop(session.channel)
+                    raise BinanceError(-1008, "The engine is restarting; try again.") from None
+            with self._cond:
+                if not self._cond.wait_for(lambda: waiter.done or self._closed, timeout):
+                    raise BinanceError(-1007, "Timeout waiting for response from backend "
+                                              "server. Send status unknown; execution "
+                                              "status unknown.", status=503)
+                if not waiter.done:
+                    raise BinanceError(-1008, "Server is shutting down.")
+                return list(waiter.messages)
+        finally:
+            with self._cond:
+                self._calls -= 1
+                for i in ids:
+                    self._waiters.pop(i, None)
+
+    def close(self) -> None:
+        """Wake every waiting call (it answers -1008) and end the sessions."""
+        with self._cond:
+            self._closed = True
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+            self._cond.notify_all()
+        for s in sessions:
+            s.channel.close()
+            try:
+                s.ref.tell(ClientGone())
+            except pykka.ActorDeadError:
+                pass
+
+    def _session(self, account: str) -> _Session:
+        with self._cond:
+            found = self._sessions.get(account)
+            if found is not None and not found.channel.closed:
+                return found
+            channel = _Channel(next(self._ids), self._on_message, self._drop)
+            ref = self._start(channel, account)
+            session = _Session(channel, ref)
+            self._sessions[account] = session
+            return session
+
+    def _drop(self, channel: _Channel) -> None:
+        with self._cond:
+            for account, s in list(self._sessions.items()):
+                if s.channel is channel:
+                    del self._sessions[account]
+
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        rid = msg.get("id")
+        if rid is None:
+            return
+        with self._cond:
+            waiter = self._waiters.get(str(rid))
+            if waiter is None or waiter.done:
+                return
+            if len(waiter.messages) < MAX_MESSAGES:
+                waiter.messages.append(msg)
+            if str(rid) == waiter.last:
+                waiter.done = True
+                self._cond.notify_all()
+
+
+class MarketCache:
+    """See the module docstring. Thread-safe; bounded by the served symbols."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tickers: dict[str, dict[str, Any]] = {}
+        self._books: dict[str, dict[str, Any]] = {}
+        self.channel: _Channel | None = None
+
+    def open(self, conn_id: int, on_close: Callable[[_Channel], None]) -> Channel:
+        self.channel = _Channel(conn_id, self._on_message, on_close)
+        return self.channel
+
+    def ticker(self, symbol: str) -> Mapping[str, Any] | None:
+        with self._lock:
+            return self._tickers.get(symbol)
+
+    def book(self, symbol: str) -> Mapping[str, Any] | None:
+        with self._lock:
+            return self._books.get(symbol)
+
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "MARKET_UPDATE":
+            with self._lock:
+                self._tickers[str(msg["symbol"])] = msg
+        elif kind == "BOOK_UPDATE":
+            with self._lock:
+                self._books[str(msg["symbol"])] = msg
+
+    @staticmethod
+    def subscriptions(symbols: Iterable[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for s in symbols:
+            out.append({"action": "subscribe_ticker", "symbol": s})
+            out.append({"action": "subscribe_book", "symbol": s})
+        return out
