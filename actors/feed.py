@@ -239,6 +239,8 @@ class FeedActor(TickdeskActor):
         self._latest: dict[str, sm.Outgoing] = {}
         #: The best bid/ask last sent on each symbol's ``@bookTicker``.
         self._binance_tops: dict[str, tuple[BookLevel, BookLevel]] = {}
+        #: The book last sent on each symbol's ``@depth`` (while someone follows it).
+        self._binance_books: dict[str, BookView] = {}
         self._kind = source_kind(cfg.source)
         self._market: PulsedMarket | None = None
         self._pulses = 0
@@ -664,16 +666,31 @@ class FeedActor(TickdeskActor):
                 self._hub.publish_stream(name, _stream_maker(name, payload, None))
 
     def _publish_binance_ticker(self, snap: MarketSnapshot) -> None:
-        """``@ticker`` of each new MARKET_UPDATE state (conflated per symbol)."""
-        name = f"{snap.symbol.lower()}@ticker"
-        if self._hub.has_stream(name):
-            payload = bp.ticker_24h(snap, snap.event_time)
-            self._hub.publish_stream(name, _stream_maker(name, payload, name))
+        """``@ticker`` and ``@miniTicker`` of each new MARKET_UPDATE state
+        (conflated per stream)."""
+        lower = snap.symbol.lower()
+        for name, build in ((f"{lower}@ticker", bp.ticker_24h),
+                            (f"{lower}@miniTicker", bp.mini_ticker)):
+            if self._hub.has_stream(name):
+                payload = build(snap, snap.event_time)
+                self._hub.publish_stream(name, _stream_maker(name, payload, name))
 
     def _publish_binance_book(self, book: BookView, update_id: int) -> None:
-        """``@bookTicker`` when the best bid or ask (price or quantity) changed;
-        conflated per symbol for a slow client, like MARKET_UPDATE."""
-        name = f"{book.symbol.lower()}@bookTicker"
+        """``@depth`` (every change, in order: diffs are never conflated) and
+        ``@bookTicker`` when the best bid or ask (price or quantity) changed
+        (conflated per symbol for a slow client, like MARKET_UPDATE)."""
+        lower = book.symbol.lower()
+        names = [n for n in (f"{lower}@depth", f"{lower}@depth@100ms", f"{lower}@depth@1000ms")
+                 if self._hub.has_stream(n)]
+        prev = self._binance_books.get(book.symbol)
+        if names:
+            self._binance_books[book.symbol] = book
+            payload = bp.depth_update(prev, book, book.event_time)
+            for n in names:
+                self._hub.publish_stream(n, _stream_maker(n, payload, None))
+        elif prev is not None:
+            del self._binance_books[book.symbol]  # nobody follows: the next diff starts whole
+        name = f"{lower}@bookTicker"
         bid, ask = book.best_bid, book.best_ask
         if bid is None or ask is None or not self._hub.has_stream(name):
             return

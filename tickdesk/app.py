@@ -104,7 +104,9 @@ log = logging.getLogger("tickdesk.engine")
 WS_PATH = "/api/ws/realtime"
 #: The Binance market streams this engine builds (docs/binance-compat.md).
 BINANCE_STREAM_KINDS = frozenset({StreamKind.TRADE, StreamKind.AGG_TRADE,
-                                  StreamKind.TICKER, StreamKind.BOOK_TICKER})
+                                  StreamKind.TICKER, StreamKind.MINI_TICKER,
+                                  StreamKind.BOOK_TICKER,
+                                  StreamKind.DEPTH})
 _MEMORY_DBS = itertools.count(1)
 #: At most one log line about failed token handshakes per this many seconds.
 _AUTH_LOG_INTERVAL_S = 10.0

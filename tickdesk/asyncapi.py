@@ -39,7 +39,9 @@ from engine.binance.stream_names import (
     StreamErrorCode,
 )
 from engine.binance.ws_api import WsApiCode, WsApiMethod
-from engine.messages import Trade
+from engine.market.klines import Kline
+from engine.market.quote_book import BookView
+from engine.messages import MarketSnapshot, Trade
 from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import ACCOUNT_ACTIONS, PARSERS
@@ -89,8 +91,21 @@ def _examples() -> dict[str, bytes]:
     fill = bp.FillFacts(Decimal("0.65"), "USDT", 1, True)
     lst = OrderList(1, ListType.OCO, "a", "BTCUSDT", ListStatus.EXECUTING, (1, 2),
                     1700000000000, 1700000000000)
+    snap = MarketSnapshot("BTCUSDT", Decimal("65000.1"), Decimal("100"), Decimal("0.154"),
+                          Decimal("65500"), Decimal("64000"), Decimal("1234.5"),
+                          Decimal("65000"), Decimal("65000.1"), 1700000000001, 7,
+                          Decimal("1"), Decimal("2"))
+    book = BookView("BTCUSDT", ((Decimal("65000"), Decimal("1")),),
+                    ((Decimal("65000.1"), Decimal("2")),), 8, 1700000000001)
+    bar = Kline("BTCUSDT", "1m", 1699999980000, 1700000039999, Decimal("64990"),
+                Decimal("65010"), Decimal("64980"), Decimal("65000.1"), Decimal("3"),
+                Decimal("195000"), 12)
     return {
         "trade": bp.trade(trade, 1, trade.event_time),
+        "24hrTicker": bp.ticker_24h(snap, snap.event_time),
+        "24hrMiniTicker": bp.mini_ticker(snap, snap.event_time),
+        "depthUpdate": bp.depth_update(None, book, book.event_time),
+        "kline": bp.kline(bar, False, 1700000000001),
         "aggTrade": bp.agg_trade(trade, 1, trade.event_time),
         "bookTicker": bp.book_ticker("BTCUSDT", 1, Decimal("65000"), Decimal("1"),
                                      Decimal("65000.1"), Decimal("2")),
@@ -198,7 +213,8 @@ def _binance() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
             "event": {"type": "object", "description": "an executionReport, listStatus or "
                                                       "outboundAccountPosition"}}},
     }
-    market = [f"binance_{k}" for k in ("trade", "aggTrade", "bookTicker")]
+    market = [f"binance_{k}" for k in ("trade", "aggTrade", "24hrTicker", "24hrMiniTicker",
+                                       "bookTicker", "depthUpdate")]
     user = [f"binance_{k}" for k in ("executionReport", "listStatus",
                                      "outboundAccountPosition")]
     live = ["binance_request", "binance_answer"]
@@ -209,9 +225,11 @@ def _binance() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     channels = {
         "binanceRaw": {
             "address": "/ws/{streamName}",
-            "description": "A raw Binance stream: <symbol>@trade, @aggTrade, @bookTicker "
-                           f"(lower-case symbol); kline intervals named "
-                           f"{', '.join(KLINE_INTERVALS)}. Also /ws with no stream.",
+            "description": "A raw Binance stream: <symbol>@trade, @aggTrade, @ticker, "
+                           "@miniTicker, @bookTicker, @depth[@100ms] (lower-case symbol); "
+                           "the kline payload is for the intervals "
+                           f"{', '.join(KLINE_INTERVALS)} (kline streams not served yet). "
+                           "Also /ws (and /ws/<digits>) with no stream.",
             "parameters": {"streamName": {}},
             "messages": refs(market + live)},
         "binanceCombined": {

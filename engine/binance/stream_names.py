@@ -9,7 +9,8 @@ BinanceSessionActor decodes requests with it). What Binance documents for
   ``/stream?streams=a/b/c`` a combined stream (every event wrapped
   ``{"stream": name, "data": payload}``).
 * Stream names are lower case: ``<symbol>@trade``, ``@aggTrade``,
-  ``@ticker``, ``@bookTicker``, ``@kline_<interval>`` (the case of ``aggTrade`` and
+  ``@ticker``, ``@miniTicker``, ``@bookTicker``, ``@depth`` (also ``@depth@100ms``),
+  ``@kline_<interval>`` (the case of ``aggTrade`` and
   ``bookTicker`` is Binance's own).
 * Live requests ``{"method": "SUBSCRIBE"|"UNSUBSCRIBE"|"LIST_SUBSCRIPTIONS",
   "params": [...], "id": n}`` are answered ``{"result": null, "id": n}`` (the
@@ -65,6 +66,8 @@ class StreamKind(StrEnum):
     TRADE = "trade"
     AGG_TRADE = "aggTrade"
     TICKER = "ticker"
+    MINI_TICKER = "miniTicker"
+    DEPTH = "depth"
     BOOK_TICKER = "bookTicker"
     KLINE = "kline"
 
@@ -116,6 +119,8 @@ def parse_stream(name: str) -> StreamName:
     symbol, sep, rest = name.partition("@")
     if not sep or not _SYMBOL.match(symbol):
         raise ValueError(f"invalid stream name {name!r}: expected <lower-case symbol>@<stream>")
+    if rest in ("depth", "depth@100ms", "depth@1000ms"):
+        return StreamName(name, symbol.upper(), StreamKind.DEPTH)
     if rest.startswith("kline_"):
         interval = rest[len("kline_"):]
         if interval not in KLINE_INTERVALS:
@@ -126,9 +131,10 @@ def parse_stream(name: str) -> StreamName:
         kind = StreamKind(rest)
     except ValueError:
         raise ValueError(f"unsupported stream {name!r}: <symbol>@trade, @aggTrade, "
-                         "@ticker, @bookTicker or @kline_<interval>") from None
-    if kind is StreamKind.KLINE:
-        raise ValueError(f"invalid stream name {name!r}: kline needs an interval")
+                         "@ticker, @miniTicker, @bookTicker, @depth[@100ms] or @kline_<interval>"
+                         ) from None
+    if kind in (StreamKind.KLINE, StreamKind.DEPTH):
+        raise ValueError(f"invalid stream name {name!r}")
     return StreamName(name, symbol.upper(), kind)
 
 

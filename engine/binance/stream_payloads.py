@@ -25,7 +25,8 @@ from typing import Any
 import orjson
 
 from engine.market.klines import Kline
-from engine.messages import MarketSnapshot, Trade
+from engine.market.quote_book import BookView
+from engine.messages import BookLevel, MarketSnapshot, Trade
 from engine.protocol.enums import ExecutionType
 from engine.protocol.frames import text_frame
 from engine.protocol.server_messages import Outgoing
@@ -41,10 +42,12 @@ __all__ = [
     "book_ticker",
     "combined",
     "decimal_text",
+    "depth_update",
     "encode",
     "execution_report",
     "kline",
     "list_status",
+    "mini_ticker",
     "outbound_account_position",
     "raw",
     "stream_answer",
@@ -156,6 +159,28 @@ def book_ticker(symbol: str, update_id: int, bid: Decimal, bid_qty: Decimal, ask
     })
 
 
+def depth_update(prev: BookView | None, book: BookView, event_time: int) -> bytes:
+    """``<symbol>@depth``: what changed from ``prev`` to ``book`` (each new or
+    changed level with its quantity, each level gone with quantity 0; all of
+    ``book`` when there is no ``prev``). ``U``..``u`` are the book's sequence
+    numbers it covers, the ``lastUpdateId`` GET /api/v3/depth reports, so a
+    client syncs a snapshot with the stream as Binance documents."""
+    def diff(old: Iterable[BookLevel], new: Iterable[BookLevel]) -> list[list[str]]:
+        before = dict(old)
+        after = dict(new)
+        out = [[decimal_text(p), decimal_text(q)] for p, q in after.items()
+               if before.get(p) != q]
+        out += [[decimal_text(p), _ZERO_TEXT] for p in before if p not in after]
+        return out
+
+    first = prev.seq + 1 if prev is not None else book.seq
+    return encode({
+        "e": "depthUpdate", "E": event_time, "s": book.symbol, "U": first, "u": book.seq,
+        "b": diff(prev.bids if prev else (), book.bids),
+        "a": diff(prev.asks if prev else (), book.asks),
+    })
+
+
 def ticker_24h(snap: MarketSnapshot, event_time: int) -> bytes:
     """``<symbol>@ticker``: the rolling 24 h statistics of one MARKET_UPDATE state.
     ``o`` is the last price less the change; what the board does not keep
@@ -172,6 +197,18 @@ def ticker_24h(snap: MarketSnapshot, event_time: int) -> bytes:
         "o": decimal_text(open_), "h": decimal_text(snap.high), "l": decimal_text(snap.low),
         "v": decimal_text(snap.volume), "q": _ZERO_TEXT,
         "O": snap.event_time - 86_400_000, "C": snap.event_time, "F": -1, "L": -1, "n": 0,
+    })
+
+
+def mini_ticker(snap: MarketSnapshot, event_time: int) -> bytes:
+    """``<symbol>@miniTicker``: the short 24 h statistics (``q`` 0: not kept)."""
+    change = snap.price_change
+    return encode({
+        "e": "24hrMiniTicker", "E": event_time, "s": snap.symbol,
+        "c": decimal_text(snap.price),
+        "o": decimal_text(snap.price - change if change is not None else None),
+        "h": decimal_text(snap.high), "l": decimal_text(snap.low),
+        "v": decimal_text(snap.volume), "q": _ZERO_TEXT,
     })
 
 

@@ -143,3 +143,38 @@ def test_ticker_stream_and_ccxt_style_numbered_connection(engine: Engine) -> Non
     assert _dec(t["o"]) + _dec(t["p"]) == _dec(t["c"])  # open + change = last
     assert _dec(t["l"]) <= _dec(t["h"])
     assert _dec(t["b"]) <= _dec(t["a"])
+
+
+def test_depth_diffs_rebuild_the_book_our_book_update_shows(engine: Engine) -> None:
+    own = WsClient(engine.url)
+    depth = WsClient(_base(engine) + "/ws/ethusdt@depth@100ms")  # the first subscriber
+    try:
+        own.send({"action": "subscribe_book", "symbol": "ETHUSDT"})
+        books = {}
+        bids: dict[Decimal, Decimal] = {}
+        asks: dict[Decimal, Decimal] = {}
+        last_u = None
+        for _ in range(8):
+            ev = depth.recv()
+            assert ev["e"] == "depthUpdate" and ev["s"] == "ETHUSDT"
+            if last_u is not None:
+                assert ev["U"] == last_u + 1  # contiguous, as a client syncing needs
+            last_u = ev["u"]
+            for side, levels in ((bids, ev["b"]), (asks, ev["a"])):
+                for p, q in levels:
+                    if Decimal(q) == 0:
+                        side.pop(Decimal(p), None)
+                    else:
+                        side[Decimal(p)] = Decimal(q)
+            books[ev["u"]] = (sorted(bids.items(), reverse=True), sorted(asks.items()))
+        seen = 0
+        while seen < 3:
+            msg = own.recv()
+            if msg.get("type") == "BOOK_UPDATE" and msg["seq"] in books:
+                want_b, want_a = books[msg["seq"]]
+                assert [(Decimal(str(p)), Decimal(str(q))) for p, q in msg["bids"]] == want_b
+                assert [(Decimal(str(p)), Decimal(str(q))) for p, q in msg["asks"]] == want_a
+                seen += 1
+    finally:
+        own.close()
+        depth.close()
