@@ -8,7 +8,6 @@ import os
 import threading
 import time
 
-from engine.server.channel import SocketChannel
 from tests.conftest import wait_until
 from tests.e2e.wsclient import WsClient
 from tickdesk import Engine
@@ -27,22 +26,15 @@ def rss_mib() -> float:
     return resident_pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
 
 
-def _sockets_in_hub(engine: Engine) -> int:
-    """Sessions of socket clients in the hub (the REST API's in-process market
-    watcher stays: it is not a client of this test)."""
-    return sum(isinstance(ch, SocketChannel) for ch in engine.hub.channels())
-
-
 def test_churn_returns_to_the_baseline_thread_count(engine: Engine) -> None:
     # Warm up until every child actor runs (the timers start last): both broadcasts seen.
     warm = WsClient(engine.url)
     warm.wait_for(lambda m: m["type"] == "POSITION_UPDATE")
     warm.wait_for(lambda m: m["type"] == "PORTFOLIO_UPDATE")
     warm.close()
-    wait_until(lambda: engine.ops_snapshot().connections == 0 and _sockets_in_hub(engine) == 0,
+    wait_until(lambda: engine.ops_snapshot().connections == 0 and len(engine.hub) == 0,
                what="the warm-up client to go")
     baseline = threading.active_count()
-    subscriptions = engine.hub.statistics().subscriptions  # the in-process watcher's
     peak = baseline
     gc.collect()
     rss_before = rss_mib()
@@ -60,11 +52,11 @@ def test_churn_returns_to_the_baseline_thread_count(engine: Engine) -> None:
             c.close()
     wait_until(lambda: engine.ops_snapshot().connections == 0, seconds=10,
                what="every transport to close")
-    wait_until(lambda: _sockets_in_hub(engine) == 0, what="every session to leave the hub")
+    wait_until(lambda: len(engine.hub) == 0, what="every session to leave the hub")
     wait_until(lambda: threading.active_count() <= baseline, seconds=10,
                what=f"threads back to the baseline of {baseline}")
     elapsed = time.monotonic() - t0
-    assert engine.hub.statistics().subscriptions == subscriptions
+    assert engine.hub.statistics().subscriptions == 0
     assert engine.limits.live == 0
     gc.collect()
     rss_after = rss_mib()

@@ -60,8 +60,7 @@ def test_statistics_reach_metrics(upstream: FakeBinanceUpstream) -> None:
             assert _one(m, "tickdesk_feed_trades_total") == 8
             assert _one(m, "tickdesk_feed_frames_decoded_total", kind="trade") == 8
             assert _one(m, "tickdesk_feed_rotations_total") == 0
-            # this client's, and the REST API's market watcher's (one per served symbol)
-            assert _one(m, "tickdesk_hub_subscriptions") == 1 + len(engine.config.feed.symbols)
+            assert _one(m, "tickdesk_hub_subscriptions") == 1
             assert _one(m, "tickdesk_hub_symbols_watched") == 1
             assert _one(m, "tickdesk_hub_accounts_connected") == 1  # open mode: "default"
             assert _one(m, "tickdesk_edge_write_timeouts_total") == 0
