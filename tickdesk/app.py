@@ -66,7 +66,13 @@ from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import CloseCode
 from engine.protocol.server_messages import Outgoing
-from engine.server.binance_api import API_PREFIX, ApiContext, BinanceApi, busy_response
+from engine.server.binance_api import (
+    API_PREFIX,
+    ApiContext,
+    BinanceApi,
+    busy_response,
+    openapi_route,
+)
 from engine.server.channel import SocketChannel
 from engine.server.edge import Accepted, EdgeLimits, EdgeLoop, Site
 from engine.server.http import (
@@ -95,7 +101,7 @@ from engine.store_lock import StoreLock
 from engine.trading.assets import assets_from
 from engine.trading.history import MEMORY_FILLS_PER_ACCOUNT
 from engine.trading.ledger import AssetsFn
-from tickdesk.binance_gateway import EngineGateway, MarketCache
+from tickdesk.binance_gateway import EngineGateway, FeedMarket
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
 
@@ -338,10 +344,9 @@ class Engine:
         #: The user data stream's listen keys (thread-safe; the REST API makes them).
         self.listen_keys = SharedListenKeys()
         self.binance_gateway = EngineGateway(self._start_rest_session, self._ids)
-        self.market_cache = MarketCache()
         self.binance_api = BinanceApi(ApiContext(
             keys={a.api_key: ApiKey(a.name, a.api_secret) for a in cfg.accounts if a.api_key},
-            open_mode=cfg.open_mode, gateway=self.binance_gateway, market=self.market_cache,
+            open_mode=cfg.open_mode, gateway=self.binance_gateway, market=FeedMarket(self.feed),
             catalog=self.symbols, served=self._served_symbols, listen_keys=self.listen_keys,
             now_ms=self.clock.now_ms, fee_bps=cfg.trading.fee_bps,
             weight_per_minute=cfg.server.api_weight_per_minute))
@@ -391,8 +396,9 @@ class Engine:
             routes = {"/healthz": healthz_route(self.ops_snapshot),
                       "/metrics": metrics_route(self.ops_snapshot, self.metrics,
                                                 self.statistics),
-                      **dashboard_routes(),
-                      "/asyncapi.json": asyncapi_route()}
+                      "/openapi.json": openapi_route(),
+                      "/asyncapi.json": asyncapi_route(),
+                      **dashboard_routes()}
             limits = EdgeLimits(
                 handshake_timeout_s=srv.handshake_timeout_s,
                 max_header_bytes=srv.max_header_bytes,
@@ -404,7 +410,7 @@ class Engine:
                 control_burst=srv.rate_limit_burst,
             )
             api = ApiSite(API_PREFIX, self.binance_api.handle, busy_response())
-            site = Site(paths, self._on_upgrade, routes, self.hosts, limits, api,
+            site = Site(paths, self._on_upgrade, routes, self.hosts, limits, api=api,
                         ws_path_match=is_stream_path)
             try:
                 self._port = self.edge.listen(srv.host, srv.port, site)
@@ -412,7 +418,6 @@ class Engine:
                 self.stop()
                 raise
         self.edge.start()
-        self._start_market_cache()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -583,15 +588,6 @@ class Engine:
         with self._lock:
             self._connections[channel.conn_id] = ref
         return ref
-
-    def _start_market_cache(self) -> None:
-        """The REST market endpoints' view: one anonymous client watching every
-        served symbol's ticker and book."""
-        cache = self.market_cache
-        channel = cache.open(next(self._ids), lambda _ch: None)
-        ref = self._start_rest_session(channel, None)
-        for cmd in cache.subscriptions(self._served_symbols()):
-            ref.tell(ClientFrame(orjson.dumps(cmd).decode(), False))
 
     def _account_for(self, token: str | None) -> str | None:
         if token is None or self.config.open_mode:

@@ -15,9 +15,8 @@ Bounds: at most :data:`MAX_WAITING` calls wait at once (beyond: -1008, HTTP
 :data:`MAX_MESSAGES` answers. Messages without a waited-for id (the
 account's broadcasts) are dropped on arrival.
 
-:class:`MarketCache` is the market side: one anonymous client subscribed to
-every served symbol's ticker and book, keeping the latest MARKET_UPDATE and
-BOOK_UPDATE of each (the REST ticker and depth endpoints read it).
+:class:`FeedMarket` is the market side: the FeedActor's latest snapshots of
+the asked symbols, on demand (the REST ticker and depth endpoints read it).
 """
 
 from __future__ import annotations
@@ -33,12 +32,13 @@ from typing import Any
 import orjson
 import pykka
 
-from actors.messages import ClientFrame, ClientGone
+from actors.base import ActorSlot, GetStatistics
+from actors.messages import ClientFrame, ClientGone, SendBookSnapshot, SendSnapshot
 from engine.binance.errors import BinanceError
 from engine.protocol.server_messages import Outgoing
 from engine.server.channel import Channel
 
-__all__ = ["MAX_MESSAGES", "MAX_WAITING", "EngineGateway", "MarketCache"]
+__all__ = ["MAX_MESSAGES", "MAX_WAITING", "EngineGateway", "FeedMarket"]
 
 log = logging.getLogger("tickdesk.binance")
 
@@ -193,40 +193,49 @@ class EngineGateway:
                 self._cond.notify_all()
 
 
-class MarketCache:
-    """See the module docstring. Thread-safe; bounded by the served symbols."""
+class FeedMarket:
+    """The REST market endpoints' view: the FeedActor's latest MARKET_UPDATE and
+    BOOK_UPDATE of the asked symbols, sent to a one-off channel (the same
+    snapshots a new subscriber gets), then a question to the FeedActor as a
+    fence: its mailbox is in order, so once it answered, every snapshot it has
+    is delivered. Nothing joins the hub; each call waits at most ``timeout``
+    (-1007 beyond; -1008 while the feed restarts)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._tickers: dict[str, dict[str, Any]] = {}
-        self._books: dict[str, dict[str, Any]] = {}
-        self.channel: _Channel | None = None
+    def __init__(self, feed: ActorSlot, timeout: float = 2.0) -> None:
+        self._feed = feed
+        self._timeout = timeout
+        self._ids = itertools.count(1)
 
-    def open(self, conn_id: int, on_close: Callable[[_Channel], None]) -> Channel:
-        self.channel = _Channel(conn_id, self._on_message, on_close)
-        return self.channel
+    def _snapshots(self, symbols: Iterable[str], book: bool
+                   ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        tickers: dict[str, dict[str, Any]] = {}
+        books: dict[str, dict[str, Any]] = {}
+        lock = threading.Lock()
 
-    def ticker(self, symbol: str) -> Mapping[str, Any] | None:
-        with self._lock:
-            return self._tickers.get(symbol)
+        def got(msg: dict[str, Any]) -> None:
+            with lock:
+                if msg.get("type") == "MARKET_UPDATE":
+                    tickers[str(msg["symbol"])] = msg
+                elif msg.get("type") == "BOOK_UPDATE":
+                    books[str(msg["symbol"])] = msg
+
+        ch = _Channel(-next(self._ids), got, lambda _c: None)
+        for s in symbols:
+            self._feed.tell(SendBookSnapshot(ch, s) if book else SendSnapshot(ch, s))
+        try:
+            self._feed.ask(GetStatistics(), timeout=self._timeout)
+        except pykka.ActorDeadError:
+            raise BinanceError(-1008, "The market feed is restarting; try again.") from None
+        except pykka.Timeout:
+            raise BinanceError(-1007, "Timeout waiting for response from backend server.",
+                               status=503) from None
+        finally:
+            ch.close()
+        with lock:
+            return dict(tickers), dict(books)
+
+    def tickers(self, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return self._snapshots(symbols, book=False)[0]
 
     def book(self, symbol: str) -> Mapping[str, Any] | None:
-        with self._lock:
-            return self._books.get(symbol)
-
-    def _on_message(self, msg: dict[str, Any]) -> None:
-        kind = msg.get("type")
-        if kind == "MARKET_UPDATE":
-            with self._lock:
-                self._tickers[str(msg["symbol"])] = msg
-        elif kind == "BOOK_UPDATE":
-            with self._lock:
-                self._books[str(msg["symbol"])] = msg
-
-    @staticmethod
-    def subscriptions(symbols: Iterable[str]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for s in symbols:
-            out.append({"action": "subscribe_ticker", "symbol": s})
-            out.append({"action": "subscribe_book", "symbol": s})
-        return out
+        return self._snapshots([symbol], book=True)[1].get(symbol)

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from engine.binance import openapi
 from engine.binance import translate as tr
 from engine.binance.endpoints import ENDPOINTS, Endpoint, Security, by_route
 from engine.binance.errors import INVALID_LISTEN_KEY, BinanceError, bad_param, mandatory
@@ -43,11 +44,13 @@ from engine.binance.signing import ApiKey, check_timestamp, verify_key, verify_s
 from engine.binance.weights import WeightBook
 from engine.market.symbol_info import SymbolCatalog
 from engine.protocol import server_messages as sm
-from engine.server.http import ApiRequest, HttpResponse
+from engine.server.http import ApiRequest, HttpResponse, Route
 from engine.server.limits import peer_ip
 from engine.server.shared_keys import SharedListenKeys
+from engine.version import __version__
 
-__all__ = ["API_PREFIX", "BinanceApi", "Gateway", "MarketView", "busy_response"]
+__all__ = ["API_PREFIX", "BinanceApi", "Gateway", "MarketView", "busy_response",
+           "openapi_route"]
 
 log = logging.getLogger("tickdesk.binance")
 
@@ -68,9 +71,11 @@ class Gateway(Protocol):
 
 
 class MarketView(Protocol):
-    """The latest MARKET_UPDATE / BOOK_UPDATE of each served symbol (Decimals)."""
+    """The latest MARKET_UPDATE / BOOK_UPDATE of served symbols (Decimals)."""
 
-    def ticker(self, symbol: str) -> Mapping[str, Any] | None: ...
+    def tickers(self, symbols: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
+        """The symbols' MARKET_UPDATEs (a symbol without a price yet is absent)."""
+        ...
 
     def book(self, symbol: str) -> Mapping[str, Any] | None: ...
 
@@ -95,6 +100,17 @@ class ApiContext:
 
 def _json(status: int, body: Any, headers: tuple[tuple[str, str], ...] = ()) -> HttpResponse:
     return HttpResponse(status, _JSON, orjson.dumps(body), headers)
+
+
+def openapi_route() -> Route:
+    """``GET /openapi.json``: the document of the endpoints the router serves."""
+    body = orjson.dumps(openapi.document(__version__), option=orjson.OPT_INDENT_2)
+    resp = HttpResponse(200, _JSON, body)
+
+    def route(_headers: Mapping[str, str], _query: Mapping[str, list[str]]) -> HttpResponse:
+        return resp
+
+    return route
 
 
 def busy_response() -> HttpResponse:
@@ -263,27 +279,29 @@ class BinanceApi:
                 "exchangeFilters": [], "symbols": symbols}
 
     def _each(self, params: Mapping[str, str],
-              one: Callable[[str], dict[str, Any] | None]) -> Any:
+              one: Callable[[str, Mapping[str, Any] | None], dict[str, Any] | None]) -> Any:
+        """One object for ``symbol`` (-1121 without data), else a list for
+        ``symbols`` or every served symbol."""
         wanted = self._symbols_param(params)
+        names = wanted or self._ctx.served()
+        tickers = self._ctx.market.tickers(names)
         if wanted is not None and "symbol" in params:
-            found = one(wanted[0])
+            found = one(wanted[0], tickers.get(wanted[0]))
             if found is None:
                 raise BinanceError(-1121, "Invalid symbol.")
             return found
-        out = [one(s) for s in (wanted or self._ctx.served())]
+        out = [one(s, tickers.get(s)) for s in names]
         return [o for o in out if o is not None]
 
     def _ticker_price(self, _a: str | None, params: dict[str, str]) -> Any:
-        def one(s: str) -> dict[str, Any] | None:
-            t = self._ctx.market.ticker(s)
+        def one(s: str, t: Mapping[str, Any] | None) -> dict[str, Any] | None:
             if t is None or t.get("price") is None:
                 return None
             return {"symbol": s, "price": tr.fmt(t["price"])}
         return self._each(params, one)
 
     def _book_ticker(self, _a: str | None, params: dict[str, str]) -> Any:
-        def one(s: str) -> dict[str, Any] | None:
-            t = self._ctx.market.ticker(s)
+        def one(s: str, t: Mapping[str, Any] | None) -> dict[str, Any] | None:
             if t is None:
                 return None
             return {"symbol": s, "bidPrice": tr.fmt(t.get("bid")),
@@ -294,8 +312,7 @@ class BinanceApi:
     def _ticker_24hr(self, _a: str | None, params: dict[str, str]) -> Any:
         now = self._ctx.now_ms()
 
-        def one(s: str) -> dict[str, Any] | None:
-            t = self._ctx.market.ticker(s)
+        def one(s: str, t: Mapping[str, Any] | None) -> dict[str, Any] | None:
             if t is None or t.get("price") is None:
                 return None
             last = t["price"]

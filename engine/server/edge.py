@@ -333,6 +333,11 @@ class EdgeLoop:
     def pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def api_waiting(self) -> int:
+        """API requests queued for the API workers (not yet running)."""
+        return 0 if self._api is None else self._api.waiting
+
     def statistics(self) -> EdgeStatistics:
         """Any thread (sizes read without the loop's lock: a moment's view)."""
         st = self.stats
@@ -1065,6 +1070,11 @@ class _RouteThread:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout)
+
+    @property
+    def waiting(self) -> int:
+        with self._cond:
+            return len(self._jobs)
 
     def submit(self, job: _RouteJob) -> bool:
         with self._cond:
