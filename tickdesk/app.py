@@ -349,7 +349,8 @@ class Engine:
             open_mode=cfg.open_mode, gateway=self.binance_gateway, market=FeedMarket(self.feed),
             catalog=self.symbols, served=self._served_symbols, listen_keys=self.listen_keys,
             now_ms=self.clock.now_ms, fee_bps=cfg.trading.fee_bps,
-            weight_per_minute=cfg.server.api_weight_per_minute))
+            weight_per_minute=cfg.server.api_weight_per_minute,
+            origin_allowed=self.hosts.origin_allowed))
 
     # -- lifecycle ------------------------------------------------------------
 

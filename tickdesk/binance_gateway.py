@@ -53,8 +53,9 @@ class _Channel:
     """Where one in-process client's messages go (the Channel protocol)."""
 
     def __init__(self, conn_id: int, on_message: Callable[[dict[str, Any]], None],
-                 on_close: Callable[[_Channel], None]) -> None:
+                 on_close: Callable[[_Channel], None], *, answers_only: bool = False) -> None:
         self.conn_id = conn_id
+        self._answers_only = answers_only
         self._on_message = on_message
         self._on_close = on_close
         self._closed = False
@@ -64,8 +65,8 @@ class _Channel:
         return self._closed
 
     def deliver(self, out: Outgoing) -> None:
-        if self._closed:
-            return
+        if self._closed or (self._answers_only and b'"id"' not in out.payload):
+            return  # a broadcast (no id): nobody waits for it; never parsed
         try:
             msg = json.loads(out.payload, parse_float=Decimal)
         except ValueError:  # pragma: no cover - the engine writes JSON
@@ -166,7 +167,8 @@ class EngineGateway:
             found = self._sessions.get(account)
             if found is not None and not found.channel.closed:
                 return found
-            channel = _Channel(next(self._ids), self._on_message, self._drop)
+            channel = _Channel(next(self._ids), self._on_message, self._drop,
+                               answers_only=True)
             ref = self._start(channel, account)
             session = _Session(channel, ref)
             self._sessions[account] = session

@@ -41,6 +41,7 @@ __all__ = [
     "error_from_message",
     "fmt",
     "int_param",
+    "kline_row",
     "list_json",
     "oco_command",
     "order_command",
@@ -485,6 +486,13 @@ def account_json(balances: Mapping[str, tuple[Decimal, Decimal]], fee_bps: Decim
                       "locked": fmt(balances[a][1].quantize(EIGHT))} for a in sorted(balances)],
         "permissions": ["SPOT"], "uid": 0,
     }
+
+
+def kline_row(k: Any) -> list[Any]:
+    """One candle as ``GET /api/v3/klines`` writes it, from a
+    :class:`~engine.market.klines.Kline` (taker volumes are not known: "0")."""
+    return [k.open_time, fmt(k.open), fmt(k.high), fmt(k.low), fmt(k.close), fmt(k.volume),
+            k.close_time, fmt(k.quote_volume), k.trades, "0", "0", "0"]
 
 
 def list_json(order_list: Mapping[str, Any], orders: Sequence[Mapping[str, Any]],

@@ -9,8 +9,10 @@ thread: an order waits for the engine. What it does per request:
 2. takes its weight from the caller's IP budget (429, -1003, ``Retry-After``
    beyond ``server.api_weight_per_minute``); every answer carries
    ``X-MBX-USED-WEIGHT-1M``;
-3. checks the API key and, for SIGNED endpoints, ``timestamp``/``recvWindow``
-   and the HMAC signature (:mod:`engine.binance.signing`);
+3. refuses a browser's request from another site (an ``Origin`` that is not
+   one of the server's: 403, -1002), then checks the API key and, for SIGNED
+   endpoints, ``timestamp``/``recvWindow`` and the HMAC signature
+   (:mod:`engine.binance.signing`);
 4. runs the endpoint: market data from the :class:`MarketView`, account
    commands through the :class:`Gateway`, i.e. the same ConnectionActor ->
    OrderMonitorActor / PortfolioActor path as a WebSocket client, so REST
@@ -95,6 +97,9 @@ class ApiContext:
     #: Seconds a REST request waits for the engine's answer.
     timeout_s: float = 10.0
     klines: Callable[[str, str, int | None, int | None, int], list[list[Any]]] | None = None
+    #: A browser's ``Origin`` (bots send none): one of ours, else 403 (a page on
+    #: another site must not place orders with a form post, in open mode above all).
+    origin_allowed: Callable[[str], bool] = lambda _origin: False
     trades: Callable[[str, int], list[dict[str, Any]]] | None = None
 
 
@@ -143,6 +148,10 @@ class BinanceApi:
                                                          f"{req.path}."})
             return _json(404, {"code": -1000, "msg": f"Unknown endpoint {req.path}."})
         ctx = self._ctx
+        origin = req.headers.get("origin")
+        if origin is not None and not ctx.origin_allowed(origin):
+            return _json(403, {"code": -1002, "msg": "You are not authorized to execute this "
+                                                     "request (origin not allowed)."})
         with self._weights_lock:
             verdict = self._weights.take(peer_ip(req.peer), endpoint.weight, ctx.now_ms())
         used = (("X-MBX-USED-WEIGHT-1M", str(verdict.used)),

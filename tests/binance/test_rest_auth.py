@@ -139,3 +139,42 @@ def test_request_weight_budget_answers_429_with_retry_after() -> None:
         assert 1 <= int(second.headers["Retry-After"]) <= 60
     finally:
         eng.stop()
+
+
+def test_open_mode_acts_on_default_without_keys_but_checks_the_timestamp() -> None:
+    from tests.conftest import make_config
+
+    eng = Engine(make_config()).start()
+    try:
+        rest = Rest(eng.port, key=None, secret=None)
+        r = rest.keyed("GET", "/api/v3/account", timestamp=int(time.time() * 1000))
+        assert r.status_code == 200, r.text
+        assert {b["asset"] for b in r.json()["balances"]} == {"USDT"}
+        r = rest.keyed("GET", "/api/v3/account", timestamp=int(time.time() * 1000) - 60_000)
+        assert _code(r) == -1021
+        key = rest.keyed("POST", "/api/v3/userDataStream").json()["listenKey"]
+        assert eng.listen_keys.account(key, eng.clock.now_ms()) == "default"
+    finally:
+        eng.stop()
+
+
+def test_a_browser_page_of_another_site_cannot_post_orders() -> None:
+    """Open mode needs no key: a cross-site form post must still be refused (403)."""
+    from tests.conftest import make_config
+
+    eng = Engine(make_config()).start()
+    try:
+        rest = Rest(eng.port, key=None, secret=None)
+        form = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01",
+                "timestamp": str(int(time.time() * 1000))}
+        r = rest.http.post(rest.base + "/api/v3/order", data=form, timeout=10,
+                           headers={"Origin": "https://evil.example"})
+        assert r.status_code == 403 and _code(r) == -1002
+        r = rest.http.get(rest.base + "/api/v3/allOrders", timeout=10,
+                          params={"symbol": "BTCUSDT", "timestamp": int(time.time() * 1000)})
+        assert r.status_code == 200 and r.json() == []
+        own = f"http://127.0.0.1:{eng.port}"
+        assert rest.http.get(rest.base + "/api/v3/ping", headers={"Origin": own},
+                             timeout=10).status_code == 200
+    finally:
+        eng.stop()
