@@ -3,7 +3,8 @@
 Runs in its own pykka thread. It receives complete frames from the
 I/O thread (:mod:`engine.server.edge`), decodes them (:mod:`engine.protocol.commands`,
 pure), answers session commands itself (subscribe, auth, ping) and forwards
-account commands to the PortfolioActor or OrderMonitorActor, which answer
+account commands (and ``get_klines``, which needs no auth) to the
+PortfolioActor or OrderMonitorActor, which answer
 the client directly through its channel. Every bad frame is answered with a
 typed ``ERROR`` and changes nothing; the connection stays open.
 
@@ -37,6 +38,7 @@ from actors.messages import (
     AddSymbol,
     ClientFrame,
     ClientGone,
+    KlineRequest,
     SendBookSnapshot,
     SendSnapshot,
 )
@@ -47,6 +49,7 @@ from engine.errors import (
     Unauthorized,
     UnknownSymbol,
 )
+from engine.market.klines import KlineQuery
 from engine.market.symbol_info import SymbolCatalog
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import ACCOUNT_ACTIONS, AuthArgs, Command, SymbolArgs, decode_command
@@ -274,6 +277,11 @@ class ConnectionActor(TickdeskActor):
                 raise UnknownSymbol(f"symbol {args.symbol}: its exchange filters could not be "
                                     "loaded", rid)
             self._ch.deliver(sm.symbol_info(info, now(), rid))
+        elif action is Action.GET_KLINES and isinstance(args, KlineQuery):
+            # market data, not an account command: anonymous clients may ask
+            self._check_known(args.symbol, rid)
+            if not self._svc.portfolio.tell(KlineRequest(args, self._ch, rid)):
+                raise InternalError(rid)
         elif action in ACCOUNT_ACTIONS:
             if self._account is None:
                 raise Unauthorized("authenticate first (auth or ?token=)", rid)

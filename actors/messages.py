@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from engine.market.klines import KlineQuery
 from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
 from engine.protocol.commands import Args, NoArgs
 from engine.protocol.enums import Action
@@ -87,6 +88,17 @@ class AccountRequest:
     action: Action
     body: dict[str, Any]
     args: Args = NoArgs()
+
+
+@dataclass(frozen=True, slots=True)
+class KlineRequest:
+    """``get_klines`` (ConnectionActor → PortfolioActor, which answers KLINES on
+    ``channel``), or, with no channel, ``Engine.klines`` (an ask: replies the
+    bars)."""
+
+    query: KlineQuery
+    channel: Channel | None = None
+    request_id: RequestId = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,23 @@ every account's equity at the injected clock's time (an account holding a
 position with no mark yet is skipped: its equity is not known). A sample the
 store cannot write (``sqlite3.Error``) is dropped and counted in the
 StoreHealth like a failed settle; the next period samples again.
+
+Klines: this actor also owns the :class:`~engine.market.klines.KlineBook`. It
+hears every trade the FeedActor routes (after the feed's plausibility and
+de-duplication checks: the same ``TradeTick`` that moves the marks, stale or
+not, counted at its trade time), already owns the store and outlives feed
+reconnections. The FeedActor's fan-out is not slowed (a ``tell``), and the
+bars are written off the trade path, on the ``klines`` Pulse (every
+:data:`KLINE_PULSE_S`): closed bars at the first pulse after they close,
+the open bars every :data:`KLINE_OPEN_SAVE_MS`, and everything unsaved in
+``cleanup()`` (a stop, or a failure before a Supervisor restart). A
+``kill -9`` therefore loses at most the trades of the open bars since the
+last write (``KLINE_OPEN_SAVE_MS``) and of bars closed within the last
+pulse. A write the store refuses is counted in the StoreHealth; the bars
+stay unsaved and are written at the first pulse after the store writes
+again (while it is unwritable only the probe tries). ``started()`` restores the book
+from the store. ``get_klines`` and ``Engine.klines`` (:class:`KlineRequest`)
+are answered from the book.
 """
 
 from __future__ import annotations
@@ -52,16 +69,25 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from actors.base import FailureHook, TickdeskActor
-from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, Pulse, TradeTick
-from engine.binance.stream_payloads import BalanceRow
+from actors.messages import (
+    AccountRequest,
+    BookTick,
+    KlineRequest,
+    OpenOrdersChanged,
+    Pulse,
+    TradeTick,
+)
+from engine.binance import stream_payloads as bp
+from engine.binance.stream_payloads import BalanceRow, KlineEvents
 from engine.binance.translate import spot_balances
 from engine.binance.user_stream import AccountChange
 from engine.config import TradingConfig, account_start
 from engine.errors import InternalError, StoreUnavailable
+from engine.market.klines import Kline, KlineBook
 from engine.money import ZERO
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import Action
-from engine.server.hub import Hub
+from engine.server.hub import Hub, StreamMaker
 from engine.store import FillFacts, Store
 from engine.store_health import StoreHealth, error_kind
 from engine.trading.assets import UnknownAssets, symbol_assets
@@ -80,6 +106,8 @@ from engine.trading.settlement import Staged, settle_outcome
 from engine.trading.valuation import account_value
 
 __all__ = [
+    "KLINE_OPEN_SAVE_MS",
+    "KLINE_PULSE_S",
     "BookState",
     "LoadBook",
     "PortfolioActor",
@@ -91,6 +119,10 @@ log = logging.getLogger("tickdesk.portfolio")
 
 #: While the store is unwritable, probe it at most this often (on timer pulses).
 PROBE_INTERVAL_MS = 1000
+#: The ``klines`` Pulse's period: closed bars are written at the next one.
+KLINE_PULSE_S = 1.0
+#: The open (current) bars are written at most this often (and at cleanup()).
+KLINE_OPEN_SAVE_MS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +165,13 @@ class RiskQuery:
     account: str
     orders: tuple[Order, ...]
     reference: Decimal
+
+
+def _kline_maker(name: str, payload: bytes, conflate_key: str | None) -> StreamMaker:
+    def make(combined: bool) -> sm.Outgoing:
+        return (bp.combined(name, payload, conflate_key) if combined
+                else bp.raw(payload, conflate_key))
+    return make
 
 
 def _spot_view(ledger: Ledger) -> dict[str, tuple[Decimal, Decimal]]:
@@ -180,6 +219,7 @@ class PortfolioActor(TickdeskActor):
         generation: int = 0,
         starts: Mapping[str, tuple[str, dict[str, Decimal]]] | None = None,
         assets_of: AssetsFn = symbol_assets,
+        kline_bars: int = 1000,
     ) -> None:
         """``store_path``: the SQLite database (a path, or a ``file:`` URI);
         empty means no persistence (the history is then kept in memory,
@@ -188,7 +228,8 @@ class PortfolioActor(TickdeskActor):
         starting balances)`` (default: :func:`~engine.config.account_start` of
         ``trading``). ``assets_of``: a symbol's base and quote asset.
         ``fill_bound``: the most fills the store keeps per account (None: all;
-        the Engine bounds its in-memory database)."""
+        the Engine bounds its in-memory database). ``kline_bars``: the klines
+        kept per symbol and interval (``market.kline_bars``)."""
         super().__init__("portfolio", on_failure, generation)
         self._store_path = store_path
         self._health = store_health if store_health is not None else StoreHealth()
@@ -212,6 +253,10 @@ class PortfolioActor(TickdeskActor):
         self._open_orders: dict[str, int] = {}
         #: The history of an engine without a store (unused with one).
         self._history = MemoryHistory()
+        self._klines = KlineBook(max_bars=kline_bars)
+        #: The last bar sent per symbol and interval on Binance's kline streams.
+        self._kline_events = KlineEvents()
+        self._klines_open_saved_ms: int | None = None
         self.handlers = {
             TradeTick: self._on_tick,
             BookTick: self._on_book,
@@ -221,6 +266,7 @@ class PortfolioActor(TickdeskActor):
             RiskQuery: self._on_risk,
             Settle: self._on_settle,
             LoadBook: self._on_load_book,
+            KlineRequest: self._on_klines,
         }
 
     def started(self) -> None:
@@ -245,6 +291,7 @@ class PortfolioActor(TickdeskActor):
                     stored.starting[asset] = ledger.starting[asset]
             if new or grown:  # no write at all on a plain restart: a full disk cannot stop it
                 store.add_accounts([*new, *grown])
+            self._klines.restore(store.klines(keep=self._klines.max_bars))
         except BaseException:
             store.close()
             raise
@@ -258,6 +305,8 @@ class PortfolioActor(TickdeskActor):
 
     def cleanup(self) -> None:
         store = self._store
+        if store is not None:
+            self._save_klines(include_open=True)
         self._store = None
         if store is not None:
             store.close()
@@ -270,8 +319,21 @@ class PortfolioActor(TickdeskActor):
 
     def _on_tick(self, msg: TradeTick) -> None:
         trade = msg.trade
+        bars = self._klines.on_trade(trade.symbol, trade.price, trade.quantity,
+                                     trade.trade_time)
+        self._publish_klines(bars, trade.event_time)
         if not trade.is_stale(self._now_ms(), self._max_age_ms):
             self._marks[trade.symbol] = trade.price
+
+    def _publish_klines(self, bars: list[Kline], event_time: int) -> None:
+        """Binance's ``<symbol>@kline_<interval>`` of the bars this trade updated:
+        encoded once per stream, only for streams someone subscribes; conflated
+        per stream for a slow client, except a bar's final (``x: true``) event."""
+        hub = self._hub
+        for name, payload, final in self._kline_events.on_bars(bars, event_time,
+                                                               hub.has_stream):
+            key = None if final else name
+            hub.publish_stream(name, _kline_maker(name, payload, key))
 
     def _on_book(self, msg: BookTick) -> None:
         """A book change: positions are marked at the last trade, so nothing to do."""
@@ -326,6 +388,9 @@ class PortfolioActor(TickdeskActor):
         if msg.name == "equity":
             self.sample_equity(now)
             return
+        if msg.name == "klines":
+            self.save_klines(now)
+            return
         for account in self._hub.accounts():
             ledger = self._ledgers.get(account)
             if ledger is not None:
@@ -369,9 +434,52 @@ class PortfolioActor(TickdeskActor):
         self._ledgers.update(changed)
         return report
 
+    # -- klines ------------------------------------------------------------------
+
+    def save_klines(self, now: int) -> list[Kline]:
+        """The ``klines`` Pulse at ``now`` (epoch ms): write the closed bars not
+        saved yet, and every :data:`KLINE_OPEN_SAVE_MS` the open ones too;
+        return what was written."""
+        last = self._klines_open_saved_ms
+        include_open = last is None or now - last >= KLINE_OPEN_SAVE_MS
+        if include_open:
+            self._klines_open_saved_ms = now
+        elif not self._klines.has_closed_unsaved():
+            return []
+        return self._save_klines(include_open=include_open)
+
+    def _save_klines(self, *, include_open: bool) -> list[Kline]:
+        if self._store is None or not self._health.writable:
+            return []  # unwritable: the pulse's probe finds out when it writes again
+        bars = self._klines.take_unsaved(include_open=include_open)
+        if not bars:
+            return bars
+        try:
+            self._store.write_klines(bars, self._klines.max_bars)
+        except sqlite3.Error as exc:  # kept unsaved: the next pulse tries again
+            self._klines.unsaved_again(bars)
+            self._store_failed(exc, "klines")
+            return []
+        self._store_ok()
+        return bars
+
+    def _on_klines(self, msg: KlineRequest) -> list[Kline] | None:
+        bars = self._klines.answer(msg.query)
+        if msg.channel is None:
+            return bars
+        q = msg.query
+        msg.channel.deliver(sm.klines(q.symbol, q.interval, bars, self._now_ms(),
+                                      msg.request_id))
+        return None
+
     def orphaned(self, message: object) -> None:
         """An account command left in the mailbox when this actor failed: its
         client still gets its one answer (``ERROR INTERNAL``, not applied)."""
+        if isinstance(message, KlineRequest) and message.channel is not None:
+            err = InternalError(message.request_id)
+            message.channel.deliver(sm.error(err.code, err.message, self._now_ms(),
+                                             message.request_id))
+            return
         if isinstance(message, AccountRequest):
             err = InternalError(message.request_id)
             message.channel.deliver(sm.error(err.code, err.message, self._now_ms(),

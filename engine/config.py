@@ -35,6 +35,7 @@ __all__ = [
     "FeedConfig",
     "IntervalsConfig",
     "LogConfig",
+    "MarketConfig",
     "ReplayConfig",
     "ServerConfig",
     "SimulatedConfig",
@@ -263,6 +264,12 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MarketConfig:
+    #: Klines kept per symbol and interval (memory and store); the oldest are dropped.
+    kline_bars: int = _opt(1000, _between(1, 100_000))
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = _opt("INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR"))
     #: ``text`` (logfmt ``key=value``) or ``json`` (JSON lines); see engine/logs.py.
@@ -311,6 +318,7 @@ class Config:
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     trading: TradingConfig = field(default_factory=TradingConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    market: MarketConfig = field(default_factory=MarketConfig)
     log: LogConfig = field(default_factory=LogConfig)
     accounts: tuple[AccountConfig, ...] = ()
     #: ``[[symbols]]``: per-symbol changes to the exchange filters (see
@@ -514,6 +522,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "SupervisorConfig": SupervisorConfig,
     "TradingConfig": TradingConfig,
     "StoreConfig": StoreConfig,
+    "MarketConfig": MarketConfig,
     "LogConfig": LogConfig,
 }
 

@@ -1,4 +1,4 @@
-"""The durable store: accounts, positions, fills, orders and id counters in SQLite.
+"""The durable store: accounts, positions, fills, orders, id counters and klines in SQLite.
 
 Edge module (``sqlite3`` from the standard library). One :class:`Store` wraps
 one connection.
@@ -51,6 +51,7 @@ from typing import Any
 import orjson
 
 from engine.errors import TickdeskError
+from engine.market.klines import INTERVALS, Kline
 from engine.money import Side
 from engine.trading.assets import symbol_assets
 from engine.trading.events import FillIntent, OrderEvent, Outcome
@@ -209,8 +210,31 @@ def _v4_history(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX equity_by_account ON equity_samples(account, sample_id)")
 
 
+def _v5_klines(db: sqlite3.Connection) -> None:
+    """Klines (engine.market.klines): one row per bar, keyed by symbol,
+    interval and open time; bounded per symbol and interval by
+    :meth:`Store.write_klines`."""
+    db.execute(
+        """CREATE TABLE klines (
+            symbol TEXT NOT NULL,
+            interval TEXT NOT NULL,
+            open_time INTEGER NOT NULL,
+            close_time INTEGER NOT NULL,
+            open TEXT NOT NULL,
+            high TEXT NOT NULL,
+            low TEXT NOT NULL,
+            close TEXT NOT NULL,
+            volume TEXT NOT NULL,
+            quote_volume TEXT NOT NULL,
+            trades INTEGER NOT NULL,
+            PRIMARY KEY (symbol, interval, open_time)
+        )"""
+    )
+
+
 #: Ordered, append-only: ``MIGRATIONS[n - 1]`` takes the schema to version ``n``.
-MIGRATIONS: tuple[Migration, ...] = (_v1_core, _v2_lists, _v3_assets, _v4_history)
+MIGRATIONS: tuple[Migration, ...] = (_v1_core, _v2_lists, _v3_assets, _v4_history,
+                                     _v5_klines)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -470,6 +494,33 @@ class Store:
                     (account, account, keep),
                 )
 
+    def write_klines(self, bars: Iterable[Kline], keep: int) -> None:
+        """Insert or replace bars (closed or still open) in ONE transaction;
+        each symbol and interval written then keeps only its newest ``keep``
+        bars."""
+        if keep < 1:
+            raise ValueError("keep must be >= 1")
+        rows = [(b.symbol, b.interval, b.open_time, b.close_time, str(b.open), str(b.high),
+                 str(b.low), str(b.close), str(b.volume), str(b.quote_volume), b.trades)
+                for b in bars]
+        if not rows:
+            return
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO klines VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(symbol, interval, open_time) DO UPDATE SET "
+                "close_time = excluded.close_time, open = excluded.open, high = excluded.high, "
+                "low = excluded.low, close = excluded.close, volume = excluded.volume, "
+                "quote_volume = excluded.quote_volume, trades = excluded.trades",
+                rows,
+            )
+            self._db.executemany(
+                "DELETE FROM klines WHERE symbol = ? AND interval = ? AND open_time <= ("
+                "SELECT open_time FROM klines WHERE symbol = ? AND interval = ? "
+                "ORDER BY open_time DESC LIMIT 1 OFFSET ?)",
+                ((sym, iv, sym, iv, keep) for sym, iv in sorted({(r[0], r[1]) for r in rows})),
+            )
+
     def _write_account(self, ledger: Ledger, symbols: Iterable[str]) -> None:
         name = ledger.name
         self._db.executemany(
@@ -634,6 +685,40 @@ class Store:
             in self._db.execute(sql, args).fetchall()
         )
         return page_of(rows, query.limit)
+
+    def klines(self, keep: int | None = None) -> list[Kline]:
+        """Every stored bar (of each symbol and interval only the newest
+        ``keep``, if given), oldest first per series; for ``KlineBook.restore``."""
+        columns = ("symbol, interval, open_time, close_time, open, high, low, close, volume, "
+                   "quote_volume, trades")
+        sql = f"SELECT {columns} FROM klines"
+        args: tuple[Any, ...] = ()
+        if keep is not None:
+            sql = (f"SELECT {columns} FROM (SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY "
+                   "symbol, interval ORDER BY open_time DESC) AS newness FROM klines) "
+                   "WHERE newness <= ?")
+            args = (keep,)
+        return [
+            Kline(sym, iv, ot, ct, Decimal(o), Decimal(h), Decimal(lo), Decimal(c), Decimal(v),
+                  Decimal(qv), int(n))
+            for sym, iv, ot, ct, o, h, lo, c, v, qv, n in self._db.execute(
+                sql + " ORDER BY symbol, interval, open_time", args)
+        ]
+
+    def last_prices(self) -> dict[str, Decimal]:
+        """Each symbol's last stored price: the close of its newest stored bar
+        (the latest open time; of equal ones, the shortest interval's, which
+        was written last by the same trade)."""
+        newest: dict[str, tuple[int, int, Decimal]] = {}
+        for symbol, interval, open_time, close in self._db.execute(
+            "SELECT symbol, interval, MAX(open_time), close FROM klines "
+            "GROUP BY symbol, interval"
+        ):
+            rank = (open_time, -INTERVALS.get(interval, 0))
+            held = newest.get(symbol)
+            if held is None or rank > held[:2]:
+                newest[symbol] = (*rank, Decimal(close))
+        return {symbol: close for symbol, (_, _, close) in sorted(newest.items())}
 
     def equity_samples(self, account: str, query: EquityQuery) -> list[EquitySample]:
         """The latest ``query.limit`` samples of ``account`` at or after

@@ -20,6 +20,7 @@ damage or a foreign hand):
   is the row's;
 * ``order_lists.order_ids`` is a JSON array of integers, its type and status
   are known names; ``fills.side`` is ``BUY`` or ``SELL``;
+* ``klines``: its prices and volumes are finite decimals, ``trades`` an integer;
 * ``counters.value`` and ``schema_version.version`` are integers
   (exactly one ``schema_version`` row, not newer than the code).
 
@@ -48,6 +49,8 @@ __all__ = ["StoreCorrupt", "check_pages", "check_records", "check_schema_version
 _RECORD_DECIMALS = ("quantity", "price", "stop_price", "current_stop_price",
                     "trailing_extreme", "filled_quantity", "avg_price", "fee")
 _REQUIRED = frozenset({"quantity"})
+#: The decimal columns of a ``klines`` row.
+_KLINE_DECIMALS = ("open", "high", "low", "close", "volume", "quote_volume")
 #: At most this many quick_check complaints are quoted.
 _MAX_QUOTED = 5
 
@@ -195,6 +198,15 @@ def _first_problem(db: sqlite3.Connection) -> str | None:
         if not (isinstance(parsed, list) and all(type(i) is int for i in parsed)):
             return (f"{_where('order_lists', list_id, '', 'order_ids')}: "
                     "not a JSON array of integers")
+    for rowid, symbol, interval, trades, *money in rows(
+            "klines", "SELECT rowid, symbol, interval, trades, open, high, low, close, volume, "
+                      "quote_volume FROM klines"):
+        where = f" ({symbol}/{interval})"
+        for field, value in zip(_KLINE_DECIMALS, money, strict=True):
+            if (p := _decimal_problem(value)) is not None:
+                return f"{_where('klines', rowid, where, field)}: {p}"
+        if not isinstance(trades, int):
+            return f"{_where('klines', rowid, where, 'trades')}: {trades!r} is not an integer"
     for rowid, name, value in rows("counters", "SELECT rowid, name, value FROM counters"):
         if not isinstance(value, int):
             where = _where("counters", rowid, f" ({name})", "value")

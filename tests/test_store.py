@@ -173,7 +173,7 @@ def test_migrates_an_old_database(tmp_path: Path) -> None:
     conn.close()
     with Store(db) as store:
         assert store.migrated_from == 1
-        assert store.schema_version == SCHEMA_VERSION == 4
+        assert store.schema_version == SCHEMA_VERSION == 5
         state = store.load()
         tables = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master")}
     assert "order_lists" in tables

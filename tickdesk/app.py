@@ -37,9 +37,9 @@ from actors.binance_session import BinanceSessionActor, check_streams
 from actors.binance_session import join as join_binance
 from actors.connection import ConnectionActor, InboundGate, SessionServices, announce
 from actors.feed import FeedActor
-from actors.messages import ClientFrame, ClientGone, Pulse, SymbolInterest
+from actors.messages import ClientFrame, ClientGone, KlineRequest, Pulse, SymbolInterest
 from actors.order_monitor import OrderMonitorActor
-from actors.portfolio import PortfolioActor
+from actors.portfolio import KLINE_PULSE_S, PortfolioActor
 from actors.supervisor import (
     AwaitStarted,
     ChildBoard,
@@ -56,11 +56,12 @@ from engine.binance.stream_names import route as stream_route
 from engine.clock import Clock, SystemClock
 from engine.config import Config, account_start
 from engine.dashboard import dashboard_routes
-from engine.errors import TickdeskError
+from engine.errors import InternalError, TickdeskError, UnknownSymbol
 from engine.feeds.base import FeedShared
 from engine.feeds.exchange_info import fetch_exchange_info
 from engine.feeds.registry import source_kind
 from engine.health import assess
+from engine.market.klines import DEFAULT_LIMIT, Kline, KlineQuery
 from engine.market.symbol_info import SymbolCatalog, SymbolInfo, build_catalog, load_snapshot
 from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
@@ -112,7 +113,7 @@ WS_PATH = "/api/ws/realtime"
 BINANCE_STREAM_KINDS = frozenset({StreamKind.TRADE, StreamKind.AGG_TRADE,
                                   StreamKind.TICKER, StreamKind.MINI_TICKER,
                                   StreamKind.BOOK_TICKER,
-                                  StreamKind.DEPTH})
+                                  StreamKind.DEPTH, StreamKind.KLINE})
 _MEMORY_DBS = itertools.count(1)
 #: At most one log line about failed token handshakes per this many seconds.
 _AUTH_LOG_INTERVAL_S = 10.0
@@ -268,7 +269,7 @@ class Engine:
         self.order_monitor = ActorSlot("order_monitor")
         self.feed = ActorSlot("feed")
         self._timers = {name: ActorSlot(f"timer-{name}")
-                        for name in ("positions", "portfolio", "equity")}
+                        for name in ("positions", "portfolio", "equity", "klines")}
         self._feed_status = _FeedStatus(cfg.feed.source)
         self._feed_kind = source_kind(cfg.feed.source)
         #: Feed counters and state shared by every generation of the FeedActor.
@@ -558,6 +559,27 @@ class Engine:
 
     # -- in-process clients -------------------------------------------------------
 
+    def klines(self, symbol: str, interval: str, start_ms: int | None = None,
+               end_ms: int | None = None, limit: int = DEFAULT_LIMIT,
+               timeout: float = 2.0) -> list[Kline]:
+        """The bars of ``symbol`` and ``interval``, oldest first, with Binance's
+        ``startTime`` / ``endTime`` / ``limit`` semantics (docs/klines.md).
+
+        Thread-safe: asks the PortfolioActor, which owns the bars, and waits at
+        most ``timeout`` seconds (:class:`~engine.errors.InternalError` if it
+        does not answer, e.g. while it restarts). A bad interval or limit raises
+        :class:`~engine.market.klines.UnknownInterval` /
+        :class:`~engine.market.klines.BadKlineQuery`, a symbol the feed does not
+        serve :class:`~engine.errors.UnknownSymbol`, before anything is asked."""
+        query = KlineQuery.checked(symbol, interval, start_ms, end_ms, limit)
+        if not self.feed_shared.serves(symbol):
+            raise UnknownSymbol(f"symbol {symbol} is not served by this feed")
+        try:
+            bars: list[Kline] = self.portfolio.ask(KlineRequest(query), timeout=timeout)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            raise InternalError() from None
+        return bars
+
     def connect(self, callback: Callable[[dict[str, Any]], None] | None = None,
                 token: str | None = None) -> LocalSession:
         """Open an in-process session (see the module docstring)."""
@@ -661,7 +683,8 @@ class Engine:
                                         on_failure=hook, generation=gen,
                                         starts={a.name: account_start(cfg.trading, a)
                                                 for a in cfg.accounts},
-                                        assets_of=self.assets_of)
+                                        assets_of=self.assets_of,
+                                        kline_bars=cfg.market.kline_bars)
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
@@ -700,6 +723,7 @@ class Engine:
                       timer("portfolio", cfg.intervals.portfolio_s)),
             ChildSpec("timer-equity", self._timers["equity"],
                       timer("equity", cfg.intervals.equity_s)),
+            ChildSpec("timer-klines", self._timers["klines"], timer("klines", KLINE_PULSE_S)),
         ]
 
     def _feed_status_changed(self, report: FeedStatusReport) -> None:

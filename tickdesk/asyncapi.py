@@ -214,7 +214,7 @@ def _binance() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
                                                       "outboundAccountPosition"}}},
     }
     market = [f"binance_{k}" for k in ("trade", "aggTrade", "24hrTicker", "24hrMiniTicker",
-                                       "bookTicker", "depthUpdate")]
+                                       "bookTicker", "depthUpdate", "kline")]
     user = [f"binance_{k}" for k in ("executionReport", "listStatus",
                                      "outboundAccountPosition")]
     live = ["binance_request", "binance_answer"]
@@ -226,9 +226,8 @@ def _binance() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         "binanceRaw": {
             "address": "/ws/{streamName}",
             "description": "A raw Binance stream: <symbol>@trade, @aggTrade, @ticker, "
-                           "@miniTicker, @bookTicker, @depth[@100ms] (lower-case symbol); "
-                           "the kline payload is for the intervals "
-                           f"{', '.join(KLINE_INTERVALS)} (kline streams not served yet). "
+                           "@miniTicker, @bookTicker, @depth[@100ms], @kline_<interval> "
+                           f"({', '.join(KLINE_INTERVALS)}); lower-case symbol. "
                            "Also /ws (and /ws/<digits>) with no stream.",
             "parameters": {"streamName": {}},
             "messages": refs(market + live)},

@@ -367,10 +367,10 @@ class KlineEvents:
         self._last: dict[tuple[str, str], Kline] = {}
 
     def on_bars(self, bars: Iterable[Kline], event_time: int,
-                wanted: Callable[[str], bool]) -> list[tuple[str, bytes]]:
-        """``(stream name, payload)`` of each event, for streams ``wanted`` says
-        someone subscribes (the last bar is remembered either way)."""
-        out: list[tuple[str, bytes]] = []
+                wanted: Callable[[str], bool]) -> list[tuple[str, bytes, bool]]:
+        """``(stream name, payload, final)`` of each event, for streams ``wanted``
+        says someone subscribes (the last bar is remembered either way)."""
+        out: list[tuple[str, bytes, bool]] = []
         for bar in bars:
             key = (bar.symbol, bar.interval)
             name = f"{bar.symbol.lower()}@kline_{bar.interval}"
@@ -379,6 +379,6 @@ class KlineEvents:
             if not wanted(name):
                 continue
             if prev is not None and prev.open_time < bar.open_time:
-                out.append((name, kline(prev, True, event_time)))
-            out.append((name, kline(bar, False, event_time)))
+                out.append((name, kline(prev, True, event_time), True))
+            out.append((name, kline(bar, False, event_time), False))
         return out

@@ -32,8 +32,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from decimal import Decimal, localcontext
+from dataclasses import dataclass
+from decimal import Decimal
 
 from engine.errors import BadRequest
 from engine.money import MONEY
@@ -45,6 +45,7 @@ __all__ = [
     "BadKlineQuery",
     "Kline",
     "KlineBook",
+    "KlineQuery",
     "UnknownInterval",
     "check_query",
     "interval_ms",
@@ -94,6 +95,24 @@ def check_query(interval: str, start_ms: int | None, end_ms: int | None, limit: 
 
 
 @dataclass(frozen=True, slots=True)
+class KlineQuery:
+    """A checked query (``get_klines``, ``Engine.klines``): build it with
+    :meth:`checked`, which raises what :func:`check_query` raises."""
+
+    symbol: str
+    interval: str
+    start_ms: int | None = None
+    end_ms: int | None = None
+    limit: int = DEFAULT_LIMIT
+
+    @classmethod
+    def checked(cls, symbol: str, interval: str, start_ms: int | None = None,
+                end_ms: int | None = None, limit: int = DEFAULT_LIMIT) -> KlineQuery:
+        check_query(interval, start_ms, end_ms, limit)
+        return cls(symbol, interval, start_ms, end_ms, limit)
+
+
+@dataclass(frozen=True, slots=True)
 class Kline:
     """One bar, as Binance's REST ``klines`` row (times in epoch ms)."""
 
@@ -117,18 +136,20 @@ class Kline:
 
 def _opened(symbol: str, interval: str, open_time: int, length: int, price: Decimal,
             qty: Decimal) -> Kline:
-    with localcontext(MONEY):
-        quote = price * qty
     return Kline(symbol, interval, open_time, open_time + length - 1, price, price, price,
-                 price, qty, quote, 1)
+                 price, qty, _MUL(price, qty), 1)
 
 
 def _merged(bar: Kline, price: Decimal, qty: Decimal) -> Kline:
-    with localcontext(MONEY):
-        volume = bar.volume + qty
-        quote = bar.quote_volume + price * qty
-    return replace(bar, high=max(bar.high, price), low=min(bar.low, price), close=price,
-                   volume=volume, quote_volume=quote, trades=bar.trades + 1)
+    return Kline(bar.symbol, bar.interval, bar.open_time, bar.close_time, bar.open,
+                 price if price > bar.high else bar.high,
+                 price if price < bar.low else bar.low, price, _ADD(bar.volume, qty),
+                 _ADD(bar.quote_volume, _MUL(price, qty)), bar.trades + 1)
+
+
+#: Exact sums and products in :data:`MONEY` (bound methods: no context switch per trade).
+_ADD = MONEY.add
+_MUL = MONEY.multiply
 
 
 class KlineBook:
@@ -241,6 +262,11 @@ class KlineBook:
         if start_ms is not None:
             return bars[lo:min(hi, lo + limit)]
         return bars[max(lo, hi - limit):hi]
+
+    def answer(self, query: KlineQuery) -> list[Kline]:
+        """:meth:`klines` of a :class:`KlineQuery`."""
+        return self.klines(query.symbol, query.interval, start_ms=query.start_ms,
+                           end_ms=query.end_ms, limit=query.limit)
 
     def current(self, symbol: str, interval: str) -> Kline | None:
         """The newest bar of ``symbol`` and ``interval`` (open until a trade of a

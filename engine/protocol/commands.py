@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from engine.errors import BadRequest, ProtocolError, UnknownAction
+from engine.market.klines import DEFAULT_LIMIT, MAX_LIMIT, KlineQuery
 from engine.protocol.enums import Action
 from engine.trading.errors import RequestError
 from engine.trading.history import (
@@ -100,7 +101,7 @@ class AuthArgs:
 
 
 Args = (NoArgs | SymbolArgs | OrdersQuery | AuthArgs | OrderRequest | OcoRequest
-        | BracketRequest | CancelRequest | AmendRequest | FillsQuery | EquityQuery)
+        | BracketRequest | CancelRequest | AmendRequest | FillsQuery | EquityQuery | KlineQuery)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,35 @@ def _auth_args(body: Mapping[str, Any]) -> AuthArgs:
     return AuthArgs(token)
 
 
+_MAX_MS = 2**53 - 1
+
+
+def _json_int(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(name, "must be a JSON integer")
+    if not low <= value <= high:
+        raise RequestError(name, f"must be between {low} and {high}")
+    return value
+
+
+def _klines_query(body: Mapping[str, Any]) -> KlineQuery:
+    """``get_klines {symbol, interval, limit?, startTime?, endTime?}`` (Binance's
+    names; times epoch ms). An unknown interval, a limit out of 1..1000 or a
+    startTime after the endTime is BAD_REQUEST (engine.market.klines)."""
+    symbol = symbol_field("symbol", body.get("symbol"))
+    interval = body.get("interval")
+    if interval is None:
+        raise RequestError("interval", "is required")
+    if not isinstance(interval, str):
+        raise RequestError("interval", "must be a string such as \"1m\"")
+    limit, start, end = body.get("limit"), body.get("startTime"), body.get("endTime")
+    return KlineQuery.checked(
+        symbol, interval,
+        start_ms=None if start is None else _json_int("startTime", start, 0, _MAX_MS),
+        end_ms=None if end is None else _json_int("endTime", end, 0, _MAX_MS),
+        limit=DEFAULT_LIMIT if limit is None else _json_int("limit", limit, 1, MAX_LIMIT))
+
+
 #: The one parser of each action's body.
 PARSERS: dict[Action, Callable[[Mapping[str, Any]], Args]] = {
     Action.SUBSCRIBE_TICKER: _symbol_args,
@@ -153,6 +183,7 @@ PARSERS: dict[Action, Callable[[Mapping[str, Any]], Args]] = {
     Action.AMEND_ORDER: parse_amend,
     Action.GET_FILLS: parse_fills_query,
     Action.GET_EQUITY_HISTORY: parse_equity_query,
+    Action.GET_KLINES: _klines_query,
     Action.AUTH: _auth_args,
     Action.PING: _no_args,
 }

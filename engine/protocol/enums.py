@@ -32,6 +32,7 @@ class Action(StrEnum):
     AMEND_ORDER = "amend_order"
     GET_FILLS = "get_fills"
     GET_EQUITY_HISTORY = "get_equity_history"
+    GET_KLINES = "get_klines"
     AUTH = "auth"
     PING = "ping"
 
@@ -52,6 +53,7 @@ class MessageType(StrEnum):
     ORDERS = "ORDERS"
     FILLS = "FILLS"
     EQUITY_HISTORY = "EQUITY_HISTORY"
+    KLINES = "KLINES"
     FEED_STATUS = "FEED_STATUS"
     SYMBOL_INFO = "SYMBOL_INFO"
     PONG = "PONG"

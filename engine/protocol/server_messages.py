@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from engine.market.klines import Kline
 from engine.market.quote_book import BookView
 from engine.market.symbol_info import SymbolInfo
 from engine.messages import MarketSnapshot
@@ -48,6 +49,8 @@ __all__ = [
     "feed_status",
     "fill_object",
     "fills",
+    "kline_row",
+    "klines",
     "list_object",
     "market_update",
     "order_event",
@@ -446,6 +449,22 @@ def fills(page: FillsPage, ts: int, request_id: RequestId = None) -> Outgoing:
     ``before`` of the next (older) page, null on the last page."""
     return _simple(MessageType.FILLS, ts, request_id,
                    fills=[fill_object(f) for f in page.fills], nextBefore=page.next_before)
+
+
+def kline_row(bar: Kline) -> list[Any]:
+    """One bar as Binance's REST ``klines`` row: ``[openTime, "open", "high",
+    "low", "close", "volume", closeTime, "quoteVolume", trades]`` (decimals as
+    exact strings, as Binance writes them)."""
+    return [bar.open_time, _exact(bar.open), _exact(bar.high), _exact(bar.low),
+            _exact(bar.close), _exact(bar.volume), bar.close_time, _exact(bar.quote_volume),
+            bar.trades]
+
+
+def klines(symbol: str, interval: str, bars: Iterable[Kline], ts: int,
+           request_id: RequestId = None) -> Outgoing:
+    """KLINES: the reply to ``get_klines``, oldest first."""
+    return _simple(MessageType.KLINES, ts, request_id, symbol=symbol, interval=interval,
+                   klines=[kline_row(b) for b in bars])
 
 
 def equity_history(samples: Iterable[EquitySample], ts: int,

@@ -152,7 +152,7 @@ def test_kline_events_send_the_replaced_bar_final_then_the_new_one() -> None:
     wanted = {"btcusdt@kline_1m"}.__contains__
     first = events.on_bars(book.on_trade("BTCUSDT", Decimal("10"), Decimal("1"), 60_000),
                            60_001, wanted)
-    assert [name for name, _ in first] == ["btcusdt@kline_1m"]
+    assert [(name, final) for name, _, final in first] == [("btcusdt@kline_1m", False)]
     k = orjson.loads(first[0][1])["k"]
     assert (k["t"], k["T"], k["i"], k["o"], k["c"], k["n"], k["x"]) == (
         60_000, 119_999, "1m", "10.00000000", "10.00000000", 1, False)
@@ -160,7 +160,8 @@ def test_kline_events_send_the_replaced_bar_final_then_the_new_one() -> None:
                    wanted)
     rolled = events.on_bars(book.on_trade("BTCUSDT", Decimal("11"), Decimal("1"), 120_000),
                             120_001, wanted)
-    final, new = (orjson.loads(p)["k"] for _, p in rolled)
+    assert [final for _, _, final in rolled] == [True, False]
+    final, new = (orjson.loads(p)["k"] for _, p, _ in rolled)
     assert (final["t"], final["x"], final["h"], final["c"], final["v"], final["q"]) == (
         60_000, True, "12.00000000", "12.00000000", "3.00000000", "34.00000000")
     assert (new["t"], new["x"], new["o"]) == (120_000, False, "11.00000000")

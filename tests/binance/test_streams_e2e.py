@@ -95,7 +95,7 @@ def test_live_subscribe_list_and_unsubscribe(engine: Engine) -> None:
     ('{"method": "SUBSCRIBE", "params": "btcusdt@trade", "id": 6}', 1),
     ('{"method": "SUBSCRIBE", "params": ["btcusdt@depth9"], "id": 7}', 2),
     ('{"method": "SUBSCRIBE", "params": ["dogeusdt@trade"], "id": 8}', 2),
-    ('{"method": "SUBSCRIBE", "params": ["btcusdt@kline_1m"], "id": 10}', 2),
+    ('{"method": "SUBSCRIBE", "params": ["btcusdt@kline_2m"], "id": 10}', 2),
     ('{"method": "FLY", "params": [], "id": 9}', 2),
 ])
 def test_bad_requests_get_binance_errors_and_change_nothing(engine: Engine, frame: str,
@@ -178,3 +178,24 @@ def test_depth_diffs_rebuild_the_book_our_book_update_shows(engine: Engine) -> N
     finally:
         own.close()
         depth.close()
+
+
+def test_kline_stream_shows_the_bar_the_engine_keeps(engine: Engine) -> None:
+    c = WsClient(_base(engine) + "/ws/btcusdt@kline_1m")
+    try:
+        events = [c.recv() for _ in range(5)]
+    finally:
+        c.close()
+    for ev in events:
+        assert ev["e"] == "kline" and ev["s"] == "BTCUSDT" and ev["k"]["i"] == "1m"
+        k = ev["k"]
+        assert k["T"] == k["t"] + 60_000 - 1 and k["t"] % 60_000 == 0
+        assert _dec(k["l"]) <= min(_dec(k["o"]), _dec(k["c"]))
+        assert max(_dec(k["o"]), _dec(k["c"])) <= _dec(k["h"])
+    counts = [ev["k"]["n"] for ev in events if ev["k"]["t"] == events[-1]["k"]["t"]]
+    assert counts == sorted(counts)  # the current bar grows trade by trade
+    # the bar the stream last showed is the bar Engine.klines (the REST view) holds,
+    # or an older state of it
+    last = events[-1]["k"]
+    bars = [b for b in engine.klines("BTCUSDT", "1m") if b.open_time == last["t"]]
+    assert bars and bars[0].trades >= last["n"] and bars[0].open == _dec(last["o"])

@@ -30,6 +30,7 @@ import pytest
 from wsproto.frame_protocol import CloseReason
 
 import tickdesk.client.types as client_types
+from engine.market.klines import Kline
 from engine.market.quote_book import BookView
 from engine.market.symbol_info import SymbolInfo, parse_symbol
 from engine.messages import MarketSnapshot
@@ -249,6 +250,10 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
     "equity_history": lambda: [sm.equity_history(
         [EquitySample(TS - 60_000, Decimal("10000")), EquitySample(TS, Decimal("10012.5"))],
         TS, RID)],
+    "klines": lambda: [sm.klines("BTCUSDT", "1m", [Kline(
+        "BTCUSDT", "1m", 1796163180000, 1796163239999, Decimal("86104.02"), Decimal("86110.5"),
+        Decimal("86100"), Decimal("86108.01"), Decimal("0.01205"), Decimal("1037.57432015"),
+        14)], TS, RID)],
     "portfolio_update": lambda: [sm.portfolio_update(*_ledger(), 2, TS, RID)],
     "position_update": lambda: [sm.position_update(*_ledger(), TS, RID)],
     "pong": lambda: [sm.pong(TS, RID)],
@@ -262,7 +267,7 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
 #: Public names of server_messages that build no message (or build the
 #: nested objects the messages above carry).
 NOT_BUILDERS = {"Outgoing", "PROTOCOL_VERSION", "RequestId", "order_object", "list_object",
-                "fill_object"}
+                "fill_object", "kline_row"}
 
 
 def _payloads() -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ references built without the code under test.
 
 from __future__ import annotations
 
-import gzip
 import json
 from decimal import Decimal
 from typing import Any
@@ -25,42 +24,25 @@ from engine.market.klines import (
     UnknownInterval,
 )
 from tests.market.conftest import data_file
-
-SYMBOL = "XRPETH"
-
-
-def _trades() -> list[tuple[Decimal, Decimal, int]]:
-    """(price, quantity, trade time) of the recorded aggregate trades, in id order."""
-    with gzip.open(data_file("freqtrade/XRP_OLD-trades.json.gz")) as f:
-        raw: list[dict[str, Any]] = json.load(f)
-    raw.sort(key=lambda t: t["info"]["a"])
-    return [(Decimal(t["info"]["p"]), Decimal(t["info"]["q"]), t["info"]["T"]) for t in raw]
+from tests.market.kline_reference import SYMBOL, Tape, group_by, recorded_trades
 
 
 @pytest.fixture(scope="module")
-def trades() -> list[tuple[Decimal, Decimal, int]]:
-    return _trades()
+def trades() -> Tape:
+    return recorded_trades()
 
 
-def _book(trades: list[tuple[Decimal, Decimal, int]], max_bars: int = 5000) -> KlineBook:
+@pytest.fixture(scope="module")
+def full_book(trades: Tape) -> KlineBook:
+    """Every recorded trade counted (read-only in the tests that use it)."""
+    return _book(trades)
+
+
+def _book(trades: Tape, max_bars: int = 5000) -> KlineBook:
     book = KlineBook(max_bars=max_bars)
     for price, qty, ts in trades:
         book.on_trade(SYMBOL, price, qty, ts)
     return book
-
-
-def _group_by(trades: list[tuple[Decimal, Decimal, int]], length: int) -> list[tuple[Any, ...]]:
-    """The reference: one row per UTC bucket holding a trade, oldest first."""
-    buckets: dict[int, list[tuple[Decimal, Decimal]]] = {}
-    for price, qty, ts in trades:
-        buckets.setdefault(ts // length * length, []).append((price, qty))
-    rows = []
-    for start in sorted(buckets):
-        group = buckets[start]
-        prices = [p for p, _ in group]
-        rows.append((start, start + length - 1, prices[0], max(prices), min(prices), prices[-1],
-                     sum(q for _, q in group), sum(p * q for p, q in group), len(group)))
-    return rows
 
 
 def _row(bar: Kline) -> tuple[Any, ...]:
@@ -71,8 +53,8 @@ def _row(bar: Kline) -> tuple[Any, ...]:
 @pytest.mark.parametrize("interval,candles", [("1m", "freqtrade/XRP_ETH-1m.json"),
                                               ("5m", "freqtrade/XRP_ETH-5m.json")])
 def test_bars_match_freqtrades_candles_of_the_same_trades(
-        trades: list[tuple[Decimal, Decimal, int]], interval: str, candles: str) -> None:
-    book = _book(trades)
+        full_book: KlineBook, interval: str, candles: str) -> None:
+    book = full_book
     ours: dict[int, Kline] = {}
     start = 0
     while page := book.klines(SYMBOL, interval, start_ms=start, limit=1000):  # as clients page
@@ -95,9 +77,9 @@ def test_bars_match_freqtrades_candles_of_the_same_trades(
 
 @pytest.mark.parametrize("interval", list(INTERVALS))
 def test_every_interval_matches_a_plain_group_by(
-        trades: list[tuple[Decimal, Decimal, int]], interval: str) -> None:
-    book = _book(trades)
-    expected = _group_by(trades, INTERVALS[interval])
+        trades: Tape, full_book: KlineBook, interval: str) -> None:
+    book = full_book
+    expected = group_by(trades, INTERVALS[interval])
     got = [_row(b) for b in book.klines(SYMBOL, interval, start_ms=0, limit=1000)]
     assert got == expected[:1000]
     assert book.current(SYMBOL, interval) is not None
@@ -216,7 +198,7 @@ def test_unsaved_bars_closed_first_open_on_request_and_again_after_a_failed_writ
 
 
 def test_restore_then_continue_is_the_same_as_never_stopping(
-        trades: list[tuple[Decimal, Decimal, int]]) -> None:
+        trades: Tape) -> None:
     half = len(trades) // 2
     whole = _book(trades, max_bars=200)
     first = _book(trades[:half], max_bars=200)

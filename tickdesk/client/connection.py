@@ -68,6 +68,7 @@ from tickdesk.client.inbox import Inbox
 from tickdesk.client.types import (
     EquitySample,
     Fill,
+    Klines,
     ListResult,
     Order,
     OrderResult,
@@ -505,6 +506,19 @@ class TickdeskClient:
         _put(cmd, "limit", limit)
         reply = self.request("get_equity_history", timeout=timeout, **cmd)
         return cast(list[EquitySample], reply["samples"])
+
+    def get_klines(self, symbol: str, interval: str, *, limit: int | None = None,
+                   start_time: int | None = None, end_time: int | None = None,
+                   timeout: float | None = None) -> Klines:
+        """The ``KLINES`` of ``symbol`` and ``interval`` (``1m`` ``5m`` ``15m``
+        ``1h`` ``4h`` ``1d``), oldest first, with Binance's ``startTime`` /
+        ``endTime`` (epoch ms) / ``limit`` (1..1000, default 500) semantics;
+        ``reply["klines"]`` holds the rows. No authentication needed."""
+        cmd: dict[str, Any] = {"symbol": symbol, "interval": interval}
+        _put(cmd, "limit", limit)
+        _put(cmd, "startTime", start_time)
+        _put(cmd, "endTime", end_time)
+        return cast(Klines, self.request("get_klines", timeout=timeout, **cmd))
 
     def get_positions(self, *, timeout: float | None = None) -> list[Position]:
         reply = self.request("get_positions", timeout=timeout)

@@ -18,6 +18,8 @@ __all__ = [
     "BookUpdate",
     "EquitySample",
     "Fill",
+    "KlineRow",
+    "Klines",
     "ListResult",
     "Order",
     "OrderList",
@@ -135,6 +137,22 @@ class Fill(TypedDict):
     #: None for fills the server stored before it kept the realized P&L.
     realizedPnl: float | None
     time: int
+
+
+#: One bar of ``KLINES``, Binance's REST row: ``[openTime, "open", "high", "low",
+#: "close", "volume", closeTime, "quoteVolume", trades]`` (decimals as exact strings).
+KlineRow = list[int | str]
+
+
+class Klines(TypedDict):
+    """``KLINES``: the reply to ``get_klines``, bars oldest first."""
+
+    type: str
+    symbol: str
+    interval: str
+    klines: list[KlineRow]
+    timestamp: int
+    id: str | int
 
 
 class EquitySample(TypedDict):
