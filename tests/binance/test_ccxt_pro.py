@@ -1,6 +1,6 @@
 """ccxt.pro (bundled in ccxt), unchanged but for its URLs, against a live engine
 on 127.0.0.1: watch_ticker, watch_trades, watch_order_book (diff stream synced
-with the REST snapshot) and watch_orders (the WebSocket API's signed user data
+with the REST snapshot), watch_ohlcv and watch_orders (the WebSocket API's signed user data
 subscription) with an order placed over REST by the same ccxt client."""
 
 from __future__ import annotations
@@ -45,14 +45,16 @@ def _run(body: Any) -> Any:
         engine.stop()
 
 
-def test_watch_ticker_trades_and_order_book() -> None:
-    async def body(ex: Any, _engine: Engine) -> tuple[Any, Any, Any]:
+def test_watch_ticker_trades_order_book_and_ohlcv() -> None:
+    async def body(ex: Any, _engine: Engine) -> tuple[Any, Any, Any, Any]:
         ticker = await ex.watch_ticker("BTC/USDT")
         trades = await ex.watch_trades("BTC/USDT")
         book = await ex.watch_order_book("ETH/USDT")
         book = await ex.watch_order_book("ETH/USDT")  # a diff applied on the snapshot
-        return ticker, trades, book
-    ticker, trades, book = _run(body)
+        candles = await ex.watch_ohlcv("BTC/USDT", "1m")
+        return ticker, trades, book, candles
+    ticker, trades, book, candles = _run(body)
+    assert candles and all(len(c) == 6 and c[0] % 60_000 == 0 for c in candles)
     assert ticker["symbol"] == "BTC/USDT" and ticker["last"] > 0
     assert trades and all(t["symbol"] == "BTC/USDT" and t["price"] > 0 for t in trades)
     assert book["bids"] and book["asks"] and book["bids"][0][0] < book["asks"][0][0]

@@ -54,6 +54,14 @@ def test_aggtrade_and_book_ticker_sockets(engine: Engine) -> None:
     assert book["s"] == "ETHUSDT" and Decimal(book["b"]) < Decimal(book["a"])
 
 
+def test_kline_socket(engine: Engine) -> None:
+    msgs = _run(engine, lambda bm: _first(bm.kline_socket("BTCUSDT", "1m"), 2))
+    for m in msgs:
+        k = m["k"]
+        assert m["e"] == "kline" and k["s"] == "BTCUSDT" and k["i"] == "1m"
+        assert Decimal(k["l"]) <= Decimal(k["c"]) <= Decimal(k["h"])
+
+
 def test_multiplex_socket(engine: Engine) -> None:
     msgs = _run(engine, lambda bm: _first(bm.multiplex_socket(
         ["btcusdt@trade", "ethusdt@bookTicker"]), 6))
