@@ -351,7 +351,7 @@ class Engine:
             catalog=self.symbols, served=self._served_symbols, listen_keys=self.listen_keys,
             now_ms=self.clock.now_ms, fee_bps=cfg.trading.fee_bps,
             weight_per_minute=cfg.server.api_weight_per_minute,
-            origin_allowed=self.hosts.origin_allowed))
+            origin_allowed=self.hosts.origin_allowed, klines=self._binance_klines))
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -594,6 +594,21 @@ class Engine:
         return session
 
     # -- internals ----------------------------------------------------------
+
+    def _binance_klines(self, symbol: str, interval: str, start_ms: int | None,
+                        end_ms: int | None, limit: int) -> list[list[Any]]:
+        """``GET /api/v3/klines``: :meth:`klines` in Binance's rows (API workers)."""
+        from engine.binance.errors import BinanceError
+        from engine.binance.translate import kline_row
+
+        try:
+            bars = self.klines(symbol, interval, start_ms, end_ms, limit)
+        except InternalError:
+            raise BinanceError(-1007, "Timeout waiting for response from backend server.",
+                               status=503) from None
+        except TickdeskError as exc:  # a query the KlineBook refuses (startTime > endTime)
+            raise BinanceError(-1130, f"Invalid data sent for a parameter: {exc}") from None
+        return [kline_row(k) for k in bars]
 
     def _served_symbols(self) -> list[str]:
         """The symbols the feed serves now (configured ones first)."""

@@ -98,7 +98,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                                     enum=("1m", "5m", "15m", "1h", "4h", "1d")),
                      Param("startTime", "integer"), Param("endTime", "integer"),
                      Param("limit", "integer", description="default 500, max 1000")),
-             differs="built from the trades the engine saw; intervals 1m 5m 15m 1h 4h 1d"),
+             differs="built from the trades the engine saw; intervals 1m 5m 15m 1h 4h 1d; "
+                     "no bar for an interval without trades; taker volumes 0"),
     Endpoint("POST", "/api/v3/userDataStream", "listen_key_create",
              "Start a user data stream (listenKey).", weight=2, security=Security.API_KEY),
     Endpoint("PUT", "/api/v3/userDataStream", "listen_key_keepalive",
