@@ -91,6 +91,7 @@ from actors.messages import (
     TradeTick,
 )
 from actors.timer import TimerActor
+from engine.binance import stream_payloads as bp
 from engine.clock import Clock
 from engine.config import FeedConfig
 from engine.feeds.base import FeedShared, FeedSource, MarketItem
@@ -108,12 +109,20 @@ from engine.market.live_symbols import (
     Withdraw,
 )
 from engine.market.plausibility import TradeGuard
+from engine.market.quote_book import BookView
 from engine.market.simulated import SimStep
 from engine.market.symbol_info import SymbolCatalog, SymbolInfo
-from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
+from engine.messages import (
+    BookLevel,
+    BookTicker,
+    DepthSnapshot,
+    MarketSnapshot,
+    Ticker24h,
+    Trade,
+)
 from engine.protocol import server_messages as sm
 from engine.server.channel import Channel
-from engine.server.hub import Hub
+from engine.server.hub import Hub, StreamMaker
 from engine.stats import counter
 
 __all__ = ["DROP_LOG_EVERY_S", "FeedActor", "FeedSourceError", "FeedStatistics"]
@@ -189,6 +198,13 @@ class _CheckDeadlines:
 _Waiter = tuple[Channel, RequestId]
 
 
+def _stream_maker(name: str, payload: bytes, conflate_key: str | None) -> StreamMaker:
+    def make(combined: bool) -> sm.Outgoing:
+        return (bp.combined(name, payload, conflate_key) if combined
+                else bp.raw(payload, conflate_key))
+    return make
+
+
 class FeedActor(TickdeskActor):
     def __init__(
         self,
@@ -221,6 +237,10 @@ class FeedActor(TickdeskActor):
         self._clock = clock
         self._board = MarketBoard()
         self._latest: dict[str, sm.Outgoing] = {}
+        #: The best bid/ask last sent on each symbol's ``@bookTicker``.
+        self._binance_tops: dict[str, tuple[BookLevel, BookLevel]] = {}
+        #: The book last sent on each symbol's ``@depth`` (while someone follows it).
+        self._binance_books: dict[str, BookView] = {}
         self._kind = source_kind(cfg.source)
         self._market: PulsedMarket | None = None
         self._pulses = 0
@@ -631,6 +651,57 @@ class FeedActor(TickdeskActor):
             out = sm.market_update(change.market, now)
             self._latest[item.symbol] = out
             self._hub.publish(item.symbol, out)
+            self._publish_binance_ticker(change.market)
+        update_id = (item.update_id if isinstance(item, BookTicker) else item.last_update_id)
+        self._publish_binance_book(change.book, update_id)
+
+    # -- Binance streams (docs/binance-compat.md, "Streams") -------------------
+
+    def _publish_binance_trade(self, trade: Trade, seq: int) -> None:
+        """``@trade`` and ``@aggTrade`` of one routed trade, each encoded once and only
+        if someone subscribes it (every trade, in order: never conflated)."""
+        lower = trade.symbol.lower()
+        trade_id = trade.trade_id if trade.trade_id is not None else seq
+        for name, build in ((f"{lower}@trade", bp.trade), (f"{lower}@aggTrade", bp.agg_trade)):
+            if self._hub.has_stream(name):
+                payload = build(trade, trade_id, trade.event_time)
+                self._hub.publish_stream(name, _stream_maker(name, payload, None))
+
+    def _publish_binance_ticker(self, snap: MarketSnapshot) -> None:
+        """``@ticker`` and ``@miniTicker`` of each new MARKET_UPDATE state
+        (conflated per stream)."""
+        lower = snap.symbol.lower()
+        for name, build in ((f"{lower}@ticker", bp.ticker_24h),
+                            (f"{lower}@miniTicker", bp.mini_ticker)):
+            if self._hub.has_stream(name):
+                payload = build(snap, snap.event_time)
+                self._hub.publish_stream(name, _stream_maker(name, payload, name))
+
+    def _publish_binance_book(self, book: BookView, update_id: int) -> None:
+        """``@depth`` (every change, in order: diffs are never conflated) and
+        ``@bookTicker`` when the best bid or ask (price or quantity) changed
+        (conflated per symbol for a slow client, like MARKET_UPDATE)."""
+        lower = book.symbol.lower()
+        names = [n for n in (f"{lower}@depth", f"{lower}@depth@100ms", f"{lower}@depth@1000ms")
+                 if self._hub.has_stream(n)]
+        prev = self._binance_books.get(book.symbol)
+        if names:
+            self._binance_books[book.symbol] = book
+            payload = bp.depth_update(prev, book, book.event_time)
+            for n in names:
+                self._hub.publish_stream(n, _stream_maker(n, payload, None))
+        elif prev is not None:
+            del self._binance_books[book.symbol]  # nobody follows: the next diff starts whole
+        name = f"{lower}@bookTicker"
+        bid, ask = book.best_bid, book.best_ask
+        if bid is None or ask is None or not self._hub.has_stream(name):
+            return
+        top = (bid, ask)
+        if self._binance_tops.get(book.symbol) == top:
+            return
+        self._binance_tops[book.symbol] = top
+        payload = bp.book_ticker(book.symbol, update_id, bid[0], bid[1], ask[0], ask[1])
+        self._hub.publish_stream(name, _stream_maker(name, payload, name))
 
     def _route_trade(self, trade: Trade, received_ms: int, received_mono: float) -> None:
         """Publish one trade; ``received_mono`` (Clock.monotonic()) is when the engine
@@ -645,6 +716,8 @@ class FeedActor(TickdeskActor):
         self._orders.tell(tick)
         self._portfolio.tell(tick)
         self._hub.publish(trade.symbol, out)
+        self._publish_binance_trade(trade, snap.seq)
+        self._publish_binance_ticker(snap)
         self.trades += 1
         if self._on_tick_latency is not None:
             self._on_tick_latency(self._clock.monotonic() - received_mono)
@@ -658,3 +731,4 @@ class FeedActor(TickdeskActor):
         out = sm.market_update(snap, self._clock.now_ms())
         self._latest[ticker.symbol] = out
         self._hub.publish(ticker.symbol, out)
+        self._publish_binance_ticker(snap)

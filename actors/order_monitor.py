@@ -45,19 +45,22 @@ With no store configured the book starts empty.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from actors.base import ActorSlot, FailureHook, TickdeskActor
 from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, TradeTick
-from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
+from actors.portfolio import BookState, LoadBook, RiskQuery, Settle, SettleReport
+from engine.binance import stream_payloads as bp
+from engine.binance.user_stream import user_events
 from engine.config import TradingConfig
 from engine.errors import InternalError, ProtocolError, StoreUnavailable, UnknownSymbol
 from engine.market.symbol_info import SymbolCatalog
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import OrdersQuery
 from engine.protocol.enums import Action
-from engine.server.hub import Hub
+from engine.server.hub import Hub, UserStream
 from engine.store_health import StoreHealth
 from engine.trading.assets import UnknownAssets, symbol_assets
 from engine.trading.book import OrderBook, bps_fee
@@ -83,6 +86,15 @@ STORE_RETRY_MS = 1000
 #: Commands that write (settle) when they succeed.
 _WRITING = frozenset({Action.PLACE_ORDER, Action.PLACE_OCO, Action.PLACE_BRACKET,
                       Action.CANCEL_ORDER})
+
+
+def _user_frame(stream: UserStream, payload: bytes) -> sm.Outgoing:
+    """One user data event, wrapped as the stream's client asked for it."""
+    if stream.subscription_id is not None:
+        return bp.subscription_event(stream.subscription_id, payload)
+    if stream.stream is not None:
+        return bp.combined(stream.stream, payload)
+    return bp.raw(payload)
 
 
 class OrderMonitorActor(TickdeskActor):
@@ -112,6 +124,8 @@ class OrderMonitorActor(TickdeskActor):
         self._now_ms = now_ms
         self._known_symbol = known_symbol
         self._on_order_event = on_order_event
+        #: Binance's ``t`` of each fill on a user data stream (per process).
+        self._trade_ids = itertools.count(1)
         self._assets_of = assets_of
         self._max_age_ms = int(trading.max_tick_age_s * 1000)
         self._given_book = book
@@ -288,10 +302,12 @@ class OrderMonitorActor(TickdeskActor):
     # -- settle, then announce -----------------------------------------------
 
     def _settle_and_announce(self, outcome: Outcome, origin: AccountRequest | None) -> None:
+        report: SettleReport | None = None
         if outcome.fills or outcome.events:
             try:
-                self._portfolio.ask(Settle(outcome, self._book.next_order_id,
-                                           self._book.next_list_id), timeout=_SETTLE_TIMEOUT_S)
+                report = self._portfolio.ask(Settle(outcome, self._book.next_order_id,
+                                                    self._book.next_list_id),
+                                             timeout=_SETTLE_TIMEOUT_S)
             except StoreUnavailable:
                 # Nothing was stored or applied: forget the outcome (the book
                 # goes back to the store's state) and say so (module docstring).
@@ -317,4 +333,20 @@ class OrderMonitorActor(TickdeskActor):
                 origin.channel.deliver(out if rid is None else sm.order_event(event, now, rid))
             else:
                 self._hub.to_account(event.account, out)
+        if report is not None and any(self._hub.user_streams(a) for a in accounts):
+            self._announce_binance(outcome, report, origin is not None, now)
         self._recount(accounts)
+
+    def _announce_binance(self, outcome: Outcome, report: SettleReport, from_command: bool,
+                          now: int) -> None:
+        """The same outcome as Binance user data events (executionReport,
+        listStatus, outboundAccountPosition) to the accounts' user data streams,
+        after our own messages: docs/binance-compat.md, "Streams"."""
+        events = user_events(outcome, from_command=from_command,
+                             fee_assets=report.fee_assets, changes=report.changes,
+                             lookup=self._book.get, next_trade_id=self._trade_ids.__next__,
+                             now_ms=now)
+        for account, payloads in events.items():
+            for stream in self._hub.user_streams(account):
+                for payload in payloads:
+                    stream.channel.deliver(_user_frame(stream, payload))

@@ -77,15 +77,20 @@ from actors.messages import (
     Pulse,
     TradeTick,
 )
+from engine.binance import stream_payloads as bp
+from engine.binance.stream_payloads import BalanceRow, KlineEvents
+from engine.binance.translate import spot_balances
+from engine.binance.user_stream import AccountChange
 from engine.config import TradingConfig, account_start
 from engine.errors import InternalError, StoreUnavailable
 from engine.market.klines import Kline, KlineBook
+from engine.money import ZERO
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import Action
-from engine.server.hub import Hub
+from engine.server.hub import Hub, StreamMaker
 from engine.store import FillFacts, Store
 from engine.store_health import StoreHealth, error_kind
-from engine.trading.assets import symbol_assets
+from engine.trading.assets import UnknownAssets, symbol_assets
 from engine.trading.events import Outcome
 from engine.trading.history import (
     EquityQuery,
@@ -130,6 +135,16 @@ class Settle:
 
 
 @dataclass(frozen=True, slots=True)
+class SettleReport:
+    """The reply to :class:`Settle`: each fill's fee asset (in ``outcome.fills``
+    order) and, per account, the assets whose free or locked amount changed
+    (what Binance's ``outboundAccountPosition`` lists)."""
+
+    fee_assets: tuple[str | None, ...]
+    changes: dict[str, AccountChange]
+
+
+@dataclass(frozen=True, slots=True)
 class LoadBook:
     """The persisted orders and id counters for ``OrderBook.restore`` (ask;
     replies a :class:`BookState`, or None when no store is configured)."""
@@ -150,6 +165,42 @@ class RiskQuery:
     account: str
     orders: tuple[Order, ...]
     reference: Decimal
+
+
+def _kline_maker(name: str, payload: bytes, conflate_key: str | None) -> StreamMaker:
+    def make(combined: bool) -> sm.Outgoing:
+        return (bp.combined(name, payload, conflate_key) if combined
+                else bp.raw(payload, conflate_key))
+    return make
+
+
+def _spot_view(ledger: Ledger) -> dict[str, tuple[Decimal, Decimal]]:
+    """The ledger as the spot wallet the Binance API shows (``{asset: (free,
+    locked)}``, :func:`engine.binance.translate.spot_balances`: GET /api/v3/account
+    and outboundAccountPosition use the one rule)."""
+    def pair(symbol: str) -> tuple[str, str] | None:
+        try:
+            assets = ledger.assets_of(symbol)
+        except UnknownAssets:
+            return None
+        return assets.base, assets.quote
+
+    balances = [{"asset": a, "total": ledger.balance_of(a), "locked": ledger.locked(a)}
+                for a in ledger.assets()]
+    positions = [{"symbol": p.symbol, "quantity": abs(p.quantity),
+                  "side": "LONG" if p.quantity > 0 else "SHORT",
+                  "entryPrice": p.entry_price} for p in ledger.open_positions()]
+    return spot_balances({"balances": balances}, positions, pair)
+
+
+def _balance_change(before: Ledger | None, after: Ledger, now_ms: int) -> AccountChange:
+    """The assets whose free or locked amount (as the spot wallet shows them)
+    differs between two ledgers."""
+    old = _spot_view(before) if before is not None else {}
+    new = _spot_view(after)
+    rows = [BalanceRow(asset, *new.get(asset, (ZERO, ZERO)))
+            for asset in sorted(set(old) | set(new)) if old.get(asset) != new.get(asset)]
+    return AccountChange(tuple(rows), now_ms)
 
 
 class PortfolioActor(TickdeskActor):
@@ -203,6 +254,8 @@ class PortfolioActor(TickdeskActor):
         #: The history of an engine without a store (unused with one).
         self._history = MemoryHistory()
         self._klines = KlineBook(max_bars=kline_bars)
+        #: The last bar sent per symbol and interval on Binance's kline streams.
+        self._kline_events = KlineEvents()
         self._klines_open_saved_ms: int | None = None
         self.handlers = {
             TradeTick: self._on_tick,
@@ -266,9 +319,21 @@ class PortfolioActor(TickdeskActor):
 
     def _on_tick(self, msg: TradeTick) -> None:
         trade = msg.trade
-        self._klines.on_trade(trade.symbol, trade.price, trade.quantity, trade.trade_time)
+        bars = self._klines.on_trade(trade.symbol, trade.price, trade.quantity,
+                                     trade.trade_time)
+        self._publish_klines(bars, trade.event_time)
         if not trade.is_stale(self._now_ms(), self._max_age_ms):
             self._marks[trade.symbol] = trade.price
+
+    def _publish_klines(self, bars: list[Kline], event_time: int) -> None:
+        """Binance's ``<symbol>@kline_<interval>`` of the bars this trade updated:
+        encoded once per stream, only for streams someone subscribes; conflated
+        per stream for a slow client, except a bar's final (``x: true``) event."""
+        hub = self._hub
+        for name, payload, final in self._kline_events.on_bars(bars, event_time,
+                                                               hub.has_stream):
+            key = None if final else name
+            hub.publish_stream(name, _kline_maker(name, payload, key))
 
     def _on_book(self, msg: BookTick) -> None:
         """A book change: positions are marked at the last trade, so nothing to do."""
@@ -340,7 +405,7 @@ class PortfolioActor(TickdeskActor):
         return sm.portfolio_update(ledger, self._marks, self._open_orders.get(account, 0),
                                    now, request_id)
 
-    def _on_settle(self, msg: Settle) -> None:
+    def _on_settle(self, msg: Settle) -> SettleReport:
         # Work on copies: if a fill or the commit fails, memory is unchanged.
         staged, self._staged = self._staged, {}
         touched = {f.account for f in msg.outcome.fills}
@@ -362,7 +427,12 @@ class PortfolioActor(TickdeskActor):
                     self._history.take_fill_id(), fill.account, fill.order_id,
                     fill.client_order_id, fill.symbol, fill.side, fill.quantity, fill.price,
                     fill.fee, asset, realized, fill.time))
+        report = SettleReport(tuple(asset for asset, _ in facts),
+                              {name: _balance_change(self._ledgers.get(name), after,
+                                                     self._now_ms())
+                               for name, after in changed.items()})
         self._ledgers.update(changed)
+        return report
 
     # -- klines ------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ drawing matches the classes::
     ├── Refusal                a handshake refused with an HTTP status (engine.server.http)
     ├── BinanceError           a Binance REST error answer {code, msg} (engine.binance.errors)
     ├── ListenKeyLimit         every listen-key slot is live (engine.binance.listen_keys)
+    ├── StreamError            a refused Binance live request (engine.binance.stream_names)
+    ├── WsApiError             a refused WebSocket API request (engine.binance.ws_api)
     ├── ExpectedFailure        an actor fails on purpose to be restarted (actors.base)
     │   └── FeedSourceError    the feed's upstream was lost (actors.feed)
     ├── FrameTooLarge          an upstream frame over the limit (engine.feeds.ws_transport)

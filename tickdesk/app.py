@@ -34,6 +34,8 @@ import orjson
 import pykka
 
 from actors.base import ActorSlot, FailureHook, GetStatistics
+from actors.binance_session import BinanceSessionActor, check_streams
+from actors.binance_session import join as join_binance
 from actors.connection import ConnectionActor, InboundGate, SessionServices, announce
 from actors.feed import FeedActor
 from actors.messages import ClientFrame, ClientGone, KlineRequest, Pulse, SymbolInterest
@@ -50,6 +52,8 @@ from actors.supervisor import (
 from actors.timer import TimerActor
 from engine.backoff import BackoffPolicy
 from engine.binance.signing import ApiKey
+from engine.binance.stream_names import StreamKind, StreamRoute, is_stream_path
+from engine.binance.stream_names import route as stream_route
 from engine.clock import Clock, SystemClock
 from engine.config import Config, account_start
 from engine.dashboard import dashboard_routes
@@ -74,7 +78,14 @@ from engine.server.binance_api import (
 )
 from engine.server.channel import SocketChannel
 from engine.server.edge import Accepted, EdgeLimits, EdgeLoop, Site
-from engine.server.http import ApiSite, HostPolicy, Refusal, UpgradeRequest
+from engine.server.http import (
+    ApiSite,
+    HostPolicy,
+    HttpResponse,
+    Refusal,
+    Route,
+    UpgradeRequest,
+)
 from engine.server.hub import Hub
 from engine.server.limits import AuthFailures, ConnectionLimits, SharedBudgets, peer_ip
 from engine.server.ops import (
@@ -100,9 +111,27 @@ __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
 log = logging.getLogger("tickdesk.engine")
 
 WS_PATH = "/api/ws/realtime"
+#: The Binance market streams this engine builds (docs/binance-compat.md).
+BINANCE_STREAM_KINDS = frozenset({StreamKind.TRADE, StreamKind.AGG_TRADE,
+                                  StreamKind.TICKER, StreamKind.MINI_TICKER,
+                                  StreamKind.BOOK_TICKER,
+                                  StreamKind.DEPTH, StreamKind.KLINE})
 _MEMORY_DBS = itertools.count(1)
 #: At most one log line about failed token handshakes per this many seconds.
 _AUTH_LOG_INTERVAL_S = 10.0
+
+
+def asyncapi_route() -> Route:
+    """``GET /asyncapi.json``: the AsyncAPI document, built once (tickdesk.asyncapi)."""
+    # imported here: ``python -m tickdesk.asyncapi`` must not find itself
+    # imported already by the package (tickdesk/__init__ imports this module)
+    from tickdesk.asyncapi import encoded
+
+    body = encoded()
+
+    def route(_headers: Any, _query: Any) -> HttpResponse:
+        return HttpResponse(200, "application/json", body)
+    return route
 
 
 class SessionClosed(TickdeskError):
@@ -393,6 +422,7 @@ class Engine:
                       "/metrics": metrics_route(self.ops_snapshot, self.metrics,
                                                 self.statistics),
                       "/openapi.json": openapi_route(),
+                      "/asyncapi.json": asyncapi_route(),
                       **dashboard_routes(self.config.trading.fee_bps)}
             limits = EdgeLimits(
                 handshake_timeout_s=srv.handshake_timeout_s,
@@ -405,7 +435,8 @@ class Engine:
                 control_burst=srv.rate_limit_burst,
             )
             api = ApiSite(API_PREFIX, self.binance_api.handle, busy_response())
-            site = Site(paths, self._on_upgrade, routes, self.hosts, limits, api=api)
+            site = Site(paths, self._on_upgrade, routes, self.hosts, limits, api=api,
+                        ws_path_match=is_stream_path)
             try:
                 self._port = self.edge.listen(srv.host, srv.port, site)
             except BaseException:
@@ -761,7 +792,9 @@ class Engine:
         if tokens is not None and len(tokens) > 1:
             raise Refusal(400, "token given more than once")
         ip = peer_ip(req.peer)
-        account = self._handshake_account(ip, tokens[0] if tokens else None)
+        binance, user = self._binance_route(req)
+        account = (None if binance is not None
+                   else self._handshake_account(ip, tokens[0] if tokens else None))
         self.limits.admit(ip)  # Refusal(503) when full; released with the transport
         srv = self.config.server
         conn_id = next(self._ids)
@@ -782,6 +815,8 @@ class Engine:
                 self._transports_cv.notify_all()
 
         channel.on_transport_closed(released)
+        if binance is not None:
+            return self._binance_session(channel, binance, user)
         if req.path != WS_PATH:
             return Accepted(channel, self._echo(channel), lambda: None)
         target = ActorSlot(f"connection-{conn_id}")
@@ -809,6 +844,74 @@ class Engine:
                 target.tell(ClientGone())
                 with self._lock:
                     self._connections.pop(conn_id, None)
+
+            channel.on_transport_closed(gone)
+
+        return Accepted(channel, on_message, start)
+
+    # -- Binance's stream paths (docs/binance-compat.md, "Streams") -------------
+
+    def _binance_route(self, req: UpgradeRequest) -> tuple[StreamRoute | None, str | None]:
+        """I/O thread: a Binance stream path → what it asks for and the listen key's
+        account (``(None, None)`` for our own paths); Refusal(400) for a bad or
+        unserved stream, Refusal(401) for a listen key that is unknown or expired."""
+        if req.path == WS_PATH or req.path == self.config.server.echo_path:
+            return None, None
+        try:
+            route = stream_route(req.path, req.query)
+        except ValueError as exc:
+            raise Refusal(400, str(exc)) from None
+        why = check_streams(route.streams, self.feed_shared.serves, BINANCE_STREAM_KINDS)
+        if why is not None:
+            raise Refusal(400, why)
+        account = None
+        if route.listen_key is not None:
+            account = self.listen_key_account(route.listen_key)
+            if account is None:
+                raise Refusal(401, "invalid or expired listen key")
+        return route, account
+
+    def listen_key_account(self, key: str) -> str | None:
+        """The account of an active listen key, or None."""
+        return self.listen_keys.account(key, self.clock.now_ms())
+
+    def binance_api_key(self, api_key: str) -> tuple[str, str] | None:
+        """``(account, api_secret)`` of a configured Binance API key, or None
+        (any thread; compared in constant time)."""
+        found = None
+        given = api_key.encode()
+        for acct in self.config.accounts:
+            if (acct.api_key and acct.api_secret
+                    and hmac.compare_digest(acct.api_key.encode(), given)):
+                found = (acct.name, acct.api_secret)
+        return found
+
+    def _binance_session(self, channel: SocketChannel, route: StreamRoute,
+                         account: str | None) -> Accepted:
+        """I/O thread: the session of one Binance stream client (one
+        BinanceSessionActor, bounded like a ConnectionActor: docs/design.md)."""
+        target = ActorSlot(f"binance-{channel.conn_id}")
+        gate = InboundGate(on_room=lambda: self.edge.resume(channel))
+
+        def on_message(data: bytes | str, binary: bool) -> bool:
+            more = gate.enter()
+            if not target.tell(ClientFrame(data, binary)):
+                gate.leave()
+                return True
+            return more
+
+        def start() -> None:
+            join_binance(channel, self.services, route, account)
+            ref = BinanceSessionActor.start(channel, self.services, route, gate,
+                                            BINANCE_STREAM_KINDS, self.binance_api_key)
+            target.set(ref)
+            with self._lock:
+                self._connections[channel.conn_id] = ref
+
+            def gone() -> None:
+                target.tell(ClientGone())
+                with self._lock:
+                    self._connections.pop(channel.conn_id, None)
 
             channel.on_transport_closed(gone)
 

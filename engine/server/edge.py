@@ -153,6 +153,15 @@ class Site:
     limits: EdgeLimits
     #: Paths under ``api.prefix`` (all methods but OPTIONS), e.g. ``/api/v3/``.
     api: ApiSite | None = None
+    #: Upgrade paths beyond the exact ``ws_paths`` (Binance's ``/ws/<stream>``,
+    #: ``/stream``): a pure predicate of the path; same handler, same bounds.
+    ws_path_match: Callable[[str], bool] | None = None
+
+    def upgrades(self, path: str) -> bool:
+        """``path`` is a WebSocket endpoint (exact, or matched by ``ws_path_match``)."""
+        if path in self.ws_paths:
+            return True
+        return self.ws_path_match is not None and self.ws_path_match(path)
 
 
 class EdgeStats:
@@ -848,7 +857,7 @@ class EdgeLoop:
             self._api_request(conn, method.decode("latin-1"), path, parts.query, headers, api)
             return
         if method == b"OPTIONS":
-            known = target == "*" or path in site.routes or path in site.ws_paths
+            known = target == "*" or path in site.routes or site.upgrades(path)
             resp = (HttpResponse(204, "text/plain", b"", (("Allow", _ALLOW),)) if known
                     else _text(404, "not found"))
             self._respond(conn, resp, close=has_body)
@@ -859,7 +868,7 @@ class EdgeLoop:
             return
         head = method == b"HEAD"
         query = parse_qs(parts.query, keep_blank_values=True)
-        if path in site.ws_paths:
+        if site.upgrades(path):
             if head or headers.get("upgrade", "").lower() != "websocket":
                 self._respond(conn, HttpResponse(426, "text/plain", b"WebSocket upgrade required\n",
                                                  (("Upgrade", "websocket"),)),

@@ -1,5 +1,6 @@
 """The hub: who is connected, which symbols each client watches (market updates and,
-separately, books), which account each acts on.
+separately, books, and Binance's named streams), which account each acts on (and
+which Binance user data streams follow it).
 
 Edge module, shared by every thread. Writers (connect, subscribe, auth,
 disconnect) take one lock and replace immutable tuples; readers on the hot
@@ -11,6 +12,7 @@ subscriber, with the message encoded and framed once by the caller.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +20,23 @@ from engine.protocol.server_messages import Outgoing
 from engine.server.channel import Channel
 from engine.stats import gauge
 
-__all__ = ["Hub", "HubStatistics"]
+__all__ = ["Hub", "HubStatistics", "StreamMaker", "UserStream"]
+
+#: ``make(combined)`` builds a Binance stream's message once per tick: the raw
+#: payload (False) or its ``{"stream", "data"}`` wrapping (True).
+StreamMaker = Callable[[bool], Outgoing]
+
+
+@dataclass(frozen=True, slots=True)
+class UserStream:
+    """A Binance user data stream following an account: its channel and how its
+    events are wrapped (``stream``: the combined stream's name, the listen key;
+    ``subscription_id``: the WebSocket API's ``{"subscriptionId", "event"}``;
+    neither: raw)."""
+
+    channel: Channel
+    stream: str | None = None
+    subscription_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +62,13 @@ class Hub:
         self._book_by_symbol: dict[str, tuple[Channel, ...]] = {}
         self._books_of: dict[int, set[str]] = {}
         self._account_of: dict[int, str] = {}
+        #: Binance's named streams (``btcusdt@trade``): raw and combined subscribers.
+        self._stream_raw: dict[str, tuple[Channel, ...]] = {}
+        self._stream_combined: dict[str, tuple[Channel, ...]] = {}
+        self._streams_of: dict[int, dict[str, str]] = {}
+        self._stream_symbols: Counter[str] = Counter()
+        self._users: dict[str, tuple[UserStream, ...]] = {}
+        self._user_of: dict[int, tuple[str, UserStream]] = {}
         #: Called with (symbol, watched) when a symbol gains its first or loses its
         #: last subscriber, outside the lock, in the caller's thread (the FeedActor
         #: withdraws live symbols nobody watches). Must not block.
@@ -57,6 +82,7 @@ class Hub:
             self._all = tuple(self._channels.values())
             self._symbols_of[ch.conn_id] = set()
             self._books_of[ch.conn_id] = set()
+            self._streams_of[ch.conn_id] = {}
 
     def remove(self, ch: Channel) -> None:
         lost: list[str] = []
@@ -65,14 +91,18 @@ class Hub:
                 return
             self._all = tuple(self._channels.values())
             for sym in self._symbols_of.pop(ch.conn_id, set()):
-                if self._drop(self._by_symbol, sym, ch) and sym not in self._book_by_symbol:
+                if self._drop(self._by_symbol, sym, ch) and not self._watched(sym):
                     lost.append(sym)
             for sym in self._books_of.pop(ch.conn_id, set()):
-                if self._drop(self._book_by_symbol, sym, ch) and sym not in self._by_symbol:
+                if self._drop(self._book_by_symbol, sym, ch) and not self._watched(sym):
                     lost.append(sym)
             account = self._account_of.pop(ch.conn_id, None)
             if account is not None:
                 self._drop(self._by_account, account, ch)
+            for name, sym in self._streams_of.pop(ch.conn_id, {}).items():
+                if self._drop_stream(ch, name, sym):
+                    lost.append(sym)
+            self._drop_user(ch)
         for sym in lost:
             self._interest(sym, False)
 
@@ -102,9 +132,8 @@ class Hub:
             if syms is None or symbol in syms:
                 return False
             syms.add(symbol)
-            current = self._by_symbol.get(symbol, ())
-            self._by_symbol[symbol] = (*current, ch)
-            first = not current and symbol not in self._book_by_symbol
+            first = not self._watched(symbol)
+            self._by_symbol[symbol] = (*self._by_symbol.get(symbol, ()), ch)
         if first:
             self._interest(symbol, True)
         return True
@@ -116,7 +145,7 @@ class Hub:
             if syms is None or symbol not in syms:
                 return False
             syms.discard(symbol)
-            last = self._drop(self._by_symbol, symbol, ch) and symbol not in self._book_by_symbol
+            last = self._drop(self._by_symbol, symbol, ch) and not self._watched(symbol)
         if last:
             self._interest(symbol, False)
         return True
@@ -128,9 +157,8 @@ class Hub:
             if books is None or symbol in books:
                 return False
             books.add(symbol)
-            current = self._book_by_symbol.get(symbol, ())
-            self._book_by_symbol[symbol] = (*current, ch)
-            first = not current and symbol not in self._by_symbol
+            first = not self._watched(symbol)
+            self._book_by_symbol[symbol] = (*self._book_by_symbol.get(symbol, ()), ch)
         if first:
             self._interest(symbol, True)
         return True
@@ -142,10 +170,82 @@ class Hub:
             if books is None or symbol not in books:
                 return False
             books.discard(symbol)
-            last = self._drop(self._book_by_symbol, symbol, ch) and symbol not in self._by_symbol
+            last = self._drop(self._book_by_symbol, symbol, ch) and not self._watched(symbol)
         if last:
             self._interest(symbol, False)
         return True
+
+    # -- Binance streams -------------------------------------------------------
+
+    def subscribe_stream(self, ch: Channel, name: str, symbol: str, combined: bool) -> bool:
+        """Add Binance stream ``name`` (of ``symbol``) to the client's; False if it
+        has it already. ``combined``: its events are wrapped ``{"stream", "data"}``."""
+        with self._lock:
+            names = self._streams_of.get(ch.conn_id)
+            if names is None or name in names:
+                return False
+            first = not self._watched(symbol)
+            names[name] = symbol
+            table = self._stream_combined if combined else self._stream_raw
+            table[name] = (*table.get(name, ()), ch)
+            self._stream_symbols[symbol] += 1
+        if first:
+            self._interest(symbol, True)
+        return True
+
+    def unsubscribe_stream(self, ch: Channel, name: str) -> bool:
+        """Remove Binance stream ``name`` from the client's; False if it had not."""
+        with self._lock:
+            names = self._streams_of.get(ch.conn_id)
+            if names is None or name not in names:
+                return False
+            symbol = names.pop(name)
+            last = self._drop_stream(ch, name, symbol)
+        if last:
+            self._interest(symbol, False)
+        return True
+
+    def streams_of(self, ch: Channel) -> list[str]:
+        """The client's Binance streams, in the order it subscribed them."""
+        with self._lock:
+            return list(self._streams_of.get(ch.conn_id, {}))
+
+    def has_stream(self, name: str) -> bool:
+        """Someone subscribes Binance stream ``name`` (lock-free: the hot path asks)."""
+        return name in self._stream_raw or name in self._stream_combined
+
+    def publish_stream(self, name: str, make: StreamMaker) -> int:
+        """Deliver one event of Binance stream ``name``: built by ``make`` at most
+        once per wrapping, only if that wrapping has subscribers; returns how many."""
+        raw = self._stream_raw.get(name, ())
+        comb = self._stream_combined.get(name, ())
+        if raw:
+            out = make(False)
+            for ch in raw:
+                ch.deliver(out)
+        if comb:
+            out = make(True)
+            for ch in comb:
+                ch.deliver(out)
+        return len(raw) + len(comb)
+
+    def add_user_stream(self, stream: UserStream, account: str) -> None:
+        """Binance user data events of ``account`` go to this stream's channel
+        (one user stream per channel: a new one replaces the old)."""
+        with self._lock:
+            if stream.channel.conn_id not in self._channels:
+                return
+            self._drop_user(stream.channel)
+            self._user_of[stream.channel.conn_id] = (account, stream)
+            self._users[account] = (*self._users.get(account, ()), stream)
+
+    def remove_user_stream(self, ch: Channel) -> bool:
+        with self._lock:
+            return self._drop_user(ch)
+
+    def user_streams(self, account: str) -> tuple[UserStream, ...]:
+        """The Binance user data streams following ``account`` (lock-free)."""
+        return self._users.get(account, ())
 
     # -- publishing (lock-free reads) ----------------------------------------
 
@@ -186,9 +286,10 @@ class Hub:
         return len(self._by_symbol.get(symbol, ()))
 
     def watched_symbols(self) -> set[str]:
-        """Symbols with at least one subscriber now (of MARKET_UPDATE or BOOK_UPDATE)."""
+        """Symbols with at least one subscriber now (of MARKET_UPDATE, BOOK_UPDATE or
+        a Binance stream)."""
         with self._lock:
-            return set(self._by_symbol) | set(self._book_by_symbol)
+            return set(self._by_symbol) | set(self._book_by_symbol) | set(self._stream_symbols)
 
     def statistics(self) -> HubStatistics:
         with self._lock:
@@ -211,6 +312,33 @@ class Hub:
             table[key] = remaining
             return False
         table.pop(key, None)
+        return True
+
+    def _watched(self, symbol: str) -> bool:
+        """Anyone watches ``symbol`` (call with the lock held)."""
+        return (symbol in self._by_symbol or symbol in self._book_by_symbol
+                or symbol in self._stream_symbols)
+
+    def _drop_stream(self, ch: Channel, name: str, symbol: str) -> bool:
+        """Remove ``ch`` from stream ``name`` (lock held); True if ``symbol`` is now
+        watched by nobody."""
+        self._drop(self._stream_raw, name, ch)
+        self._drop(self._stream_combined, name, ch)
+        self._stream_symbols[symbol] -= 1
+        if self._stream_symbols[symbol] <= 0:
+            del self._stream_symbols[symbol]
+        return not self._watched(symbol)
+
+    def _drop_user(self, ch: Channel) -> bool:
+        entry = self._user_of.pop(ch.conn_id, None)
+        if entry is None:
+            return False
+        account, _stream = entry
+        remaining = tuple(u for u in self._users.get(account, ()) if u.channel is not ch)
+        if remaining:
+            self._users[account] = remaining
+        else:
+            self._users.pop(account, None)
         return True
 
     def _interest(self, symbol: str, watched: bool) -> None:
