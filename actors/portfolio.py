@@ -44,7 +44,6 @@ StoreHealth like a failed settle; the next period samples again.
 
 from __future__ import annotations
 
-import copy
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -310,7 +309,7 @@ class PortfolioActor(TickdeskActor):
         staged, self._staged = self._staged, {}
         touched = {f.account for f in msg.outcome.fills}
         touched.update(e.account for e in msg.outcome.events)
-        changed = {name: copy.deepcopy(self._ledger(name)) for name in sorted(touched)}
+        changed = {name: self._ledger(name).copy() for name in sorted(touched)}
         results = settle_outcome(changed, msg.outcome, staged, self._marks, self._trading)
         facts: list[FillFacts] = [(r.fee_asset, r.realized_pnl) for r in results]
         if self._store is not None:

@@ -45,3 +45,22 @@ def test_bench_quick_delivers_everything_on_both_servers(tmp_path: Path) -> None
     (trig,) = doc["trigger"]
     assert (trig["open_orders"], trig["trials"], trig["store"]) == (100, 20, "memory")
     assert 0 < trig["p50_ms"] <= trig["p99_ms"] <= trig["max_ms"]
+
+
+@pytest.mark.timeout(120)
+def test_noisy_neighbour_quick_measures_both_phases(tmp_path: Path) -> None:
+    out = tmp_path / "noisy.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tickdesk.bench.noisy_neighbour", "--quick", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=110,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())
+    for phase in ("idle", "flood"):
+        s = doc[phase]
+        assert s["probes"] == 10 and s["failed"] == 0, s
+        assert 0 < s["p50_ms"] <= s["p99_ms"] <= s["max_ms"]
+    assert doc["flood_connections"] == 2
+    answers = doc["flood_answers"]
+    assert answers["sent"] > 0 and "closed" not in answers, answers
+    assert "p99 flood / idle" in proc.stdout
