@@ -64,3 +64,21 @@ def test_noisy_neighbour_quick_measures_both_phases(tmp_path: Path) -> None:
     answers = doc["flood_answers"]
     assert answers["sent"] > 0 and "closed" not in answers, answers
     assert "p99 flood / idle" in proc.stdout
+
+
+@pytest.mark.timeout(120)
+def test_connections_quick_counts_the_daemon_and_its_sigterm(tmp_path: Path) -> None:
+    out = tmp_path / "conns.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tickdesk.bench.connections", "--quick", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=110,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())
+    assert (doc["opened_idle"], doc["opened_readers"]) == (20, 5)
+    for key in ("before", "after_idle", "after_all"):
+        assert doc[key]["threads"] > 0 and doc[key]["fds"] > 0 and doc[key]["rss"] > 0
+    assert doc["after_all"]["fds"] > doc["before"]["fds"]
+    # SIGTERM: every connection got its 1001 and the daemon exited cleanly
+    assert doc["close_codes"] == {"1001": 25} and doc["still_open"] == 0
+    assert doc["exit_code"] == 0
