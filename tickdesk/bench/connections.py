@@ -250,7 +250,7 @@ def _open(holders: list[Connection], n: int, per_proc: int, host: str, port: int
         pipe.send(("open", host, port, share, subscribe))
     opened = 0
     for pipe, share in zip(holders, shares, strict=False):
-        _, ok, errors = _recv(pipe, 60 + share * 0.05, "holder")
+        _, ok, errors = _recv(pipe, 120 + share * 0.25, "holder")
         opened += ok
         if errors:
             print(f"connections: holder: {errors[0]}", file=sys.stderr)
