@@ -58,7 +58,7 @@ PROBE_TOKEN = "probe-token-000001"
 _QTY = "0.001"
 
 
-def _daemon(store_dir: str, pipe: Connection) -> None:
+def _daemon(store_dir: str, synchronous: str, pipe: Connection) -> None:
     """The daemon process: the Engine until the parent says stop (or is gone)."""
     from engine.config import (
         AccountConfig,
@@ -73,7 +73,7 @@ def _daemon(store_dir: str, pipe: Connection) -> None:
     big = (("USDT", Decimal(100_000_000)),)
     cfg = Config().with_overrides(
         server=ServerConfig(host="127.0.0.1", port=0),
-        store=StoreConfig(path=str(Path(store_dir) / "bench.db")),
+        store=StoreConfig(path=str(Path(store_dir) / "bench.db"), synchronous=synchronous),
         feed=FeedConfig(source="simulated", symbols=(SYMBOL,),
                         simulated=SimulatedConfig(ticks_per_second=5.0)),
         accounts=(AccountConfig(name="flood", token=FLOOD_TOKEN, balances=big),
@@ -266,7 +266,7 @@ def _recv(pipe: Connection, timeout: float, who: str) -> Any:
 
 
 def run(probes: int, probe_rate: float, flood_conns: int, flood_rate: float | None,
-        warmup_s: float, rounds: int = 1) -> dict[str, Any]:
+        warmup_s: float, rounds: int = 1, synchronous: str = "full") -> dict[str, Any]:
     """Both phases; returns the figures (see the module docstring)."""
     procs: list[Any] = []
     pipes: list[Connection] = []
@@ -282,7 +282,7 @@ def run(probes: int, probe_rate: float, flood_conns: int, flood_rate: float | No
 
     with tempfile.TemporaryDirectory(prefix="tickdesk-noisy-") as store_dir:
         try:
-            daemon = spawn(_daemon, store_dir)
+            daemon = spawn(_daemon, store_dir, synchronous)
             _, url, pid, per_conn_limit = _recv(daemon, 60, "daemon")
             print(f"noisy_neighbour: daemon pid {pid} at {url}", file=sys.stderr, flush=True)
             parts = urlsplit(url)
@@ -323,7 +323,8 @@ def run(probes: int, probe_rate: float, flood_conns: int, flood_rate: float | No
                     proc.join(2)
     ratio = (loaded["p99_ms"] / idle["p99_ms"]
              if loaded["p99_ms"] and idle["p99_ms"] else None)
-    return {"daemon_pid": pid, "rounds": rounds, "flood_connections": opened,
+    return {"daemon_pid": pid, "rounds": rounds, "synchronous": synchronous,
+            "flood_connections": opened,
             "flood_rate_per_conn": rate,
             "flood_answers": counts, "idle": idle, "flood": loaded, "p99_ratio": ratio,
             "probe_rate": probe_rate}
@@ -356,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of flood before probing")
     ap.add_argument("--rounds", type=int, default=5,
                     help="idle and flood phases alternate this many times (default 5)")
+    ap.add_argument("--synchronous", choices=("full", "normal"), default="full",
+                    help="the daemon's store.synchronous (default full, the default of "
+                         "the configuration)")
     ap.add_argument("--json", metavar="PATH")
     ap.add_argument("--quick", action="store_true",
                     help="10 probes, 2 flood connections: proves the bench runs (no figures)")
@@ -364,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         args.probes, args.flood_conns, args.warmup, args.rounds = 10, 2, 0.2, 1
     try:
         doc = run(args.probes, args.probe_rate, args.flood_conns, args.flood_rate, args.warmup,
-                  max(1, args.rounds))
+                  max(1, args.rounds), args.synchronous)
     except OSError as exc:
         print(f"noisy_neighbour: {exc}", file=sys.stderr)
         return 1
