@@ -16,8 +16,11 @@ closed with 1008. In-process sessions (``Engine.connect``) are not limited.
 
 Account commands also take a token of the account's budget
 (``server.account_rate_limit_per_s``, shared by all its connections), so one
-account's many connections cannot crowd out another account. A failed
-``auth`` leaves the connection anonymous.
+account's many connections cannot crowd out another account. They then go
+to the engine actor's :class:`~actors.command_desk.CommandDesk`: at most
+``server.account_queue_limit`` of an account wait (one more is answered
+``ERROR BUSY``), served round-robin over the accounts. A failed ``auth``
+leaves the connection anonymous.
 
 Market data never passes through this actor: the FeedActor writes it to the
 client's channel directly (see docs/design.md, "The hot path").
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.base import ActorSlot, TickdeskActor
+from actors.command_desk import CommandDesk
 from actors.messages import (
     AccountRequest,
     AddSymbol,
@@ -43,6 +47,7 @@ from actors.messages import (
     SendSnapshot,
 )
 from engine.errors import (
+    Busy,
     InternalError,
     ProtocolError,
     RateLimited,
@@ -74,8 +79,11 @@ class SessionServices:
 
     hub: Hub
     feed: ActorSlot
-    portfolio: ActorSlot
-    order_monitor: ActorSlot
+    #: The only way to the engine actors for account commands: each desk queues
+    #: them per account and its actor serves the accounts round-robin
+    #: (:mod:`actors.command_desk`).
+    portfolio: CommandDesk
+    order_monitor: CommandDesk
     now_ms: Callable[[], int]
     known_symbol: Callable[[str], bool]
     feed_status: Callable[[], Mapping[str, Any]]
@@ -282,7 +290,7 @@ class ConnectionActor(TickdeskActor):
         elif action is Action.GET_KLINES and isinstance(args, KlineQuery):
             # market data, not an account command: anonymous clients may ask
             self._check_known(args.symbol, rid)
-            if not self._svc.portfolio.tell(KlineRequest(args, self._ch, rid)):
+            if not self._svc.portfolio.target.tell(KlineRequest(args, self._ch, rid)):
                 raise InternalError(rid)
         elif action is Action.GET_SYMBOLS:
             # market data too: the watch list a client starts from
@@ -299,8 +307,9 @@ class ConnectionActor(TickdeskActor):
                       if action in _PORTFOLIO_ACTIONS
                       else self._svc.order_monitor)
             req = AccountRequest(self._account, self._ch, rid, action, cmd.body, args)
-            if not target.tell(req):
-                raise InternalError(rid)
+            if not target.submit(req):
+                raise Busy(f"account {self._account} already has {target.per_account} "
+                           "commands waiting; retry once they are answered", rid)
         else:  # pragma: no cover - decode_command only returns known actions
             raise InternalError(rid)
 

@@ -61,7 +61,6 @@ are answered from the book.
 
 from __future__ import annotations
 
-import copy
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -69,6 +68,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from actors.base import FailureHook, TickdeskActor
+from actors.command_desk import Drain
 from actors.messages import (
     AccountRequest,
     BookTick,
@@ -261,6 +261,7 @@ class PortfolioActor(TickdeskActor):
             TradeTick: self._on_tick,
             BookTick: self._on_book,
             AccountRequest: self._on_request,
+            Drain: self._on_drain,
             Pulse: self._on_pulse,
             OpenOrdersChanged: self._on_open_orders,
             RiskQuery: self._on_risk,
@@ -341,6 +342,12 @@ class PortfolioActor(TickdeskActor):
     def _on_open_orders(self, msg: OpenOrdersChanged) -> None:
         self._open_orders[msg.account] = msg.count
 
+    def _on_drain(self, msg: Drain) -> None:
+        """One account command's turn: the next one of the desk's round-robin."""
+        req = msg.desk.take()
+        if req is not None:
+            self._on_request(req)
+
     def _on_request(self, req: AccountRequest) -> None:
         args = req.args
         now = self._now_ms()
@@ -410,7 +417,7 @@ class PortfolioActor(TickdeskActor):
         staged, self._staged = self._staged, {}
         touched = {f.account for f in msg.outcome.fills}
         touched.update(e.account for e in msg.outcome.events)
-        changed = {name: copy.deepcopy(self._ledger(name)) for name in sorted(touched)}
+        changed = {name: self._ledger(name).copy() for name in sorted(touched)}
         results = settle_outcome(changed, msg.outcome, staged, self._marks, self._trading)
         facts: list[FillFacts] = [(r.fee_asset, r.realized_pnl) for r in results]
         if self._store is not None:
@@ -479,8 +486,9 @@ class PortfolioActor(TickdeskActor):
             err = InternalError(message.request_id)
             message.channel.deliver(sm.error(err.code, err.message, self._now_ms(),
                                              message.request_id))
-            return
-        if isinstance(message, AccountRequest):
+        elif isinstance(message, Drain):
+            message.desk.fail_one()
+        elif isinstance(message, AccountRequest):
             err = InternalError(message.request_id)
             message.channel.deliver(sm.error(err.code, err.message, self._now_ms(),
                                              message.request_id))

@@ -176,6 +176,8 @@ class ServerConfig:
     # -- Binance-compatible REST API (docs/binance-compat.md) --
     #: Request weight one IP address may use per minute on /api/v3/ (Binance: 6000).
     api_weight_per_minute: int = _opt(6000, _between(1, 10_000_000))
+    #: Account commands of one account waiting for an engine actor (beyond: ERROR BUSY).
+    account_queue_limit: int = _opt(64, _between(1, 1_000_000))
 
 
 @dataclass(frozen=True, slots=True)

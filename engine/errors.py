@@ -19,6 +19,7 @@ drawing matches the classes::
     │   ├── Unauthorized       UNAUTHORIZED
     │   ├── UnknownOrder       UNKNOWN_ORDER: also what the order book raises on a bad cancel
     │   ├── RateLimited        RATE_LIMITED
+    │   ├── Busy               BUSY: the account's commands waiting are at their bound
     │   ├── StoreUnavailable   STORE_UNAVAILABLE: the store could not write; nothing applied
     │   └── InternalError      INTERNAL (message is generic, never an exception text)
     ├── SymbolInfoError        malformed exchange info of a symbol (engine.market.symbol_info)
@@ -56,6 +57,7 @@ from engine.protocol.enums import ErrorCode
 
 __all__ = [
     "BadRequest",
+    "Busy",
     "ConfigError",
     "InternalError",
     "ProtocolError",
@@ -119,6 +121,13 @@ class UnknownOrder(ProtocolError):
 
 class RateLimited(ProtocolError):
     code = ErrorCode.RATE_LIMITED
+
+
+class Busy(ProtocolError):
+    """The account's commands waiting for the engine are at their bound
+    (``server.account_queue_limit``): this one is not executed."""
+
+    code = ErrorCode.BUSY
 
 
 class StoreUnavailable(ProtocolError):

@@ -329,6 +329,9 @@ class Store:
         self.path = path
         self._fill_bound = fill_bound
         self._untrimmed: dict[str, int] = {}
+        #: Per account, the reservations the last committed settle left in the
+        #: table (see :meth:`_write_reservations`).
+        self._written: dict[str, dict[int, Reservation]] = {}
         self._db = sqlite3.connect(
             path, isolation_level=None, uri=path.startswith("file:"), timeout=10.0
         )
@@ -405,6 +408,7 @@ class Store:
                     orders[event.order.order_id] = event.order
             elif event.order_list.status is not ListStatus.REJECTED:
                 lists[event.order_list.list_id] = event.order_list
+        written: dict[str, dict[int, Reservation]] = {}
         with self._transaction():
             self._write_orders(orders.values())
             self._write_lists(lists.values())
@@ -414,13 +418,15 @@ class Store:
                 traded.setdefault(fill.account, set()).add(fill.symbol)
             for account in sorted(set(traded) | set(ledgers_after)):
                 # KeyError (rolled back) if a traded account's ledger is missing
-                self._write_account(ledgers_after[account], traded.get(account, set()))
+                self._write_account(ledgers_after[account], traded.get(account, set()),
+                                    written)
                 self._trim_fills(account, sum(f.account == account for f in outcome.fills))
             self._db.executemany(
                 "INSERT INTO counters (name, value) VALUES (?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                 (("next_order_id", next_order_id), ("next_list_id", next_list_id)),
             )
+        self._written.update(written)  # committed: what the rows now hold
 
     def _write_orders(self, orders: Iterable[Order]) -> None:
         self._db.executemany(
@@ -521,7 +527,8 @@ class Store:
                 ((sym, iv, sym, iv, keep) for sym, iv in sorted({(r[0], r[1]) for r in rows})),
             )
 
-    def _write_account(self, ledger: Ledger, symbols: Iterable[str]) -> None:
+    def _write_account(self, ledger: Ledger, symbols: Iterable[str],
+                       written: dict[str, dict[int, Reservation]]) -> None:
         name = ledger.name
         self._db.executemany(
             "INSERT INTO balances VALUES (?, ?, ?, ?, ?) ON CONFLICT(account, asset) DO UPDATE "
@@ -544,12 +551,32 @@ class Store:
             "cost = excluded.cost",
             rows,
         )
-        self._db.execute("DELETE FROM reservations WHERE account = ?", (name,))
+        self._write_reservations(name, ledger.reservations, written)
+
+    def _write_reservations(self, name: str, now: Mapping[int, Reservation],
+                            written: dict[str, dict[int, Reservation]]) -> None:
+        """The account's reservations as they are ``now``. Reservations are
+        frozen (a change replaces the object), so against what the last
+        committed settle wrote only the ones that are new or replaced are
+        written and the gone ones deleted: a settle costs what it changed,
+        not one row per open order. Without that record (the first settle
+        since this store was opened) every row is rewritten. ``written[name]``
+        gets the new record, kept by :meth:`settle` once it commits."""
+        known = self._written.get(name)
+        if known is None:
+            self._db.execute("DELETE FROM reservations WHERE account = ?", (name,))
+            fresh = sorted(now.values(), key=lambda r: r.key)
+        else:
+            self._db.executemany(
+                "DELETE FROM reservations WHERE account = ? AND key = ?",
+                ((name, key) for key in known if key not in now))
+            fresh = [held for key, held in now.items() if known.get(key) is not held]
         self._db.executemany(
-            "INSERT INTO reservations VALUES (?, ?, ?)",
-            ((name, held.key, _dumps(held.to_record()))
-             for held in sorted(ledger.reservations.values(), key=lambda r: r.key)),
+            "INSERT INTO reservations VALUES (?, ?, ?) "
+            "ON CONFLICT(account, key) DO UPDATE SET record = excluded.record",
+            ((name, held.key, _dumps(held.to_record())) for held in fresh),
         )
+        written[name] = dict(now)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -406,3 +406,27 @@ def test_store_error_kinds(name: str | None, kind: str) -> None:
     if name is not None:
         exc.sqlite_errorname = name  # type: ignore[attr-defined]
     assert error_kind(exc) == kind
+
+
+def test_reservations_written_by_difference_survive_a_refused_commit() -> None:
+    # A settle writes only the reservations it changed, against what the last
+    # *committed* settle wrote: a refused commit must not count as written.
+    with Store(":memory:") as store:
+        rig = Rig(store)
+        rig.trade("BTCUSDT", "40000")
+        for price in ("39000", "38000", "37000"):
+            rig.place("alice", symbol="BTCUSDT", side="BUY", type="LIMIT", quantity="0.01",
+                      price=price)
+        assert len(rig.ledgers["alice"].reservations) == 3
+        store._db.execute("CREATE TEMP TRIGGER refuse BEFORE UPDATE ON counters "
+                          "BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        rig.now += 1
+        cancel = rig.book.cancel("alice", order_id=2, now_ms=rig.now)
+        with pytest.raises(sqlite3.Error):
+            rig.settle(cancel)  # the ledger in memory released order 2; the store did not
+        assert len(store.load().ledgers["alice"].reservations) == 3
+        store._db.execute("DROP TRIGGER refuse")
+        store.settle(cancel, rig.ledgers, rig.book.next_order_id, rig.book.next_list_id)
+        state = store.load()
+        assert _ledger_state(state.ledgers["alice"]) == _ledger_state(rig.ledgers["alice"])
+        assert len(state.ledgers["alice"].reservations) == 2

@@ -36,6 +36,7 @@ import pykka
 from actors.base import ActorSlot, FailureHook, GetStatistics
 from actors.binance_session import BinanceSessionActor, check_streams
 from actors.binance_session import join as join_binance
+from actors.command_desk import CommandDesk
 from actors.connection import ConnectionActor, InboundGate, SessionServices, announce
 from actors.feed import FeedActor
 from actors.messages import ClientFrame, ClientGone, KlineRequest, Pulse, SymbolInterest
@@ -340,11 +341,17 @@ class Engine:
         self.store_health = StoreHealth()
         #: Every child's starts, failures and restarts (the Supervisor's records).
         self.children = ChildBoard()
+        #: Account commands wait here, per account, for their engine actor.
+        queue_limit = cfg.server.account_queue_limit
+        self.desks = {
+            "portfolio": CommandDesk(self.portfolio, queue_limit, self.clock.now_ms),
+            "order_monitor": CommandDesk(self.order_monitor, queue_limit, self.clock.now_ms),
+        }
         self.services = SessionServices(
             hub=self.hub,
             feed=self.feed,
-            portfolio=self.portfolio,
-            order_monitor=self.order_monitor,
+            portfolio=self.desks["portfolio"],
+            order_monitor=self.desks["order_monitor"],
             now_ms=self.clock.now_ms,
             known_symbol=self.feed_shared.serves,
             served_symbols=self.feed_shared.served,
@@ -573,6 +580,8 @@ class Engine:
         ]
         slots = (self.portfolio, self.order_monitor, self.feed, *self._timers.values())
         sources += [("actor", {"actor": slot.name}, slot.statistics()) for slot in slots]
+        sources += [("desk", {"actor": name}, desk.statistics())
+                    for name, desk in self.desks.items()]
         feed = self.feed.actor_statistics()
         if feed is not None:
             sources.append(("feed", {}, feed))

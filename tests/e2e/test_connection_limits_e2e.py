@@ -53,10 +53,10 @@ def test_refused_handshakes_leave_no_threads_or_slots() -> None:
         only = WsClient(eng.url)
         try:
             only.recv()
-            # CONNECTED is sent before the client's ConnectionActor (a thread)
-            # starts; its PONG comes from that actor, so it runs by then
+            # CONNECTED comes from the I/O thread before the connection's actor
+            # starts; a PONG comes from the actor, so its thread is counted.
             only.send({"action": "ping", "id": 1})
-            assert only.reply(1)["type"] == "PONG"
+            assert only.wait_for(lambda m: m["type"] == "PONG")["id"] == 1
             baseline = threading.active_count()
             for _ in range(20):
                 assert _refused_status(eng.url) == 503

@@ -179,6 +179,8 @@ def test_a_lower_quantity_releases_the_increasing_part_first() -> None:
     (held,) = desk.ledger.reservations.values()
     assert (held.reduce, held.increase) == (D("0.5"), D("0.3"))
     desk.ledger.shrink_to(held.key, D("0.6"))
+    held = desk.ledger.reservations[held.key]  # frozen: a change replaces it
     assert (held.reduce, held.increase, held.amount) == (D("0.5"), D("0.1"), D(110))
     desk.ledger.shrink_to(held.key, D("0.2"))
+    held = desk.ledger.reservations[held.key]
     assert (held.reduce, held.increase) == (D("0.2"), 0)

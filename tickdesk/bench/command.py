@@ -38,8 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, help="duration of each fixed-rate run (default 5)")
     p.add_argument("--flat-deliveries", type=int, metavar="D",
                    help="deliveries per flat-out run, ticks = D/N (default 100000; 0: skip)")
-    p.add_argument("--servers", default="tickdesk,reference",
-                   help="which servers (default tickdesk,reference)")
+    p.add_argument("--servers", default="tickdesk,reference,floor",
+                   help="which servers (default tickdesk,reference,floor; floor: one "
+                        "pre-built frame sent to every socket, the physical floor)")
     p.add_argument("--idle-seconds", type=float, metavar="S",
                    help="first measure each server idle with its N connections for S s: "
                         "CPU %%, RSS, RSS per connection (default 2; --quick: 0)")
@@ -61,7 +62,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from tickdesk.bench.runner import Workload, run_matrix
 
     kinds = [k for k in args.servers.split(",") if k]
-    if any(k not in ("tickdesk", "reference") for k in kinds):
+    if any(k not in ("tickdesk", "reference", "floor") for k in kinds):
         print(f"tickdesk bench: unknown server in {args.servers!r}", file=sys.stderr)
         return 2
     if "reference" in kinds and importlib.util.find_spec("websockets") is None:

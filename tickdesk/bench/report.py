@@ -1,4 +1,5 @@
-"""The bench's output: a Markdown table of rows, the tickdesk/reference ratios, JSON."""
+"""The bench's output: a Markdown table of rows, the tickdesk/reference and
+tickdesk/floor ratios, JSON."""
 
 from __future__ import annotations
 
@@ -55,18 +56,21 @@ def summary(rows: Sequence[Row]) -> str:
             f"| {_spread([r.cpu_us_per_delivery for r in ok], 1)} "
             f"| {_spread([float(r.threads) for r in ok], 0)} |"
         )
-    table = ratios(rows)
-    out += [
-        "",
-        "tickdesk / reference, median (min–max) over the runs where both completed",
-        "",
-        "| N | workload | runs | deliveries/s | p50 | p99 | CPU µs/delivery | threads |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for n, w in dict.fromkeys((t["clients"], t["workload"]) for t in table):
-        pairs = [t for t in table if (t["clients"], t["workload"]) == (n, w)]
-        cells = " | ".join(_spread([t[m] for t in pairs], 2) for m in _METRICS)
-        out.append(f"| {n} | {w} | {len(pairs)} | {cells} |")
+    for against in ("reference", "floor"):
+        table = ratios(rows, against)
+        if not table:
+            continue
+        out += [
+            "",
+            f"tickdesk / {against}, median (min–max) over the runs where both completed",
+            "",
+            "| N | workload | runs | deliveries/s | p50 | p99 | CPU µs/delivery | threads |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for n, w in dict.fromkeys((t["clients"], t["workload"]) for t in table):
+            pairs = [t for t in table if (t["clients"], t["workload"]) == (n, w)]
+            cells = " | ".join(_spread([t[m] for t in pairs], 2) for m in _METRICS)
+            out.append(f"| {n} | {w} | {len(pairs)} | {cells} |")
     return "\n".join(out)
 
 
@@ -108,11 +112,13 @@ def render(rows: Sequence[Row]) -> str:
             f"| {r.client_cpu_pct:.0f} "
             f"| {r.threads} | {'yes' if r.ok else 'NO: ' + '; '.join(r.errors[:2])} |"
         )
-    table = ratios(rows)
-    if table:
+    for against in ("reference", "floor"):
+        table = ratios(rows, against)
+        if not table:
+            continue
         out += [
             "",
-            "tickdesk / reference (same N and workload; >1 means tickdesk is higher)",
+            f"tickdesk / {against} (same N and workload; >1 means tickdesk is higher)",
             "",
             "| N | workload | deliveries/s | p50 | p99 | CPU µs/delivery | threads |",
             "|---|---|---|---|---|---|---|",
@@ -132,9 +138,10 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
-def ratios(rows: Sequence[Row]) -> list[dict[str, Any]]:
-    """tickdesk / reference for each (run, N, workload) where both completed."""
-    ref = {(r.run, r.clients, r.workload): r for r in rows if r.server == "reference" and r.ok}
+def ratios(rows: Sequence[Row], against: str = "reference") -> list[dict[str, Any]]:
+    """tickdesk / ``against`` (``reference`` or ``floor``) for each (run, N,
+    workload) where both completed in the same run."""
+    ref = {(r.run, r.clients, r.workload): r for r in rows if r.server == against and r.ok}
     out: list[dict[str, Any]] = []
     for r in rows:
         b = ref.get((r.run, r.clients, r.workload))
@@ -162,5 +169,6 @@ def as_json(rows: Sequence[Row], settings: dict[str, Any]) -> bytes:
         "ok": all(r.ok for r in rows),
         "rows": [dict(asdict(r), missing=r.missing, ok=r.ok) for r in rows],
         "ratios": ratios(rows),
+        "floor_ratios": ratios(rows, "floor"),
     }
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2)

@@ -1,4 +1,4 @@
-"""The server process: one server (tickdesk or the reference), a scripted publisher.
+"""The server process: one server (tickdesk, the reference or the floor), a scripted publisher.
 
 :func:`serve` runs in a child process. It starts the server on loopback,
 reports its URL, then obeys commands from the parent's pipe:
@@ -39,7 +39,7 @@ from tickdesk.bench import PRICE_BASE, SYMBOL
 
 __all__ = ["SERVER_KINDS", "make_trade", "serve"]
 
-SERVER_KINDS = ("tickdesk", "reference")
+SERVER_KINDS = ("tickdesk", "reference", "floor")
 _QTY = Decimal("0.01")
 
 
@@ -105,6 +105,13 @@ def _start(kind: str) -> tuple[str, Callable[[Trade], None], Callable[[], None]]
         now = int(time.time() * 1000)
         ref.publish(Trade(SYMBOL, Decimal("86000"), _QTY, now, now, 0))  # a first price
         return ref.url, ref.publish, ref.stop
+    if kind == "floor":
+        from tickdesk.bench.floor_server import FloorServer
+
+        floor = FloorServer().start()
+        now = int(time.time() * 1000)
+        floor.publish(Trade(SYMBOL, Decimal("86000"), _QTY, now, now, 0))  # a first price
+        return floor.url, floor.publish, floor.stop
     raise ValueError(f"unknown server kind {kind!r}")
 
 
