@@ -3,9 +3,11 @@
 Runs in its own pykka thread. It receives complete frames from the
 I/O thread (:mod:`engine.server.edge`), decodes them (:mod:`engine.protocol.commands`,
 pure), answers session commands itself (subscribe, auth, ping) and forwards
-account commands to the PortfolioActor or OrderMonitorActor, which answer
-the client directly through its channel. Every bad frame is answered with a
-typed ``ERROR`` and changes nothing; the connection stays open.
+account commands through the bus (:mod:`engine.server.bus`: in one
+process straight to the PortfolioActor or OrderMonitorActor, else over
+Redis to the engine), which answer the client directly through its
+channel. Every bad frame is answered with a typed ``ERROR`` and changes
+nothing; the connection stays open.
 
 Every frame (valid or not) first passes the client's rate limiter
 (:mod:`engine.rate_limit`, ``server.rate_limit_per_s`` / ``rate_limit_burst``):
@@ -52,17 +54,34 @@ from engine.protocol import server_messages as sm
 from engine.protocol.commands import ACCOUNT_ACTIONS, AuthArgs, Command, SymbolArgs, decode_command
 from engine.protocol.enums import Action, CloseCode
 from engine.rate_limit import RateLimiter, Verdict
+from engine.server.bus import Bus
 from engine.server.channel import Channel
 from engine.server.hub import Hub
 from engine.version import __version__
 
-__all__ = ["ConnectionActor", "InboundGate", "SessionServices", "announce"]
+__all__ = ["PORTFOLIO_ACTIONS", "ConnectionActor", "InboundGate", "SessionServices", "announce",
+           "command_route"]
 
 log = logging.getLogger("tickdesk.connection")
 
 #: Account commands the PortfolioActor answers (the others go to the OrderMonitorActor).
-_PORTFOLIO_ACTIONS = frozenset({Action.GET_POSITIONS, Action.GET_PORTFOLIO, Action.GET_FILLS,
-                                Action.GET_EQUITY_HISTORY})
+PORTFOLIO_ACTIONS = frozenset({Action.GET_POSITIONS, Action.GET_PORTFOLIO, Action.GET_FILLS,
+                               Action.GET_EQUITY_HISTORY})
+
+
+def command_route(portfolio: ActorSlot,
+                  order_monitor: ActorSlot) -> Callable[[AccountRequest], bool]:
+    """The engine side of the command seam: an account command to the actor
+    that runs it (the PortfolioActor for :data:`PORTFOLIO_ACTIONS`, else the
+    OrderMonitorActor); False when that actor cannot take it. The bus calls
+    it (in the caller's thread: a ConnectionActor, or the Redis bus's
+    command reader)."""
+
+    def route(req: AccountRequest) -> bool:
+        target = portfolio if req.action in PORTFOLIO_ACTIONS else order_monitor
+        return target.tell(req)
+
+    return route
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +89,9 @@ class SessionServices:
     """What every session needs, shared by all ConnectionActors."""
 
     hub: Hub
+    #: Account commands go to the engine through the bus (:mod:`engine.server.bus`).
+    bus: Bus
     feed: ActorSlot
-    portfolio: ActorSlot
-    order_monitor: ActorSlot
     now_ms: Callable[[], int]
     known_symbol: Callable[[str], bool]
     feed_status: Callable[[], Mapping[str, Any]]
@@ -282,11 +301,8 @@ class ConnectionActor(TickdeskActor):
                     and not budget(self._account, self._svc.monotonic())):
                 raise RateLimited(f"account {self._account} is over its command budget; "
                                   "slow down", rid)
-            target = (self._svc.portfolio
-                      if action in _PORTFOLIO_ACTIONS
-                      else self._svc.order_monitor)
             req = AccountRequest(self._account, self._ch, rid, action, cmd.body, args)
-            if not target.tell(req):
+            if not self._svc.bus.submit(req):
                 raise InternalError(rid)
         else:  # pragma: no cover - decode_command only returns known actions
             raise InternalError(rid)

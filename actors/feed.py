@@ -112,6 +112,7 @@ from engine.market.simulated import SimStep
 from engine.market.symbol_info import SymbolCatalog, SymbolInfo
 from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
 from engine.protocol import server_messages as sm
+from engine.server.bus import Bus
 from engine.server.channel import Channel
 from engine.server.hub import Hub
 from engine.stats import counter
@@ -206,9 +207,12 @@ class FeedActor(TickdeskActor):
         on_tick_latency: Callable[[float], None] | None = None,
         symbols: SymbolCatalog | None = None,
         load_symbol_info: Callable[[str], SymbolInfo | None] | None = None,
+        bus: Bus | None = None,
     ) -> None:
-        """``symbols`` and ``load_symbol_info`` (Binance): a symbol added live whose
-        exchange info is not in ``symbols`` is loaded first, in a loader thread
+        """``bus``: where market frames go (:mod:`engine.server.bus`; default:
+        the hub's subscribers directly). ``symbols`` and ``load_symbol_info``
+        (Binance): a symbol added live whose exchange info is not in
+        ``symbols`` is loaded first, in a loader thread
         (the call blocks, with bounded retries and timeouts), and refused
         ``UNKNOWN_SYMBOL`` without being subscribed when it cannot be."""
         super().__init__("feed", on_failure, generation)
@@ -216,6 +220,7 @@ class FeedActor(TickdeskActor):
         self._load_symbol_info = load_symbol_info
         self._cfg = cfg
         self._hub = hub
+        self._out: Bus | Hub = bus if bus is not None else hub
         self._orders = order_monitor
         self._portfolio = portfolio
         self._clock = clock
@@ -624,11 +629,11 @@ class FeedActor(TickdeskActor):
         self._portfolio.tell(tick)
         now = self._clock.now_ms()
         if self._hub.book_subscriber_count(item.symbol):
-            self._hub.publish_book(item.symbol, sm.book_update(change.book, now))
+            self._out.publish_book(item.symbol, sm.book_update(change.book, now))
         if change.market is not None:
             out = sm.market_update(change.market, now)
             self._latest[item.symbol] = out
-            self._hub.publish(item.symbol, out)
+            self._out.publish(item.symbol, out)
 
     def _route_trade(self, trade: Trade, received_ms: int, received_mono: float) -> None:
         """Publish one trade; ``received_mono`` (Clock.monotonic()) is when the engine
@@ -642,7 +647,7 @@ class FeedActor(TickdeskActor):
         tick = TradeTick(trade, received_ms)
         self._orders.tell(tick)
         self._portfolio.tell(tick)
-        self._hub.publish(trade.symbol, out)
+        self._out.publish(trade.symbol, out)
         self.trades += 1
         if self._on_tick_latency is not None:
             self._on_tick_latency(self._clock.monotonic() - received_mono)
@@ -655,4 +660,4 @@ class FeedActor(TickdeskActor):
             return
         out = sm.market_update(snap, self._clock.now_ms())
         self._latest[ticker.symbol] = out
-        self._hub.publish(ticker.symbol, out)
+        self._out.publish(ticker.symbol, out)

@@ -57,7 +57,7 @@ from engine.market.symbol_info import SymbolCatalog
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import OrdersQuery
 from engine.protocol.enums import Action
-from engine.server.hub import Hub
+from engine.server.bus import Bus
 from engine.store_health import StoreHealth
 from engine.trading.assets import UnknownAssets, symbol_assets
 from engine.trading.book import OrderBook, bps_fee
@@ -88,7 +88,7 @@ _WRITING = frozenset({Action.PLACE_ORDER, Action.PLACE_OCO, Action.PLACE_BRACKET
 class OrderMonitorActor(TickdeskActor):
     def __init__(
         self,
-        hub: Hub,
+        bus: Bus,
         portfolio: ActorSlot,
         trading: TradingConfig,
         now_ms: Callable[[], int],
@@ -106,7 +106,7 @@ class OrderMonitorActor(TickdeskActor):
         self._store_health = store_health
         #: When a settle was last refused by the store (None: not since it wrote).
         self._refused_at: int | None = None
-        self._hub = hub
+        self._bus = bus
         self._portfolio = portfolio
         self._trading = trading
         self._now_ms = now_ms
@@ -312,9 +312,9 @@ class OrderMonitorActor(TickdeskActor):
             out = sm.order_event(event, now)
             if origin is not None and origin.account == event.account:
                 # the command's own connection gets its events with the command's id
-                self._hub.to_account(event.account, out, skip=origin.channel)
                 rid = origin.request_id
-                origin.channel.deliver(out if rid is None else sm.order_event(event, now, rid))
+                self._bus.to_account(event.account, out, origin.channel,
+                                     None if rid is None else sm.order_event(event, now, rid))
             else:
-                self._hub.to_account(event.account, out)
+                self._bus.to_account(event.account, out)
         self._recount(accounts)

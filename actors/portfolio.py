@@ -57,7 +57,7 @@ from engine.config import TradingConfig, account_start
 from engine.errors import InternalError, StoreUnavailable
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import Action
-from engine.server.hub import Hub
+from engine.server.bus import Bus
 from engine.store import FillFacts, Store
 from engine.store_health import StoreHealth, error_kind
 from engine.trading.assets import symbol_assets
@@ -124,7 +124,7 @@ class RiskQuery:
 class PortfolioActor(TickdeskActor):
     def __init__(
         self,
-        hub: Hub,
+        bus: Bus,
         trading: TradingConfig,
         accounts: tuple[str, ...],
         now_ms: Callable[[], int],
@@ -153,7 +153,7 @@ class PortfolioActor(TickdeskActor):
         self._store_synchronous = store_synchronous
         self._fill_bound = fill_bound
         self._store: Store | None = None
-        self._hub = hub
+        self._bus = bus
         self._trading = trading
         self._now_ms = now_ms
         default = account_start(trading)
@@ -283,10 +283,10 @@ class PortfolioActor(TickdeskActor):
         if msg.name == "equity":
             self.sample_equity(now)
             return
-        for account in self._hub.accounts():
+        for account in self._bus.accounts():
             ledger = self._ledgers.get(account)
             if ledger is not None:
-                self._hub.to_account(
+                self._bus.to_account_now(
                     account, self._update(msg.name == "positions", account, ledger, now))
 
     def _update(self, positions: bool, account: str, ledger: Ledger, now: int,

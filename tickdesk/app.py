@@ -33,7 +33,13 @@ import orjson
 import pykka
 
 from actors.base import ActorSlot, FailureHook, GetStatistics
-from actors.connection import ConnectionActor, InboundGate, SessionServices, announce
+from actors.connection import (
+    ConnectionActor,
+    InboundGate,
+    SessionServices,
+    announce,
+    command_route,
+)
 from actors.feed import FeedActor
 from actors.messages import ClientFrame, ClientGone, Pulse, SymbolInterest
 from actors.order_monitor import OrderMonitorActor
@@ -61,6 +67,7 @@ from engine.outbox import Outbox
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import CloseCode
 from engine.protocol.server_messages import Outgoing
+from engine.server.bus import Bus, InProcessBus
 from engine.server.channel import SocketChannel
 from engine.server.edge import Accepted, EdgeLimits, EdgeLoop, Site
 from engine.server.http import HostPolicy, Refusal, UpgradeRequest
@@ -284,11 +291,14 @@ class Engine:
         self.store_health = StoreHealth()
         #: Every child's starts, failures and restarts (the Supervisor's records).
         self.children = ChildBoard()
+        #: The seam between the engine's announcements and the connections, and
+        #: between the connections' commands and the engine (engine.server.bus).
+        self.bus: Bus = InProcessBus(self.hub, command_route(self.portfolio,
+                                                             self.order_monitor))
         self.services = SessionServices(
             hub=self.hub,
+            bus=self.bus,
             feed=self.feed,
-            portfolio=self.portfolio,
-            order_monitor=self.order_monitor,
             now_ms=self.clock.now_ms,
             known_symbol=self.feed_shared.serves,
             dynamic_symbols=self._feed_kind.live_symbols and cfg.feed.dynamic_symbols,
@@ -579,7 +589,7 @@ class Engine:
         clock = self.clock
 
         def portfolio(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
-            return PortfolioActor.start(self.hub, cfg.trading, self._accounts, clock.now_ms,
+            return PortfolioActor.start(self.bus, cfg.trading, self._accounts, clock.now_ms,
                                         store_path=self._store_path,
                                         store_synchronous=cfg.store.synchronous,
                                         store_health=self.store_health,
@@ -592,7 +602,7 @@ class Engine:
                                         assets_of=self.assets_of)
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
-            return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
+            return OrderMonitorActor.start(self.bus, self.portfolio, cfg.trading, clock.now_ms,
                                            self.feed_shared.serves, on_failure=hook,
                                            generation=gen,
                                            on_order_event=self.metrics.order_event,
@@ -609,7 +619,8 @@ class Engine:
                                    symbols=self.symbols,
                                    load_symbol_info=(self.load_symbol_info
                                                      if self._feed_kind.exchange_filters
-                                                     else None))
+                                                     else None),
+                                   bus=self.bus)
 
         def timer(name: str, period: float) -> Callable[[FailureHook, int], Any]:
             def start(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
@@ -633,7 +644,7 @@ class Engine:
     def _feed_status_changed(self, report: FeedStatusReport) -> None:
         changed = self._feed_status.set(report)
         if changed is not None:
-            self.hub.broadcast(sm.feed_status(changed, self.clock.now_ms()))
+            self.bus.broadcast(sm.feed_status(changed, self.clock.now_ms()))
 
     def _check_origin(self, req: UpgradeRequest) -> None:
         origin = req.headers.get("origin")
