@@ -51,8 +51,16 @@ from engine.errors import (
 )
 from engine.market.symbol_info import SymbolCatalog
 from engine.protocol import server_messages as sm
-from engine.protocol.commands import ACCOUNT_ACTIONS, AuthArgs, Command, SymbolArgs, decode_command
+from engine.protocol.commands import (
+    ACCOUNT_ACTIONS,
+    AuthArgs,
+    Command,
+    ResumeArgs,
+    SymbolArgs,
+    decode_command,
+)
 from engine.protocol.enums import Action, CloseCode
+from engine.protocol.frames import text_frame
 from engine.rate_limit import RateLimiter, Verdict
 from engine.server.bus import Bus
 from engine.server.channel import Channel
@@ -175,7 +183,8 @@ def announce(channel: Channel, services: SessionServices, account: str | None) -
     if account is None:
         account = services.default_account
     status = dict(services.feed_status())
-    channel.deliver(sm.connected(__version__, account, status, services.now_ms()))
+    channel.deliver(sm.connected(__version__, account, status, services.now_ms(),
+                                 services.bus.epoch))
     hub = services.hub
     hub.add(channel)
     if account is not None:
@@ -285,6 +294,8 @@ class ConnectionActor(TickdeskActor):
             self._book_subscription(action, args.symbol, rid)
         elif action is Action.AUTH and isinstance(args, AuthArgs):
             self._auth(args.token, rid)
+        elif action is Action.RESUME and isinstance(args, ResumeArgs):
+            self._resume(args, rid)
         elif action is Action.GET_SYMBOL_INFO and isinstance(args, SymbolArgs):
             # market data, not an account command: anonymous clients may ask
             self._check_known(args.symbol, rid)
@@ -323,6 +334,17 @@ class ConnectionActor(TickdeskActor):
     def _check_known(self, symbol: str, rid: Any) -> None:
         if not self._svc.known_symbol(symbol):
             raise UnknownSymbol(f"symbol {symbol} is not served by this feed", rid)
+
+    def _resume(self, args: ResumeArgs, rid: Any) -> None:
+        """``resume {epoch, seq}``: the account's events after ``seq``, in order,
+        then ``RESUMED {recovered}`` (docs/scaling.md). Live events may arrive
+        meanwhile: a client drops any ``seq`` it already has."""
+        if self._account is None:
+            raise Unauthorized("authenticate first (auth or ?token=)", rid)
+        got = self._svc.bus.resume(self._account, args.epoch, args.seq)
+        for payload in got.events:
+            self._ch.deliver(sm.Outgoing(payload, text_frame(payload)))
+        self._ch.deliver(sm.resumed(got.recovered, self._svc.now_ms(), rid))
 
     def _auth(self, token: str, rid: Any) -> None:
         given = token.encode()

@@ -34,6 +34,8 @@ class Action(StrEnum):
     GET_EQUITY_HISTORY = "get_equity_history"
     AUTH = "auth"
     PING = "ping"
+    # -- resume (docs/scaling.md) --
+    RESUME = "resume"
 
 
 class MessageType(StrEnum):
@@ -56,6 +58,8 @@ class MessageType(StrEnum):
     SYMBOL_INFO = "SYMBOL_INFO"
     PONG = "PONG"
     ERROR = "ERROR"
+    # -- resume (docs/scaling.md) --
+    RESUMED = "RESUMED"
 
 
 class ErrorCode(StrEnum):

@@ -117,6 +117,7 @@ def test_every_message_type_has_its_builder() -> None:
         MessageType.FEED_STATUS: sm.feed_status, MessageType.PONG: sm.pong,
         MessageType.ERROR: sm.error, MessageType.SYMBOL_INFO: sm.symbol_info,
         MessageType.FILLS: sm.fills, MessageType.EQUITY_HISTORY: sm.equity_history,
+        MessageType.RESUMED: sm.resumed,
     }
     assert set(built) == set(MessageType)
     assert all(b.__name__ in sm.__all__ for b in built.values())

@@ -228,7 +228,7 @@ def _fill_event() -> OrderEvent:
 
 #: Builder name -> what it sends, called as the server's code calls it.
 SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
-    "connected": lambda: [sm.connected("0.1.0", "alice", _feed(), TS),
+    "connected": lambda: [sm.connected("0.1.0", "alice", _feed(), TS, "3f9c2a7d1e5b8c40"),
                           sm.connected("0.1.0", None, _feed(), TS)],
     "error": lambda: [sm.error(ErrorCode.BAD_REQUEST.value, "field 'symbol' is required",
                                TS, RID)],
@@ -243,6 +243,7 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
           for o in (_order(), _order(list_id=None, list_type=None, leg=None))),
         sm.order_update(_fill_event(), TS)],
     # account events reach clients through the bus, which numbers them (seq)
+    "resumed": lambda: [sm.resumed(True, TS, RID), sm.resumed(False, TS)],
     "order_list_update": lambda: [with_seq(sm.order_list_update(ListEvent(_order_list()), TS,
                                                                 RID), 7)],
     "order_event": lambda: [with_seq(sm.order_event(OrderEvent(ExecutionType.TRADE, _order()),
