@@ -17,8 +17,11 @@ closed with 1008. In-process sessions (``Engine.connect``) are not limited.
 
 Account commands also take a token of the account's budget
 (``server.account_rate_limit_per_s``, shared by all its connections), so one
-account's many connections cannot crowd out another account. A failed
-``auth`` leaves the connection anonymous.
+account's many connections cannot crowd out another account. They then go
+to the engine actor's :class:`~actors.command_desk.CommandDesk`: at most
+``server.account_queue_limit`` of an account wait (one more is answered
+``ERROR BUSY``), served round-robin over the accounts. A failed ``auth``
+leaves the connection anonymous.
 
 Market data never passes through this actor: the FeedActor writes it to the
 client's channel directly (see docs/design.md, "The hot path").
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.base import ActorSlot, TickdeskActor
+from actors.command_desk import CommandDesk
 from actors.messages import (
     AccountRequest,
     AddSymbol,
@@ -43,6 +47,7 @@ from actors.messages import (
     SendSnapshot,
 )
 from engine.errors import (
+    Busy,
     InternalError,
     ProtocolError,
     RateLimited,
@@ -77,17 +82,22 @@ PORTFOLIO_ACTIONS = frozenset({Action.GET_POSITIONS, Action.GET_PORTFOLIO, Actio
                                Action.GET_EQUITY_HISTORY})
 
 
-def command_route(portfolio: ActorSlot,
-                  order_monitor: ActorSlot) -> Callable[[AccountRequest], bool]:
-    """The engine side of the command seam: an account command to the actor
-    that runs it (the PortfolioActor for :data:`PORTFOLIO_ACTIONS`, else the
-    OrderMonitorActor); False when that actor cannot take it. The bus calls
-    it (in the caller's thread: a ConnectionActor, or the Redis bus's
-    command reader)."""
+def command_route(portfolio: CommandDesk,
+                  order_monitor: CommandDesk) -> Callable[[AccountRequest], bool]:
+    """The engine side of the command seam: an account command to the desk of
+    the actor that runs it (the PortfolioActor for :data:`PORTFOLIO_ACTIONS`,
+    else the OrderMonitorActor; each desk queues per account,
+    :mod:`actors.command_desk`). A full account queue raises
+    :class:`~engine.errors.Busy` (answered ``ERROR BUSY``, not executed). The
+    bus calls it in the caller's thread: a ConnectionActor, or the Redis
+    bus's command reader."""
 
     def route(req: AccountRequest) -> bool:
         target = portfolio if req.action in PORTFOLIO_ACTIONS else order_monitor
-        return target.tell(req)
+        if not target.submit(req):
+            raise Busy(f"account {req.account} already has {target.per_account} "
+                       "commands waiting; retry once they are answered", req.request_id)
+        return True
 
     return route
 
@@ -313,7 +323,7 @@ class ConnectionActor(TickdeskActor):
                 raise RateLimited(f"account {self._account} is over its command budget; "
                                   "slow down", rid)
             req = AccountRequest(self._account, self._ch, rid, action, cmd.body, args)
-            if not self._svc.bus.submit(req):
+            if not self._svc.bus.submit(req):  # a full desk raises Busy (command_route)
                 raise InternalError(rid)
         else:  # pragma: no cover - decode_command only returns known actions
             raise InternalError(rid)

@@ -49,6 +49,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from actors.base import ActorSlot, FailureHook, TickdeskActor
+from actors.command_desk import Drain
 from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle
 from engine.config import TradingConfig
@@ -123,7 +124,7 @@ class OrderMonitorActor(TickdeskActor):
         self._last: dict[str, Decimal] = {}
         self._open_counts: dict[str, int] = {}
         self.handlers = {TradeTick: self._on_tick, BookTick: self._on_book,
-                         AccountRequest: self._on_request}
+                         AccountRequest: self._on_request, Drain: self._on_drain}
 
     def started(self) -> None:
         if self._given_book is not None:
@@ -156,7 +157,9 @@ class OrderMonitorActor(TickdeskActor):
     def orphaned(self, message: object) -> None:
         """An account command left in the mailbox when this actor failed: its
         client still gets its one answer (``ERROR INTERNAL``, not applied)."""
-        if isinstance(message, AccountRequest):
+        if isinstance(message, Drain):
+            message.desk.fail_one()
+        elif isinstance(message, AccountRequest):
             err = InternalError(message.request_id)
             message.channel.deliver(sm.error(err.code, err.message, self._now_ms(),
                                              message.request_id))
@@ -195,6 +198,12 @@ class OrderMonitorActor(TickdeskActor):
         self._book.on_book(msg.book, now_ms=self._now_ms(), max_tick_age_ms=self._max_age_ms)
 
     # -- commands -----------------------------------------------------------
+
+    def _on_drain(self, msg: Drain) -> None:
+        """One account command's turn: the next one of the desk's round-robin."""
+        req = msg.desk.take()
+        if req is not None:
+            self._on_request(req)
 
     def _on_request(self, req: AccountRequest) -> None:
         rid = req.request_id

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from actors.base import FailureHook, TickdeskActor
+from actors.command_desk import Drain
 from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, Pulse, TradeTick
 from engine.config import TradingConfig, account_start
 from engine.errors import InternalError, StoreUnavailable
@@ -173,6 +174,7 @@ class PortfolioActor(TickdeskActor):
             TradeTick: self._on_tick,
             BookTick: self._on_book,
             AccountRequest: self._on_request,
+            Drain: self._on_drain,
             Pulse: self._on_pulse,
             OpenOrdersChanged: self._on_open_orders,
             RiskQuery: self._on_risk,
@@ -235,6 +237,12 @@ class PortfolioActor(TickdeskActor):
 
     def _on_open_orders(self, msg: OpenOrdersChanged) -> None:
         self._open_orders[msg.account] = msg.count
+
+    def _on_drain(self, msg: Drain) -> None:
+        """One account command's turn: the next one of the desk's round-robin."""
+        req = msg.desk.take()
+        if req is not None:
+            self._on_request(req)
 
     def _on_request(self, req: AccountRequest) -> None:
         args = req.args
@@ -324,7 +332,9 @@ class PortfolioActor(TickdeskActor):
     def orphaned(self, message: object) -> None:
         """An account command left in the mailbox when this actor failed: its
         client still gets its one answer (``ERROR INTERNAL``, not applied)."""
-        if isinstance(message, AccountRequest):
+        if isinstance(message, Drain):
+            message.desk.fail_one()
+        elif isinstance(message, AccountRequest):
             err = InternalError(message.request_id)
             message.channel.deliver(sm.error(err.code, err.message, self._now_ms(),
                                              message.request_id))

@@ -152,6 +152,7 @@ class ServerConfig:
     auth_failure_rate_per_s: float = _opt(0.2, _between(0.001, 1_000_000))
     auth_failure_burst: int = _opt(10, _between(1, 1_000_000))
     account_rate_limit_per_s: float = _opt(50.0, _between(0.001, 1_000_000))
+    account_queue_limit: int = _opt(64, _between(1, 1_000_000))
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ from engine.protocol.enums import ErrorCode
 
 __all__ = [
     "BadRequest",
+    "Busy",
     "ConfigError",
     "InternalError",
     "ProtocolError",
@@ -109,6 +110,13 @@ class UnknownOrder(ProtocolError):
 
 class RateLimited(ProtocolError):
     code = ErrorCode.RATE_LIMITED
+
+
+class Busy(ProtocolError):
+    """The account's commands waiting for the engine are at their bound
+    (``server.account_queue_limit``): this one is not executed."""
+
+    code = ErrorCode.BUSY
 
 
 class StoreUnavailable(ProtocolError):

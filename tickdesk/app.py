@@ -33,6 +33,7 @@ import orjson
 import pykka
 
 from actors.base import ActorSlot, FailureHook, GetStatistics
+from actors.command_desk import CommandDesk
 from actors.connection import (
     ConnectionActor,
     InboundGate,
@@ -291,10 +292,17 @@ class Engine:
         self.store_health = StoreHealth()
         #: Every child's starts, failures and restarts (the Supervisor's records).
         self.children = ChildBoard()
+        #: Account commands wait here, per account, for their engine actor.
+        queue_limit = cfg.server.account_queue_limit
+        self.desks = {
+            "portfolio": CommandDesk(self.portfolio, queue_limit, self.clock.now_ms),
+            "order_monitor": CommandDesk(self.order_monitor, queue_limit, self.clock.now_ms),
+        }
         #: The seam between the engine's announcements and the connections, and
-        #: between the connections' commands and the engine (engine.server.bus).
-        self.bus: Bus = InProcessBus(self.hub, command_route(self.portfolio,
-                                                             self.order_monitor))
+        #: between the connections' commands and the engine (engine.server.bus):
+        #: commands reach the desks above.
+        self.bus: Bus = InProcessBus(self.hub, command_route(self.desks["portfolio"],
+                                                             self.desks["order_monitor"]))
         self.services = SessionServices(
             hub=self.hub,
             bus=self.bus,
@@ -498,6 +506,8 @@ class Engine:
         ]
         slots = (self.portfolio, self.order_monitor, self.feed, *self._timers.values())
         sources += [("actor", {"actor": slot.name}, slot.statistics()) for slot in slots]
+        sources += [("desk", {"actor": name}, desk.statistics())
+                    for name, desk in self.desks.items()]
         feed = self.feed.actor_statistics()
         if feed is not None:
             sources.append(("feed", {}, feed))

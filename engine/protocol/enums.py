@@ -71,6 +71,9 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "UNAUTHORIZED"
     UNKNOWN_ORDER = "UNKNOWN_ORDER"
     RATE_LIMITED = "RATE_LIMITED"
+    #: The account already has server.account_queue_limit commands waiting for
+    #: the engine (the command is not executed; retry once answers arrive).
+    BUSY = "BUSY"
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
 
