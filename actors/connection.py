@@ -132,6 +132,10 @@ class SessionServices:
     account_budget: Callable[[str, float], bool] | None = None
     #: Every served symbol's exchange info (``get_symbol_info``); None: none known.
     symbols: SymbolCatalog | None = None
+    #: ``snapshot(channel, symbol, book)``: sends a new subscriber the symbol's
+    #: current MARKET_UPDATE (or BOOK_UPDATE) itself (a gateway: from Redis);
+    #: None: the FeedActor does (SendSnapshot, SendBookSnapshot).
+    snapshot: Callable[[Channel, str, bool], None] | None = None
 
 
 class InboundGate:
@@ -295,7 +299,10 @@ class ConnectionActor(TickdeskActor):
             self._check_known(symbol, rid)
             self._svc.hub.subscribe(self._ch, symbol)
             self._ch.deliver(sm.subscribed(symbol, now(), rid))
-            self._svc.feed.tell(SendSnapshot(self._ch, symbol))
+            if self._svc.snapshot is not None:
+                self._svc.snapshot(self._ch, symbol, False)
+            else:
+                self._svc.feed.tell(SendSnapshot(self._ch, symbol))
         elif action is Action.UNSUBSCRIBE_TICKER and isinstance(args, SymbolArgs):
             self._svc.hub.unsubscribe(self._ch, args.symbol)
             self._ch.deliver(sm.unsubscribed(args.symbol, now(), rid))
@@ -336,7 +343,10 @@ class ConnectionActor(TickdeskActor):
             self._check_known(symbol, rid)
             self._svc.hub.subscribe_book(self._ch, symbol)
             self._ch.deliver(sm.subscribed(symbol, now, rid, stream="book"))
-            self._svc.feed.tell(SendBookSnapshot(self._ch, symbol))
+            if self._svc.snapshot is not None:
+                self._svc.snapshot(self._ch, symbol, True)
+            else:
+                self._svc.feed.tell(SendBookSnapshot(self._ch, symbol))
         else:
             self._svc.hub.unsubscribe_book(self._ch, symbol)
             self._ch.deliver(sm.unsubscribed(symbol, now, rid, stream="book"))

@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 import pykka
+from redis import RedisError
 
 from actors.base import ActorSlot, FailureHook, GetStatistics
 from actors.command_desk import CommandDesk
@@ -69,7 +70,7 @@ from engine.protocol import server_messages as sm
 from engine.protocol.enums import CloseCode
 from engine.protocol.server_messages import Outgoing
 from engine.server.bus import Bus, InProcessBus
-from engine.server.channel import SocketChannel
+from engine.server.channel import Channel, SocketChannel
 from engine.server.edge import Accepted, EdgeLimits, EdgeLoop, Site
 from engine.server.http import HostPolicy, Refusal, UpgradeRequest
 from engine.server.hub import Hub
@@ -82,6 +83,7 @@ from engine.server.ops import (
     healthz_route,
     metrics_route,
 )
+from engine.server.redis_bus import RedisBus
 from engine.store import Store
 from engine.store_check import verify
 from engine.store_health import StoreHealth
@@ -301,16 +303,28 @@ class Engine:
         #: The seam between the engine's announcements and the connections, and
         #: between the connections' commands and the engine (engine.server.bus):
         #: commands reach the desks above.
-        self.bus: Bus = InProcessBus(self.hub, command_route(self.desks["portfolio"],
-                                                             self.desks["order_monitor"]))
+        self._route = command_route(self.desks["portfolio"], self.desks["order_monitor"])
+        #: ``cluster.role``: all (one process), engine or gateway (docs/scaling.md).
+        self.role = cfg.cluster.role
+        #: The Redis Streams bus of an engine or a gateway (None in one process).
+        self.redis_bus: RedisBus | None = None
+        self.bus: Bus
+        if self.role == "all":
+            self.bus = InProcessBus(self.hub, self._route)
+        else:
+            self.redis_bus = RedisBus(cfg.cluster.redis_url, accounts=self._accounts,
+                                      now_ms=self.clock.now_ms)
+            self.bus = self.redis_bus
+        gateway = self.role == "gateway"
         self.services = SessionServices(
             hub=self.hub,
             bus=self.bus,
             feed=self.feed,
             now_ms=self.clock.now_ms,
             known_symbol=self.feed_shared.serves,
-            dynamic_symbols=self._feed_kind.live_symbols and cfg.feed.dynamic_symbols,
-            feed_status=self._feed_status.get,
+            dynamic_symbols=(self._feed_kind.live_symbols and cfg.feed.dynamic_symbols
+                             and not gateway),
+            feed_status=self._gateway_feed_status if gateway else self._feed_status.get,
             tokens=self._tokens,
             default_account="default" if cfg.open_mode else None,
             monotonic=self.clock.monotonic,
@@ -318,7 +332,33 @@ class Engine:
             rate_limit_burst=cfg.server.rate_limit_burst,
             account_budget=self.account_budgets.try_take,
             symbols=self.symbols,
+            snapshot=self._gateway_snapshot if gateway else None,
         )
+
+    def _gateway_feed_status(self) -> dict[str, Any]:
+        """A gateway's feed status: the engine's last FEED_STATUS (in Redis)."""
+        assert self.redis_bus is not None
+        try:
+            status = self.redis_bus.feed_status()
+        except RedisError:
+            status = None
+        return status if status is not None else self._feed_status.get()
+
+    def _gateway_snapshot(self, channel: Channel, symbol: str, book: bool) -> None:
+        """A gateway's snapshot for a new subscriber: the latest frame in Redis."""
+        assert self.redis_bus is not None
+        try:
+            out = self.redis_bus.latest(symbol, book)
+        except RedisError:
+            return  # the next live update follows
+        if out is not None:
+            channel.deliver(out)
+
+    def _on_epoch_change(self, _epoch: str) -> None:
+        """Redis lost the history (a restart without persistence): every client
+        reconnects and resumes (``recovered: false``, so it re-fetches)."""
+        for ch in self.hub.channels():
+            ch.close(CloseCode.GOING_AWAY, "the event history was lost; reconnect")
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -330,14 +370,15 @@ class Engine:
         # migrate) it once here, in the caller's thread, so a bad path or a
         # bad database fails start() instead of crash-looping the
         # PortfolioActor. This connection is closed before any actor runs.
-        try:
-            if self._store_lock is not None:
-                self._store_lock.acquire()
-                verify(self._store_path)
-            Store(self._store_path).close()
-        except BaseException:
-            self._release_store()
-            raise
+        if self.role != "gateway":  # a gateway has no store: the engine owns it
+            try:
+                if self._store_lock is not None:
+                    self._store_lock.acquire()
+                    verify(self._store_path)
+                Store(self._store_path).close()
+            except BaseException:
+                self._release_store()
+                raise
         self._started = True
         self._started_at = self.clock.monotonic()
         if self._feed_kind.exchange_filters:
@@ -356,6 +397,11 @@ class Engine:
         # their first message).
         try:
             self._supervisor.ask(AwaitStarted(), timeout=30.0)
+            if self.redis_bus is not None and self.role == "engine":
+                self.redis_bus.start_engine(self._route)
+            elif self.redis_bus is not None:
+                self.redis_bus.on_epoch_change = self._on_epoch_change
+                self.redis_bus.start_gateway(self.hub)
         except Exception:
             self.stop()
             raise
@@ -366,6 +412,9 @@ class Engine:
                       "/metrics": metrics_route(self.ops_snapshot, self.metrics,
                                                 self.statistics),
                       **dashboard_routes()}
+            if self.role == "engine":  # clients connect to the gateways
+                paths = ()
+                routes = {k: v for k, v in routes.items() if k in ("/healthz", "/metrics")}
             limits = EdgeLimits(
                 handshake_timeout_s=srv.handshake_timeout_s,
                 max_header_bytes=srv.max_header_bytes,
@@ -414,6 +463,8 @@ class Engine:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 ref.stop(block=True, timeout=1.0)
         self.edge.stop()
+        if self.redis_bus is not None:
+            self.redis_bus.close()
         self._release_store()
 
     def _release_store(self) -> None:
@@ -638,6 +689,8 @@ class Engine:
                                         clock, on_failure=hook, generation=gen)
             return start
 
+        if self.role == "gateway":
+            return []  # the feed, orders, ledgers and timers run in the engine
         return [
             ChildSpec("portfolio", self.portfolio, portfolio),
             ChildSpec("order_monitor", self.order_monitor, order_monitor),

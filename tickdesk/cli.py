@@ -52,6 +52,21 @@ def _load(path: str | None) -> Config:
     return load_config(path)
 
 
+def _cluster_overrides(cfg: Config, args: argparse.Namespace) -> Config:
+    """``--role`` / ``--redis-url`` over the file's ``[cluster]`` (validated again)."""
+    from dataclasses import replace
+
+    from engine.config import ClusterConfig
+
+    role = getattr(args, "role", None) or cfg.cluster.role
+    url = getattr(args, "redis_url", None) or cfg.cluster.redis_url
+    if (role, url) == (cfg.cluster.role, cfg.cluster.redis_url):
+        return cfg
+    if role != "all" and not url:
+        raise ConfigError("cluster.redis_url", f"is required when cluster.role = {role!r}")
+    return replace(cfg, cluster=ClusterConfig(role=role, redis_url=url))
+
+
 def _setup_logging(cfg: Config) -> None:
     from engine.logs import setup_logging
 
@@ -61,6 +76,7 @@ def _setup_logging(cfg: Config) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     try:
         cfg = _load(args.config)
+        cfg = _cluster_overrides(cfg, args)
     except ConfigError as exc:
         print(f"tickdesk: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -76,6 +92,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     import sqlite3
+
+    from redis import RedisError
 
     from engine.store import StoreError
     from engine.store_lock import StoreInUse
@@ -98,6 +116,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"tickdesk: cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror}",
               file=sys.stderr)
+        engine.stop()
+        return EXIT_FAILED
+    except RedisError as exc:
+        print(f"tickdesk: cannot reach Redis at {cfg.cluster.redis_url}: {exc}", file=sys.stderr)
         engine.stop()
         return EXIT_FAILED
     log.info("tickdesk %s listening on %s (feed %s, started in %.0f ms)", __version__,
@@ -139,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", metavar="PATH",
                      help="configuration file (default: ./config.toml if present, "
                           "else built-in defaults)")
+    run.add_argument("--role", choices=("all", "engine", "gateway"),
+                     help="override cluster.role: one process (all), or the engine or a "
+                          "gateway of a cluster over Redis (docs/scaling.md)")
+    run.add_argument("--redis-url", metavar="URL", help="override cluster.redis_url")
     run.set_defaults(func=cmd_run)
     register_client_commands(sub)
     from tickdesk.bench.command import add_arguments, cmd_bench

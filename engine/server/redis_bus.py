@@ -264,7 +264,18 @@ class RedisBus:
                                      maxlen=STREAM_CAP))
 
     def broadcast(self, out: Outgoing) -> None:
-        self._write(lambda p: p.xadd(self.key("bcast"), {"p": out.payload}, maxlen=1000))
+        def build(p: Any) -> None:
+            p.xadd(self.key("bcast"), {"p": out.payload}, maxlen=1000)
+            p.set(self.key("feedstatus"), out.payload)  # for a gateway's CONNECTED
+        self._write(build)
+
+    def feed_status(self) -> dict[str, Any] | None:
+        """The feed object of the engine's last FEED_STATUS (None: none yet)."""
+        got: Any = self._r.get(self.key("feedstatus"))
+        if got is None:
+            return None
+        msg = orjson.loads(got)
+        return {k: v for k, v in msg.items() if k not in ("type", "timestamp")}
 
     def accounts(self) -> list[str]:
         return list(self._accounts)
