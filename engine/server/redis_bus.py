@@ -51,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -78,6 +79,8 @@ STREAM_CAP = 10_000
 COMMAND_CAP = 100_000
 READ_COUNT = 512
 BLOCK_MS = 100
+#: How often a gateway checks that Redis still has its history (the epoch).
+EPOCH_CHECK_S = 0.5
 _GROUP = "engine"
 _CONSUMER = "engine"
 _RETRY_S = (0.05, 0.1, 0.2, 0.5, 1.0)
@@ -407,7 +410,7 @@ class RedisBus:
 
     def _reader_loop(self, last: dict[str, str]) -> None:
         failures = 0
-        checked = 0
+        checked_at = time.monotonic()
         while not self._stop.is_set():
             try:
                 streams: dict[Any, Any] = dict(last)
@@ -422,9 +425,9 @@ class RedisBus:
                     self._read += 1
                     self._dispatch(name_s, fields)
                     last[name_s] = entry_id.decode()
-            checked += 1
-            if checked >= 10 or not got:
-                checked = 0
+            now = time.monotonic()
+            if now - checked_at >= EPOCH_CHECK_S:  # not per read: it would delay the next
+                checked_at = now
                 self._check_epoch(last)
 
     def _check_epoch(self, last: dict[str, str]) -> None:
