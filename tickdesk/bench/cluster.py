@@ -72,8 +72,8 @@ class ClusterReport:
             if s is None or r.p50_ms is None or s.p50_ms is None:
                 continue
             assert r.p99_ms is not None and s.p99_ms is not None
-            out.append(f"\nbroker hop at {r.workload}: +{r.p50_ms - s.p50_ms:.2f} ms p50, "
-                       f"+{r.p99_ms - s.p99_ms:.2f} ms p99 against the single process")
+            out.append(f"\nbroker hop at {r.workload}: {r.p50_ms - s.p50_ms:+.2f} ms p50, "
+                       f"{r.p99_ms - s.p99_ms:+.2f} ms p99 against the single process")
             cpus = self.gateway_cpu_us.get(r.workload, [])
             if cpus and s.cpu_us_per_delivery:
                 out.append(f"gateway CPU per delivery: {max(cpus) / s.cpu_us_per_delivery:.2f}"
