@@ -576,9 +576,12 @@ class Engine:
 
     def connect(self, callback: Callable[[dict[str, Any]], None] | None = None,
                 token: str | None = None) -> LocalSession:
-        """Open an in-process session (see the module docstring)."""
+        """Open an in-process session (see the module docstring). Not on the
+        engine of a cluster: sessions belong to its gateways."""
         if not self._started or self._stopped:
             raise RuntimeError("the engine is not running")
+        if self.role == "engine":
+            raise RuntimeError("cluster.role = 'engine' has no sessions: connect to a gateway")
         account = self._account_for(token)
         session = LocalSession(next(self._ids), self.config.server.max_queued_bytes, callback)
         ref = ConnectionActor.start(session, self.services, account, rate_limited=False)

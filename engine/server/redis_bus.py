@@ -364,6 +364,10 @@ class RedisBus:
                 raise InternalError(cmd.request_id)
         except ProtocolError as exc:
             channel.deliver(sm.error(exc.code, exc.message, self._now_ms(), rid))
+        except Exception:  # a bug: the command is answered, the reader goes on
+            log.exception("redis bus: command %s failed", entry_id.decode())
+            err = InternalError(rid)
+            channel.deliver(sm.error(err.code, err.message, self._now_ms(), rid))
 
     # -- gateway side ------------------------------------------------------------
 
@@ -423,7 +427,11 @@ class RedisBus:
                 name_s = name.decode()
                 for entry_id, fields in entries:
                     self._read += 1
-                    self._dispatch(name_s, fields)
+                    try:
+                        self._dispatch(name_s, fields)
+                    except Exception:  # a malformed entry: skipped, the reader goes on
+                        log.exception("redis bus: cannot deliver %s %s", name_s,
+                                      entry_id.decode())
                     last[name_s] = entry_id.decode()
             now = time.monotonic()
             if now - checked_at >= EPOCH_CHECK_S:  # not per read: it would delay the next

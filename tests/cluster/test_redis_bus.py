@@ -128,3 +128,31 @@ def test_a_redis_restart_is_a_new_epoch_and_the_bus_goes_on(redis_server: RedisS
     finally:
         engine.close()
         gateway.close()
+
+
+def test_a_command_that_fails_in_the_engine_is_answered_and_the_next_one_runs(
+        redis_server: RedisServer) -> None:
+    hub = Hub()
+    gateway = RedisBus(redis_server.url, gateway="g1")
+    gateway.start_gateway(hub)
+    sender = Recorder()
+    hub.add(sender)
+
+    def route(req: AccountRequest) -> bool:
+        if req.request_id == "boom":
+            raise RuntimeError("a bug")
+        req.channel.deliver(message("ORDERS", id=req.request_id))
+        return True
+
+    engine = RedisBus(redis_server.url)
+    engine.start_engine(route)
+    try:
+        assert gateway.submit(_orders(sender, "boom"))
+        assert gateway.submit(_orders(sender, "fine"))
+        wait_until(lambda: len(sender.got) == 2, what="both answers")
+    finally:
+        engine.close()
+        gateway.close()
+    first, second = sender.messages()
+    assert (first["type"], first["code"], first["id"]) == ("ERROR", "INTERNAL", "boom")
+    assert (second["type"], second["id"]) == ("ORDERS", "fine")
