@@ -17,6 +17,7 @@ drawing matches the classes::
     │   ├── Unauthorized       UNAUTHORIZED
     │   ├── UnknownOrder       UNKNOWN_ORDER: also what the order book raises on a bad cancel
     │   ├── RateLimited        RATE_LIMITED
+    │   ├── Busy               BUSY: the account's command queue is full; not executed
     │   ├── StoreUnavailable   STORE_UNAVAILABLE: the store could not write; nothing applied
     │   └── InternalError      INTERNAL (message is generic, never an exception text)
     ├── SymbolInfoError        malformed exchange info of a symbol (engine.market.symbol_info)

@@ -527,7 +527,8 @@ class Engine:
         return f"ws://{shown}:{self.port}{WS_PATH}"
 
     def feed_status(self) -> dict[str, Any]:
-        return self._feed_status.get()
+        """The feed's status (a gateway: the engine's, as announced in Redis)."""
+        return dict(self.services.feed_status())
 
     def ops_snapshot(self) -> OpsSnapshot:
         """What ``/healthz`` and ``/metrics`` show (see :mod:`engine.server.ops`)."""
@@ -536,7 +537,7 @@ class Engine:
         sup = self.config.supervisor
         actors = {r.name: assess(r, now, sup.restart_window_s, sup.reset_after_s)
                   for r in self.children.records()}
-        return OpsSnapshot(feed=self._feed_status.get(), connections=live,
+        return OpsSnapshot(feed=self.feed_status(), connections=live,
                            sessions=len(self.hub), messages_sent=sent, conflated=conflated,
                            evictions=evictions, refused=self.limits.refused,
                            uptime_s=max(0.0, now - self._started_at),

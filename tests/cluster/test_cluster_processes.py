@@ -28,6 +28,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -201,9 +203,20 @@ def _contiguous(seqs: list[int]) -> bool:
     return seqs == list(range(1, len(seqs) + 1))
 
 
+def _healthz(ws_url: str) -> int:
+    http = ws_url.replace("ws://", "http://", 1).split("/api/", 1)[0] + "/healthz"
+    try:
+        with urllib.request.urlopen(http, timeout=timeout(WAIT)) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
 def test_kill9_a_gateway_its_clients_resume_on_the_other(cluster: Cluster) -> None:
     a, b, c = cluster.client(0, "a"), cluster.client(0, "b"), cluster.client(1, "c")
     price = _price(a)
+    # a gateway is healthy when the engine's feed is up (it has no feed of its own)
+    wait_until(lambda: _healthz(cluster.gateways[1].url) == 200, WAIT, "a healthy gateway")
     for rec in (b, c):
         rec.client.subscribe("BTCUSDT")
     placed = [_rest(a, price) for _ in range(3)]
