@@ -53,6 +53,10 @@ def test_refused_handshakes_leave_no_threads_or_slots() -> None:
         only = WsClient(eng.url)
         try:
             only.recv()
+            # CONNECTED is sent before the client's ConnectionActor (a thread)
+            # starts; its PONG comes from that actor, so it runs by then
+            only.send({"action": "ping", "id": 1})
+            assert only.reply(1)["type"] == "PONG"
             baseline = threading.active_count()
             for _ in range(20):
                 assert _refused_status(eng.url) == 503
