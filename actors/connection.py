@@ -3,10 +3,12 @@
 Runs in its own pykka thread. It receives complete frames from the
 I/O thread (:mod:`engine.server.edge`), decodes them (:mod:`engine.protocol.commands`,
 pure), answers session commands itself (subscribe, auth, ping) and forwards
-account commands (and ``get_klines``, which needs no auth) to the
-PortfolioActor or OrderMonitorActor, which answer
-the client directly through its channel. Every bad frame is answered with a
-typed ``ERROR`` and changes nothing; the connection stays open.
+account commands through the bus (:mod:`engine.server.bus`: in one
+process straight to the PortfolioActor or OrderMonitorActor, else over
+Redis to the engine), which answer the client directly through its
+channel; ``get_klines``, which needs no auth, goes to the PortfolioActor
+directly. Every bad frame is answered with a typed ``ERROR`` and changes
+nothing; the connection stays open.
 
 Every frame (valid or not) first passes the client's rate limiter
 (:mod:`engine.rate_limit`, ``server.rate_limit_per_s`` / ``rate_limit_burst``):
@@ -47,6 +49,7 @@ from actors.messages import (
     SendSnapshot,
 )
 from engine.errors import (
+    BadRequest,
     Busy,
     InternalError,
     ProtocolError,
@@ -57,20 +60,50 @@ from engine.errors import (
 from engine.market.klines import KlineQuery
 from engine.market.symbol_info import SymbolCatalog
 from engine.protocol import server_messages as sm
-from engine.protocol.commands import ACCOUNT_ACTIONS, AuthArgs, Command, SymbolArgs, decode_command
+from engine.protocol.commands import (
+    ACCOUNT_ACTIONS,
+    AuthArgs,
+    Command,
+    ResumeArgs,
+    SymbolArgs,
+    decode_command,
+)
 from engine.protocol.enums import Action, CloseCode
+from engine.protocol.frames import text_frame
 from engine.rate_limit import RateLimiter, Verdict
+from engine.server.bus import Bus
 from engine.server.channel import Channel
 from engine.server.hub import Hub
 from engine.version import __version__
 
-__all__ = ["ConnectionActor", "InboundGate", "SessionServices", "announce"]
+__all__ = ["PORTFOLIO_ACTIONS", "ConnectionActor", "InboundGate", "SessionServices", "announce",
+           "command_route"]
 
 log = logging.getLogger("tickdesk.connection")
 
 #: Account commands the PortfolioActor answers (the others go to the OrderMonitorActor).
-_PORTFOLIO_ACTIONS = frozenset({Action.GET_POSITIONS, Action.GET_PORTFOLIO, Action.GET_FILLS,
-                                Action.GET_EQUITY_HISTORY})
+PORTFOLIO_ACTIONS = frozenset({Action.GET_POSITIONS, Action.GET_PORTFOLIO, Action.GET_FILLS,
+                               Action.GET_EQUITY_HISTORY})
+
+
+def command_route(portfolio: CommandDesk,
+                  order_monitor: CommandDesk) -> Callable[[AccountRequest], bool]:
+    """The engine side of the command seam: an account command to the desk of
+    the actor that runs it (the PortfolioActor for :data:`PORTFOLIO_ACTIONS`,
+    else the OrderMonitorActor; each desk queues per account,
+    :mod:`actors.command_desk`). A full account queue raises
+    :class:`~engine.errors.Busy` (answered ``ERROR BUSY``, not executed). The
+    bus calls it in the caller's thread: a ConnectionActor, or the Redis
+    bus's command reader."""
+
+    def route(req: AccountRequest) -> bool:
+        target = portfolio if req.action in PORTFOLIO_ACTIONS else order_monitor
+        if not target.submit(req):
+            raise Busy(f"account {req.account} already has {target.per_account} "
+                       "commands waiting; retry once they are answered", req.request_id)
+        return True
+
+    return route
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +111,9 @@ class SessionServices:
     """What every session needs, shared by all ConnectionActors."""
 
     hub: Hub
+    #: Account commands go to the engine through the bus (:mod:`engine.server.bus`).
+    bus: Bus
     feed: ActorSlot
-    #: The only way to the engine actors for account commands: each desk queues
-    #: them per account and its actor serves the accounts round-robin
-    #: (:mod:`actors.command_desk`).
-    portfolio: CommandDesk
-    order_monitor: CommandDesk
     now_ms: Callable[[], int]
     known_symbol: Callable[[str], bool]
     feed_status: Callable[[], Mapping[str, Any]]
@@ -108,6 +138,13 @@ class SessionServices:
     symbols: SymbolCatalog | None = None
     #: The symbols the feed serves now, in order (``get_symbols``).
     served_symbols: Callable[[], list[str]] = list
+    #: ``get_klines``: tells the PortfolioActor a KlineRequest (False: it is down);
+    #: None: this process has no PortfolioActor (a gateway, docs/scaling.md).
+    klines: Callable[[KlineRequest], bool] | None = None
+    #: ``snapshot(channel, symbol, book)``: sends a new subscriber the symbol's
+    #: current MARKET_UPDATE (or BOOK_UPDATE) itself (a gateway: from Redis);
+    #: None: the FeedActor does (SendSnapshot, SendBookSnapshot).
+    snapshot: Callable[[Channel, str, bool], None] | None = None
 
 
 class InboundGate:
@@ -169,7 +206,8 @@ def announce(channel: Channel, services: SessionServices, account: str | None) -
     if account is None:
         account = services.default_account
     status = dict(services.feed_status())
-    channel.deliver(sm.connected(__version__, account, status, services.now_ms()))
+    channel.deliver(sm.connected(__version__, account, status, services.now_ms(),
+                                 services.bus.epoch))
     hub = services.hub
     hub.add(channel)
     if account is not None:
@@ -270,7 +308,10 @@ class ConnectionActor(TickdeskActor):
             self._check_known(symbol, rid)
             self._svc.hub.subscribe(self._ch, symbol)
             self._ch.deliver(sm.subscribed(symbol, now(), rid))
-            self._svc.feed.tell(SendSnapshot(self._ch, symbol))
+            if self._svc.snapshot is not None:
+                self._svc.snapshot(self._ch, symbol, False)
+            else:
+                self._svc.feed.tell(SendSnapshot(self._ch, symbol))
         elif action is Action.UNSUBSCRIBE_TICKER and isinstance(args, SymbolArgs):
             self._svc.hub.unsubscribe(self._ch, args.symbol)
             self._ch.deliver(sm.unsubscribed(args.symbol, now(), rid))
@@ -279,6 +320,8 @@ class ConnectionActor(TickdeskActor):
             self._book_subscription(action, args.symbol, rid)
         elif action is Action.AUTH and isinstance(args, AuthArgs):
             self._auth(args.token, rid)
+        elif action is Action.RESUME and isinstance(args, ResumeArgs):
+            self._resume(args, rid)
         elif action is Action.GET_SYMBOL_INFO and isinstance(args, SymbolArgs):
             # market data, not an account command: anonymous clients may ask
             self._check_known(args.symbol, rid)
@@ -290,7 +333,10 @@ class ConnectionActor(TickdeskActor):
         elif action is Action.GET_KLINES and isinstance(args, KlineQuery):
             # market data, not an account command: anonymous clients may ask
             self._check_known(args.symbol, rid)
-            if not self._svc.portfolio.target.tell(KlineRequest(args, self._ch, rid)):
+            if self._svc.klines is None:
+                raise BadRequest("get_klines is not served by a gateway yet; ask a "
+                                 "process of role all (docs/scaling.md)", rid)
+            if not self._svc.klines(KlineRequest(args, self._ch, rid)):
                 raise InternalError(rid)
         elif action is Action.GET_SYMBOLS:
             # market data too: the watch list a client starts from
@@ -303,13 +349,9 @@ class ConnectionActor(TickdeskActor):
                     and not budget(self._account, self._svc.monotonic())):
                 raise RateLimited(f"account {self._account} is over its command budget; "
                                   "slow down", rid)
-            target = (self._svc.portfolio
-                      if action in _PORTFOLIO_ACTIONS
-                      else self._svc.order_monitor)
             req = AccountRequest(self._account, self._ch, rid, action, cmd.body, args)
-            if not target.submit(req):
-                raise Busy(f"account {self._account} already has {target.per_account} "
-                           "commands waiting; retry once they are answered", rid)
+            if not self._svc.bus.submit(req):  # a full desk raises Busy (command_route)
+                raise InternalError(rid)
         else:  # pragma: no cover - decode_command only returns known actions
             raise InternalError(rid)
 
@@ -321,7 +363,10 @@ class ConnectionActor(TickdeskActor):
             self._check_known(symbol, rid)
             self._svc.hub.subscribe_book(self._ch, symbol)
             self._ch.deliver(sm.subscribed(symbol, now, rid, stream="book"))
-            self._svc.feed.tell(SendBookSnapshot(self._ch, symbol))
+            if self._svc.snapshot is not None:
+                self._svc.snapshot(self._ch, symbol, True)
+            else:
+                self._svc.feed.tell(SendBookSnapshot(self._ch, symbol))
         else:
             self._svc.hub.unsubscribe_book(self._ch, symbol)
             self._ch.deliver(sm.unsubscribed(symbol, now, rid, stream="book"))
@@ -329,6 +374,17 @@ class ConnectionActor(TickdeskActor):
     def _check_known(self, symbol: str, rid: Any) -> None:
         if not self._svc.known_symbol(symbol):
             raise UnknownSymbol(f"symbol {symbol} is not served by this feed", rid)
+
+    def _resume(self, args: ResumeArgs, rid: Any) -> None:
+        """``resume {epoch, seq}``: the account's events after ``seq``, in order,
+        then ``RESUMED {recovered}`` (docs/scaling.md). Live events may arrive
+        meanwhile: a client drops any ``seq`` it already has."""
+        if self._account is None:
+            raise Unauthorized("authenticate first (auth or ?token=)", rid)
+        got = self._svc.bus.resume(self._account, args.epoch, args.seq)
+        for payload in got.events:
+            self._ch.deliver(sm.Outgoing(payload, text_frame(payload)))
+        self._ch.deliver(sm.resumed(got.recovered, self._svc.now_ms(), rid))
 
     def _auth(self, token: str, rid: Any) -> None:
         given = token.encode()

@@ -121,6 +121,7 @@ from engine.messages import (
     Trade,
 )
 from engine.protocol import server_messages as sm
+from engine.server.bus import Bus
 from engine.server.channel import Channel
 from engine.server.hub import Hub, StreamMaker
 from engine.stats import counter
@@ -222,9 +223,12 @@ class FeedActor(TickdeskActor):
         on_tick_latency: Callable[[float], None] | None = None,
         symbols: SymbolCatalog | None = None,
         load_symbol_info: Callable[[str], SymbolInfo | None] | None = None,
+        bus: Bus | None = None,
     ) -> None:
-        """``symbols`` and ``load_symbol_info`` (Binance): a symbol added live whose
-        exchange info is not in ``symbols`` is loaded first, in a loader thread
+        """``bus``: where market frames go (:mod:`engine.server.bus`; default:
+        the hub's subscribers directly). ``symbols`` and ``load_symbol_info``
+        (Binance): a symbol added live whose exchange info is not in
+        ``symbols`` is loaded first, in a loader thread
         (the call blocks, with bounded retries and timeouts), and refused
         ``UNKNOWN_SYMBOL`` without being subscribed when it cannot be."""
         super().__init__("feed", on_failure, generation)
@@ -232,6 +236,7 @@ class FeedActor(TickdeskActor):
         self._load_symbol_info = load_symbol_info
         self._cfg = cfg
         self._hub = hub
+        self._out: Bus | Hub = bus if bus is not None else hub
         self._orders = order_monitor
         self._portfolio = portfolio
         self._clock = clock
@@ -646,11 +651,11 @@ class FeedActor(TickdeskActor):
         self._portfolio.tell(tick)
         now = self._clock.now_ms()
         if self._hub.book_subscriber_count(item.symbol):
-            self._hub.publish_book(item.symbol, sm.book_update(change.book, now))
+            self._out.publish_book(item.symbol, sm.book_update(change.book, now))
         if change.market is not None:
             out = sm.market_update(change.market, now)
             self._latest[item.symbol] = out
-            self._hub.publish(item.symbol, out)
+            self._out.publish(item.symbol, out)
             self._publish_binance_ticker(change.market)
         update_id = (item.update_id if isinstance(item, BookTicker) else item.last_update_id)
         self._publish_binance_book(change.book, update_id)
@@ -715,7 +720,7 @@ class FeedActor(TickdeskActor):
         tick = TradeTick(trade, received_ms)
         self._orders.tell(tick)
         self._portfolio.tell(tick)
-        self._hub.publish(trade.symbol, out)
+        self._out.publish(trade.symbol, out)
         self._publish_binance_trade(trade, snap.seq)
         self._publish_binance_ticker(snap)
         self.trades += 1
@@ -730,5 +735,5 @@ class FeedActor(TickdeskActor):
             return
         out = sm.market_update(snap, self._clock.now_ms())
         self._latest[ticker.symbol] = out
-        self._hub.publish(ticker.symbol, out)
+        self._out.publish(ticker.symbol, out)
         self._publish_binance_ticker(snap)

@@ -13,8 +13,7 @@ from typing import Any
 
 from engine.market.klines import KlineQuery
 from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
-from engine.protocol.commands import Args, NoArgs
-from engine.protocol.enums import Action
+from engine.server.bus import AccountRequest as AccountRequest
 from engine.server.channel import Channel
 
 RequestId = str | int | None
@@ -74,20 +73,6 @@ class SendBookSnapshot:
 
     channel: Channel
     symbol: str
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRequest:
-    """An account command forwarded by a ConnectionActor, already validated:
-    ``args`` is what :func:`~engine.protocol.commands.decode_command` parsed
-    from ``body`` (an ``OrderRequest``, ``CancelRequest``, ``OrdersQuery``, ...)."""
-
-    account: str
-    channel: Channel
-    request_id: RequestId
-    action: Action
-    body: dict[str, Any]
-    args: Args = NoArgs()
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@ from engine.market.symbol_info import SymbolCatalog
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import OrdersQuery
 from engine.protocol.enums import Action
+from engine.server.bus import Bus
 from engine.server.hub import Hub, UserStream
 from engine.store_health import StoreHealth
 from engine.trading.assets import UnknownAssets, symbol_assets
@@ -101,7 +102,7 @@ def _user_frame(stream: UserStream, payload: bytes) -> sm.Outgoing:
 class OrderMonitorActor(TickdeskActor):
     def __init__(
         self,
-        hub: Hub,
+        bus: Bus,
         portfolio: ActorSlot,
         trading: TradingConfig,
         now_ms: Callable[[], int],
@@ -114,12 +115,16 @@ class OrderMonitorActor(TickdeskActor):
         assets_of: AssetsFn = symbol_assets,
         store_health: StoreHealth | None = None,
         symbols: SymbolCatalog | None = None,
+        hub: Hub | None = None,
     ) -> None:
         super().__init__("order_monitor", on_failure, generation)
+        #: This process's hub, for the Binance user data streams (only its own
+        #: clients: docs/scaling.md); None: no Binance streams.
+        self._hub = hub
         self._store_health = store_health
         #: When a settle was last refused by the store (None: not since it wrote).
         self._refused_at: int | None = None
-        self._hub = hub
+        self._bus = bus
         self._portfolio = portfolio
         self._trading = trading
         self._now_ms = now_ms
@@ -337,12 +342,13 @@ class OrderMonitorActor(TickdeskActor):
             out = sm.order_event(event, now)
             if origin is not None and origin.account == event.account:
                 # the command's own connection gets its events with the command's id
-                self._hub.to_account(event.account, out, skip=origin.channel)
                 rid = origin.request_id
-                origin.channel.deliver(out if rid is None else sm.order_event(event, now, rid))
+                self._bus.to_account(event.account, out, origin.channel,
+                                     None if rid is None else sm.order_event(event, now, rid))
             else:
-                self._hub.to_account(event.account, out)
-        if report is not None and any(self._hub.user_streams(a) for a in accounts):
+                self._bus.to_account(event.account, out)
+        if (report is not None and self._hub is not None
+                and any(self._hub.user_streams(a) for a in accounts)):
             self._announce_binance(outcome, report, origin is not None, now)
         self._recount(accounts)
 
@@ -355,6 +361,7 @@ class OrderMonitorActor(TickdeskActor):
                              fee_assets=report.fee_assets, changes=report.changes,
                              lookup=self._book.get, next_trade_id=self._trade_ids.__next__,
                              now_ms=now)
+        assert self._hub is not None
         for account, payloads in events.items():
             for stream in self._hub.user_streams(account):
                 for payload in payloads:

@@ -87,6 +87,7 @@ from engine.market.klines import Kline, KlineBook
 from engine.money import ZERO
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import Action
+from engine.server.bus import Bus
 from engine.server.hub import Hub, StreamMaker
 from engine.store import FillFacts, Store
 from engine.store_health import StoreHealth, error_kind
@@ -206,7 +207,7 @@ def _balance_change(before: Ledger | None, after: Ledger, now_ms: int) -> Accoun
 class PortfolioActor(TickdeskActor):
     def __init__(
         self,
-        hub: Hub,
+        bus: Bus,
         trading: TradingConfig,
         accounts: tuple[str, ...],
         now_ms: Callable[[], int],
@@ -220,6 +221,7 @@ class PortfolioActor(TickdeskActor):
         starts: Mapping[str, tuple[str, dict[str, Decimal]]] | None = None,
         assets_of: AssetsFn = symbol_assets,
         kline_bars: int = 1000,
+        hub: Hub | None = None,
     ) -> None:
         """``store_path``: the SQLite database (a path, or a ``file:`` URI);
         empty means no persistence (the history is then kept in memory,
@@ -229,7 +231,9 @@ class PortfolioActor(TickdeskActor):
         ``trading``). ``assets_of``: a symbol's base and quote asset.
         ``fill_bound``: the most fills the store keeps per account (None: all;
         the Engine bounds its in-memory database). ``kline_bars``: the klines
-        kept per symbol and interval (``market.kline_bars``)."""
+        kept per symbol and interval (``market.kline_bars``). ``hub``: this
+        process's hub, for the Binance kline and account streams of its own
+        clients (docs/scaling.md); None: none."""
         super().__init__("portfolio", on_failure, generation)
         self._store_path = store_path
         self._health = store_health if store_health is not None else StoreHealth()
@@ -237,6 +241,7 @@ class PortfolioActor(TickdeskActor):
         self._store_synchronous = store_synchronous
         self._fill_bound = fill_bound
         self._store: Store | None = None
+        self._bus = bus
         self._hub = hub
         self._trading = trading
         self._now_ms = now_ms
@@ -331,6 +336,8 @@ class PortfolioActor(TickdeskActor):
         encoded once per stream, only for streams someone subscribes; conflated
         per stream for a slow client, except a bar's final (``x: true``) event."""
         hub = self._hub
+        if hub is None:
+            return
         for name, payload, final in self._kline_events.on_bars(bars, event_time,
                                                                hub.has_stream):
             key = None if final else name
@@ -398,10 +405,10 @@ class PortfolioActor(TickdeskActor):
         if msg.name == "klines":
             self.save_klines(now)
             return
-        for account in self._hub.accounts():
+        for account in self._bus.accounts():
             ledger = self._ledgers.get(account)
             if ledger is not None:
-                self._hub.to_account(
+                self._bus.to_account_now(
                     account, self._update(msg.name == "positions", account, ledger, now))
 
     def _update(self, positions: bool, account: str, ledger: Ledger, now: int,

@@ -31,6 +31,7 @@ __all__ = [
     "FEED_SOURCES",
     "AccountConfig",
     "BinanceConfig",
+    "ClusterConfig",
     "Config",
     "FeedConfig",
     "IntervalsConfig",
@@ -286,6 +287,21 @@ class StoreConfig:
     synchronous: str = _opt("full", _one_of("full", "normal"))
 
 
+def _redis_url(v: str) -> str | None:
+    if v == "" or v.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    return "must be a redis://, rediss:// or unix:// URL"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """``[cluster]``: one process (``all``), or one engine and many gateways
+    over Redis Streams (docs/scaling.md)."""
+
+    role: str = _opt("all", _one_of("all", "engine", "gateway"))
+    redis_url: str = _opt("", _redis_url)
+
+
 @dataclass(frozen=True, slots=True)
 class MarketConfig:
     #: Klines kept per symbol and interval (memory and store); the oldest are dropped.
@@ -343,6 +359,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     market: MarketConfig = field(default_factory=MarketConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     accounts: tuple[AccountConfig, ...] = ()
     #: ``[[symbols]]``: per-symbol changes to the exchange filters (see
     #: :class:`~engine.market.symbol_info.SymbolOverride`).
@@ -549,6 +566,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "StoreConfig": StoreConfig,
     "MarketConfig": MarketConfig,
     "LogConfig": LogConfig,
+    "ClusterConfig": ClusterConfig,
 }
 
 
@@ -577,6 +595,9 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
         raise ConfigError("feed.replay.path", "is required when feed.source = 'replay'")
     if cfg.feed.source == "binance":
         _check_binance_streams(cfg.feed)
+    if cfg.cluster.role != "all" and not cfg.cluster.redis_url:
+        raise ConfigError("cluster.redis_url",
+                          f"is required when cluster.role = {cfg.cluster.role!r}")
     if cfg.open_mode and not is_loopback_host(cfg.server.host):
         raise ConfigError(
             "server.host",

@@ -18,6 +18,7 @@ from actors.portfolio import PortfolioActor
 from engine.config import Config, IntervalsConfig, TradingConfig
 from engine.messages import BookTicker, Trade
 from engine.money import Side
+from engine.server.bus import InProcessBus
 from engine.server.hub import Hub
 from engine.store import Store
 from engine.trading.history import EquityQuery
@@ -139,7 +140,8 @@ def test_an_account_whose_equity_is_unknown_is_not_sampled() -> None:
     """Driven directly: the sampler of a PortfolioActor that is not started
     (no thread; no store, so the history is the bounded in-memory one)."""
     clock = FakeClock()
-    actor = PortfolioActor(Hub(), TradingConfig(), ("alice", "bob"), clock.now_ms)
+    actor = PortfolioActor(InProcessBus(Hub(), lambda _req: False), TradingConfig(),
+                           ("alice", "bob"), clock.now_ms)
     actor._ledgers["alice"].apply_fill(SYMBOL, Side.BUY, Decimal("0.5"), Decimal(40000))
     sampled = actor.sample_equity(clock.now_ms())
     assert set(sampled) == {"bob"}  # alice holds BTCUSDT with no mark yet

@@ -45,6 +45,7 @@ PURE = [
     "engine/health.py",
     "engine/rate_limit.py",
     "engine/version.py",
+    "engine/account_log.py",
     "engine/protocol",
     "engine/market",
     "engine/trading",

@@ -32,12 +32,19 @@ from typing import Any
 
 import orjson
 import pykka
+from redis import RedisError
 
 from actors.base import ActorSlot, FailureHook, GetStatistics
 from actors.binance_session import BinanceSessionActor, check_streams
 from actors.binance_session import join as join_binance
 from actors.command_desk import CommandDesk
-from actors.connection import ConnectionActor, InboundGate, SessionServices, announce
+from actors.connection import (
+    ConnectionActor,
+    InboundGate,
+    SessionServices,
+    announce,
+    command_route,
+)
 from actors.feed import FeedActor
 from actors.messages import ClientFrame, ClientGone, KlineRequest, Pulse, SymbolInterest
 from actors.order_monitor import OrderMonitorActor
@@ -77,7 +84,8 @@ from engine.server.binance_api import (
     busy_response,
     openapi_route,
 )
-from engine.server.channel import SocketChannel
+from engine.server.bus import Bus, InProcessBus
+from engine.server.channel import Channel, SocketChannel
 from engine.server.edge import Accepted, EdgeLimits, EdgeLoop, Site
 from engine.server.http import (
     ApiSite,
@@ -97,6 +105,7 @@ from engine.server.ops import (
     healthz_route,
     metrics_route,
 )
+from engine.server.redis_bus import RedisBus
 from engine.server.shared_keys import SharedListenKeys
 from engine.store import Store, StoreError
 from engine.store_check import verify
@@ -347,16 +356,32 @@ class Engine:
             "portfolio": CommandDesk(self.portfolio, queue_limit, self.clock.now_ms),
             "order_monitor": CommandDesk(self.order_monitor, queue_limit, self.clock.now_ms),
         }
+        #: The seam between the engine's announcements and the connections, and
+        #: between the connections' commands and the engine (engine.server.bus):
+        #: commands reach the desks above.
+        self._route = command_route(self.desks["portfolio"], self.desks["order_monitor"])
+        #: ``cluster.role``: all (one process), engine or gateway (docs/scaling.md).
+        self.role = cfg.cluster.role
+        #: The Redis Streams bus of an engine or a gateway (None in one process).
+        self.redis_bus: RedisBus | None = None
+        self.bus: Bus
+        if self.role == "all":
+            self.bus = InProcessBus(self.hub, self._route)
+        else:
+            self.redis_bus = RedisBus(cfg.cluster.redis_url, accounts=self._accounts,
+                                      now_ms=self.clock.now_ms)
+            self.bus = self.redis_bus
+        gateway = self.role == "gateway"
         self.services = SessionServices(
             hub=self.hub,
+            bus=self.bus,
             feed=self.feed,
-            portfolio=self.desks["portfolio"],
-            order_monitor=self.desks["order_monitor"],
             now_ms=self.clock.now_ms,
             known_symbol=self.feed_shared.serves,
             served_symbols=self.feed_shared.served,
-            dynamic_symbols=self._feed_kind.live_symbols and cfg.feed.dynamic_symbols,
-            feed_status=self._feed_status.get,
+            dynamic_symbols=(self._feed_kind.live_symbols and cfg.feed.dynamic_symbols
+                             and not gateway),
+            feed_status=self._gateway_feed_status if gateway else self._feed_status.get,
             tokens=self._tokens,
             default_account="default" if cfg.open_mode else None,
             monotonic=self.clock.monotonic,
@@ -364,6 +389,8 @@ class Engine:
             rate_limit_burst=cfg.server.rate_limit_burst,
             account_budget=self.account_budgets.try_take,
             symbols=self.symbols,
+            snapshot=self._gateway_snapshot if gateway else None,
+            klines=None if gateway else self.portfolio.tell,
         )
         # -- Binance-compatible REST API (docs/binance-compat.md) --
         #: The user data stream's listen keys (thread-safe; the REST API makes them).
@@ -377,6 +404,31 @@ class Engine:
             weight_per_minute=cfg.server.api_weight_per_minute,
             origin_allowed=self.hosts.origin_allowed, klines=self._binance_klines))
 
+    def _gateway_feed_status(self) -> dict[str, Any]:
+        """A gateway's feed status: the engine's last FEED_STATUS (in Redis)."""
+        assert self.redis_bus is not None
+        try:
+            status = self.redis_bus.feed_status()
+        except RedisError:
+            status = None
+        return status if status is not None else self._feed_status.get()
+
+    def _gateway_snapshot(self, channel: Channel, symbol: str, book: bool) -> None:
+        """A gateway's snapshot for a new subscriber: the latest frame in Redis."""
+        assert self.redis_bus is not None
+        try:
+            out = self.redis_bus.latest(symbol, book)
+        except RedisError:
+            return  # the next live update follows
+        if out is not None:
+            channel.deliver(out)
+
+    def _on_epoch_change(self, _epoch: str) -> None:
+        """Redis lost the history (a restart without persistence): every client
+        reconnects and resumes (``recovered: false``, so it re-fetches)."""
+        for ch in self.hub.channels():
+            ch.close(CloseCode.GOING_AWAY, "the event history was lost; reconnect")
+
     # -- lifecycle ------------------------------------------------------------
 
     def start(self) -> Engine:
@@ -389,18 +441,19 @@ class Engine:
         # PortfolioActor. This connection is closed before any actor runs.
         # A pulse-driven (simulated) market resumes from the last stored
         # prices (the closes of the newest stored klines), not from its seed.
-        try:
-            if self._store_lock is not None:
-                if self.config.store.path is None:  # the default: the data directory
-                    make_store_directory(self._store_path)
-                self._store_lock.acquire()
-                verify(self._store_path)
-            with Store(self._store_path) as store:
-                if self._feed_kind.pulsed is not None:
-                    self.feed_shared.keep_prices(store.last_prices())
-        except BaseException:
-            self._release_store()
-            raise
+        if self.role != "gateway":  # a gateway has no store: the engine owns it
+            try:
+                if self._store_lock is not None:
+                    if self.config.store.path is None:  # the default: the data directory
+                        make_store_directory(self._store_path)
+                    self._store_lock.acquire()
+                    verify(self._store_path)
+                with Store(self._store_path) as store:
+                    if self._feed_kind.pulsed is not None:
+                        self.feed_shared.keep_prices(store.last_prices())
+            except BaseException:
+                self._release_store()
+                raise
         self._started = True
         self._started_at = self.clock.monotonic()
         if self._feed_kind.exchange_filters:
@@ -419,6 +472,11 @@ class Engine:
         # their first message).
         try:
             self._supervisor.ask(AwaitStarted(), timeout=30.0)
+            if self.redis_bus is not None and self.role == "engine":
+                self.redis_bus.start_engine(self._route)
+            elif self.redis_bus is not None:
+                self.redis_bus.on_epoch_change = self._on_epoch_change
+                self.redis_bus.start_gateway(self.hub)
         except Exception:
             self.stop()
             raise
@@ -431,6 +489,9 @@ class Engine:
                       "/openapi.json": openapi_route(),
                       "/asyncapi.json": asyncapi_route(),
                       **dashboard_routes(self.config.trading.fee_bps)}
+            if self.role == "engine":  # clients connect to the gateways
+                paths = ()
+                routes = {k: v for k, v in routes.items() if k in ("/healthz", "/metrics")}
             limits = EdgeLimits(
                 handshake_timeout_s=srv.handshake_timeout_s,
                 max_header_bytes=srv.max_header_bytes,
@@ -482,6 +543,8 @@ class Engine:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 ref.stop(block=True, timeout=1.0)
         self.edge.stop()
+        if self.redis_bus is not None:
+            self.redis_bus.close()
         self._release_store()
 
     def _release_store(self) -> None:
@@ -550,7 +613,8 @@ class Engine:
         return f"ws://{shown}:{self.port}{WS_PATH}"
 
     def feed_status(self) -> dict[str, Any]:
-        return self._feed_status.get()
+        """The feed's status (a gateway: the engine's, as announced in Redis)."""
+        return dict(self.services.feed_status())
 
     def ops_snapshot(self) -> OpsSnapshot:
         """What ``/healthz`` and ``/metrics`` show (see :mod:`engine.server.ops`)."""
@@ -559,7 +623,7 @@ class Engine:
         sup = self.config.supervisor
         actors = {r.name: assess(r, now, sup.restart_window_s, sup.reset_after_s)
                   for r in self.children.records()}
-        return OpsSnapshot(feed=self._feed_status.get(), connections=live,
+        return OpsSnapshot(feed=self.feed_status(), connections=live,
                            sessions=len(self.hub), messages_sent=sent, conflated=conflated,
                            evictions=evictions, refused=self.limits.refused,
                            uptime_s=max(0.0, now - self._started_at),
@@ -620,9 +684,12 @@ class Engine:
 
     def connect(self, callback: Callable[[dict[str, Any]], None] | None = None,
                 token: str | None = None) -> LocalSession:
-        """Open an in-process session (see the module docstring)."""
+        """Open an in-process session (see the module docstring). Not on the
+        engine of a cluster: sessions belong to its gateways."""
         if not self._started or self._stopped:
             raise RuntimeError("the engine is not running")
+        if self.role == "engine":
+            raise RuntimeError("cluster.role = 'engine' has no sessions: connect to a gateway")
         account = self._account_for(token)
         session = LocalSession(next(self._ids), self.config.server.max_queued_bytes, callback)
         ref = ConnectionActor.start(session, self.services, account, rate_limited=False)
@@ -726,7 +793,7 @@ class Engine:
         clock = self.clock
 
         def portfolio(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
-            return PortfolioActor.start(self.hub, cfg.trading, self._accounts, clock.now_ms,
+            return PortfolioActor.start(self.bus, cfg.trading, self._accounts, clock.now_ms,
                                         store_path=self._store_path,
                                         store_synchronous=cfg.store.synchronous,
                                         store_health=self.store_health,
@@ -737,16 +804,18 @@ class Engine:
                                         starts={a.name: account_start(cfg.trading, a)
                                                 for a in cfg.accounts},
                                         assets_of=self.assets_of,
-                                        kline_bars=cfg.market.kline_bars)
+                                        kline_bars=cfg.market.kline_bars,
+                                        hub=self.hub)
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
-            return OrderMonitorActor.start(self.hub, self.portfolio, cfg.trading, clock.now_ms,
+            return OrderMonitorActor.start(self.bus, self.portfolio, cfg.trading, clock.now_ms,
                                            self.feed_shared.serves, on_failure=hook,
                                            generation=gen,
                                            on_order_event=self.metrics.order_event,
                                            store_health=self.store_health,
                                            assets_of=self.assets_of,
-                                           symbols=self.symbols)
+                                           symbols=self.symbols,
+                                           hub=self.hub)
 
         def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,
@@ -757,7 +826,8 @@ class Engine:
                                    symbols=self.symbols,
                                    load_symbol_info=(self.load_symbol_info
                                                      if self._feed_kind.exchange_filters
-                                                     else None))
+                                                     else None),
+                                   bus=self.bus)
 
         def timer(name: str, period: float) -> Callable[[FailureHook, int], Any]:
             def start(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
@@ -765,6 +835,8 @@ class Engine:
                                         clock, on_failure=hook, generation=gen)
             return start
 
+        if self.role == "gateway":
+            return []  # the feed, orders, ledgers and timers run in the engine
         return [
             ChildSpec("portfolio", self.portfolio, portfolio),
             ChildSpec("order_monitor", self.order_monitor, order_monitor),
@@ -782,7 +854,7 @@ class Engine:
     def _feed_status_changed(self, report: FeedStatusReport) -> None:
         changed = self._feed_status.set(report)
         if changed is not None:
-            self.hub.broadcast(sm.feed_status(changed, self.clock.now_ms()))
+            self.bus.broadcast(sm.feed_status(changed, self.clock.now_ms()))
 
     def _check_origin(self, req: UpgradeRequest) -> None:
         origin = req.headers.get("origin")

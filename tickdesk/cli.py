@@ -56,6 +56,8 @@ RUN_FLAGS: dict[str, str] = {
     "port": "server.port",
     "store": "store.path",
     "feed": "feed.source",
+    "role": "cluster.role",
+    "redis_url": "cluster.redis_url",
 }
 
 
@@ -67,7 +69,7 @@ def _load(args: argparse.Namespace) -> Effective:
     path: str | None = args.config
     if path is None and os.path.exists("config.toml"):
         path = "config.toml"
-    flags = [Override(key, getattr(args, name), f"flag --{name}")
+    flags = [Override(key, getattr(args, name), f"flag --{name.replace('_', '-')}")
              for name, key in RUN_FLAGS.items() if getattr(args, name) is not None]
     return load_effective(path, os.environ, flags, os.getcwd())
 
@@ -111,6 +113,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     import sqlite3
 
+    from redis import RedisError
+
     from engine.store import StoreError
     from engine.store_lock import StoreInUse
 
@@ -134,6 +138,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"tickdesk: cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror}",
               file=sys.stderr)
+        engine.stop()
+        return EXIT_FAILED
+    except RedisError as exc:
+        print(f"tickdesk: cannot reach Redis at {cfg.cluster.redis_url}: {exc}", file=sys.stderr)
         engine.stop()
         return EXIT_FAILED
     log.info("tickdesk %s listening on %s (feed %s, started in %.0f ms)", __version__,
@@ -193,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--print-config", action="store_true",
                      help="print the effective configuration (TOML) and where each value "
                           "came from, then exit")
+    run.add_argument("--role", choices=("all", "engine", "gateway"),
+                     help="cluster.role: one process (all), or the engine or a "
+                          "gateway of a cluster over Redis (docs/scaling.md)")
+    run.add_argument("--redis-url", metavar="URL",
+                     help="the Redis of a cluster (cluster.redis_url)")
     run.set_defaults(func=cmd_run)
     register_client_commands(sub)
     from tickdesk.bench.command import add_arguments, cmd_bench

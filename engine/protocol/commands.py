@@ -45,7 +45,7 @@ from engine.trading.requests import (
     parse_oco,
     parse_order,
 )
-from engine.trading.validation import symbol_field
+from engine.trading.validation import int_field, symbol_field
 
 __all__ = [
     "ACCOUNT_ACTIONS",
@@ -100,8 +100,18 @@ class AuthArgs:
     token: str
 
 
+@dataclass(frozen=True, slots=True)
+class ResumeArgs:
+    """``resume``: the ``epoch`` of the client's last CONNECTED and the ``seq``
+    of the last account event it received (0: none)."""
+
+    epoch: str
+    seq: int
+
+
 Args = (NoArgs | SymbolArgs | OrdersQuery | AuthArgs | OrderRequest | OcoRequest
-        | BracketRequest | CancelRequest | AmendRequest | FillsQuery | EquityQuery | KlineQuery)
+        | BracketRequest | CancelRequest | AmendRequest | FillsQuery | EquityQuery | KlineQuery
+        | ResumeArgs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +176,16 @@ def _klines_query(body: Mapping[str, Any]) -> KlineQuery:
         limit=DEFAULT_LIMIT if limit is None else _json_int("limit", limit, 1, MAX_LIMIT))
 
 
+def _resume_args(body: Mapping[str, Any]) -> ResumeArgs:
+    epoch = body.get("epoch")
+    if not isinstance(epoch, str) or not epoch or len(epoch) > 64:
+        raise RequestError("epoch", "must be a non-empty string of at most 64 characters")
+    seq = int_field("seq", body.get("seq"))
+    if seq < 0:
+        raise RequestError("seq", "must be >= 0")
+    return ResumeArgs(epoch, seq)
+
+
 #: The one parser of each action's body.
 PARSERS: dict[Action, Callable[[Mapping[str, Any]], Args]] = {
     Action.SUBSCRIBE_TICKER: _symbol_args,
@@ -187,6 +207,7 @@ PARSERS: dict[Action, Callable[[Mapping[str, Any]], Args]] = {
     Action.AUTH: _auth_args,
     Action.PING: _no_args,
     Action.GET_SYMBOLS: _no_args,
+    Action.RESUME: _resume_args,
 }
 
 

@@ -37,6 +37,8 @@ class Action(StrEnum):
     PING = "ping"
     # -- the dashboard's watch list (issue 17) --
     GET_SYMBOLS = "get_symbols"
+    # -- resume (docs/scaling.md) --
+    RESUME = "resume"
 
 
 class MessageType(StrEnum):
@@ -62,6 +64,8 @@ class MessageType(StrEnum):
     ERROR = "ERROR"
     # -- the dashboard's watch list (issue 17) --
     SYMBOLS = "SYMBOLS"
+    # -- resume (docs/scaling.md) --
+    RESUMED = "RESUMED"
 
 
 class ErrorCode(StrEnum):

@@ -61,6 +61,7 @@ __all__ = [
     "pong",
     "portfolio_update",
     "position_update",
+    "resumed",
     "subscribed",
     "symbol_info",
     "symbols",
@@ -118,17 +119,21 @@ def _simple(type_: str, ts: int, request_id: RequestId = None, **fields: Any) ->
 
 
 def connected(
-    version: str, account: str | None, feed: Mapping[str, Any], ts: int
+    version: str, account: str | None, feed: Mapping[str, Any], ts: int,
+    epoch: str | None = None,
 ) -> Outgoing:
-    """CONNECTED: the first message of every connection."""
-    return _simple(
-        MessageType.CONNECTED,
-        ts,
-        protocol=PROTOCOL_VERSION,
-        server=f"tickdesk/{version}",
-        account=account,
-        feed=dict(feed),
-    )
+    """CONNECTED: the first message of every connection (``epoch``: the name
+    of the account events' history, for ``resume``)."""
+    fields: dict[str, Any] = {"protocol": PROTOCOL_VERSION, "server": f"tickdesk/{version}",
+                              "account": account, "feed": dict(feed)}
+    if epoch is not None:
+        fields["epoch"] = epoch
+    return _simple(MessageType.CONNECTED, ts, **fields)
+
+
+def resumed(recovered: bool, ts: int, request_id: RequestId = None) -> Outgoing:
+    """RESUMED: the end of a ``resume`` (after the missed events, if recovered)."""
+    return _simple(MessageType.RESUMED, ts, request_id, recovered=recovered)
 
 
 def subscribed(symbol: str, ts: int, request_id: RequestId = None,

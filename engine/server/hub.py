@@ -282,6 +282,10 @@ class Hub:
     def channels(self) -> tuple[Channel, ...]:
         return self._all
 
+    def channel(self, conn_id: int) -> Channel | None:
+        """The connected channel with ``conn_id`` (a reply's address), if any."""
+        return self._channels.get(conn_id)
+
     def subscriber_count(self, symbol: str) -> int:
         return len(self._by_symbol.get(symbol, ()))
 

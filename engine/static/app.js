@@ -63,6 +63,9 @@
     retryTimer: null,
     connectTimer: null,
     pingTimer: null,
+    epoch: null,         // CONNECTED.epoch: the account events' history
+    seq: 0,              // the seq of the last order event shown
+    resumeEpoch: null,   // the previous connection's epoch, until resumed
     nextId: 1,
     pending: new Map(),  // request id -> {kind, ...}
     pings: new Map(),    // ping id -> performance.now()
@@ -299,8 +302,17 @@
     const now = Date.now();
     state.lastMsgAt = now;
     const pending = msg.id !== undefined ? state.pending.get(msg.id) : undefined;
+    if (typeof msg.seq === "number" && (msg.type === "ORDER_UPDATE" || msg.type === "ORDER_LIST_UPDATE")) {
+      if (msg.seq <= state.seq) return; // seen already (live and resumed around a reconnect)
+      state.seq = msg.seq;
+    }
     switch (msg.type) {
       case "CONNECTED": onConnected(msg); break;
+      case "RESUMED":
+        if (!msg.recovered) state.seq = 0; // a new history; the re-fetch has the state
+        activity("RESUMED", msg.recovered ? "missed order events recovered"
+          : "order history not recoverable; orders re-fetched", msg.recovered ? "good" : "bad");
+        break;
       case "AUTHENTICATED": onAuthenticated(msg); break;
       case "PONG": {
         const t0 = state.pings.get(msg.id);
@@ -352,8 +364,16 @@
     render();
   }
 
+  /** After a reconnect: the account's order events since the last one seen (docs/protocol.md, resume). */
+  function resume() {
+    if (state.resumeEpoch && state.account) send({ action: "resume", epoch: state.resumeEpoch, seq: state.seq });
+    state.resumeEpoch = null;
+  }
+
   function onConnected(msg) {
     const again = state.everConnected;
+    state.resumeEpoch = state.epoch || null; // the previous connection's history
+    state.epoch = msg.epoch || null;
     state.live = true;
     state.everConnected = true;
     state.attempt = 0;
@@ -369,6 +389,7 @@
     if (state.account) {
       state.authNeeded = false;
       showAuth(false);
+      resume();
       requestAccountState();
     } else {
       state.authNeeded = true;
@@ -388,6 +409,7 @@
     state.pendingToken = null;
     showAuth(false);
     activity("AUTH", `signed in as ${msg.account}`, "good");
+    resume();
     requestAccountState();
   }
 

@@ -119,6 +119,7 @@ def test_every_message_type_has_its_builder() -> None:
         MessageType.FILLS: sm.fills, MessageType.EQUITY_HISTORY: sm.equity_history,
         MessageType.KLINES: sm.klines,
         MessageType.SYMBOLS: sm.symbols,
+        MessageType.RESUMED: sm.resumed,
     }
     assert set(built) == set(MessageType)
     assert all(b.__name__ in sm.__all__ for b in built.values())

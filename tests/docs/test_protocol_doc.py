@@ -37,6 +37,7 @@ from engine.messages import MarketSnapshot
 from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import Action, CloseCode, ErrorCode, ExecutionType, MessageType
+from engine.server.bus import with_seq
 from engine.trading.events import ListEvent, OrderEvent
 from engine.trading.history import EquitySample, FillRecord, FillsPage
 from engine.trading.ledger import Ledger
@@ -228,7 +229,7 @@ def _fill_event() -> OrderEvent:
 
 #: Builder name -> what it sends, called as the server's code calls it.
 SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
-    "connected": lambda: [sm.connected("0.1.0", "alice", _feed(), TS),
+    "connected": lambda: [sm.connected("0.1.0", "alice", _feed(), TS, "3f9c2a7d1e5b8c40"),
                           sm.connected("0.1.0", None, _feed(), TS)],
     "error": lambda: [sm.error(ErrorCode.BAD_REQUEST.value, "field 'symbol' is required",
                                TS, RID)],
@@ -242,9 +243,13 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
         *(sm.order_update(OrderEvent(ExecutionType.NEW, o), TS, RID)
           for o in (_order(), _order(list_id=None, list_type=None, leg=None))),
         sm.order_update(_fill_event(), TS)],
-    "order_list_update": lambda: [sm.order_list_update(ListEvent(_order_list()), TS, RID)],
-    "order_event": lambda: [sm.order_event(OrderEvent(ExecutionType.TRADE, _order()), TS, RID),
-                            sm.order_event(ListEvent(_order_list()), TS)],
+    # account events reach clients through the bus, which numbers them (seq)
+    "resumed": lambda: [sm.resumed(True, TS, RID), sm.resumed(False, TS)],
+    "order_list_update": lambda: [with_seq(sm.order_list_update(ListEvent(_order_list()), TS,
+                                                                RID), 7)],
+    "order_event": lambda: [with_seq(sm.order_event(OrderEvent(ExecutionType.TRADE, _order()),
+                                                    TS, RID), 8),
+                            with_seq(sm.order_event(ListEvent(_order_list()), TS), 9)],
     "orders": lambda: [sm.orders([_order()], TS, RID)],
     "fills": lambda: [sm.fills(_fills_page(), TS, RID)],
     "equity_history": lambda: [sm.equity_history(

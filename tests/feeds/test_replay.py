@@ -204,7 +204,9 @@ def test_orders_fill_during_a_replay() -> None:
                       "type": "LIMIT", "quantity": "10", "price": "0.00141400"})
         placed = session.wait_for(lambda m: m.get("id") == "o1", timeout=5)
         assert placed["type"] == "ORDER_UPDATE", placed
+        # resting orders fill by traded volume: a smaller trade fills it in parts
         fill = session.wait_for(lambda m: m.get("type") == "ORDER_UPDATE"
-                                and m.get("executionType") == "TRADE", timeout=15)
-        assert fill["order"]["status"] == "FILLED"
+                                and m.get("executionType") == "TRADE"
+                                and m["order"]["status"] == "FILLED", timeout=15)
+        assert fill["order"]["filledQuantity"] == 10
         assert fill["order"]["avgPrice"] <= 0.001414

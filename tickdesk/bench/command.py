@@ -55,9 +55,48 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "extra connection that never reads; not in --quick)")
     p.add_argument("--conns-per-process", type=int, default=500,
                    help="connections per lean client process (default 500)")
+    p.add_argument("--cluster", action="store_true",
+                   help="one engine and two gateways over Redis Streams (needs redis-server) "
+                        "against the single process, same run: deliveries/s, latency, "
+                        "gateway CPU per delivery, failover (docs/scaling.md); N=100 at "
+                        "100 ticks/s unless --clients/--rates say otherwise")
+
+
+def _cmd_cluster(args: argparse.Namespace) -> int:
+    from tickdesk.bench.cluster import run_cluster_bench
+    from tickdesk.bench.runner import BenchError
+
+    quick = bool(args.quick)
+    n = (args.clients or [10 if quick else 100])[0]
+    rate = (args.rates or [20.0 if quick else 100.0])[0]
+    seconds = args.seconds or (2.0 if quick else 5.0)
+    flat = 0 if quick else (100_000 if args.flat_deliveries is None else args.flat_deliveries)
+    t0 = time.monotonic()
+    try:
+        report = run_cluster_bench(n, rate, seconds, flat_deliveries=flat,
+                                   failover_clients=5 if quick else 50,
+                                   per_proc=max(1, args.conns_per_process),
+                                   log=lambda s: print(s, file=sys.stderr, flush=True))
+    except BenchError as exc:
+        print(f"tickdesk bench: {exc}", file=sys.stderr)
+        return 1
+    print(report.render())
+    print(f"\n({time.monotonic() - t0:.0f} s on {os.cpu_count()} CPUs; N={n}, {rate:g} ticks/s "
+          f"for {seconds:g} s; latency = client receive - tick creation, CLOCK_MONOTONIC)")
+    if args.json:
+        doc = {"single": [dataclasses.asdict(r) for r in report.single],
+               "cluster": [dataclasses.asdict(r) for r in report.cluster],
+               "gateway_cpu_us": report.gateway_cpu_us, "failover_s": report.failover_s,
+               "recovered": report.recovered, "failover_clients": report.failover_clients,
+               "errors": report.errors}
+        Path(args.json).write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    rows = [*report.single, *report.cluster]
+    return 1 if report.errors or any(not r.ok for r in rows) else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if getattr(args, "cluster", False):
+        return _cmd_cluster(args)
     from tickdesk.bench.report import as_json, render
     from tickdesk.bench.runner import Workload, run_matrix
 

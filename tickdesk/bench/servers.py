@@ -15,7 +15,13 @@ reports its URL, then obeys commands from the parent's pipe:
 
 The ``ready`` message carries the process's resident set size before any
 client connected, so the parent can compute RSS per idle connection.
+* ``("mark",)`` — restart CPU accounting (a gateway of ``bench --cluster``,
+  which publishes nothing itself); answers ``("marked",)``.
 * ``("stop",)`` — stop the server and exit.
+
+Kinds: ``tickdesk``, ``reference``, and for ``tickdesk bench --cluster``
+``cluster-engine@REDIS_URL`` (the engine role; ticks are published here) and
+``cluster-gateway@REDIS_URL`` (a gateway; clients connect to it).
 
 tickdesk is the real :class:`~tickdesk.app.Engine` (simulated source at its
 slowest pulse, one symbol); ticks are told to its FeedActor as
@@ -78,12 +84,23 @@ def _cpu() -> tuple[float, float]:
 
 
 def _start(kind: str) -> tuple[str, Callable[[Trade], None], Callable[[], None]]:
-    if kind == "tickdesk":
+    role, _, redis_url = kind.partition("@")  # "cluster-engine@redis://..." (bench --cluster)
+    if role in ("tickdesk", "cluster-engine", "cluster-gateway"):
         from actors.messages import TradeTick
-        from engine.config import Config, FeedConfig, ServerConfig, SimulatedConfig, StoreConfig
+        from engine.config import (
+            ClusterConfig,
+            Config,
+            FeedConfig,
+            ServerConfig,
+            SimulatedConfig,
+            StoreConfig,
+        )
         from tickdesk.app import Engine
 
+        cluster = (ClusterConfig() if role == "tickdesk"
+                   else ClusterConfig(role=role.removeprefix("cluster-"), redis_url=redis_url))
         cfg = Config().with_overrides(
+            cluster=cluster,
             # All bench clients come from 127.0.0.1: lift the per-address limit.
             server=ServerConfig(host="127.0.0.1", port=0, max_connections=100_000,
                                 max_connections_per_ip=100_000),
@@ -152,6 +169,9 @@ def serve(kind: str, pipe: Connection) -> None:
                 before = sum(_cpu())
                 time.sleep(float(cmd[1]))
                 pipe.send(("idle", sum(_cpu()) - before, rss_bytes(), os_threads()))
+            elif cmd[0] == "mark":  # CPU accounting restarts here (a gateway's)
+                cpu0 = _cpu()
+                pipe.send(("marked",))
             elif cmd[0] == "stats":
                 user, sys_ = _cpu()
                 pipe.send(("stats", user - cpu0[0], sys_ - cpu0[1], os_threads()))

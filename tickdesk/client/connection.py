@@ -25,11 +25,16 @@ the threading is ours and simple:
 * **Reconnect**: after a drop (error, close by the server, staleness) the
   reader waits with exponential backoff (0.5 s doubling to 30 s, ±20 % jitter;
   :class:`engine.backoff.Backoff`) and retries for as long as the client is not
-  closed. Each new connection re-authenticates (``auth``) and re-subscribes
-  every symbol before requests flow again. Requests that were waiting when the
-  connection dropped fail with :class:`~tickdesk.client.errors.ConnectionLost`
-  (never resent: an order must not be placed twice); new requests wait for the
-  connection to come back, within their timeout.
+  closed. Each new connection re-authenticates (``auth``), resumes the
+  account's events where the last one stopped (``resume {epoch, seq}``: the
+  missed ORDER_UPDATE / ORDER_LIST_UPDATE arrive in order, then ``RESUMED``;
+  :attr:`TickdeskClient.resumed` says whether they all could) and re-subscribes
+  every symbol before requests flow again. An account event whose ``seq`` the
+  client already delivered is dropped, so none is delivered twice. Requests
+  that were waiting when the connection dropped fail with
+  :class:`~tickdesk.client.errors.ConnectionLost` (never resent: an order must
+  not be placed twice); new requests wait for the connection to come back,
+  within their timeout.
 * **Staleness watchdog**: with no frame for ``stale_after_s / 2`` the client
   sends a ``ping``; with no frame at all for ``stale_after_s`` it drops the
   connection and reconnects (protocol pings alone cannot see a hung server).
@@ -47,7 +52,7 @@ import random
 import select
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, cast
@@ -156,6 +161,8 @@ class TickdeskClient:
     ``stale_after_s``: drop a connection silent for that long (None: never).
     ``queue_size``: capacity of the :meth:`messages` buffer (0: no buffer).
     ``request_timeout_s``: default wait for a reply.
+    ``fallback_urls``: other gateways of the same engine (docs/scaling.md),
+    tried in turn when a reconnect fails; the account's events resume there.
 
     Use it as a context manager, or call :meth:`connect` and :meth:`close`.
     """
@@ -173,10 +180,14 @@ class TickdeskClient:
         queue_size: int = 10_000,
         backoff: BackoffPolicy | None = None,
         poll_s: float = 0.25,
+        fallback_urls: Sequence[str] = (),
     ) -> None:
         if stale_after_s is not None and stale_after_s <= 0:
             raise ValueError(f"stale_after_s must be > 0, got {stale_after_s!r}")
         self.url = url
+        #: ``url`` then ``fallback_urls`` (other gateways of the same engine):
+        #: a reconnect that fails moves on to the next one.
+        self.urls: tuple[str, ...] = (url, *fallback_urls)
         self.token = token
         self.reconnect = reconnect
         self.stale_after_s = stale_after_s
@@ -207,6 +218,9 @@ class TickdeskClient:
         self._feed: Message | None = None
         self._reconnects = 0
         self._retry_in_s: float | None = None
+        self._epoch: str | None = None  # of the last CONNECTED
+        self._seq = 0  # the last account event's seq delivered
+        self._resumed: bool | None = None
         self.last_close_code: int | None = None
         """The close code of the last connection the server closed (None if none)."""
 
@@ -244,6 +258,20 @@ class TickdeskClient:
         """The symbols this client keeps subscribed (restored on reconnect)."""
         with self._lock:
             return tuple(self._subs)
+
+    @property
+    def resumed(self) -> bool | None:
+        """The last reconnect's ``RESUMED.recovered`` (None: no resume yet).
+        False: some account events could not be recovered; re-fetch the orders
+        and the portfolio."""
+        with self._lock:
+            return self._resumed
+
+    @property
+    def last_seq(self) -> int:
+        """The ``seq`` of the last account event delivered (0: none)."""
+        with self._lock:
+            return self._seq
 
     @property
     def reconnects(self) -> int:
@@ -672,6 +700,12 @@ class TickdeskClient:
         if kind == "FEED_STATUS":
             with self._lock:
                 self._feed = {k: v for k, v in msg.items() if k not in ("type", "timestamp")}
+        seq = msg.get("seq")
+        if isinstance(seq, int) and kind in ("ORDER_UPDATE", "ORDER_LIST_UPDATE"):
+            with self._lock:
+                if seq <= self._seq:
+                    return  # delivered already (live and resumed around a reconnect)
+                self._seq = seq
         if self._on_message is not None:
             try:
                 self._on_message(msg)
@@ -689,13 +723,34 @@ class TickdeskClient:
                         del self._pending[rid]
                         pending.done.set()
 
-    def _greeted(self, msg: Message) -> None:
+    def _greeted(self, msg: Message) -> str | None:
+        """Take CONNECTED in; returns the previous connection's epoch (None: first)."""
         with self._lock:
+            previous = self._epoch
+            epoch = msg.get("epoch")
+            self._epoch = epoch if isinstance(epoch, str) else None
             self._account = msg.get("account")
             self._server = msg.get("server")
             feed = msg.get("feed")
             if isinstance(feed, dict):
                 self._feed = dict(feed)
+            return previous
+
+    def _resume(self, ws: websocket.WebSocket, deadline: float, epoch: str) -> None:
+        """``resume`` after a reconnect: the missed events are dispatched as they
+        come (in order), then RESUMED says whether that was all of them."""
+        with self._lock:
+            seq = self._seq
+        reply = self._handshake_call(ws, deadline, {"action": "resume", "epoch": epoch,
+                                                    "seq": seq})
+        recovered = reply.get("type") == "RESUMED" and reply.get("recovered") is True
+        with self._lock:
+            self._resumed = recovered
+            if not recovered:
+                self._seq = 0  # a new history: every event of it is new
+        if not recovered:
+            log.warning("%s: account events since seq %d could not be recovered; re-fetch "
+                        "the orders and the portfolio", self._name, seq)
 
     # -- internals: one connection ------------------------------------------------------
 
@@ -721,7 +776,7 @@ class TickdeskClient:
             hello = self._handshake_read(ws, deadline, lambda m: True)
             if hello.get("type") != "CONNECTED":
                 raise _Handshake(f"expected CONNECTED, got {hello.get('type')}")
-            self._greeted(hello)
+            previous = self._greeted(hello)
             if self.token is not None:
                 reply = self._handshake_call(ws, deadline, {"action": "auth",
                                                             "token": self.token})
@@ -729,6 +784,8 @@ class TickdeskClient:
                     raise CommandError.from_message(reply)
                 with self._lock:
                     self._account = reply.get("account")
+            if previous is not None and self.account is not None:
+                self._resume(ws, deadline, previous)
             self._restore_subscriptions(ws, deadline)
             with self._lock:
                 if self._closed():
@@ -845,6 +902,7 @@ class TickdeskClient:
                     current = self._open()
                 except (_Handshake, CommandError) as exc:
                     reason = f"reconnect failed: {exc}"
+                    self.url = self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
                     continue
                 backoff.on_started(time.monotonic())
                 with self._lock:

@@ -1,0 +1,520 @@
+"""The Redis Streams bus: one engine, many gateways.
+
+Edge module. The same contract as :class:`~engine.server.bus.InProcessBus`
+(see :mod:`engine.server.bus`), across Redis (redis-py's synchronous client,
+which is thread-safe: every thread takes its own connection from the pool).
+
+The engine side (``publish``, ``to_account``, ``to_account_now``,
+``broadcast``) is called from the engine's actor threads and writes each
+message **once**, whatever the number of gateways and clients:
+
+=====================  ==================================================
+``P:market``           every MARKET_UPDATE and BOOK_UPDATE, encoded by the engine
+``P:latest``           hash: the latest MARKET_UPDATE of each symbol (snapshots)
+``P:latestbook``       hash: the latest BOOK_UPDATE of each symbol
+``P:acct:ACCOUNT``     the account's events, stream id ``SEQ-0`` (resume reads it)
+``P:events``           every account event, for the gateways' live fan-out
+``P:periodic``         POSITION_UPDATE / PORTFOLIO_UPDATE (no seq)
+``P:bcast``            FEED_STATUS
+``P:cmd``              commands, read by the engine's consumer group ``engine``
+``P:reply:GATEWAY``    the direct replies to one gateway's connections
+``P:epoch``            the name of the history (new when Redis lost it)
+=====================  ==================================================
+
+Each gateway runs one reader thread (:meth:`RedisBus.start_gateway`) that
+reads every stream it needs with one blocking ``XREAD`` (bounded: at most
+:data:`READ_COUNT` entries, :data:`BLOCK_MS` of wait) and writes what it
+reads to its local hub's channels, unchanged. The engine runs one command
+thread (:meth:`RedisBus.start_engine`): ``XREADGROUP`` on ``P:cmd``, each
+command re-decoded (:func:`~engine.protocol.commands.decode_command`) and
+handed to ``route`` with a :class:`RemoteChannel` as its channel; the entry
+is acknowledged (``XACK``) when its first answer leaves, i.e. after the
+settle that executes it. Entries delivered to an engine that died before
+answering them (still pending at start) are not run again: they are answered
+``ERROR INTERNAL`` (their outcome, if any, is in ``get_orders``), so a
+command is executed at most once across engine restarts. Commands sent
+while no engine runs wait in the stream and are run when it starts.
+
+Bounds and overflow policies: every stream is capped (``MAXLEN ~``):
+market :data:`MARKET_CAP`, account streams ``history`` entries (a resume
+reaching back further gets ``recovered: false``), replies and events
+:data:`STREAM_CAP`, commands :data:`COMMAND_CAP`. A gateway has at most
+about ``max_pending`` commands unanswered (counted down on each answer;
+``submit`` returns False beyond it, the client gets ``ERROR``), so the
+command cap is never reached by live commands. A Redis error on the
+engine side is logged and counted, never raised into the feed; the reader
+threads retry with a bounded back-off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis
+
+from engine.account_log import Resume, resume_from
+from engine.errors import InternalError, ProtocolError
+from engine.protocol import server_messages as sm
+from engine.protocol.commands import decode_command
+from engine.protocol.frames import text_frame
+from engine.protocol.server_messages import Outgoing
+from engine.server.bus import AccountRequest, with_seq
+from engine.server.channel import Channel
+from engine.server.hub import Hub
+
+__all__ = ["COMMAND_CAP", "MARKET_CAP", "RedisBus", "RedisBusStatistics", "RemoteChannel"]
+
+log = logging.getLogger("tickdesk.redis_bus")
+
+MARKET_CAP = 10_000
+STREAM_CAP = 10_000
+COMMAND_CAP = 100_000
+READ_COUNT = 512
+BLOCK_MS = 100
+#: How often a gateway checks that Redis still has its history (the epoch).
+EPOCH_CHECK_S = 0.5
+_GROUP = "engine"
+_CONSUMER = "engine"
+_RETRY_S = (0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisBusStatistics:
+    """What the bus counted (approximate: read without a lock)."""
+
+    written: int
+    write_errors: int
+    read: int
+    commands: int
+
+
+def _outgoing(payload: bytes, key: bytes | None = None) -> Outgoing:
+    """A message read from Redis: the engine's bytes, framed once per gateway."""
+    return Outgoing(payload, text_frame(payload), key.decode() if key else None)
+
+
+class RemoteChannel:
+    """The engine side's handle on one gateway connection: what an actor
+    ``deliver``s to it goes to that gateway's reply stream. The first answer
+    acknowledges the command (``on_answer``)."""
+
+    def __init__(self, bus: RedisBus, gateway: str, conn_id: int,
+                 on_answer: Callable[[], None] | None = None) -> None:
+        self.conn_id = conn_id
+        self.gateway = gateway
+        self._bus = bus
+        self._on_answer = on_answer
+
+    @property
+    def address(self) -> str:
+        return f"{self.gateway}/{self.conn_id}"
+
+    def answered(self) -> None:
+        cb, self._on_answer = self._on_answer, None
+        if cb is not None:
+            cb()
+
+    def deliver(self, out: Outgoing) -> None:
+        self._bus._write(lambda p: p.xadd(self._bus.key("reply", self.gateway),
+                                          {"c": self.conn_id, "p": out.payload},
+                                          maxlen=STREAM_CAP))
+        self.answered()
+
+    def close(self, code: int, reason: str) -> None:
+        """The engine does not close gateway connections."""
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+
+class RedisBus:
+    """The bus over Redis Streams (see the module docstring).
+
+    One object serves one process: the engine (``start_engine``) or a gateway
+    (``start_gateway``). ``accounts`` are the configured accounts (the
+    engine sends their periodic updates; gateways deliver them to whoever
+    is connected)."""
+
+    def __init__(self, url: str, *, accounts: Sequence[str] = ("default",),
+                 prefix: str = "td:", history: int = 1000, max_pending: int = 10_000,
+                 gateway: str | None = None, timeout_s: float = 5.0,
+                 now_ms: Callable[[], int] = lambda: 0) -> None:
+        """``now_ms``: the clock of the errors this bus answers itself."""
+        self._now_ms = now_ms
+        self._r = redis.Redis.from_url(url, socket_timeout=timeout_s,
+                                       socket_connect_timeout=timeout_s)
+        self._prefix = prefix
+        self._accounts = list(accounts)
+        self.history = history
+        self.gateway = gateway or uuid.uuid4().hex[:12]
+        self._max_pending = max_pending
+        self._lock = threading.Lock()
+        self._seq: dict[str, int] = {}
+        self._epoch = ""
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._hub: Hub | None = None
+        #: gateway side: conn_id -> the local channel of an unanswered command's sender
+        self._waiting: dict[int, int] = {}
+        self._written = self._write_errors = self._read = self._commands = 0
+        #: called (reader thread) when the epoch changed: the history is gone
+        self.on_epoch_change: Callable[[str], None] | None = None
+
+    # -- names ------------------------------------------------------------------
+
+    def key(self, *parts: str) -> str:
+        return self._prefix + ":".join(parts)
+
+    @property
+    def epoch(self) -> str:
+        if not self._epoch:
+            self._epoch = self._ensure_epoch()
+        return self._epoch
+
+    def _ensure_epoch(self) -> str:
+        fresh = uuid.uuid4().hex[:16]
+        self._r.set(self.key("epoch"), fresh, nx=True)
+        got: Any = self._r.get(self.key("epoch"))
+        return got.decode() if got else fresh
+
+    # -- engine side -------------------------------------------------------------
+
+    def _write(self, build: Callable[[Any], object]) -> bool:
+        """One pipelined write; False (logged, counted) when Redis refuses."""
+        try:
+            pipe: Any = self._r.pipeline(transaction=False)
+            build(pipe)
+            pipe.execute()
+            self._written += 1
+            return True
+        except redis.RedisError as exc:
+            self._write_errors += 1
+            if self._write_errors in (1, 10, 100) or self._write_errors % 1000 == 0:
+                log.warning("redis bus: write failed (%d so far): %s", self._write_errors, exc)
+            return False
+
+    def publish(self, symbol: str, out: Outgoing) -> int:
+        def build(p: Any) -> None:
+            p.xadd(self.key("market"), {"s": symbol, "k": out.conflate_key or "",
+                                        "p": out.payload}, maxlen=MARKET_CAP)
+            p.hset(self.key("latest"), symbol, out.payload)
+        self._write(build)
+        return 0  # the subscribers are the gateways', counted there
+
+    def publish_book(self, symbol: str, out: Outgoing) -> int:
+        def build(p: Any) -> None:
+            p.xadd(self.key("market"), {"s": symbol, "k": out.conflate_key or "",
+                                        "p": out.payload, "b": 1}, maxlen=MARKET_CAP)
+            p.hset(self.key("latestbook"), symbol, out.payload)
+        self._write(build)
+        return 0
+
+    def latest(self, symbol: str, book: bool = False) -> Outgoing | None:
+        """The latest MARKET_UPDATE (or BOOK_UPDATE) of ``symbol``, for a snapshot."""
+        got: Any = self._r.hget(self.key("latestbook" if book else "latest"), symbol)
+        return None if got is None else _outgoing(got, symbol.encode() if not book else None)
+
+    def _next_seq(self, account: str) -> int:
+        """The account's next seq (under the lock). After an engine restart the
+        count goes on from the account stream's last id."""
+        seq = self._seq.get(account)
+        if seq is None:
+            seq = self._last_seq(account)
+        seq += 1
+        self._seq[account] = seq
+        return seq
+
+    def _last_seq(self, account: str) -> int:
+        last: Any = self._r.xrevrange(self.key("acct", account), count=1)
+        return int(last[0][0].split(b"-")[0]) if last else 0
+
+    def to_account(self, account: str, out: Outgoing, origin: Channel | None = None,
+                   origin_out: Outgoing | None = None) -> int:
+        with self._lock:
+            try:
+                seq = self._next_seq(account)
+            except redis.RedisError as exc:
+                self._write_errors += 1
+                log.warning("redis bus: account %s event not announced: %s", account, exc)
+                return 0
+            stamped = with_seq(out, seq)
+            fields: dict[str, Any] = {"a": account, "p": stamped.payload, "n": seq}
+            if isinstance(origin, RemoteChannel):
+                fields["o"] = origin.address
+                fields["q"] = (stamped if origin_out is None
+                               else with_seq(origin_out, seq)).payload
+
+            def build(p: Any) -> None:
+                p.xadd(self.key("acct", account), {"p": stamped.payload}, id=f"{seq}-0",
+                       maxlen=self.history)
+                p.xadd(self.key("events"), fields, maxlen=STREAM_CAP)
+            self._write(build)
+        if isinstance(origin, RemoteChannel):
+            origin.answered()
+        return seq
+
+    def to_account_now(self, account: str, out: Outgoing) -> None:
+        self._write(lambda p: p.xadd(self.key("periodic"), {"a": account, "p": out.payload},
+                                     maxlen=STREAM_CAP))
+
+    def broadcast(self, out: Outgoing) -> None:
+        def build(p: Any) -> None:
+            p.xadd(self.key("bcast"), {"p": out.payload}, maxlen=1000)
+            p.set(self.key("feedstatus"), out.payload)  # for a gateway's CONNECTED
+        self._write(build)
+
+    def feed_status(self) -> dict[str, Any] | None:
+        """The feed object of the engine's last FEED_STATUS (None: none yet)."""
+        got: Any = self._r.get(self.key("feedstatus"))
+        if got is None:
+            return None
+        msg = orjson.loads(got)
+        return {k: v for k, v in msg.items() if k not in ("type", "timestamp")}
+
+    def accounts(self) -> list[str]:
+        return list(self._accounts)
+
+    def start_engine(self, route: Callable[[AccountRequest], bool]) -> None:
+        """Start the command thread: ``route`` runs each command (its one answer
+        goes to the command's :class:`RemoteChannel`)."""
+        self._ensure_group()
+        self._answer_orphans()
+        self._spawn("redis-bus-commands", lambda: self._command_loop(route))
+
+    def _ensure_group(self) -> None:
+        try:
+            self._r.xgroup_create(self.key("cmd"), _GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def _answer_orphans(self) -> None:
+        """Commands a previous engine took and never answered: answered
+        ``ERROR INTERNAL`` (not run again: at most once)."""
+        while True:
+            got: Any = self._r.xreadgroup(_GROUP, _CONSUMER, {self.key("cmd"): "0"},
+                                          count=READ_COUNT)
+            entries = got[0][1] if got else []
+            if not entries:
+                return
+            for entry_id, fields in entries:
+                rid = self._request_id(fields)
+                channel = RemoteChannel(self, fields[b"g"].decode(), int(fields[b"c"]))
+                err = InternalError(rid)
+                channel.deliver(sm.error(err.code, "the engine restarted while running this "
+                                         "command; see get_orders for its outcome", self._now_ms(),
+                                         rid))
+                self._r.xack(self.key("cmd"), _GROUP, entry_id)
+
+    @staticmethod
+    def _request_id(fields: dict[bytes, bytes]) -> Any:
+        with contextlib.suppress(Exception):
+            body = orjson.loads(fields[b"b"])
+            if isinstance(body, dict):
+                return body.get("id")
+        return None
+
+    def _command_loop(self, route: Callable[[AccountRequest], bool]) -> None:
+        key = self.key("cmd")
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                got: Any = self._r.xreadgroup(_GROUP, _CONSUMER, {key: ">"}, count=READ_COUNT,
+                                              block=BLOCK_MS)
+                failures = 0
+            except redis.ResponseError as exc:
+                if "NOGROUP" in str(exc):  # Redis lost the stream (restarted)
+                    with contextlib.suppress(redis.RedisError):
+                        self._ensure_group()
+                    continue
+                failures = self._pause(failures, exc)
+                continue
+            except redis.RedisError as exc:
+                failures = self._pause(failures, exc)
+                continue
+            for _key, entries in got or ():
+                for entry_id, fields in entries:
+                    self._run_command(entry_id, fields, route)
+
+    def _run_command(self, entry_id: bytes, fields: dict[bytes, bytes],
+                     route: Callable[[AccountRequest], bool]) -> None:
+        self._commands += 1
+        key = self.key("cmd")
+
+        def ack() -> None:
+            with contextlib.suppress(redis.RedisError):
+                self._r.xack(key, _GROUP, entry_id)
+
+        channel = RemoteChannel(self, fields[b"g"].decode(), int(fields[b"c"]), ack)
+        rid = self._request_id(fields)
+        try:
+            cmd = decode_command(fields[b"b"])
+            req = AccountRequest(fields[b"a"].decode(), channel, cmd.request_id, cmd.action,
+                                 cmd.body, cmd.args)
+            if not route(req):
+                raise InternalError(cmd.request_id)
+        except ProtocolError as exc:
+            channel.deliver(sm.error(exc.code, exc.message, self._now_ms(), rid))
+        except Exception:  # a bug: the command is answered, the reader goes on
+            log.exception("redis bus: command %s failed", entry_id.decode())
+            err = InternalError(rid)
+            channel.deliver(sm.error(err.code, err.message, self._now_ms(), rid))
+
+    # -- gateway side ------------------------------------------------------------
+
+    def submit(self, request: AccountRequest) -> bool:
+        """Send a command to the engine (the answer comes back on this
+        gateway's reply stream, or on the events stream for an order)."""
+        with self._lock:
+            if len(self._waiting) >= self._max_pending:
+                return False
+        body = dict(request.body)
+        body.setdefault("action", request.action.value)
+        ok = self._write(lambda p: p.xadd(self.key("cmd"), {
+            "a": request.account, "g": self.gateway, "c": request.channel.conn_id,
+            "b": orjson.dumps(body)}, maxlen=COMMAND_CAP))
+        if ok:
+            with self._lock:
+                self._waiting[request.channel.conn_id] = (
+                    self._waiting.get(request.channel.conn_id, 0) + 1)
+        return ok
+
+    def resume(self, account: str, epoch: str, seq: int) -> Resume:
+        """What the account's connection missed after ``seq`` (one XRANGE)."""
+        current = self._ensure_epoch()
+        last = self._last_seq(account)
+        if epoch != current or seq < 0 or last - seq > self.history:
+            return Resume(False)
+        got: Any = (self._r.xrange(self.key("acct", account), min=f"{seq + 1}-0",
+                                   count=self.history + 1) if last > seq else [])
+        history = [(int(i.split(b"-")[0]), f[b"p"]) for i, f in got]
+        return resume_from(current, epoch, seq, last, history)
+
+    def start_gateway(self, hub: Hub) -> None:
+        """Start the reader thread: what the engine writes goes to ``hub``'s channels."""
+        self._hub = hub
+        self._epoch = self._ensure_epoch()
+        names = [self.key(n) for n in ("market", "events", "periodic", "bcast")]
+        names.append(self.key("reply", self.gateway))
+        last = {name: self._tail(name) for name in names}
+        self._spawn("redis-bus-reader", lambda: self._reader_loop(last))
+
+    def _tail(self, name: str) -> str:
+        got: Any = self._r.xrevrange(name, count=1)
+        return got[0][0].decode() if got else "0-0"
+
+    def _reader_loop(self, last: dict[str, str]) -> None:
+        failures = 0
+        checked_at = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                streams: dict[Any, Any] = dict(last)
+                got: Any = self._r.xread(streams, count=READ_COUNT, block=BLOCK_MS)
+                failures = 0
+            except redis.RedisError as exc:
+                failures = self._pause(failures, exc)
+                continue
+            for name, entries in got or ():
+                name_s = name.decode()
+                for entry_id, fields in entries:
+                    self._read += 1
+                    try:
+                        self._dispatch(name_s, fields)
+                    except Exception:  # a malformed entry: skipped, the reader goes on
+                        log.exception("redis bus: cannot deliver %s %s", name_s,
+                                      entry_id.decode())
+                    last[name_s] = entry_id.decode()
+            now = time.monotonic()
+            if now - checked_at >= EPOCH_CHECK_S:  # not per read: it would delay the next
+                checked_at = now
+                self._check_epoch(last)
+
+    def _check_epoch(self, last: dict[str, str]) -> None:
+        try:
+            current = self._ensure_epoch()
+        except redis.RedisError:
+            return
+        if current != self._epoch:
+            self._epoch = current
+            for name in last:  # Redis lost the streams: read them from the start
+                last[name] = "0-0"
+            cb = self.on_epoch_change
+            if cb is not None:
+                cb(current)
+
+    def _dispatch(self, name: str, f: dict[bytes, bytes]) -> None:
+        hub = self._hub
+        if hub is None:  # pragma: no cover - start_gateway sets it first
+            return
+        if name == self.key("market"):
+            symbol = f[b"s"].decode()
+            out = _outgoing(f[b"p"], f.get(b"k"))
+            if b"b" in f:
+                hub.publish_book(symbol, out)
+            else:
+                hub.publish(symbol, out)
+        elif name == self.key("events"):
+            account = f[b"a"].decode()
+            origin = f.get(b"o", b"").decode()
+            own = self.gateway + "/"
+            if origin.startswith(own):
+                conn = int(origin[len(own):])
+                ch = hub.channel(conn)
+                self._answered(conn)
+                if ch is not None:
+                    hub.to_account(account, _outgoing(f[b"p"]), skip=ch)
+                    ch.deliver(_outgoing(f[b"q"]))
+                    return
+            hub.to_account(account, _outgoing(f[b"p"]))
+        elif name == self.key("periodic"):
+            hub.to_account(f[b"a"].decode(), _outgoing(f[b"p"]))
+        elif name == self.key("bcast"):
+            hub.broadcast(_outgoing(f[b"p"]))
+        else:  # this gateway's replies
+            conn = int(f[b"c"])
+            self._answered(conn)
+            ch = hub.channel(conn)
+            if ch is not None:
+                ch.deliver(_outgoing(f[b"p"]))
+
+    def _answered(self, conn: int) -> None:
+        with self._lock:
+            n = self._waiting.get(conn, 0)
+            if n <= 1:
+                self._waiting.pop(conn, None)
+            else:
+                self._waiting[conn] = n - 1
+
+    # -- both --------------------------------------------------------------------
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(t)
+        t.start()
+
+    def _pause(self, failures: int, exc: Exception) -> int:
+        """Wait before the next try (bounded back-off); the stop event ends it."""
+        delay = _RETRY_S[min(failures, len(_RETRY_S) - 1)]
+        if failures in (0, 10) or failures % 100 == 0:
+            log.warning("redis bus: %s; retrying", exc)
+        self._stop.wait(delay)
+        return failures + 1
+
+    def statistics(self) -> RedisBusStatistics:
+        return RedisBusStatistics(self._written, self._write_errors, self._read, self._commands)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the threads (each within ``timeout``) and close the pool."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+        self._r.close()

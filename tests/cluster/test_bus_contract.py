@@ -1,0 +1,212 @@
+"""The bus contract (engine/server/bus.py), the same tests on both buses:
+the in-process one (one object, the hub's channels) and the Redis Streams one
+(an engine-side and a gateway-side RedisBus on a real redis-server).
+
+What a client would notice: the bytes it receives, to which connections,
+in which order, with which ``seq``; that a command reaches the engine and its
+one answer comes back to the connection that sent it; what a resume returns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+
+from engine.protocol.enums import Action
+from engine.protocol.frames import text_frame
+from engine.protocol.server_messages import Outgoing
+from engine.server.bus import AccountRequest, Bus, InProcessBus
+from engine.server.hub import Hub
+from engine.server.redis_bus import RedisBus
+from tests.cluster.redis_server import RedisServer
+from tests.conftest import wait_until
+
+
+def message(mtype: str, conflate: str | None = None, **fields: Any) -> Outgoing:
+    payload = orjson.dumps({"type": mtype, **fields, "timestamp": 1})
+    return Outgoing(payload, text_frame(payload), conflate)
+
+
+class Recorder:
+    """A client's channel: what it received, in order."""
+
+    _ids = iter(range(1, 1_000_000))
+
+    def __init__(self) -> None:
+        self.conn_id = next(self._ids)
+        self.closed = False
+        self._lock = threading.Lock()
+        self.got: list[Outgoing] = []
+
+    def deliver(self, out: Outgoing) -> None:
+        with self._lock:
+            self.got.append(out)
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = True
+
+    def messages(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [orjson.loads(o.payload) for o in self.got]
+
+
+@dataclass
+class Pair:
+    """The engine's side and a gateway's side of one bus (the same object in one process)."""
+
+    engine: Bus
+    gateway: Bus
+    hub: Hub
+    commands: list[AccountRequest] = field(default_factory=list)
+    answer: Callable[[AccountRequest], None] | None = None
+
+    def route(self, req: AccountRequest) -> bool:
+        self.commands.append(req)
+        if self.answer is not None:
+            self.answer(req)
+        return True
+
+    def connect(self, account: str | None = None) -> Recorder:
+        ch = Recorder()
+        self.hub.add(ch)
+        if account is not None:
+            self.hub.set_account(ch, account)
+        return ch
+
+
+def _local() -> Iterator[Pair]:
+    hub = Hub()
+    holder: list[Pair] = []
+    bus = InProcessBus(hub, lambda req: holder[0].route(req))
+    pair = Pair(bus, bus, hub)
+    holder.append(pair)
+    yield pair
+
+
+def _redis(server: RedisServer) -> Iterator[Pair]:
+    hub = Hub()
+    engine = RedisBus(server.url, accounts=("alice", "bob"))
+    gateway = RedisBus(server.url, accounts=("alice", "bob"), gateway="g1")
+    pair = Pair(engine, gateway, hub)
+    gateway.start_gateway(hub)
+    engine.start_engine(pair.route)
+    try:
+        yield pair
+    finally:
+        gateway.close()
+        engine.close()
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def pair(request: pytest.FixtureRequest) -> Iterator[Pair]:
+    if request.param == "in-process":
+        yield from _local()
+    else:
+        yield from _redis(request.getfixturevalue("redis_server"))
+
+
+def test_a_market_frame_reaches_each_subscriber_with_the_engines_bytes(pair: Pair) -> None:
+    watcher, other = pair.connect(), pair.connect()
+    pair.hub.subscribe(watcher, "BTCUSDT")
+    pair.hub.subscribe(other, "ETHUSDT")
+    ticks = [message("MARKET_UPDATE", "BTCUSDT", symbol="BTCUSDT", price=p) for p in (1, 2, 3)]
+    for out in ticks:
+        pair.engine.publish("BTCUSDT", out)
+    wait_until(lambda: len(watcher.got) == 3, what="three ticks")
+    assert [o.payload for o in watcher.got] == [o.payload for o in ticks]
+    assert [o.frame for o in watcher.got] == [o.frame for o in ticks]
+    assert {o.conflate_key for o in watcher.got} == {"BTCUSDT"}  # still conflated when slow
+    book = message("BOOK_UPDATE", symbol="ETHUSDT")
+    pair.hub.subscribe_book(other, "ETHUSDT")
+    pair.engine.publish_book("ETHUSDT", book)
+    wait_until(lambda: len(other.got) == 1, what="the book")
+    assert other.got[0].payload == book.payload
+    assert len(watcher.got) == 3
+
+
+def test_account_events_are_numbered_and_reach_every_connection_of_the_account(
+        pair: Pair) -> None:
+    a1, a2, bob = pair.connect("alice"), pair.connect("alice"), pair.connect("bob")
+    for n in range(3):
+        pair.engine.to_account("alice", message("ORDER_UPDATE", orderId=n))
+    pair.engine.to_account("bob", message("ORDER_UPDATE", orderId=9))
+    wait_until(lambda: len(a1.got) == 3 and len(a2.got) == 3 and len(bob.got) == 1,
+               what="the events")
+    for ch in (a1, a2):
+        assert [(m["orderId"], m["seq"]) for m in ch.messages()] == [(0, 1), (1, 2), (2, 3)]
+    assert [(m["orderId"], m["seq"]) for m in bob.messages()] == [(9, 1)]  # per account
+
+
+def test_the_issuer_gets_its_events_with_its_id_and_the_same_seq(pair: Pair) -> None:
+    issuer, watcher = pair.connect("alice"), pair.connect("alice")
+
+    def answer(req: AccountRequest) -> None:
+        # what the OrderMonitorActor does: the account's event, the issuer's with its id
+        pair.engine.to_account(req.account, message("ORDER_UPDATE", orderId=1), req.channel,
+                               message("ORDER_UPDATE", orderId=1, id=req.request_id))
+
+    pair.answer = answer
+    body = {"action": "get_orders", "id": "q1"}
+    assert pair.gateway.submit(AccountRequest("alice", issuer, "q1", Action.GET_ORDERS, body))
+    wait_until(lambda: len(issuer.got) == 1 and len(watcher.got) == 1, what="the event")
+    assert issuer.messages() == [{"type": "ORDER_UPDATE", "orderId": 1, "id": "q1",
+                                  "timestamp": 1, "seq": 1}]
+    assert watcher.messages() == [{"type": "ORDER_UPDATE", "orderId": 1, "timestamp": 1,
+                                   "seq": 1}]
+
+
+def test_a_command_reaches_the_engine_and_its_one_answer_reaches_the_sender(pair: Pair) -> None:
+    sender, bystander = pair.connect("alice"), pair.connect("alice")
+    pair.answer = lambda req: req.channel.deliver(message("ORDERS", id=req.request_id))
+    body = {"action": "get_orders", "status": "all", "id": 7}
+    assert pair.gateway.submit(AccountRequest("alice", sender, 7, Action.GET_ORDERS, body))
+    wait_until(lambda: len(sender.got) == 1, what="the answer")
+    assert sender.messages() == [{"type": "ORDERS", "id": 7, "timestamp": 1}]
+    [req] = pair.commands
+    assert (req.account, req.action, req.request_id, req.body) == ("alice", Action.GET_ORDERS, 7,
+                                                                   body)
+    assert req.args == pair.commands[0].args
+    assert bystander.got == []
+
+
+def test_periodic_updates_and_broadcasts(pair: Pair) -> None:
+    alice, bob, anonymous = pair.connect("alice"), pair.connect("bob"), pair.connect()
+    assert set(pair.engine.accounts()) >= {"alice", "bob"}
+    pair.engine.to_account_now("alice", message("POSITION_UPDATE"))
+    pair.engine.broadcast(message("FEED_STATUS"))
+    wait_until(lambda: len(alice.got) == 2 and len(bob.got) == 1 and len(anonymous.got) == 1,
+               what="the updates")
+    assert [m["type"] for m in alice.messages()] == ["POSITION_UPDATE", "FEED_STATUS"]
+    assert "seq" not in alice.messages()[0]  # periodic: not an account event
+    assert [m["type"] for m in bob.messages()] == ["FEED_STATUS"]
+
+
+def test_resume_returns_what_was_missed_in_order(pair: Pair) -> None:
+    seqs = [pair.engine.to_account("alice", message("ORDER_UPDATE", orderId=n))
+            for n in range(5)]
+    assert seqs == [1, 2, 3, 4, 5]
+    epoch = pair.gateway.epoch
+    got = pair.gateway.resume("alice", epoch, 2)
+    assert got.recovered
+    assert [orjson.loads(p)["orderId"] for p in got.events] == [2, 3, 4]
+    assert pair.gateway.resume("alice", epoch, 5).recovered  # nothing missed
+    assert pair.gateway.resume("alice", epoch, 5).events == ()
+    assert not pair.gateway.resume("alice", "another-epoch", 2).recovered
+    assert not pair.gateway.resume("alice", epoch, 6).recovered  # ahead: another history
+    assert pair.gateway.resume("nobody", epoch, 0).recovered
+
+
+def test_a_resume_past_the_kept_history_is_not_recovered(pair: Pair) -> None:
+    cap = pair.engine.history if isinstance(pair.engine, RedisBus) else 1000
+    for n in range(cap + 5):
+        pair.engine.to_account("alice", message("ORDER_UPDATE", orderId=n))
+    epoch = pair.gateway.epoch
+    assert not pair.gateway.resume("alice", epoch, 1).recovered
+    recent = pair.gateway.resume("alice", epoch, cap)
+    assert recent.recovered
+    assert [orjson.loads(p)["seq"] for p in recent.events] == list(range(cap + 1, cap + 6))
