@@ -278,6 +278,21 @@ def make_store_directory(path: str) -> None:
                              f"{exc.strerror}") from None
 
 
+def _gated_frames(target: ActorSlot, gate: InboundGate) -> Callable[[bytes | str, bool], bool]:
+    """A session's frames from the I/O thread to its actor, counted by ``gate``:
+    the callback answers False (pause reading this socket) once the actor has
+    ``gate.limit`` of them waiting."""
+
+    def on_message(data: bytes | str, binary: bool) -> bool:
+        more = gate.enter()
+        if not target.tell(ClientFrame(data, binary)):
+            gate.leave()
+            return True
+        return more
+
+    return on_message
+
+
 class Engine:
     """The whole engine in one object; start/stop it, or use it as a context manager."""
 
@@ -903,14 +918,7 @@ class Engine:
         target = ActorSlot(f"connection-{conn_id}")
         gate = InboundGate(on_room=lambda: self.edge.resume(channel))
 
-        def on_message(data: bytes | str, binary: bool) -> bool:
-            # I/O thread: count the frame; False (pause reading) once the actor
-            # has ``gate.limit`` of them waiting.
-            more = gate.enter()
-            if not target.tell(ClientFrame(data, binary)):
-                gate.leave()
-                return True
-            return more
+        on_message = _gated_frames(target, gate)
 
         def start() -> None:
             # CONNECTED and the hub before the actor: once the client has read
@@ -974,12 +982,7 @@ class Engine:
         target = ActorSlot(f"binance-{channel.conn_id}")
         gate = InboundGate(on_room=lambda: self.edge.resume(channel))
 
-        def on_message(data: bytes | str, binary: bool) -> bool:
-            more = gate.enter()
-            if not target.tell(ClientFrame(data, binary)):
-                gate.leave()
-                return True
-            return more
+        on_message = _gated_frames(target, gate)
 
         def start() -> None:
             join_binance(channel, self.services, route, account)
