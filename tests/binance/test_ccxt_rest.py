@@ -132,3 +132,7 @@ def test_ccxt_fetch_trades_reads_the_trades_the_feed_routed() -> None:
             "sell" if p.buyer_is_maker else "buy" for p in want]
         since = ex.fetch_trades("BTC/USDT", since=pushed[2].time, limit=3)
         assert [t["id"] for t in since] == [str(p.agg_id) for p in pushed[2:5]]
+        for method in ("publicGetTrades", "publicGetHistoricalTrades"):
+            other = ex.fetch_trades("BTC/USDT", limit=2, params={"fetchTradesMethod": method})
+            assert [(t["id"], t["timestamp"]) for t in other] == [
+                (str(p.agg_id), p.time) for p in pushed[-2:]], method
