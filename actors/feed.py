@@ -80,6 +80,7 @@ from actors.messages import (
     ControlAnswer,
     FeedBatch,
     Pulse,
+    RecentTradesRequest,
     RequestId,
     RotateSource,
     SendBookSnapshot,
@@ -110,6 +111,7 @@ from engine.market.live_symbols import (
 )
 from engine.market.plausibility import TradeGuard
 from engine.market.quote_book import BookView
+from engine.market.recent_trades import RecentTrade, RecentTrades
 from engine.market.simulated import SimStep
 from engine.market.symbol_info import SymbolCatalog, SymbolInfo
 from engine.messages import (
@@ -246,6 +248,9 @@ class FeedActor(TickdeskActor):
         self._binance_tops: dict[str, tuple[BookLevel, BookLevel]] = {}
         #: The book last sent on each symbol's ``@depth`` (while someone follows it).
         self._binance_books: dict[str, BookView] = {}
+        #: The recent trades of each symbol for the REST trade endpoints (bounded:
+        #: 1000 per symbol, the oldest dropped), under their stream ids.
+        self._recent = RecentTrades()
         self._kind = source_kind(cfg.source)
         self._market: PulsedMarket | None = None
         self._pulses = 0
@@ -289,6 +294,7 @@ class FeedActor(TickdeskActor):
             SendSnapshot: self._on_send_snapshot,
             SymbolInfoLoaded: self._on_symbol_info_loaded,
             SendBookSnapshot: self._on_send_book_snapshot,
+            RecentTradesRequest: self._on_recent_trades,
         }
 
     def statistics(self) -> FeedStatistics:
@@ -522,6 +528,7 @@ class FeedActor(TickdeskActor):
             elif isinstance(d, Withdraw):
                 self._shared.remove_symbol(d.symbol)
                 self._latest.pop(d.symbol, None)
+                self._recent.forget(d.symbol)
                 if self._guard is not None:
                     self._guard.forget([d.symbol])
                 log.info("feed: %s withdrawn (added live by %s; no subscriber for %.0fs)",
@@ -626,6 +633,9 @@ class FeedActor(TickdeskActor):
         if book is not None:
             msg.channel.deliver(sm.book_update(book, self._clock.now_ms()))
 
+    def _on_recent_trades(self, msg: RecentTradesRequest) -> list[RecentTrade]:
+        return self._recent.query(msg.query)
+
     # -- routing ------------------------------------------------------------
 
     def _route_step(self, step: SimStep, now_ms: int, received_mono: float) -> None:
@@ -664,9 +674,11 @@ class FeedActor(TickdeskActor):
 
     def _publish_binance_trade(self, trade: Trade, seq: int) -> None:
         """``@trade`` and ``@aggTrade`` of one routed trade, each encoded once and only
-        if someone subscribes it (every trade, in order: never conflated)."""
+        if someone subscribes it (every trade, in order: never conflated); the trade is
+        recorded for the REST trade endpoints under the same id."""
         lower = trade.symbol.lower()
         trade_id = trade.trade_id if trade.trade_id is not None else seq
+        self._recent.add(trade, trade_id)
         for name, build in ((f"{lower}@trade", bp.trade), (f"{lower}@aggTrade", bp.agg_trade)):
             if self._hub.has_stream(name):
                 payload = build(trade, trade_id, trade.event_time)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.market.klines import KlineQuery
+from engine.market.recent_trades import TradesQuery
 from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
 from engine.server.bus import AccountRequest as AccountRequest
 from engine.server.channel import Channel
@@ -73,6 +74,15 @@ class SendBookSnapshot:
 
     channel: Channel
     symbol: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecentTradesRequest:
+    """``GET /api/v3/trades``, ``/aggTrades``, ``/historicalTrades`` (an ask to the
+    FeedActor from an API worker: replies a list of
+    :class:`~engine.market.recent_trades.RecentTrade`, oldest first)."""
+
+    query: TradesQuery
 
 
 @dataclass(frozen=True, slots=True)

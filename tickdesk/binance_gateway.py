@@ -33,8 +33,15 @@ import orjson
 import pykka
 
 from actors.base import ActorSlot, GetStatistics
-from actors.messages import ClientFrame, ClientGone, SendBookSnapshot, SendSnapshot
+from actors.messages import (
+    ClientFrame,
+    ClientGone,
+    RecentTradesRequest,
+    SendBookSnapshot,
+    SendSnapshot,
+)
 from engine.binance.errors import BinanceError
+from engine.market.recent_trades import RecentTrade, TradesQuery
 from engine.protocol.server_messages import Outgoing
 from engine.server.channel import Channel
 
@@ -225,16 +232,24 @@ class FeedMarket:
         for s in symbols:
             self._feed.tell(SendBookSnapshot(ch, s) if book else SendSnapshot(ch, s))
         try:
-            self._feed.ask(GetStatistics(), timeout=self._timeout)
+            self._ask(GetStatistics())
+        finally:
+            ch.close()
+        with lock:
+            return dict(tickers), dict(books)
+
+    def _ask(self, message: object) -> Any:
+        try:
+            return self._feed.ask(message, timeout=self._timeout)
         except pykka.ActorDeadError:
             raise BinanceError(-1008, "The market feed is restarting; try again.") from None
         except pykka.Timeout:
             raise BinanceError(-1007, "Timeout waiting for response from backend server.",
                                status=503) from None
-        finally:
-            ch.close()
-        with lock:
-            return dict(tickers), dict(books)
+
+    def trades(self, query: TradesQuery) -> list[RecentTrade]:
+        """The FeedActor's recent trades ``query`` selects (oldest first)."""
+        return list(self._ask(RecentTradesRequest(query)))
 
     def tickers(self, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
         return self._snapshots(symbols, book=False)[0]

@@ -70,6 +70,9 @@ _LIST_LEG = tuple(Param(f"{side}{field}", kind, required=(field == "Type"))
                                       ("StopPrice", "number"), ("TrailingDelta", "integer"),
                                       ("TimeInForce", "string"), ("ClientOrderId", "string")))
 
+_RECENT = ("the trades the engine routed since its feed started, at most 1000 per symbol "
+           "(the oldest dropped); ids are the @trade/@aggTrade streams' ids")
+
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/v3/ping", "ping", "Test connectivity."),
     Endpoint("GET", "/api/v3/time", "time", "The server's time.",
@@ -92,7 +95,19 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                      "lastUpdateId is the book's own sequence number"),
     Endpoint("GET", "/api/v3/trades", "trades", "Recent trades.", weight=25,
              params=(_SYMBOL, Param("limit", "integer", description="default 500, max 1000")),
-             differs="the trades seen since the daemon started, at most 1000 per symbol"),
+             differs=_RECENT),
+    Endpoint("GET", "/api/v3/historicalTrades", "historical_trades",
+             "Older trades, from an id on.", weight=25, security=Security.API_KEY,
+             params=(_SYMBOL, Param("limit", "integer", description="default 500, max 1000"),
+                     Param("fromId", "integer", description="the first trade id; "
+                                                           "the most recent when absent")),
+             differs=_RECENT),
+    Endpoint("GET", "/api/v3/aggTrades", "agg_trades", "Aggregate trades.", weight=4,
+             params=(_SYMBOL, Param("fromId", "integer"), Param("startTime", "integer"),
+                     Param("endTime", "integer"),
+                     Param("limit", "integer", description="default 500, max 1000")),
+             differs=_RECENT + "; each trade is an aggregate of itself (a = f = l); "
+                     "no one-hour limit on startTime..endTime"),
     Endpoint("GET", "/api/v3/klines", "klines", "Candlesticks.", weight=2,
              params=(_SYMBOL, Param("interval", required=True,
                                     enum=("1m", "5m", "15m", "1h", "4h", "1d")),

@@ -32,10 +32,12 @@ from engine.binance.errors import (
     bad_param,
     mandatory,
 )
+from engine.market.recent_trades import RecentTrade
 
 __all__ = [
     "EIGHT",
     "account_json",
+    "agg_trade_row",
     "cancel_error",
     "decimal_param",
     "error_from_message",
@@ -52,6 +54,7 @@ __all__ = [
     "reject_error",
     "spot_balances",
     "trade_json",
+    "trade_row",
 ]
 
 EIGHT = Decimal("0.00000001")
@@ -516,3 +519,17 @@ def list_json(order_list: Mapping[str, Any], orders: Sequence[Mapping[str, Any]]
     if with_reports:
         out["orderReports"] = [order_json(o) for o in orders]
     return out
+
+
+def trade_row(t: RecentTrade) -> dict[str, Any]:
+    """One trade in ``GET /api/v3/trades`` / ``historicalTrades`` shape."""
+    return {"id": t.trade_id, "price": fmt(t.price), "qty": fmt(t.quantity),
+            "quoteQty": fmt((t.price * t.quantity).quantize(EIGHT)), "time": t.time,
+            "isBuyerMaker": t.buyer_is_maker, "isBestMatch": True}
+
+
+def agg_trade_row(t: RecentTrade) -> dict[str, Any]:
+    """One trade in ``GET /api/v3/aggTrades`` shape (an aggregate of itself:
+    ``a``, ``f`` and ``l`` are its id, as the ``@aggTrade`` stream sends)."""
+    return {"a": t.trade_id, "p": fmt(t.price), "q": fmt(t.quantity), "f": t.trade_id,
+            "l": t.trade_id, "T": t.time, "m": t.buyer_is_maker, "M": True}

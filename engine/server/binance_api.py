@@ -44,6 +44,7 @@ from engine.binance.errors import INVALID_LISTEN_KEY, BinanceError, bad_param, m
 from engine.binance.listen_keys import ListenKeyLimit
 from engine.binance.signing import ApiKey, check_timestamp, verify_key, verify_signature
 from engine.binance.weights import WeightBook
+from engine.market.recent_trades import RecentTrade, TradesQuery
 from engine.market.symbol_info import SymbolCatalog
 from engine.protocol import server_messages as sm
 from engine.server.http import ApiRequest, HttpResponse, Route
@@ -81,6 +82,10 @@ class MarketView(Protocol):
 
     def book(self, symbol: str) -> Mapping[str, Any] | None: ...
 
+    def trades(self, query: TradesQuery) -> list[RecentTrade]:
+        """The recent trades ``query`` selects, oldest first (the FeedActor's ring)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ApiContext:
@@ -100,7 +105,12 @@ class ApiContext:
     #: A browser's ``Origin`` (bots send none): one of ours, else 403 (a page on
     #: another site must not place orders with a form post, in open mode above all).
     origin_allowed: Callable[[str], bool] = lambda _origin: False
-    trades: Callable[[str, int], list[dict[str, Any]]] | None = None
+
+
+def _limit(params: Mapping[str, str], default: int, most: int) -> int:
+    """``limit``: ``default`` when absent, -1100 outside 1..``most``."""
+    v = tr.int_param(params, "limit", lo=1, hi=most)
+    return default if v is None else v
 
 
 def _json(status: int, body: Any, headers: tuple[tuple[str, str], ...] = ()) -> HttpResponse:
@@ -359,9 +369,27 @@ class BinanceApi:
 
     def _trades(self, _a: str | None, params: dict[str, str]) -> Any:
         symbol = self._known_symbol(params)
-        limit = tr.int_param(params, "limit", lo=1, hi=1000) or 500
-        source = self._ctx.trades
-        return [] if source is None else source(symbol, limit)
+        limit = _limit(params, 500, 1000)
+        return [tr.trade_row(t) for t in self._ctx.market.trades(TradesQuery(symbol, limit))]
+
+    def _historical_trades(self, _a: str | None, params: dict[str, str]) -> Any:
+        symbol = self._known_symbol(params)
+        limit = _limit(params, 500, 1000)
+        from_id = tr.int_param(params, "fromId", lo=0)
+        got = self._ctx.market.trades(TradesQuery(symbol, limit, from_id=from_id))
+        return [tr.trade_row(t) for t in got]
+
+    def _agg_trades(self, _a: str | None, params: dict[str, str]) -> Any:
+        symbol = self._known_symbol(params)
+        limit = _limit(params, 500, 1000)
+        from_id = tr.int_param(params, "fromId", lo=0)
+        start = tr.int_param(params, "startTime", lo=0)
+        end = tr.int_param(params, "endTime", lo=0)
+        if start is not None and end is not None and start > end:
+            raise BinanceError(-1128, "Combination of optional parameters invalid.")
+        got = self._ctx.market.trades(TradesQuery(symbol, limit, from_id=from_id,
+                                                  start_ms=start, end_ms=end))
+        return [tr.agg_trade_row(t) for t in got]
 
     def _klines(self, _a: str | None, params: dict[str, str]) -> Any:
         symbol = self._known_symbol(params)

@@ -7,14 +7,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
 
-from engine.config import AccountConfig, ServerConfig
+from engine.config import AccountConfig, FeedConfig, ServerConfig
 from tests.conftest import make_config
-from tickdesk import Config
+from tests.fakes.binance_rest import binance_config
+from tests.fakes.binance_upstream import FakeBinanceUpstream
+from tickdesk import Config, Engine
 
 ALICE_KEY = "alice-api-key-0001"
 ALICE_SECRET = "alice-secret-0001"
@@ -22,11 +28,12 @@ BOB_KEY = "bob-api-key-0002"
 BOB_SECRET = "bob-secret-0002"
 
 
-def accounts_config(**server: Any) -> Config:
-    """Two accounts with API keys (alice with 10000 USDT and 1 BTC)."""
-    from decimal import Decimal
-
+def accounts_config(*, feed: FeedConfig | None = None, **server: Any) -> Config:
+    """Two accounts with API keys (alice with 10000 USDT and 1 BTC); ``feed``:
+    another feed than the tests' simulated one."""
+    more: dict[str, Any] = {} if feed is None else {"feed": feed}
     return make_config(
+        **more,
         server=ServerConfig(port=0, **server),
         accounts=(AccountConfig(name="alice", token="alice-token-1", api_key=ALICE_KEY,
                                 api_secret=ALICE_SECRET,
@@ -68,3 +75,43 @@ class Rest:
                                      timeout=10)
         return self.http.request(method, f"{self.base}{path}?{signed}", headers=headers,
                                  timeout=10)
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """One trade a test pushed through the fake upstream (the reference)."""
+
+    agg_id: int
+    price: Decimal
+    qty: Decimal
+    time: int
+    buyer_is_maker: bool
+
+
+@contextmanager
+def upstream_daemon() -> Iterator[tuple[Engine, FakeBinanceUpstream]]:
+    """A daemon with the two API-key accounts, fed BTCUSDT by a fake Binance
+    upstream the test scripts (nothing else trades)."""
+    with FakeBinanceUpstream(known_symbols={"BTCUSDT"}) as upstream:
+        feed = FeedConfig(source="binance", symbols=("BTCUSDT",),
+                          binance=binance_config(upstream.base_url, stall_timeout_s=60))
+        eng = Engine(accounts_config(feed=feed)).start()
+        try:
+            assert upstream.wait_until(lambda: upstream.subscribers("btcusdt@aggTrade") == 1)
+            yield eng, upstream
+        finally:
+            eng.stop()
+
+
+def push_trades(upstream: FakeBinanceUpstream, first_id: int, count: int,
+                start_ms: int) -> list[Pushed]:
+    """Push ``count`` BTCUSDT trades with ids ``first_id``.. and trade times 7 ms
+    apart from ``start_ms``; prices, quantities and maker flags vary by index."""
+    out = []
+    for i in range(count):
+        t = Pushed(first_id + i, Decimal("40000") + Decimal(i % 50) / 4,
+                   Decimal("0.001") * (1 + i % 7), start_ms + 7 * i, i % 3 == 0)
+        upstream.push_trade("BTCUSDT", t.price, t.qty, buyer_is_maker=t.buyer_is_maker,
+                            agg_id=t.agg_id, event_time_ms=t.time)
+        out.append(t)
+    return out

@@ -1,10 +1,11 @@
 """ccxt's binance exchange, unchanged but for its URLs, keys and the options that keep
 load_markets to spot, drives a live daemon: markets, ticker, book, OHLCV, every order
-type it sends to Binance Spot, an OCO, balance and my trades. No internet: every
+type it sends to Binance Spot, an OCO, balance, my trades and the recent trades. No internet: every
 API family's URL points at the daemon (docs/binance-compat.md)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -12,7 +13,13 @@ from typing import Any
 import ccxt
 import pytest
 
-from tests.binance.helpers import ALICE_KEY, ALICE_SECRET, accounts_config
+from tests.binance.helpers import (
+    ALICE_KEY,
+    ALICE_SECRET,
+    accounts_config,
+    push_trades,
+    upstream_daemon,
+)
 from tests.conftest import wait_until
 from tickdesk import Engine
 
@@ -106,3 +113,26 @@ def test_ccxt_bot_loop(daemon: Engine) -> None:
     assert ex.fetch_open_orders("BTC/USDT") == []
     closed = ex.fetch_orders("BTC/USDT")
     assert len(closed) == 6 and sum(o["status"] == "closed" for o in closed) == 1
+
+
+def test_ccxt_fetch_trades_reads_the_trades_the_feed_routed() -> None:
+    with upstream_daemon() as (eng, upstream):
+        pushed = push_trades(upstream, 700, 12, int(time.time() * 1000))
+        ex = _exchange(eng.port)
+        ex.load_markets()
+        wait_until(lambda: len(ex.fetch_trades("BTC/USDT")) == 12, 10, "12 trades")
+        trades = ex.fetch_trades("BTC/USDT", limit=5)
+        want = pushed[-5:]
+        assert [t["id"] for t in trades] == [str(p.agg_id) for p in want]
+        assert [Decimal(str(t["price"])) for t in trades] == [p.price for p in want]
+        assert [Decimal(str(t["amount"])) for t in trades] == [p.qty for p in want]
+        assert [t["timestamp"] for t in trades] == [p.time for p in want]
+        # Binance's m: the buyer was the maker, so the taker sold
+        assert [t["side"] for t in trades] == [
+            "sell" if p.buyer_is_maker else "buy" for p in want]
+        since = ex.fetch_trades("BTC/USDT", since=pushed[2].time, limit=3)
+        assert [t["id"] for t in since] == [str(p.agg_id) for p in pushed[2:5]]
+        for method in ("publicGetTrades", "publicGetHistoricalTrades"):
+            other = ex.fetch_trades("BTC/USDT", limit=2, params={"fetchTradesMethod": method})
+            assert [(t["id"], t["timestamp"]) for t in other] == [
+                (str(p.agg_id), p.time) for p in pushed[-2:]], method
