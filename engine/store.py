@@ -41,6 +41,7 @@ edited. Decimals are stored as TEXT (``str(Decimal)``), which is exact.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -304,6 +305,14 @@ class StoredState:
     next_list_id: int
 
 
+#: TEST-ONLY crash hook (the cluster tests): when this environment variable is
+#: set, the process exits at once (``os._exit(137)``, like ``kill -9``) right
+#: after a settle transaction that wrote an order whose ``clientOrderId``
+#: starts with its value has committed, i.e. before anything is answered or
+#: acknowledged. Never set it in production.
+CRASH_AFTER_SETTLE_ENV = "TICKDESK_TEST_CRASH_AFTER_SETTLE"
+
+
 def _dumps(record: Any) -> str:
     return orjson.dumps(record).decode()
 
@@ -328,6 +337,7 @@ class Store:
             raise ValueError("fill_bound must be >= 1")
         self.path = path
         self._fill_bound = fill_bound
+        self._crash_prefix = os.environ.get(CRASH_AFTER_SETTLE_ENV) or None
         self._untrimmed: dict[str, int] = {}
         #: Per account, the reservations the last committed settle left in the
         #: table (see :meth:`_write_reservations`).
@@ -427,6 +437,11 @@ class Store:
                 (("next_order_id", next_order_id), ("next_list_id", next_list_id)),
             )
         self._written.update(written)  # committed: what the rows now hold
+        prefix = self._crash_prefix
+        if prefix is not None and any(o.client_order_id.startswith(prefix)
+                                      for o in orders.values()):
+            log.critical("test hook %s: exiting after the settle", CRASH_AFTER_SETTLE_ENV)
+            os._exit(137)
 
     def _write_orders(self, orders: Iterable[Order]) -> None:
         self._db.executemany(

@@ -28,12 +28,16 @@ reads to its local hub's channels, unchanged. The engine runs one command
 thread (:meth:`RedisBus.start_engine`): ``XREADGROUP`` on ``P:cmd``, each
 command re-decoded (:func:`~engine.protocol.commands.decode_command`) and
 handed to ``route`` with a :class:`RemoteChannel` as its channel; the entry
-is acknowledged (``XACK``) when its first answer leaves, i.e. after the
-settle that executes it. Entries delivered to an engine that died before
-answering them (still pending at start) are not run again: they are answered
-``ERROR INTERNAL`` (their outcome, if any, is in ``get_orders``), so a
-command is executed at most once across engine restarts. Commands sent
-while no engine runs wait in the stream and are run when it starts.
+is acknowledged (``XACK``) with its first answer, in one ``MULTI``
+transaction, after the settle that executes it. A gateway gives every order a command places a
+``clientOrderId`` when the client gave none (:mod:`engine.server.redelivery`)
+before it enters the stream, so entries delivered to an engine that died
+before answering them (still pending at start) are answered from the
+account's orders (the store's, loaded by the restarted engine): an order
+already placed is answered by its current state, not placed again; one that
+was not placed is executed. So a command is executed at most once across
+engine restarts. Commands sent while no engine runs wait in the stream and
+are run when it starts.
 
 Bounds and overflow policies: every stream is capped (``MAXLEN ~``):
 market :data:`MARKET_CAP`, account streams ``history`` entries (a resume
@@ -63,12 +67,13 @@ import redis
 from engine.account_log import Resume, resume_from
 from engine.errors import InternalError, ProtocolError
 from engine.protocol import server_messages as sm
-from engine.protocol.commands import decode_command
+from engine.protocol.commands import Command, decode_command
 from engine.protocol.frames import text_frame
 from engine.protocol.server_messages import Outgoing
 from engine.server.bus import AccountRequest, with_seq
 from engine.server.channel import Channel
 from engine.server.hub import Hub
+from engine.server.redelivery import answer_from_orders, assign_client_ids, needs_orders
 
 __all__ = ["COMMAND_CAP", "MARKET_CAP", "RedisBus", "RedisBusStatistics", "RemoteChannel"]
 
@@ -84,6 +89,8 @@ EPOCH_CHECK_S = 0.5
 _GROUP = "engine"
 _CONSUMER = "engine"
 _RETRY_S = (0.05, 0.1, 0.2, 0.5, 1.0)
+#: How long the restarted engine waits for the orders of a redelivered command.
+REDELIVERY_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,32 +111,61 @@ def _outgoing(payload: bytes, key: bytes | None = None) -> Outgoing:
 class RemoteChannel:
     """The engine side's handle on one gateway connection: what an actor
     ``deliver``s to it goes to that gateway's reply stream. The first answer
-    acknowledges the command (``on_answer``)."""
+    acknowledges the command (``entry_id``): its ``XACK`` is in the same
+    ``MULTI`` transaction as the answer, so an engine killed around it leaves
+    the command either answered and acknowledged or neither."""
 
     def __init__(self, bus: RedisBus, gateway: str, conn_id: int,
-                 on_answer: Callable[[], None] | None = None) -> None:
+                 entry_id: bytes | None = None) -> None:
         self.conn_id = conn_id
         self.gateway = gateway
         self._bus = bus
-        self._on_answer = on_answer
+        self._entry = entry_id
 
     @property
     def address(self) -> str:
         return f"{self.gateway}/{self.conn_id}"
 
-    def answered(self) -> None:
-        cb, self._on_answer = self._on_answer, None
-        if cb is not None:
-            cb()
+    def ack_in(self, p: Any) -> None:
+        """Add the command's ``XACK`` to the pipeline ``p`` (the first answer only)."""
+        entry, self._entry = self._entry, None
+        if entry is not None:
+            p.xack(self._bus.key("cmd"), _GROUP, entry)
 
     def deliver(self, out: Outgoing) -> None:
-        self._bus._write(lambda p: p.xadd(self._bus.key("reply", self.gateway),
-                                          {"c": self.conn_id, "p": out.payload},
-                                          maxlen=STREAM_CAP))
-        self.answered()
+        def build(p: Any) -> None:
+            p.xadd(self._bus.key("reply", self.gateway), {"c": self.conn_id, "p": out.payload},
+                   maxlen=STREAM_CAP)
+            self.ack_in(p)
+        self._bus._write(build, atomic=True)
 
     def close(self, code: int, reason: str) -> None:
         """The engine does not close gateway connections."""
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+
+class _Probe:
+    """A channel that keeps the one answer of an internal query (the engine's
+    command thread waits for it; the actor that answers delivers it)."""
+
+    def __init__(self, conn_id: int) -> None:
+        self.conn_id = conn_id
+        self._got: dict[str, Any] | None = None
+        self._done = threading.Event()
+
+    def deliver(self, out: Outgoing) -> None:
+        if not self._done.is_set():
+            self._got = orjson.loads(out.payload)
+            self._done.set()
+
+    def wait(self, timeout_s: float) -> dict[str, Any] | None:
+        return self._got if self._done.wait(timeout_s) else None
+
+    def close(self, code: int, reason: str) -> None:
+        """Nothing to close."""
 
     @property
     def closed(self) -> bool:
@@ -188,10 +224,11 @@ class RedisBus:
 
     # -- engine side -------------------------------------------------------------
 
-    def _write(self, build: Callable[[Any], object]) -> bool:
-        """One pipelined write; False (logged, counted) when Redis refuses."""
+    def _write(self, build: Callable[[Any], object], atomic: bool = False) -> bool:
+        """One pipelined write (``atomic``: in one ``MULTI``/``EXEC``); False
+        (logged, counted) when Redis refuses."""
         try:
-            pipe: Any = self._r.pipeline(transaction=False)
+            pipe: Any = self._r.pipeline(transaction=atomic)
             build(pipe)
             pipe.execute()
             self._written += 1
@@ -257,9 +294,9 @@ class RedisBus:
                 p.xadd(self.key("acct", account), {"p": stamped.payload}, id=f"{seq}-0",
                        maxlen=self.history)
                 p.xadd(self.key("events"), fields, maxlen=STREAM_CAP)
-            self._write(build)
-        if isinstance(origin, RemoteChannel):
-            origin.answered()
+                if isinstance(origin, RemoteChannel):
+                    origin.ack_in(p)  # answered and acknowledged at once
+            self._write(build, atomic=isinstance(origin, RemoteChannel))
         return seq
 
     def to_account_now(self, account: str, out: Outgoing) -> None:
@@ -287,7 +324,7 @@ class RedisBus:
         """Start the command thread: ``route`` runs each command (its one answer
         goes to the command's :class:`RemoteChannel`)."""
         self._ensure_group()
-        self._answer_orphans()
+        self._redeliver(route)
         self._spawn("redis-bus-commands", lambda: self._command_loop(route))
 
     def _ensure_group(self) -> None:
@@ -297,9 +334,10 @@ class RedisBus:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def _answer_orphans(self) -> None:
-        """Commands a previous engine took and never answered: answered
-        ``ERROR INTERNAL`` (not run again: at most once)."""
+    def _redeliver(self, route: Callable[[AccountRequest], bool]) -> None:
+        """Commands a previous engine took and never answered, in order, before
+        any new one: answered from the account's orders when they already ran
+        (see :mod:`engine.server.redelivery`), else executed."""
         while True:
             got: Any = self._r.xreadgroup(_GROUP, _CONSUMER, {self.key("cmd"): "0"},
                                           count=READ_COUNT)
@@ -307,13 +345,26 @@ class RedisBus:
             if not entries:
                 return
             for entry_id, fields in entries:
-                rid = self._request_id(fields)
-                channel = RemoteChannel(self, fields[b"g"].decode(), int(fields[b"c"]))
-                err = InternalError(rid)
-                channel.deliver(sm.error(err.code, "the engine restarted while running this "
-                                         "command; see get_orders for its outcome", self._now_ms(),
-                                         rid))
-                self._r.xack(self.key("cmd"), _GROUP, entry_id)
+                self._run_command(entry_id, fields, route, redelivered=True)
+
+    def _from_orders(self, cmd: Command, req: AccountRequest,
+                     route: Callable[[AccountRequest], bool]) -> bool:
+        """Answer a redelivered ``cmd`` from the account's orders (one
+        ``get_orders all`` through ``route``, awaited at most
+        :data:`REDELIVERY_WAIT_S`). False: it must be executed."""
+        probe = _Probe(req.channel.conn_id)
+        query = decode_command(orjson.dumps({"action": "get_orders", "status": "all"}))
+        if not route(AccountRequest(req.account, probe, None, query.action, query.body,
+                                    query.args)):
+            raise InternalError(cmd.request_id)
+        got = probe.wait(REDELIVERY_WAIT_S)
+        if got is None or got.get("type") != "ORDERS":
+            raise InternalError(cmd.request_id)
+        answer = answer_from_orders(cmd.action, cmd.body, got.get("orders", []),
+                                    cmd.request_id, self._now_ms())
+        for out in answer:  # the first acknowledges the command
+            req.channel.deliver(out)
+        return bool(answer)
 
     @staticmethod
     def _request_id(fields: dict[bytes, bytes]) -> Any:
@@ -346,20 +397,17 @@ class RedisBus:
                     self._run_command(entry_id, fields, route)
 
     def _run_command(self, entry_id: bytes, fields: dict[bytes, bytes],
-                     route: Callable[[AccountRequest], bool]) -> None:
+                     route: Callable[[AccountRequest], bool], redelivered: bool = False) -> None:
         self._commands += 1
-        key = self.key("cmd")
-
-        def ack() -> None:
-            with contextlib.suppress(redis.RedisError):
-                self._r.xack(key, _GROUP, entry_id)
-
-        channel = RemoteChannel(self, fields[b"g"].decode(), int(fields[b"c"]), ack)
+        channel = RemoteChannel(self, fields[b"g"].decode(), int(fields[b"c"]), entry_id)
         rid = self._request_id(fields)
         try:
             cmd = decode_command(fields[b"b"])
             req = AccountRequest(fields[b"a"].decode(), channel, cmd.request_id, cmd.action,
                                  cmd.body, cmd.args)
+            if redelivered and needs_orders(cmd.action, cmd.body) and self._from_orders(
+                    cmd, req, route):
+                return
             if not route(req):
                 raise InternalError(cmd.request_id)
         except ProtocolError as exc:
@@ -377,7 +425,7 @@ class RedisBus:
         with self._lock:
             if len(self._waiting) >= self._max_pending:
                 return False
-        body = dict(request.body)
+        body = assign_client_ids(request.action, request.body)
         body.setdefault("action", request.action.value)
         ok = self._write(lambda p: p.xadd(self.key("cmd"), {
             "a": request.account, "g": self.gateway, "c": request.channel.conn_id,

@@ -37,6 +37,7 @@ from typing import Any
 
 import pytest
 
+from engine.store import CRASH_AFTER_SETTLE_ENV
 from tests.cluster.redis_server import RedisServer
 from tests.conftest import timeout, wait_until
 from tickdesk.client import TickdeskClient
@@ -66,8 +67,9 @@ path = {db!r}
 class Proc:
     """One ``tickdesk run --role ROLE`` process and its log."""
 
-    def __init__(self, role: str, config: Path, redis_url: str, cwd: Path) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    def __init__(self, role: str, config: Path, redis_url: str, cwd: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(extra_env or {}))
         self.role = role
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tickdesk.cli", "run", "--config", str(config),
@@ -158,8 +160,8 @@ class Cluster:
         self.engine = self.start("engine")
         self.gateways = [self.start("gateway"), self.start("gateway")]
 
-    def start(self, role: str) -> Proc:
-        proc = Proc(role, self.config, self.server.url, self.tmp)
+    def start(self, role: str, extra_env: dict[str, str] | None = None) -> Proc:
+        proc = Proc(role, self.config, self.server.url, self.tmp, extra_env)
         self.procs.append(proc)
         return proc
 
@@ -264,6 +266,63 @@ def test_kill9_the_engine_loses_nothing_announced(cluster: Cluster) -> None:
     assert len(set(placed)) == 4  # the command sent during the outage ran exactly once
     wait_until(lambda: len(a.seqs()) >= 4, WAIT, "the events")
     assert _contiguous(a.seqs()), a.seqs()  # seq went on after the restart
+
+
+def _answers(rec: Recording, request_id: str) -> list[dict[str, Any]]:
+    with rec._lock:
+        return [m for m in rec.got if m.get("id") == request_id]
+
+
+def test_an_engine_killed_between_settle_and_answer_answers_once(cluster: Cluster) -> None:
+    """The engine exits (the store's test-only crash hook, like ``kill -9``) right
+    after the settle of an order the gateway named (no clientOrderId given):
+    the restarted engine answers the pending command from the store, it is
+    not placed twice, and a command sent during the outage runs once."""
+    a = cluster.client(0, "a")
+    cluster.engine.kill9()
+    cluster.engine = cluster.start("engine", {CRASH_AFTER_SETTLE_ENV: "gw"})
+    price = _price(a)
+    with ThreadPoolExecutor(2) as pool:
+        crashed = pool.submit(a.client.place_order, "BTCUSDT", "BUY", "LIMIT", "0.001",
+                              price=str(int(price * 0.95)), timeInForce="GTC")
+        assert cluster.engine.proc.wait(timeout=timeout(WAIT)) == 137  # after the settle
+        assert not crashed.done()  # neither answered nor acknowledged
+        during = pool.submit(_rest, a, price)  # waits in the command stream
+        cluster.engine = cluster.start("engine")  # the same store, the same Redis
+        result = crashed.result(timeout=timeout(WAIT * 3))
+        during_id = during.result(timeout=timeout(WAIT * 3))
+    assert result.accepted and result.update.get("redelivered") is True
+    assert result.client_order_id.startswith("gw")  # the gateway named it
+    assert result.status == "NEW"
+    orders = a.client.get_orders("all")
+    held = [o for o in orders if o["clientOrderId"] == result.client_order_id]
+    assert [o["orderId"] for o in held] == [result.order_id]  # placed exactly once
+    assert [o["orderId"] for o in orders].count(during_id) == 1
+    assert len(orders) == 2
+    wait_until(lambda: len(_answers(a, result.request_id)) >= 1, WAIT, "the answer")
+    assert len(_answers(a, result.request_id)) == 1  # exactly one answer
+
+
+def test_a_redelivered_oco_is_answered_as_a_whole_list(cluster: Cluster) -> None:
+    a = cluster.client(0, "a")
+    cluster.engine.kill9()
+    cluster.engine = cluster.start("engine", {CRASH_AFTER_SETTLE_ENV: "gw"})
+    price = _price(a)
+    a.client.place_order("BTCUSDT", "BUY", "MARKET", "0.002",
+                         clientOrderId="seed")  # something to sell; not "gw": no crash
+    with ThreadPoolExecutor(1) as pool:
+        crashed = pool.submit(
+            a.client.place_oco, "BTCUSDT", "SELL", "0.001",
+            above={"type": "LIMIT_MAKER", "price": str(int(price * 1.2))},
+            below={"type": "STOP_LOSS", "stopPrice": str(int(price * 0.8))})
+        assert cluster.engine.proc.wait(timeout=timeout(WAIT)) == 137
+        cluster.engine = cluster.start("engine")
+        result = crashed.result(timeout=timeout(WAIT * 3))
+    assert result.list["listType"] == "OCO" and len(result.legs) == 2
+    assert {leg.client_order_id[-2:] for leg in result.legs} == {"-a", "-b"}
+    orders = a.client.get_orders("all")
+    assert sorted(o["orderId"] for o in orders if o["listId"] is not None) == sorted(
+        leg.order_id for leg in result.legs)  # the list exists once
 
 
 def test_a_redis_restart_means_re_fetch_and_everything_keeps_running(cluster: Cluster) -> None:

@@ -54,39 +54,61 @@ def test_a_command_sent_while_no_engine_runs_is_run_once_when_it_starts(
     assert [m["id"] for m in sender.messages()] == ["early", "later"]
 
 
-def test_a_command_an_engine_took_and_never_answered_is_refused_not_run_again(
+def _place(ch: Recorder, rid: str, **fields: str) -> AccountRequest:
+    body = {"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
+            "quantity": "0.01", "price": "80000", "id": rid, **fields}
+    return AccountRequest("alice", ch, rid, Action.PLACE_ORDER, body)
+
+
+def test_commands_an_engine_took_and_never_answered_are_answered_once_not_run_twice(
         redis_server: RedisServer) -> None:
+    """Three commands pending when the engine died: an order it placed (named by
+    the gateway) is answered from the account's orders, not placed again; an
+    order it did not place and a read-only command are executed."""
     hub = Hub()
     gateway = RedisBus(redis_server.url, gateway="g1")
     gateway.start_gateway(hub)
     sender = Recorder()
     hub.add(sender)
-    taken = threading.Event()
-    second_run: list[AccountRequest] = []
+    taken: list[AccountRequest] = []
 
-    def dies(req: AccountRequest) -> bool:  # takes it, never answers (killed mid-command)
-        taken.set()
+    def dies(req: AccountRequest) -> bool:  # takes them, never answers (killed mid-command)
+        taken.append(req)
         return True
 
+    second_run: list[AccountRequest] = []
+
     def route(req: AccountRequest) -> bool:
+        if req.request_id is None:  # the engine's own look-up: the store's orders
+            placed = {"orderId": 11, "clientOrderId": taken[0].body["clientOrderId"],
+                      "listId": None, "type": "LIMIT", "status": "NEW"}
+            req.channel.deliver(message("ORDERS", orders=[placed]))
+            return True
         second_run.append(req)
+        req.channel.deliver(message("ORDERS" if req.action is Action.GET_ORDERS
+                                    else "ORDER_UPDATE", id=req.request_id))
         return True
 
     try:
         engine = RedisBus(redis_server.url)
         engine.start_engine(dies)
-        assert gateway.submit(_orders(sender, "lost"))
-        assert taken.wait(5)
+        for req in (_place(sender, "ran"), _place(sender, "not-run", clientOrderId="mine"),
+                    _orders(sender, "read")):
+            assert gateway.submit(req)
+        wait_until(lambda: len(taken) == 3, what="the engine took them")
         engine.close()
         engine = RedisBus(redis_server.url)
         engine.start_engine(route)
-        wait_until(lambda: len(sender.got) == 1, what="the refusal")
+        wait_until(lambda: len(sender.got) == 3, what="the answers")
         engine.close()
     finally:
         gateway.close()
-    [refusal] = sender.messages()
-    assert (refusal["type"], refusal["code"], refusal["id"]) == ("ERROR", "INTERNAL", "lost")
-    assert second_run == []
+    assigned = taken[0].body["clientOrderId"]
+    assert assigned.startswith("gw") and taken[1].body["clientOrderId"] == "mine"
+    got = sender.messages()
+    assert [m["id"] for m in got] == ["ran", "not-run", "read"]  # one answer each, in order
+    assert got[0]["redelivered"] is True and got[0]["order"]["clientOrderId"] == assigned
+    assert [r.request_id for r in second_run] == ["not-run", "read"]  # "ran" not run again
 
 
 def test_seq_goes_on_after_an_engine_restart(redis_server: RedisServer) -> None:

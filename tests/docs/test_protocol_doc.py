@@ -38,6 +38,7 @@ from engine.money import Side
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import Action, CloseCode, ErrorCode, ExecutionType, MessageType
 from engine.server.bus import with_seq
+from engine.server.redelivery import answer_from_orders
 from engine.trading.events import ListEvent, OrderEvent
 from engine.trading.history import EquitySample, FillRecord, FillsPage
 from engine.trading.ledger import Ledger
@@ -227,6 +228,11 @@ def _fill_event() -> OrderEvent:
     return OrderEvent(ExecutionType.TRADE, order, Decimal("0.2"), Decimal("39000"))
 
 
+def _wire(order: Order) -> list[dict[str, Any]]:
+    """``order`` as ``get_orders`` shows it."""
+    return list(orjson.loads(sm.orders([order], TS).payload)["orders"])
+
+
 #: Builder name -> what it sends, called as the server's code calls it.
 SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
     "connected": lambda: [sm.connected("0.1.0", "alice", _feed(), TS, "3f9c2a7d1e5b8c40"),
@@ -242,11 +248,18 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
     "order_update": lambda: [
         *(sm.order_update(OrderEvent(ExecutionType.NEW, o), TS, RID)
           for o in (_order(), _order(list_id=None, list_type=None, leg=None))),
-        sm.order_update(_fill_event(), TS)],
+        sm.order_update(_fill_event(), TS),
+        # a command redelivered to a restarted engine (engine.server.redelivery)
+        *answer_from_orders(Action.PLACE_ORDER, {"clientOrderId": "dip"},
+                            _wire(_order(list_id=None, list_type=None, leg=None)),
+                            RID, TS)],
     # account events reach clients through the bus, which numbers them (seq)
     "resumed": lambda: [sm.resumed(True, TS, RID), sm.resumed(False, TS)],
     "order_list_update": lambda: [with_seq(sm.order_list_update(ListEvent(_order_list()), TS,
-                                                                RID), 7)],
+                                                                RID), 7),
+                                  *answer_from_orders(
+                                      Action.PLACE_OCO, {"above": {"clientOrderId": "dip"}},
+                                      _wire(_order()), RID, TS)[:1]],
     "order_event": lambda: [with_seq(sm.order_event(OrderEvent(ExecutionType.TRADE, _order()),
                                                     TS, RID), 8),
                             with_seq(sm.order_event(ListEvent(_order_list()), TS), 9)],
