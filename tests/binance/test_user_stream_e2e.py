@@ -6,6 +6,7 @@ PORTFOLIO_UPDATE shows."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +39,25 @@ def _own(engine: Engine) -> WsClient:
     return c
 
 
+@contextmanager
+def _sessions(engine: Engine, path: str) -> Iterator[tuple[WsClient, WsClient]]:
+    """alice's user data stream at ``path`` and her own protocol session, both
+    closed at the end."""
+    user = WsClient(f"ws://127.0.0.1:{engine.port}{path}")
+    own = _own(engine)
+    try:
+        yield user, own
+    finally:
+        user.close()
+        own.close()
+
+
+def _last_price(own: WsClient) -> float:
+    own.send({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
+    price: float = own.wait_for(lambda m: m["type"] == "MARKET_UPDATE")["price"]
+    return price
+
+
 def _next_event(c: WsClient, kind: str) -> dict[str, Any]:
     return c.wait_for(lambda m: m.get("e") == kind)
 
@@ -46,8 +66,6 @@ def _next_event(c: WsClient, kind: str) -> dict[str, Any]:
 def test_market_buy_reports_new_then_trade_then_balances(keyed: tuple[Engine, str],
                                                          path: str) -> None:
     engine, key = keyed
-    user = WsClient(f"ws://127.0.0.1:{engine.port}{path.format(key=key)}")
-    own = _own(engine)
     combined = path.startswith("/stream")
 
     def event(kind: str) -> dict[str, Any]:
@@ -57,7 +75,7 @@ def test_market_buy_reports_new_then_trade_then_balances(keyed: tuple[Engine, st
             return dict(msg["data"])
         return msg
 
-    try:
+    with _sessions(engine, path.format(key=key)) as (user, own):
         own.send({"action": "subscribe_ticker", "symbol": "BTCUSDT", "id": "s"})
         own.wait_for(lambda m: m["type"] == "MARKET_UPDATE")
         own.send({"action": "place_order", "symbol": "BTCUSDT", "side": "BUY",
@@ -90,18 +108,12 @@ def test_market_buy_reports_new_then_trade_then_balances(keyed: tuple[Engine, st
         wallet = {b["asset"]: (Decimal(b["free"]), Decimal(b["locked"]))
                   for b in account["balances"]}
         assert all(wallet[a] == v for a, v in rows.items())
-    finally:
-        user.close()
-        own.close()
 
 
 def test_resting_limit_locks_then_cancel_reports_canceled(keyed: tuple[Engine, str]) -> None:
     engine, key = keyed
-    user = WsClient(f"ws://127.0.0.1:{engine.port}/ws/{key}")
-    own = _own(engine)
-    try:
-        own.send({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
-        last = own.wait_for(lambda m: m["type"] == "MARKET_UPDATE")["price"]
+    with _sessions(engine, f"/ws/{key}") as (user, own):
+        last = _last_price(own)
         price = round(last * 0.5, 2)
         own.send({"action": "place_order", "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
                   "quantity": 0.01, "price": price, "id": "o"})
@@ -122,18 +134,12 @@ def test_resting_limit_locks_then_cancel_reports_canceled(keyed: tuple[Engine, s
         assert canceled["w"] is False and canceled["C"] == new["c"]
         released = _next_event(user, "outboundAccountPosition")
         assert Decimal({b["a"]: b for b in released["B"]}["USDT"]["l"]) == 0
-    finally:
-        user.close()
-        own.close()
 
 
 def test_oco_reports_list_status_and_each_leg(keyed: tuple[Engine, str]) -> None:
     engine, key = keyed
-    user = WsClient(f"ws://127.0.0.1:{engine.port}/ws/{key}")
-    own = _own(engine)
-    try:
-        own.send({"action": "subscribe_ticker", "symbol": "BTCUSDT"})
-        last = own.wait_for(lambda m: m["type"] == "MARKET_UPDATE")["price"]
+    with _sessions(engine, f"/ws/{key}") as (user, own):
+        last = _last_price(own)
         own.send({"action": "place_oco", "symbol": "BTCUSDT", "side": "SELL",
                   "quantity": "0.01",
                   "above": {"type": "LIMIT_MAKER", "price": str(round(last * 1.5, 2))},
@@ -148,6 +154,3 @@ def test_oco_reports_list_status_and_each_leg(keyed: tuple[Engine, str]) -> None
         own.send({"action": "cancel_order", "listId": lst["listId"], "id": "c"})
         done = user.wait_for(lambda m: m.get("e") == "listStatus" and m["l"] == "ALL_DONE")
         assert done["L"] == "ALL_DONE" and done["g"] == lst["listId"]
-    finally:
-        user.close()
-        own.close()
