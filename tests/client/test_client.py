@@ -430,3 +430,81 @@ def test_no_reconnect_closes_the_client_when_the_server_goes(config: Any) -> Non
     finally:
         c.close()
         eng.stop()
+
+
+class SentCommands:
+    """Every command a client sends (both of its send paths: the handshake's,
+    which re-subscribes after a reconnect, and the requests')."""
+
+    def __init__(self, client: TickdeskClient) -> None:
+        self.commands: list[dict[str, Any]] = []
+        handshake, request = client._handshake_send, client._send
+
+        def on_handshake(ws: Any, command: Any) -> None:
+            self.commands.append(dict(command))
+            handshake(ws, command)
+
+        def on_request(command: Any) -> None:
+            self.commands.append(dict(command))
+            request(command)
+
+        client._handshake_send = on_handshake  # type: ignore[method-assign]
+        client._send = on_request  # type: ignore[method-assign]
+
+    def actions(self) -> list[str]:
+        return [str(c.get("action")) for c in self.commands]
+
+
+def _drop_every_connection(engine: Engine) -> None:
+    for ch in engine.hub.channels():
+        ch.close(1001, "dropped by the test")
+
+
+@pytest.mark.parametrize("token", [None, ALICE.token], ids=["anonymous", "alice"])
+def test_a_reconnect_restores_the_subscriptions_without_subscribing_again(
+        token: str | None) -> None:
+    with Engine(make_config(accounts=(ALICE,))) as eng:
+        wait_ready(eng)
+        c = TickdeskClient(eng.url, token=token, backoff=FAST, request_timeout_s=timeout(5))
+        try:
+            c.connect()
+            for sym in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+                c.subscribe(sym)
+            c.unsubscribe("ETHUSDT")
+            assert c.restored is None
+            sent = SentCommands(c)
+            _drop_every_connection(eng)
+            wait_until(lambda: c.reconnects >= 1 and c.state is State.OPEN, 10,
+                       "the client to reconnect")
+            assert c.restored is True and c.resubscribed == ()
+            assert "subscribe_ticker" not in sent.actions()
+            resume = next(cmd for cmd in sent.commands if cmd["action"] == "resume")
+            assert len(resume["session"]) == 32
+            assert c.subscriptions == ("BTCUSDT", "SOLUSDT")
+            done = c.wait_for(lambda m: m["type"] == "RESUMED", timeout(5))
+            assert done["subscriptions"]["symbols"] == ["BTCUSDT", "SOLUSDT"]
+            for sym in ("BTCUSDT", "SOLUSDT"):  # market data goes on for both
+                c.wait_for(is_tick(sym), timeout(5))
+        finally:
+            c.close()
+
+
+def test_a_session_the_server_does_not_know_falls_back_to_subscribing_again() -> None:
+    port = free_port()
+    cfg = make_config(server=ServerConfig(port=port))
+    first = wait_ready(Engine(cfg).start())
+    c = TickdeskClient(first.url, backoff=FAST, request_timeout_s=timeout(5))
+    try:
+        c.connect()
+        c.subscribe("BTCUSDT")
+        first.stop()  # a new process does not know the old session
+        with Engine(cfg) as second:
+            wait_ready(second)
+            wait_until(lambda: c.reconnects >= 1 and c.state is State.OPEN, 10,
+                       "the client to reconnect")
+            assert c.restored is False and c.resubscribed == ("BTCUSDT",)
+            c.wait_for(lambda m: m["type"] == "SUBSCRIBED" and "id" in m, timeout(5))
+            c.wait_for(is_tick("BTCUSDT"), timeout(5))
+    finally:
+        c.close()
+        first.stop()
