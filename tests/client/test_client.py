@@ -15,7 +15,7 @@ import pytest
 
 from engine.backoff import BackoffPolicy
 from engine.config import AccountConfig, ServerConfig
-from tests.client.helpers import free_port, wait_ready
+from tests.client.helpers import SentCommands, free_port, wait_ready
 from tests.conftest import make_config, timeout, wait_until
 from tickdesk import Engine
 from tickdesk.client import (
@@ -430,29 +430,6 @@ def test_no_reconnect_closes_the_client_when_the_server_goes(config: Any) -> Non
     finally:
         c.close()
         eng.stop()
-
-
-class SentCommands:
-    """Every command a client sends (both of its send paths: the handshake's,
-    which re-subscribes after a reconnect, and the requests')."""
-
-    def __init__(self, client: TickdeskClient) -> None:
-        self.commands: list[dict[str, Any]] = []
-        handshake, request = client._handshake_send, client._send
-
-        def on_handshake(ws: Any, command: Any) -> None:
-            self.commands.append(dict(command))
-            handshake(ws, command)
-
-        def on_request(command: Any) -> None:
-            self.commands.append(dict(command))
-            request(command)
-
-        client._handshake_send = on_handshake  # type: ignore[method-assign]
-        client._send = on_request  # type: ignore[method-assign]
-
-    def actions(self) -> list[str]:
-        return [str(c.get("action")) for c in self.commands]
 
 
 def _drop_every_connection(engine: Engine) -> None:
