@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 import pykka
+import redis
 from redis import RedisError
 
 from actors.base import ActorSlot, FailureHook, GetStatistics
@@ -106,6 +107,8 @@ from engine.server.ops import (
     metrics_route,
 )
 from engine.server.redis_bus import RedisBus
+from engine.server.redis_sessions import RedisSessions
+from engine.server.sessions import LocalSessions, SessionKeeper
 from engine.server.shared_keys import SharedListenKeys
 from engine.store import Store, StoreError
 from engine.store_check import verify
@@ -387,6 +390,18 @@ class Engine:
                                       now_ms=self.clock.now_ms)
             self.bus = self.redis_bus
         gateway = self.role == "gateway"
+        #: Each session's market subscriptions, for ``resume {session}``: in
+        #: memory in one process, in Redis on a gateway (any gateway restores).
+        self.redis_sessions: RedisSessions | None = None
+        self.sessions: SessionKeeper | None = None
+        keep_s = cfg.server.session_keep_s
+        if self.role == "all":
+            self.sessions = LocalSessions(keep_s, self.clock.monotonic)
+        elif gateway and self.redis_bus is not None:
+            self.redis_sessions = RedisSessions(
+                redis.Redis.from_url(cfg.cluster.redis_url, socket_timeout=5.0,
+                                     socket_connect_timeout=5.0), self.redis_bus.key, keep_s)
+            self.sessions = self.redis_sessions
         self.services = SessionServices(
             hub=self.hub,
             bus=self.bus,
@@ -406,6 +421,7 @@ class Engine:
             symbols=self.symbols,
             snapshot=self._gateway_snapshot if gateway else None,
             klines=None if gateway else self.portfolio.tell,
+            sessions=self.sessions,
         )
         # -- Binance-compatible REST API (docs/binance-compat.md) --
         #: The user data stream's listen keys (thread-safe; the REST API makes them).
@@ -492,6 +508,8 @@ class Engine:
             elif self.redis_bus is not None:
                 self.redis_bus.on_epoch_change = self._on_epoch_change
                 self.redis_bus.start_gateway(self.hub)
+                if self.redis_sessions is not None:
+                    self.redis_sessions.start()
         except Exception:
             self.stop()
             raise
@@ -558,6 +576,8 @@ class Engine:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 ref.stop(block=True, timeout=1.0)
         self.edge.stop()
+        if self.redis_sessions is not None:
+            self.redis_sessions.close()
         if self.redis_bus is not None:
             self.redis_bus.close()
         self._release_store()
