@@ -7,24 +7,30 @@ python-binance bot, unchanged but for their URLs and keys, trade through
 the gateways; what a user would notice:
 
 * markets, ticker, book, OHLCV and recent trades; a limit and a market
-  order placed, fetched, cancelled; the balance after the fill;
+  order placed, fetched, cancelled; the balance after the fill; an OCO and
+  a cancelReplace, with the orders seen through the other gateway;
 * a listen key made on gateway 1 is kept alive (and closed) on gateway 2;
 * ``get_klines`` through a gateway (our protocol) is the engine's bars: the
   same as the engine answers across the bus directly and as REST klines on
   the other gateway;
 * the engine killed: klines and trades through a gateway are refused with
   the documented error (-1007 / HTTP 503; ERROR INTERNAL) within the
-  timeout, not a hang, while the tickers (from Redis) still answer; once the
-  engine is back, so are the bars.
+  timeout (2 s), and so is a signed account request (within its 10 s), not
+  a hang, while the tickers (from Redis) still answer; once the engine is
+  back, so are the bars.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import time
 from collections.abc import Iterator
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import ccxt
 import pytest
@@ -35,6 +41,7 @@ from binance.exceptions import BinanceAPIException
 from engine.market.klines import Kline, KlineQuery
 from engine.server.hub import Hub
 from engine.server.redis_bus import RedisBus
+from tests.binance.helpers import Rest
 from tests.cluster.redis_server import RedisServer
 from tests.cluster.test_cluster_processes import Proc
 from tests.conftest import timeout, wait_until
@@ -192,6 +199,30 @@ def test_python_binance_trades_through_gateways_and_a_listen_key_crosses_them(
         assert {t["orderId"] for t in gw2.get_my_trades(symbol="BTCUSDT")} == \
             {bought["orderId"]}
 
+        # an OCO and a cancelReplace, split over the two gateways
+        r1, r2 = (Rest(p, KEY, SECRET) for p in cluster.ports)
+        oco = r1.signed("POST", "/api/v3/orderList/oco", symbol="BTCUSDT", side="SELL",
+                        quantity="0.01", aboveType="LIMIT_MAKER",
+                        abovePrice=str(_p(last * Decimal("1.1"))), belowType="STOP_LOSS",
+                        belowStopPrice=str(_p(last * Decimal("0.9"))))
+        assert oco.status_code == 200, oco.text
+        list_id = oco.json()["orderListId"]
+        assert [x["orderListId"] for x in r2.signed("GET", "/api/v3/openOrderList").json()] \
+            == [list_id]
+        gone = r2.signed("DELETE", "/api/v3/orderList", symbol="BTCUSDT", orderListId=list_id)
+        assert gone.status_code == 200, gone.text
+        assert r1.signed("GET", "/api/v3/openOrderList").json() == []
+        resting = gw1.order_limit_buy(symbol="BTCUSDT", quantity="0.01",
+                                      price=str(_p(last * Decimal("0.9"))))
+        cr = r2.signed("POST", "/api/v3/order/cancelReplace", symbol="BTCUSDT", side="BUY",
+                       type="LIMIT", timeInForce="GTC", quantity="0.01",
+                       price=str(_p(last * Decimal("0.89"))),
+                       cancelReplaceMode="STOP_ON_FAILURE", cancelOrderId=resting["orderId"])
+        assert cr.status_code == 200, cr.text
+        new_id = cr.json()["newOrderResponse"]["orderId"]
+        assert [o["orderId"] for o in gw1.get_open_orders(symbol="BTCUSDT")] == [new_id]
+        gw1.cancel_order(symbol="BTCUSDT", orderId=new_id)
+
         key = gw1.stream_get_listen_key()
         assert gw2.stream_get_listen_key() == key  # the account's live key, on any gateway
         gw2.stream_keepalive(key)  # made on gateway 1, kept alive on gateway 2
@@ -257,6 +288,12 @@ def test_the_engine_down_is_a_typed_error_not_a_hang(cluster: Cluster) -> None:
             client.get_klines("BTCUSDT", "1m")
         assert err.value.code == "INTERNAL"
         assert "engine" in str(err.value)
+        query = urlencode({"timestamp": int(time.time() * 1000)})
+        sig = hmac.new(SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
+        # the gateway answers after its 10 s; the client waits longer than that
+        orders = requests.get(f"{base}/openOrders?{query}&signature={sig}",
+                              headers={"X-MBX-APIKEY": KEY}, timeout=timeout(30))
+        assert orders.status_code == 503 and orders.json()["code"] == -1007
         # what the gateway takes from Redis needs no engine
         price = requests.get(f"{base}/ticker/price", params={"symbol": "BTCUSDT"},
                              timeout=timeout(10))
