@@ -48,7 +48,9 @@ caller's timeout) for the answer on its ``P:qreply:GATEWAY``, which its one
 reader thread reads with the other streams. The engine's query thread reads
 ``P:query`` with a plain ``XREAD`` (from the stream's end when it starts: a
 query sent while no engine ran has timed out already) and answers each in
-turn from :class:`~engine.server.bus.MarketAnswers` (the actors, asked with
+turn, skipping one whose asker has already given up (its entry id, Redis's
+clock, plus its timeout is past: a backlog behind a slow actor drains
+instead of growing), from :class:`~engine.server.bus.MarketAnswers` (the actors, asked with
 at most :data:`QUERY_ANSWER_S`). A gateway has at most ``max_queries``
 (:data:`MAX_QUERIES`) in flight; one more raises
 :class:`~engine.errors.QueriesBusy` at once (nothing sent). No answer within
@@ -253,6 +255,8 @@ class RedisBus:
         #: gateway side: query id -> the market query waiting for its answer
         self._queries: dict[str, _Pending] = {}
         self._max_queries = max_queries
+        #: engine side: queries skipped because their asker had given up waiting
+        self._stale_queries = 0
         self._query_ids = itertools.count(1)
         #: called (reader thread) when the epoch changed: the history is gone
         self.on_epoch_change: Callable[[str], None] | None = None
@@ -418,9 +422,22 @@ class RedisBus:
             except redis.RedisError as exc:
                 failures = self._pause(failures, exc)
                 continue
-            for _key, entries in got or ():
+            if not got:
+                continue
+            try:  # Redis's clock: the entry ids are its, whatever the hosts' clocks
+                secs, micros = self._r.time()
+                offset_ms = secs * 1000 + micros // 1000 - time.time() * 1000
+            except redis.RedisError as exc:
+                failures = self._pause(failures, exc)
+                continue
+            for _key, entries in got:
                 for entry_id, fields in entries:
                     last = entry_id.decode()
+                    sent_ms = int(entry_id.split(b"-")[0])
+                    waits_ms = int(fields.get(b"t", b"0") or 0)
+                    if time.time() * 1000 + offset_ms > sent_ms + waits_ms:
+                        self._stale_queries += 1  # its asker has given up: not answered
+                        continue
                     self._answer_query(answers, fields)
 
     def _answer_query(self, answers: MarketAnswers, f: dict[bytes, bytes]) -> None:

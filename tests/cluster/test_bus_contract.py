@@ -76,10 +76,13 @@ class FakeAnswers:
         self.queries: list[object] = []
         self.stuck = threading.Event()
         self.release = threading.Event()
+        #: while stuck, hold each query this long (None: the asker's timeout)
+        self.hold_s: float | None = None
 
     def _wait(self, query: object, timeout_s: float) -> None:
         self.queries.append(query)
-        if self.stuck.is_set() and not self.release.wait(timeout_s):
+        hold = timeout_s if self.hold_s is None else self.hold_s
+        if self.stuck.is_set() and not self.release.wait(hold):
             raise EngineUnavailable("the portfolio did not answer")
 
     def klines(self, query: KlineQuery, timeout_s: float) -> list[Kline]:
@@ -291,6 +294,7 @@ def test_no_engine_running_is_a_typed_error(redis_server: RedisServer) -> None:
 def test_a_gateway_bounds_its_queries_in_flight(redis_server: RedisServer) -> None:
     answers = FakeAnswers()
     answers.stuck.set()
+    answers.hold_s = timeout(10)  # until released, whatever the engine's own cap
     engine = RedisBus(redis_server.url)
     gateway = RedisBus(redis_server.url, gateway="g1", max_queries=2)
     gateway.start_gateway(Hub())
