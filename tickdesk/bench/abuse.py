@@ -72,6 +72,7 @@ NOFILE = 1024
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 _METRICS = ("tickdesk_edge_connections", "tickdesk_edge_pending",
             "tickdesk_edge_handshake_timeouts_total", "tickdesk_edge_pending_refused_total",
+            "tickdesk_edge_pending_evicted_total",
             "tickdesk_edge_misdirected_total", "tickdesk_edge_descriptor_limit_total",
             "tickdesk_auth_failures_total", "tickdesk_auth_refused_total")
 
@@ -83,7 +84,7 @@ class Plan:
     phase_s: float = 15.0
     settle_s: float = 3.0
     readers: int = 20
-    trade_rate: float = 5.0
+    trade_rate: float = 8.0
     slow_sources: int = 10
     slow_per_source: int = 80
     idle_sources: int = 8
