@@ -59,7 +59,8 @@ def test_the_victims_receive_ticks_in_every_phase_and_are_never_dropped(
 @pytest.mark.timeout(220)
 def test_slowloris_is_cut_at_accept_and_timed_out_408(doc: dict[str, Any]) -> None:
     o = _phase(doc, "slowloris")["outcome"]
-    assert o["closed_at_accept"] > 0  # beyond the per-IP pending cap
+    # beyond the per-IP pending cap: closed without a word (late, on a loaded machine)
+    assert o.get("closed_at_accept", 0) + o.get("closed_silently", 0) > 0
     assert o["408"] > 0  # the head never completed within handshake_timeout_s
 
 
@@ -86,8 +87,10 @@ def test_every_rebinding_request_is_refused_and_places_no_order(doc: dict[str, A
 def test_token_guesses_end_in_429_and_the_right_token_still_works(doc: dict[str, Any]) -> None:
     o = _phase(doc, "guessing")["outcome"]
     st = o["statuses"]
-    burst = 10  # server.auth_failure_burst at its default, per address
-    assert st["401"] == burst * o["processes"]
+    burst, refill = 10, 0.2  # server.auth_failure_burst and _rate_per_s, per address
+    # the burst of every address, plus what refilled while a slow machine guessed
+    assert burst * o["processes"] <= st["401"] <= o["processes"] * (
+        burst + 1 + refill * o["seconds"])
     assert st["429"] == o["guesses"] - st["401"]  # every guess past the burst, nothing else
     assert o["auth_failures_total"] == st["401"]
     # one line per 10 s interval, not one per guess
