@@ -159,12 +159,17 @@ def test_addresses_filling_the_pending_cap_cannot_lock_out_another_address() -> 
         assert _status(_exchange(e, _get("/healthz"))) in (200, 503)  # answered, not cut
         assert _read_all(held[0]) == b""  # the attacker's oldest made room
         assert e.edge.stats.pending_evicted == 1
+        # held[1:] still wait for their heads; the answered one lingers a moment
+        wait_until(lambda: e.edge.pending == 3, what="the answered connection to go")
+        again = socket.create_connection(("127.0.0.1", e.port), timeout=timeout(5),
+                                         source_address=("127.0.0.2", 0))
+        held.append(again)  # the free slot: the cap is full again, all of 127.0.0.2
+        wait_until(lambda: e.edge.pending == 4, what="the attacker to fill the cap again")
         with socket.create_connection(("127.0.0.1", e.port), timeout=timeout(5),
                                       source_address=("127.0.0.2", 0)) as extra:
             assert _read_all(extra) == b""  # the busiest address gets no more
-        assert e.edge.stats.pending_refused == 1
-        # held[1:], still waiting for their heads (the /healthz one lingers a moment)
-        wait_until(lambda: e.edge.pending == 3, what="the answered connection to go")
+        assert e.edge.stats.pending_refused == 1 and e.edge.stats.pending_evicted == 1
+        assert e.edge.pending == 4
     finally:
         for s in held:
             s.close()
