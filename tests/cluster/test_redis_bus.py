@@ -233,7 +233,8 @@ def test_a_gateway_that_closes_withdraws_its_interest_at_once(
         engine.close()
 
 
-def test_stream_and_user_events_are_written_once_each_and_counted(redis_server: RedisServer) -> None:
+def test_stream_and_user_events_are_written_once_each_and_counted(
+        redis_server: RedisServer) -> None:
     engine = RedisBus(redis_server.url)
     try:
         for n in range(3):
