@@ -73,7 +73,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,8 +128,10 @@ class RedisBusStatistics:
     write_errors: int = counter("Writes to Redis that failed (logged; nothing raised).")
     read: int = counter("Entries a gateway read from Redis.")
     commands: int = counter("Commands the engine took from the command stream.")
-    stream_events: int = counter("Binance market stream events the engine wrote "
-                                 "(only for streams some gateway watches).")
+    stream_events: Mapping[str, int] = counter(
+        "Binance market stream events the engine wrote, by stream kind (trade, aggTrade, "
+        "kline, bookTicker, depth, ticker, miniTicker): only for streams some gateway watches.",
+        label="kind")
     user_events: int = counter("Binance user data events the engine wrote "
                                "(only for accounts some gateway has a user data stream of).")
     streams_wanted: int = gauge("Binance stream names the gateways announce subscribers for "
@@ -137,6 +139,11 @@ class RedisBusStatistics:
     user_streams_wanted: int = gauge("Accounts with a user data stream on some gateway "
                                      "(as the engine last read them).")
     gateways_interested: int = gauge("Gateways whose interest announcement is live.")
+
+
+def _kind(stream: str) -> str:
+    """``btcusdt@kline_1m`` -> ``kline``, ``btcusdt@depth@100ms`` -> ``depth``."""
+    return stream.partition("@")[2].partition("@")[0].partition("_")[0]
 
 
 def _outgoing(payload: bytes, key: bytes | None = None) -> Outgoing:
@@ -238,7 +245,8 @@ class RedisBus:
         #: gateway side: conn_id -> the local channel of an unanswered command's sender
         self._waiting: dict[int, int] = {}
         self._written = self._write_errors = self._read = self._commands = 0
-        self._stream_events = self._user_events = 0
+        self._stream_events: dict[str, int] = {}
+        self._user_events = 0
         #: engine side: what the gateways watch (replaced whole by the interest thread)
         self._wanted_streams: frozenset[str] = frozenset()
         self._wanted_users: frozenset[str] = frozenset()
@@ -369,7 +377,8 @@ class RedisBus:
     def publish_stream(self, name: str, payload: bytes, conflate_key: str | None = None) -> int:
         if self._write(lambda p: p.xadd(self.key("streams"), {
                 "n": name, "k": conflate_key or "", "p": payload}, maxlen=STREAM_CAP)):
-            self._stream_events += 1
+            kind = _kind(name)
+            self._stream_events[kind] = self._stream_events.get(kind, 0) + 1
         return 0  # the subscribers are the gateways', counted there
 
     def has_user_stream(self, account: str) -> bool:
@@ -697,7 +706,7 @@ class RedisBus:
     def statistics(self) -> RedisBusStatistics:
         return RedisBusStatistics(
             written=self._written, write_errors=self._write_errors, read=self._read,
-            commands=self._commands, stream_events=self._stream_events,
+            commands=self._commands, stream_events=dict(self._stream_events),
             user_events=self._user_events, streams_wanted=len(self._wanted_streams),
             user_streams_wanted=len(self._wanted_users),
             gateways_interested=self._gateways_live)
