@@ -30,6 +30,7 @@ drawing matches the classes::
     ├── Refusal                a handshake refused with an HTTP status (engine.server.http)
     ├── BinanceError           a Binance REST error answer {code, msg} (engine.binance.errors)
     ├── ListenKeyLimit         every listen-key slot is live (engine.binance.listen_keys)
+    ├── ListenKeysUnavailable  the listen keys' Redis is unreachable (engine.server.shared_keys)
     ├── StreamError            a refused Binance live request (engine.binance.stream_names)
     ├── WsApiError             a refused WebSocket API request (engine.binance.ws_api)
     ├── ExpectedFailure        an actor fails on purpose to be restarted (actors.base)

@@ -106,7 +106,8 @@ from engine.server.ops import (
     metrics_route,
 )
 from engine.server.redis_bus import RedisBus
-from engine.server.shared_keys import SharedListenKeys
+from engine.server.redis_listen_keys import RedisListenKeys
+from engine.server.shared_keys import ListenKeyStore, ListenKeysUnavailable, SharedListenKeys
 from engine.store import Store, StoreError
 from engine.store_check import verify
 from engine.store_health import StoreHealth
@@ -409,7 +410,11 @@ class Engine:
         )
         # -- Binance-compatible REST API (docs/binance-compat.md) --
         #: The user data stream's listen keys (thread-safe; the REST API makes them).
-        self.listen_keys = SharedListenKeys()
+        #: In memory in one process; in Redis on a gateway, so that a key made on one
+        #: gateway is valid on every other (docs/scaling.md).
+        self.listen_keys: ListenKeyStore = (
+            RedisListenKeys(self.redis_bus.client, prefix=self.redis_bus.prefix)
+            if gateway and self.redis_bus is not None else SharedListenKeys())
         self.binance_gateway = EngineGateway(self._start_rest_session, self._ids)
         self.binance_api = BinanceApi(ApiContext(
             keys={a.api_key: ApiKey(a.name, a.api_secret) for a in cfg.accounts if a.api_key},
@@ -955,13 +960,17 @@ class Engine:
             raise Refusal(400, why)
         account = None
         if route.listen_key is not None:
-            account = self.listen_key_account(route.listen_key)
+            try:
+                account = self.listen_key_account(route.listen_key)
+            except ListenKeysUnavailable:
+                raise Refusal(503, "the listen-key store is unreachable; retry") from None
             if account is None:
                 raise Refusal(401, "invalid or expired listen key")
         return route, account
 
     def listen_key_account(self, key: str) -> str | None:
-        """The account of an active listen key, or None."""
+        """The account of an active listen key, or None (any thread; on a gateway
+        one Redis call: :class:`ListenKeysUnavailable` when Redis is unreachable)."""
         return self.listen_keys.account(key, self.clock.now_ms())
 
     def binance_api_key(self, api_key: str) -> tuple[str, str] | None:

@@ -254,6 +254,16 @@ class RedisBus:
         #: called (reader thread) when the epoch changed: the history is gone
         self.on_epoch_change: Callable[[str], None] | None = None
 
+    @property
+    def client(self) -> redis.Redis:
+        """The bus's redis-py client (thread-safe; its pool is the bus's): for
+        what shares the bus's Redis, e.g. the gateways' listen keys."""
+        return self._r
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
     # -- names ------------------------------------------------------------------
 
     def key(self, *parts: str) -> str:
