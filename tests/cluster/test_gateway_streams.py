@@ -289,3 +289,27 @@ def test_a_killed_gateways_interest_expires_and_its_streams_stop(cluster: Cluste
     # ...and no aggTrade written for any of them; gateway 1 still gets its trades
     assert cluster.metric("tickdesk_bus_stream_events_total", kind="aggTrade") == written
     assert stays.frames(20)
+
+
+def test_a_listen_key_made_on_gateway_1_streams_on_gateway_2(cluster: Cluster) -> None:
+    """REST ``POST /api/v3/userDataStream`` on gateway 1, ``/ws/<listenKey>``
+    on gateway 2 (raw events), the order placed on gateway 1."""
+    http = _base(cluster.gateways[0]).replace("ws://", "http://", 1)
+    req = urllib.request.Request(http + "/api/v3/userDataStream", method="POST",
+                                 headers={"X-MBX-APIKEY": ALICE_KEY})
+    with urllib.request.urlopen(req, timeout=timeout(WAIT)) as resp:
+        key = orjson.loads(resp.read())["listenKey"]
+    user = cluster.stream(1, f"/ws/{key}")
+    wait_until(lambda: cluster.metric("tickdesk_bus_user_streams_wanted") == 1, WAIT,
+               "the engine to see the user data stream")
+    trader = cluster.client(0)
+    trader.subscribe("BTCUSDT")
+    trader.wait_for(lambda m: m["type"] == "MARKET_UPDATE", timeout=timeout(WAIT))
+    placed = trader.place_order("BTCUSDT", "BUY", "MARKET", "0.001")
+    assert placed.accepted, placed.update
+    got = user.until(lambda m: m.get("e") == "outboundAccountPosition")
+    assert [(m["e"], m.get("x")) for m in got] == [
+        ("executionReport", "NEW"), ("executionReport", "TRADE"),
+        ("outboundAccountPosition", None)]
+    assert all(m["i"] == placed.order_id for m in got[:2])
+    assert got[1]["X"] == "FILLED"
