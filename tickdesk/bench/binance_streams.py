@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         print(r.render())
     for a, g in zip(rows[0::2], rows[1::2], strict=True):
         print(f"gateway / all: p50 {g.p50_ms / a.p50_ms:.2f}×, p99 {g.p99_ms / a.p99_ms:.2f}× "
-              f"(+{g.p50_ms - a.p50_ms:.2f} ms p50, +{g.p99_ms - a.p99_ms:.2f} ms p99)")
+              f"({g.p50_ms - a.p50_ms:+.2f} ms p50, {g.p99_ms - a.p99_ms:+.2f} ms p99)")
     print(f"load average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
