@@ -11,13 +11,16 @@ What a bot would notice, checked here:
   outboundAccountPosition on a user data stream opened on gateway 1
   (``/ws-api/v3``, ``userDataStream.subscribe.signature``), in order, once each;
 * ``kill -9`` a gateway: the interest it announced expires and the engine stops
-  writing the streams only it wanted (the engine's ``/metrics``).
+  writing the streams only it wanted (the engine's ``/metrics``);
+* a listen key made by REST on gateway 1 opens ``/ws/<listenKey>`` on gateway 2;
+* python-binance's socket manager (market and user sockets) through the gateways.
 
 Every wait is bounded; nothing sleeps and hopes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -313,3 +316,51 @@ def test_a_listen_key_made_on_gateway_1_streams_on_gateway_2(cluster: Cluster) -
         ("outboundAccountPosition", None)]
     assert all(m["i"] == placed.order_id for m in got[:2])
     assert got[1]["X"] == "FILLED"
+
+
+def test_python_binance_streams_through_the_gateways(
+        cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """python-binance, unchanged but for its URLs: its multiplex socket on
+    gateway 2 gets trades and klines; its ``user_socket`` (the WebSocket API)
+    on gateway 1 gets the executionReports of an order placed on gateway 2."""
+    pytest.importorskip("binance", reason="python-binance is in the test extra")
+    from binance import AsyncClient, BinanceSocketManager
+
+    monkeypatch.setattr(AsyncClient, "WS_API_URL", _base(cluster.gateways[0]) + "/ws-api/v3")
+    trader = cluster.client(1)
+    trader.subscribe("BTCUSDT")
+    trader.wait_for(lambda m: m["type"] == "MARKET_UPDATE", timeout=timeout(WAIT))
+
+    async def main() -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+        client = AsyncClient(ALICE_KEY, ALICE_SECRET)
+        try:
+            market = BinanceSocketManager(client)
+            market.STREAM_URL = _base(cluster.gateways[1]) + "/"
+            seen: list[dict[str, Any]] = []
+            async with market.multiplex_socket(["btcusdt@trade", "btcusdt@kline_1m"]) as s:
+                while {m["stream"] for m in seen} != {"btcusdt@trade", "btcusdt@kline_1m"}:
+                    msg = await s.recv()
+                    if msg:
+                        seen.append(msg)
+            got: list[dict[str, Any]] = []
+            async with BinanceSocketManager(client).user_socket() as stream:
+                await asyncio.to_thread(wait_until, lambda: cluster.metric(
+                    "tickdesk_bus_user_streams_wanted") == 1, WAIT, "the user stream")
+                placed = await asyncio.to_thread(trader.place_order, "BTCUSDT", "BUY",
+                                                 "MARKET", "0.001")
+                while not any(m.get("x") == "TRADE" for m in got):
+                    msg = await stream.recv()
+                    if msg:
+                        got.append(msg)
+            return seen, got, placed.order_id
+        finally:
+            await client.close_connection()
+
+    seen, events, order_id = asyncio.run(asyncio.wait_for(main(), timeout(30)))
+    trades = [m["data"] for m in seen if m["stream"] == "btcusdt@trade"]
+    assert trades and all(t["e"] == "trade" and t["s"] == "BTCUSDT" for t in trades)
+    kline = next(m["data"] for m in seen if m["stream"] == "btcusdt@kline_1m")
+    assert kline["e"] == "kline" and kline["k"]["i"] == "1m"
+    reports = [m for m in events if m.get("e") == "executionReport"]
+    assert [(r["i"], r["x"]) for r in reports] == [(order_id, "NEW"), (order_id, "TRADE")]
+    assert reports[-1]["X"] == "FILLED"
