@@ -7,8 +7,10 @@ account commands through the bus (:mod:`engine.server.bus`: in one
 process straight to the PortfolioActor or OrderMonitorActor, else over
 Redis to the engine), which answer the client directly through its
 channel; ``get_klines``, which needs no auth, goes to the PortfolioActor
-directly. Every bad frame is answered with a typed ``ERROR`` and changes
-nothing; the connection stays open.
+directly (on a gateway: to the engine across the bus, waiting at most its
+timeout in this actor, ``SessionServices.klines``). Every bad frame is
+answered with a typed ``ERROR`` and changes nothing; the connection stays
+open.
 
 Every frame (valid or not) first passes the client's rate limiter
 (:mod:`engine.rate_limit`, ``server.rate_limit_per_s`` / ``rate_limit_burst``):
@@ -139,7 +141,9 @@ class SessionServices:
     #: The symbols the feed serves now, in order (``get_symbols``).
     served_symbols: Callable[[], list[str]] = list
     #: ``get_klines``: tells the PortfolioActor a KlineRequest (False: it is down);
-    #: None: this process has no PortfolioActor (a gateway, docs/scaling.md).
+    #: on a gateway asks the engine across the bus and delivers KLINES itself
+    #: (raises EngineUnavailable / QueriesBusy, answered ERROR INTERNAL / BUSY);
+    #: None: not served.
     klines: Callable[[KlineRequest], bool] | None = None
     #: ``snapshot(channel, symbol, book)``: sends a new subscriber the symbol's
     #: current MARKET_UPDATE (or BOOK_UPDATE) itself (a gateway: from Redis);
@@ -334,8 +338,7 @@ class ConnectionActor(TickdeskActor):
             # market data, not an account command: anonymous clients may ask
             self._check_known(args.symbol, rid)
             if self._svc.klines is None:
-                raise BadRequest("get_klines is not served by a gateway yet; ask a "
-                                 "process of role all (docs/scaling.md)", rid)
+                raise BadRequest("get_klines is not served by this process", rid)
             if not self._svc.klines(KlineRequest(args, self._ch, rid)):
                 raise InternalError(rid)
         elif action is Action.GET_SYMBOLS:

@@ -639,7 +639,7 @@ class FeedActor(TickdeskActor):
     def _route_book(self, item: BookTicker | DepthSnapshot, received_ms: int) -> None:
         """Publish one book input if it changed the board's book: BookTick to the
         order monitor and the portfolio first (like trades), then BOOK_UPDATE to the
-        book subscribers (encoded only if the symbol has some: a new subscriber's
+        book subscribers (encoded only if the bus says it has some: a new subscriber's
         snapshot is encoded from the board) and, if the best bid/ask moved,
         MARKET_UPDATE. A depth snapshot travels as the board's merged book (a newer
         best bid/ask may lead it); a best bid/ask as received."""
@@ -653,7 +653,7 @@ class FeedActor(TickdeskActor):
         self._orders.tell(tick)
         self._portfolio.tell(tick)
         now = self._clock.now_ms()
-        if self._hub.book_subscriber_count(item.symbol):
+        if self._out.book_subscriber_count(item.symbol):  # across Redis: always
             self._out.publish_book(item.symbol, sm.book_update(change.book, now))
         if change.market is not None:
             out = sm.market_update(change.market, now)

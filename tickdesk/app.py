@@ -66,7 +66,12 @@ from engine.clock import Clock, SystemClock
 from engine.config import Config, account_start
 from engine.dashboard import dashboard_routes
 from engine.data_dir import MEMORY_PATHS, default_store_path
-from engine.errors import InternalError, TickdeskError, UnknownSymbol
+from engine.errors import (
+    EngineUnavailable,
+    QueriesBusy,
+    TickdeskError,
+    UnknownSymbol,
+)
 from engine.feeds.base import FeedShared
 from engine.feeds.exchange_info import fetch_exchange_info
 from engine.feeds.registry import source_kind
@@ -115,7 +120,8 @@ from engine.store_lock import StoreLock
 from engine.trading.assets import assets_from
 from engine.trading.history import MEMORY_FILLS_PER_ACCOUNT
 from engine.trading.ledger import AssetsFn
-from tickdesk.binance_gateway import EngineGateway, FeedMarket
+from tickdesk.binance_gateway import BusMarket, EngineGateway, FeedMarket, binance_query_error
+from tickdesk.engine_answers import ActorAnswers
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
 
@@ -128,6 +134,9 @@ BINANCE_STREAM_KINDS = frozenset({StreamKind.TRADE, StreamKind.AGG_TRADE,
                                   StreamKind.BOOK_TICKER,
                                   StreamKind.DEPTH, StreamKind.KLINE})
 _MEMORY_DBS = itertools.count(1)
+#: How long a market query (klines, recent trades) waits for the engine
+#: (a gateway: across the bus; docs/scaling.md).
+QUERY_TIMEOUT_S = 2.0
 #: At most one log line about failed token handshakes per this many seconds.
 _AUTH_LOG_INTERVAL_S = 10.0
 
@@ -381,8 +390,10 @@ class Engine:
         #: The Redis Streams bus of an engine or a gateway (None in one process).
         self.redis_bus: RedisBus | None = None
         self.bus: Bus
+        #: The engine's answers to market queries (klines, recent trades): its actors.
+        self.answers = ActorAnswers(self.portfolio, self.feed)
         if self.role == "all":
-            self.bus = InProcessBus(self.hub, self._route)
+            self.bus = InProcessBus(self.hub, self._route, answers=self.answers)
         else:
             self.redis_bus = RedisBus(cfg.cluster.redis_url, accounts=self._accounts,
                                       now_ms=self.clock.now_ms)
@@ -406,7 +417,7 @@ class Engine:
             account_budget=self.account_budgets.try_take,
             symbols=self.symbols,
             snapshot=self._gateway_snapshot if gateway else None,
-            klines=None if gateway else self.portfolio.tell,
+            klines=self._gateway_klines if gateway else self.portfolio.tell,
         )
         # -- Binance-compatible REST API (docs/binance-compat.md) --
         #: The user data stream's listen keys (thread-safe; the REST API makes them).
@@ -418,11 +429,25 @@ class Engine:
         self.binance_gateway = EngineGateway(self._start_rest_session, self._ids)
         self.binance_api = BinanceApi(ApiContext(
             keys={a.api_key: ApiKey(a.name, a.api_secret) for a in cfg.accounts if a.api_key},
-            open_mode=cfg.open_mode, gateway=self.binance_gateway, market=FeedMarket(self.feed),
+            open_mode=cfg.open_mode, gateway=self.binance_gateway,
+            market=(BusMarket(self.redis_bus, self.bus, QUERY_TIMEOUT_S)
+                    if gateway and self.redis_bus is not None else FeedMarket(self.feed)),
             catalog=self.symbols, served=self._served_symbols, listen_keys=self.listen_keys,
             now_ms=self.clock.now_ms, fee_bps=cfg.trading.fee_bps,
             weight_per_minute=cfg.server.api_weight_per_minute,
             origin_allowed=self.hosts.origin_allowed, klines=self._binance_klines))
+
+    def _gateway_klines(self, req: KlineRequest) -> bool:
+        """A gateway's ``get_klines``: the engine's bars across the bus, answered
+        KLINES as the PortfolioActor answers it (runs in the client's
+        ConnectionActor, which waits at most :data:`QUERY_TIMEOUT_S`; raises
+        EngineUnavailable / QueriesBusy, answered ERROR INTERNAL / BUSY)."""
+        assert req.channel is not None
+        q = req.query
+        bars = self.bus.klines(q, QUERY_TIMEOUT_S)
+        req.channel.deliver(sm.klines(q.symbol, q.interval, bars, self.clock.now_ms(),
+                                      req.request_id))
+        return True
 
     def _gateway_feed_status(self) -> dict[str, Any]:
         """A gateway's feed status: the engine's last FEED_STATUS (in Redis)."""
@@ -493,7 +518,7 @@ class Engine:
         try:
             self._supervisor.ask(AwaitStarted(), timeout=30.0)
             if self.redis_bus is not None and self.role == "engine":
-                self.redis_bus.start_engine(self._route)
+                self.redis_bus.start_engine(self._route, self.answers)
             elif self.redis_bus is not None:
                 self.redis_bus.on_epoch_change = self._on_epoch_change
                 self.redis_bus.start_gateway(self.hub)
@@ -689,20 +714,20 @@ class Engine:
         """The bars of ``symbol`` and ``interval``, oldest first, with Binance's
         ``startTime`` / ``endTime`` / ``limit`` semantics (docs/klines.md).
 
-        Thread-safe: asks the PortfolioActor, which owns the bars, and waits at
-        most ``timeout`` seconds (:class:`~engine.errors.InternalError` if it
-        does not answer, e.g. while it restarts). A bad interval or limit raises
+        Thread-safe: asks the PortfolioActor, which owns the bars (a gateway:
+        the engine's, across the bus), and waits at most ``timeout`` seconds
+        (:class:`~engine.errors.EngineUnavailable`, an InternalError, if it
+        does not answer, e.g. while it restarts; a gateway with too many
+        queries in flight: :class:`~engine.errors.QueriesBusy`). A bad interval or limit raises
         :class:`~engine.market.klines.UnknownInterval` /
         :class:`~engine.market.klines.BadKlineQuery`, a symbol the feed does not
         serve :class:`~engine.errors.UnknownSymbol`, before anything is asked."""
         query = KlineQuery.checked(symbol, interval, start_ms, end_ms, limit)
         if not self.feed_shared.serves(symbol):
             raise UnknownSymbol(f"symbol {symbol} is not served by this feed")
-        try:
-            bars: list[Kline] = self.portfolio.ask(KlineRequest(query), timeout=timeout)
-        except (pykka.ActorDeadError, pykka.Timeout):
-            raise InternalError() from None
-        return bars
+        # a gateway asks the engine across the bus; the engine asks its actors
+        source = self.bus if self.role == "gateway" else self.answers
+        return source.klines(query, timeout)
 
     def connect(self, callback: Callable[[dict[str, Any]], None] | None = None,
                 token: str | None = None) -> LocalSession:
@@ -729,10 +754,10 @@ class Engine:
         from engine.binance.translate import kline_row
 
         try:
-            bars = self.klines(symbol, interval, start_ms, end_ms, limit)
-        except InternalError:
-            raise BinanceError(-1007, "Timeout waiting for response from backend server.",
-                               status=503) from None
+            bars = self.klines(symbol, interval, start_ms, end_ms, limit,
+                               timeout=QUERY_TIMEOUT_S)
+        except (EngineUnavailable, QueriesBusy) as exc:
+            raise binance_query_error(exc) from None
         except TickdeskError as exc:  # a query the KlineBook refuses (startTime > endTime)
             raise BinanceError(-1130, f"Invalid data sent for a parameter: {exc}") from None
         return [kline_row(k) for k in bars]

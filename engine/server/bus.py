@@ -24,12 +24,23 @@ The contract:
 * ``to_account_now(account, out)``: a periodic account message
   (POSITION_UPDATE, PORTFOLIO_UPDATE): no ``seq``, not kept for resume.
 * ``broadcast(out)``: to every connection (FEED_STATUS).
+* ``book_subscriber_count(symbol)``: whether the engine must encode and
+  publish the symbol's BOOK_UPDATEs (the hub's count in one process; across
+  Redis always 1: the gateways' subscribers and ``/api/v3/depth`` read them).
 * ``submit(request)``: an account command to the engine; True when it is on
   its way (its one answer then reaches ``request.channel``), False when the
   bus cannot take it (the caller answers ``ERROR``).
 * ``resume(account, epoch, seq)``: the events an account's connection missed
   after ``seq`` (:class:`~engine.account_log.Resume`); ``epoch`` names the
   history (it changes when the history is lost: a new process, a Redis restart).
+* ``klines(query, timeout_s)`` / ``recent_trades(query, timeout_s)``: a
+  read-only question to the engine about state a gateway does not hold (the
+  PortfolioActor's KlineBook, the FeedActor's recent trades); blocks the
+  caller at most ``timeout_s``. No answer in time (the engine down, Redis
+  unreachable): :class:`~engine.errors.EngineUnavailable` (ERROR INTERNAL;
+  Binance -1007, HTTP 503). Too many questions of this process in flight:
+  :class:`~engine.errors.QueriesBusy` at once, nothing sent (ERROR BUSY;
+  Binance -1008, HTTP 503). The answers are the engine's own values.
 
 Binance's streams (docs/binance-compat.md, "Streams"), engine side:
 
@@ -56,6 +67,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.account_log import AccountLog, Resume, resume_from, stamp
+from engine.errors import EngineUnavailable
+from engine.market.klines import Kline, KlineQuery
+from engine.market.recent_trades import RecentTrade, TradesQuery
 from engine.protocol.commands import Args, NoArgs
 from engine.protocol.enums import Action
 from engine.protocol.frames import text_frame
@@ -64,7 +78,7 @@ from engine.server import binance_streams
 from engine.server.channel import Channel
 from engine.server.hub import Hub
 
-__all__ = ["AccountRequest", "Bus", "InProcessBus", "with_seq"]
+__all__ = ["AccountRequest", "Bus", "InProcessBus", "MarketAnswers", "with_seq"]
 
 RequestId = str | int | None
 
@@ -90,6 +104,17 @@ def with_seq(out: Outgoing, seq: int) -> Outgoing:
     return Outgoing(payload, text_frame(payload), out.conflate_key)
 
 
+class MarketAnswers(Protocol):
+    """Where the engine answers the bus's market queries (its actors, asked:
+    ``tickdesk.engine_answers``); each call waits at most ``timeout_s`` and
+    raises :class:`~engine.errors.EngineUnavailable` when the actor does not
+    answer."""
+
+    def klines(self, query: KlineQuery, timeout_s: float) -> list[Kline]: ...
+
+    def recent_trades(self, query: TradesQuery, timeout_s: float) -> list[RecentTrade]: ...
+
+
 class Bus(Protocol):
     """See the module docstring for the contract of each call."""
 
@@ -108,6 +133,8 @@ class Bus(Protocol):
     def to_account_now(self, account: str, out: Outgoing) -> None: ...
 
     def broadcast(self, out: Outgoing) -> None: ...
+
+    def book_subscriber_count(self, symbol: str) -> int: ...
 
     def accounts(self) -> list[str]:
         """Accounts that may have connections now (the periodic updates go to these)."""
@@ -128,6 +155,10 @@ class Bus(Protocol):
 
     def to_user(self, account: str, payloads: Sequence[bytes]) -> None: ...
 
+    def klines(self, query: KlineQuery, timeout_s: float) -> list[Kline]: ...
+
+    def recent_trades(self, query: TradesQuery, timeout_s: float) -> list[RecentTrade]: ...
+
 
 class InProcessBus:
     """The one-process bus: the hub's channels and the engine's actors, directly.
@@ -137,12 +168,14 @@ class InProcessBus:
     take it. Account events are numbered under one lock (so ``seq`` order
     is delivery order) and the last ``history`` events of each account are
     kept in memory for ``resume``; the epoch is new for every bus (a
-    restarted process has a new history)."""
+    restarted process has a new history). ``answers`` answers the market
+    queries directly (None: every query is :class:`EngineUnavailable`)."""
 
     def __init__(self, hub: Hub, route: Callable[[AccountRequest], bool], *,
-                 history: int = 1000) -> None:
+                 history: int = 1000, answers: MarketAnswers | None = None) -> None:
         self._hub = hub
         self._route = route
+        self.answers = answers
         self._log = AccountLog(history)
         self._lock = threading.Lock()
         self._epoch = uuid.uuid4().hex[:16]
@@ -152,6 +185,7 @@ class InProcessBus:
         self.broadcast = hub.broadcast
         self.accounts = hub.accounts
         self.has_stream = hub.has_stream
+        self.book_subscriber_count = hub.book_subscriber_count
 
     @property
     def epoch(self) -> str:
@@ -189,3 +223,14 @@ class InProcessBus:
         with self._lock:
             return resume_from(self._epoch, epoch, seq, self._log.last(account),
                                self._log.history(account))
+
+    def _answers(self) -> MarketAnswers:
+        if self.answers is None:
+            raise EngineUnavailable("this process has no engine to answer market queries")
+        return self.answers
+
+    def klines(self, query: KlineQuery, timeout_s: float) -> list[Kline]:
+        return self._answers().klines(query, timeout_s)
+
+    def recent_trades(self, query: TradesQuery, timeout_s: float) -> list[RecentTrade]:
+        return self._answers().recent_trades(query, timeout_s)

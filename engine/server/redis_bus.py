@@ -26,6 +26,8 @@ message **once**, whatever the number of gateways and clients:
                        gateway has subscribers for (refreshed every
                        :data:`INTEREST_PERIOD_S`, expires after :data:`INTEREST_TTL_S`)
 ``P:gateways``         set: the gateways that announce interest
+``P:query``            market queries (klines, recent trades) from gateways
+``P:qreply:GATEWAY``   the engine's answers to one gateway's queries
 =====================  ==================================================
 
 The engine writes a Binance stream event only when some gateway announced a
@@ -55,6 +57,22 @@ was not placed is executed. So a command is executed at most once across
 engine restarts. Commands sent while no engine runs wait in the stream and
 are run when it starts.
 
+Market queries (``klines``, ``recent_trades``: read-only, no account, nothing
+to acknowledge) take a lighter path than commands: a gateway adds the query
+to ``P:query`` with its gateway id and a query id and waits (bounded by the
+caller's timeout) for the answer on its ``P:qreply:GATEWAY``, which its one
+reader thread reads with the other streams. The engine's query thread reads
+``P:query`` with a plain ``XREAD`` (from the stream's end when it starts: a
+query sent while no engine ran has timed out already) and answers each in
+turn, skipping one whose asker has already given up (its entry id, Redis's
+clock, plus its timeout is past: a backlog behind a slow actor drains
+instead of growing), from :class:`~engine.server.bus.MarketAnswers` (the actors, asked with
+at most :data:`QUERY_ANSWER_S`). A gateway has at most ``max_queries``
+(:data:`MAX_QUERIES`) in flight; one more raises
+:class:`~engine.errors.QueriesBusy` at once (nothing sent). No answer within
+the timeout raises :class:`~engine.errors.EngineUnavailable`; a late answer
+is dropped.
+
 Bounds and overflow policies: every stream is capped (``MAXLEN ~``):
 market :data:`MARKET_CAP`, account streams ``history`` entries (a resume
 reaching back further gets ``recovered: false``), replies, events, Binance
@@ -69,6 +87,7 @@ threads retry with a bounded back-off.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -81,19 +100,32 @@ import orjson
 import redis
 
 from engine.account_log import Resume, resume_from
-from engine.errors import InternalError, ProtocolError
+from engine.errors import EngineUnavailable, InternalError, ProtocolError, QueriesBusy
+from engine.market.klines import Kline, KlineQuery
+from engine.market.market_query import (
+    KLINES,
+    BadQuery,
+    MarketQuery,
+    decode_klines,
+    decode_query,
+    decode_trades,
+    encode_answer,
+    encode_query,
+)
+from engine.market.recent_trades import RecentTrade, TradesQuery
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import Command, decode_command
 from engine.protocol.frames import text_frame
 from engine.protocol.server_messages import Outgoing
 from engine.server import binance_streams
-from engine.server.bus import AccountRequest, with_seq
+from engine.server.bus import AccountRequest, MarketAnswers, with_seq
 from engine.server.channel import Channel
 from engine.server.hub import Hub
 from engine.server.redelivery import answer_from_orders, assign_client_ids, needs_orders
 from engine.stats import counter, gauge
 
-__all__ = ["COMMAND_CAP", "MARKET_CAP", "RedisBus", "RedisBusStatistics", "RemoteChannel"]
+__all__ = ["COMMAND_CAP", "MARKET_CAP", "MAX_QUERIES", "QUERY_ANSWER_S", "RedisBus",
+           "RedisBusStatistics", "RemoteChannel"]
 
 log = logging.getLogger("tickdesk.redis_bus")
 
@@ -117,6 +149,12 @@ INTEREST_PERIOD_S = 1.0
 INTEREST_TTL_S = 3
 #: The engine re-reads every gateway's interest this often.
 INTEREST_REFRESH_S = 0.5
+#: A gateway's market queries in flight at most (one more: QueriesBusy, not sent).
+MAX_QUERIES = 64
+#: The query stream's cap (gateways x MAX_QUERIES live entries stay far below it).
+QUERY_CAP = 10_000
+#: The longest the engine waits for an actor to answer one query.
+QUERY_ANSWER_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +253,17 @@ class _Probe:
         return False
 
 
+class _Pending:
+    """One market query of this gateway, waiting for the engine's answer."""
+
+    __slots__ = ("body", "done", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.body: bytes | None = None
+        self.error: str | None = None
+
+
 class RedisBus:
     """The bus over Redis Streams (see the module docstring).
 
@@ -226,7 +275,8 @@ class RedisBus:
     def __init__(self, url: str, *, accounts: Sequence[str] = ("default",),
                  prefix: str = "td:", history: int = 1000, max_pending: int = 10_000,
                  gateway: str | None = None, timeout_s: float = 5.0,
-                 now_ms: Callable[[], int] = lambda: 0) -> None:
+                 now_ms: Callable[[], int] = lambda: 0,
+                 max_queries: int = MAX_QUERIES) -> None:
         """``now_ms``: the clock of the errors this bus answers itself."""
         self._now_ms = now_ms
         self._r = redis.Redis.from_url(url, socket_timeout=timeout_s,
@@ -251,6 +301,12 @@ class RedisBus:
         self._wanted_streams: frozenset[str] = frozenset()
         self._wanted_users: frozenset[str] = frozenset()
         self._gateways_live = 0
+        #: gateway side: query id -> the market query waiting for its answer
+        self._queries: dict[str, _Pending] = {}
+        self._max_queries = max_queries
+        #: engine side: queries skipped because their asker had given up waiting
+        self._stale_queries = 0
+        self._query_ids = itertools.count(1)
         #: called (reader thread) when the epoch changed: the history is gone
         self.on_epoch_change: Callable[[str], None] | None = None
 
@@ -314,10 +370,24 @@ class RedisBus:
         self._write(build)
         return 0
 
+    def book_subscriber_count(self, symbol: str) -> int:
+        """Always 1: the engine cannot see the gateways' book subscribers, and
+        ``/api/v3/depth`` on a gateway reads ``P:latestbook``, so every
+        BOOK_UPDATE is published (one write per book change, capped stream)."""
+        return 1
+
     def latest(self, symbol: str, book: bool = False) -> Outgoing | None:
         """The latest MARKET_UPDATE (or BOOK_UPDATE) of ``symbol``, for a snapshot."""
         got: Any = self._r.hget(self.key("latestbook" if book else "latest"), symbol)
         return None if got is None else _outgoing(got, symbol.encode() if not book else None)
+
+    def latest_many(self, symbols: Sequence[str]) -> dict[str, bytes]:
+        """The latest MARKET_UPDATE payload of each of ``symbols`` that has one
+        (one ``HMGET``; the REST tickers of a gateway)."""
+        if not symbols:
+            return {}
+        got: Any = self._r.hmget(self.key("latest"), list(symbols))
+        return {s: p for s, p in zip(symbols, got, strict=True) if p is not None}
 
     def _next_seq(self, account: str) -> int:
         """The account's next seq (under the lock). After an engine restart the
@@ -439,13 +509,70 @@ class RedisBus:
                 continue
             self._stop.wait(INTEREST_REFRESH_S)
 
-    def start_engine(self, route: Callable[[AccountRequest], bool]) -> None:
+    def start_engine(self, route: Callable[[AccountRequest], bool],
+                     answers: MarketAnswers | None = None) -> None:
         """Start the command thread: ``route`` runs each command (its one answer
-        goes to the command's :class:`RemoteChannel`)."""
+        goes to the command's :class:`RemoteChannel`); and, given ``answers``,
+        the query thread that answers the gateways' market queries."""
         self._ensure_group()
         self._redeliver(route)
         self._spawn("redis-bus-commands", lambda: self._command_loop(route))
         self._spawn("redis-bus-interest", self._interest_loop)
+        if answers is not None:
+            start = self._tail(self.key("query"))
+            self._spawn("redis-bus-queries", lambda: self._query_loop(answers, start))
+
+    def _query_loop(self, answers: MarketAnswers, last: str) -> None:
+        key = self.key("query")
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                got: Any = self._r.xread({key: last}, count=READ_COUNT, block=BLOCK_MS)
+                failures = 0
+            except redis.RedisError as exc:
+                failures = self._pause(failures, exc)
+                continue
+            if not got:
+                continue
+            try:  # Redis's clock: the entry ids are its, whatever the hosts' clocks
+                secs, micros = self._r.time()
+                offset_ms = secs * 1000 + micros // 1000 - time.time() * 1000
+            except redis.RedisError as exc:
+                failures = self._pause(failures, exc)
+                continue
+            for _key, entries in got:
+                for entry_id, fields in entries:
+                    last = entry_id.decode()
+                    sent_ms = int(entry_id.split(b"-")[0])
+                    waits_ms = int(fields.get(b"t", b"0") or 0)
+                    if time.time() * 1000 + offset_ms > sent_ms + waits_ms:
+                        self._stale_queries += 1  # its asker has given up: not answered
+                        continue
+                    self._answer_query(answers, fields)
+
+    def _answer_query(self, answers: MarketAnswers, f: dict[bytes, bytes]) -> None:
+        """Answer one query to its gateway: the rows, or ``e`` (why not)."""
+        try:
+            gateway, qid = f[b"g"].decode(), f[b"q"].decode()
+        except (KeyError, UnicodeDecodeError):
+            log.warning("redis bus: a query without its gateway or id, skipped")
+            return
+        answer: dict[str, Any] = {"q": qid}
+        try:
+            wait = min(QUERY_ANSWER_S, max(0.05, int(f.get(b"t", b"2000")) / 1000))
+            query = decode_query(f[b"k"].decode(), f[b"b"])
+            rows = (answers.klines(query, wait) if isinstance(query, KlineQuery)
+                    else answers.recent_trades(query, wait))
+            answer["b"] = encode_answer(rows)
+        except EngineUnavailable as exc:
+            answer["e"] = exc.message
+        except (BadQuery, KeyError, ValueError) as exc:
+            log.warning("redis bus: a query that does not decode: %s", exc)
+            answer["e"] = "the query could not be read by the engine"
+        except Exception:  # a bug: the query is answered, the thread goes on
+            log.exception("redis bus: query %s failed", qid)
+            answer["e"] = "the engine failed to answer"
+        self._write(lambda p: p.xadd(self.key("qreply", gateway), answer, maxlen=STREAM_CAP))
 
     def _ensure_group(self) -> None:
         try:
@@ -556,6 +683,60 @@ class RedisBus:
                     self._waiting.get(request.channel.conn_id, 0) + 1)
         return ok
 
+    def klines(self, query: KlineQuery, timeout_s: float) -> list[Kline]:
+        """The engine's bars for ``query`` (see the module docstring)."""
+        body = self._query(query, timeout_s)
+        try:
+            return decode_klines(body)
+        except BadQuery as exc:
+            log.warning("redis bus: an answer that does not decode: %s", exc)
+            raise EngineUnavailable("the engine's answer could not be read; retry") from None
+
+    def recent_trades(self, query: TradesQuery, timeout_s: float) -> list[RecentTrade]:
+        """The engine's recent trades for ``query`` (see the module docstring)."""
+        body = self._query(query, timeout_s)
+        try:
+            return decode_trades(body)
+        except BadQuery as exc:
+            log.warning("redis bus: an answer that does not decode: %s", exc)
+            raise EngineUnavailable("the engine's answer could not be read; retry") from None
+
+    def _query(self, query: MarketQuery, timeout_s: float) -> bytes:
+        kind, body = encode_query(query)
+        pending = _Pending()
+        with self._lock:
+            if len(self._queries) >= self._max_queries:
+                raise QueriesBusy(self._max_queries)
+            qid = f"{next(self._query_ids)}"
+            self._queries[qid] = pending
+        try:
+            ok = self._write(lambda p: p.xadd(self.key("query"), {
+                "g": self.gateway, "q": qid, "k": kind, "b": body,
+                "t": int(timeout_s * 1000)}, maxlen=QUERY_CAP))
+            if not ok:
+                raise EngineUnavailable("Redis is unreachable; nothing was changed, retry")
+            if not pending.done.wait(timeout_s):
+                what = "klines" if kind == KLINES else "recent trades"
+                raise EngineUnavailable(f"the engine did not answer the {what} query within "
+                                        f"{timeout_s:g} s; nothing was changed, retry")
+        finally:
+            with self._lock:
+                self._queries.pop(qid, None)
+        if pending.error is not None or pending.body is None:
+            raise EngineUnavailable(f"the engine could not answer: {pending.error}; retry")
+        return pending.body
+
+    def _query_answered(self, f: dict[bytes, bytes]) -> None:
+        with self._lock:
+            pending = self._queries.get(f[b"q"].decode())
+        if pending is None:
+            return  # timed out meanwhile: dropped
+        if b"b" in f:
+            pending.body = f[b"b"]
+        else:
+            pending.error = f.get(b"e", b"no reason").decode()
+        pending.done.set()
+
     def resume(self, account: str, epoch: str, seq: int) -> Resume:
         """What the account's connection missed after ``seq`` (one XRANGE)."""
         current = self._ensure_epoch()
@@ -574,6 +755,7 @@ class RedisBus:
         names = [self.key(n) for n in ("market", "events", "periodic", "bcast", "streams",
                                        "user")]
         names.append(self.key("reply", self.gateway))
+        names.append(self.key("qreply", self.gateway))
         last = {name: self._tail(name) for name in names}
         self._spawn("redis-bus-reader", lambda: self._reader_loop(last))
         self._spawn("redis-bus-announce", lambda: self._announce_loop(hub))
@@ -683,6 +865,8 @@ class RedisBus:
                                            key.decode() if key else None)
         elif name == self.key("user"):
             binance_streams.to_user(hub, f[b"a"].decode(), (f[b"p"],))
+        elif name == self.key("qreply", self.gateway):
+            self._query_answered(f)
         else:  # this gateway's replies
             conn = int(f[b"c"])
             self._answered(conn)
