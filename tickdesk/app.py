@@ -707,6 +707,8 @@ class Engine:
             ("actor", {}, self.children.statistics()),
             ("store", {}, self.store_health.statistics()),
         ]
+        if self.redis_bus is not None:
+            sources.append(("bus", {}, self.redis_bus.statistics()))
         slots = (self.portfolio, self.order_monitor, self.feed, *self._timers.values())
         sources += [("actor", {"actor": slot.name}, slot.statistics()) for slot in slots]
         sources += [("desk", {"actor": name}, desk.statistics())
@@ -869,8 +871,7 @@ class Engine:
                                         starts={a.name: account_start(cfg.trading, a)
                                                 for a in cfg.accounts},
                                         assets_of=self.assets_of,
-                                        kline_bars=cfg.market.kline_bars,
-                                        hub=self.hub)
+                                        kline_bars=cfg.market.kline_bars)
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.bus, self.portfolio, cfg.trading, clock.now_ms,
@@ -879,8 +880,7 @@ class Engine:
                                            on_order_event=self.metrics.order_event,
                                            store_health=self.store_health,
                                            assets_of=self.assets_of,
-                                           symbols=self.symbols,
-                                           hub=self.hub)
+                                           symbols=self.symbols)
 
         def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,

@@ -41,13 +41,28 @@ The contract:
   Binance -1007, HTTP 503). Too many questions of this process in flight:
   :class:`~engine.errors.QueriesBusy` at once, nothing sent (ERROR BUSY;
   Binance -1008, HTTP 503). The answers are the engine's own values.
+
+Binance's streams (docs/binance-compat.md, "Streams"), engine side:
+
+* ``has_stream(name)``: someone (on any gateway) subscribes Binance stream
+  ``name``; the engine builds an event only then. Cheap (a set lookup): the
+  Redis bus answers from the gateways' announced interest, refreshed in the
+  background every :data:`~engine.server.redis_bus.INTEREST_REFRESH_S`, so a
+  new subscriber's first event may come that much later.
+* ``publish_stream(name, payload, conflate_key)``: one event of stream
+  ``name``, its payload encoded once by the engine, reaches every subscriber
+  of ``name`` (raw or wrapped for a combined stream, the same bytes on every
+  connection); ``conflate_key`` as for MARKET_UPDATE (None: never conflated).
+* ``has_user_stream(account)`` / ``to_user(account, payloads)``: Binance user
+  data events (executionReport, listStatus, outboundAccountPosition) of one
+  account reach each of its user data streams, in order, once each.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,6 +74,7 @@ from engine.protocol.commands import Args, NoArgs
 from engine.protocol.enums import Action
 from engine.protocol.frames import text_frame
 from engine.protocol.server_messages import Outgoing
+from engine.server import binance_streams
 from engine.server.channel import Channel
 from engine.server.hub import Hub
 
@@ -128,6 +144,17 @@ class Bus(Protocol):
 
     def resume(self, account: str, epoch: str, seq: int) -> Resume: ...
 
+    def has_stream(self, name: str) -> bool: ...
+
+    def publish_stream(self, name: str, payload: bytes, conflate_key: str | None = None) -> int:
+        """Returns how many local subscribers got it (0 across Redis: the
+        gateways count theirs)."""
+        ...
+
+    def has_user_stream(self, account: str) -> bool: ...
+
+    def to_user(self, account: str, payloads: Sequence[bytes]) -> None: ...
+
     def klines(self, query: KlineQuery, timeout_s: float) -> list[Kline]: ...
 
     def recent_trades(self, query: TradesQuery, timeout_s: float) -> list[RecentTrade]: ...
@@ -157,6 +184,7 @@ class InProcessBus:
         self.publish_book = hub.publish_book
         self.broadcast = hub.broadcast
         self.accounts = hub.accounts
+        self.has_stream = hub.has_stream
         self.book_subscriber_count = hub.book_subscriber_count
 
     @property
@@ -181,6 +209,15 @@ class InProcessBus:
 
     def submit(self, request: AccountRequest) -> bool:
         return self._route(request)
+
+    def publish_stream(self, name: str, payload: bytes, conflate_key: str | None = None) -> int:
+        return binance_streams.publish_stream(self._hub, name, payload, conflate_key)
+
+    def has_user_stream(self, account: str) -> bool:
+        return bool(self._hub.user_streams(account))
+
+    def to_user(self, account: str, payloads: Sequence[bytes]) -> None:
+        binance_streams.to_user(self._hub, account, payloads)
 
     def resume(self, account: str, epoch: str, seq: int) -> Resume:
         with self._lock:

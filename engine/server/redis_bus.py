@@ -19,9 +19,25 @@ message **once**, whatever the number of gateways and clients:
 ``P:cmd``              commands, read by the engine's consumer group ``engine``
 ``P:reply:GATEWAY``    the direct replies to one gateway's connections
 ``P:epoch``            the name of the history (new when Redis lost it)
+``P:streams``          Binance market stream events (``@trade``, ``@kline_1m``...):
+                       the stream name, the payload encoded once, its conflation key
+``P:user``             Binance user data events (executionReport...) with the account
+``P:interest:GATEWAY`` string: the Binance streams and user data accounts the
+                       gateway has subscribers for (refreshed every
+                       :data:`INTEREST_PERIOD_S`, expires after :data:`INTEREST_TTL_S`)
+``P:gateways``         set: the gateways that announce interest
 ``P:query``            market queries (klines, recent trades) from gateways
 ``P:qreply:GATEWAY``   the engine's answers to one gateway's queries
 =====================  ==================================================
+
+The engine writes a Binance stream event only when some gateway announced a
+subscriber for it (:meth:`RedisBus.has_stream`: a set lookup in memory, the set
+re-read from ``P:interest:*`` by a background thread every
+:data:`INTEREST_REFRESH_S`). A gateway announces a change within
+:data:`INTEREST_POLL_S` and refreshes its key every :data:`INTEREST_PERIOD_S`,
+so a killed gateway's interest expires within :data:`INTEREST_TTL_S` (and a
+refresh later the engine stops writing what only it wanted); a new subscriber
+may wait up to about ``INTEREST_POLL_S + INTEREST_REFRESH_S`` for its first event.
 
 Each gateway runs one reader thread (:meth:`RedisBus.start_gateway`) that
 reads every stream it needs with one blocking ``XREAD`` (bounded: at most
@@ -59,8 +75,8 @@ is dropped.
 
 Bounds and overflow policies: every stream is capped (``MAXLEN ~``):
 market :data:`MARKET_CAP`, account streams ``history`` entries (a resume
-reaching back further gets ``recovered: false``), replies and events
-:data:`STREAM_CAP`, commands :data:`COMMAND_CAP`. A gateway has at most
+reaching back further gets ``recovered: false``), replies, events, Binance
+stream and user data events :data:`STREAM_CAP`, commands :data:`COMMAND_CAP`. A gateway has at most
 about ``max_pending`` commands unanswered (counted down on each answer;
 ``submit`` returns False beyond it, the client gets ``ERROR``), so the
 command cap is never reached by live commands. A Redis error on the
@@ -76,7 +92,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,10 +117,12 @@ from engine.protocol import server_messages as sm
 from engine.protocol.commands import Command, decode_command
 from engine.protocol.frames import text_frame
 from engine.protocol.server_messages import Outgoing
+from engine.server import binance_streams
 from engine.server.bus import AccountRequest, MarketAnswers, with_seq
 from engine.server.channel import Channel
 from engine.server.hub import Hub
 from engine.server.redelivery import answer_from_orders, assign_client_ids, needs_orders
+from engine.stats import counter, gauge
 
 __all__ = ["COMMAND_CAP", "MARKET_CAP", "MAX_QUERIES", "QUERY_ANSWER_S", "RedisBus",
            "RedisBusStatistics", "RemoteChannel"]
@@ -123,6 +141,14 @@ _CONSUMER = "engine"
 _RETRY_S = (0.05, 0.1, 0.2, 0.5, 1.0)
 #: How long the restarted engine waits for the orders of a redelivered command.
 REDELIVERY_WAIT_S = 5.0
+#: A gateway looks at its hub's Binance subscriptions this often and announces a change.
+INTEREST_POLL_S = 0.1
+#: A gateway rewrites its interest key this often even when nothing changed...
+INTEREST_PERIOD_S = 1.0
+#: ...and the key expires this long after its last write (a killed gateway's interest).
+INTEREST_TTL_S = 3
+#: The engine re-reads every gateway's interest this often.
+INTEREST_REFRESH_S = 0.5
 #: A gateway's market queries in flight at most (one more: QueriesBusy, not sent).
 MAX_QUERIES = 64
 #: The query stream's cap (gateways x MAX_QUERIES live entries stay far below it).
@@ -133,12 +159,29 @@ QUERY_ANSWER_S = 2.0
 
 @dataclass(frozen=True, slots=True)
 class RedisBusStatistics:
-    """What the bus counted (approximate: read without a lock)."""
+    """What the bus counted (approximate: read without a lock; ``/metrics``:
+    ``tickdesk_bus_*``)."""
 
-    written: int
-    write_errors: int
-    read: int
-    commands: int
+    written: int = counter("Pipelined writes to Redis that succeeded.")
+    write_errors: int = counter("Writes to Redis that failed (logged; nothing raised).")
+    read: int = counter("Entries a gateway read from Redis.")
+    commands: int = counter("Commands the engine took from the command stream.")
+    stream_events: Mapping[str, int] = counter(
+        "Binance market stream events the engine wrote, by stream kind (trade, aggTrade, "
+        "kline, bookTicker, depth, ticker, miniTicker): only for streams some gateway watches.",
+        label="kind")
+    user_events: int = counter("Binance user data events the engine wrote "
+                               "(only for accounts some gateway has a user data stream of).")
+    streams_wanted: int = gauge("Binance stream names the gateways announce subscribers for "
+                                "(as the engine last read them).")
+    user_streams_wanted: int = gauge("Accounts with a user data stream on some gateway "
+                                     "(as the engine last read them).")
+    gateways_interested: int = gauge("Gateways whose interest announcement is live.")
+
+
+def _kind(stream: str) -> str:
+    """``btcusdt@kline_1m`` -> ``kline``, ``btcusdt@depth@100ms`` -> ``depth``."""
+    return stream.partition("@")[2].partition("@")[0].partition("_")[0]
 
 
 def _outgoing(payload: bytes, key: bytes | None = None) -> Outgoing:
@@ -252,6 +295,12 @@ class RedisBus:
         #: gateway side: conn_id -> the local channel of an unanswered command's sender
         self._waiting: dict[int, int] = {}
         self._written = self._write_errors = self._read = self._commands = 0
+        self._stream_events: dict[str, int] = {}
+        self._user_events = 0
+        #: engine side: what the gateways watch (replaced whole by the interest thread)
+        self._wanted_streams: frozenset[str] = frozenset()
+        self._wanted_users: frozenset[str] = frozenset()
+        self._gateways_live = 0
         #: gateway side: query id -> the market query waiting for its answer
         self._queries: dict[str, _Pending] = {}
         self._max_queries = max_queries
@@ -400,6 +449,66 @@ class RedisBus:
     def accounts(self) -> list[str]:
         return list(self._accounts)
 
+    # Binance streams (engine side): written once, only when some gateway watches.
+
+    def has_stream(self, name: str) -> bool:
+        return name in self._wanted_streams
+
+    def publish_stream(self, name: str, payload: bytes, conflate_key: str | None = None) -> int:
+        if self._write(lambda p: p.xadd(self.key("streams"), {
+                "n": name, "k": conflate_key or "", "p": payload}, maxlen=STREAM_CAP)):
+            kind = _kind(name)
+            self._stream_events[kind] = self._stream_events.get(kind, 0) + 1
+        return 0  # the subscribers are the gateways', counted there
+
+    def has_user_stream(self, account: str) -> bool:
+        return account in self._wanted_users
+
+    def to_user(self, account: str, payloads: Sequence[bytes]) -> None:
+        def build(p: Any) -> None:  # one pipeline: the events stay in order
+            for payload in payloads:
+                p.xadd(self.key("user"), {"a": account, "p": payload}, maxlen=STREAM_CAP)
+        if self._write(build):
+            self._user_events += len(payloads)
+
+    def refresh_interest(self) -> None:
+        """Re-read what every live gateway watches (the interest thread calls it
+        every :data:`INTEREST_REFRESH_S`; tests may call it directly). A gateway
+        whose key expired is dropped from ``P:gateways``."""
+        names: Any = self._r.smembers(self.key("gateways"))
+        gateways = sorted(n.decode() for n in names)
+        got: Any = (self._r.mget([self.key("interest", g) for g in gateways])
+                    if gateways else [])
+        streams: set[str] = set()
+        users: set[str] = set()
+        gone: list[str] = []
+        for gw, raw in zip(gateways, got, strict=True):
+            if raw is None:
+                gone.append(gw)
+                continue
+            try:
+                announced = orjson.loads(raw)
+                streams.update(str(n) for n in announced.get("s", ()))
+                users.update(str(a) for a in announced.get("u", ()))
+            except (orjson.JSONDecodeError, AttributeError, TypeError):
+                log.warning("redis bus: gateway %s announced malformed interest", gw)
+        if gone:
+            self._r.srem(self.key("gateways"), *gone)
+        self._wanted_streams = frozenset(streams)
+        self._wanted_users = frozenset(users)
+        self._gateways_live = len(gateways) - len(gone)
+
+    def _interest_loop(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self.refresh_interest()  # on failure the last known interest stays
+                failures = 0
+            except redis.RedisError as exc:
+                failures = self._pause(failures, exc)
+                continue
+            self._stop.wait(INTEREST_REFRESH_S)
+
     def start_engine(self, route: Callable[[AccountRequest], bool],
                      answers: MarketAnswers | None = None) -> None:
         """Start the command thread: ``route`` runs each command (its one answer
@@ -408,6 +517,7 @@ class RedisBus:
         self._ensure_group()
         self._redeliver(route)
         self._spawn("redis-bus-commands", lambda: self._command_loop(route))
+        self._spawn("redis-bus-interest", self._interest_loop)
         if answers is not None:
             start = self._tail(self.key("query"))
             self._spawn("redis-bus-queries", lambda: self._query_loop(answers, start))
@@ -642,11 +752,41 @@ class RedisBus:
         """Start the reader thread: what the engine writes goes to ``hub``'s channels."""
         self._hub = hub
         self._epoch = self._ensure_epoch()
-        names = [self.key(n) for n in ("market", "events", "periodic", "bcast")]
+        names = [self.key(n) for n in ("market", "events", "periodic", "bcast", "streams",
+                                       "user")]
         names.append(self.key("reply", self.gateway))
         names.append(self.key("qreply", self.gateway))
         last = {name: self._tail(name) for name in names}
         self._spawn("redis-bus-reader", lambda: self._reader_loop(last))
+        self._spawn("redis-bus-announce", lambda: self._announce_loop(hub))
+
+    def announce_interest(self, hub: Hub) -> None:
+        """Write what ``hub``'s Binance clients watch to this gateway's interest
+        key (expiring after :data:`INTEREST_TTL_S`) and register the gateway."""
+        body = orjson.dumps({"s": hub.stream_names(), "u": hub.user_accounts()})
+        p: Any = self._r.pipeline(transaction=False)
+        p.set(self.key("interest", self.gateway), body, ex=INTEREST_TTL_S)
+        p.sadd(self.key("gateways"), self.gateway)
+        p.execute()
+
+    def _announce_loop(self, hub: Hub) -> None:
+        """Announce at once when the hub's Binance subscriptions change (looked
+        at every :data:`INTEREST_POLL_S`), and every :data:`INTEREST_PERIOD_S`
+        in any case (the key's expiry is the gateway's liveness)."""
+        failures = 0
+        last: tuple[list[str], list[str]] | None = None
+        written_at = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            current = (hub.stream_names(), hub.user_accounts())
+            if current != last or now - written_at >= INTEREST_PERIOD_S:
+                try:
+                    self.announce_interest(hub)
+                    last, written_at, failures = current, now, 0
+                except redis.RedisError as exc:
+                    failures = self._pause(failures, exc)
+                    continue
+            self._stop.wait(INTEREST_POLL_S)
 
     def _tail(self, name: str) -> str:
         got: Any = self._r.xrevrange(name, count=1)
@@ -719,6 +859,12 @@ class RedisBus:
             hub.to_account(f[b"a"].decode(), _outgoing(f[b"p"]))
         elif name == self.key("bcast"):
             hub.broadcast(_outgoing(f[b"p"]))
+        elif name == self.key("streams"):
+            key = f.get(b"k")
+            binance_streams.publish_stream(hub, f[b"n"].decode(), f[b"p"],
+                                           key.decode() if key else None)
+        elif name == self.key("user"):
+            binance_streams.to_user(hub, f[b"a"].decode(), (f[b"p"],))
         elif name == self.key("qreply", self.gateway):
             self._query_answered(f)
         else:  # this gateway's replies
@@ -752,11 +898,21 @@ class RedisBus:
         return failures + 1
 
     def statistics(self) -> RedisBusStatistics:
-        return RedisBusStatistics(self._written, self._write_errors, self._read, self._commands)
+        return RedisBusStatistics(
+            written=self._written, write_errors=self._write_errors, read=self._read,
+            commands=self._commands, stream_events=dict(self._stream_events),
+            user_events=self._user_events, streams_wanted=len(self._wanted_streams),
+            user_streams_wanted=len(self._wanted_users),
+            gateways_interested=self._gateways_live)
 
     def close(self, timeout: float = 2.0) -> None:
-        """Stop the threads (each within ``timeout``) and close the pool."""
+        """Stop the threads (each within ``timeout``) and close the pool. A
+        gateway withdraws its interest first (the engine stops writing its
+        streams at its next refresh instead of after the key's expiry)."""
         self._stop.set()
         for t in self._threads:
             t.join(timeout)
+        if self._hub is not None:
+            with contextlib.suppress(redis.RedisError):
+                self._r.delete(self.key("interest", self.gateway))
         self._r.close()

@@ -27,7 +27,7 @@ from engine.protocol.enums import Action
 from engine.protocol.frames import text_frame
 from engine.protocol.server_messages import Outgoing
 from engine.server.bus import AccountRequest, Bus, InProcessBus
-from engine.server.hub import Hub
+from engine.server.hub import Hub, UserStream
 from engine.server.redis_bus import RedisBus
 from tests.cluster.redis_server import RedisServer
 from tests.conftest import timeout, wait_until
@@ -254,6 +254,75 @@ def test_a_resume_past_the_kept_history_is_not_recovered(pair: Pair) -> None:
     assert [orjson.loads(p)["seq"] for p in recent.events] == list(range(cap + 1, cap + 6))
 
 
+# -- Binance streams -------------------------------------------------------------
+
+
+def _stream_payload(trade_id: int) -> bytes:
+    return orjson.dumps({"e": "trade", "s": "BTCUSDT", "t": trade_id, "p": "1.5"})
+
+
+def test_a_binance_stream_event_reaches_raw_and_combined_subscribers_once_each(
+        pair: Pair) -> None:
+    raw, combined, other = pair.connect(), pair.connect(), pair.connect()
+    pair.hub.subscribe_stream(raw, "btcusdt@trade", "BTCUSDT", combined=False)
+    pair.hub.subscribe_stream(combined, "btcusdt@trade", "BTCUSDT", combined=True)
+    pair.hub.subscribe_stream(other, "ethusdt@trade", "ETHUSDT", combined=False)
+    wait_until(lambda: pair.engine.has_stream("btcusdt@trade"), what="the interest")
+    assert not pair.engine.has_stream("btcusdt@aggTrade")  # nobody watches it
+    payloads = [_stream_payload(n) for n in (1, 2, 3)]
+    for p in payloads:
+        pair.engine.publish_stream("btcusdt@trade", p, None)
+    pair.engine.publish_stream("btcusdt@bookTicker", b'{"u":1}', "btcusdt@bookTicker")
+    wait_until(lambda: len(raw.got) == 3 and len(combined.got) == 3, what="three events")
+    assert [o.payload for o in raw.got] == payloads  # the engine's bytes, unchanged
+    assert [o.frame for o in raw.got] == [text_frame(p) for p in payloads]
+    assert combined.messages() == [{"stream": "btcusdt@trade", "data": orjson.loads(p)}
+                                   for p in payloads]
+    assert {o.conflate_key for o in raw.got + combined.got} == {None}  # trades: every one
+    assert other.got == []
+
+
+def test_a_conflated_stream_keeps_its_key_per_wrapping(pair: Pair) -> None:
+    raw, combined = pair.connect(), pair.connect()
+    name = "btcusdt@bookTicker"
+    pair.hub.subscribe_stream(raw, name, "BTCUSDT", combined=False)
+    pair.hub.subscribe_stream(combined, name, "BTCUSDT", combined=True)
+    wait_until(lambda: pair.engine.has_stream(name), what="the interest")
+    pair.engine.publish_stream(name, b'{"u":7}', name)
+    wait_until(lambda: len(raw.got) == 1 and len(combined.got) == 1, what="the event")
+    assert raw.got[0].conflate_key == name
+    assert combined.got[0].conflate_key == f"c:{name}"  # a wrapping of its own
+
+
+def test_user_data_events_reach_every_user_stream_of_the_account_in_order(
+        pair: Pair) -> None:
+    raw, combined, api, bob = pair.connect(), pair.connect(), pair.connect(), pair.connect()
+    pair.hub.add_user_stream(UserStream(raw), "alice")
+    pair.hub.add_user_stream(UserStream(combined, stream="KEY"), "alice")
+    pair.hub.add_user_stream(UserStream(api, subscription_id=3), "alice")
+    pair.hub.add_user_stream(UserStream(bob), "bob")
+    wait_until(lambda: pair.engine.has_user_stream("alice")
+               and pair.engine.has_user_stream("bob"), what="the interest")
+    assert not pair.engine.has_user_stream("carol")
+    events = [orjson.dumps({"e": "executionReport", "i": n}) for n in range(4)]
+    pair.engine.to_user("alice", events[:3])
+    pair.engine.to_user("alice", events[3:])
+    wait_until(lambda: all(len(c.got) == 4 for c in (raw, combined, api)), what="the events")
+    assert [o.payload for o in raw.got] == events  # in order, each once
+    assert combined.messages() == [{"stream": "KEY", "data": orjson.loads(e)} for e in events]
+    assert api.messages() == [{"subscriptionId": 3, "event": orjson.loads(e)} for e in events]
+    assert bob.got == []
+
+
+def test_interest_goes_with_the_last_subscriber(pair: Pair) -> None:
+    ch = pair.connect()
+    pair.hub.subscribe_stream(ch, "btcusdt@kline_1m", "BTCUSDT", combined=False)
+    pair.hub.add_user_stream(UserStream(ch), "alice")
+    wait_until(lambda: pair.engine.has_stream("btcusdt@kline_1m")
+               and pair.engine.has_user_stream("alice"), what="the interest")
+    pair.hub.remove(ch)
+    wait_until(lambda: not pair.engine.has_stream("btcusdt@kline_1m")
+               and not pair.engine.has_user_stream("alice"), what="the interest withdrawn")
 def test_a_klines_query_gets_the_engines_bars_exactly(pair: Pair) -> None:
     query = KlineQuery.checked("BTCUSDT", "1m", None, None, 2)
     got = pair.gateway.klines(query, timeout(5))
