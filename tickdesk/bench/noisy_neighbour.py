@@ -87,8 +87,13 @@ def _daemon(store_dir: str, synchronous: str, pipe: Connection) -> None:
     try:
         pipe.send(("ready", engine.url, os.getpid(), cfg.server.rate_limit_per_s))
         while pipe.poll(3600):
-            if pipe.recv()[0] == "stop":
+            cmd = pipe.recv()[0]
+            if cmd == "stop":
                 break
+            if cmd == "stats":  # the store's settle transactions and the outcomes in them
+                stats = engine.store_health.statistics()
+                pipe.send(("stats", getattr(stats, "settle_commits", None),
+                           getattr(stats, "settled_outcomes", None)))
     finally:
         engine.stop()
         pipe.close()
@@ -315,6 +320,8 @@ def run(probes: int, probe_rate: float, flood_conns: int, flood_rate: float | No
                 time.sleep(warmup_s)  # let the daemon drain what the flood left
             idle, loaded = _summary(idle_lat, idle_failed), _summary(flood_lat, flood_failed)
             probe.close()
+            daemon.send(("stats",))
+            _, commits, outcomes = _recv(daemon, 60, "daemon")
         finally:
             for pipe in pipes:
                 with contextlib.suppress(OSError, ValueError):
@@ -333,6 +340,7 @@ def run(probes: int, probe_rate: float, flood_conns: int, flood_rate: float | No
                                                         "BUSY"))
     return {"daemon_pid": pid, "rounds": rounds, "synchronous": synchronous,
             "flood_connections": opened, "flood_seconds": flood_s,
+            "settle_commits": commits, "settled_outcomes": outcomes,
             "flood_commands_run_per_s": ran / flood_s if flood_s else None,
             "flood_rate_per_conn": rate,
             "flood_answers": counts, "idle": idle, "flood": loaded, "p99_ratio": ratio,
@@ -353,6 +361,10 @@ def render(doc: dict[str, Any]) -> str:
                  f"{doc['flood_rate_per_conn']:g}/s each; answers {doc['flood_answers']}")
     lines.append(f"A's commands run by the engine: {f(doc['flood_commands_run_per_s'])}/s "
                  f"over {doc['flood_seconds']:.1f} s of flood")
+    if doc["settle_commits"]:
+        lines.append(f"settle transactions: {doc['settle_commits']} for "
+                     f"{doc['settled_outcomes']} outcomes (mean group "
+                     f"{doc['settled_outcomes'] / doc['settle_commits']:.2f})")
     return "\n".join(lines)
 
 
