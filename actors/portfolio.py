@@ -158,15 +158,12 @@ class Commit:
     """Commit the ``settles`` held outcomes of the group in ONE store
     transaction (ask; replies None). Raises
     :class:`~engine.errors.StoreUnavailable` when the store refuses it (nothing
-    of the group kept), :class:`GroupLost` when this actor does not hold
-    exactly ``settles`` outcomes (it restarted in between)."""
+    of the group kept), :class:`~engine.errors.InternalError` when this actor
+    does not hold exactly ``settles`` outcomes (it restarted during the
+    group, which is therefore not stored: the OrderMonitorActor fails and
+    reloads its book)."""
 
     settles: int
-
-
-class GroupLost(RuntimeError):
-    """A :class:`Commit` found fewer held outcomes than it names: the
-    PortfolioActor restarted during the group, which is therefore not stored."""
 
 
 @dataclass(slots=True)
@@ -509,7 +506,9 @@ class PortfolioActor(TickdeskActor):
         group, self._group = self._group, None
         held = len(group.outcomes) if group is not None else 0
         if group is None or held != msg.settles:
-            raise GroupLost(f"commit of {msg.settles} settles, {held} held")
+            log.error("commit of %d settles, but %d held: the group is dropped",
+                      msg.settles, held)
+            raise InternalError()
         events = tuple(e for o in group.outcomes for e in o.events)
         fills = tuple(f for o in group.outcomes for f in o.fills)
         self._persist(Outcome(events, fills), group.ledgers, group.next_order_id,
