@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections import Counter
+from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from engine.messages import Trade
@@ -55,9 +55,9 @@ def _kind(name: str) -> str:
     return re.sub(r"[-_]?\d+$", "", name) or name
 
 
-def _by_kind(before: dict[int, float], after: dict[int, float]) -> Counter[str]:
+def _by_kind(before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
     names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
-    spent: Counter[str] = Counter()
+    spent: defaultdict[str, float] = defaultdict(float)
     for tid, cpu in after.items():
         spent[_kind(names.get(tid, "(native)"))] += cpu - before.get(tid, 0.0)
     return spent
@@ -68,7 +68,7 @@ def _frames(engine: Engine) -> int:
                for ch in engine.hub.channels())
 
 
-def _report(label: str, seconds: float, spent: Counter[str], frames: int,
+def _report(label: str, seconds: float, spent: dict[str, float], frames: int,
             deliveries: int) -> None:
     total = sum(spent.values())
     print(f"{label}: {seconds:.1f} s, process CPU {100 * total / seconds:.2f} % of a core; "
@@ -76,7 +76,7 @@ def _report(label: str, seconds: float, spent: Counter[str], frames: int,
           f"MARKET_UPDATE deliveries {deliveries}")
     if deliveries:
         print(f"  CPU per MARKET_UPDATE delivery {total * 1e6 / deliveries:.2f} µs")
-    for kind, cpu in spent.most_common():
+    for kind, cpu in sorted(spent.items(), key=lambda kv: -kv[1]):
         if cpu > 0:
             print(f"  {kind:32s} {100 * cpu / seconds:6.2f} %")
 
