@@ -62,7 +62,7 @@ import selectors
 import socket
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -90,6 +90,7 @@ from engine.stats import counter, gauge
 
 __all__ = [
     "ACCEPT_BACKOFF_S",
+    "HOLD_MAX_S",
     "LOG_INTERVAL_S",
     "Accepted",
     "EdgeLimits",
@@ -106,6 +107,8 @@ access_log = logging.getLogger("tickdesk.http")
 
 #: Seconds the listener rests after accept() failed for lack of descriptors.
 ACCEPT_BACKOFF_S = 0.5
+#: The longest :meth:`EdgeLoop.held` keeps the I/O thread still.
+HOLD_MAX_S = 5.0
 #: At most one "descriptor limit" log line per this many seconds.
 LOG_INTERVAL_S = 10.0
 _RECV_BYTES = 65536
@@ -333,6 +336,23 @@ class EdgeLoop:
         self._wake_r.close()
         self._wake_w.close()
 
+    @contextlib.contextmanager
+    def held(self, max_s: float = HOLD_MAX_S) -> Iterator[bool]:
+        """Keep the I/O thread still (no reads, no flushes, no timers) while the
+        caller writes to many channels at once, e.g. every close frame at
+        shutdown: otherwise the clients' answers, read and handled meanwhile
+        (and the actor threads they wake), compete with that loop for the GIL.
+        Bounded: the I/O thread waits at most ``max_s``, then carries on
+        regardless. Yields whether the thread is held (False if it is not
+        running or did not get there within ``max_s``)."""
+        holding, release = threading.Event(), threading.Event()
+        self._post("hold", (holding, release, max_s))
+        try:
+            yield (self._thread.is_alive() and threading.current_thread() is not self._thread
+                   and holding.wait(max_s))
+        finally:
+            release.set()
+
     def stop_accepting(self) -> None:
         """Close the listener and every not-yet-upgraded connection (any thread)."""
         self._post("stop_accepting", None)
@@ -461,6 +481,11 @@ class EdgeLoop:
     def _handle(self, op: str, arg: Any) -> None:
         if op == "route_done":
             self._route_done(*arg)
+            return
+        if op == "hold":
+            holding, release, max_s = arg
+            holding.set()
+            release.wait(max_s)
             return
         if op == "stop_accepting":
             self._close_listener()
