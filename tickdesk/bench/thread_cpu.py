@@ -9,8 +9,10 @@ does). For each phase it prints the process's CPU split by thread kind
 (``/proc/self/task/*/stat``, names without their numbers: the I/O thread,
 the feed, the ConnectionActors together, ...) and the frames the server
 wrote (the channels' ``frames_sent``) against the MARKET_UPDATE deliveries
-(subscribers × ticks). Not a test: nothing is asserted; CPU figures are
-clock ticks (10 ms), so use phases of a few seconds.
+(subscribers × ticks); the ticks phase ends when the FeedActor has
+handled the last trade (an ask through its mailbox). Not a test: nothing
+is asserted; CPU figures are clock ticks (10 ms), so use phases of a few
+seconds. ``MainThread`` is this bench itself (publishing, reading /proc).
 
     python -m tickdesk.bench.thread_cpu [--clients 1000] [--rate 20] [--seconds 4]
 """
@@ -68,6 +70,14 @@ def _frames(engine: Engine) -> int:
                for ch in engine.hub.channels())
 
 
+def _drained(engine: Engine) -> None:
+    """Return once the FeedActor has handled every trade told so far: an ask
+    through its mailbox comes after them (a loaded machine lags behind)."""
+    ref = engine.feed.ref()
+    if ref is not None:
+        ref.proxy().trades.get(timeout=60)
+
+
 def _report(label: str, seconds: float, spent: dict[str, float], frames: int,
             deliveries: int) -> None:
     total = sum(spent.values())
@@ -75,7 +85,8 @@ def _report(label: str, seconds: float, spent: dict[str, float], frames: int,
           f"frames written {frames} ({frames / seconds:,.0f}/s), "
           f"MARKET_UPDATE deliveries {deliveries}")
     if deliveries:
-        print(f"  CPU per MARKET_UPDATE delivery {total * 1e6 / deliveries:.2f} µs")
+        print(f"  CPU per MARKET_UPDATE delivery {total * 1e6 / deliveries:.2f} µs, "
+              f"per frame written {total * 1e6 / max(1, frames):.2f} µs")
     for kind, cpu in sorted(spent.items(), key=lambda kv: -kv[1]):
         if cpu > 0:
             print(f"  {kind:32s} {100 * cpu / seconds:6.2f} %")
@@ -123,9 +134,10 @@ def main() -> None:
             if wait > 0:
                 time.sleep(wait)
             publish(make_trade(1_000_000 + k))
-        time.sleep(max(0.0, start + args.seconds - time.monotonic()))
+        _drained(engine)
+        elapsed = time.monotonic() - start
         f1, c1 = _frames(engine), _thread_cpu()
-        _report(f"{args.rate:g} ticks/s", args.seconds, _by_kind(c0, c1), f1 - f0,
+        _report(f"{args.rate:g} ticks/s", elapsed, _by_kind(c0, c1), f1 - f0,
                 ticks * args.clients)
     finally:
         parent.send(("stop",))
