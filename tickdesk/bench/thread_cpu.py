@@ -73,7 +73,7 @@ def _frames(engine: Engine) -> int:
 def _drained(engine: Engine) -> None:
     """Return once the FeedActor has handled every trade told so far: an ask
     through its mailbox comes after them (a loaded machine lags behind)."""
-    ref = engine.feed.ref()
+    ref = engine.feed.ref
     if ref is not None:
         ref.proxy().trades.get(timeout=60)
 
