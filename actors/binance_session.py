@@ -14,9 +14,11 @@ and never takes an account command.
 
 The session joins the hub in the I/O thread, before the 101 is answered
 (:func:`join`): the streams its path names and, for a listen key, the
-account's user data stream. Market events then reach its channel straight from
-the FeedActor, user data events from the OrderMonitorActor; none passes
-through this actor. A live request (``SUBSCRIBE``, ``UNSUBSCRIBE``,
+account's user data stream. Market events then reach its channel through the
+bus from the FeedActor and the PortfolioActor (klines), user data events from
+the OrderMonitorActor (directly in one process; on a gateway from its Redis
+reader, :mod:`engine.server.redis_bus`); none passes through this actor. A
+live request (``SUBSCRIBE``, ``UNSUBSCRIBE``,
 ``LIST_SUBSCRIPTIONS``) gets exactly one answer; a refused one changes nothing.
 """
 

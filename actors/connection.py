@@ -7,8 +7,10 @@ account commands through the bus (:mod:`engine.server.bus`: in one
 process straight to the PortfolioActor or OrderMonitorActor, else over
 Redis to the engine), which answer the client directly through its
 channel; ``get_klines``, which needs no auth, goes to the PortfolioActor
-directly. Every bad frame is answered with a typed ``ERROR`` and changes
-nothing; the connection stays open.
+directly (on a gateway: to the engine across the bus, waiting at most its
+timeout in this actor, ``SessionServices.klines``). Every bad frame is
+answered with a typed ``ERROR`` and changes nothing; the connection stays
+open.
 
 Every frame (valid or not) first passes the client's rate limiter
 (:mod:`engine.rate_limit`, ``server.rate_limit_per_s`` / ``rate_limit_burst``):
@@ -26,6 +28,12 @@ leaves the connection anonymous.
 
 Market data never passes through this actor: the FeedActor writes it to the
 client's channel directly (see docs/design.md, "The hot path").
+
+Each connection has a session (``CONNECTED.session``, :mod:`engine.server.sessions`):
+its market subscriptions and its account are recorded when they change, and a
+later connection of the same account (or an anonymous one, for an anonymous
+session) that sends ``resume {session}`` is subscribed to the same symbols and
+books, each with its SUBSCRIBED and snapshot, before its ``RESUMED``.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import pykka
 
 from actors.base import ActorSlot, TickdeskActor
 from actors.command_desk import CommandDesk
@@ -74,12 +84,18 @@ from engine.rate_limit import RateLimiter, Verdict
 from engine.server.bus import Bus
 from engine.server.channel import Channel
 from engine.server.hub import Hub
+from engine.server.sessions import SessionKeeper
+from engine.session_registry import Subscriptions
 from engine.version import __version__
 
 __all__ = ["PORTFOLIO_ACTIONS", "ConnectionActor", "InboundGate", "SessionServices", "announce",
            "command_route"]
 
 log = logging.getLogger("tickdesk.connection")
+
+#: How long a restore waits for the FeedActor to have sent the restored
+#: subscriptions' snapshots (then RESUMED goes out anyway; live updates follow).
+RESTORE_SNAPSHOT_WAIT_S = 2.0
 
 #: Account commands the PortfolioActor answers (the others go to the OrderMonitorActor).
 PORTFOLIO_ACTIONS = frozenset({Action.GET_POSITIONS, Action.GET_PORTFOLIO, Action.GET_FILLS,
@@ -139,12 +155,18 @@ class SessionServices:
     #: The symbols the feed serves now, in order (``get_symbols``).
     served_symbols: Callable[[], list[str]] = list
     #: ``get_klines``: tells the PortfolioActor a KlineRequest (False: it is down);
-    #: None: this process has no PortfolioActor (a gateway, docs/scaling.md).
+    #: on a gateway asks the engine across the bus and delivers KLINES itself
+    #: (raises EngineUnavailable / QueriesBusy, answered ERROR INTERNAL / BUSY);
+    #: None: not served.
     klines: Callable[[KlineRequest], bool] | None = None
     #: ``snapshot(channel, symbol, book)``: sends a new subscriber the symbol's
     #: current MARKET_UPDATE (or BOOK_UPDATE) itself (a gateway: from Redis);
     #: None: the FeedActor does (SendSnapshot, SendBookSnapshot).
     snapshot: Callable[[Channel, str, bool], None] | None = None
+    #: Where each session's market subscriptions are remembered for
+    #: ``resume {session}`` (:mod:`engine.server.sessions`); None: not at all
+    #: (CONNECTED then has no ``session``).
+    sessions: SessionKeeper | None = None
 
 
 class InboundGate:
@@ -206,8 +228,10 @@ def announce(channel: Channel, services: SessionServices, account: str | None) -
     if account is None:
         account = services.default_account
     status = dict(services.feed_status())
+    sessions = services.sessions
+    session = sessions.open(channel.conn_id, account) if sessions is not None else None
     channel.deliver(sm.connected(__version__, account, status, services.now_ms(),
-                                 services.bus.epoch))
+                                 services.bus.epoch, session))
     hub = services.hub
     hub.add(channel)
     if account is not None:
@@ -240,6 +264,8 @@ class ConnectionActor(TickdeskActor):
 
     def cleanup(self) -> None:
         self._svc.hub.remove(self._ch)
+        if self._svc.sessions is not None:
+            self._svc.sessions.closed(self._ch.conn_id)
 
     def _on_gone(self, _msg: ClientGone) -> None:
         self.stop()
@@ -304,9 +330,12 @@ class ConnectionActor(TickdeskActor):
                 if not self._svc.feed.tell(AddSymbol(self._ch, symbol, rid, self._account)):
                     raise UnknownSymbol(f"symbol {symbol} cannot be checked while the feed "
                                         "is reconnecting; try again", rid)
+                # remembered as asked: a restore skips it if the feed does not serve it
+                self._remember(symbol, False, True)
                 return
             self._check_known(symbol, rid)
             self._svc.hub.subscribe(self._ch, symbol)
+            self._remember(symbol, False, True)
             self._ch.deliver(sm.subscribed(symbol, now(), rid))
             if self._svc.snapshot is not None:
                 self._svc.snapshot(self._ch, symbol, False)
@@ -314,6 +343,7 @@ class ConnectionActor(TickdeskActor):
                 self._svc.feed.tell(SendSnapshot(self._ch, symbol))
         elif action is Action.UNSUBSCRIBE_TICKER and isinstance(args, SymbolArgs):
             self._svc.hub.unsubscribe(self._ch, args.symbol)
+            self._remember(args.symbol, False, False)
             self._ch.deliver(sm.unsubscribed(args.symbol, now(), rid))
         elif action in (Action.SUBSCRIBE_BOOK, Action.UNSUBSCRIBE_BOOK) and isinstance(
                 args, SymbolArgs):
@@ -334,8 +364,7 @@ class ConnectionActor(TickdeskActor):
             # market data, not an account command: anonymous clients may ask
             self._check_known(args.symbol, rid)
             if self._svc.klines is None:
-                raise BadRequest("get_klines is not served by a gateway yet; ask a "
-                                 "process of role all (docs/scaling.md)", rid)
+                raise BadRequest("get_klines is not served by this process", rid)
             if not self._svc.klines(KlineRequest(args, self._ch, rid)):
                 raise InternalError(rid)
         elif action is Action.GET_SYMBOLS:
@@ -362,6 +391,7 @@ class ConnectionActor(TickdeskActor):
         if action is Action.SUBSCRIBE_BOOK:
             self._check_known(symbol, rid)
             self._svc.hub.subscribe_book(self._ch, symbol)
+            self._remember(symbol, True, True)
             self._ch.deliver(sm.subscribed(symbol, now, rid, stream="book"))
             if self._svc.snapshot is not None:
                 self._svc.snapshot(self._ch, symbol, True)
@@ -369,22 +399,88 @@ class ConnectionActor(TickdeskActor):
                 self._svc.feed.tell(SendBookSnapshot(self._ch, symbol))
         else:
             self._svc.hub.unsubscribe_book(self._ch, symbol)
+            self._remember(symbol, True, False)
             self._ch.deliver(sm.unsubscribed(symbol, now, rid, stream="book"))
+
+    def _remember(self, symbol: str, book: bool, subscribed: bool) -> None:
+        """Record a subscription change in the connection's session."""
+        sessions = self._svc.sessions
+        if sessions is None:
+            return
+        if subscribed:
+            sessions.subscribed(self._ch.conn_id, symbol, book)
+        else:
+            sessions.unsubscribed(self._ch.conn_id, symbol, book)
 
     def _check_known(self, symbol: str, rid: Any) -> None:
         if not self._svc.known_symbol(symbol):
             raise UnknownSymbol(f"symbol {symbol} is not served by this feed", rid)
 
     def _resume(self, args: ResumeArgs, rid: Any) -> None:
-        """``resume {epoch, seq}``: the account's events after ``seq``, in order,
-        then ``RESUMED {recovered}`` (docs/scaling.md). Live events may arrive
-        meanwhile: a client drops any ``seq`` it already has."""
-        if self._account is None:
-            raise Unauthorized("authenticate first (auth or ?token=)", rid)
-        got = self._svc.bus.resume(self._account, args.epoch, args.seq)
-        for payload in got.events:
-            self._ch.deliver(sm.Outgoing(payload, text_frame(payload)))
-        self._ch.deliver(sm.resumed(got.recovered, self._svc.now_ms(), rid))
+        """``resume {epoch, seq, session?}``: first the market subscriptions of
+        ``session`` (each with its SUBSCRIBED and snapshot), then the account's
+        events after ``seq``, in order, then ``RESUMED {recovered, restored,
+        subscriptions}`` (docs/protocol.md). Live events may arrive meanwhile: a
+        client drops any ``seq`` it already has. Without an account only a
+        ``session`` may be resumed (its market subscriptions: there are no
+        account events to recover)."""
+        if self._account is None and args.session is None:
+            raise Unauthorized("authenticate first (auth or ?token=), or resume a session",
+                               rid)
+        restored = self._restore(args.session) if args.session is not None else None
+        recovered = False
+        if self._account is not None:
+            got = self._svc.bus.resume(self._account, args.epoch, args.seq)
+            for payload in got.events:
+                self._ch.deliver(sm.Outgoing(payload, text_frame(payload)))
+            recovered = got.recovered
+        now = self._svc.now_ms()
+        if restored is None and args.session is None:
+            self._ch.deliver(sm.resumed(recovered, now, rid))
+        elif restored is None:
+            self._ch.deliver(sm.resumed(recovered, now, rid, restored=False))
+        else:
+            self._ch.deliver(sm.resumed(recovered, now, rid, restored=True,
+                                        symbols=restored.symbols, books=restored.books))
+
+    def _restore(self, session: str) -> Subscriptions | None:
+        """Subscribe this connection to what ``session`` was subscribed to (the
+        symbols the feed still serves), each with SUBSCRIBED (no ``id``) and its
+        snapshot; None when the session is unknown, expired or not of this
+        connection's account."""
+        sessions = self._svc.sessions
+        old = sessions.restore(session, self._account) if sessions is not None else None
+        if old is None:
+            return None
+        hub, ch, now = self._svc.hub, self._ch, self._svc.now_ms
+        symbols = tuple(s for s in old.symbols if self._svc.known_symbol(s))
+        books = tuple(s for s in old.books if self._svc.known_symbol(s))
+        asks: list[SendSnapshot | SendBookSnapshot] = []
+        for symbol in symbols:
+            hub.subscribe(ch, symbol)
+            self._remember(symbol, False, True)
+            ch.deliver(sm.subscribed(symbol, now()))
+            if self._svc.snapshot is not None:
+                self._svc.snapshot(ch, symbol, False)
+            else:
+                asks.append(SendSnapshot(ch, symbol))
+        for symbol in books:
+            hub.subscribe_book(ch, symbol)
+            self._remember(symbol, True, True)
+            ch.deliver(sm.subscribed(symbol, now(), stream="book"))
+            if self._svc.snapshot is not None:
+                self._svc.snapshot(ch, symbol, True)
+            else:
+                asks.append(SendBookSnapshot(ch, symbol))
+        if asks:  # the FeedActor sends them; waiting for the last one waits for all
+            for msg in asks[:-1]:
+                self._svc.feed.tell(msg)
+            try:
+                self._svc.feed.ask(asks[-1], timeout=RESTORE_SNAPSHOT_WAIT_S)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                log.info("connection %s: restored snapshots not confirmed; live updates "
+                         "follow", ch.conn_id)
+        return Subscriptions(symbols, books)
 
     def _auth(self, token: str, rid: Any) -> None:
         given = token.encode()
@@ -399,7 +495,11 @@ class ConnectionActor(TickdeskActor):
                 self._svc.hub.clear_account(self._ch)
             else:
                 self._svc.hub.set_account(self._ch, self._account)
+            if self._svc.sessions is not None:
+                self._svc.sessions.set_account(self._ch.conn_id, self._account)
             raise Unauthorized("invalid token", rid)
         self._account = account
         self._svc.hub.set_account(self._ch, account)
+        if self._svc.sessions is not None:
+            self._svc.sessions.set_account(self._ch.conn_id, account)
         self._ch.deliver(sm.authenticated(account, self._svc.now_ms(), rid))

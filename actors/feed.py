@@ -123,9 +123,9 @@ from engine.messages import (
     Trade,
 )
 from engine.protocol import server_messages as sm
-from engine.server.bus import Bus
+from engine.server.bus import Bus, InProcessBus
 from engine.server.channel import Channel
-from engine.server.hub import Hub, StreamMaker
+from engine.server.hub import Hub
 from engine.stats import counter
 
 __all__ = ["DROP_LOG_EVERY_S", "FeedActor", "FeedSourceError", "FeedStatistics"]
@@ -201,13 +201,6 @@ class _CheckDeadlines:
 _Waiter = tuple[Channel, RequestId]
 
 
-def _stream_maker(name: str, payload: bytes, conflate_key: str | None) -> StreamMaker:
-    def make(combined: bool) -> sm.Outgoing:
-        return (bp.combined(name, payload, conflate_key) if combined
-                else bp.raw(payload, conflate_key))
-    return make
-
-
 class FeedActor(TickdeskActor):
     def __init__(
         self,
@@ -227,18 +220,18 @@ class FeedActor(TickdeskActor):
         load_symbol_info: Callable[[str], SymbolInfo | None] | None = None,
         bus: Bus | None = None,
     ) -> None:
-        """``bus``: where market frames go (:mod:`engine.server.bus`; default:
-        the hub's subscribers directly). ``symbols`` and ``load_symbol_info``
-        (Binance): a symbol added live whose exchange info is not in
-        ``symbols`` is loaded first, in a loader thread
-        (the call blocks, with bounded retries and timeouts), and refused
+        """``bus``: where market frames and Binance stream events go
+        (:mod:`engine.server.bus`; default: the hub's subscribers directly).
+        ``symbols`` and ``load_symbol_info`` (Binance): a symbol added live
+        whose exchange info is not in ``symbols`` is loaded first, in a loader
+        thread (the call blocks, with bounded retries and timeouts), and refused
         ``UNKNOWN_SYMBOL`` without being subscribed when it cannot be."""
         super().__init__("feed", on_failure, generation)
         self._catalog = symbols
         self._load_symbol_info = load_symbol_info
         self._cfg = cfg
         self._hub = hub
-        self._out: Bus | Hub = bus if bus is not None else hub
+        self._out: Bus = bus if bus is not None else InProcessBus(hub, lambda _req: False)
         self._orders = order_monitor
         self._portfolio = portfolio
         self._clock = clock
@@ -646,7 +639,7 @@ class FeedActor(TickdeskActor):
     def _route_book(self, item: BookTicker | DepthSnapshot, received_ms: int) -> None:
         """Publish one book input if it changed the board's book: BookTick to the
         order monitor and the portfolio first (like trades), then BOOK_UPDATE to the
-        book subscribers (encoded only if the symbol has some: a new subscriber's
+        book subscribers (encoded only if the bus says it has some: a new subscriber's
         snapshot is encoded from the board) and, if the best bid/ask moved,
         MARKET_UPDATE. A depth snapshot travels as the board's merged book (a newer
         best bid/ask may lead it); a best bid/ask as received."""
@@ -660,7 +653,7 @@ class FeedActor(TickdeskActor):
         self._orders.tell(tick)
         self._portfolio.tell(tick)
         now = self._clock.now_ms()
-        if self._hub.book_subscriber_count(item.symbol):
+        if self._out.book_subscriber_count(item.symbol):  # across Redis: always
             self._out.publish_book(item.symbol, sm.book_update(change.book, now))
         if change.market is not None:
             out = sm.market_update(change.market, now)
@@ -680,9 +673,9 @@ class FeedActor(TickdeskActor):
         trade_id = trade.trade_id if trade.trade_id is not None else seq
         self._recent.add(trade, trade_id)
         for name, build in ((f"{lower}@trade", bp.trade), (f"{lower}@aggTrade", bp.agg_trade)):
-            if self._hub.has_stream(name):
+            if self._out.has_stream(name):
                 payload = build(trade, trade_id, trade.event_time)
-                self._hub.publish_stream(name, _stream_maker(name, payload, None))
+                self._out.publish_stream(name, payload, None)
 
     def _publish_binance_ticker(self, snap: MarketSnapshot) -> None:
         """``@ticker`` and ``@miniTicker`` of each new MARKET_UPDATE state
@@ -690,9 +683,9 @@ class FeedActor(TickdeskActor):
         lower = snap.symbol.lower()
         for name, build in ((f"{lower}@ticker", bp.ticker_24h),
                             (f"{lower}@miniTicker", bp.mini_ticker)):
-            if self._hub.has_stream(name):
+            if self._out.has_stream(name):
                 payload = build(snap, snap.event_time)
-                self._hub.publish_stream(name, _stream_maker(name, payload, name))
+                self._out.publish_stream(name, payload, name)
 
     def _publish_binance_book(self, book: BookView, update_id: int) -> None:
         """``@depth`` (every change, in order: diffs are never conflated) and
@@ -700,25 +693,25 @@ class FeedActor(TickdeskActor):
         (conflated per symbol for a slow client, like MARKET_UPDATE)."""
         lower = book.symbol.lower()
         names = [n for n in (f"{lower}@depth", f"{lower}@depth@100ms", f"{lower}@depth@1000ms")
-                 if self._hub.has_stream(n)]
+                 if self._out.has_stream(n)]
         prev = self._binance_books.get(book.symbol)
         if names:
             self._binance_books[book.symbol] = book
             payload = bp.depth_update(prev, book, book.event_time)
             for n in names:
-                self._hub.publish_stream(n, _stream_maker(n, payload, None))
+                self._out.publish_stream(n, payload, None)
         elif prev is not None:
             del self._binance_books[book.symbol]  # nobody follows: the next diff starts whole
         name = f"{lower}@bookTicker"
         bid, ask = book.best_bid, book.best_ask
-        if bid is None or ask is None or not self._hub.has_stream(name):
+        if bid is None or ask is None or not self._out.has_stream(name):
             return
         top = (bid, ask)
         if self._binance_tops.get(book.symbol) == top:
             return
         self._binance_tops[book.symbol] = top
         payload = bp.book_ticker(book.symbol, update_id, bid[0], bid[1], ask[0], ask[1])
-        self._hub.publish_stream(name, _stream_maker(name, payload, name))
+        self._out.publish_stream(name, payload, name)
 
     def _route_trade(self, trade: Trade, received_ms: int, received_mono: float) -> None:
         """Publish one trade; ``received_mono`` (Clock.monotonic()) is when the engine

@@ -53,7 +53,6 @@ from actors.base import ActorSlot, FailureHook, TickdeskActor
 from actors.command_desk import Drain
 from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, TradeTick
 from actors.portfolio import BookState, LoadBook, RiskQuery, Settle, SettleReport
-from engine.binance import stream_payloads as bp
 from engine.binance.user_stream import user_events
 from engine.config import TradingConfig
 from engine.errors import InternalError, ProtocolError, StoreUnavailable, UnknownSymbol
@@ -62,7 +61,6 @@ from engine.protocol import server_messages as sm
 from engine.protocol.commands import OrdersQuery
 from engine.protocol.enums import Action
 from engine.server.bus import Bus
-from engine.server.hub import Hub, UserStream
 from engine.store_health import StoreHealth
 from engine.trading.assets import UnknownAssets, symbol_assets
 from engine.trading.book import OrderBook, bps_fee
@@ -90,15 +88,6 @@ _WRITING = frozenset({Action.PLACE_ORDER, Action.PLACE_OCO, Action.PLACE_BRACKET
                       Action.CANCEL_ORDER})
 
 
-def _user_frame(stream: UserStream, payload: bytes) -> sm.Outgoing:
-    """One user data event, wrapped as the stream's client asked for it."""
-    if stream.subscription_id is not None:
-        return bp.subscription_event(stream.subscription_id, payload)
-    if stream.stream is not None:
-        return bp.combined(stream.stream, payload)
-    return bp.raw(payload)
-
-
 class OrderMonitorActor(TickdeskActor):
     def __init__(
         self,
@@ -115,12 +104,8 @@ class OrderMonitorActor(TickdeskActor):
         assets_of: AssetsFn = symbol_assets,
         store_health: StoreHealth | None = None,
         symbols: SymbolCatalog | None = None,
-        hub: Hub | None = None,
     ) -> None:
         super().__init__("order_monitor", on_failure, generation)
-        #: This process's hub, for the Binance user data streams (only its own
-        #: clients: docs/scaling.md); None: no Binance streams.
-        self._hub = hub
         self._store_health = store_health
         #: When a settle was last refused by the store (None: not since it wrote).
         self._refused_at: int | None = None
@@ -347,8 +332,7 @@ class OrderMonitorActor(TickdeskActor):
                                      None if rid is None else sm.order_event(event, now, rid))
             else:
                 self._bus.to_account(event.account, out)
-        if (report is not None and self._hub is not None
-                and any(self._hub.user_streams(a) for a in accounts)):
+        if report is not None and any(self._bus.has_user_stream(a) for a in accounts):
             self._announce_binance(outcome, report, origin is not None, now)
         self._recount(accounts)
 
@@ -361,8 +345,6 @@ class OrderMonitorActor(TickdeskActor):
                              fee_assets=report.fee_assets, changes=report.changes,
                              lookup=self._book.get, next_trade_id=self._trade_ids.__next__,
                              now_ms=now)
-        assert self._hub is not None
         for account, payloads in events.items():
-            for stream in self._hub.user_streams(account):
-                for payload in payloads:
-                    stream.channel.deliver(_user_frame(stream, payload))
+            if self._bus.has_user_stream(account):
+                self._bus.to_user(account, payloads)

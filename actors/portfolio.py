@@ -77,7 +77,6 @@ from actors.messages import (
     Pulse,
     TradeTick,
 )
-from engine.binance import stream_payloads as bp
 from engine.binance.stream_payloads import BalanceRow, KlineEvents
 from engine.binance.translate import spot_balances
 from engine.binance.user_stream import AccountChange
@@ -88,7 +87,6 @@ from engine.money import ZERO
 from engine.protocol import server_messages as sm
 from engine.protocol.enums import Action
 from engine.server.bus import Bus
-from engine.server.hub import Hub, StreamMaker
 from engine.store import FillFacts, Store
 from engine.store_health import StoreHealth, error_kind
 from engine.trading.assets import UnknownAssets, symbol_assets
@@ -168,13 +166,6 @@ class RiskQuery:
     reference: Decimal
 
 
-def _kline_maker(name: str, payload: bytes, conflate_key: str | None) -> StreamMaker:
-    def make(combined: bool) -> sm.Outgoing:
-        return (bp.combined(name, payload, conflate_key) if combined
-                else bp.raw(payload, conflate_key))
-    return make
-
-
 def _spot_view(ledger: Ledger) -> dict[str, tuple[Decimal, Decimal]]:
     """The ledger as the spot wallet the Binance API shows (``{asset: (free,
     locked)}``, :func:`engine.binance.translate.spot_balances`: GET /api/v3/account
@@ -221,7 +212,6 @@ class PortfolioActor(TickdeskActor):
         starts: Mapping[str, tuple[str, dict[str, Decimal]]] | None = None,
         assets_of: AssetsFn = symbol_assets,
         kline_bars: int = 1000,
-        hub: Hub | None = None,
     ) -> None:
         """``store_path``: the SQLite database (a path, or a ``file:`` URI);
         empty means no persistence (the history is then kept in memory,
@@ -231,9 +221,9 @@ class PortfolioActor(TickdeskActor):
         ``trading``). ``assets_of``: a symbol's base and quote asset.
         ``fill_bound``: the most fills the store keeps per account (None: all;
         the Engine bounds its in-memory database). ``kline_bars``: the klines
-        kept per symbol and interval (``market.kline_bars``). ``hub``: this
-        process's hub, for the Binance kline and account streams of its own
-        clients (docs/scaling.md); None: none."""
+        kept per symbol and interval (``market.kline_bars``). The Binance kline
+        streams go through ``bus`` too (docs/scaling.md), built only for
+        streams someone watches (``bus.has_stream``)."""
         super().__init__("portfolio", on_failure, generation)
         self._store_path = store_path
         self._health = store_health if store_health is not None else StoreHealth()
@@ -242,7 +232,6 @@ class PortfolioActor(TickdeskActor):
         self._fill_bound = fill_bound
         self._store: Store | None = None
         self._bus = bus
-        self._hub = hub
         self._trading = trading
         self._now_ms = now_ms
         default = account_start(trading)
@@ -335,13 +324,10 @@ class PortfolioActor(TickdeskActor):
         """Binance's ``<symbol>@kline_<interval>`` of the bars this trade updated:
         encoded once per stream, only for streams someone subscribes; conflated
         per stream for a slow client, except a bar's final (``x: true``) event."""
-        hub = self._hub
-        if hub is None:
-            return
+        bus = self._bus
         for name, payload, final in self._kline_events.on_bars(bars, event_time,
-                                                               hub.has_stream):
-            key = None if final else name
-            hub.publish_stream(name, _kline_maker(name, payload, key))
+                                                               bus.has_stream):
+            bus.publish_stream(name, payload, None if final else name)
 
     def _on_book(self, msg: BookTick) -> None:
         """A book change: positions are marked at the last trade, so nothing to do."""

@@ -179,6 +179,9 @@ class ServerConfig:
     api_weight_per_minute: int = _opt(6000, _between(1, 10_000_000))
     #: Account commands of one account waiting for an engine actor (beyond: ERROR BUSY).
     account_queue_limit: int = _opt(64, _between(1, 1_000_000))
+    #: How long a closed connection's market subscriptions are kept for
+    #: ``resume {session}`` (docs/protocol.md, resume).
+    session_keep_s: float = _opt(300.0, _between(1, 86400))
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,10 @@ drawing matches the classes::
     │   ├── UnknownOrder       UNKNOWN_ORDER: also what the order book raises on a bad cancel
     │   ├── RateLimited        RATE_LIMITED
     │   ├── Busy               BUSY: the account's commands waiting are at their bound
+    │   │   └── QueriesBusy    BUSY: a gateway's engine queries in flight are at their bound
     │   ├── StoreUnavailable   STORE_UNAVAILABLE: the store could not write; nothing applied
     │   └── InternalError      INTERNAL (message is generic, never an exception text)
+    │       └── EngineUnavailable  INTERNAL: the engine did not answer a query in time
     ├── SymbolInfoError        malformed exchange info of a symbol (engine.market.symbol_info)
     ├── StoreError             the database cannot be used (engine.store)
     │   ├── StoreInUse         another process holds the store's owner lock (engine.store_lock)
@@ -30,6 +32,8 @@ drawing matches the classes::
     ├── Refusal                a handshake refused with an HTTP status (engine.server.http)
     ├── BinanceError           a Binance REST error answer {code, msg} (engine.binance.errors)
     ├── ListenKeyLimit         every listen-key slot is live (engine.binance.listen_keys)
+    ├── BadQuery               an undecodable bus query (engine.market.market_query)
+    ├── ListenKeysUnavailable  the listen keys' Redis is unreachable (engine.server.shared_keys)
     ├── StreamError            a refused Binance live request (engine.binance.stream_names)
     ├── WsApiError             a refused WebSocket API request (engine.binance.ws_api)
     ├── ExpectedFailure        an actor fails on purpose to be restarted (actors.base)
@@ -59,8 +63,10 @@ __all__ = [
     "BadRequest",
     "Busy",
     "ConfigError",
+    "EngineUnavailable",
     "InternalError",
     "ProtocolError",
+    "QueriesBusy",
     "RateLimited",
     "StoreUnavailable",
     "TickdeskError",
@@ -130,6 +136,16 @@ class Busy(ProtocolError):
     code = ErrorCode.BUSY
 
 
+class QueriesBusy(Busy):
+    """A gateway already has its bound of engine queries in flight
+    (:mod:`engine.server.bus`, ``klines`` / ``recent_trades``): this one is
+    not sent; retry once some are answered."""
+
+    def __init__(self, limit: int, request_id: str | int | None = None) -> None:
+        super().__init__(f"{limit} queries to the engine are already in flight on this "
+                         "gateway; retry once they are answered", request_id)
+
+
 class StoreUnavailable(ProtocolError):
     """The durable store refused a write (disk full, I/O error): the command
     changed nothing and may be retried once the store writes again."""
@@ -146,3 +162,13 @@ class InternalError(ProtocolError):
 
     def __init__(self, request_id: str | int | None = None) -> None:
         super().__init__("internal error; the command was not applied", request_id)
+
+
+class EngineUnavailable(InternalError):
+    """A read-only query to the engine got no answer in time (the engine is
+    down or restarting, or Redis is unreachable): nothing was changed; retry."""
+
+    def __init__(self, message: str = "the engine did not answer in time; nothing was "
+                                      "changed, retry", request_id: str | int | None = None
+                 ) -> None:
+        ProtocolError.__init__(self, message, request_id)

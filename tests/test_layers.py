@@ -46,6 +46,7 @@ PURE = [
     "engine/rate_limit.py",
     "engine/version.py",
     "engine/account_log.py",
+    "engine/session_registry.py",
     "engine/protocol",
     "engine/market",
     "engine/trading",

@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 import pykka
+import redis
 from redis import RedisError
 
 from actors.base import ActorSlot, FailureHook, GetStatistics
@@ -67,7 +68,12 @@ from engine.clock import Clock, SystemClock
 from engine.config import Config, account_start
 from engine.dashboard import dashboard_routes
 from engine.data_dir import MEMORY_PATHS, default_store_path
-from engine.errors import InternalError, TickdeskError, UnknownSymbol
+from engine.errors import (
+    EngineUnavailable,
+    QueriesBusy,
+    TickdeskError,
+    UnknownSymbol,
+)
 from engine.feeds.base import FeedShared
 from engine.feeds.exchange_info import fetch_exchange_info
 from engine.feeds.registry import source_kind
@@ -108,7 +114,10 @@ from engine.server.ops import (
     metrics_route,
 )
 from engine.server.redis_bus import RedisBus
-from engine.server.shared_keys import SharedListenKeys
+from engine.server.redis_listen_keys import RedisListenKeys
+from engine.server.redis_sessions import RedisSessions
+from engine.server.sessions import LocalSessions, SessionKeeper
+from engine.server.shared_keys import ListenKeyStore, ListenKeysUnavailable, SharedListenKeys
 from engine.store import Store, StoreError
 from engine.store_check import verify
 from engine.store_health import StoreHealth
@@ -116,7 +125,8 @@ from engine.store_lock import StoreLock
 from engine.trading.assets import assets_from
 from engine.trading.history import MEMORY_FILLS_PER_ACCOUNT
 from engine.trading.ledger import AssetsFn
-from tickdesk.binance_gateway import EngineGateway, FeedMarket
+from tickdesk.binance_gateway import BusMarket, EngineGateway, FeedMarket, binance_query_error
+from tickdesk.engine_answers import ActorAnswers
 
 __all__ = ["WS_PATH", "Engine", "LocalSession", "SessionClosed"]
 
@@ -129,6 +139,9 @@ BINANCE_STREAM_KINDS = frozenset({StreamKind.TRADE, StreamKind.AGG_TRADE,
                                   StreamKind.BOOK_TICKER,
                                   StreamKind.DEPTH, StreamKind.KLINE})
 _MEMORY_DBS = itertools.count(1)
+#: How long a market query (klines, recent trades) waits for the engine
+#: (a gateway: across the bus; docs/scaling.md).
+QUERY_TIMEOUT_S = 2.0
 #: At most one log line about failed token handshakes per this many seconds.
 _AUTH_LOG_INTERVAL_S = 10.0
 _GOING_AWAY_REASON = "server shutting down"
@@ -383,13 +396,27 @@ class Engine:
         #: The Redis Streams bus of an engine or a gateway (None in one process).
         self.redis_bus: RedisBus | None = None
         self.bus: Bus
+        #: The engine's answers to market queries (klines, recent trades): its actors.
+        self.answers = ActorAnswers(self.portfolio, self.feed)
         if self.role == "all":
-            self.bus = InProcessBus(self.hub, self._route)
+            self.bus = InProcessBus(self.hub, self._route, answers=self.answers)
         else:
             self.redis_bus = RedisBus(cfg.cluster.redis_url, accounts=self._accounts,
                                       now_ms=self.clock.now_ms)
             self.bus = self.redis_bus
         gateway = self.role == "gateway"
+        #: Each session's market subscriptions, for ``resume {session}``: in
+        #: memory in one process, in Redis on a gateway (any gateway restores).
+        self.redis_sessions: RedisSessions | None = None
+        self.sessions: SessionKeeper | None = None
+        keep_s = cfg.server.session_keep_s
+        if self.role == "all":
+            self.sessions = LocalSessions(keep_s, self.clock.monotonic)
+        elif gateway and self.redis_bus is not None:
+            self.redis_sessions = RedisSessions(
+                redis.Redis.from_url(cfg.cluster.redis_url, socket_timeout=5.0,
+                                     socket_connect_timeout=5.0), self.redis_bus.key, keep_s)
+            self.sessions = self.redis_sessions
         self.services = SessionServices(
             hub=self.hub,
             bus=self.bus,
@@ -408,19 +435,38 @@ class Engine:
             account_budget=self.account_budgets.try_take,
             symbols=self.symbols,
             snapshot=self._gateway_snapshot if gateway else None,
-            klines=None if gateway else self.portfolio.tell,
+            klines=self._gateway_klines if gateway else self.portfolio.tell,
+            sessions=self.sessions,
         )
         # -- Binance-compatible REST API (docs/binance-compat.md) --
         #: The user data stream's listen keys (thread-safe; the REST API makes them).
-        self.listen_keys = SharedListenKeys()
+        #: In memory in one process; in Redis on a gateway, so that a key made on one
+        #: gateway is valid on every other (docs/scaling.md).
+        self.listen_keys: ListenKeyStore = (
+            RedisListenKeys(self.redis_bus.client, prefix=self.redis_bus.prefix)
+            if gateway and self.redis_bus is not None else SharedListenKeys())
         self.binance_gateway = EngineGateway(self._start_rest_session, self._ids)
         self.binance_api = BinanceApi(ApiContext(
             keys={a.api_key: ApiKey(a.name, a.api_secret) for a in cfg.accounts if a.api_key},
-            open_mode=cfg.open_mode, gateway=self.binance_gateway, market=FeedMarket(self.feed),
+            open_mode=cfg.open_mode, gateway=self.binance_gateway,
+            market=(BusMarket(self.redis_bus, self.bus, QUERY_TIMEOUT_S)
+                    if gateway and self.redis_bus is not None else FeedMarket(self.feed)),
             catalog=self.symbols, served=self._served_symbols, listen_keys=self.listen_keys,
             now_ms=self.clock.now_ms, fee_bps=cfg.trading.fee_bps,
             weight_per_minute=cfg.server.api_weight_per_minute,
             origin_allowed=self.hosts.origin_allowed, klines=self._binance_klines))
+
+    def _gateway_klines(self, req: KlineRequest) -> bool:
+        """A gateway's ``get_klines``: the engine's bars across the bus, answered
+        KLINES as the PortfolioActor answers it (runs in the client's
+        ConnectionActor, which waits at most :data:`QUERY_TIMEOUT_S`; raises
+        EngineUnavailable / QueriesBusy, answered ERROR INTERNAL / BUSY)."""
+        assert req.channel is not None
+        q = req.query
+        bars = self.bus.klines(q, QUERY_TIMEOUT_S)
+        req.channel.deliver(sm.klines(q.symbol, q.interval, bars, self.clock.now_ms(),
+                                      req.request_id))
+        return True
 
     def _gateway_feed_status(self) -> dict[str, Any]:
         """A gateway's feed status: the engine's last FEED_STATUS (in Redis)."""
@@ -491,10 +537,12 @@ class Engine:
         try:
             self._supervisor.ask(AwaitStarted(), timeout=30.0)
             if self.redis_bus is not None and self.role == "engine":
-                self.redis_bus.start_engine(self._route)
+                self.redis_bus.start_engine(self._route, self.answers)
             elif self.redis_bus is not None:
                 self.redis_bus.on_epoch_change = self._on_epoch_change
                 self.redis_bus.start_gateway(self.hub)
+                if self.redis_sessions is not None:
+                    self.redis_sessions.start()
         except Exception:
             self.stop()
             raise
@@ -560,6 +608,8 @@ class Engine:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
                 ref.stop(block=True, timeout=1.0)
         self.edge.stop()
+        if self.redis_sessions is not None:
+            self.redis_sessions.close()
         if self.redis_bus is not None:
             self.redis_bus.close()
         self._release_store()
@@ -677,6 +727,8 @@ class Engine:
             ("actor", {}, self.children.statistics()),
             ("store", {}, self.store_health.statistics()),
         ]
+        if self.redis_bus is not None:
+            sources.append(("bus", {}, self.redis_bus.statistics()))
         slots = (self.portfolio, self.order_monitor, self.feed, *self._timers.values())
         sources += [("actor", {"actor": slot.name}, slot.statistics()) for slot in slots]
         sources += [("desk", {"actor": name}, desk.statistics())
@@ -702,20 +754,20 @@ class Engine:
         """The bars of ``symbol`` and ``interval``, oldest first, with Binance's
         ``startTime`` / ``endTime`` / ``limit`` semantics (docs/klines.md).
 
-        Thread-safe: asks the PortfolioActor, which owns the bars, and waits at
-        most ``timeout`` seconds (:class:`~engine.errors.InternalError` if it
-        does not answer, e.g. while it restarts). A bad interval or limit raises
+        Thread-safe: asks the PortfolioActor, which owns the bars (a gateway:
+        the engine's, across the bus), and waits at most ``timeout`` seconds
+        (:class:`~engine.errors.EngineUnavailable`, an InternalError, if it
+        does not answer, e.g. while it restarts; a gateway with too many
+        queries in flight: :class:`~engine.errors.QueriesBusy`). A bad interval or limit raises
         :class:`~engine.market.klines.UnknownInterval` /
         :class:`~engine.market.klines.BadKlineQuery`, a symbol the feed does not
         serve :class:`~engine.errors.UnknownSymbol`, before anything is asked."""
         query = KlineQuery.checked(symbol, interval, start_ms, end_ms, limit)
         if not self.feed_shared.serves(symbol):
             raise UnknownSymbol(f"symbol {symbol} is not served by this feed")
-        try:
-            bars: list[Kline] = self.portfolio.ask(KlineRequest(query), timeout=timeout)
-        except (pykka.ActorDeadError, pykka.Timeout):
-            raise InternalError() from None
-        return bars
+        # a gateway asks the engine across the bus; the engine asks its actors
+        source = self.bus if self.role == "gateway" else self.answers
+        return source.klines(query, timeout)
 
     def connect(self, callback: Callable[[dict[str, Any]], None] | None = None,
                 token: str | None = None) -> LocalSession:
@@ -742,10 +794,10 @@ class Engine:
         from engine.binance.translate import kline_row
 
         try:
-            bars = self.klines(symbol, interval, start_ms, end_ms, limit)
-        except InternalError:
-            raise BinanceError(-1007, "Timeout waiting for response from backend server.",
-                               status=503) from None
+            bars = self.klines(symbol, interval, start_ms, end_ms, limit,
+                               timeout=QUERY_TIMEOUT_S)
+        except (EngineUnavailable, QueriesBusy) as exc:
+            raise binance_query_error(exc) from None
         except TickdeskError as exc:  # a query the KlineBook refuses (startTime > endTime)
             raise BinanceError(-1130, f"Invalid data sent for a parameter: {exc}") from None
         return [kline_row(k) for k in bars]
@@ -839,8 +891,7 @@ class Engine:
                                         starts={a.name: account_start(cfg.trading, a)
                                                 for a in cfg.accounts},
                                         assets_of=self.assets_of,
-                                        kline_bars=cfg.market.kline_bars,
-                                        hub=self.hub)
+                                        kline_bars=cfg.market.kline_bars)
 
         def order_monitor(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:
             return OrderMonitorActor.start(self.bus, self.portfolio, cfg.trading, clock.now_ms,
@@ -849,8 +900,7 @@ class Engine:
                                            on_order_event=self.metrics.order_event,
                                            store_health=self.store_health,
                                            assets_of=self.assets_of,
-                                           symbols=self.symbols,
-                                           hub=self.hub)
+                                           symbols=self.symbols)
 
         def feed(link: SupervisorLink, gen: int) -> pykka.ActorRef[Any]:
             return FeedActor.start(cfg.feed, self.hub, self.order_monitor, self.portfolio,
@@ -975,13 +1025,17 @@ class Engine:
             raise Refusal(400, why)
         account = None
         if route.listen_key is not None:
-            account = self.listen_key_account(route.listen_key)
+            try:
+                account = self.listen_key_account(route.listen_key)
+            except ListenKeysUnavailable:
+                raise Refusal(503, "the listen-key store is unreachable; retry") from None
             if account is None:
                 raise Refusal(401, "invalid or expired listen key")
         return route, account
 
     def listen_key_account(self, key: str) -> str | None:
-        """The account of an active listen key, or None."""
+        """The account of an active listen key, or None (any thread; on a gateway
+        one Redis call: :class:`ListenKeysUnavailable` when Redis is unreachable)."""
         return self.listen_keys.account(key, self.clock.now_ms())
 
     def binance_api_key(self, api_key: str) -> tuple[str, str] | None:

@@ -17,6 +17,9 @@ account's broadcasts) are dropped on arrival.
 
 :class:`FeedMarket` is the market side: the FeedActor's latest snapshots of
 the asked symbols, on demand (the REST ticker and depth endpoints read it).
+:class:`BusMarket` is a gateway's: the latest frames the engine keeps in
+Redis (no engine round trip), and the recent trades asked of the engine
+across the bus.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 
 import orjson
 import pykka
+from redis import RedisError
 
 from actors.base import ActorSlot, GetStatistics
 from actors.messages import (
@@ -40,12 +44,16 @@ from actors.messages import (
     SendBookSnapshot,
     SendSnapshot,
 )
-from engine.binance.errors import BinanceError
+from engine.binance.errors import DISCONNECTED, SERVER_BUSY, TIMEOUT, BinanceError
+from engine.errors import EngineUnavailable, QueriesBusy
 from engine.market.recent_trades import RecentTrade, TradesQuery
 from engine.protocol.server_messages import Outgoing
+from engine.server.bus import Bus
 from engine.server.channel import Channel
+from engine.server.redis_bus import RedisBus
 
-__all__ = ["MAX_MESSAGES", "MAX_WAITING", "EngineGateway", "FeedMarket"]
+__all__ = ["MAX_MESSAGES", "MAX_WAITING", "BusMarket", "EngineGateway", "FeedMarket",
+           "binance_query_error"]
 
 log = logging.getLogger("tickdesk.binance")
 
@@ -256,3 +264,61 @@ class FeedMarket:
 
     def book(self, symbol: str) -> Mapping[str, Any] | None:
         return self._snapshots([symbol], book=True)[1].get(symbol)
+
+
+def binance_query_error(exc: EngineUnavailable | QueriesBusy) -> BinanceError:
+    """A failed engine query as Binance answers an unavailable backend: no
+    answer in time -1007 (HTTP 503), too many in flight -1008 (HTTP 503)."""
+    if isinstance(exc, QueriesBusy):
+        return BinanceError(SERVER_BUSY, "Server is currently overloaded with other requests. "
+                                         "Please try again in a few minutes.")
+    return BinanceError(TIMEOUT, "Timeout waiting for response from backend server. "
+                                 "Send status unknown; execution status unknown.", status=503)
+
+
+def _decoded(payload: bytes) -> dict[str, Any] | None:
+    msg = json.loads(payload, parse_float=Decimal)
+    return msg if isinstance(msg, dict) else None
+
+
+class BusMarket:
+    """A gateway's market view (see the module docstring): tickers and the book
+    from the engine's latest frames in Redis (``td:latest``, ``td:latestbook``:
+    the same MARKET_UPDATE / BOOK_UPDATE a snapshot gives), recent trades from
+    the engine over ``bus`` (each waits at most ``timeout``: -1007 beyond,
+    -1008 when too many are in flight). Redis unreachable: -1001 (HTTP 503)."""
+
+    def __init__(self, redis_bus: RedisBus, bus: Bus, timeout: float = 2.0) -> None:
+        self._redis = redis_bus
+        self._bus = bus
+        self._timeout = timeout
+
+    @staticmethod
+    def _unreachable() -> BinanceError:
+        return BinanceError(DISCONNECTED, "Internal error; unable to process your request. "
+                                          "Please try again.")
+
+    def tickers(self, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
+        try:
+            got = self._redis.latest_many(symbols)
+        except RedisError:
+            raise self._unreachable() from None
+        out = {}
+        for s, payload in got.items():
+            msg = _decoded(payload)
+            if msg is not None:
+                out[s] = msg
+        return out
+
+    def book(self, symbol: str) -> Mapping[str, Any] | None:
+        try:
+            got = self._redis.latest(symbol, book=True)
+        except RedisError:
+            raise self._unreachable() from None
+        return None if got is None else _decoded(got.payload)
+
+    def trades(self, query: TradesQuery) -> list[RecentTrade]:
+        try:
+            return self._bus.recent_trades(query, self._timeout)
+        except (EngineUnavailable, QueriesBusy) as exc:
+            raise binance_query_error(exc) from None

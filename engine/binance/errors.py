@@ -15,6 +15,7 @@ __all__ = [
     "BAD_INTERVAL",
     "BAD_SYMBOL",
     "CANCEL_REJECTED",
+    "DISCONNECTED",
     "DUPLICATE_PARAM",
     "FILTER_FAILURE",
     "ILLEGAL_CHARS",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 UNKNOWN = -1000
+#: Binance's "Internal error; unable to process your request": a backend we
+#: depend on (the engine, Redis) cannot be reached (HTTP 503 here).
+DISCONNECTED = -1001
 UNAUTHORIZED = -1002
 TOO_MANY_REQUESTS = -1003
 SERVER_BUSY = -1008
@@ -67,7 +71,8 @@ INSUFFICIENT_BALANCE_MSG = "Account has insufficient balance for requested actio
 #: HTTP status of each code that is not 400 (Binance: 401 for key problems,
 #: 429 for too much weight, 503 when busy, 500 for an unknown error).
 _STATUS = {UNAUTHORIZED: 401, BAD_API_KEY_FORMAT: 401, REJECTED_API_KEY: 401,
-           TOO_MANY_REQUESTS: 429, SERVER_BUSY: 503, TIMEOUT: 503, UNKNOWN: 500,
+           TOO_MANY_REQUESTS: 429, DISCONNECTED: 503, SERVER_BUSY: 503, TIMEOUT: 503,
+           UNKNOWN: 500,
            INVALID_LISTEN_KEY: 400}
 
 

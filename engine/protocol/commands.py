@@ -17,6 +17,7 @@ the feed serves the symbol, whether the order exists) is decided later.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,7 @@ __all__ = [
     "NoArgs",
     "OrdersQuery",
     "RequestId",
+    "ResumeArgs",
     "SymbolArgs",
     "decode_command",
 ]
@@ -103,10 +105,13 @@ class AuthArgs:
 @dataclass(frozen=True, slots=True)
 class ResumeArgs:
     """``resume``: the ``epoch`` of the client's last CONNECTED and the ``seq``
-    of the last account event it received (0: none)."""
+    of the last account event it received (0: none); optionally the
+    ``session`` of that CONNECTED (32 hex digits, lower-cased), whose market
+    subscriptions are to be restored."""
 
     epoch: str
     seq: int
+    session: str | None = None
 
 
 Args = (NoArgs | SymbolArgs | OrdersQuery | AuthArgs | OrderRequest | OcoRequest
@@ -148,6 +153,7 @@ def _auth_args(body: Mapping[str, Any]) -> AuthArgs:
 
 
 _MAX_MS = 2**53 - 1
+_SESSION = re.compile(r"[0-9a-fA-F]{32}")
 
 
 def _json_int(name: str, value: Any, low: int, high: int) -> int:
@@ -183,7 +189,12 @@ def _resume_args(body: Mapping[str, Any]) -> ResumeArgs:
     seq = int_field("seq", body.get("seq"))
     if seq < 0:
         raise RequestError("seq", "must be >= 0")
-    return ResumeArgs(epoch, seq)
+    session = body.get("session")
+    if session is not None:
+        if not isinstance(session, str) or not _SESSION.fullmatch(session):
+            raise RequestError("session", "must be the 32 hex digits of a CONNECTED's session")
+        session = session.lower()
+    return ResumeArgs(epoch, seq, session)
 
 
 #: The one parser of each action's body.

@@ -17,7 +17,7 @@ frame, so a message encoded once can be written to any number of sockets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -120,20 +120,32 @@ def _simple(type_: str, ts: int, request_id: RequestId = None, **fields: Any) ->
 
 def connected(
     version: str, account: str | None, feed: Mapping[str, Any], ts: int,
-    epoch: str | None = None,
+    epoch: str | None = None, session: str | None = None,
 ) -> Outgoing:
     """CONNECTED: the first message of every connection (``epoch``: the name
-    of the account events' history, for ``resume``)."""
+    of the account events' history, for ``resume``; ``session``: this
+    connection's session, whose market subscriptions ``resume`` restores)."""
     fields: dict[str, Any] = {"protocol": PROTOCOL_VERSION, "server": f"tickdesk/{version}",
                               "account": account, "feed": dict(feed)}
     if epoch is not None:
         fields["epoch"] = epoch
+    if session is not None:
+        fields["session"] = session
     return _simple(MessageType.CONNECTED, ts, **fields)
 
 
-def resumed(recovered: bool, ts: int, request_id: RequestId = None) -> Outgoing:
-    """RESUMED: the end of a ``resume`` (after the missed events, if recovered)."""
-    return _simple(MessageType.RESUMED, ts, request_id, recovered=recovered)
+def resumed(recovered: bool, ts: int, request_id: RequestId = None, *,
+            restored: bool | None = None, symbols: Sequence[str] = (),
+            books: Sequence[str] = ()) -> Outgoing:
+    """RESUMED: the end of a ``resume`` (after the missed events, if recovered;
+    after the restored subscriptions' SUBSCRIBED and snapshots). ``restored``
+    (only when the resume named a ``session``): whether its market
+    subscriptions were restored, and which (``subscriptions``)."""
+    extra: dict[str, Any] = {}
+    if restored is not None:
+        extra = {"restored": restored,
+                 "subscriptions": {"symbols": list(symbols), "books": list(books)}}
+    return _simple(MessageType.RESUMED, ts, request_id, recovered=recovered, **extra)
 
 
 def subscribed(symbol: str, ts: int, request_id: RequestId = None,

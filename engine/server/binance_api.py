@@ -40,7 +40,13 @@ import orjson
 from engine.binance import openapi
 from engine.binance import translate as tr
 from engine.binance.endpoints import ENDPOINTS, Endpoint, Security, by_route
-from engine.binance.errors import INVALID_LISTEN_KEY, BinanceError, bad_param, mandatory
+from engine.binance.errors import (
+    DISCONNECTED,
+    INVALID_LISTEN_KEY,
+    BinanceError,
+    bad_param,
+    mandatory,
+)
 from engine.binance.listen_keys import ListenKeyLimit
 from engine.binance.signing import ApiKey, check_timestamp, verify_key, verify_signature
 from engine.binance.weights import WeightBook
@@ -49,7 +55,7 @@ from engine.market.symbol_info import SymbolCatalog
 from engine.protocol import server_messages as sm
 from engine.server.http import ApiRequest, HttpResponse, Route
 from engine.server.limits import peer_ip
-from engine.server.shared_keys import SharedListenKeys
+from engine.server.shared_keys import ListenKeyStore, ListenKeysUnavailable
 from engine.version import __version__
 
 __all__ = ["API_PREFIX", "BinanceApi", "Gateway", "MarketView", "busy_response",
@@ -95,7 +101,8 @@ class ApiContext:
     market: MarketView
     catalog: SymbolCatalog
     served: Callable[[], list[str]]
-    listen_keys: SharedListenKeys
+    #: In memory (role all) or in Redis (a gateway: valid on every gateway).
+    listen_keys: ListenKeyStore
     now_ms: Callable[[], int]
     fee_bps: Decimal
     weight_per_minute: int
@@ -176,6 +183,11 @@ class BinanceApi:
             params = tr.parse_params(req.query, req.body)
             account = self._authorize(endpoint, req, params)
             body = self._handlers[endpoint.name](account, params)
+        except ListenKeysUnavailable as exc:
+            log.warning("%s %s: %s", req.method, req.path, exc)
+            err = BinanceError(DISCONNECTED, "Internal error; unable to process your request. "
+                                             "Please try again.")
+            return _json(err.status, err.body(), used)
         except BinanceError as exc:
             if exc.status >= 500:
                 log.warning("%s %s: %d %s", req.method, req.path, exc.code, exc.msg)

@@ -27,31 +27,61 @@ The contract:
   (:meth:`~engine.server.hub.Hub.to_account_paced`, bounded) rather than
   interleave with it.
 * ``broadcast(out)``: to every connection (FEED_STATUS).
+* ``book_subscriber_count(symbol)``: whether the engine must encode and
+  publish the symbol's BOOK_UPDATEs (the hub's count in one process; across
+  Redis always 1: the gateways' subscribers and ``/api/v3/depth`` read them).
 * ``submit(request)``: an account command to the engine; True when it is on
   its way (its one answer then reaches ``request.channel``), False when the
   bus cannot take it (the caller answers ``ERROR``).
 * ``resume(account, epoch, seq)``: the events an account's connection missed
   after ``seq`` (:class:`~engine.account_log.Resume`); ``epoch`` names the
   history (it changes when the history is lost: a new process, a Redis restart).
+* ``klines(query, timeout_s)`` / ``recent_trades(query, timeout_s)``: a
+  read-only question to the engine about state a gateway does not hold (the
+  PortfolioActor's KlineBook, the FeedActor's recent trades); blocks the
+  caller at most ``timeout_s``. No answer in time (the engine down, Redis
+  unreachable): :class:`~engine.errors.EngineUnavailable` (ERROR INTERNAL;
+  Binance -1007, HTTP 503). Too many questions of this process in flight:
+  :class:`~engine.errors.QueriesBusy` at once, nothing sent (ERROR BUSY;
+  Binance -1008, HTTP 503). The answers are the engine's own values.
+
+Binance's streams (docs/binance-compat.md, "Streams"), engine side:
+
+* ``has_stream(name)``: someone (on any gateway) subscribes Binance stream
+  ``name``; the engine builds an event only then. Cheap (a set lookup): the
+  Redis bus answers from the gateways' announced interest, refreshed in the
+  background every :data:`~engine.server.redis_bus.INTEREST_REFRESH_S`, so a
+  new subscriber's first event may come that much later.
+* ``publish_stream(name, payload, conflate_key)``: one event of stream
+  ``name``, its payload encoded once by the engine, reaches every subscriber
+  of ``name`` (raw or wrapped for a combined stream, the same bytes on every
+  connection); ``conflate_key`` as for MARKET_UPDATE (None: never conflated).
+* ``has_user_stream(account)`` / ``to_user(account, payloads)``: Binance user
+  data events (executionReport, listStatus, outboundAccountPosition) of one
+  account reach each of its user data streams, in order, once each.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.account_log import AccountLog, Resume, resume_from, stamp
+from engine.errors import EngineUnavailable
+from engine.market.klines import Kline, KlineQuery
+from engine.market.recent_trades import RecentTrade, TradesQuery
 from engine.protocol.commands import Args, NoArgs
 from engine.protocol.enums import Action
 from engine.protocol.frames import text_frame
 from engine.protocol.server_messages import Outgoing
+from engine.server import binance_streams
 from engine.server.channel import Channel
 from engine.server.hub import Hub
 
-__all__ = ["AccountRequest", "Bus", "InProcessBus", "with_seq"]
+__all__ = ["AccountRequest", "Bus", "InProcessBus", "MarketAnswers", "with_seq"]
 
 RequestId = str | int | None
 
@@ -77,6 +107,17 @@ def with_seq(out: Outgoing, seq: int) -> Outgoing:
     return Outgoing(payload, text_frame(payload), out.conflate_key)
 
 
+class MarketAnswers(Protocol):
+    """Where the engine answers the bus's market queries (its actors, asked:
+    ``tickdesk.engine_answers``); each call waits at most ``timeout_s`` and
+    raises :class:`~engine.errors.EngineUnavailable` when the actor does not
+    answer."""
+
+    def klines(self, query: KlineQuery, timeout_s: float) -> list[Kline]: ...
+
+    def recent_trades(self, query: TradesQuery, timeout_s: float) -> list[RecentTrade]: ...
+
+
 class Bus(Protocol):
     """See the module docstring for the contract of each call."""
 
@@ -96,6 +137,8 @@ class Bus(Protocol):
 
     def broadcast(self, out: Outgoing) -> None: ...
 
+    def book_subscriber_count(self, symbol: str) -> int: ...
+
     def accounts(self) -> list[str]:
         """Accounts that may have connections now (the periodic updates go to these)."""
         ...
@@ -103,6 +146,21 @@ class Bus(Protocol):
     def submit(self, request: AccountRequest) -> bool: ...
 
     def resume(self, account: str, epoch: str, seq: int) -> Resume: ...
+
+    def has_stream(self, name: str) -> bool: ...
+
+    def publish_stream(self, name: str, payload: bytes, conflate_key: str | None = None) -> int:
+        """Returns how many local subscribers got it (0 across Redis: the
+        gateways count theirs)."""
+        ...
+
+    def has_user_stream(self, account: str) -> bool: ...
+
+    def to_user(self, account: str, payloads: Sequence[bytes]) -> None: ...
+
+    def klines(self, query: KlineQuery, timeout_s: float) -> list[Kline]: ...
+
+    def recent_trades(self, query: TradesQuery, timeout_s: float) -> list[RecentTrade]: ...
 
 
 class InProcessBus:
@@ -113,12 +171,14 @@ class InProcessBus:
     take it. Account events are numbered under one lock (so ``seq`` order
     is delivery order) and the last ``history`` events of each account are
     kept in memory for ``resume``; the epoch is new for every bus (a
-    restarted process has a new history)."""
+    restarted process has a new history). ``answers`` answers the market
+    queries directly (None: every query is :class:`EngineUnavailable`)."""
 
     def __init__(self, hub: Hub, route: Callable[[AccountRequest], bool], *,
-                 history: int = 1000) -> None:
+                 history: int = 1000, answers: MarketAnswers | None = None) -> None:
         self._hub = hub
         self._route = route
+        self.answers = answers
         self._log = AccountLog(history)
         self._lock = threading.Lock()
         self._epoch = uuid.uuid4().hex[:16]
@@ -127,6 +187,8 @@ class InProcessBus:
         self.publish_book = hub.publish_book
         self.broadcast = hub.broadcast
         self.accounts = hub.accounts
+        self.has_stream = hub.has_stream
+        self.book_subscriber_count = hub.book_subscriber_count
 
     @property
     def epoch(self) -> str:
@@ -151,7 +213,27 @@ class InProcessBus:
     def submit(self, request: AccountRequest) -> bool:
         return self._route(request)
 
+    def publish_stream(self, name: str, payload: bytes, conflate_key: str | None = None) -> int:
+        return binance_streams.publish_stream(self._hub, name, payload, conflate_key)
+
+    def has_user_stream(self, account: str) -> bool:
+        return bool(self._hub.user_streams(account))
+
+    def to_user(self, account: str, payloads: Sequence[bytes]) -> None:
+        binance_streams.to_user(self._hub, account, payloads)
+
     def resume(self, account: str, epoch: str, seq: int) -> Resume:
         with self._lock:
             return resume_from(self._epoch, epoch, seq, self._log.last(account),
                                self._log.history(account))
+
+    def _answers(self) -> MarketAnswers:
+        if self.answers is None:
+            raise EngineUnavailable("this process has no engine to answer market queries")
+        return self.answers
+
+    def klines(self, query: KlineQuery, timeout_s: float) -> list[Kline]:
+        return self._answers().klines(query, timeout_s)
+
+    def recent_trades(self, query: TradesQuery, timeout_s: float) -> list[RecentTrade]:
+        return self._answers().recent_trades(query, timeout_s)

@@ -13,8 +13,11 @@ Edge module. :class:`EdgeLoop` runs one thread (``tickdesk-edge``) that
   within ``handshake_timeout_s`` (else 408 if anything arrived, or a silent
   close), at most ``max_header_bytes`` of them (431), at most
   ``max_pending`` not-yet-upgraded connections in total and
-  ``max_pending_per_ip`` per address (beyond: closed at once); a ``Host``
-  that is not one of the server's names gets 421 on every path;
+  ``max_pending_per_ip`` per address (beyond: closed at once; at the total
+  cap a connection from an address holding fewer than the busiest one
+  closes that address's oldest pending connection instead, so addresses
+  that fill the cap cannot lock everyone else out); a ``Host`` that is not
+  one of the server's names gets 421 on every path;
 * upgrades WebSocket requests the site's handler accepted, then drives each
   client's :class:`~engine.server.websocket.WsEndpoint` from the bytes it
   reads, and stops reading a client whose actor has too many frames waiting
@@ -178,7 +181,7 @@ class EdgeStats:
     """Counters of the loop (written by the I/O thread only; read anywhere)."""
 
     __slots__ = ("bad_requests", "descriptor_limit", "evictions", "handshake_timeouts",
-                 "misdirected", "pending_refused")
+                 "misdirected", "pending_evicted", "pending_refused")
 
     def __init__(self) -> None:
         self.bad_requests = 0
@@ -187,6 +190,7 @@ class EdgeStats:
         self.handshake_timeouts = 0
         self.misdirected = 0
         self.pending_refused = 0
+        self.pending_evicted = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +206,8 @@ class EdgeStatistics:
     bad_requests: int = counter("Requests answered 400/414/431 (malformed or too large).")
     misdirected: int = counter("Requests answered 421: Host not one of the server's names.")
     descriptor_limit: int = counter("accept() calls that failed for lack of descriptors.")
+    pending_evicted: int = counter("Pending connections closed to admit one from a less busy "
+                                   "address (the total pending cap was full).")
 
 
 class _Conn:
@@ -371,7 +377,8 @@ class EdgeLoop:
         st = self.stats
         return EdgeStatistics(len(self._conns), len(self._pending), len(self._writing),
                               st.evictions, st.handshake_timeouts, st.pending_refused,
-                              st.bad_requests, st.misdirected, st.descriptor_limit)
+                              st.bad_requests, st.misdirected, st.descriptor_limit,
+                              st.pending_evicted)
 
     # -- any thread: the ChannelOwner protocol and flow control ---------------
 
@@ -595,8 +602,8 @@ class EdgeLoop:
                     log.debug("accept failed: %s", exc)
                 return
             ip = str(addr[0])
-            if (len(self._pending) >= limits.max_pending
-                    or self._pending_by_ip[ip] >= limits.max_pending_per_ip):
+            if (self._pending_by_ip[ip] >= limits.max_pending_per_ip
+                    or (len(self._pending) >= limits.max_pending and not self._evict_for(ip))):
                 self.stats.pending_refused += 1
                 with contextlib.suppress(OSError):
                     sock.close()
@@ -611,6 +618,24 @@ class EdgeLoop:
             self._pending[conn.fd] = conn
             self._pending_by_ip[ip] += 1
             self._sync(conn)
+
+    def _evict_for(self, ip: str) -> bool:
+        """The total pending cap is full: make room for a connection from ``ip`` by
+        closing the oldest pending connection of the address that holds the most,
+        if it holds more than ``ip`` does. False (refuse the new one) when ``ip``
+        is itself among the busiest. So a few addresses filling the cap (a
+        slowloris) cannot keep out an address that holds fewer; only an attacker
+        with more addresses than the cap has slots could. O(pending), at the cap only."""
+        top, most = self._pending_by_ip.most_common(1)[0]
+        if most <= self._pending_by_ip.get(ip, 0):
+            return False
+        victim = next((c for c in self._pending.values()
+                       if c.ip == top and not c.awaiting), None)
+        if victim is None:  # all of them are being answered: let them finish
+            return False
+        self.stats.pending_evicted += 1
+        self._finish(victim)
+        return True
 
     def _out_of_descriptors(self, exc: OSError) -> None:
         self.stats.descriptor_limit += 1

@@ -226,6 +226,17 @@ class Hub:
         """Someone subscribes Binance stream ``name`` (lock-free: the hot path asks)."""
         return name in self._stream_raw or name in self._stream_combined
 
+    def stream_names(self) -> list[str]:
+        """Every Binance stream name someone here subscribes (what a gateway
+        announces to the engine: :mod:`engine.server.redis_bus`)."""
+        with self._lock:
+            return sorted(set(self._stream_raw) | set(self._stream_combined))
+
+    def user_accounts(self) -> list[str]:
+        """The accounts that have a Binance user data stream here."""
+        with self._lock:
+            return sorted(self._users)
+
     def publish_stream(self, name: str, make: StreamMaker) -> int:
         """Deliver one event of Binance stream ``name``: built by ``make`` at most
         once per wrapping, only if that wrapping has subscribers; returns how many."""

@@ -19,7 +19,25 @@ message **once**, whatever the number of gateways and clients:
 ``P:cmd``              commands, read by the engine's consumer group ``engine``
 ``P:reply:GATEWAY``    the direct replies to one gateway's connections
 ``P:epoch``            the name of the history (new when Redis lost it)
+``P:streams``          Binance market stream events (``@trade``, ``@kline_1m``...):
+                       the stream name, the payload encoded once, its conflation key
+``P:user``             Binance user data events (executionReport...) with the account
+``P:interest:GATEWAY`` string: the Binance streams and user data accounts the
+                       gateway has subscribers for (refreshed every
+                       :data:`INTEREST_PERIOD_S`, expires after :data:`INTEREST_TTL_S`)
+``P:gateways``         set: the gateways that announce interest
+``P:query``            market queries (klines, recent trades) from gateways
+``P:qreply:GATEWAY``   the engine's answers to one gateway's queries
 =====================  ==================================================
+
+The engine writes a Binance stream event only when some gateway announced a
+subscriber for it (:meth:`RedisBus.has_stream`: a set lookup in memory, the set
+re-read from ``P:interest:*`` by a background thread every
+:data:`INTEREST_REFRESH_S`). A gateway announces a change within
+:data:`INTEREST_POLL_S` and refreshes its key every :data:`INTEREST_PERIOD_S`,
+so a killed gateway's interest expires within :data:`INTEREST_TTL_S` (and a
+refresh later the engine stops writing what only it wanted); a new subscriber
+may wait up to about ``INTEREST_POLL_S + INTEREST_REFRESH_S`` for its first event.
 
 Each gateway runs one reader thread (:meth:`RedisBus.start_gateway`) that
 reads every stream it needs with one blocking ``XREAD`` (bounded: at most
@@ -39,10 +57,26 @@ was not placed is executed. So a command is executed at most once across
 engine restarts. Commands sent while no engine runs wait in the stream and
 are run when it starts.
 
+Market queries (``klines``, ``recent_trades``: read-only, no account, nothing
+to acknowledge) take a lighter path than commands: a gateway adds the query
+to ``P:query`` with its gateway id and a query id and waits (bounded by the
+caller's timeout) for the answer on its ``P:qreply:GATEWAY``, which its one
+reader thread reads with the other streams. The engine's query thread reads
+``P:query`` with a plain ``XREAD`` (from the stream's end when it starts: a
+query sent while no engine ran has timed out already) and answers each in
+turn, skipping one whose asker has already given up (its entry id, Redis's
+clock, plus its timeout is past: a backlog behind a slow actor drains
+instead of growing), from :class:`~engine.server.bus.MarketAnswers` (the actors, asked with
+at most :data:`QUERY_ANSWER_S`). A gateway has at most ``max_queries``
+(:data:`MAX_QUERIES`) in flight; one more raises
+:class:`~engine.errors.QueriesBusy` at once (nothing sent). No answer within
+the timeout raises :class:`~engine.errors.EngineUnavailable`; a late answer
+is dropped.
+
 Bounds and overflow policies: every stream is capped (``MAXLEN ~``):
 market :data:`MARKET_CAP`, account streams ``history`` entries (a resume
-reaching back further gets ``recovered: false``), replies and events
-:data:`STREAM_CAP`, commands :data:`COMMAND_CAP`. A gateway has at most
+reaching back further gets ``recovered: false``), replies, events, Binance
+stream and user data events :data:`STREAM_CAP`, commands :data:`COMMAND_CAP`. A gateway has at most
 about ``max_pending`` commands unanswered (counted down on each answer;
 ``submit`` returns False beyond it, the client gets ``ERROR``), so the
 command cap is never reached by live commands. A Redis error on the
@@ -53,11 +87,12 @@ threads retry with a bounded back-off.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,17 +100,32 @@ import orjson
 import redis
 
 from engine.account_log import Resume, resume_from
-from engine.errors import InternalError, ProtocolError
+from engine.errors import EngineUnavailable, InternalError, ProtocolError, QueriesBusy
+from engine.market.klines import Kline, KlineQuery
+from engine.market.market_query import (
+    KLINES,
+    BadQuery,
+    MarketQuery,
+    decode_klines,
+    decode_query,
+    decode_trades,
+    encode_answer,
+    encode_query,
+)
+from engine.market.recent_trades import RecentTrade, TradesQuery
 from engine.protocol import server_messages as sm
 from engine.protocol.commands import Command, decode_command
 from engine.protocol.frames import text_frame
 from engine.protocol.server_messages import Outgoing
-from engine.server.bus import AccountRequest, with_seq
+from engine.server import binance_streams
+from engine.server.bus import AccountRequest, MarketAnswers, with_seq
 from engine.server.channel import Channel
 from engine.server.hub import Hub
 from engine.server.redelivery import answer_from_orders, assign_client_ids, needs_orders
+from engine.stats import counter, gauge
 
-__all__ = ["COMMAND_CAP", "MARKET_CAP", "RedisBus", "RedisBusStatistics", "RemoteChannel"]
+__all__ = ["COMMAND_CAP", "MARKET_CAP", "MAX_QUERIES", "QUERY_ANSWER_S", "RedisBus",
+           "RedisBusStatistics", "RemoteChannel"]
 
 log = logging.getLogger("tickdesk.redis_bus")
 
@@ -91,16 +141,47 @@ _CONSUMER = "engine"
 _RETRY_S = (0.05, 0.1, 0.2, 0.5, 1.0)
 #: How long the restarted engine waits for the orders of a redelivered command.
 REDELIVERY_WAIT_S = 5.0
+#: A gateway looks at its hub's Binance subscriptions this often and announces a change.
+INTEREST_POLL_S = 0.1
+#: A gateway rewrites its interest key this often even when nothing changed...
+INTEREST_PERIOD_S = 1.0
+#: ...and the key expires this long after its last write (a killed gateway's interest).
+INTEREST_TTL_S = 3
+#: The engine re-reads every gateway's interest this often.
+INTEREST_REFRESH_S = 0.5
+#: A gateway's market queries in flight at most (one more: QueriesBusy, not sent).
+MAX_QUERIES = 64
+#: The query stream's cap (gateways x MAX_QUERIES live entries stay far below it).
+QUERY_CAP = 10_000
+#: The longest the engine waits for an actor to answer one query.
+QUERY_ANSWER_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
 class RedisBusStatistics:
-    """What the bus counted (approximate: read without a lock)."""
+    """What the bus counted (approximate: read without a lock; ``/metrics``:
+    ``tickdesk_bus_*``)."""
 
-    written: int
-    write_errors: int
-    read: int
-    commands: int
+    written: int = counter("Pipelined writes to Redis that succeeded.")
+    write_errors: int = counter("Writes to Redis that failed (logged; nothing raised).")
+    read: int = counter("Entries a gateway read from Redis.")
+    commands: int = counter("Commands the engine took from the command stream.")
+    stream_events: Mapping[str, int] = counter(
+        "Binance market stream events the engine wrote, by stream kind (trade, aggTrade, "
+        "kline, bookTicker, depth, ticker, miniTicker): only for streams some gateway watches.",
+        label="kind")
+    user_events: int = counter("Binance user data events the engine wrote "
+                               "(only for accounts some gateway has a user data stream of).")
+    streams_wanted: int = gauge("Binance stream names the gateways announce subscribers for "
+                                "(as the engine last read them).")
+    user_streams_wanted: int = gauge("Accounts with a user data stream on some gateway "
+                                     "(as the engine last read them).")
+    gateways_interested: int = gauge("Gateways whose interest announcement is live.")
+
+
+def _kind(stream: str) -> str:
+    """``btcusdt@kline_1m`` -> ``kline``, ``btcusdt@depth@100ms`` -> ``depth``."""
+    return stream.partition("@")[2].partition("@")[0].partition("_")[0]
 
 
 def _outgoing(payload: bytes, key: bytes | None = None) -> Outgoing:
@@ -172,6 +253,17 @@ class _Probe:
         return False
 
 
+class _Pending:
+    """One market query of this gateway, waiting for the engine's answer."""
+
+    __slots__ = ("body", "done", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.body: bytes | None = None
+        self.error: str | None = None
+
+
 class RedisBus:
     """The bus over Redis Streams (see the module docstring).
 
@@ -183,7 +275,8 @@ class RedisBus:
     def __init__(self, url: str, *, accounts: Sequence[str] = ("default",),
                  prefix: str = "td:", history: int = 1000, max_pending: int = 10_000,
                  gateway: str | None = None, timeout_s: float = 5.0,
-                 now_ms: Callable[[], int] = lambda: 0) -> None:
+                 now_ms: Callable[[], int] = lambda: 0,
+                 max_queries: int = MAX_QUERIES) -> None:
         """``now_ms``: the clock of the errors this bus answers itself."""
         self._now_ms = now_ms
         self._r = redis.Redis.from_url(url, socket_timeout=timeout_s,
@@ -202,8 +295,30 @@ class RedisBus:
         #: gateway side: conn_id -> the local channel of an unanswered command's sender
         self._waiting: dict[int, int] = {}
         self._written = self._write_errors = self._read = self._commands = 0
+        self._stream_events: dict[str, int] = {}
+        self._user_events = 0
+        #: engine side: what the gateways watch (replaced whole by the interest thread)
+        self._wanted_streams: frozenset[str] = frozenset()
+        self._wanted_users: frozenset[str] = frozenset()
+        self._gateways_live = 0
+        #: gateway side: query id -> the market query waiting for its answer
+        self._queries: dict[str, _Pending] = {}
+        self._max_queries = max_queries
+        #: engine side: queries skipped because their asker had given up waiting
+        self._stale_queries = 0
+        self._query_ids = itertools.count(1)
         #: called (reader thread) when the epoch changed: the history is gone
         self.on_epoch_change: Callable[[str], None] | None = None
+
+    @property
+    def client(self) -> redis.Redis:
+        """The bus's redis-py client (thread-safe; its pool is the bus's): for
+        what shares the bus's Redis, e.g. the gateways' listen keys."""
+        return self._r
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
 
     # -- names ------------------------------------------------------------------
 
@@ -255,10 +370,24 @@ class RedisBus:
         self._write(build)
         return 0
 
+    def book_subscriber_count(self, symbol: str) -> int:
+        """Always 1: the engine cannot see the gateways' book subscribers, and
+        ``/api/v3/depth`` on a gateway reads ``P:latestbook``, so every
+        BOOK_UPDATE is published (one write per book change, capped stream)."""
+        return 1
+
     def latest(self, symbol: str, book: bool = False) -> Outgoing | None:
         """The latest MARKET_UPDATE (or BOOK_UPDATE) of ``symbol``, for a snapshot."""
         got: Any = self._r.hget(self.key("latestbook" if book else "latest"), symbol)
         return None if got is None else _outgoing(got, symbol.encode() if not book else None)
+
+    def latest_many(self, symbols: Sequence[str]) -> dict[str, bytes]:
+        """The latest MARKET_UPDATE payload of each of ``symbols`` that has one
+        (one ``HMGET``; the REST tickers of a gateway)."""
+        if not symbols:
+            return {}
+        got: Any = self._r.hmget(self.key("latest"), list(symbols))
+        return {s: p for s, p in zip(symbols, got, strict=True) if p is not None}
 
     def _next_seq(self, account: str) -> int:
         """The account's next seq (under the lock). After an engine restart the
@@ -320,12 +449,130 @@ class RedisBus:
     def accounts(self) -> list[str]:
         return list(self._accounts)
 
-    def start_engine(self, route: Callable[[AccountRequest], bool]) -> None:
+    # Binance streams (engine side): written once, only when some gateway watches.
+
+    def has_stream(self, name: str) -> bool:
+        return name in self._wanted_streams
+
+    def publish_stream(self, name: str, payload: bytes, conflate_key: str | None = None) -> int:
+        if self._write(lambda p: p.xadd(self.key("streams"), {
+                "n": name, "k": conflate_key or "", "p": payload}, maxlen=STREAM_CAP)):
+            kind = _kind(name)
+            self._stream_events[kind] = self._stream_events.get(kind, 0) + 1
+        return 0  # the subscribers are the gateways', counted there
+
+    def has_user_stream(self, account: str) -> bool:
+        return account in self._wanted_users
+
+    def to_user(self, account: str, payloads: Sequence[bytes]) -> None:
+        def build(p: Any) -> None:  # one pipeline: the events stay in order
+            for payload in payloads:
+                p.xadd(self.key("user"), {"a": account, "p": payload}, maxlen=STREAM_CAP)
+        if self._write(build):
+            self._user_events += len(payloads)
+
+    def refresh_interest(self) -> None:
+        """Re-read what every live gateway watches (the interest thread calls it
+        every :data:`INTEREST_REFRESH_S`; tests may call it directly). A gateway
+        whose key expired is dropped from ``P:gateways``."""
+        names: Any = self._r.smembers(self.key("gateways"))
+        gateways = sorted(n.decode() for n in names)
+        got: Any = (self._r.mget([self.key("interest", g) for g in gateways])
+                    if gateways else [])
+        streams: set[str] = set()
+        users: set[str] = set()
+        gone: list[str] = []
+        for gw, raw in zip(gateways, got, strict=True):
+            if raw is None:
+                gone.append(gw)
+                continue
+            try:
+                announced = orjson.loads(raw)
+                streams.update(str(n) for n in announced.get("s", ()))
+                users.update(str(a) for a in announced.get("u", ()))
+            except (orjson.JSONDecodeError, AttributeError, TypeError):
+                log.warning("redis bus: gateway %s announced malformed interest", gw)
+        if gone:
+            self._r.srem(self.key("gateways"), *gone)
+        self._wanted_streams = frozenset(streams)
+        self._wanted_users = frozenset(users)
+        self._gateways_live = len(gateways) - len(gone)
+
+    def _interest_loop(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self.refresh_interest()  # on failure the last known interest stays
+                failures = 0
+            except redis.RedisError as exc:
+                failures = self._pause(failures, exc)
+                continue
+            self._stop.wait(INTEREST_REFRESH_S)
+
+    def start_engine(self, route: Callable[[AccountRequest], bool],
+                     answers: MarketAnswers | None = None) -> None:
         """Start the command thread: ``route`` runs each command (its one answer
-        goes to the command's :class:`RemoteChannel`)."""
+        goes to the command's :class:`RemoteChannel`); and, given ``answers``,
+        the query thread that answers the gateways' market queries."""
         self._ensure_group()
         self._redeliver(route)
         self._spawn("redis-bus-commands", lambda: self._command_loop(route))
+        self._spawn("redis-bus-interest", self._interest_loop)
+        if answers is not None:
+            start = self._tail(self.key("query"))
+            self._spawn("redis-bus-queries", lambda: self._query_loop(answers, start))
+
+    def _query_loop(self, answers: MarketAnswers, last: str) -> None:
+        key = self.key("query")
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                got: Any = self._r.xread({key: last}, count=READ_COUNT, block=BLOCK_MS)
+                failures = 0
+            except redis.RedisError as exc:
+                failures = self._pause(failures, exc)
+                continue
+            if not got:
+                continue
+            try:  # Redis's clock: the entry ids are its, whatever the hosts' clocks
+                secs, micros = self._r.time()
+                offset_ms = secs * 1000 + micros // 1000 - time.time() * 1000
+            except redis.RedisError as exc:
+                failures = self._pause(failures, exc)
+                continue
+            for _key, entries in got:
+                for entry_id, fields in entries:
+                    last = entry_id.decode()
+                    sent_ms = int(entry_id.split(b"-")[0])
+                    waits_ms = int(fields.get(b"t", b"0") or 0)
+                    if time.time() * 1000 + offset_ms > sent_ms + waits_ms:
+                        self._stale_queries += 1  # its asker has given up: not answered
+                        continue
+                    self._answer_query(answers, fields)
+
+    def _answer_query(self, answers: MarketAnswers, f: dict[bytes, bytes]) -> None:
+        """Answer one query to its gateway: the rows, or ``e`` (why not)."""
+        try:
+            gateway, qid = f[b"g"].decode(), f[b"q"].decode()
+        except (KeyError, UnicodeDecodeError):
+            log.warning("redis bus: a query without its gateway or id, skipped")
+            return
+        answer: dict[str, Any] = {"q": qid}
+        try:
+            wait = min(QUERY_ANSWER_S, max(0.05, int(f.get(b"t", b"2000")) / 1000))
+            query = decode_query(f[b"k"].decode(), f[b"b"])
+            rows = (answers.klines(query, wait) if isinstance(query, KlineQuery)
+                    else answers.recent_trades(query, wait))
+            answer["b"] = encode_answer(rows)
+        except EngineUnavailable as exc:
+            answer["e"] = exc.message
+        except (BadQuery, KeyError, ValueError) as exc:
+            log.warning("redis bus: a query that does not decode: %s", exc)
+            answer["e"] = "the query could not be read by the engine"
+        except Exception:  # a bug: the query is answered, the thread goes on
+            log.exception("redis bus: query %s failed", qid)
+            answer["e"] = "the engine failed to answer"
+        self._write(lambda p: p.xadd(self.key("qreply", gateway), answer, maxlen=STREAM_CAP))
 
     def _ensure_group(self) -> None:
         try:
@@ -436,6 +683,60 @@ class RedisBus:
                     self._waiting.get(request.channel.conn_id, 0) + 1)
         return ok
 
+    def klines(self, query: KlineQuery, timeout_s: float) -> list[Kline]:
+        """The engine's bars for ``query`` (see the module docstring)."""
+        body = self._query(query, timeout_s)
+        try:
+            return decode_klines(body)
+        except BadQuery as exc:
+            log.warning("redis bus: an answer that does not decode: %s", exc)
+            raise EngineUnavailable("the engine's answer could not be read; retry") from None
+
+    def recent_trades(self, query: TradesQuery, timeout_s: float) -> list[RecentTrade]:
+        """The engine's recent trades for ``query`` (see the module docstring)."""
+        body = self._query(query, timeout_s)
+        try:
+            return decode_trades(body)
+        except BadQuery as exc:
+            log.warning("redis bus: an answer that does not decode: %s", exc)
+            raise EngineUnavailable("the engine's answer could not be read; retry") from None
+
+    def _query(self, query: MarketQuery, timeout_s: float) -> bytes:
+        kind, body = encode_query(query)
+        pending = _Pending()
+        with self._lock:
+            if len(self._queries) >= self._max_queries:
+                raise QueriesBusy(self._max_queries)
+            qid = f"{next(self._query_ids)}"
+            self._queries[qid] = pending
+        try:
+            ok = self._write(lambda p: p.xadd(self.key("query"), {
+                "g": self.gateway, "q": qid, "k": kind, "b": body,
+                "t": int(timeout_s * 1000)}, maxlen=QUERY_CAP))
+            if not ok:
+                raise EngineUnavailable("Redis is unreachable; nothing was changed, retry")
+            if not pending.done.wait(timeout_s):
+                what = "klines" if kind == KLINES else "recent trades"
+                raise EngineUnavailable(f"the engine did not answer the {what} query within "
+                                        f"{timeout_s:g} s; nothing was changed, retry")
+        finally:
+            with self._lock:
+                self._queries.pop(qid, None)
+        if pending.error is not None or pending.body is None:
+            raise EngineUnavailable(f"the engine could not answer: {pending.error}; retry")
+        return pending.body
+
+    def _query_answered(self, f: dict[bytes, bytes]) -> None:
+        with self._lock:
+            pending = self._queries.get(f[b"q"].decode())
+        if pending is None:
+            return  # timed out meanwhile: dropped
+        if b"b" in f:
+            pending.body = f[b"b"]
+        else:
+            pending.error = f.get(b"e", b"no reason").decode()
+        pending.done.set()
+
     def resume(self, account: str, epoch: str, seq: int) -> Resume:
         """What the account's connection missed after ``seq`` (one XRANGE)."""
         current = self._ensure_epoch()
@@ -451,10 +752,41 @@ class RedisBus:
         """Start the reader thread: what the engine writes goes to ``hub``'s channels."""
         self._hub = hub
         self._epoch = self._ensure_epoch()
-        names = [self.key(n) for n in ("market", "events", "periodic", "bcast")]
+        names = [self.key(n) for n in ("market", "events", "periodic", "bcast", "streams",
+                                       "user")]
         names.append(self.key("reply", self.gateway))
+        names.append(self.key("qreply", self.gateway))
         last = {name: self._tail(name) for name in names}
         self._spawn("redis-bus-reader", lambda: self._reader_loop(last))
+        self._spawn("redis-bus-announce", lambda: self._announce_loop(hub))
+
+    def announce_interest(self, hub: Hub) -> None:
+        """Write what ``hub``'s Binance clients watch to this gateway's interest
+        key (expiring after :data:`INTEREST_TTL_S`) and register the gateway."""
+        body = orjson.dumps({"s": hub.stream_names(), "u": hub.user_accounts()})
+        p: Any = self._r.pipeline(transaction=False)
+        p.set(self.key("interest", self.gateway), body, ex=INTEREST_TTL_S)
+        p.sadd(self.key("gateways"), self.gateway)
+        p.execute()
+
+    def _announce_loop(self, hub: Hub) -> None:
+        """Announce at once when the hub's Binance subscriptions change (looked
+        at every :data:`INTEREST_POLL_S`), and every :data:`INTEREST_PERIOD_S`
+        in any case (the key's expiry is the gateway's liveness)."""
+        failures = 0
+        last: tuple[list[str], list[str]] | None = None
+        written_at = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            current = (hub.stream_names(), hub.user_accounts())
+            if current != last or now - written_at >= INTEREST_PERIOD_S:
+                try:
+                    self.announce_interest(hub)
+                    last, written_at, failures = current, now, 0
+                except redis.RedisError as exc:
+                    failures = self._pause(failures, exc)
+                    continue
+            self._stop.wait(INTEREST_POLL_S)
 
     def _tail(self, name: str) -> str:
         got: Any = self._r.xrevrange(name, count=1)
@@ -527,6 +859,14 @@ class RedisBus:
             hub.to_account(f[b"a"].decode(), _outgoing(f[b"p"]))
         elif name == self.key("bcast"):
             hub.broadcast(_outgoing(f[b"p"]))
+        elif name == self.key("streams"):
+            key = f.get(b"k")
+            binance_streams.publish_stream(hub, f[b"n"].decode(), f[b"p"],
+                                           key.decode() if key else None)
+        elif name == self.key("user"):
+            binance_streams.to_user(hub, f[b"a"].decode(), (f[b"p"],))
+        elif name == self.key("qreply", self.gateway):
+            self._query_answered(f)
         else:  # this gateway's replies
             conn = int(f[b"c"])
             self._answered(conn)
@@ -558,11 +898,21 @@ class RedisBus:
         return failures + 1
 
     def statistics(self) -> RedisBusStatistics:
-        return RedisBusStatistics(self._written, self._write_errors, self._read, self._commands)
+        return RedisBusStatistics(
+            written=self._written, write_errors=self._write_errors, read=self._read,
+            commands=self._commands, stream_events=dict(self._stream_events),
+            user_events=self._user_events, streams_wanted=len(self._wanted_streams),
+            user_streams_wanted=len(self._wanted_users),
+            gateways_interested=self._gateways_live)
 
     def close(self, timeout: float = 2.0) -> None:
-        """Stop the threads (each within ``timeout``) and close the pool."""
+        """Stop the threads (each within ``timeout``) and close the pool. A
+        gateway withdraws its interest first (the engine stops writing its
+        streams at its next refresh instead of after the key's expiry)."""
         self._stop.set()
         for t in self._threads:
             t.join(timeout)
+        if self._hub is not None:
+            with contextlib.suppress(redis.RedisError):
+                self._r.delete(self.key("interest", self.gateway))
         self._r.close()

@@ -1,18 +1,60 @@
-"""The engine's one listen-key registry, shared by every thread.
+"""The listen-key registry every thread of a process shares, and its interface.
 
-Edge module: :class:`SharedListenKeys` is :class:`~engine.binance.listen_keys.ListenKeys`
-behind a lock (the REST workers create and keep keys alive; the WebSocket
-side asks whose a key is). Same methods, same answers; it takes the time from
-the caller, as the pure registry does.
+Edge module. :class:`ListenKeyStore` is the interface the REST API (which
+creates keys and keeps them alive) and the WebSocket side (which asks whose a
+key is) use; two implementations keep it:
+
+* :class:`SharedListenKeys` (role ``all``): the pure
+  :class:`~engine.binance.listen_keys.ListenKeys` behind a lock, in memory;
+* :class:`~engine.server.redis_listen_keys.RedisListenKeys` (role
+  ``gateway``): the same rules with the keys in Redis, so a key made on one
+  gateway is valid on every other.
+
+Both take the time from the caller, as the pure registry does. A store that
+cannot be reached raises :class:`ListenKeysUnavailable` (nothing changed).
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Protocol
 
 from engine.binance.listen_keys import DEFAULT_MAX_KEYS, VALIDITY_MS, ListenKeys
+from engine.errors import TickdeskError
 
-__all__ = ["SharedListenKeys"]
+__all__ = ["ListenKeyStore", "ListenKeysUnavailable", "SharedListenKeys"]
+
+
+class ListenKeysUnavailable(TickdeskError):
+    """The shared listen-key store (Redis) could not be reached; nothing changed."""
+
+
+class ListenKeyStore(Protocol):
+    """The rules of :mod:`engine.binance.listen_keys`, callable from any thread.
+    Every method may raise :class:`ListenKeysUnavailable`; ``create`` raises
+    :class:`~engine.binance.listen_keys.ListenKeyLimit` when every slot is live."""
+
+    def __len__(self) -> int: ...
+
+    def create(self, account: str, now_ms: int, random_key: str) -> str:
+        """The account's live key (extended), else ``random_key`` registered for it."""
+        ...
+
+    def keepalive(self, key: str, now_ms: int) -> bool:
+        """Extend a live key; False when it is unknown or expired."""
+        ...
+
+    def close(self, key: str) -> bool:
+        """Forget ``key``; False when it was not known."""
+        ...
+
+    def account(self, key: str, now_ms: int) -> str | None:
+        """The account of a live key, else None."""
+        ...
+
+    def owner_of(self, key: str) -> str | None:
+        """The account a known key (live, or expired and not yet dropped) was made for."""
+        ...
 
 
 class SharedListenKeys:

@@ -66,6 +66,8 @@
     epoch: null,         // CONNECTED.epoch: the account events' history
     seq: 0,              // the seq of the last order event shown
     resumeEpoch: null,   // the previous connection's epoch, until resumed
+    session: null,       // CONNECTED.session: what resume restores the subscriptions from
+    resumeSession: null, // the previous connection's session, until resumed
     nextId: 1,
     pending: new Map(),  // request id -> {kind, ...}
     pings: new Map(),    // ping id -> performance.now()
@@ -309,9 +311,13 @@
     switch (msg.type) {
       case "CONNECTED": onConnected(msg); break;
       case "RESUMED":
-        if (!msg.recovered) state.seq = 0; // a new history; the re-fetch has the state
-        activity("RESUMED", msg.recovered ? "missed order events recovered"
-          : "order history not recoverable; orders re-fetched", msg.recovered ? "good" : "bad");
+        if (pending) state.pending.delete(msg.id);
+        if (state.account) {
+          if (!msg.recovered) state.seq = 0; // a new history; the re-fetch has the state
+          activity("RESUMED", msg.recovered ? "missed order events recovered"
+            : "order history not recoverable; orders re-fetched", msg.recovered ? "good" : "bad");
+        }
+        if (msg.restored !== undefined) onRestored(msg);
         break;
       case "AUTHENTICATED": onAuthenticated(msg); break;
       case "PONG": {
@@ -364,16 +370,42 @@
     render();
   }
 
-  /** After a reconnect: the account's order events since the last one seen (docs/protocol.md, resume). */
+  /** After a reconnect: the account's order events since the last one seen, and the
+   * previous connection's market subscriptions, restored by the server with their
+   * snapshots (docs/protocol.md, resume). Without an account, only the session. */
   function resume() {
-    if (state.resumeEpoch && state.account) send({ action: "resume", epoch: state.resumeEpoch, seq: state.seq });
+    const epoch = state.resumeEpoch, session = state.resumeSession;
     state.resumeEpoch = null;
+    state.resumeSession = null;
+    if (session && !epoch) { onRestored({}); return; } // cannot ask: subscribe again
+    if (!epoch || (!state.account && !session)) return;
+    const cmd = { action: "resume", epoch, seq: state.seq };
+    if (session) cmd.session = session;
+    send(cmd, session ? { kind: "resume" } : undefined);
+  }
+
+  /** RESUMED of a resume with a session (or its failure: ``{}``): subscribe what the
+   * watch list has and the server did not restore, drop what it restored and the
+   * list no longer has; the book likewise (desk.js). */
+  function onRestored(msg) {
+    const subs = msg.restored && msg.subscriptions ? msg.subscriptions : null;
+    const restored = new Set(subs ? subs.symbols || [] : []);
+    for (const symbol of state.watch.keys()) if (!restored.has(symbol)) subscribe(symbol);
+    for (const symbol of restored) {
+      if (!state.watch.has(symbol)) send({ action: "unsubscribe_ticker", symbol });
+    }
+    if (desk) desk.onSubscriptions(subs ? subs.books || [] : null);
+    activity("RESTORED", subs ? `${restored.size} subscription(s) restored by the server`
+      : "subscriptions not restored; subscribed again", subs ? "good" : "warn");
   }
 
   function onConnected(msg) {
     const again = state.everConnected;
     state.resumeEpoch = state.epoch || null; // the previous connection's history
     state.epoch = msg.epoch || null;
+    state.resumeSession = state.session || null; // its subscriptions, restored by resume
+    state.session = msg.session || null;
+    const restoring = Boolean(state.resumeSession);
     state.live = true;
     state.everConnected = true;
     state.attempt = 0;
@@ -383,9 +415,11 @@
     clearTimeout(state.connectTimer);
     activity(again ? "RECONNECTED" : "CONNECTED",
       `${msg.server || "server"}, account ${msg.account || "— (token needed)"}`, "good");
-    for (const symbol of state.watch.keys()) subscribe(symbol);
+    // after a reconnect the server restores the subscriptions (resume); subscribing
+    // here is for a first connection (or a server that gave no session)
+    if (!restoring) for (const symbol of state.watch.keys()) subscribe(symbol);
     send({ action: "get_symbols" }, { kind: "symbols" });
-    if (desk) desk.onConnected();
+    if (desk) desk.onConnected(restoring);
     if (state.account) {
       state.authNeeded = false;
       showAuth(false);
@@ -395,7 +429,10 @@
       state.authNeeded = true;
       const token = sessionStorage.getItem(TOKEN_KEY);
       if (token) authenticate(token);
-      else showAuth(true);
+      else {
+        showAuth(true);
+        resume(); // market data only: an anonymous session restores without a token
+      }
     }
     clearInterval(state.pingTimer);
     state.pingTimer = setInterval(ping, PING_EVERY_MS);
@@ -437,6 +474,8 @@
         sessionStorage.removeItem(TOKEN_KEY);
         state.pendingToken = null;
         $("auth-error").textContent = "That token was refused.";
+        state.account = null;
+        resume(); // the session's market data, if it was anonymous
       }
       state.account = null;
       state.authNeeded = true;
@@ -447,7 +486,10 @@
       return;
     }
     pending.done = true;
-    if (pending.kind === "ticket") {
+    if (pending.kind === "resume") {   // e.g. a server without sessions: subscribe again
+      state.pending.delete(msg.id);
+      onRestored({});
+    } else if (pending.kind === "ticket") {
       ticketResult("error", `${pending.label}: ${text}`);
     } else if (pending.kind === "subscribe") {
       if (msg.code === "UNKNOWN_SYMBOL" || msg.code === "BAD_REQUEST") {

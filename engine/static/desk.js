@@ -729,13 +729,23 @@ window.tickdeskDesk = (api) => {
   document.addEventListener("keydown", onKey);
 
   return {
-    /** CONNECTED on a (new) socket: subscribe the book again, reload the candles. */
-    onConnected() {
+    /** CONNECTED on a (new) socket: subscribe the book again (unless ``restoring``: the
+     * server restores it, see onSubscriptions), reload the candles. */
+    onConnected(restoring) {
       desk.info.forEach((v, k) => { if (v.loading) desk.info.delete(k); });
       if (desk.symbol) {
-        subscribeSelected();
+        if (!restoring) subscribeSelected();
         reloadChart();
       }
+    },
+    /** The books the server restored after a reconnect (null: none): keep the
+     * selected symbol's, drop the others, subscribe it if it was not among them. */
+    onSubscriptions(books) {
+      const restored = new Set(books || []);
+      for (const s of restored) if (s !== desk.symbol) send({ action: "unsubscribe_book", symbol: s });
+      if (!desk.symbol) return;
+      if (restored.has(desk.symbol)) loadInfo(desk.symbol);
+      else subscribeSelected();
     },
     /** The connection's account is known (open mode, or after auth). */
     onAccount() {

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 from tests.conftest import wait_until
 from tickdesk import Engine
+from tickdesk.client import TickdeskClient
 
 
 def wait_ready(engine: Engine) -> Engine:
@@ -22,3 +24,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class SentCommands:
+    """Every command a client sends (both of its send paths: the handshake's,
+    which re-subscribes after a reconnect, and the requests')."""
+
+    def __init__(self, client: TickdeskClient) -> None:
+        self.commands: list[dict[str, Any]] = []
+        handshake, request = client._handshake_send, client._send
+
+        def on_handshake(ws: Any, command: Any) -> None:
+            self.commands.append(dict(command))
+            handshake(ws, command)
+
+        def on_request(command: Any) -> None:
+            self.commands.append(dict(command))
+            request(command)
+
+        client._handshake_send = on_handshake  # type: ignore[method-assign]
+        client._send = on_request  # type: ignore[method-assign]
+
+    def actions(self) -> list[str]:
+        return [str(c.get("action")) for c in self.commands]
+

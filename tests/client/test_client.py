@@ -15,7 +15,7 @@ import pytest
 
 from engine.backoff import BackoffPolicy
 from engine.config import AccountConfig, ServerConfig
-from tests.client.helpers import free_port, wait_ready
+from tests.client.helpers import SentCommands, free_port, wait_ready
 from tests.conftest import make_config, timeout, wait_until
 from tickdesk import Engine
 from tickdesk.client import (
@@ -430,3 +430,58 @@ def test_no_reconnect_closes_the_client_when_the_server_goes(config: Any) -> Non
     finally:
         c.close()
         eng.stop()
+
+
+def _drop_every_connection(engine: Engine) -> None:
+    for ch in engine.hub.channels():
+        ch.close(1001, "dropped by the test")
+
+
+@pytest.mark.parametrize("token", [None, ALICE.token], ids=["anonymous", "alice"])
+def test_a_reconnect_restores_the_subscriptions_without_subscribing_again(
+        token: str | None) -> None:
+    with Engine(make_config(accounts=(ALICE,))) as eng:
+        wait_ready(eng)
+        c = TickdeskClient(eng.url, token=token, backoff=FAST, request_timeout_s=timeout(5))
+        try:
+            c.connect()
+            for sym in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+                c.subscribe(sym)
+            c.unsubscribe("ETHUSDT")
+            assert c.restored is None
+            sent = SentCommands(c)
+            _drop_every_connection(eng)
+            wait_until(lambda: c.reconnects >= 1 and c.state is State.OPEN, 10,
+                       "the client to reconnect")
+            assert c.restored is True and c.resubscribed == ()
+            assert "subscribe_ticker" not in sent.actions()
+            resume = next(cmd for cmd in sent.commands if cmd["action"] == "resume")
+            assert len(resume["session"]) == 32
+            assert c.subscriptions == ("BTCUSDT", "SOLUSDT")
+            done = c.wait_for(lambda m: m["type"] == "RESUMED", timeout(5))
+            assert done["subscriptions"]["symbols"] == ["BTCUSDT", "SOLUSDT"]
+            for sym in ("BTCUSDT", "SOLUSDT"):  # market data goes on for both
+                c.wait_for(is_tick(sym), timeout(5))
+        finally:
+            c.close()
+
+
+def test_a_session_the_server_does_not_know_falls_back_to_subscribing_again() -> None:
+    port = free_port()
+    cfg = make_config(server=ServerConfig(port=port))
+    first = wait_ready(Engine(cfg).start())
+    c = TickdeskClient(first.url, backoff=FAST, request_timeout_s=timeout(5))
+    try:
+        c.connect()
+        c.subscribe("BTCUSDT")
+        first.stop()  # a new process does not know the old session
+        with Engine(cfg) as second:
+            wait_ready(second)
+            wait_until(lambda: c.reconnects >= 1 and c.state is State.OPEN, 10,
+                       "the client to reconnect")
+            assert c.restored is False and c.resubscribed == ("BTCUSDT",)
+            c.wait_for(lambda m: m["type"] == "SUBSCRIBED" and "id" in m, timeout(5))
+            c.wait_for(is_tick("BTCUSDT"), timeout(5))
+    finally:
+        c.close()
+        first.stop()

@@ -10,7 +10,7 @@ import orjson
 
 from engine.protocol.enums import Action
 from engine.server.bus import AccountRequest
-from engine.server.hub import Hub
+from engine.server.hub import Hub, UserStream
 from engine.server.redis_bus import RedisBus
 from tests.cluster.redis_server import RedisServer
 from tests.cluster.test_bus_contract import Recorder, message
@@ -178,3 +178,74 @@ def test_a_command_that_fails_in_the_engine_is_answered_and_the_next_one_runs(
     first, second = sender.messages()
     assert (first["type"], first["code"], first["id"]) == ("ERROR", "INTERNAL", "boom")
     assert (second["type"], second["id"]) == ("ORDERS", "fine")
+
+
+def test_a_gateway_that_stops_announcing_is_forgotten_after_the_ttl(
+        redis_server: RedisServer) -> None:
+    """A killed gateway (its announcement is not refreshed): the engine stops
+    wanting its streams once the key expires; a live one's interest stays."""
+    engine = RedisBus(redis_server.url)
+    silent, live = RedisBus(redis_server.url, gateway="silent"), Hub()
+    silent_hub, watcher = Hub(), Recorder()
+    silent_hub.add(watcher)
+    silent_hub.subscribe_stream(watcher, "btcusdt@trade", "BTCUSDT", combined=False)
+    other = Recorder()
+    live.add(other)
+    live.subscribe_stream(other, "ethusdt@trade", "ETHUSDT", combined=True)
+    gateway = RedisBus(redis_server.url, gateway="live")
+    try:
+        silent.announce_interest(silent_hub)  # once, as a gateway killed right after
+        gateway.start_gateway(live)
+        wait_until(lambda: (engine.refresh_interest(), engine.has_stream("ethusdt@trade"))[1],
+                   what="the live gateway's interest")
+        assert engine.has_stream("btcusdt@trade")
+        assert engine.statistics().gateways_interested == 2
+        assert engine.statistics().streams_wanted == 2
+        wait_until(lambda: (engine.refresh_interest(),
+                            not engine.has_stream("btcusdt@trade"))[1],
+                   10, "the silent gateway's interest to expire")
+        assert engine.has_stream("ethusdt@trade")
+        stats = engine.statistics()
+        assert (stats.gateways_interested, stats.streams_wanted) == (1, 1)
+    finally:
+        gateway.close()
+        silent.close()
+        engine.close()
+
+
+def test_a_gateway_that_closes_withdraws_its_interest_at_once(
+        redis_server: RedisServer) -> None:
+    engine = RedisBus(redis_server.url)
+    hub, ch = Hub(), Recorder()
+    hub.add(ch)
+    hub.add_user_stream(UserStream(ch), "alice")
+    gateway = RedisBus(redis_server.url, gateway="g1")
+    gateway.start_gateway(hub)
+    try:
+        wait_until(lambda: (engine.refresh_interest(), engine.has_user_stream("alice"))[1],
+                   what="the interest")
+        gateway.close()
+        engine.refresh_interest()  # no wait for the expiry
+        assert not engine.has_user_stream("alice")
+        assert engine.statistics().gateways_interested == 0
+    finally:
+        gateway.close()
+        engine.close()
+
+
+def test_stream_and_user_events_are_written_once_each_and_counted(
+        redis_server: RedisServer) -> None:
+    engine = RedisBus(redis_server.url)
+    try:
+        for n in range(3):
+            engine.publish_stream("btcusdt@trade", orjson.dumps({"t": n}), None)
+        engine.to_user("alice", [b'{"e":"executionReport"}', b'{"e":"outboundAccountPosition"}'])
+        stats = engine.statistics()
+        assert (stats.stream_events, stats.user_events) == ({"trade": 3}, 2)
+        info = engine._r.xinfo_stream(engine.key("streams"))
+        assert info["length"] == 3
+        # one entry per event: the stream's name and the engine's bytes
+        [(_id, fields)] = engine._r.xrevrange(engine.key("streams"), count=1)
+        assert fields[b"n"] == b"btcusdt@trade" and orjson.loads(fields[b"p"]) == {"t": 2}
+    finally:
+        engine.close()

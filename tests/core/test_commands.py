@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from engine.errors import BadRequest, ProtocolError, UnknownAction, UnknownSymbol
@@ -11,6 +12,7 @@ from engine.protocol.commands import (
     AuthArgs,
     NoArgs,
     OrdersQuery,
+    ResumeArgs,
     SymbolArgs,
     decode_command,
 )
@@ -150,3 +152,15 @@ def test_amend_order_decodes_to_its_request_and_needs_an_account() -> None:
     cmd = decode_command('{"action":"amend_order","orderId":3,"newQty":"0.5","id":1}')
     assert cmd.action is Action.AMEND_ORDER and cmd.action in ACCOUNT_ACTIONS
     assert cmd.args == AmendRequest(Decimal("0.5"), order_id=3)
+
+
+def test_resume_takes_an_optional_session_of_32_hex_digits_lower_cased() -> None:
+    def frame(**fields: object) -> bytes:
+        return orjson.dumps({"action": "resume", "epoch": "e1", "seq": 0, "id": 7, **fields})
+
+    assert decode_command(frame()).args == ResumeArgs("e1", 0, None)
+    assert decode_command(frame(session="AB" * 16)).args == ResumeArgs("e1", 0, "ab" * 16)
+    for bad in ("ab", "g" * 32, "ab" * 17, False, 1, ["ab" * 16]):
+        with pytest.raises(BadRequest) as info:
+            decode_command(frame(session=bad))
+        assert "session" in str(info.value) and info.value.request_id == 7

@@ -130,6 +130,7 @@ OBJECTS = {
     "filters": "`filter` object",
     "fills": "`fill` object",
     "samples": "`sample` object",
+    "subscriptions": "`subscriptions` object",
 }
 #: Keys every message may carry, documented once under "Transport".
 ENVELOPE = {"type", "timestamp", "id"}
@@ -235,7 +236,8 @@ def _wire(order: Order) -> list[dict[str, Any]]:
 
 #: Builder name -> what it sends, called as the server's code calls it.
 SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
-    "connected": lambda: [sm.connected("0.1.0", "alice", _feed(), TS, "3f9c2a7d1e5b8c40"),
+    "connected": lambda: [sm.connected("0.1.0", "alice", _feed(), TS, "3f9c2a7d1e5b8c40",
+                                       "9b1f0c4e7a2d4c1b8e5f3a6d0c9b7e21"),
                           sm.connected("0.1.0", None, _feed(), TS)],
     "error": lambda: [sm.error(ErrorCode.BAD_REQUEST.value, "field 'symbol' is required",
                                TS, RID)],
@@ -254,7 +256,10 @@ SAMPLES: dict[str, Callable[[], list[sm.Outgoing]]] = {
                             _wire(_order(list_id=None, list_type=None, leg=None)),
                             RID, TS)],
     # account events reach clients through the bus, which numbers them (seq)
-    "resumed": lambda: [sm.resumed(True, TS, RID), sm.resumed(False, TS)],
+    "resumed": lambda: [sm.resumed(True, TS, RID), sm.resumed(False, TS),
+                        sm.resumed(True, TS, RID, restored=True, symbols=["BTCUSDT"],
+                                   books=["BTCUSDT"]),
+                        sm.resumed(False, TS, RID, restored=False)],
     "order_list_update": lambda: [with_seq(sm.order_list_update(ListEvent(_order_list()), TS,
                                                                 RID), 7),
                                   *answer_from_orders(

@@ -259,6 +259,49 @@ def test_reconnects_after_a_restart_on_the_same_port(dash: Dash) -> None:
     dash.assert_no_problems()
 
 
+def _sent_actions(page: Page) -> list[str]:
+    """Record the action of every command the page sends over its WebSockets."""
+    sent: list[str] = []
+
+    def on_socket(ws: Any) -> None:
+        def on_frame(payload: Any) -> None:
+            m = re.search(r'"action":"([a-z_]+)"', str(payload))
+            if m:
+                sent.append(m.group(1))
+        ws.on("framesent", on_frame)
+
+    page.on("websocket", on_socket)
+    return sent
+
+
+@pytest.mark.parametrize("token", [None, "alice-token-123"], ids=["open", "token"])
+def test_a_reconnect_restores_the_subscriptions_without_subscribing_again(
+        dash: Dash, token: str | None) -> None:
+    accounts = (AccountConfig(name="alice", token=token),) if token else ()
+    with Engine(make_config(accounts=accounts)) as eng:
+        if token:  # signed in, so the session is alice's
+            dash.page.goto(f"http://127.0.0.1:{eng.port}/?token={token}")
+            expect(dash.page.locator("#account")).to_have_text("alice")
+        else:
+            dash.open(eng)
+        expect(dash.status()).to_have_text("REAL-TIME")
+        expect(dash.page.locator("#book-bids tr:not([hidden])").first).to_be_visible()
+        sent = _sent_actions(dash.page)
+        for ch in eng.hub.channels():  # the server drops the connection
+            ch.close(1001, "dropped by the test")
+        expect(dash.page.locator("#activity")).to_contain_text("restored by the server",
+                                                              timeout=ms(20))
+        expect(dash.status()).to_have_text("REAL-TIME")
+        price = dash.price("ETHUSDT")
+        before = price.inner_text()
+        expect(price).not_to_have_text(before)           # market data goes on
+        assert "resume" in sent
+        assert "subscribe_ticker" not in sent and "subscribe_book" not in sent, sent
+        if token:
+            assert "auth" in sent
+    dash.assert_no_problems()
+
+
 def test_account_state_is_fetched_again_after_an_internal_error(engine: Engine,
                                                               dash: Dash) -> None:
     with engine.connect() as session:

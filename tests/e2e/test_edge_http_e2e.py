@@ -143,6 +143,39 @@ def test_pending_connections_are_capped_per_ip_and_in_total() -> None:
         e.stop()
 
 
+def test_addresses_filling_the_pending_cap_cannot_lock_out_another_address() -> None:
+    # A slowloris from one address (127.0.0.2, loopback too) holds every pending
+    # slot; a client from 127.0.0.1 still gets in, in place of the attacker's
+    # oldest connection, and the attacker gets no more than it had.
+    e = _engine(max_pending_per_ip=50, max_pending_connections=4, handshake_timeout_s=30.0)
+    held: list[socket.socket] = []
+    try:
+        for _ in range(4):
+            s = socket.create_connection(("127.0.0.1", e.port), timeout=timeout(5),
+                                         source_address=("127.0.0.2", 0))
+            s.sendall(b"GET / HTTP/1.1\r\n")  # and never the rest
+            held.append(s)
+        wait_until(lambda: e.edge.pending == 4, what="four pending connections")
+        assert _status(_exchange(e, _get("/healthz"))) in (200, 503)  # answered, not cut
+        assert _read_all(held[0]) == b""  # the attacker's oldest made room
+        assert e.edge.stats.pending_evicted == 1
+        # held[1:] still wait for their heads; the answered one lingers a moment
+        wait_until(lambda: e.edge.pending == 3, what="the answered connection to go")
+        again = socket.create_connection(("127.0.0.1", e.port), timeout=timeout(5),
+                                         source_address=("127.0.0.2", 0))
+        held.append(again)  # the free slot: the cap is full again, all of 127.0.0.2
+        wait_until(lambda: e.edge.pending == 4, what="the attacker to fill the cap again")
+        with socket.create_connection(("127.0.0.1", e.port), timeout=timeout(5),
+                                      source_address=("127.0.0.2", 0)) as extra:
+            assert _read_all(extra) == b""  # the busiest address gets no more
+        assert e.edge.stats.pending_refused == 1 and e.edge.stats.pending_evicted == 1
+        assert e.edge.pending == 4
+    finally:
+        for s in held:
+            s.close()
+        e.stop()
+
+
 def test_a_malformed_request_gets_400_and_one_log_line_without_traceback(
         eng: Engine, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="tickdesk")

@@ -73,6 +73,9 @@ def test_each_request_times_out() -> None:
     with FakeBinanceRest(delay_s=0.5) as slow:
         assert fetch_exchange_info(slow.base_url, ["BTCUSDT"], timeout_s=0.1, attempts=2,
                                    sleep=lambda s: None) == {}
+        # the fake records a request when its handler thread reads it, which under
+        # load may be after the client's 0.1 s gave up: wait for it, then count
+        wait_until(lambda: slow.request_count() >= 2, what="both attempts recorded")
         assert slow.request_count() == 2
 
 

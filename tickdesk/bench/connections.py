@@ -48,7 +48,7 @@ import orjson
 from tickdesk.bench import SYMBOL
 from tickdesk.bench.lean_client import handshake, masked_frame, parse_frames
 
-__all__ = ["main", "run"]
+__all__ = ["free_port", "main", "proc_figures", "raise_nofile", "run", "wait_listening"]
 
 _CTX = mp.get_context("spawn")
 _PATH = "/api/ws/realtime"
@@ -213,14 +213,14 @@ path = ""
 """
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
@@ -264,7 +264,7 @@ def run(idle: int, readers: int, per_proc: int, settle_s: float) -> dict[str, An
     nofile = raise_nofile()
     total = idle + readers
     procs = math.ceil(idle / per_proc) + math.ceil(readers / per_proc)
-    port = _free_port()
+    port = free_port()
     doc: dict[str, Any] = {"idle": idle, "readers": readers, "nofile": nofile}
     with tempfile.TemporaryDirectory(prefix="tickdesk-conns-") as tmp:
         cfg = Path(tmp) / "config.toml"
@@ -276,7 +276,7 @@ def run(idle: int, readers: int, per_proc: int, settle_s: float) -> dict[str, An
         holders: list[Connection] = []
         children: list[Any] = []
         try:
-            _wait_listening(port, daemon, 60)
+            wait_listening(port, daemon, 60)
             for _ in range(procs):
                 parent, child = _CTX.Pipe()
                 p = _CTX.Process(target=_holder, args=(child,), daemon=True)

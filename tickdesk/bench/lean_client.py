@@ -54,9 +54,13 @@ def masked_frame(opcode: int, payload: bytes) -> bytes:
     return head + mask + body
 
 
-def handshake(host: str, port: int, path: str, timeout: float) -> tuple[socket.socket, bytes]:
-    """Open one WebSocket; returns the socket and any bytes read past the response."""
-    sock = socket.create_connection((host, port), timeout=timeout)
+def handshake(host: str, port: int, path: str, timeout: float,
+              source: str | None = None) -> tuple[socket.socket, bytes]:
+    """Open one WebSocket; returns the socket and any bytes read past the response.
+    ``source``: the local address to connect from (e.g. ``127.0.0.7``: another
+    loopback address, so per-IP limits see another client)."""
+    sock = socket.create_connection((host, port), timeout=timeout,
+                                    source_address=None if source is None else (source, 0))
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         key = base64.b64encode(os.urandom(16))

@@ -6,7 +6,7 @@ Three kinds of process, all on loopback:
   accounts (``flood`` and ``probe``), the simulated feed and a SQLite store
   in a temporary directory (so every accepted order is a settle transaction,
   as in production), default limits otherwise;
-* the **flood** (:func:`_flood`): account A on ``--flood-conns`` connections
+* the **flood** (:func:`flood`): account A on ``--flood-conns`` connections
   (default 50), each sending ``place_order`` (a resting LIMIT buy) at
   ``--flood-rate`` per connection (default: the per-connection limit,
   ``server.rate_limit_per_s``); it reads and counts every answer;
@@ -50,7 +50,7 @@ import orjson
 from tickdesk.bench import SYMBOL
 from tickdesk.bench.lean_client import handshake, masked_frame, parse_frames
 
-__all__ = ["main"]
+__all__ = ["Probe", "flood", "main", "order_frame", "pct"]
 
 _CTX = mp.get_context("spawn")
 FLOOD_TOKEN = "flood-token-000001"
@@ -94,13 +94,13 @@ def _daemon(store_dir: str, synchronous: str, pipe: Connection) -> None:
         pipe.close()
 
 
-def _order(price: str, rid: str) -> bytes:
+def order_frame(price: str, rid: str) -> bytes:
     return masked_frame(0x1, orjson.dumps({
         "action": "place_order", "symbol": SYMBOL, "side": "BUY", "type": "LIMIT",
         "quantity": _QTY, "price": price, "id": rid}))
 
 
-def _flood(host: str, port: int, path: str, conns: int, rate: float, price: str,
+def flood(host: str, port: int, path: str, conns: int, rate: float, price: str,
            pipe: Connection) -> None:
     """The flood process: ``conns`` connections of account A, each sending at ``rate``/s
     between ``("go",)`` and ``("halt",)``; answers ``("counts", {type or code: n})``."""
@@ -138,7 +138,7 @@ def _flood(host: str, port: int, path: str, conns: int, rate: float, price: str,
                 while block < due:
                     sock = socks[sent % conns]
                     with contextlib.suppress(BlockingIOError, InterruptedError):
-                        sock.send(_order(price, f"f{sent}"))  # a frame fits a free buffer
+                        sock.send(order_frame(price, f"f{sent}"))  # a frame fits a free buffer
                     sent += 1
                     block += 1
                 wait = start + block * period - time.monotonic()
@@ -173,7 +173,7 @@ def _flood(host: str, port: int, path: str, conns: int, rate: float, price: str,
         pipe.close()
 
 
-class _Probe:
+class Probe:
     """Account B's one connection (blocking, bounded by timeouts)."""
 
     def __init__(self, host: str, port: int, path: str) -> None:
@@ -226,7 +226,7 @@ class _Probe:
             if wait > 0:
                 time.sleep(wait)  # pacing of the probe, not a synchronisation
             rid = f"{tag}{i}"
-            frame = _order(price, rid)
+            frame = order_frame(price, rid)
             t0 = time.monotonic_ns()
             self.sock.sendall(frame)
             msg = self.wait(lambda m, r=rid: m.get("id") == r)
@@ -244,7 +244,7 @@ class _Probe:
         self.sock.close()
 
 
-def _pct(values: list[int], q: float) -> float | None:
+def pct(values: list[int], q: float) -> float | None:
     if not values:
         return None
     s = sorted(values)
@@ -252,8 +252,8 @@ def _pct(values: list[int], q: float) -> float | None:
 
 
 def _summary(lat: list[int], failed: int) -> dict[str, Any]:
-    return {"probes": len(lat), "failed": failed, "p50_ms": _pct(lat, 0.5),
-            "p99_ms": _pct(lat, 0.99), "max_ms": _pct(lat, 1.0)}
+    return {"probes": len(lat), "failed": failed, "p50_ms": pct(lat, 0.5),
+            "p99_ms": pct(lat, 0.99), "max_ms": pct(lat, 1.0)}
 
 
 def _recv(pipe: Connection, timeout: float, who: str) -> Any:
@@ -287,12 +287,12 @@ def run(probes: int, probe_rate: float, flood_conns: int, flood_rate: float | No
             print(f"noisy_neighbour: daemon pid {pid} at {url}", file=sys.stderr, flush=True)
             parts = urlsplit(url)
             host, port = parts.hostname or "127.0.0.1", parts.port or 80
-            probe = _Probe(host, port, f"{parts.path}?token={PROBE_TOKEN}")
+            probe = Probe(host, port, f"{parts.path}?token={PROBE_TOKEN}")
             price = str((probe.price() * Decimal("0.9")).quantize(Decimal("0.01")))
             rate = flood_rate if flood_rate is not None else float(per_conn_limit)
-            flood = spawn(_flood, host, port, f"{parts.path}?token={FLOOD_TOKEN}",
+            flooder = spawn(flood, host, port, f"{parts.path}?token={FLOOD_TOKEN}",
                           flood_conns, rate, price)
-            _, opened = _recv(flood, 60, "flood")
+            _, opened = _recv(flooder, 60, "flood")
             idle_lat: list[int] = []
             flood_lat: list[int] = []
             idle_failed = flood_failed = 0
@@ -302,13 +302,13 @@ def run(probes: int, probe_rate: float, flood_conns: int, flood_rate: float | No
                 lat, failed = probe.round_trips(per_round, probe_rate, price, f"i{r}-")
                 idle_lat += lat
                 idle_failed += failed
-                flood.send(("go",))
+                flooder.send(("go",))
                 time.sleep(warmup_s)  # let the flood reach its steady state
                 lat, failed = probe.round_trips(per_round, probe_rate, price, f"n{r}-")
                 flood_lat += lat
                 flood_failed += failed
-                flood.send(("halt",))
-                _, counts = _recv(flood, 60, "flood")
+                flooder.send(("halt",))
+                _, counts = _recv(flooder, 60, "flood")
                 time.sleep(warmup_s)  # let the daemon drain what the flood left
             idle, loaded = _summary(idle_lat, idle_failed), _summary(flood_lat, flood_failed)
             probe.close()

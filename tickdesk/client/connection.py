@@ -25,11 +25,17 @@ the threading is ours and simple:
 * **Reconnect**: after a drop (error, close by the server, staleness) the
   reader waits with exponential backoff (0.5 s doubling to 30 s, ±20 % jitter;
   :class:`engine.backoff.Backoff`) and retries for as long as the client is not
-  closed. Each new connection re-authenticates (``auth``), resumes the
-  account's events where the last one stopped (``resume {epoch, seq}``: the
-  missed ORDER_UPDATE / ORDER_LIST_UPDATE arrive in order, then ``RESUMED``;
-  :attr:`TickdeskClient.resumed` says whether they all could) and re-subscribes
-  every symbol before requests flow again. An account event whose ``seq`` the
+  closed. Each new connection re-authenticates (``auth``) and resumes where
+  the last one stopped (``resume {epoch, seq, session}``): the server restores
+  the previous connection's market subscriptions (SUBSCRIBED and a snapshot
+  each) and sends the missed ORDER_UPDATE / ORDER_LIST_UPDATE in order, then
+  ``RESUMED``; :attr:`TickdeskClient.resumed` says whether the events all
+  could be, :attr:`TickdeskClient.restored` whether the subscriptions were.
+  The client subscribes itself only to the symbols the server did not
+  restore (all of them when the session was not restored, e.g. expired) and
+  unsubscribes any it restored that the client no longer wants, before
+  requests flow again. Without an account, only the session is resumed
+  (market data). An account event whose ``seq`` the
   client already delivered is dropped, so none is delivered twice. Requests
   that were waiting when the connection dropped fail with
   :class:`~tickdesk.client.errors.ConnectionLost` (never resent: an order must
@@ -219,8 +225,11 @@ class TickdeskClient:
         self._reconnects = 0
         self._retry_in_s: float | None = None
         self._epoch: str | None = None  # of the last CONNECTED
+        self._session: str | None = None  # of the last CONNECTED
         self._seq = 0  # the last account event's seq delivered
         self._resumed: bool | None = None
+        self._restored: bool | None = None
+        self._resubscribed: tuple[str, ...] = ()
         self.last_close_code: int | None = None
         """The close code of the last connection the server closed (None if none)."""
 
@@ -266,6 +275,21 @@ class TickdeskClient:
         and the portfolio."""
         with self._lock:
             return self._resumed
+
+    @property
+    def restored(self) -> bool | None:
+        """The last reconnect's ``RESUMED.restored``: True when the server
+        restored the market subscriptions itself, False when the client had to
+        subscribe again (None: no session resumed yet)."""
+        with self._lock:
+            return self._restored
+
+    @property
+    def resubscribed(self) -> tuple[str, ...]:
+        """The symbols the last reconnect subscribed again itself, because the
+        server did not restore them (empty when it restored them all)."""
+        with self._lock:
+            return self._resubscribed
 
     @property
     def last_seq(self) -> int:
@@ -723,12 +747,15 @@ class TickdeskClient:
                         del self._pending[rid]
                         pending.done.set()
 
-    def _greeted(self, msg: Message) -> str | None:
-        """Take CONNECTED in; returns the previous connection's epoch (None: first)."""
+    def _greeted(self, msg: Message) -> tuple[str | None, str | None]:
+        """Take CONNECTED in; returns the previous connection's epoch and
+        session (None: first, or a server without them)."""
         with self._lock:
-            previous = self._epoch
+            previous = (self._epoch, self._session)
             epoch = msg.get("epoch")
             self._epoch = epoch if isinstance(epoch, str) else None
+            session = msg.get("session")
+            self._session = session if isinstance(session, str) else None
             self._account = msg.get("account")
             self._server = msg.get("server")
             feed = msg.get("feed")
@@ -736,21 +763,38 @@ class TickdeskClient:
                 self._feed = dict(feed)
             return previous
 
-    def _resume(self, ws: websocket.WebSocket, deadline: float, epoch: str) -> None:
-        """``resume`` after a reconnect: the missed events are dispatched as they
-        come (in order), then RESUMED says whether that was all of them."""
+    def _resume(self, ws: websocket.WebSocket, deadline: float, epoch: str,
+                session: str | None) -> set[str] | None:
+        """``resume`` after a reconnect: the restored subscriptions' SUBSCRIBED
+        and snapshots and the missed events are dispatched as they come (in
+        order), then RESUMED says whether that was all of them. Returns the
+        ticker symbols the server restored (None: it restored nothing)."""
         with self._lock:
             seq = self._seq
-        reply = self._handshake_call(ws, deadline, {"action": "resume", "epoch": epoch,
-                                                    "seq": seq})
-        recovered = reply.get("type") == "RESUMED" and reply.get("recovered") is True
+            account = self._account
+        command: dict[str, Any] = {"action": "resume", "epoch": epoch, "seq": seq}
+        if session is not None:
+            command["session"] = session
+        reply = self._handshake_call(ws, deadline, command)
+        resumed = reply.get("type") == "RESUMED"
+        restored = resumed and reply.get("restored") is True
+        subs = reply.get("subscriptions") if restored else None
+        symbols = subs.get("symbols") if isinstance(subs, dict) else None
         with self._lock:
-            self._resumed = recovered
+            if session is not None:
+                self._restored = restored
+        if account is not None:
+            recovered = resumed and reply.get("recovered") is True
+            with self._lock:
+                self._resumed = recovered
+                if not recovered:
+                    self._seq = 0  # a new history: every event of it is new
             if not recovered:
-                self._seq = 0  # a new history: every event of it is new
-        if not recovered:
-            log.warning("%s: account events since seq %d could not be recovered; re-fetch "
-                        "the orders and the portfolio", self._name, seq)
+                log.warning("%s: account events since seq %d could not be recovered; "
+                            "re-fetch the orders and the portfolio", self._name, seq)
+        if not isinstance(symbols, list):
+            return None
+        return {s for s in symbols if isinstance(s, str)}
 
     # -- internals: one connection ------------------------------------------------------
 
@@ -776,7 +820,7 @@ class TickdeskClient:
             hello = self._handshake_read(ws, deadline, lambda m: True)
             if hello.get("type") != "CONNECTED":
                 raise _Handshake(f"expected CONNECTED, got {hello.get('type')}")
-            previous = self._greeted(hello)
+            epoch, session = self._greeted(hello)
             if self.token is not None:
                 reply = self._handshake_call(ws, deadline, {"action": "auth",
                                                             "token": self.token})
@@ -784,9 +828,10 @@ class TickdeskClient:
                     raise CommandError.from_message(reply)
                 with self._lock:
                     self._account = reply.get("account")
-            if previous is not None and self.account is not None:
-                self._resume(ws, deadline, previous)
-            self._restore_subscriptions(ws, deadline)
+            restored: set[str] | None = None
+            if epoch is not None and (self.account is not None or session is not None):
+                restored = self._resume(ws, deadline, epoch, session)
+            self._restore_subscriptions(ws, deadline, restored)
             with self._lock:
                 if self._closed():
                     raise _Handshake("closed")
@@ -830,18 +875,29 @@ class TickdeskClient:
             if wanted(msg):
                 return msg
 
-    def _restore_subscriptions(self, ws: websocket.WebSocket, deadline: float) -> None:
+    def _restore_subscriptions(self, ws: websocket.WebSocket, deadline: float,
+                               restored: set[str] | None) -> None:
+        """Subscribe what the client keeps and the server did not restore
+        (``restored``; None: nothing was), and unsubscribe what it restored
+        that the client no longer keeps."""
         with self._lock:
-            symbols = list(self._subs)
+            symbols = [s for s in self._subs if restored is None or s not in restored]
+            extra = sorted(s for s in restored or () if s not in self._subs)
+            self._resubscribed = tuple(symbols)
         waiting: dict[str, str] = {}
         for sym in symbols:
             rid = f"c{next(self._request_ids)}"
             waiting[rid] = sym
             self._handshake_send(ws, {"action": "subscribe_ticker", "symbol": sym, "id": rid})
+        for sym in extra:
+            rid = f"c{next(self._request_ids)}"
+            waiting[rid] = ""
+            self._handshake_send(ws, {"action": "unsubscribe_ticker", "symbol": sym,
+                                      "id": rid})
         while waiting:
             reply = self._handshake_read(ws, deadline, lambda m: m.get("id") in waiting)
             sym = waiting.pop(str(reply["id"]))
-            if reply.get("type") == "ERROR":
+            if sym and reply.get("type") == "ERROR":
                 log.warning("%s: cannot restore the subscription to %s: %s", self._name, sym,
                             reply.get("message"))
                 with self._lock:
