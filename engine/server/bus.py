@@ -28,8 +28,11 @@ The contract:
   interleave with it.
 * ``broadcast(out)``: to every connection (FEED_STATUS).
 * ``book_subscriber_count(symbol)``: whether the engine must encode and
-  publish the symbol's BOOK_UPDATEs (the hub's count in one process; across
-  Redis always 1: the gateways' subscribers and ``/api/v3/depth`` read them).
+  publish the symbol's BOOK_UPDATE now (the hub's count in one process;
+  across Redis 1 when some gateway announced a book subscriber, or when the
+  latest book kept for ``/api/v3/depth`` is due for a refresh).
+* ``watches_book(symbol)``: some connection subscribes the symbol's book (as
+  the engine knows it: across Redis, the gateways' last announcement).
 * ``submit(request)``: an account command to the engine; True when it is on
   its way (its one answer then reaches ``request.channel``), False when the
   bus cannot take it (the caller answers ``ERROR``).
@@ -139,6 +142,8 @@ class Bus(Protocol):
 
     def book_subscriber_count(self, symbol: str) -> int: ...
 
+    def watches_book(self, symbol: str) -> bool: ...
+
     def accounts(self) -> list[str]:
         """Accounts that may have connections now (the periodic updates go to these)."""
         ...
@@ -193,6 +198,9 @@ class InProcessBus:
     @property
     def epoch(self) -> str:
         return self._epoch
+
+    def watches_book(self, symbol: str) -> bool:
+        return self._hub.book_subscriber_count(symbol) > 0
 
     def to_account(self, account: str, out: Outgoing, origin: Channel | None = None,
                    origin_out: Outgoing | None = None) -> int:

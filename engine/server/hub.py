@@ -232,6 +232,12 @@ class Hub:
         with self._lock:
             return sorted(set(self._stream_raw) | set(self._stream_combined))
 
+    def book_symbols(self) -> list[str]:
+        """Every symbol someone here subscribes the book of (announced by a gateway
+        like its Binance streams: the engine writes BOOK_UPDATEs only for these)."""
+        with self._lock:
+            return sorted(self._book_by_symbol)
+
     def user_accounts(self) -> list[str]:
         """The accounts that have a Binance user data stream here."""
         with self._lock:

@@ -22,16 +22,17 @@ message **once**, whatever the number of gateways and clients:
 ``P:streams``          Binance market stream events (``@trade``, ``@kline_1m``...):
                        the stream name, the payload encoded once, its conflation key
 ``P:user``             Binance user data events (executionReport...) with the account
-``P:interest:GATEWAY`` string: the Binance streams and user data accounts the
-                       gateway has subscribers for (refreshed every
+``P:interest:GATEWAY`` string: the Binance streams, user data accounts and book
+                       symbols the gateway has subscribers for (refreshed every
                        :data:`INTEREST_PERIOD_S`, expires after :data:`INTEREST_TTL_S`)
 ``P:gateways``         set: the gateways that announce interest
 ``P:query``            market queries (klines, recent trades) from gateways
 ``P:qreply:GATEWAY``   the engine's answers to one gateway's queries
 =====================  ==================================================
 
-The engine writes a Binance stream event only when some gateway announced a
-subscriber for it (:meth:`RedisBus.has_stream`: a set lookup in memory, the set
+The engine writes a Binance stream event, and a BOOK_UPDATE into ``P:market``,
+only when some gateway announced a subscriber for it (:meth:`RedisBus.has_stream`,
+:meth:`RedisBus.book_subscriber_count`: a set lookup in memory, the set
 re-read from ``P:interest:*`` by a background thread every
 :data:`INTEREST_REFRESH_S`). A gateway announces a change within
 :data:`INTEREST_POLL_S` and refreshes its key every :data:`INTEREST_PERIOD_S`,
@@ -149,6 +150,9 @@ INTEREST_PERIOD_S = 1.0
 INTEREST_TTL_S = 3
 #: The engine re-reads every gateway's interest this often.
 INTEREST_REFRESH_S = 0.5
+#: A book nobody watches is still written to ``P:latestbook`` (for ``/api/v3/depth``
+#: on a gateway) at most this often per symbol, and never into ``P:market``.
+LATEST_BOOK_EVERY_S = 0.25
 #: A gateway's market queries in flight at most (one more: QueriesBusy, not sent).
 MAX_QUERIES = 64
 #: The query stream's cap (gateways x MAX_QUERIES live entries stay far below it).
@@ -176,6 +180,8 @@ class RedisBusStatistics:
                                 "(as the engine last read them).")
     user_streams_wanted: int = gauge("Accounts with a user data stream on some gateway "
                                      "(as the engine last read them).")
+    books_wanted: int = gauge("Symbols whose book (BOOK_UPDATE) some gateway announces "
+                              "subscribers for (as the engine last read them).")
     gateways_interested: int = gauge("Gateways whose interest announcement is live.")
 
 
@@ -300,6 +306,9 @@ class RedisBus:
         #: engine side: what the gateways watch (replaced whole by the interest thread)
         self._wanted_streams: frozenset[str] = frozenset()
         self._wanted_users: frozenset[str] = frozenset()
+        self._wanted_books: frozenset[str] = frozenset()
+        #: engine side: when each unwatched book was last written to ``P:latestbook``
+        self._book_written: dict[str, float] = {}
         self._gateways_live = 0
         #: gateway side: query id -> the market query waiting for its answer
         self._queries: dict[str, _Pending] = {}
@@ -363,18 +372,30 @@ class RedisBus:
         return 0  # the subscribers are the gateways', counted there
 
     def publish_book(self, symbol: str, out: Outgoing) -> int:
+        watched = symbol in self._wanted_books
+
         def build(p: Any) -> None:
-            p.xadd(self.key("market"), {"s": symbol, "k": out.conflate_key or "",
-                                        "p": out.payload, "b": 1}, maxlen=MARKET_CAP)
+            if watched:
+                p.xadd(self.key("market"), {"s": symbol, "k": out.conflate_key or "",
+                                            "p": out.payload, "b": 1}, maxlen=MARKET_CAP)
             p.hset(self.key("latestbook"), symbol, out.payload)
+        self._book_written[symbol] = time.monotonic()
         self._write(build)
         return 0
 
     def book_subscriber_count(self, symbol: str) -> int:
-        """Always 1: the engine cannot see the gateways' book subscribers, and
-        ``/api/v3/depth`` on a gateway reads ``P:latestbook``, so every
-        BOOK_UPDATE is published (one write per book change, capped stream)."""
-        return 1
+        """1 when the engine should encode this book change: some gateway announced
+        a book subscriber for ``symbol`` (it then goes into ``P:market`` too), or
+        ``P:latestbook`` (what ``/api/v3/depth`` and a new subscriber's snapshot
+        read on a gateway) was last written :data:`LATEST_BOOK_EVERY_S` ago or more;
+        else 0. So a book nobody watches costs at most a few writes a second."""
+        if symbol in self._wanted_books:
+            return 1
+        last = self._book_written.get(symbol)
+        return 1 if last is None or time.monotonic() - last >= LATEST_BOOK_EVERY_S else 0
+
+    def watches_book(self, symbol: str) -> bool:
+        return symbol in self._wanted_books
 
     def latest(self, symbol: str, book: bool = False) -> Outgoing | None:
         """The latest MARKET_UPDATE (or BOOK_UPDATE) of ``symbol``, for a snapshot."""
@@ -481,6 +502,7 @@ class RedisBus:
                     if gateways else [])
         streams: set[str] = set()
         users: set[str] = set()
+        books: set[str] = set()
         gone: list[str] = []
         for gw, raw in zip(gateways, got, strict=True):
             if raw is None:
@@ -490,12 +512,14 @@ class RedisBus:
                 announced = orjson.loads(raw)
                 streams.update(str(n) for n in announced.get("s", ()))
                 users.update(str(a) for a in announced.get("u", ()))
+                books.update(str(b) for b in announced.get("b", ()))
             except (orjson.JSONDecodeError, AttributeError, TypeError):
                 log.warning("redis bus: gateway %s announced malformed interest", gw)
         if gone:
             self._r.srem(self.key("gateways"), *gone)
         self._wanted_streams = frozenset(streams)
         self._wanted_users = frozenset(users)
+        self._wanted_books = frozenset(books)
         self._gateways_live = len(gateways) - len(gone)
 
     def _interest_loop(self) -> None:
@@ -763,7 +787,8 @@ class RedisBus:
     def announce_interest(self, hub: Hub) -> None:
         """Write what ``hub``'s Binance clients watch to this gateway's interest
         key (expiring after :data:`INTEREST_TTL_S`) and register the gateway."""
-        body = orjson.dumps({"s": hub.stream_names(), "u": hub.user_accounts()})
+        body = orjson.dumps({"s": hub.stream_names(), "u": hub.user_accounts(),
+                             "b": hub.book_symbols()})
         p: Any = self._r.pipeline(transaction=False)
         p.set(self.key("interest", self.gateway), body, ex=INTEREST_TTL_S)
         p.sadd(self.key("gateways"), self.gateway)
@@ -774,11 +799,11 @@ class RedisBus:
         at every :data:`INTEREST_POLL_S`), and every :data:`INTEREST_PERIOD_S`
         in any case (the key's expiry is the gateway's liveness)."""
         failures = 0
-        last: tuple[list[str], list[str]] | None = None
+        last: tuple[list[str], list[str], list[str]] | None = None
         written_at = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
-            current = (hub.stream_names(), hub.user_accounts())
+            current = (hub.stream_names(), hub.user_accounts(), hub.book_symbols())
             if current != last or now - written_at >= INTEREST_PERIOD_S:
                 try:
                     self.announce_interest(hub)
@@ -903,7 +928,7 @@ class RedisBus:
             commands=self._commands, stream_events=dict(self._stream_events),
             user_events=self._user_events, streams_wanted=len(self._wanted_streams),
             user_streams_wanted=len(self._wanted_users),
-            gateways_interested=self._gateways_live)
+            books_wanted=len(self._wanted_books), gateways_interested=self._gateways_live)
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop the threads (each within ``timeout``) and close the pool. A

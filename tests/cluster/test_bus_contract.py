@@ -165,6 +165,7 @@ def test_a_market_frame_reaches_each_subscriber_with_the_engines_bytes(pair: Pai
     assert {o.conflate_key for o in watcher.got} == {"BTCUSDT"}  # still conflated when slow
     book = message("BOOK_UPDATE", symbol="ETHUSDT")
     pair.hub.subscribe_book(other, "ETHUSDT")
+    wait_until(lambda: pair.engine.watches_book("ETHUSDT"), what="the book interest")
     pair.engine.publish_book("ETHUSDT", book)
     wait_until(lambda: len(other.got) == 1, what="the book")
     assert other.got[0].payload == book.payload

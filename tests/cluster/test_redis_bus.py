@@ -9,6 +9,7 @@ import threading
 import orjson
 
 from engine.protocol.enums import Action
+from engine.protocol.server_messages import Outgoing
 from engine.server.bus import AccountRequest
 from engine.server.hub import Hub, UserStream
 from engine.server.redis_bus import RedisBus
@@ -248,4 +249,37 @@ def test_stream_and_user_events_are_written_once_each_and_counted(
         [(_id, fields)] = engine._r.xrevrange(engine.key("streams"), count=1)
         assert fields[b"n"] == b"btcusdt@trade" and orjson.loads(fields[b"p"]) == {"t": 2}
     finally:
+        engine.close()
+
+
+def test_books_cross_redis_only_where_a_gateway_watches_them(
+        redis_server: RedisServer) -> None:
+    """A book nobody watches is kept fresh in the latest-book hash (for /depth)
+    at most every LATEST_BOOK_EVERY_S and never written into the market stream;
+    once a gateway announces a book subscriber, every change of it is."""
+    engine = RedisBus(redis_server.url)
+    hub, ch = Hub(), Recorder()
+    hub.add(ch)
+    gateway = RedisBus(redis_server.url, gateway="g1")
+    market = engine.key("market")
+    book = Outgoing(b'{"type":"BOOK_UPDATE"}', b"", "BTCUSDT")
+    try:
+        assert engine.book_subscriber_count("BTCUSDT") == 1  # never written yet
+        engine.publish_book("BTCUSDT", book)
+        assert engine.book_subscriber_count("BTCUSDT") == 0  # just written, unwatched
+        assert engine._r.xlen(market) == 0
+        assert engine._r.hget(engine.key("latestbook"), "BTCUSDT") == book.payload
+        hub.subscribe_book(ch, "BTCUSDT")
+        gateway.start_gateway(hub)
+        wait_until(lambda: (engine.refresh_interest(),
+                            engine.book_subscriber_count("BTCUSDT") == 1)[1],
+                   what="the gateway's book interest")
+        assert engine.statistics().books_wanted == 1
+        assert engine.book_subscriber_count("ETHUSDT") == 1  # not written yet either
+        for _ in range(3):
+            engine.publish_book("BTCUSDT", book)
+        assert engine._r.xlen(market) == 3
+        assert engine.book_subscriber_count("BTCUSDT") == 1
+    finally:
+        gateway.close()
         engine.close()
