@@ -29,6 +29,16 @@ class ClientFrame:
 
 
 @dataclass(frozen=True, slots=True)
+class GateRefusal:
+    """The frame gate's ``ERROR RATE_LIMITED`` for a frame that arrived while
+    earlier ones still waited in the ConnectionActor's mailbox (I/O thread →
+    ConnectionActor, which just delivers it: the answer keeps its place
+    behind the earlier ones' replies)."""
+
+    answer: Any
+
+
+@dataclass(frozen=True, slots=True)
 class ClientGone:
     """The client's transport closed (I/O thread → ConnectionActor)."""
 
