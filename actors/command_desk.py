@@ -11,19 +11,34 @@ PortfolioActor (see docs/design.md, "How a command flows"):
   :meth:`CommandDesk.take` and runs the request it gets: the oldest command
   of the account whose turn it is. However long one account's backlog, another
   account's command is run after at most one command of each other account
-  with commands waiting.
+  with commands waiting. The OrderMonitorActor calls
+  :meth:`CommandDesk.take_batch` instead: up to ``limit`` commands in that
+  same round-robin order, which it settles in one store transaction (group
+  commit, see its docstring).
+
+Drains and batches: every queued command has one Drain told for it. A batch
+of *k* commands is taken by one Drain, so *k - 1* Drains still to come have
+no command of their own: the desk counts them (``stale``) and the next
+``take_batch`` calls, one per such Drain, take nothing and only spend one
+each. A batch is therefore only taken when no stale Drain is outstanding, so
+at most ``limit - 1`` are at any time: the invariant is *Drains in the
+target's mailbox = commands waiting + stale*, and every waiting command
+still has a Drain coming.
 
 Bound and overflow policy: at most ``per_account`` commands of one account
 wait (``server.account_queue_limit``); ``submit`` of one more returns False
 and the caller answers ``ERROR BUSY`` (not executed). The target's mailbox
-then holds at most one :class:`Drain` per waiting command, so it is bounded
-by ``per_account`` times the number of accounts (plus the market data the
-feed sends it, which has its own policy).
+then holds at most one :class:`Drain` per waiting command plus fewer than
+one batch of stale ones, so it is bounded by ``per_account`` times the
+number of accounts plus the batch limit (plus the market data the feed sends
+it, which has its own policy).
 
 Every submitted command gets exactly one answer: the target runs it, or,
-if the target is down when told (or fails with Drains in its mailbox),
-:meth:`fail_one` answers one waiting command ``ERROR INTERNAL`` per lost
-Drain, keeping one Drain per waiting command. (A Drain pykka drops while the
+if the target is down when told, one waiting command is answered ``ERROR
+INTERNAL`` at once; if it fails with Drains in its mailbox, :meth:`fail_one`
+spends one stale Drain or else answers one waiting command ``ERROR
+INTERNAL`` per lost Drain, keeping the invariant above. (Commands the
+target had already taken in a batch are its own to answer.) (A Drain pykka drops while the
 actor is stopping is not seen: its command is then run at the next Drain.)
 """
 
@@ -70,6 +85,8 @@ class CommandDesk:
         self._lock = threading.Lock()
         self._queue: FairQueue[str, AccountRequest] = FairQueue(per_account)
         self._busy = 0
+        #: Drains still to come whose command was already taken in a batch.
+        self._stale = 0
 
     @property
     def per_account(self) -> int:
@@ -88,18 +105,42 @@ class CommandDesk:
                 self._busy += 1
                 return False
         if not self.target.tell(Drain(self)):
-            self.fail_one()  # the target is down: one waiting command gets its answer now
+            self._fail_waiting()  # the target is down: one waiting command gets its answer now
         return True
 
     def take(self) -> AccountRequest | None:
-        """The next command to run, round-robin over the accounts (the target's thread)."""
+        """The next command to run, round-robin over the accounts (the target's
+        thread, on a Drain). None when a stale Drain was spent or nothing waits."""
+        batch = self.take_batch(1)
+        return batch[0] if batch else None
+
+    def take_batch(self, limit: int) -> list[AccountRequest]:
+        """Up to ``limit`` commands to run, round-robin over the accounts (the
+        target's thread, on a Drain); empty when this Drain was a stale one
+        (see the module docstring) or nothing waits."""
         with self._lock:
-            return self._queue.pop()
+            if self._stale:
+                self._stale -= 1
+                return []
+            batch = self._queue.pop_many(limit)
+            if batch:
+                self._stale += len(batch) - 1
+            return batch
 
     def fail_one(self) -> None:
-        """A Drain was lost (the target down, or failed with it in its mailbox):
-        answer one waiting command ``ERROR INTERNAL`` (not executed)."""
-        req = self.take()
+        """A Drain was lost (the target failed with it in its mailbox): spend a
+        stale Drain, or else answer one waiting command ``ERROR INTERNAL`` (not
+        executed)."""
+        with self._lock:
+            if self._stale:
+                self._stale -= 1
+                return
+        self._fail_waiting()
+
+    def _fail_waiting(self) -> None:
+        """Answer one waiting command ``ERROR INTERNAL`` (not executed)."""
+        with self._lock:
+            req = self._queue.pop()
         if req is None:
             return
         err = InternalError(req.request_id)

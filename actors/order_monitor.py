@@ -31,6 +31,24 @@ make this actor fall behind its trades; the first attempt after the store
 writes again (a probe of the PortfolioActor, or this actor's own retry)
 works normally.
 
+Group commit: on a Drain this actor takes up to :data:`SETTLE_BATCH`
+account commands at once (:meth:`~actors.command_desk.CommandDesk.take_batch`:
+round-robin over the accounts, so one account's backlog cannot fill a batch
+ahead of another's command). A lone command is settled at once, as above
+(no waiting for a batch to fill). Several are run against the book in
+order, each outcome settled with ``Settle(hold=True)`` (applied to the
+PortfolioActor's working ledgers, which the next command's risk check sees,
+not yet written), then ``Commit`` writes them all in ONE transaction (one
+fsync), and only then are the outcomes announced, in order, and each
+command answered once (an error a command got, e.g. ``UNKNOWN_ORDER``, is
+delivered in its place in that order). A ``get_orders`` in a batch first
+commits and announces what is before it, so it never shows an uncommitted
+order. If the commit is refused, nothing of the group is kept (the
+PortfolioActor drops its working ledgers, this actor reloads its book) or
+announced, and every command of the group is answered ``ERROR
+STORE_UNAVAILABLE``. Outcomes of trades are settled alone (they arrive as
+their own messages, between batches).
+
 Any other settle failure (the PortfolioActor gone, a timeout) still raises:
 the command is answered ``ERROR INTERNAL`` first, then the Supervisor
 restarts this actor and the new generation reloads the book from what was
@@ -47,12 +65,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from actors.base import ActorSlot, FailureHook, TickdeskActor
 from actors.command_desk import Drain
 from actors.messages import AccountRequest, BookTick, OpenOrdersChanged, TradeTick
-from actors.portfolio import BookState, LoadBook, RiskQuery, Settle, SettleReport
+from actors.portfolio import BookState, Commit, LoadBook, RiskQuery, Settle, SettleReport
 from engine.binance.user_stream import user_events
 from engine.config import TradingConfig
 from engine.errors import InternalError, ProtocolError, StoreUnavailable, UnknownSymbol
@@ -78,14 +97,28 @@ from engine.trading.requests import (
 )
 from engine.trading.triggers import taker_price
 
-__all__ = ["OrderMonitorActor"]
+__all__ = ["SETTLE_BATCH", "STORE_RETRY_MS", "OrderMonitorActor"]
 
 _SETTLE_TIMEOUT_S = 10.0
 #: While the store is unwritable, attempt a settle at most this often.
 STORE_RETRY_MS = 1000
+#: At most this many account commands are taken from the desk at once and
+#: settled in one store transaction (group commit: the module docstring).
+SETTLE_BATCH = 16
 #: Commands that write (settle) when they succeed.
 _WRITING = frozenset({Action.PLACE_ORDER, Action.PLACE_OCO, Action.PLACE_BRACKET,
                       Action.CANCEL_ORDER})
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """One command of a group, run and (unless it failed) settled, not yet committed."""
+
+    req: AccountRequest
+    outcome: Outcome | None = None
+    report: SettleReport | None = None
+    #: The command's answer instead of an outcome (delivered after the commit).
+    error: ProtocolError | None = None
 
 
 class OrderMonitorActor(TickdeskActor):
@@ -204,10 +237,76 @@ class OrderMonitorActor(TickdeskActor):
     # -- commands -----------------------------------------------------------
 
     def _on_drain(self, msg: Drain) -> None:
-        """One account command's turn: the next one of the desk's round-robin."""
-        req = msg.desk.take()
-        if req is not None:
-            self._on_request(req)
+        """The desk's next commands, round-robin: one is run and settled alone;
+        several are run in order and committed together (the module docstring)."""
+        batch = msg.desk.take_batch(SETTLE_BATCH)
+        if len(batch) == 1:
+            self._on_request(batch[0])
+        elif batch:
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[AccountRequest]) -> None:
+        group: list[_Held] = []  # run and settled, not committed nor answered yet
+        rest = list(batch)  # not run yet
+        try:
+            while rest:
+                req = rest[0]
+                if isinstance(req.args, OrdersQuery):
+                    # it answers from the book: what it shows must be committed
+                    self._commit(group)
+                    rest.pop(0)
+                    self._on_request(req)  # answers even when it fails
+                else:
+                    group.append(self._hold(req))
+                    rest.pop(0)
+            self._commit(group)
+        except Exception:
+            # a bug or a lost PortfolioActor: each command not answered yet is
+            # answered once, then the Supervisor restarts this actor and the
+            # book reloads from the store (which has nothing of the group)
+            for req in [held.req for held in group] + rest:
+                self._answer(req, InternalError(req.request_id))
+            raise
+
+    def _hold(self, req: AccountRequest) -> _Held:
+        """Run one command of a group and settle its outcome uncommitted."""
+        rid = req.request_id
+        if req.action in _WRITING and self._store_refusing(self._now_ms()):
+            return _Held(req, error=StoreUnavailable(rid))
+        try:
+            outcome = self._run(req)
+        except ProtocolError as exc:  # UnknownOrder, UnknownSymbol, a field the book refuses
+            return _Held(req, error=exc)
+        if outcome is None or not (outcome.fills or outcome.events):
+            return _Held(req, outcome)
+        report: SettleReport = self._portfolio.ask(
+            Settle(outcome, self._book.next_order_id, self._book.next_list_id, hold=True),
+            timeout=_SETTLE_TIMEOUT_S)
+        return _Held(req, outcome, report)
+
+    def _commit(self, group: list[_Held]) -> None:
+        """Commit the group's settles in one transaction, then answer each
+        command in order; if the store refuses, every one is answered
+        STORE_UNAVAILABLE and the book is rebuilt from the store. ``group`` is
+        emptied as its commands are answered."""
+        settles = sum(1 for held in group if held.report is not None)
+        if settles:
+            try:
+                self._portfolio.ask(Commit(settles), timeout=_SETTLE_TIMEOUT_S)
+            except StoreUnavailable:
+                self._refused_at = self._now_ms()
+                self._reload()
+                while group:
+                    req = group.pop(0).req
+                    self._answer(req, StoreUnavailable(req.request_id))
+                return
+            self._refused_at = None
+        while group:
+            held = group.pop(0)
+            if held.error is not None:
+                self._answer(held.req, held.error)
+            elif held.outcome is not None:
+                self._announce(held.outcome, held.req, held.report)
 
     def _on_request(self, req: AccountRequest) -> None:
         rid = req.request_id
@@ -301,6 +400,7 @@ class OrderMonitorActor(TickdeskActor):
     # -- settle, then announce -----------------------------------------------
 
     def _settle_and_announce(self, outcome: Outcome, origin: AccountRequest | None) -> None:
+        """Settle one outcome alone (one transaction), then announce it."""
         report: SettleReport | None = None
         if outcome.fills or outcome.events:
             try:
@@ -318,6 +418,12 @@ class OrderMonitorActor(TickdeskActor):
             self._refused_at = None
             # Any other failure raises: the actor dies and the Supervisor
             # restarts it from the persisted state.
+        self._announce(outcome, origin, report)
+
+    def _announce(self, outcome: Outcome, origin: AccountRequest | None,
+                  report: SettleReport | None) -> None:
+        """The committed outcome's events to the accounts, in order (the
+        issuing connection gets its command's with its id)."""
         now = self._now_ms()
         accounts: set[str] = set()
         for event in outcome.events:

@@ -19,7 +19,20 @@ It opens it in ``started()`` (its own thread; SQLite's ``check_same_thread``
 holds) and closes it in ``cleanup()`` (same thread), loads the ledgers from
 it, and on ``Settle`` applies the fills to *copies* of the affected ledgers,
 commits the whole outcome in one transaction, and only then swaps the copies
-in and replies. If the commit fails nothing in memory changed: a store error
+in and replies.
+
+Group commit: the OrderMonitorActor may settle several commands in one
+transaction. Each ``Settle(hold=True)`` is applied to the group's *working*
+copies of the ledgers (created at the group's first settle, each from the
+previous one) and held, not written; a ``RiskQuery`` meanwhile decides on
+the working copies, so a later command of the group sees the earlier ones'
+reservations and fills; everything else (``get_portfolio``, the timer
+updates, equity samples) still sees only the committed ledgers. ``Commit``
+then writes every held outcome in ONE transaction (one fsync) and swaps the
+working copies in; if it fails, the working copies are dropped and the
+store rolled back, so nothing of the group is kept in memory or on disk.
+``LoadBook`` (the OrderMonitorActor rebuilding its book) drops a held
+group too. If a commit fails nothing in memory changed: a store error
 (``sqlite3.Error``: disk full, I/O error) is counted in the engine's
 :class:`~engine.store_health.StoreHealth` (the store is then *unwritable*
 for ``/healthz``) and answered with :class:`~engine.errors.StoreUnavailable`,
@@ -64,7 +77,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from actors.base import FailureHook, TickdeskActor
@@ -108,6 +121,7 @@ __all__ = [
     "KLINE_OPEN_SAVE_MS",
     "KLINE_PULSE_S",
     "BookState",
+    "Commit",
     "LoadBook",
     "PortfolioActor",
     "RiskQuery",
@@ -126,11 +140,39 @@ KLINE_OPEN_SAVE_MS = 5000
 
 @dataclass(frozen=True, slots=True)
 class Settle:
-    """Apply an order-book outcome's fills (and persist it) before it is announced (ask)."""
+    """Apply an order-book outcome's fills (and persist it) before it is announced (ask).
+
+    ``hold``: one outcome of a group commit: applied to the group's working
+    ledgers and held until :class:`Commit` (see the module docstring)."""
 
     outcome: Outcome
     next_order_id: int
     next_list_id: int
+    hold: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """Commit the ``settles`` held outcomes of the group in ONE store
+    transaction (ask; replies None). Raises
+    :class:`~engine.errors.StoreUnavailable` when the store refuses it (nothing
+    of the group kept), :class:`~engine.errors.InternalError` when this actor
+    does not hold exactly ``settles`` outcomes (it restarted during the
+    group, which is therefore not stored: the OrderMonitorActor fails and
+    reloads its book)."""
+
+    settles: int
+
+
+@dataclass(slots=True)
+class _Group:
+    """The held outcomes of a group commit and the working ledgers they changed."""
+
+    ledgers: dict[str, Ledger] = field(default_factory=dict)
+    outcomes: list[Outcome] = field(default_factory=list)
+    facts: list[FillFacts] = field(default_factory=list)
+    next_order_id: int = 0
+    next_list_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +285,8 @@ class PortfolioActor(TickdeskActor):
         self._assets_of = assets_of
         self._max_age_ms = int(trading.max_tick_age_s * 1000)
         self._staged: dict[int, Staged] = {}
+        #: The group commit being held (None: no group).
+        self._group: _Group | None = None
         self._marks: dict[str, Decimal] = {}
         self._open_orders: dict[str, int] = {}
         #: The history of an engine without a store (unused with one).
@@ -260,6 +304,7 @@ class PortfolioActor(TickdeskActor):
             OpenOrdersChanged: self._on_open_orders,
             RiskQuery: self._on_risk,
             Settle: self._on_settle,
+            Commit: self._on_commit,
             LoadBook: self._on_load_book,
             KlineRequest: self._on_klines,
         }
@@ -405,34 +450,76 @@ class PortfolioActor(TickdeskActor):
         return sm.portfolio_update(ledger, self._marks, self._open_orders.get(account, 0),
                                    now, request_id)
 
+    def _working(self, account: str) -> Ledger:
+        """The account's ledger as a command of the held group sees it (the
+        group's working copy, else the committed ledger)."""
+        group = self._group
+        held = group.ledgers.get(account) if group is not None else None
+        return held if held is not None else self._ledger(account)
+
     def _on_settle(self, msg: Settle) -> SettleReport:
+        if not msg.hold and self._group is not None:
+            # Not sent by a live OrderMonitorActor (it commits or abandons a
+            # group before settling alone): the group was abandoned, and what
+            # was never committed was never announced.
+            log.warning("dropping %d held settles of an abandoned group",
+                        len(self._group.outcomes))
+            self._group = None
         # Work on copies: if a fill or the commit fails, memory is unchanged.
         staged, self._staged = self._staged, {}
         touched = {f.account for f in msg.outcome.fills}
         touched.update(e.account for e in msg.outcome.events)
-        changed = {name: self._ledger(name).copy() for name in sorted(touched)}
+        before = {name: self._working(name) for name in sorted(touched)}
+        changed = {name: ledger.copy() for name, ledger in before.items()}
         results = settle_outcome(changed, msg.outcome, staged, self._marks, self._trading)
         facts: list[FillFacts] = [(r.fee_asset, r.realized_pnl) for r in results]
+        report = SettleReport(tuple(asset for asset, _ in facts),
+                              {name: _balance_change(before[name], after, self._now_ms())
+                               for name, after in changed.items()})
+        if msg.hold:
+            group = self._group if self._group is not None else _Group()
+            self._group = group
+            group.ledgers.update(changed)
+            group.outcomes.append(msg.outcome)
+            group.facts += facts
+            group.next_order_id, group.next_list_id = msg.next_order_id, msg.next_list_id
+            return report
+        self._persist(msg.outcome, changed, msg.next_order_id, msg.next_list_id, facts, 1)
+        self._ledgers.update(changed)
+        return report
+
+    def _on_commit(self, msg: Commit) -> None:
+        group, self._group = self._group, None
+        held = len(group.outcomes) if group is not None else 0
+        if group is None or held != msg.settles:
+            log.error("commit of %d settles, but %d held: the group is dropped",
+                      msg.settles, held)
+            raise InternalError()
+        events = tuple(e for o in group.outcomes for e in o.events)
+        fills = tuple(f for o in group.outcomes for f in o.fills)
+        self._persist(Outcome(events, fills), group.ledgers, group.next_order_id,
+                      group.next_list_id, group.facts, held)
+        self._ledgers.update(group.ledgers)
+
+    def _persist(self, outcome: Outcome, ledgers_after: Mapping[str, Ledger],
+                 next_order_id: int, next_list_id: int, facts: list[FillFacts],
+                 outcomes: int) -> None:
+        """Write ``outcome`` (one, or a group's outcomes in order) in ONE
+        transaction; StoreUnavailable if the store refuses it (rolled back)."""
         if self._store is not None:
             try:
-                self._store.settle(msg.outcome, changed, msg.next_order_id, msg.next_list_id,
-                                   facts)
+                self._store.settle(outcome, ledgers_after, next_order_id, next_list_id, facts)
             except sqlite3.Error as exc:
                 self._store_failed(exc, "settle")
                 raise StoreUnavailable() from None
             self._store_ok()
+            self._health.committed(outcomes)
         else:
-            for fill, (asset, realized) in zip(msg.outcome.fills, facts, strict=True):
+            for fill, (asset, realized) in zip(outcome.fills, facts, strict=True):
                 self._history.add_fill(FillRecord(
                     self._history.take_fill_id(), fill.account, fill.order_id,
                     fill.client_order_id, fill.symbol, fill.side, fill.quantity, fill.price,
                     fill.fee, asset, realized, fill.time))
-        report = SettleReport(tuple(asset for asset, _ in facts),
-                              {name: _balance_change(self._ledgers.get(name), after,
-                                                     self._now_ms())
-                               for name, after in changed.items()})
-        self._ledgers.update(changed)
-        return report
 
     # -- klines ------------------------------------------------------------------
 
@@ -515,13 +602,14 @@ class PortfolioActor(TickdeskActor):
         self._store_ok()
 
     def _on_load_book(self, _msg: LoadBook) -> BookState | None:
+        self._group = None  # the book is rebuilt from what is committed: so are we
         if self._store is None:
             return None
         state = self._store.load(self._trading.fee_bps)
         return BookState(state.orders, state.next_order_id, state.next_list_id)
 
     def _on_risk(self, msg: RiskQuery) -> str | None:
-        plan, reason = risk_plan(self._ledger(msg.account), self._marks, self._trading,
+        plan, reason = risk_plan(self._working(msg.account), self._marks, self._trading,
                                  msg.orders, msg.reference)
         if reason is None:
             ids = tuple(o.order_id for o in msg.orders)

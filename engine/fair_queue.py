@@ -5,7 +5,7 @@ per account (:class:`actors.command_desk.CommandDesk` holds one per engine
 actor and its lock). :meth:`FairQueue.pop` takes the oldest item of the
 next key in turn, so a key with a long backlog delays another key's item by
 at most one of its own items per key ahead in the rotation, however many
-it has queued.
+it has queued. :meth:`FairQueue.pop_many` takes a batch in that same order.
 
 Bound and overflow policy: each key holds at most ``per_key`` items;
 :meth:`FairQueue.push` of one more returns False and stores nothing (the
@@ -73,3 +73,15 @@ class FairQueue(Generic[K, T]):
         else:
             del self._queues[key]
         return item
+
+    def pop_many(self, limit: int) -> list[T]:
+        """Up to ``limit`` items, each taken as :meth:`pop` would take it in turn
+        (so a key with a long backlog gets one item per round of the rotation,
+        never the whole batch ahead of another key's item)."""
+        items: list[T] = []
+        while len(items) < limit:
+            item = self.pop()
+            if item is None:
+                break
+            items.append(item)
+        return items

@@ -440,7 +440,8 @@ class Store:
         prefix = self._crash_prefix
         if prefix is not None and any(o.client_order_id.startswith(prefix)
                                       for o in orders.values()):
-            log.critical("test hook %s: exiting after the settle", CRASH_AFTER_SETTLE_ENV)
+            log.critical("test hook %s: exiting after the settle of %d orders",
+                         CRASH_AFTER_SETTLE_ENV, len(orders))
             os._exit(137)
 
     def _write_orders(self, orders: Iterable[Order]) -> None:

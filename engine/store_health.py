@@ -1,4 +1,4 @@
-"""Whether the store can write, and its write errors counted by kind.
+"""Whether the store can write, its write errors counted by kind, and its settle commits.
 
 Edge module (a lock). :class:`StoreHealth` is written by the PortfolioActor
 (its thread: every settle, every probe) and read by ``/healthz`` and
@@ -60,6 +60,11 @@ class StoreStatistics:
         "corrupt, other.", label="kind")
     writable: int = gauge("1 while the store writes, 0 from a failed write until the next "
                           "one that succeeds.")
+    settle_commits: int = counter("Settle transactions committed (one fsync each with "
+                                  "store.synchronous = full).")
+    settled_outcomes: int = counter("Order-book outcomes (a command's or a trade's) "
+                                    "committed; divided by settle_commits: the mean "
+                                    "group-commit size.")
 
 
 class StoreHealth:
@@ -70,6 +75,14 @@ class StoreHealth:
         self._writable = True
         self._errors = dict.fromkeys(STORE_ERROR_KINDS, 0)
         self._last_error: str | None = None
+        self._commits = 0
+        self._outcomes = 0
+
+    def committed(self, outcomes: int) -> None:
+        """A settle transaction of ``outcomes`` outcomes committed."""
+        with self._lock:
+            self._commits += 1
+            self._outcomes += outcomes
 
     def failed(self, kind: str, message: str) -> None:
         """A write failed (``kind`` from :func:`error_kind`)."""
@@ -93,7 +106,8 @@ class StoreHealth:
 
     def statistics(self) -> StoreStatistics:
         with self._lock:
-            return StoreStatistics(dict(self._errors), 1 if self._writable else 0)
+            return StoreStatistics(dict(self._errors), 1 if self._writable else 0,
+                                   self._commits, self._outcomes)
 
     def snapshot(self) -> StoreHealthSnapshot:
         with self._lock:

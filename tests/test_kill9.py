@@ -26,11 +26,12 @@ import orjson
 import pytest
 import websocket
 
-from engine.store import Store
+from engine.store import CRASH_AFTER_SETTLE_ENV, Store
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 5.0
 URL_LINE = re.compile(r"listening on (ws://\S+)")
+CRASH_LINE = re.compile(r"exiting after the settle of (\d+) orders")
 
 CONFIG = """
 [server]
@@ -57,8 +58,8 @@ path = {db!r}
 class Daemon:
     """One ``tickdesk run`` process and its log."""
 
-    def __init__(self, config: Path, cwd: Path) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    def __init__(self, config: Path, cwd: Path, extra_env: dict[str, str] | None = None) -> None:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(extra_env or {}))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tickdesk.cli", "run", "--config", str(config)],
             cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -220,3 +221,59 @@ def test_kill9_then_restart_keeps_what_was_announced(tmp_path: Path,
     assert len([f for f in fills if f.order_id != new_id]) == announced_trades
     assert sum(f.quantity for f in fills if f.order_id == new_id) == Decimal("0.01")
     assert len({f.fill_id for f in fills}) == len(fills)  # nothing recorded twice
+
+
+def test_kill9_right_after_a_group_commit_announced_none_of_it(tmp_path: Path,
+                                                              daemons: list[Daemon]) -> None:
+    """A burst of orders on one connection: while the first settles (an fsync),
+    the others wait in the desk and settle as one group. The daemon exits (the
+    store's test hook, like ``kill -9``) right after the commit of the group
+    holding the last order: none of that group was announced, everything
+    announced is stored, and the restarted daemon has every stored order once."""
+    db = tmp_path / "group.db"
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.format(db=str(db)))
+    first = Daemon(config, tmp_path, {CRASH_AFTER_SETTLE_ENV: "crash"})
+    daemons.append(first)
+    c = WsClient(first.url)
+    c.ask("subscribe_ticker", "SUBSCRIBED", symbol="BTCUSDT")
+    p = Decimal(str(c.until(lambda m: m["type"] == "MARKET_UPDATE")["price"]))
+    c.ask("unsubscribe_ticker", "UNSUBSCRIBED", symbol="BTCUSDT")
+    price = str((p / 2).quantize(Decimal("0.01")))
+    c.place("NEW", symbol="BTCUSDT", side="BUY", type="LIMIT", quantity="0.001", price=price,
+            clientOrderId="alone")  # settled alone, and announced
+    names = [f"o{i}" for i in range(1, 12)] + ["crash"]
+    for name in names:
+        c.send("place_order", symbol="BTCUSDT", side="BUY", type="LIMIT", quantity="0.001",
+               price=price, clientOrderId=name)
+    with pytest.raises((websocket.WebSocketException, OSError)):
+        while True:  # until the daemon is gone (each recv bounded by the socket timeout)
+            c.recv()
+    assert first.proc.wait(timeout=WAIT) == 137
+    while True:  # the rest of its log, to the end (the pump puts None)
+        line = first.lines.get(timeout=WAIT)
+        if line is None:
+            break
+        first.log.append(line)
+    crash = [m for line in first.log if (m := CRASH_LINE.search(line))]
+    assert len(crash) == 1, "".join(first.log)
+    group = int(crash[0].group(1))
+    announced = {o["clientOrderId"] for o in c.announced.values()}
+    c.close()
+
+    with Store(str(db)) as store:
+        stored = [o.client_order_id for o in store.load().orders]
+    assert "alone" in announced
+    assert set(announced) <= set(stored)  # nothing acknowledged was lost
+    assert stored[-1] == "crash" and "crash" not in announced
+    # the last transaction held several orders, and none of them was announced
+    assert group >= 2, f"no group formed: {group} order(s) in the last settle"
+    assert not set(stored[-group:]) & announced
+
+    second = Daemon(config, tmp_path)
+    daemons.append(second)
+    c2 = WsClient(second.url)
+    orders = c2.ask("get_orders", "ORDERS", status="all")["orders"]
+    assert [o["clientOrderId"] for o in orders] == stored  # each once, none re-executed
+    c2.close()
+    assert second.terminate() == 0

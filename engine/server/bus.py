@@ -22,7 +22,10 @@ The contract:
   account, in order; the connection that sent the command (``origin``) gets
   ``origin_out`` (the same event echoing the command's ``id``) instead.
 * ``to_account_now(account, out)``: a periodic account message
-  (POSITION_UPDATE, PORTFOLIO_UPDATE): no ``seq``, not kept for resume.
+  (POSITION_UPDATE, PORTFOLIO_UPDATE): no ``seq``, not kept for resume; in
+  one process it waits for a running MARKET_UPDATE fan-out to end
+  (:meth:`~engine.server.hub.Hub.to_account_paced`, bounded) rather than
+  interleave with it.
 * ``broadcast(out)``: to every connection (FEED_STATUS).
 * ``book_subscriber_count(symbol)``: whether the engine must encode and
   publish the symbol's BOOK_UPDATEs (the hub's count in one process; across
@@ -205,7 +208,7 @@ class InProcessBus:
         return seq
 
     def to_account_now(self, account: str, out: Outgoing) -> None:
-        self._hub.to_account(account, out)
+        self._hub.to_account_paced(account, out)
 
     def submit(self, request: AccountRequest) -> bool:
         return self._route(request)

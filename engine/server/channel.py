@@ -36,7 +36,6 @@ from engine.protocol.server_messages import Outgoing
 __all__ = [
     "Channel",
     "ChannelOwner",
-    "ChannelStats",
     "SocketChannel",
 ]
 
@@ -79,18 +78,17 @@ class ChannelOwner(Protocol):
         ...
 
 
-class ChannelStats:
-    """Counters of one channel (read without the lock: approximate by design)."""
-
-    __slots__ = ("conflated", "frames_sent")
-
-    def __init__(self) -> None:
-        self.frames_sent = 0
-        self.conflated = 0
-
-
 class SocketChannel:
-    """The outbound side of one WebSocket client (see the module docstring)."""
+    """The outbound side of one WebSocket client (see the module docstring).
+
+    Slotted, and the idle fast path reads one flag (``_direct``): a tick's
+    fan-out touches each of thousands of channels once, so every attribute
+    it reads is a likely cache miss."""
+
+    __slots__ = ("_closing", "_conflated_final", "_direct", "_inflight", "_last_progress",
+                 "_lock", "_monotonic", "_on_transport_closed", "_outbox", "_owner",
+                 "_registered", "_sock_send", "_transport_closed", "close_code", "conn_id",
+                 "frames_sent", "peer", "sock", "write_timeout_s")
 
     def __init__(
         self,
@@ -108,7 +106,9 @@ class SocketChannel:
         self._sock_send = sock.send
         self.peer = peer
         self.write_timeout_s = write_timeout_s
-        self.stats = ChannelStats()
+        #: Frames handed to the socket (read without the lock: approximate).
+        self.frames_sent = 0
+        self._conflated_final = 0
         self.close_code: int | None = None
         self._owner = owner
         self._monotonic = monotonic
@@ -119,6 +119,9 @@ class SocketChannel:
         self._registered = False  # handed to the owner, awaiting writability
         self._closing = False  # our close frame is queued: accept nothing more
         self._transport_closed = False
+        #: ``not (_registered or _closing or _transport_closed)``, kept in step with
+        #: them under the lock: the fast path's one test.
+        self._direct = True
         self._on_transport_closed: list[Callable[[], None]] = []
 
     # -- any thread ---------------------------------------------------------
@@ -142,7 +145,7 @@ class SocketChannel:
         """
         frame = out.frame
         with self._lock:
-            if not (self._registered or self._closing or self._transport_closed):
+            if self._direct:
                 try:
                     sent = self._sock_send(frame, _DONTWAIT)
                 except (BlockingIOError, InterruptedError):
@@ -150,7 +153,7 @@ class SocketChannel:
                 except OSError:
                     self._transport_dead()
                     return
-                self.stats.frames_sent += 1
+                self.frames_sent += 1
                 if sent == len(frame):
                     return
                 self._inflight = memoryview(frame)[sent:]
@@ -169,10 +172,10 @@ class SocketChannel:
                 if sent < 0:
                     return
                 if sent == len(frame):
-                    self.stats.frames_sent += 1
+                    self.frames_sent += 1
                     return
                 self._inflight = memoryview(frame)[sent:]
-                self.stats.frames_sent += 1
+                self.frames_sent += 1
                 self._wait_for_writable()
             elif not self._outbox.push(frame, key):
                 evict = True
@@ -209,6 +212,7 @@ class SocketChannel:
             if self._closing or self._transport_closed:
                 return
             self._closing = True
+            self._direct = False
             self.close_code = code
             if frame is None:
                 frame = close_frame(code, reason)
@@ -236,7 +240,7 @@ class SocketChannel:
     @property
     def conflated(self) -> int:
         """MARKET_UPDATEs replaced by a newer one while queued (approximate, no lock)."""
-        return max(self.stats.conflated, self._outbox.conflated)
+        return max(self._conflated_final, self._outbox.conflated)
 
     @property
     def queued_bytes(self) -> int:
@@ -251,11 +255,12 @@ class SocketChannel:
                 if self._inflight is None:
                     if not self._outbox:
                         self._registered = False
+                        self._direct = not (self._closing or self._transport_closed)
                         return True
                     self._inflight = memoryview(self._outbox.pop_batch(_BATCH_BYTES))
                 sent = self._try_send(self._inflight)
                 if sent < 0:
-                    self._registered = False
+                    self._registered = False  # dead: _transport_dead() cleared _direct
                     return True
                 if sent == 0:
                     return False
@@ -282,11 +287,12 @@ class SocketChannel:
             if self._transport_closed:
                 return
             self._transport_closed = True
+            self._direct = False
             self._outbox.clear()
             self._inflight = None
             self._registered = False
         self._owner.release(self)
-        self.stats.conflated = self._outbox.conflated
+        self._conflated_final = self._outbox.conflated
         for cb in self._on_transport_closed:
             try:
                 cb()
@@ -314,12 +320,14 @@ class SocketChannel:
     def _wait_for_writable(self) -> None:
         if not self._registered:
             self._registered = True
+            self._direct = False
             self._last_progress = self._monotonic()
             self._owner.want_write(self)
 
     def _transport_dead(self) -> None:
         # The peer is gone; the I/O thread will notice and call transport_closed().
         self._closing = True
+        self._direct = False
         self._outbox.clear()
         self._inflight = None
         with contextlib.suppress(OSError):

@@ -25,6 +25,10 @@ Edge module. :class:`EdgeLoop` runs one thread (``tickdesk-edge``) that
 * finishes the writes a full socket did not take (it is every
   :class:`~engine.server.channel.SocketChannel`'s owner), enforces
   ``write_timeout_s`` (4002), the keep-alive pings and the close grace.
+  Idle costs per event, not per connection: each connection's next ping is a
+  deadline in a heap (:class:`~engine.deadlines.Deadlines`), and the 0.1 s
+  sweep of request-head and write deadlines runs only while a connection is
+  still in HTTP or has a write waiting.
 
 Other threads talk to the loop only through :meth:`want_write`,
 :meth:`shutdown_later`, :meth:`release` and :meth:`resume`: a bounded set of
@@ -61,7 +65,7 @@ import selectors
 import socket
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -69,6 +73,7 @@ from urllib.parse import parse_qs, urlsplit
 import h11
 from wsproto.frame_protocol import CloseReason
 
+from engine.deadlines import Deadlines
 from engine.protocol.enums import CloseCode
 from engine.rate_limit import RateLimiter
 from engine.server.channel import SocketChannel
@@ -88,6 +93,7 @@ from engine.stats import counter, gauge
 
 __all__ = [
     "ACCEPT_BACKOFF_S",
+    "HOLD_MAX_S",
     "LOG_INTERVAL_S",
     "Accepted",
     "EdgeLimits",
@@ -104,12 +110,16 @@ access_log = logging.getLogger("tickdesk.http")
 
 #: Seconds the listener rests after accept() failed for lack of descriptors.
 ACCEPT_BACKOFF_S = 0.5
+#: The longest :meth:`EdgeLoop.held` keeps the I/O thread still.
+HOLD_MAX_S = 5.0
 #: At most one "descriptor limit" log line per this many seconds.
 LOG_INTERVAL_S = 10.0
 _RECV_BYTES = 65536
 _MAX_TARGET = 8192
 _ACCEPT_BATCH = 64
 _SWEEP_S = 0.1
+#: Keep-alive deadlines handled per pass of the loop (the rest in the next pass).
+_PINGS_PER_PASS = 512
 _LINGER_S = 2.0
 _MAX_ROUTE_JOBS = 64
 _READ = selectors.EVENT_READ
@@ -284,7 +294,8 @@ class EdgeLoop:
         self._fd_misses = 0
         self._stopping = False
         self._next_sweep = 0.0
-        self._next_ping_sweep = 0.0
+        #: Each upgraded connection's next keep-alive deadline (I/O thread only).
+        self._pings: Deadlines[_Conn] = Deadlines()
         self._thread = threading.Thread(target=self._run, name="tickdesk-edge", daemon=True)
         self._routes = _RouteThread(lambda job, resp: self._post("route_done", (job, resp)))
         self._api: _RouteThread | None = None
@@ -330,6 +341,23 @@ class EdgeLoop:
         self._sel.close()
         self._wake_r.close()
         self._wake_w.close()
+
+    @contextlib.contextmanager
+    def held(self, max_s: float = HOLD_MAX_S) -> Iterator[bool]:
+        """Keep the I/O thread still (no reads, no flushes, no timers) while the
+        caller writes to many channels at once, e.g. every close frame at
+        shutdown: otherwise the clients' answers, read and handled meanwhile
+        (and the actor threads they wake), compete with that loop for the GIL.
+        Bounded: the I/O thread waits at most ``max_s``, then carries on
+        regardless. Yields whether the thread is held (False if it is not
+        running or did not get there within ``max_s``)."""
+        holding, release = threading.Event(), threading.Event()
+        self._post("hold", (holding, release, max_s))
+        try:
+            yield (self._thread.is_alive() and threading.current_thread() is not self._thread
+                   and holding.wait(max_s))
+        finally:
+            release.set()
 
     def stop_accepting(self) -> None:
         """Close the listener and every not-yet-upgraded connection (any thread)."""
@@ -414,10 +442,19 @@ class EdgeLoop:
                     break
                 timeout = self._fire_timers()
                 now = self._monotonic()
-                if now >= self._next_sweep:
-                    self._sweep(now)
-                    self._next_sweep = now + _SWEEP_S
-                timeout = max(0.0, min(timeout, self._next_sweep - now))
+                # Work per event, not per connection: the sweep runs only while
+                # something waits for a deadline it checks (a request head, a
+                # stalled write); keep-alive pings wake the loop when one is due.
+                if self._pending or self._writing:
+                    if now >= self._next_sweep:
+                        self._sweep(now)
+                        self._next_sweep = now + _SWEEP_S
+                    timeout = min(timeout, self._next_sweep - now)
+                self._keepalive(now)
+                ping_at = self._pings.next_at()
+                if ping_at is not None:
+                    timeout = min(timeout, ping_at - now)
+                timeout = max(0.0, timeout)
                 for key, events in self._sel.select(timeout):
                     data = key.data
                     if data is None:
@@ -451,6 +488,11 @@ class EdgeLoop:
     def _handle(self, op: str, arg: Any) -> None:
         if op == "route_done":
             self._route_done(*arg)
+            return
+        if op == "hold":
+            holding, release, max_s = arg
+            holding.set()
+            release.wait(max_s)
             return
         if op == "stop_accepting":
             self._close_listener()
@@ -524,16 +566,22 @@ class EdgeLoop:
                 self.stats.evictions += 1
                 ch.close(CloseCode.WRITE_TIMEOUT, "slow consumer: socket not writable",
                          drop_pending=True)
-        site = self._site
-        if now >= self._next_ping_sweep:
-            # Keep-alive pings need no 0.1 s precision: a quarter of the interval
-            # (at most 1 s) keeps an idle daemon with many clients idle.
-            interval = site.limits.ping_interval_s if site is not None else None
-            self._next_ping_sweep = now + max(_SWEEP_S, min(1.0, (interval or 4.0) / 4))
-            for conn in list(self._by_channel.values()):
-                ws = conn.ws
-                if ws is not None:
-                    ws.tick(now)  # a missed pong closes 1008; the close grace ends it
+
+    def _keepalive(self, now: float) -> None:
+        """The connections whose keep-alive deadline passed: ping them (or close
+        1008 the ones that missed the last pong), then set their next deadline."""
+        for conn in self._pings.pop_due(now, _PINGS_PER_PASS):
+            if self._conns.get(conn.fd) is conn:
+                self._guarded(self._ping, conn, now)
+
+    def _ping(self, conn: _Conn, now: float) -> None:
+        ws, ch = conn.ws, conn.channel
+        if ws is None or ch is None:
+            return
+        ws.tick(now)  # a missed pong closes 1008; the close grace ends it
+        nxt = ws.next_ping_at
+        if nxt is not None and not ch.closed:
+            self._pings.set(conn, nxt)
 
     # -- accepting --------------------------------------------------------------
 
@@ -698,6 +746,7 @@ class EdgeLoop:
         """Forget the connection and close its socket (the one place that does)."""
         if self._conns.pop(conn.fd, None) is None:
             return
+        self._pings.cancel(conn)
         if conn.mask:
             with contextlib.suppress(KeyError, ValueError, OSError):
                 self._sel.unregister(conn.fd)
@@ -972,6 +1021,9 @@ class EdgeLoop:
                 self._finish(conn)
             return
         access_log.debug("%s %s 101", conn.peer, conn.method_path)
+        ping_at = ws.next_ping_at
+        if ping_at is not None:
+            self._pings.set(conn, ping_at)
         try:
             accepted.start()
         except Exception:

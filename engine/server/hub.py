@@ -20,7 +20,16 @@ from engine.protocol.server_messages import Outgoing
 from engine.server.channel import Channel
 from engine.stats import gauge
 
-__all__ = ["Hub", "HubStatistics", "StreamMaker", "UserStream"]
+__all__ = ["PACE_CHUNK", "PACE_MIN", "PACE_WAIT_S", "Hub", "HubStatistics", "StreamMaker",
+           "UserStream"]
+
+#: A MARKET_UPDATE fan-out to at least this many subscribers holds back periodic
+#: account updates while it runs (:meth:`Hub.to_account_paced`).
+PACE_MIN = 64
+#: Connections a periodic account update goes to between two looks at the fan-out.
+PACE_CHUNK = 64
+#: The longest a chunk of a periodic account update waits for a fan-out to end.
+PACE_WAIT_S = 0.05
 
 #: ``make(combined)`` builds a Binance stream's message once per tick: the raw
 #: payload (False) or its ``{"stream", "data"}`` wrapping (True).
@@ -73,6 +82,9 @@ class Hub:
         #: last subscriber, outside the lock, in the caller's thread (the FeedActor
         #: withdraws live symbols nobody watches). Must not block.
         self.on_interest: Callable[[str, bool], None] | None = None
+        #: Set except while a large MARKET_UPDATE fan-out runs (see :meth:`to_account_paced`).
+        self._fanout_quiet = threading.Event()
+        self._fanout_quiet.set()
 
     # -- membership ---------------------------------------------------------
 
@@ -261,10 +273,23 @@ class Hub:
     # -- publishing (lock-free reads) ----------------------------------------
 
     def publish(self, symbol: str, out: Outgoing) -> int:
-        """Deliver a market message to the symbol's subscribers; returns how many."""
+        """Deliver a market message to the symbol's subscribers; returns how many.
+
+        A fan-out to at least :data:`PACE_MIN` subscribers marks itself as
+        running, so that periodic account updates (:meth:`to_account_paced`)
+        wait for its end instead of interleaving with it."""
         subs = self._by_symbol.get(symbol, ())
-        for ch in subs:
-            ch.deliver(out)
+        if len(subs) < PACE_MIN:
+            for ch in subs:
+                ch.deliver(out)
+            return len(subs)
+        quiet = self._fanout_quiet
+        quiet.clear()
+        try:
+            for ch in subs:
+                ch.deliver(out)
+        finally:
+            quiet.set()
         return len(subs)
 
     def publish_book(self, symbol: str, out: Outgoing) -> int:
@@ -280,6 +305,23 @@ class Hub:
     def to_account(self, account: str, out: Outgoing, skip: Channel | None = None) -> None:
         for ch in self._by_account.get(account, ()):
             if ch is not skip:
+                ch.deliver(out)
+
+    def to_account_paced(self, account: str, out: Outgoing) -> None:
+        """A periodic account message (POSITION_UPDATE, PORTFOLIO_UPDATE) to every
+        connection of ``account``, :data:`PACE_CHUNK` connections at a time, each
+        chunk after the MARKET_UPDATE fan-out running meanwhile (if any) ended.
+
+        Every connection still gets the message, in the caller's thread; it is
+        only held back while a tick's fan-out runs (each wait at most
+        :data:`PACE_WAIT_S`), because sending both at once from two threads
+        makes them take turns on the GIL at every ``send``, and the tick's last
+        subscribers see it one periodic broadcast later."""
+        chans = self._by_account.get(account, ())
+        quiet = self._fanout_quiet
+        for i in range(0, len(chans), PACE_CHUNK):
+            quiet.wait(PACE_WAIT_S)
+            for ch in chans[i:i + PACE_CHUNK]:
                 ch.deliver(out)
 
     def broadcast(self, out: Outgoing) -> None:

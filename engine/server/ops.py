@@ -109,7 +109,7 @@ class TransportStats:
             if self._live.pop(ch.conn_id, None) is None:
                 return
             self._closed += 1
-            self._sent += ch.stats.frames_sent
+            self._sent += ch.frames_sent
             self._conflated += ch.conflated
             if ch.close_code in self._evictions:
                 self._evictions[ch.close_code] += 1
@@ -118,7 +118,7 @@ class TransportStats:
         """(live, frames sent, conflated, evictions by close code, closed) so far."""
         with self._lock:
             live = list(self._live.values())
-            sent = self._sent + sum(ch.stats.frames_sent for ch in live)
+            sent = self._sent + sum(ch.frames_sent for ch in live)
             conflated = self._conflated + sum(ch.conflated for ch in live)
             return len(live), sent, conflated, dict(self._evictions), self._closed
 

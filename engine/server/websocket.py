@@ -140,6 +140,12 @@ class WsEndpoint:
             return Step.FINISH
         return Step.READ
 
+    @property
+    def next_ping_at(self) -> float | None:
+        """When :meth:`tick` has work next (a ping to send or a missed pong to
+        act on); None without keep-alive pings."""
+        return self._next_ping if self._ping_interval else None
+
     def tick(self, now: float) -> bool:
         """Keep-alive: send a ping when due; False when the client missed the last one."""
         if not self._ping_interval or now < self._next_ping or self.channel.closed:

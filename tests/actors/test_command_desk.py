@@ -52,10 +52,10 @@ class _HeldDesk(CommandDesk):
         super().__init__(ActorSlot("unused"), 1, lambda: 0)
         self.entered, self.release = threading.Event(), threading.Event()
 
-    def take(self) -> AccountRequest | None:
+    def take_batch(self, limit: int) -> list[AccountRequest]:
         self.entered.set()
         self.release.wait(timeout(10))
-        return None
+        return []
 
 
 def _request(account: str, channel: _Recorder, rid: str) -> AccountRequest:
@@ -128,4 +128,35 @@ def test_with_one_account_at_its_bound_another_accounts_command_is_served_next()
     assert [m[1] for m in served] == ["ORDERS"] * (LIMIT + 1)  # nothing queued was lost
     # bob's one command is served right after alice's first, not after her backlog
     assert [m[0] for m in served[:2]] == ["alice", "bob"]
+    assert desk.waiting() == 0
+
+
+def test_a_batch_leaves_its_other_drains_stale_and_the_mailbox_bounded() -> None:
+    told: list[object] = []
+
+    class _Slot(ActorSlot):
+        def tell(self, message: Any) -> bool:
+            told.append(message)
+            return True
+
+    desk = CommandDesk(_Slot("order_monitor"), 4, lambda: 0)
+    ch = _Recorder()
+    for rid in ("a1", "a2", "a3"):
+        assert desk.submit(_request("alice", ch, rid))
+    assert desk.submit(_request("bob", ch, "b1"))
+    # the first Drain takes a batch, round-robin
+    assert [r.request_id for r in desk.take_batch(3)] == ["a1", "b1", "a2"]
+    # the next two Drains are those of commands already taken: they take nothing,
+    # so the a3 waiting is taken by the Drain that is still its own
+    assert desk.take_batch(3) == [] and desk.take_batch(3) == []
+    assert [r.request_id for r in desk.take_batch(3)] == ["a3"]
+    assert len(told) == 4  # one Drain per command, each spent exactly once
+    # a Drain lost in a failed actor spends a stale one before failing a command
+    assert desk.submit(_request("alice", ch, "a4")) and desk.submit(_request("alice", ch, "a5"))
+    assert [r.request_id for r in desk.take_batch(3)] == ["a4", "a5"]
+    desk.fail_one()  # a5's Drain, stale: nobody is answered
+    assert ch.got == []
+    assert desk.submit(_request("alice", ch, "a6"))
+    desk.fail_one()  # a6's own Drain lost: a6 is answered INTERNAL
+    assert [(m["code"], m["id"]) for m in ch.got] == [("INTERNAL", "a6")]
     assert desk.waiting() == 0

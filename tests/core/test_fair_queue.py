@@ -50,3 +50,14 @@ def test_room_comes_back_as_items_are_served() -> None:
 def test_the_bound_must_be_positive() -> None:
     with pytest.raises(ValueError):
         FairQueue(per_key=0)
+
+
+def test_a_batch_is_taken_round_robin_and_bounded() -> None:
+    q: FairQueue[str, str] = FairQueue(per_key=10)
+    for i in range(1, 7):
+        q.push("a", f"a{i}")
+    q.push("b", "b1")
+    # a's backlog of six cannot fill the batch ahead of b's one command
+    assert q.pop_many(4) == ["a1", "b1", "a2", "a3"]
+    assert q.pop_many(10) == ["a4", "a5", "a6"]
+    assert q.pop_many(10) == [] and len(q) == 0

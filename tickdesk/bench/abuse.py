@@ -390,7 +390,7 @@ def _noisy(r: _Run) -> dict[str, Any]:
     pipe.send(("go",))
     time.sleep(p.phase_s)  # the measurement window
     pipe.send(("halt",))
-    _, counts = r.recv(pipe, 60, "flood")
+    _, counts, _flood_s = r.recv(pipe, 60, "flood")
     pipe.send(("stop",))
     return {"connections": opened, "rate_per_connection": rate, "answers": counts}
 

@@ -12,7 +12,9 @@ read and counted). Read from ``/proc/<pid>`` of the daemon:
   threads (``Threads:``), descriptors (``/proc/<pid>/fd``) and RSS
   (``VmRSS``); per connection = the growth divided by the connections added;
 * then SIGTERM: for every connection, the time from the signal to its
-  close frame (and its code), and the time until the process exited.
+  close frame (and its code), the time until the process exited, and how
+  long the daemon's own close loop took (its ``shutdown:`` log line), which
+  separates the server's part from the holders' (they too share the CPUs).
 
 Every process raises its RLIMIT_NOFILE soft limit to the hard limit. Every
 wait is bounded; the children are stopped, then killed. Nothing is asserted
@@ -28,6 +30,7 @@ import contextlib
 import math
 import multiprocessing as mp
 import os
+import re
 import resource
 import selectors
 import signal
@@ -333,7 +336,20 @@ def run(idle: int, readers: int, per_proc: int, settle_s: float) -> dict[str, An
                 daemon.kill()
                 daemon.wait(10)
             log.close()
+        doc["close_loop_s"] = _close_loop_s(Path(tmp) / "daemon.log")
     return doc
+
+
+_CLOSE_LOOP = re.compile(rb"close 1001 sent to \d+ clients in ([0-9.]+) s")
+
+
+def _close_loop_s(path: Path) -> float | None:
+    """How long the daemon's own close loop took (its shutdown log line), if logged."""
+    try:
+        found = _CLOSE_LOOP.search(path.read_bytes())
+    except OSError:
+        return None
+    return float(found.group(1)) if found else None
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -359,7 +375,8 @@ def render(doc: dict[str, Any]) -> str:
         "",
         f"SIGTERM: close codes {doc['close_codes']}, still open {doc['still_open']}; "
         f"1001 after p50 {f(doc['close_1001_p50_s'])} s, max {f(doc['close_1001_max_s'])} s; "
-        f"process exit after {f(doc['exit_s'])} s (code {doc['exit_code']})",
+        f"process exit after {f(doc['exit_s'])} s (code {doc['exit_code']}); "
+        f"the daemon's close loop took {f(doc.get('close_loop_s'), 3)} s",
     ]
     return "\n".join(lines)
 

@@ -5,17 +5,21 @@ same ready-made frame is written to every connection 200 times, (a) through
 tickdesk's ``Hub.publish`` -> ``SocketChannel.deliver`` and (b) by a bare
 Python loop of ``sock.send(frame, MSG_DONTWAIT)``, the least any Python
 server can do. Prints user and system CPU µs per delivery (``os.times``).
-Not a test: nothing is asserted.
+``--idle-threads K`` first starts K threads blocked on a queue each (as
+idle ConnectionActors are), to see whether many live threads change the
+cost. Not a test: nothing is asserted.
 
-    python -m tickdesk.bench.fanout_floor [--clients 500] [--rounds 200]
+    python -m tickdesk.bench.fanout_floor [--clients 500] [--rounds 200] [--idle-threads 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import queue
 import selectors
 import socket
+import threading
 import time
 from collections.abc import Callable
 
@@ -45,7 +49,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=200)
+    ap.add_argument("--idle-threads", type=int, default=0)
     args = ap.parse_args()
+    idle: list[queue.Queue[None]] = [queue.Queue() for _ in range(args.idle_threads)]
+    for q in idle:
+        threading.Thread(target=q.get, daemon=True).start()
     n, rounds = args.clients, args.rounds
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -91,6 +99,8 @@ def main() -> None:
     os.kill(pid, 9)
     os.waitpid(pid, 0)
     writer.stop()
+    for q in idle:
+        q.put(None)
 
 
 if __name__ == "__main__":

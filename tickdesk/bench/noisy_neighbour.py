@@ -87,8 +87,13 @@ def _daemon(store_dir: str, synchronous: str, pipe: Connection) -> None:
     try:
         pipe.send(("ready", engine.url, os.getpid(), cfg.server.rate_limit_per_s))
         while pipe.poll(3600):
-            if pipe.recv()[0] == "stop":
+            cmd = pipe.recv()[0]
+            if cmd == "stop":
                 break
+            if cmd == "stats":  # the store's settle transactions and the outcomes in them
+                stats = engine.store_health.statistics()
+                pipe.send(("stats", getattr(stats, "settle_commits", None),
+                           getattr(stats, "settled_outcomes", None)))
     finally:
         engine.stop()
         pipe.close()
@@ -120,6 +125,7 @@ def flood(host: str, port: int, path: str, conns: int, rate: float, price: str,
         flooding = False
         start = time.monotonic()
         sent = block = 0
+        flood_s = 0.0  # seconds spent flooding, over every go ... halt
         scratch = memoryview(bytearray(1 << 18))
         while True:
             if pipe.poll(0):
@@ -128,8 +134,9 @@ def flood(host: str, port: int, path: str, conns: int, rate: float, price: str,
                     flooding, start, block = True, time.monotonic(), 0
                 elif cmd == "halt":
                     flooding = False
+                    flood_s += time.monotonic() - start
                     counts["sent"] = sent
-                    pipe.send(("counts", dict(counts)))
+                    pipe.send(("counts", dict(counts), flood_s))
                 else:
                     return
             wait = 0.05
@@ -298,6 +305,7 @@ def run(probes: int, probe_rate: float, flood_conns: int, flood_rate: float | No
             idle_failed = flood_failed = 0
             per_round = max(1, probes // rounds)
             counts: dict[str, int] = {}
+            flood_s = 0.0
             for r in range(rounds):  # interleaved: a slow phase of the machine hits both
                 lat, failed = probe.round_trips(per_round, probe_rate, price, f"i{r}-")
                 idle_lat += lat
@@ -308,10 +316,12 @@ def run(probes: int, probe_rate: float, flood_conns: int, flood_rate: float | No
                 flood_lat += lat
                 flood_failed += failed
                 flooder.send(("halt",))
-                _, counts = _recv(flooder, 60, "flood")
+                _, counts, flood_s = _recv(flooder, 60, "flood")
                 time.sleep(warmup_s)  # let the daemon drain what the flood left
             idle, loaded = _summary(idle_lat, idle_failed), _summary(flood_lat, flood_failed)
             probe.close()
+            daemon.send(("stats",))
+            _, commits, outcomes = _recv(daemon, 60, "daemon")
         finally:
             for pipe in pipes:
                 with contextlib.suppress(OSError, ValueError):
@@ -323,8 +333,15 @@ def run(probes: int, probe_rate: float, flood_conns: int, flood_rate: float | No
                     proc.join(2)
     ratio = (loaded["p99_ms"] / idle["p99_ms"]
              if loaded["p99_ms"] and idle["p99_ms"] else None)
+    # A's commands the engine ran (answered with an order event or a typed
+    # refusal of the order itself), not those the edge refused before they
+    # reached the order monitor (RATE_LIMITED) or its full queue (BUSY)
+    ran = sum(n for k, n in counts.items() if k not in ("sent", "closed", "RATE_LIMITED",
+                                                        "BUSY"))
     return {"daemon_pid": pid, "rounds": rounds, "synchronous": synchronous,
-            "flood_connections": opened,
+            "flood_connections": opened, "flood_seconds": flood_s,
+            "settle_commits": commits, "settled_outcomes": outcomes,
+            "flood_commands_run_per_s": ran / flood_s if flood_s else None,
             "flood_rate_per_conn": rate,
             "flood_answers": counts, "idle": idle, "flood": loaded, "p99_ratio": ratio,
             "probe_rate": probe_rate}
@@ -342,6 +359,12 @@ def render(doc: dict[str, Any]) -> str:
     lines.append(f"\np99 flood / idle: {f(doc['p99_ratio'])} (target: <= 2)")
     lines.append(f"flood: {doc['flood_connections']} connections of account A at "
                  f"{doc['flood_rate_per_conn']:g}/s each; answers {doc['flood_answers']}")
+    lines.append(f"A's commands run by the engine: {f(doc['flood_commands_run_per_s'])}/s "
+                 f"over {doc['flood_seconds']:.1f} s of flood")
+    if doc["settle_commits"]:
+        lines.append(f"settle transactions: {doc['settle_commits']} for "
+                     f"{doc['settled_outcomes']} outcomes (mean group "
+                     f"{doc['settled_outcomes'] / doc['settle_commits']:.2f})")
     return "\n".join(lines)
 
 

@@ -38,12 +38,15 @@ from array import array
 from collections.abc import Callable
 from decimal import Decimal
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.messages import Trade
 from tickdesk.bench import PRICE_BASE, SYMBOL
 
-__all__ = ["SERVER_KINDS", "make_trade", "serve"]
+if TYPE_CHECKING:
+    from tickdesk.app import Engine
+
+__all__ = ["SERVER_KINDS", "make_trade", "serve", "start_engine"]
 
 SERVER_KINDS = ("tickdesk", "reference", "floor")
 _QTY = Decimal("0.01")
@@ -83,33 +86,40 @@ def _cpu() -> tuple[float, float]:
     return ru.ru_utime, ru.ru_stime
 
 
+def start_engine(role: str = "tickdesk", redis_url: str = "") -> Engine:
+    """The bench's tickdesk: a started :class:`~tickdesk.app.Engine` on loopback,
+    port 0, simulated feed at its slowest pulse, one symbol, in-memory store."""
+    from engine.config import (
+        ClusterConfig,
+        Config,
+        FeedConfig,
+        ServerConfig,
+        SimulatedConfig,
+        StoreConfig,
+    )
+    from tickdesk.app import Engine
+
+    cluster = (ClusterConfig() if role == "tickdesk"
+               else ClusterConfig(role=role.removeprefix("cluster-"), redis_url=redis_url))
+    cfg = Config().with_overrides(
+        cluster=cluster,
+        # All bench clients come from 127.0.0.1: lift the per-address limit.
+        server=ServerConfig(host="127.0.0.1", port=0, max_connections=100_000,
+                            max_connections_per_ip=100_000),
+        store=StoreConfig(path=""),  # fan-out is measured, not the disk
+        # The slowest simulated pulse (every 100 s): one start-up trade, then quiet.
+        feed=FeedConfig(source="simulated", symbols=(SYMBOL,),
+                        simulated=SimulatedConfig(ticks_per_second=0.01)),
+    )
+    return Engine(cfg).start()
+
+
 def _start(kind: str) -> tuple[str, Callable[[Trade], None], Callable[[], None]]:
     role, _, redis_url = kind.partition("@")  # "cluster-engine@redis://..." (bench --cluster)
     if role in ("tickdesk", "cluster-engine", "cluster-gateway"):
         from actors.messages import TradeTick
-        from engine.config import (
-            ClusterConfig,
-            Config,
-            FeedConfig,
-            ServerConfig,
-            SimulatedConfig,
-            StoreConfig,
-        )
-        from tickdesk.app import Engine
 
-        cluster = (ClusterConfig() if role == "tickdesk"
-                   else ClusterConfig(role=role.removeprefix("cluster-"), redis_url=redis_url))
-        cfg = Config().with_overrides(
-            cluster=cluster,
-            # All bench clients come from 127.0.0.1: lift the per-address limit.
-            server=ServerConfig(host="127.0.0.1", port=0, max_connections=100_000,
-                                max_connections_per_ip=100_000),
-            store=StoreConfig(path=""),  # fan-out is measured, not the disk
-            # The slowest simulated pulse (every 100 s): one start-up trade, then quiet.
-            feed=FeedConfig(source="simulated", symbols=(SYMBOL,),
-                            simulated=SimulatedConfig(ticks_per_second=0.01)),
-        )
-        engine = Engine(cfg).start()
+        engine = start_engine(role, redis_url)
 
         def publish(trade: Trade) -> None:
             engine.feed.tell(TradeTick(trade, trade.event_time))
