@@ -14,6 +14,7 @@ from typing import Any
 from engine.market.klines import KlineQuery
 from engine.market.recent_trades import TradesQuery
 from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
+from engine.protocol.server_messages import Outgoing
 from engine.server.bus import AccountRequest as AccountRequest
 from engine.server.channel import Channel
 
@@ -35,7 +36,7 @@ class GateRefusal:
     ConnectionActor, which just delivers it: the answer keeps its place
     behind the earlier ones' replies)."""
 
-    answer: Any
+    answer: Outgoing
 
 
 @dataclass(frozen=True, slots=True)
