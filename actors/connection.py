@@ -12,16 +12,18 @@ timeout in this actor, ``SessionServices.klines``). Every bad frame is
 answered with a typed ``ERROR`` and changes nothing; the connection stays
 open.
 
-Every frame (valid or not) first passes the client's rate limiter
-(:mod:`engine.rate_limit`, ``server.rate_limit_per_s`` / ``rate_limit_burst``):
-a frame over the limit is answered ``ERROR RATE_LIMITED`` and not executed,
-and a client refused more than ``rate_limit_burst`` times within 10 s is
-closed with 1008. In-process sessions (``Engine.connect``) are not limited.
+A socket client's frames reach this actor only once the I/O thread's frame
+gate (:mod:`engine.frame_gate`) has let them through: the gate takes the
+frame's token of the connection's rate limit (``server.rate_limit_per_s`` /
+``rate_limit_burst``) and, for an account command, of the account's budget
+(``server.account_rate_limit_per_s``, shared by all its connections), and
+answers the refusals itself, so a refused frame never wakes this actor. The
+actor keeps the gate's :attr:`~engine.frame_gate.FrameGate.account` up to
+date, and ignores the frames still waiting once the gate has closed the
+connection for a flood (1008). In-process sessions (``Engine.connect``) have
+no gate and are not limited.
 
-Account commands also take a token of the account's budget
-(``server.account_rate_limit_per_s``, shared by all its connections), so one
-account's many connections cannot crowd out another account. They then go
-to the engine actor's :class:`~actors.command_desk.CommandDesk`: at most
+Account commands go to the engine actor's :class:`~actors.command_desk.CommandDesk`: at most
 ``server.account_queue_limit`` of an account wait (one more is answered
 ``ERROR BUSY``), served round-robin over the accounts. A failed ``auth``
 leaves the connection anonymous.
@@ -54,6 +56,7 @@ from actors.messages import (
     AddSymbol,
     ClientFrame,
     ClientGone,
+    GateRefusal,
     KlineRequest,
     SendBookSnapshot,
     SendSnapshot,
@@ -63,10 +66,10 @@ from engine.errors import (
     Busy,
     InternalError,
     ProtocolError,
-    RateLimited,
     Unauthorized,
     UnknownSymbol,
 )
+from engine.frame_gate import FrameGate
 from engine.market.klines import KlineQuery
 from engine.market.symbol_info import SymbolCatalog
 from engine.protocol import server_messages as sm
@@ -78,9 +81,8 @@ from engine.protocol.commands import (
     SymbolArgs,
     decode_command,
 )
-from engine.protocol.enums import Action, CloseCode
+from engine.protocol.enums import Action
 from engine.protocol.frames import text_frame
-from engine.rate_limit import RateLimiter, Verdict
 from engine.server.bus import Bus
 from engine.server.channel import Channel
 from engine.server.hub import Hub
@@ -141,7 +143,7 @@ class SessionServices:
 
     #: Monotonic seconds, for the rate limiter.
     monotonic: Callable[[], float]
-    #: Commands per second and bucket size of each client's rate limiter.
+    #: Commands per second and bucket size of each socket client's frame gate.
     rate_limit_per_s: float
     rate_limit_burst: int
     #: ``subscribe_ticker`` of an unknown symbol asks the feed to add it live
@@ -149,6 +151,7 @@ class SessionServices:
     dynamic_symbols: bool = False
     #: ``account_budget(account, now_s)``: takes one token of the account's
     #: command budget (shared by its connections); False when it has none.
+    #: The socket clients' frame gates charge it (:mod:`engine.frame_gate`).
     account_budget: Callable[[str, float], bool] | None = None
     #: Every served symbol's exchange info (``get_symbol_info``); None: none known.
     symbols: SymbolCatalog | None = None
@@ -244,19 +247,22 @@ def announce(channel: Channel, services: SessionServices, account: str | None) -
 class ConnectionActor(TickdeskActor):
     def __init__(self, channel: Channel, services: SessionServices,
                  account: str | None, gate: InboundGate | None = None, *,
-                 rate_limited: bool = True, announced: bool = False) -> None:
+                 frame_gate: FrameGate | None = None, announced: bool = False) -> None:
         """``announced``: :func:`announce` already ran (the I/O thread does it
-        for a socket, before the client can read CONNECTED and act on it)."""
+        for a socket, before the client can read CONNECTED and act on it).
+        ``frame_gate``: the socket client's gate in the I/O thread, which has
+        limited every frame this actor gets (None: an unlimited in-process session)."""
         super().__init__(f"connection-{channel.conn_id}")
         self._announced = announced
         self._gate = gate
         self._ch = channel
         self._svc = services
         self._account = account if account is not None else services.default_account
-        self._limiter = (RateLimiter(services.rate_limit_per_s, services.rate_limit_burst)
-                         if rate_limited else None)
-        self._abusive = False
-        self.handlers = {ClientFrame: self._on_frame, ClientGone: self._on_gone}
+        self._frame_gate = frame_gate
+        if frame_gate is not None:
+            frame_gate.account = self._account
+        self.handlers = {ClientFrame: self._on_frame, GateRefusal: self._on_refusal,
+                         ClientGone: self._on_gone}
 
     def started(self) -> None:
         if not self._announced:
@@ -277,14 +283,16 @@ class ConnectionActor(TickdeskActor):
             if self._gate is not None:
                 self._gate.leave()
 
+    def _on_refusal(self, msg: GateRefusal) -> None:
+        try:
+            self._ch.deliver(msg.answer)
+        finally:
+            if self._gate is not None:
+                self._gate.leave()
+
     def _admit(self, msg: ClientFrame) -> None:
-        if self._abusive:
-            return
-        if self._limiter is not None:
-            verdict = self._limiter.check(self._svc.monotonic())
-            if verdict is not Verdict.ALLOW:
-                self._rate_limited(msg, verdict)
-                return
+        if self._frame_gate is not None and self._frame_gate.closed:
+            return  # closed 1008 for a flood: what it sent before is ignored
         self._handle_frame(msg)
 
     def _handle_frame(self, msg: ClientFrame) -> None:
@@ -300,20 +308,6 @@ class ConnectionActor(TickdeskActor):
             log.exception("connection %s: command failed", self._ch.conn_id)
             err = InternalError(rid)
             self._ch.deliver(sm.error(err.code, err.message, self._svc.now_ms(), rid))
-
-    def _rate_limited(self, msg: ClientFrame, verdict: Verdict) -> None:
-        if verdict is Verdict.CLOSE:
-            self._abusive = True
-            log.warning("connection %s: closed for exceeding the rate limit", self._ch.conn_id)
-            self._ch.close(CloseCode.POLICY, "rate limit exceeded")
-            return
-        rid: Any = None
-        try:
-            rid = decode_command(msg.data, binary=msg.binary).request_id
-        except ProtocolError as exc:
-            rid = exc.request_id
-        err = RateLimited("too many commands; slow down", rid)
-        self._ch.deliver(sm.error(err.code, err.message, self._svc.now_ms(), rid))
 
     def _dispatch(self, cmd: Command) -> None:
         action, args = cmd.action, cmd.args
@@ -373,11 +367,6 @@ class ConnectionActor(TickdeskActor):
         elif action in ACCOUNT_ACTIONS:
             if self._account is None:
                 raise Unauthorized("authenticate first (auth or ?token=)", rid)
-            budget = self._svc.account_budget
-            if (self._limiter is not None and budget is not None
-                    and not budget(self._account, self._svc.monotonic())):
-                raise RateLimited(f"account {self._account} is over its command budget; "
-                                  "slow down", rid)
             req = AccountRequest(self._account, self._ch, rid, action, cmd.body, args)
             if not self._svc.bus.submit(req):  # a full desk raises Busy (command_route)
                 raise InternalError(rid)
@@ -490,7 +479,7 @@ class ConnectionActor(TickdeskActor):
                 account = name
         if account is None:
             # A failed auth leaves the connection anonymous, whatever it was before.
-            self._account = self._svc.default_account
+            self._set_account(self._svc.default_account)
             if self._account is None:
                 self._svc.hub.clear_account(self._ch)
             else:
@@ -498,8 +487,14 @@ class ConnectionActor(TickdeskActor):
             if self._svc.sessions is not None:
                 self._svc.sessions.set_account(self._ch.conn_id, self._account)
             raise Unauthorized("invalid token", rid)
-        self._account = account
+        self._set_account(account)
         self._svc.hub.set_account(self._ch, account)
         if self._svc.sessions is not None:
             self._svc.sessions.set_account(self._ch.conn_id, account)
         self._ch.deliver(sm.authenticated(account, self._svc.now_ms(), rid))
+
+    def _set_account(self, account: str | None) -> None:
+        """The session's account, also for the frame gate's account budget."""
+        self._account = account
+        if self._frame_gate is not None:
+            self._frame_gate.account = account

@@ -14,6 +14,7 @@ from typing import Any
 from engine.market.klines import KlineQuery
 from engine.market.recent_trades import TradesQuery
 from engine.messages import BookTicker, DepthSnapshot, Ticker24h, Trade
+from engine.protocol.server_messages import Outgoing
 from engine.server.bus import AccountRequest as AccountRequest
 from engine.server.channel import Channel
 
@@ -26,6 +27,16 @@ class ClientFrame:
 
     data: str | bytes
     binary: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GateRefusal:
+    """The frame gate's ``ERROR RATE_LIMITED`` for a frame that arrived while
+    earlier ones still waited in the ConnectionActor's mailbox (I/O thread →
+    ConnectionActor, which just delivers it: the answer keeps its place
+    behind the earlier ones' replies)."""
+
+    answer: Outgoing
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,14 @@ from actors.connection import (
     command_route,
 )
 from actors.feed import FeedActor
-from actors.messages import ClientFrame, ClientGone, KlineRequest, Pulse, SymbolInterest
+from actors.messages import (
+    ClientFrame,
+    ClientGone,
+    GateRefusal,
+    KlineRequest,
+    Pulse,
+    SymbolInterest,
+)
 from actors.order_monitor import OrderMonitorActor
 from actors.portfolio import KLINE_PULSE_S, PortfolioActor
 from actors.supervisor import (
@@ -71,12 +78,14 @@ from engine.data_dir import MEMORY_PATHS, default_store_path
 from engine.errors import (
     EngineUnavailable,
     QueriesBusy,
+    RateLimited,
     TickdeskError,
     UnknownSymbol,
 )
 from engine.feeds.base import FeedShared
 from engine.feeds.exchange_info import fetch_exchange_info
 from engine.feeds.registry import source_kind
+from engine.frame_gate import Admit, FrameGate, GateCounts
 from engine.health import assess
 from engine.market.klines import DEFAULT_LIMIT, Kline, KlineQuery
 from engine.market.symbol_info import SymbolCatalog, SymbolInfo, build_catalog, load_snapshot
@@ -85,6 +94,7 @@ from engine.protocol import server_messages as sm
 from engine.protocol.enums import CloseCode
 from engine.protocol.frames import close_frame
 from engine.protocol.server_messages import Outgoing
+from engine.rate_limit import RateLimiter
 from engine.server.binance_api import (
     API_PREFIX,
     ApiContext,
@@ -309,6 +319,41 @@ def _gated_frames(target: ActorSlot, gate: InboundGate) -> Callable[[bytes | str
     return on_message
 
 
+def _admitted_frames(target: ActorSlot, gate: InboundGate, frame_gate: FrameGate,
+                     channel: SocketChannel, services: SessionServices,
+                     counts: GateCounts) -> Callable[[bytes | str, bool], bool]:
+    """:func:`_gated_frames` behind the connection's frame gate
+    (:mod:`engine.frame_gate`), all in the I/O thread: a refused frame is
+    answered ``ERROR RATE_LIMITED`` here (with its ``id`` when readable) and a
+    flood closed 1008 here, so the actor is not woken for them. The session's
+    own answers stay in command order: while earlier frames still wait in the
+    actor's mailbox, the refusal goes behind them (:class:`GateRefusal`, which
+    the actor only delivers) instead of overtaking their replies."""
+    forward = _gated_frames(target, gate)
+
+    def on_message(data: bytes | str, binary: bool) -> bool:
+        verdict = frame_gate.check(data, binary, services.monotonic())
+        admit = verdict.admit
+        if admit is Admit.PASS:
+            return forward(data, binary)
+        if admit is Admit.REFUSE:
+            err = RateLimited(verdict.message, verdict.request_id)
+            answer = sm.error(err.code, err.message, services.now_ms(), verdict.request_id)
+            if gate.waiting:  # behind the replies to the frames the actor still has
+                more = gate.enter()
+                if target.tell(GateRefusal(answer)):
+                    counts.queued += 1
+                    return more
+                gate.leave()
+            channel.deliver(answer)
+        elif admit is Admit.CLOSE:
+            log.warning("connection %s: closed for exceeding the rate limit", channel.conn_id)
+            channel.close(CloseCode.POLICY, "rate limit exceeded")
+        return True
+
+    return on_message
+
+
 class Engine:
     """The whole engine in one object; start/stop it, or use it as a context manager."""
 
@@ -364,6 +409,8 @@ class Engine:
         self._auth_log_missed = 0
         account_rate = cfg.server.account_rate_limit_per_s
         self.account_budgets = SharedBudgets(account_rate, max(1, math.ceil(2 * account_rate)))
+        #: What the socket clients' frame gates let through and refused (/metrics).
+        self.gate_counts = GateCounts()
         self.limits = ConnectionLimits(cfg.server.max_connections,
                                        cfg.server.max_connections_per_ip)
         self.transport_stats = TransportStats()
@@ -724,6 +771,7 @@ class Engine:
             ("hub", {}, self.hub.statistics()),
             ("edge", {}, self.edge.statistics()),
             ("auth", {}, self.auth_failures.statistics()),
+            ("gate", {}, self.gate_counts.statistics()),
             ("actor", {}, self.children.statistics()),
             ("store", {}, self.store_health.statistics()),
         ]
@@ -779,7 +827,7 @@ class Engine:
             raise RuntimeError("cluster.role = 'engine' has no sessions: connect to a gateway")
         account = self._account_for(token)
         session = LocalSession(next(self._ids), self.config.server.max_queued_bytes, callback)
-        ref = ConnectionActor.start(session, self.services, account, rate_limited=False)
+        ref = ConnectionActor.start(session, self.services, account)
         session._actor = ref
         with self._lock:
             self._connections[session.conn_id] = ref
@@ -814,7 +862,7 @@ class Engine:
             from engine.binance.errors import BinanceError
 
             raise BinanceError(-1008, "Server is shutting down.")
-        ref = ConnectionActor.start(channel, self.services, account, rate_limited=False)
+        ref = ConnectionActor.start(channel, self.services, account)
         with self._lock:
             self._connections[channel.conn_id] = ref
         return ref
@@ -987,14 +1035,19 @@ class Engine:
             return Accepted(channel, self._echo(channel), lambda: None)
         target = ActorSlot(f"connection-{conn_id}")
         gate = InboundGate(on_room=lambda: self.edge.resume(channel))
-
-        on_message = _gated_frames(target, gate)
+        frame_gate = FrameGate(RateLimiter(srv.rate_limit_per_s, srv.rate_limit_burst),
+                               self.services.account_budget,
+                               account if account is not None else self.services.default_account,
+                               self.gate_counts)
+        on_message = _admitted_frames(target, gate, frame_gate, channel, self.services,
+                                      self.gate_counts)
 
         def start() -> None:
             # CONNECTED and the hub before the actor: once the client has read
             # CONNECTED it is in the hub (account broadcasts reach it).
             announce(channel, self.services, account)
-            ref = ConnectionActor.start(channel, self.services, account, gate, announced=True)
+            ref = ConnectionActor.start(channel, self.services, account, gate,
+                                        frame_gate=frame_gate, announced=True)
             target.set(ref)
             with self._lock:
                 self._connections[conn_id] = ref

@@ -60,6 +60,7 @@ __all__ = [
     "ResumeArgs",
     "SymbolArgs",
     "decode_command",
+    "peek_command",
 ]
 
 RequestId = str | int | None
@@ -235,6 +236,32 @@ def _request_id(obj: dict[str, Any]) -> RequestId:
     if isinstance(rid, str) and len(rid) <= _MAX_ID_LEN:
         return rid
     raise BadRequest("field 'id' must be a string (at most 64 characters) or an integer")
+
+
+def peek_command(frame: str | bytes, *, binary: bool = False) -> tuple[Action | None, RequestId]:
+    """The ``action`` and ``id`` of a frame without validating anything else:
+    what :func:`decode_command` would read first (one ``orjson.loads``).
+
+    ``(None, None)`` for a binary frame, a frame that is not JSON or not an
+    object; ``None`` for an ``action`` that is not a known one, or an ``id``
+    that :func:`decode_command` would refuse. The edge's frame gate
+    (:mod:`engine.frame_gate`) uses it to answer refusals in the I/O thread
+    with the command's ``id`` and to tell account commands from the others.
+    """
+    if binary:
+        return None, None
+    try:
+        obj = orjson.loads(frame)
+    except (orjson.JSONDecodeError, RecursionError):
+        return None, None
+    if not isinstance(obj, dict):
+        return None, None
+    try:
+        rid = _request_id(obj)
+    except BadRequest:
+        rid = None
+    name = obj.get("action")
+    return (_ACTIONS.get(name) if isinstance(name, str) else None), rid
 
 
 def decode_command(frame: str | bytes, *, binary: bool = False) -> Command:
