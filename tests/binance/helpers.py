@@ -28,6 +28,26 @@ BOB_KEY = "bob-api-key-0002"
 BOB_SECRET = "bob-secret-0002"
 
 
+def signed(secret: str, **params: Any) -> dict[str, Any]:
+    """``params`` with Binance's ``signature``: HMAC-SHA256 of the parameters
+    sorted by name, as the WebSocket API's docs say."""
+    query = "&".join(f"{k}={params[k]}" for k in sorted(params))
+    return {**params, "signature": hmac.new(secret.encode(), query.encode(),
+                                            hashlib.sha256).hexdigest()}
+
+
+def ccxt_exchange(port: int, key: str = ALICE_KEY, secret: str = ALICE_SECRET, *,
+                  timeout_ms: int = 10_000) -> Any:
+    """An unchanged ccxt binance (sync) client whose REST URLs point at our port."""
+    import ccxt  # the test extra; imported here so other helpers need not load it
+
+    ex = ccxt.binance({"apiKey": key, "secret": secret, "timeout": timeout_ms,
+                       "options": {"fetchMarkets": {"types": ["spot"]},
+                                   "fetchCurrencies": False, "fetchMargins": False}})
+    ex.urls["api"] = {k: f"http://127.0.0.1:{port}/api/v3" for k in ex.urls["api"]}
+    return ex
+
+
 def accounts_config(*, feed: FeedConfig | None = None, **server: Any) -> Config:
     """Two accounts with API keys (alice with 10000 USDT and 1 BTC); ``feed``:
     another feed than the tests' simulated one."""

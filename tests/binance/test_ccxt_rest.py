@@ -14,9 +14,8 @@ import ccxt
 import pytest
 
 from tests.binance.helpers import (
-    ALICE_KEY,
-    ALICE_SECRET,
     accounts_config,
+    ccxt_exchange,
     push_trades,
     upstream_daemon,
 )
@@ -34,11 +33,7 @@ def daemon() -> Iterator[Engine]:
 
 
 def _exchange(port: int) -> Any:
-    ex = ccxt.binance({"apiKey": ALICE_KEY, "secret": ALICE_SECRET, "timeout": 10_000,
-                       "options": {"fetchMarkets": {"types": ["spot"]},
-                                   "fetchCurrencies": False, "fetchMargins": False}})
-    ex.urls["api"] = {k: f"http://127.0.0.1:{port}/api/v3" for k in ex.urls["api"]}
-    return ex
+    return ccxt_exchange(port)
 
 
 def _price(value: Decimal) -> float:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import ccxt
 from binance.client import Client
 
-from tests.binance.helpers import ALICE_KEY, ALICE_SECRET, Rest, accounts_config
+from tests.binance.helpers import ALICE_KEY, ALICE_SECRET, Rest, accounts_config, ccxt_exchange
 from tests.conftest import wait_until
 from tickdesk import Engine
 
@@ -48,10 +47,7 @@ def test_klines_rows_as_binance_writes_them_and_the_libraries_read_them() -> Non
                           ({"interval": "1m", "limit": "0"}, -1130)):
             r = rest.public("GET", "/api/v3/klines", symbol="BTCUSDT", **bad)
             assert r.status_code == 400 and r.json()["code"] == code
-        ex = ccxt.binance({"apiKey": ALICE_KEY, "secret": ALICE_SECRET,
-                           "options": {"fetchMarkets": {"types": ["spot"]},
-                                       "fetchCurrencies": False, "fetchMargins": False}})
-        ex.urls["api"] = {k: f"http://127.0.0.1:{eng.port}/api/v3" for k in ex.urls["api"]}
+        ex = ccxt_exchange(eng.port)
         candles = ex.fetch_ohlcv("BTC/USDT", "1m")
         assert candles and candles[0][0] == bar.open_time
         assert all(c[3] <= min(c[1], c[4]) <= max(c[1], c[4]) <= c[2] for c in candles)

@@ -4,38 +4,31 @@ parameters, as Binance documents), and every refusal with Binance's code."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from typing import Any
 
 import pytest
 
 from engine.binance.ws_api import WsApiCode, WsApiError, check_signature, decode
-from tests.binance.helpers import ALICE_KEY, ALICE_SECRET, accounts_config
+from tests.binance.helpers import ALICE_KEY, ALICE_SECRET, accounts_config, signed
 from tests.e2e.wsclient import WsClient
 from tickdesk import Engine
 
 NOW = 1_700_000_000_000
 
 
-def _signed(secret: str, **params: Any) -> dict[str, Any]:
-    query = "&".join(f"{k}={params[k]}" for k in sorted(params))
-    return {**params, "signature": hmac.new(secret.encode(), query.encode(),
-                                            hashlib.sha256).hexdigest()}
-
 
 def test_a_good_signature_passes() -> None:
-    check_signature(_signed("s", apiKey="k", timestamp=NOW - 10), "s", NOW)
-    check_signature(_signed("s", apiKey="k", timestamp=NOW - 59_000, recvWindow=60_000),
+    check_signature(signed("s", apiKey="k", timestamp=NOW - 10), "s", NOW)
+    check_signature(signed("s", apiKey="k", timestamp=NOW - 59_000, recvWindow=60_000),
                     "s", NOW)
 
 
 @pytest.mark.parametrize(("params", "code"), [
-    (_signed("other", apiKey="k", timestamp=NOW), WsApiCode.INVALID_SIGNATURE),
-    (_signed("s", apiKey="k", timestamp=NOW - 5001), WsApiCode.INVALID_TIMESTAMP),
-    (_signed("s", apiKey="k", timestamp=NOW + 1000), WsApiCode.INVALID_TIMESTAMP),
-    (_signed("s", apiKey="k", timestamp=NOW, recvWindow=60001), WsApiCode.BAD_PARAMETER),
+    (signed("other", apiKey="k", timestamp=NOW), WsApiCode.INVALID_SIGNATURE),
+    (signed("s", apiKey="k", timestamp=NOW - 5001), WsApiCode.INVALID_TIMESTAMP),
+    (signed("s", apiKey="k", timestamp=NOW + 1000), WsApiCode.INVALID_TIMESTAMP),
+    (signed("s", apiKey="k", timestamp=NOW, recvWindow=60001), WsApiCode.BAD_PARAMETER),
     ({"apiKey": "k", "timestamp": NOW}, WsApiCode.BAD_PARAMETER),
     ({"apiKey": "k", "signature": "x"}, WsApiCode.BAD_PARAMETER),
 ])
@@ -61,16 +54,16 @@ def test_over_the_wire() -> None:
         c.send({"id": "a", "method": "ping"})
         assert c.recv() == {"id": "a", "status": 200, "result": {}}
         c.send({"id": "b", "method": "userDataStream.subscribe.signature",
-                "params": _signed(ALICE_SECRET, apiKey="nope", timestamp=int(time.time() * 1000))})
+                "params": signed(ALICE_SECRET, apiKey="nope", timestamp=int(time.time() * 1000))})
         refused = c.recv()
         assert (refused["status"], refused["error"]["code"]) == (401, -2015)
         c.send({"id": "c", "method": "userDataStream.subscribe.signature",
-                "params": _signed("wrong", apiKey=ALICE_KEY, timestamp=int(time.time() * 1000))})
+                "params": signed("wrong", apiKey=ALICE_KEY, timestamp=int(time.time() * 1000))})
         assert c.recv()["error"]["code"] == -1022
         c.send({"id": "d", "method": "session.subscriptions"})
         assert c.recv()["result"] == []  # the refusals changed nothing
         c.send({"id": "e", "method": "userDataStream.subscribe.signature",
-                "params": _signed(ALICE_SECRET, apiKey=ALICE_KEY,
+                "params": signed(ALICE_SECRET, apiKey=ALICE_KEY,
                                   timestamp=int(time.time() * 1000))})
         assert c.recv() == {"id": "e", "status": 200, "result": {"subscriptionId": 0}}
         c.send({"id": "f", "method": "userDataStream.unsubscribe",

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import ccxt
 import pytest
 import requests
 from binance.client import Client
@@ -41,7 +40,7 @@ from binance.exceptions import BinanceAPIException
 from engine.market.klines import Kline, KlineQuery
 from engine.server.hub import Hub
 from engine.server.redis_bus import RedisBus
-from tests.binance.helpers import Rest
+from tests.binance.helpers import Rest, ccxt_exchange
 from tests.cluster.redis_server import RedisServer
 from tests.cluster.test_cluster_processes import Proc
 from tests.conftest import timeout, wait_until
@@ -117,11 +116,7 @@ def cluster(redis_server: RedisServer, tmp_path: Path) -> Iterator[Cluster]:
 
 
 def _ccxt(port: int) -> Any:
-    ex = ccxt.binance({"apiKey": KEY, "secret": SECRET, "timeout": 15_000,
-                       "options": {"fetchMarkets": {"types": ["spot"]},
-                                   "fetchCurrencies": False, "fetchMargins": False}})
-    ex.urls["api"] = {k: f"http://127.0.0.1:{port}/api/v3" for k in ex.urls["api"]}
-    return ex
+    return ccxt_exchange(port, KEY, SECRET, timeout_ms=15_000)
 
 
 def _python_binance(port: int) -> Client:

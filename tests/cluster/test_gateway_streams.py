@@ -21,8 +21,6 @@ Every wait is bounded; nothing sleeps and hopes.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import re
 import time
 import urllib.request
@@ -35,6 +33,7 @@ import orjson
 import pytest
 import websocket
 
+from tests.binance.helpers import signed
 from tests.cluster.redis_server import RedisServer
 from tests.cluster.test_cluster_processes import Proc
 from tests.conftest import timeout, wait_until
@@ -225,17 +224,12 @@ def test_kline_and_book_ticker_streams_on_a_gateway(cluster: Cluster) -> None:
     assert got[-1]["data"]["e"] == "aggTrade"
 
 
-def _signed(secret: str, **params: Any) -> dict[str, Any]:
-    query = "&".join(f"{k}={params[k]}" for k in sorted(params))
-    return {**params, "signature": hmac.new(secret.encode(), query.encode(),
-                                            hashlib.sha256).hexdigest()}
-
 
 def test_an_order_on_gateway_2_reaches_a_user_data_stream_on_gateway_1(
         cluster: Cluster) -> None:
     user = cluster.stream(0, "/ws-api/v3")
     user.send({"id": "s", "method": "userDataStream.subscribe.signature",
-               "params": _signed(ALICE_SECRET, apiKey=ALICE_KEY,
+               "params": signed(ALICE_SECRET, apiKey=ALICE_KEY,
                                  timestamp=int(time.time() * 1000))})
     assert user.until(lambda m: m.get("id") == "s")[-1]["result"] == {"subscriptionId": 0}
     # the engine writes user data events once a gateway announced the stream
