@@ -50,6 +50,7 @@ from dataclasses import dataclass
 
 from actors.base import ActorSlot
 from actors.messages import AccountRequest
+from actors.trade_relay import TradeRelay
 from engine.errors import InternalError
 from engine.fair_queue import FairQueue
 from engine.protocol import server_messages as sm
@@ -79,9 +80,12 @@ class CommandDesk:
     """Thread-safe; see the module docstring."""
 
     def __init__(self, target: ActorSlot, per_account: int,
-                 now_ms: Callable[[], int]) -> None:
+                 now_ms: Callable[[], int], relay: TradeRelay | None = None) -> None:
+        """``relay``: the FeedActor's :class:`~actors.trade_relay.TradeRelay`; a
+        trade it holds is told to the engine actors before any command queued here."""
         self.target = target
         self._now_ms = now_ms
+        self._relay = relay
         self._lock = threading.Lock()
         self._queue: FairQueue[str, AccountRequest] = FairQueue(per_account)
         self._busy = 0
@@ -100,6 +104,8 @@ class CommandDesk:
     def submit(self, req: AccountRequest) -> bool:
         """Queue ``req`` for the target (any thread). False: its account's queue
         is full, nothing was queued and the caller answers ``ERROR BUSY``."""
+        if self._relay is not None:
+            self._relay.flush()  # a trade in its fan-out reaches the target first
         with self._lock:
             if not self._queue.push(req.account, req):
                 self._busy += 1

@@ -92,6 +92,7 @@ from actors.messages import (
     TradeTick,
 )
 from actors.timer import TimerActor
+from actors.trade_relay import TradeRelay
 from engine.binance import stream_payloads as bp
 from engine.clock import Clock
 from engine.config import FeedConfig
@@ -219,13 +220,16 @@ class FeedActor(TickdeskActor):
         symbols: SymbolCatalog | None = None,
         load_symbol_info: Callable[[str], SymbolInfo | None] | None = None,
         bus: Bus | None = None,
+        relay: TradeRelay | None = None,
     ) -> None:
         """``bus``: where market frames and Binance stream events go
         (:mod:`engine.server.bus`; default: the hub's subscribers directly).
         ``symbols`` and ``load_symbol_info`` (Binance): a symbol added live
         whose exchange info is not in ``symbols`` is loaded first, in a loader
         thread (the call blocks, with bounded retries and timeouts), and refused
-        ``UNKNOWN_SYMBOL`` without being subscribed when it cannot be."""
+        ``UNKNOWN_SYMBOL`` without being subscribed when it cannot be.
+        ``relay``: shared with the command desks (:mod:`actors.trade_relay`);
+        a trade is told to the order monitor and the portfolio through it."""
         super().__init__("feed", on_failure, generation)
         self._catalog = symbols
         self._load_symbol_info = load_symbol_info
@@ -234,6 +238,7 @@ class FeedActor(TickdeskActor):
         self._out: Bus = bus if bus is not None else InProcessBus(hub, lambda _req: False)
         self._orders = order_monitor
         self._portfolio = portfolio
+        self._relay = relay if relay is not None else TradeRelay()
         self._clock = clock
         self._board = MarketBoard()
         self._latest: dict[str, sm.Outgoing] = {}
@@ -719,13 +724,22 @@ class FeedActor(TickdeskActor):
         snap = self._board.apply_trade(trade)
         out = sm.market_update(snap, self._clock.now_ms())
         self._latest[trade.symbol] = out
-        # The order monitor and the portfolio hear of the trade *before* any
-        # client does, so a command a client sends in reaction to this price
-        # always reaches the order monitor after the trade itself.
+        # The order monitor and the portfolio hear of the trade after the
+        # fan-out (so they do not wake up during it), but before any command a
+        # client sends in reaction to this price: the relay tells them as soon
+        # as a command is submitted (actors.trade_relay).
         tick = TradeTick(trade, received_ms)
-        self._orders.tell(tick)
-        self._portfolio.tell(tick)
-        self._out.publish(trade.symbol, out)
+        orders, portfolio = self._orders, self._portfolio
+
+        def tell() -> None:
+            orders.tell(tick)
+            portfolio.tell(tick)
+
+        self._relay.hold(tell)
+        try:
+            self._out.publish(trade.symbol, out)
+        finally:
+            self._relay.flush()
         self._publish_binance_trade(trade, snap.seq)
         self._publish_binance_ticker(snap)
         self.trades += 1

@@ -67,6 +67,7 @@ from actors.supervisor import (
     SupervisorLink,
 )
 from actors.timer import TimerActor
+from actors.trade_relay import TradeRelay
 from engine.backoff import BackoffPolicy
 from engine.binance.signing import ApiKey
 from engine.binance.stream_names import StreamKind, StreamRoute, is_stream_path
@@ -430,9 +431,14 @@ class Engine:
         self.children = ChildBoard()
         #: Account commands wait here, per account, for their engine actor.
         queue_limit = cfg.server.account_queue_limit
+        #: A trade reaches the order monitor and the portfolio after its fan-out
+        #: but before any command queued in a desk (actors.trade_relay).
+        self.trade_relay = TradeRelay()
         self.desks = {
-            "portfolio": CommandDesk(self.portfolio, queue_limit, self.clock.now_ms),
-            "order_monitor": CommandDesk(self.order_monitor, queue_limit, self.clock.now_ms),
+            "portfolio": CommandDesk(self.portfolio, queue_limit, self.clock.now_ms,
+                                     self.trade_relay),
+            "order_monitor": CommandDesk(self.order_monitor, queue_limit, self.clock.now_ms,
+                                         self.trade_relay),
         }
         #: The seam between the engine's announcements and the connections, and
         #: between the connections' commands and the engine (engine.server.bus):
@@ -444,7 +450,7 @@ class Engine:
         self.redis_bus: RedisBus | None = None
         self.bus: Bus
         #: The engine's answers to market queries (klines, recent trades): its actors.
-        self.answers = ActorAnswers(self.portfolio, self.feed)
+        self.answers = ActorAnswers(self.portfolio, self.feed, self.trade_relay.flush)
         if self.role == "all":
             self.bus = InProcessBus(self.hub, self._route, answers=self.answers)
         else:
@@ -482,7 +488,7 @@ class Engine:
             account_budget=self.account_budgets.try_take,
             symbols=self.symbols,
             snapshot=self._gateway_snapshot if gateway else None,
-            klines=self._gateway_klines if gateway else self.portfolio.tell,
+            klines=self._gateway_klines if gateway else self._tell_klines,
             sessions=self.sessions,
         )
         # -- Binance-compatible REST API (docs/binance-compat.md) --
@@ -835,6 +841,13 @@ class Engine:
 
     # -- internals ----------------------------------------------------------
 
+    def _tell_klines(self, req: KlineRequest) -> bool:
+        """A connection's get_klines to the PortfolioActor, after a trade in its
+        fan-out (actors.trade_relay): the bars a client asks for in reaction to a
+        price include it."""
+        self.trade_relay.flush()
+        return self.portfolio.tell(req)
+
     def _binance_klines(self, symbol: str, interval: str, start_ms: int | None,
                         end_ms: int | None, limit: int) -> list[list[Any]]:
         """``GET /api/v3/klines``: :meth:`klines` in Binance's rows (API workers)."""
@@ -960,7 +973,7 @@ class Engine:
                                    load_symbol_info=(self.load_symbol_info
                                                      if self._feed_kind.exchange_filters
                                                      else None),
-                                   bus=self.bus)
+                                   bus=self.bus, relay=self.trade_relay)
 
         def timer(name: str, period: float) -> Callable[[FailureHook, int], Any]:
             def start(hook: FailureHook, gen: int) -> pykka.ActorRef[Any]:

@@ -11,6 +11,8 @@ answer in time is :class:`~engine.errors.EngineUnavailable`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pykka
 
 from actors.base import ActorSlot
@@ -25,11 +27,17 @@ __all__ = ["ActorAnswers"]
 class ActorAnswers:
     """See the module docstring."""
 
-    def __init__(self, portfolio: ActorSlot, feed: ActorSlot) -> None:
+    def __init__(self, portfolio: ActorSlot, feed: ActorSlot,
+                 before_ask: Callable[[], None] | None = None) -> None:
+        """``before_ask``: run before the portfolio is asked (the trade relay's
+        flush: a trade in its fan-out is in the bars first, actors.trade_relay)."""
         self._portfolio = portfolio
         self._feed = feed
+        self._before_ask = before_ask
 
     def klines(self, query: KlineQuery, timeout_s: float) -> list[Kline]:
+        if self._before_ask is not None:
+            self._before_ask()
         try:
             return list(self._portfolio.ask(KlineRequest(query), timeout=timeout_s))
         except pykka.ActorDeadError:
