@@ -224,7 +224,8 @@ def run_cluster_bench(n: int = 100, rate: float = 100.0, seconds: float = 5.0,
     report = ClusterReport()
     server = _Redis()
     try:
-        report.single = _session("tickdesk", n, workloads, per_proc, log)
+        # open mode, like the cluster's engine and gateways (its clients resume sessions)
+        report.single = _session("tickdesk-open", n, workloads, per_proc, log)
         _cluster_session(server.url, n, workloads, gateways, per_proc, report,
                          failover_clients, log)
     finally:

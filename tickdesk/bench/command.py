@@ -40,7 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="deliveries per flat-out run, ticks = D/N (default 100000; 0: skip)")
     p.add_argument("--servers", default="tickdesk,reference,floor",
                    help="which servers (default tickdesk,reference,floor; floor: one "
-                        "pre-built frame sent to every socket, the physical floor)")
+                        "pre-built frame sent to every socket, the physical floor; "
+                        "tickdesk-open: tickdesk in open mode, where every reader also "
+                        "gets account default's periodic updates)")
     p.add_argument("--idle-seconds", type=float, metavar="S",
                    help="first measure each server idle with its N connections for S s: "
                         "CPU %%, RSS, RSS per connection (default 2; --quick: 0)")
@@ -99,9 +101,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _cmd_cluster(args)
     from tickdesk.bench.report import as_json, render
     from tickdesk.bench.runner import Workload, run_matrix
+    from tickdesk.bench.servers import SERVER_KINDS
 
     kinds = [k for k in args.servers.split(",") if k]
-    if any(k not in ("tickdesk", "reference", "floor") for k in kinds):
+    if any(k not in SERVER_KINDS for k in kinds):
         print(f"tickdesk bench: unknown server in {args.servers!r}", file=sys.stderr)
         return 2
     if "reference" in kinds and importlib.util.find_spec("websockets") is None:

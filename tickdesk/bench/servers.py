@@ -19,13 +19,24 @@ client connected, so the parent can compute RSS per idle connection.
   which publishes nothing itself); answers ``("marked",)``.
 * ``("stop",)`` — stop the server and exit.
 
-Kinds: ``tickdesk``, ``reference``, and for ``tickdesk bench --cluster``
+Kinds: ``tickdesk``, ``tickdesk-open``, ``reference``, ``floor``, and for
+``tickdesk bench --cluster``
 ``cluster-engine@REDIS_URL`` (the engine role; ticks are published here) and
 ``cluster-gateway@REDIS_URL`` (a gateway; clients connect to it).
 
 tickdesk is the real :class:`~tickdesk.app.Engine` (simulated source at its
 slowest pulse, one symbol); ticks are told to its FeedActor as
-:class:`~actors.messages.TradeTick`, as the live feed does.
+:class:`~actors.messages.TradeTick`, as the live feed does. ``tickdesk``
+has one account with a token (the configuration a daemon on a real
+interface must have), so the bench's readers are anonymous market-data
+clients and receive what the reference's and the floor's receive: one
+MARKET_UPDATE per tick. ``tickdesk-open`` is the same engine in open mode
+(no accounts): every reader then also acts on account ``default`` and
+receives its periodic POSITION_UPDATE and PORTFOLIO_UPDATE (the protocol's
+``intervals.positions`` and ``intervals.portfolio``), frames the other
+servers do not write but that are charged to the MARKET_UPDATEs. The
+cluster kinds run open (``bench --cluster`` compares them with
+``tickdesk-open``).
 """
 
 from __future__ import annotations
@@ -48,7 +59,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SERVER_KINDS", "make_trade", "serve", "start_engine"]
 
-SERVER_KINDS = ("tickdesk", "reference", "floor")
+SERVER_KINDS = ("tickdesk", "tickdesk-open", "reference", "floor")
+#: The token of the bench's one account (its readers never use it).
+BENCH_TOKEN = "bench-account-token"
 _QTY = Decimal("0.01")
 
 
@@ -86,10 +99,13 @@ def _cpu() -> tuple[float, float]:
     return ru.ru_utime, ru.ru_stime
 
 
-def start_engine(role: str = "tickdesk", redis_url: str = "") -> Engine:
+def start_engine(role: str = "tickdesk", redis_url: str = "", *,
+                 open_mode: bool = False) -> Engine:
     """The bench's tickdesk: a started :class:`~tickdesk.app.Engine` on loopback,
-    port 0, simulated feed at its slowest pulse, one symbol, in-memory store."""
+    port 0, simulated feed at its slowest pulse, one symbol, in-memory store;
+    one account with a token unless ``open_mode`` (see the module docstring)."""
     from engine.config import (
+        AccountConfig,
         ClusterConfig,
         Config,
         FeedConfig,
@@ -102,6 +118,7 @@ def start_engine(role: str = "tickdesk", redis_url: str = "") -> Engine:
     cluster = (ClusterConfig() if role == "tickdesk"
                else ClusterConfig(role=role.removeprefix("cluster-"), redis_url=redis_url))
     cfg = Config().with_overrides(
+        accounts=() if open_mode else (AccountConfig(name="bench", token=BENCH_TOKEN),),
         cluster=cluster,
         # All bench clients come from 127.0.0.1: lift the per-address limit.
         server=ServerConfig(host="127.0.0.1", port=0, max_connections=100_000,
@@ -116,10 +133,13 @@ def start_engine(role: str = "tickdesk", redis_url: str = "") -> Engine:
 
 def _start(kind: str) -> tuple[str, Callable[[Trade], None], Callable[[], None]]:
     role, _, redis_url = kind.partition("@")  # "cluster-engine@redis://..." (bench --cluster)
-    if role in ("tickdesk", "cluster-engine", "cluster-gateway"):
+    if role in ("tickdesk", "tickdesk-open", "cluster-engine", "cluster-gateway"):
         from actors.messages import TradeTick
 
-        engine = start_engine(role, redis_url)
+        # (a cluster's engine and gateways run open, as they always did: the
+        # failover's clients resume their open-mode sessions)
+        engine = (start_engine(open_mode=True) if role == "tickdesk-open"
+                  else start_engine(role, redis_url, open_mode=role != "tickdesk"))
 
         def publish(trade: Trade) -> None:
             engine.feed.tell(TradeTick(trade, trade.event_time))

@@ -14,7 +14,7 @@ handled the last trade (an ask through its mailbox). Not a test: nothing
 is asserted; CPU figures are clock ticks (10 ms), so use phases of a few
 seconds. ``MainThread`` is this bench itself (publishing, reading /proc).
 
-    python -m tickdesk.bench.thread_cpu [--clients 1000] [--rate 20] [--seconds 4]
+    python -m tickdesk.bench.thread_cpu [--clients 1000] [--rate 20] [--seconds 4] [--open-mode]
 """
 
 from __future__ import annotations
@@ -97,10 +97,12 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=1000)
     ap.add_argument("--rate", type=float, default=20.0)
     ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--open-mode", action="store_true",
+                    help="no accounts: every reader also gets account default's periodic updates")
     args = ap.parse_args()
     from actors.messages import TradeTick
 
-    engine = start_engine()
+    engine = start_engine(open_mode=args.open_mode)
     url = engine.url
 
     def publish(trade: Trade) -> None:
