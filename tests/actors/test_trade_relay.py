@@ -12,6 +12,8 @@ mailbox would hold. No timing is asserted.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -28,23 +30,11 @@ from engine.protocol.enums import Action
 from engine.protocol.server_messages import Outgoing
 from engine.server.hub import Hub
 from tests.conftest import timeout, wait_until
+from tests.feeds.helpers import RecordingSlot
 from tickdesk.bench import PRICE_BASE
 from tickdesk.bench.servers import make_trade
 
 SYMBOL = "BTCUSDT"
-
-
-class _Recorder(ActorSlot):
-    """Stands in for the order monitor / portfolio: records what it is told, in order."""
-
-    def __init__(self, name: str, log: list[tuple[str, Any]], lock: threading.Lock) -> None:
-        super().__init__(name)
-        self._log, self._lock = log, lock
-
-    def tell(self, message: Any) -> bool:
-        with self._lock:
-            self._log.append((self.name, message))
-        return True
 
 
 class _Client:
@@ -90,33 +80,58 @@ def _first_trade_tick(log: list[tuple[str, Any]], who: str, trade_id: int) -> in
                 if w == who and isinstance(m, TradeTick) and m.trade.trade_id == trade_id)
 
 
-@pytest.fixture
-def world() -> Any:
-    log: list[tuple[str, Any]] = []
-    lock = threading.Lock()
-    relay = TradeRelay()
-    orders, portfolio = _Recorder("orders", log, lock), _Recorder("portfolio", log, lock)
-    desk = CommandDesk(orders, 8, lambda: 0, relay)
-    hub = Hub()
-    yield log, lock, relay, orders, portfolio, desk, hub
-
-
-def test_without_commands_the_engine_actors_hear_of_a_trade_after_every_client(world: Any) -> None:
-    log, lock, relay, orders, portfolio, _desk, hub = world
-    clients = [_Client(i, log, lock) for i in range(1, 6)]
-    for ch in clients:
-        hub.add(ch)
-        hub.subscribe(ch, SYMBOL)
-    ref = _feed(hub, orders, portfolio, relay)
+def _route_one(world: _World, k: int,
+               until: list[tuple[Callable[[list[tuple[str, Any]]], bool], str]],
+               ) -> list[tuple[str, Any]]:
+    """Start the FeedActor, tell it ``make_trade(k)``, wait for each of ``until``
+    (a predicate on the log, and what it waits for), stop it; the log."""
+    ref = _feed(world.hub, world.orders, world.portfolio, world.relay)
     try:
-        ref.tell(TradeTick(make_trade(7_000), 0))
-        wait_until(lambda: any(w == "portfolio" and isinstance(m, TradeTick)
-                               and m.trade.trade_id == 7_000 for w, m in list(log)),
-                   seconds=10, what="the trade told to the portfolio")
+        ref.tell(TradeTick(make_trade(k), 0))
+        for pred, what in until:
+            wait_until(lambda p=pred: p(list(world.log)), seconds=10,  # type: ignore[misc]
+                       what=what)
     finally:
         ref.stop(timeout=5)
-    with lock:
-        events = list(log)
+    with world.lock:
+        return list(world.log)
+
+
+def _drained(log: list[tuple[str, Any]]) -> bool:
+    return any(w == "orders" and isinstance(m, Drain) for w, m in log)
+
+
+@dataclass
+class _World:
+    log: list[tuple[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    relay: TradeRelay = field(default_factory=TradeRelay)
+    hub: Hub = field(default_factory=Hub)
+
+    def __post_init__(self) -> None:
+        self.orders = RecordingSlot("orders", self.log, self.lock)
+        self.portfolio = RecordingSlot("portfolio", self.log, self.lock)
+        self.desk = CommandDesk(self.orders, 8, lambda: 0, self.relay)
+
+    def subscribe(self, clients: list[_Client]) -> None:
+        for ch in clients:
+            self.hub.add(ch)
+            self.hub.subscribe(ch, SYMBOL)
+
+
+@pytest.fixture
+def world() -> _World:
+    return _World()
+
+
+def test_without_commands_the_engine_actors_hear_of_a_trade_after_every_client(
+        world: _World) -> None:
+    log, lock, relay = world.log, world.lock, world.relay
+    world.subscribe([_Client(i, log, lock) for i in range(1, 6)])
+    events = _route_one(world, 7_000, [(
+        lambda lg: any(w == "portfolio" and isinstance(m, TradeTick)
+                       and m.trade.trade_id == 7_000 for w, m in lg),
+        "the trade told to the portfolio")])
     told = _first_trade_tick(events, "orders", 7_000)
     seen = _clients_saw(events, 7_000)
     assert len(seen) == 5
@@ -126,9 +141,9 @@ def test_without_commands_the_engine_actors_hear_of_a_trade_after_every_client(w
 
 
 def test_a_command_sent_from_the_fan_out_thread_reaches_the_order_monitor_after_the_trade(
-        world: Any) -> None:
+        world: _World) -> None:
     """An embedded session's callback runs in the feed's thread and may submit at once."""
-    log, lock, relay, orders, portfolio, desk, hub = world
+    log, lock, desk = world.log, world.lock, world.desk
     reacted = threading.Event()
 
     def react() -> None:
@@ -137,21 +152,10 @@ def test_a_command_sent_from_the_fan_out_thread_reaches_the_order_monitor_after_
             assert desk.submit(_request(first))
 
     first = _Client(1, log, lock, react)
-    rest = [_Client(i, log, lock) for i in range(2, 6)]
-    for ch in [first, *rest]:
-        hub.add(ch)
-        hub.subscribe(ch, SYMBOL)
-    ref = _feed(hub, orders, portfolio, relay)
-    try:
-        ref.tell(TradeTick(make_trade(7_001), 0))
-        wait_until(lambda: any(w == "orders" and isinstance(m, Drain) for w, m in list(log)),
-                   seconds=10, what="the command's Drain")
-        wait_until(lambda: len(_clients_saw(list(log), 7_001)) == 5,
-                   seconds=10, what="the fan-out's end")
-    finally:
-        ref.stop(timeout=5)
-    with lock:
-        events = list(log)
+    world.subscribe([first, *(_Client(i, log, lock) for i in range(2, 6))])
+    events = _route_one(world, 7_001, [
+        (_drained, "the command's Drain"),
+        (lambda lg: len(_clients_saw(lg, 7_001)) == 5, "the fan-out's end")])
     told = _first_trade_tick(events, "orders", 7_001)
     drain = next(i for i, (w, m) in enumerate(events) if w == "orders" and isinstance(m, Drain))
     assert told < drain
@@ -162,9 +166,9 @@ def test_a_command_sent_from_the_fan_out_thread_reaches_the_order_monitor_after_
 
 
 def test_a_command_from_another_thread_during_the_fan_out_reaches_it_after_the_trade(
-        world: Any) -> None:
+        world: _World) -> None:
     """A connection's thread submits while the fan-out still writes to later clients."""
-    log, lock, relay, orders, portfolio, desk, hub = world
+    log, lock, desk = world.log, world.lock, world.desk
     saw, submitted = threading.Event(), threading.Event()
 
     def hold_fan_out() -> None:
@@ -175,10 +179,7 @@ def test_a_command_from_another_thread_during_the_fan_out_reaches_it_after_the_t
         assert submitted.wait(timeout(10))
 
     first = _Client(1, log, lock, hold_fan_out)
-    rest = [_Client(i, log, lock) for i in range(2, 6)]
-    for ch in [first, *rest]:
-        hub.add(ch)
-        hub.subscribe(ch, SYMBOL)
+    world.subscribe([first, *(_Client(i, log, lock) for i in range(2, 6))])
     results: list[bool] = []
 
     def connection_thread() -> None:
@@ -188,17 +189,11 @@ def test_a_command_from_another_thread_during_the_fan_out_reaches_it_after_the_t
 
     t = threading.Thread(target=connection_thread, daemon=True)
     t.start()
-    ref = _feed(hub, orders, portfolio, relay)
-    try:
-        ref.tell(TradeTick(make_trade(7_002), 0))
-        t.join(timeout(10))
-        wait_until(lambda: len(_clients_saw(list(log), 7_002)) == 5,
-                   seconds=10, what="the fan-out's end")
-    finally:
-        ref.stop(timeout=5)
+    events = _route_one(world, 7_002, [
+        (lambda lg: len(_clients_saw(lg, 7_002)) == 5, "the fan-out's end"),
+        (_drained, "the command's Drain")])
+    t.join(timeout(10))
     assert results == [True]
-    with lock:
-        events = list(log)
     told = _first_trade_tick(events, "orders", 7_002)
     drain = next(i for i, (w, m) in enumerate(events) if w == "orders" and isinstance(m, Drain))
     assert told < drain

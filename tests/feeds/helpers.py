@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from actors.base import ActorSlot
 from engine.config import Config, FeedConfig, StoreConfig, SupervisorConfig
 
 
@@ -60,3 +61,17 @@ def is_update(symbol: str, price: float | None = None) -> Callable[[dict[str, An
             return False
         return price is None or msg.get("price") == price
     return match
+
+
+class RecordingSlot(ActorSlot):
+    """Stands in for the order monitor / portfolio: records, in order and
+    under ``lock``, what it is told into a log shared with the clients."""
+
+    def __init__(self, name: str, log: list[tuple[str, Any]], lock: threading.Lock) -> None:
+        super().__init__(name)
+        self._log, self._lock = log, lock
+
+    def tell(self, message: Any) -> bool:
+        with self._lock:
+            self._log.append((self.name, message))
+        return True

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 import engine.feeds.registry as registry
-from actors.base import ActorSlot
 from actors.feed import FeedActor
 from actors.messages import BookTick, TradeTick
 from engine.clock import SystemClock
@@ -21,7 +20,7 @@ from engine.protocol.server_messages import Outgoing
 from engine.server.hub import Hub
 from tests.fakes.binance_rest import entry, shared_rest
 from tests.fakes.binance_upstream import FakeBinanceUpstream
-from tests.feeds.helpers import data_file, engine_config, wait_until
+from tests.feeds.helpers import RecordingSlot, data_file, engine_config, wait_until
 from tickdesk.app import Engine, LocalSession
 
 Msg = dict[str, Any]
@@ -182,19 +181,6 @@ def test_replay_plays_recorded_partial_depth() -> None:
 # -- the FeedActor's order: BookTick to the order monitor before any client -------
 
 
-class _Recorder(ActorSlot):
-    """Stands in for the order monitor / portfolio: records what the feed tells it."""
-
-    def __init__(self, name: str, log: list[tuple[str, Any]], lock: threading.Lock) -> None:
-        super().__init__(name)
-        self._log, self._lock = log, lock
-
-    def tell(self, message: Any) -> bool:
-        with self._lock:
-            self._log.append((self.name, message))
-        return True
-
-
 class _Channel:
     conn_id = 1
     closed = False
@@ -220,8 +206,8 @@ def test_simulated_feed_routes_each_book_before_clients_and_trades_inside_it() -
     hub.subscribe_book(ch, "BTCUSDT")
     cfg = FeedConfig(symbols=("BTCUSDT",), simulated=SimulatedConfig(seed=3,
                                                                      ticks_per_second=500))
-    ref = FeedActor.start(cfg, hub, _Recorder("orders", log, lock),
-                          _Recorder("portfolio", log, lock), SystemClock())
+    ref = FeedActor.start(cfg, hub, RecordingSlot("orders", log, lock),
+                          RecordingSlot("portfolio", log, lock), SystemClock())
     try:
         def trades() -> int:
             with lock:
