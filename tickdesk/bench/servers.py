@@ -138,8 +138,8 @@ def _start(kind: str) -> tuple[str, Callable[[Trade], None], Callable[[], None]]
 
         # (a cluster's engine and gateways run open, as they always did: the
         # failover's clients resume their open-mode sessions)
-        engine = (start_engine(open_mode=True) if role == "tickdesk-open"
-                  else start_engine(role, redis_url, open_mode=role != "tickdesk"))
+        engine = start_engine("tickdesk" if role == "tickdesk-open" else role, redis_url,
+                              open_mode=role != "tickdesk")
 
         def publish(trade: Trade) -> None:
             engine.feed.tell(TradeTick(trade, trade.event_time))
